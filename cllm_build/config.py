@@ -1,0 +1,51 @@
+"""Frozen build configuration.
+
+Precedence, highest first: command-line flags, then environment variables
+(CLLM_CC, CLLM_BUILD_DIR), then the defaults below. The CLI builds one BuildConfig
+and hands it to the library; nothing in the library reads flags or the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Compilers `cllm build --cc` accepts: zig's clang (default, from PyPI), or an
+# installed cross gcc / clang that targets i386.
+COMPILERS = ("zig", "clang", "gcc")
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    root: Path = ROOT
+    build_dir: Path = ROOT / "build"
+    cc: str = "zig"
+    embed_model: Path | None = None
+    verbose: bool = False
+    extra_cflags: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def elf(self) -> Path:
+        return self.build_dir / "cllm.elf"
+
+    @property
+    def obj_dir(self) -> Path:
+        return self.build_dir / "obj"
+
+    @property
+    def gen_dir(self) -> Path:
+        return self.build_dir / "gen"
+
+
+def from_env(**overrides: object) -> BuildConfig:
+    """A BuildConfig from the environment, with non-None `overrides` on top."""
+    values: dict[str, object] = {}
+    if os.environ.get("CLLM_CC"):
+        values["cc"] = os.environ["CLLM_CC"]
+    if os.environ.get("CLLM_BUILD_DIR"):
+        values["build_dir"] = Path(os.environ["CLLM_BUILD_DIR"]).resolve()
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return BuildConfig(**values)  # type: ignore[arg-type]

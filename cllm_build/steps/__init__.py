@@ -1,0 +1,1 @@
+"""One module per build stage: compile, assemble, link, verify, disasm, image."""

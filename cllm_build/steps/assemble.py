@@ -1,0 +1,78 @@
+"""Assemble boot/entry.s with Keystone into the `.boot` object.
+
+The stub refers to symbols defined by the C kernel (kernel_main) and the linker
+script (boot_stack_top). Keystone resolves them through a callback from a table the
+caller supplies: zeros on the first link pass, the real addresses on the second. The
+stub is padded to STUB_SIZE so both passes lay out the rest of the image identically.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from cllm_build.errors import ToolFailed, ToolMissing
+
+STUB_SIZE = 64
+BOOT_ADDRESS = 0x100000
+EXTERNAL_SYMBOLS = ("kernel_main", "boot_stack_top")
+_LABEL = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*):")
+
+
+@dataclass(frozen=True)
+class Stub:
+    code: bytes  # padded to STUB_SIZE
+    labels: dict[str, int]  # label -> offset in the stub
+    length: int  # bytes before padding
+
+
+def _keystone():  # type: ignore[no-untyped-def]
+    try:
+        import keystone
+    except ImportError as exc:
+        raise ToolMissing("Keystone is missing; install it with: pip install keystone-engine") from exc
+    return keystone
+
+
+def _strip_comments(source: str) -> list[str]:
+    return [line.split("#", 1)[0].rstrip() for line in source.splitlines()]
+
+
+def assemble(source: str, externals: dict[str, int], base: int = BOOT_ADDRESS) -> Stub:
+    """Assemble `source` at `base`; labels of the source become stub symbols."""
+    ks_mod = _keystone()
+    lines = _strip_comments(source)
+
+    def encode(text: str) -> bytes:
+        ks = ks_mod.Ks(ks_mod.KS_ARCH_X86, ks_mod.KS_MODE_32)
+
+        def resolver(sym: bytes, value):  # type: ignore[no-untyped-def]
+            name = sym.decode()
+            if name in externals:
+                value[0] = externals[name]
+                return True
+            return False
+
+        ks.sym_resolver = resolver
+        if not text.strip():
+            return b""
+        try:
+            enc, _ = ks.asm(text, base)
+        except ks_mod.KsError as exc:
+            raise ToolFailed(f"Keystone could not assemble boot/entry.s: {exc}") from exc
+        return bytes(enc or b"")
+
+    code = encode("\n".join(lines))
+    labels: dict[str, int] = {}
+    for i, line in enumerate(lines):
+        m = _LABEL.match(line)
+        if m:
+            labels[m.group(1)] = len(encode("\n".join(lines[:i])))
+    if len(code) > STUB_SIZE:
+        raise ToolFailed(f"boot stub is {len(code)} bytes, more than its {STUB_SIZE}-byte slot")
+    return Stub(code + b"\x90" * (STUB_SIZE - len(code)), labels, len(code))
+
+
+def assemble_file(path: Path, externals: dict[str, int]) -> Stub:
+    return assemble(path.read_text(), externals)
