@@ -1,0 +1,34 @@
+/*
+ * port.h: what the hardware-free subsystems (kernel/llm, kernel/net, kernel/http)
+ * may use from their environment, so the same sources build in the kernel and on
+ * the host (tests, sanitizers, benchmarks).
+ *
+ * Build on the host with -DCLLM_HOST; the kernel build leaves it undefined.
+ *   memory:  port_alloc(n) (16-byte aligned, NULL on failure), port_free(p)
+ *   text:    memcpy memset memcmp strlen strcmp strncmp snprintf vsnprintf
+ *   math:    expf logf sqrtf powf sinf cosf fabsf tanhf floorf (float, C99 names)
+ *   time:    port_time_us() monotonic microseconds
+ *   log:     port_log(fmt, ...) one status line, prefixed "cllm: " in the kernel
+ */
+#ifndef CLLM_PORT_H
+#define CLLM_PORT_H
+
+#include <stdarg.h>
+#include "types.h"
+
+#ifdef CLLM_HOST
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#else
+#include "kernel.h"
+#include "kmath.h"
+#endif
+
+void *port_alloc(size_t n);
+void port_free(void *p);
+uint64_t port_time_us(void);
+void port_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif
