@@ -1,0 +1,40 @@
+"""Shared pytest fixtures: paths, the shared test models, and one kernel build per
+session (into $CLLM_BUILD_DIR, default build/)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_MODELS = ROOT.parent / "shared" / "models"
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return ROOT
+
+
+@pytest.fixture(scope="session")
+def models_dir() -> Path:
+    if not SHARED_MODELS.is_dir():
+        pytest.fail(f"test models not found at {SHARED_MODELS} (../shared/models beside the repo)")
+    return SHARED_MODELS
+
+
+@pytest.fixture(scope="session")
+def build_config():
+    from cllm_build import config
+
+    build_dir = Path(os.environ.get("CLLM_BUILD_DIR", ROOT / "build"))
+    return config.BuildConfig(root=ROOT, build_dir=build_dir)
+
+
+@pytest.fixture(scope="session")
+def kernel_elf(build_config) -> Path:
+    """The kernel, built once per test session."""
+    from cllm_build.build import build
+
+    return build(build_config).elf
