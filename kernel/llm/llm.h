@@ -1,0 +1,34 @@
+/*
+ * The one loaded model of the kernel, as the rest of the system sees it: the model,
+ * its tokenizer, its name and chat template. Filled once by llm_init (llm_boot.c);
+ * read by console mode, the generation scheduler and the HTTP API.
+ */
+#ifndef CLLM_LLM_H
+#define CLLM_LLM_H
+
+#include "llm/model.h"
+
+struct tokenizer;
+
+enum llm_status {
+    LLM_STATUS_NONE = 0,    /* no model given */
+    LLM_STATUS_READY = 1,   /* model and tokenizer loaded */
+    LLM_STATUS_ERROR = 2,   /* a model was given but refused; see error */
+};
+
+struct llm {
+    struct model model;
+    struct tokenizer *tok;      /* NULL when the tokenizer could not be built */
+    const char *name;           /* model.name */
+    const char *chat_template;  /* tokenizer.chat_template (NUL-terminated copy) or NULL */
+    int status;                 /* enum llm_status */
+    char error[160];            /* why loading failed, when status == LLM_STATUS_ERROR */
+};
+
+/* The loaded model, or NULL when none is loaded (status != LLM_STATUS_READY). */
+struct llm *llm_get(void);
+
+/* The llm record whatever its status (for status reporting). */
+struct llm *llm_record(void);
+
+#endif

@@ -1,0 +1,121 @@
+/*
+ * The loaded model: hyperparameters, weights bound in place inside the model file,
+ * and the per-sequence state (KV cache and activations) the forward pass works on.
+ * Loaders: model.c (format detection, GGUF via arch.c), llama2c.c (llama2.c
+ * checkpoints). The forward pass is forward.c; the math is ops.c / ops_sse2.c.
+ * Callers: llm_boot.c, generate.c, the HTTP API (through llm.h), host tests.
+ *
+ * Ownership: the model file buffer belongs to the caller and must outlive the
+ * struct model; model_free releases only the small tables model_load allocated.
+ * A model_state owns its buffers (port_alloc) and is released by model_state_free.
+ * Weights are read-only after load, so several model_states can share one model.
+ */
+#ifndef CLLM_LLM_MODEL_H
+#define CLLM_LLM_MODEL_H
+
+#include "llm/gguf.h"
+
+#define MODEL_MAX_LAYERS 256     /* refuse files claiming more layers */
+#define MODEL_MAX_DIM 65536      /* refuse embedding/hidden sizes above this */
+#define MODEL_MAX_VOCAB 1048576  /* refuse vocabularies above this */
+#define MODEL_MAX_CTX 1048576    /* refuse context lengths above this */
+#define MODEL_NAME_LEN 64        /* bytes kept of general.name */
+
+enum model_format {
+    MODEL_FORMAT_GGUF = 1,
+    MODEL_FORMAT_LLAMA2C = 2,
+};
+
+/* Weight storage types: the ggml numbers for GGUF types, plus the llama2.c v2
+ * layout (int8 values of the whole tensor, then one f32 scale per group). */
+enum model_wtype {
+    MODEL_WTYPE_F32 = GGUF_GGML_F32,
+    MODEL_WTYPE_F16 = GGUF_GGML_F16,
+    MODEL_WTYPE_Q4_0 = GGUF_GGML_Q4_0,
+    MODEL_WTYPE_Q8_0 = GGUF_GGML_Q8_0,
+    MODEL_WTYPE_Q8_SPLIT = 1000,
+};
+
+struct model_config {
+    int dim;         /* embedding width */
+    int hidden_dim;  /* FFN inner width */
+    int n_layers;
+    int n_heads;     /* query heads */
+    int n_kv_heads;  /* key/value heads (GQA when < n_heads) */
+    int head_dim;    /* dim / n_heads */
+    int vocab_size;
+    int seq_len;     /* trained context length */
+    float rms_eps;
+    float rope_theta;
+    int rope_dim;    /* rotated dimensions per head (== head_dim here) */
+    uint32_t wtype;  /* the type of most matrices, for display (enum model_wtype) */
+};
+
+/* A weight matrix of `rows` outputs by `cols` inputs (row-major, rows of cols). */
+struct model_matrix {
+    uint32_t type;          /* enum model_wtype */
+    const void *data;       /* rows * cols elements in `type` layout */
+    const float *scales;    /* MODEL_WTYPE_Q8_SPLIT only: (rows * cols / group) */
+    int group;              /* MODEL_WTYPE_Q8_SPLIT only: elements per scale */
+    int rows, cols;
+};
+
+struct model_layer {
+    const float *attn_norm;  /* (dim) */
+    struct model_matrix wq;  /* (n_heads * head_dim, dim) */
+    struct model_matrix wk;  /* (n_kv_heads * head_dim, dim) */
+    struct model_matrix wv;  /* (n_kv_heads * head_dim, dim) */
+    struct model_matrix wo;  /* (dim, n_heads * head_dim) */
+    const float *ffn_norm;   /* (dim) */
+    struct model_matrix w1;  /* ffn_gate (hidden_dim, dim) */
+    struct model_matrix w2;  /* ffn_down (dim, hidden_dim) */
+    struct model_matrix w3;  /* ffn_up (hidden_dim, dim) */
+};
+
+struct model {
+    struct model_config cfg;
+    int format;                 /* enum model_format */
+    char name[MODEL_NAME_LEN];  /* general.name, or "llama2c" */
+    struct gguf_file gguf;      /* valid when format == MODEL_FORMAT_GGUF */
+    struct model_matrix tok_embd;  /* (vocab_size, dim) */
+    const float *output_norm;      /* (dim) */
+    struct model_matrix output;    /* (vocab_size, dim); == tok_embd when tied */
+    bool tied_output;
+    struct model_layer *layers;    /* (n_layers), owned */
+};
+
+/* Per-sequence state: one KV cache and the activation buffers of one forward pass. */
+struct model_state {
+    int n_ctx;           /* positions the KV cache holds */
+    float *x;            /* (dim) residual stream */
+    float *xb;           /* (dim) normed input / attention output */
+    float *xb2;          /* (dim) projection output */
+    float *hb;           /* (hidden_dim) gate */
+    float *hb2;          /* (hidden_dim) up */
+    float *q;            /* (n_heads * head_dim) */
+    float *att;          /* (n_heads, n_ctx) attention scores */
+    float *logits;       /* (vocab_size) */
+    float *key_cache;    /* (n_layers, n_ctx, n_kv_heads * head_dim) */
+    float *value_cache;  /* (n_layers, n_ctx, n_kv_heads * head_dim) */
+};
+
+/* Load a model from a file in memory: GGUF (arch llama) or a llama2.c checkpoint
+ * (legacy, v1 fp32, v2 int8). Weights stay in `data`. 0 on success; -1 with a
+ * message naming the field and value in err. */
+int model_load(struct model *m, const uint8_t *data, size_t len, char *err, size_t errlen);
+void model_free(struct model *m);
+
+/* Allocate the state for up to n_ctx positions (clamped to cfg.seq_len if larger
+ * or <= 0). 0 on success, -1 when out of memory (nothing to free then). */
+int model_state_init(struct model_state *s, const struct model *m, int n_ctx);
+void model_state_free(struct model_state *s);
+
+/* Run `token` at position `pos` (0 <= pos < s->n_ctx; positions before pos must
+ * have been run in order). Returns the logits, (vocab_size) floats in s->logits;
+ * NULL if token or pos is out of range. */
+const float *model_forward(const struct model *m, struct model_state *s, int token, int pos);
+
+/* Name of a weight type ("F32", "F16", "Q8_0", "Q4_0", "Q8"). */
+const char *model_wtype_name(uint32_t type);
+
+#endif
