@@ -1,0 +1,114 @@
+/*
+ * generate: one text-generation request, advanced a step at a time. Console mode
+ * (console.c) drives one request to the end; the HTTP API creates one per call and the
+ * scheduler (llm_poll) steps every active request, so all per-sequence state (KV cache,
+ * sampler, held-back bytes) lives in struct gen_request and the model stays shared and
+ * read-only.
+ *
+ * Usage:
+ *   gen_params_default(&p); p.n_predict = 64; ...
+ *   if (gen_init(&req, llm, toks, n, &p, err, sizeof err) != 0) -> err says why
+ *   while ((r = gen_step(&req, &out)) >= 0) {
+ *       use out.text[0..out.len)        (valid for every return >= 0, may be empty)
+ *       if (r == GEN_STEP_DONE) break;  (req.finish says why)
+ *   }
+ *   gen_free(&req);
+ *
+ * Text is released only when it is final: bytes of an incomplete UTF-8 character are
+ * held until the character completes, and text that could still become the start of a
+ * stop string is held until it can no longer match. A matched stop string and
+ * everything after it is never released. Relies on model.h (model_state_init,
+ * model_forward), tokenizer.h, sampler.h and port.h (allocation, port_time_us).
+ */
+#ifndef CLLM_LLM_GENERATE_H
+#define CLLM_LLM_GENERATE_H
+
+#include "llm/sampler.h"
+#include "types.h"
+
+struct llm;
+struct model_state;
+
+#define GEN_MAX_STOP 4          /* stop strings per request */
+#define GEN_STOP_MAX_LEN 64     /* bytes per stop string, excluding the NUL */
+#define GEN_PROMPT_CHUNK 32     /* prompt tokens evaluated per gen_step call */
+#define GEN_TEXT_MAX 512        /* bytes one gen_step may release (held bytes + a piece) */
+#define GEN_SEED_RANDOM UINT64_MAX /* seed value meaning "from the clock" */
+
+struct gen_params {
+    int n_predict;            /* tokens to generate; < 0: until EOS or the context is full */
+    float temperature;        /* 0: greedy */
+    int top_k;                /* 0: off */
+    float top_p;              /* 1: off */
+    float min_p;              /* 0: off */
+    float repeat_penalty;     /* 1: off */
+    int repeat_last_n;        /* penalty window in tokens; 0: off, -1: whole context */
+    float presence_penalty;   /* 0: off */
+    float frequency_penalty;  /* 0: off */
+    uint64_t seed;            /* GEN_SEED_RANDOM: taken from the clock */
+    int n_stop;
+    char stop[GEN_MAX_STOP][GEN_STOP_MAX_LEN + 1]; /* NUL-terminated, non-empty */
+    bool ignore_eos;          /* keep going past EOS (it is sampled but not decoded) */
+};
+
+enum gen_finish {
+    GEN_FINISH_NONE,   /* still running */
+    GEN_FINISH_LENGTH, /* n_predict reached or the context is full */
+    GEN_FINISH_STOP,   /* a stop string matched */
+    GEN_FINISH_EOS,    /* the model produced end-of-generation */
+    GEN_FINISH_ERROR,  /* the forward pass failed */
+};
+
+/* Return values of gen_step. */
+#define GEN_STEP_DONE 0   /* finished; out holds the last released text */
+#define GEN_STEP_PROMPT 1 /* evaluated a chunk of the prompt; out is empty */
+#define GEN_STEP_TOKEN 2  /* sampled one token (out.token); out holds released text */
+
+struct gen_output {
+    int token;               /* sampled token, -1 for prompt steps and the final flush */
+    size_t len;              /* bytes in text */
+    char text[GEN_TEXT_MAX]; /* released UTF-8, not NUL-terminated */
+};
+
+struct gen_request {
+    const struct llm *llm;
+    struct model_state *state;  /* owned: KV cache and activations of this sequence */
+    struct sampler sampler;     /* owned */
+    struct gen_params params;
+    int *tokens;                /* (n_ctx) owned: prompt then generated tokens */
+    int n_ctx;                  /* positions allocated in the KV cache */
+    int n_prompt;               /* prompt tokens */
+    int n_eval;                 /* tokens run through the forward pass so far */
+    int n_gen;                  /* tokens sampled so far */
+    const float *logits;        /* (vocab) of the last evaluated token, owned by state */
+    enum gen_finish finish;
+    char hold[GEN_TEXT_MAX];    /* decoded but not yet released bytes */
+    size_t n_hold;
+    uint64_t t_prompt_us;       /* time spent evaluating the prompt */
+    uint64_t t_gen_us;          /* time spent generating (forward of sampled tokens + sampling) */
+};
+
+/* llama.cpp-like defaults: temperature 0.8, top_k 40, top_p 0.95, min_p 0.05,
+ * repeat_penalty 1 (off), repeat_last_n 64, no presence/frequency penalty, random seed,
+ * n_predict -1, no stop strings. */
+void gen_params_default(struct gen_params *p);
+
+/* Start a request for prompt[0..n_prompt) (already tokenized, BOS included if wanted).
+ * Copies the prompt and params. 0 on success, else -1 with a message in err (no model,
+ * empty or too long prompt, bad parameter, out of memory); on failure nothing needs
+ * freeing. */
+int gen_init(struct gen_request *req, const struct llm *llm, const int *prompt, int n_prompt,
+             const struct gen_params *params, char *err, size_t errlen);
+
+/* Advance by one step: a chunk of the prompt, or one sampled token. Returns GEN_STEP_*,
+ * or -1 if called after GEN_STEP_DONE. */
+int gen_step(struct gen_request *req, struct gen_output *out);
+
+/* Release everything gen_init allocated. Safe after a failed gen_init and twice. */
+void gen_free(struct gen_request *req);
+
+/* Name of a finish reason as the OpenAI API spells it: "length", "stop" (also for EOS),
+ * "error", or NULL while running. */
+const char *gen_finish_name(enum gen_finish f);
+
+#endif
