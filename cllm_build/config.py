@@ -23,7 +23,8 @@ class BuildConfig:
     root: Path = ROOT
     build_dir: Path = ROOT / "build"
     cc: str = "zig"
-    embed_model: Path | None = None
+    embed_model: Path | None = None  # file wrapped into section .model
+    embed_tokenizer: Path | None = None  # file wrapped into section .tokenizer
     verbose: bool = False
     extra_cflags: tuple[str, ...] = field(default_factory=tuple)
 

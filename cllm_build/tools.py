@@ -48,6 +48,14 @@ def zig_command() -> list[str]:
     return [sys.executable, "-m", "ziglang"]
 
 
+def zig_lib_dir() -> Path:
+    """The directory of the `ziglang` package (zig's lib/ and headers live under it)."""
+    zig_command()
+    import ziglang
+
+    return Path(ziglang.__file__).resolve().parent
+
+
 def format_command(cmd: Sequence[str]) -> str:
     return " ".join(shlex.quote(str(c)) for c in cmd)
 

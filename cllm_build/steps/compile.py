@@ -1,10 +1,15 @@
 """Compile the kernel's C and Zig sources to objects under build/obj.
 
-Sources are found by walking kernel/: every `*.c` and every `kernel/zig/*.zig` root
-module. Files named `*_sse2.c` are compiled with SSE2 enabled; the linker script
-gathers their code into `.text.simd`, which the kernel enters only after CPUID says
-SSE2 is there. Everything else targets a Pentium (x87, no SSE) so the kernel boots on
-any i586 or later.
+Called by cllm_build/build.py. Sources are found by walking kernel/: every `*.c` and
+every `kernel/zig/*.zig` root module, plus boot/buildinfo.c (version and build id
+passed as -D flags). Files named `*_sse2.c` are compiled with SSE2 enabled; the linker
+script gathers their code into `.text.simd`, which the kernel enters only after CPUID
+says SSE2 is there. Everything else targets a Pentium (x87, no SSE) so the kernel
+boots on any i586 or later.
+
+Reproducible: every compiler runs in the source root with root-relative source paths
+and `-ffile-prefix-map=<root>=.`, so neither the checkout location nor the build
+directory appears in an object (the DWARF line tables name `./kernel/...`).
 
 Incremental: an object is rebuilt when its command line changed or when any file its
 depfile lists (the source and every header it included) is newer than the object.
@@ -12,14 +17,16 @@ depfile lists (the source and every header it included) is newer than the object
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from cllm_build import tools
 from cllm_build.config import BuildConfig
-from cllm_build.errors import UsageError
+from cllm_build.errors import ToolFailed, ToolMissing, UsageError
 
 TARGET = "x86-freestanding-none"
 BASE_CPU = "pentium"
@@ -39,7 +46,11 @@ C_FLAGS = [
     "-Wno-unused-parameter",
 ]
 
-ZIG_FLAGS = ["-O", "ReleaseSafe", "-fno-PIC", "-fno-stack-check", "-fstrip"]
+ZIG_FLAGS = ["-O", "ReleaseSafe", "-fno-PIC", "-fno-stack-check", "-fstrip", "-fsingle-threaded"]
+
+# Cross compilers `--cc gcc` tries, in order; the host gcc counts if it can emit -m32.
+GCC_CANDIDATES = ("i686-linux-gnu-gcc", "i686-elf-gcc", "i386-elf-gcc", "gcc")
+CLANG_CANDIDATES = ("clang",)
 
 
 @dataclass(frozen=True)
@@ -47,40 +58,77 @@ class Unit:
     source: Path
     obj: Path
     kind: str  # "c" or "zig"
+    defines: tuple[str, ...] = ()
 
     @property
     def simd(self) -> bool:
         return self.source.stem.endswith("_sse2")
 
 
-def find_units(cfg: BuildConfig, extra: list[Path] | None = None) -> list[Unit]:
+def find_units(cfg: BuildConfig, extra: list[Unit] | None = None) -> list[Unit]:
     kdir = cfg.root / "kernel"
     units = []
-    sources = sorted(kdir.rglob("*.c")) + sorted((kdir / "zig").glob("*.zig")) + (extra or [])
-    for src in sources:
-        try:
-            rel = src.relative_to(cfg.root)
-        except ValueError:
-            rel = src.relative_to(cfg.build_dir)
+    for src in sorted(kdir.rglob("*.c")) + sorted((kdir / "zig").glob("*.zig")):
+        rel = src.relative_to(cfg.root)
         kind = "zig" if src.suffix == ".zig" else "c"
         units.append(Unit(src, cfg.obj_dir / rel.with_suffix(".o"), kind))
-    return units
+    return units + list(extra or [])
+
+
+def _rel(cfg: BuildConfig, path: Path) -> str:
+    """`path` relative to the source root when it lies inside it (keeps objects path-free)."""
+    try:
+        return str(path.relative_to(cfg.root))
+    except ValueError:
+        return str(path)
+
+
+@functools.lru_cache(maxsize=None)
+def _targets_i386(cc: str) -> bool:
+    """True if compiler `cc` produces a 32-bit i386 object with -m32 (probe compile)."""
+    with tempfile.TemporaryDirectory(prefix="cllm-probe-") as tmp:
+        src, obj = Path(tmp) / "p.c", Path(tmp) / "p.o"
+        src.write_text("#include <stdint.h>\nuint32_t cllm_probe(void) { return 1; }\n")
+        try:
+            tools.run([cc, "-m32", "-ffreestanding", "-c", str(src), "-o", str(obj)],
+                      what=f"probing {cc} for i386 output")
+        except (ToolFailed, ToolMissing):
+            return False
+        head = obj.read_bytes()[:20]
+        return head[:4] == b"\x7fELF" and head[4] == 1 and int.from_bytes(head[18:20], "little") == 3
+
+
+def host_compiler(kind: str) -> str:
+    """Path of an i686-capable gcc or clang, or ToolMissing naming the package."""
+    names = GCC_CANDIDATES if kind == "gcc" else CLANG_CANDIDATES
+    for name in names:
+        try:
+            path = tools.resolve(name)
+        except ToolMissing:
+            continue
+        if _targets_i386(path):
+            return path
+    raise ToolMissing(f"no i686-capable {kind} found (tried {', '.join(names)}); install it with: "
+                      f"{tools.PACKAGES[kind]}, or build with --cc zig")
 
 
 def c_command(cfg: BuildConfig, unit: Unit) -> list[str]:
-    inc = ["-I", str(cfg.root / "kernel" / "include"), "-I", str(cfg.root / "kernel")]
+    inc = ["-I", "kernel/include", "-I", "kernel"]
     cpu = SIMD_CPU if unit.simd else BASE_CPU
     dep = ["-MD", "-MF", str(unit.obj.with_suffix(".d"))]
-    common = C_FLAGS + list(cfg.extra_cflags) + inc + dep + ["-c", str(unit.source), "-o", str(unit.obj)]
+    common = (C_FLAGS + [f"-ffile-prefix-map={cfg.root}=."] + list(cfg.extra_cflags) + inc
+              + [f"-D{d}" for d in unit.defines] + dep
+              + ["-c", _rel(cfg, unit.source), "-o", str(unit.obj)])
     if cfg.cc == "zig":
-        return tools.zig_command() + ["cc", "-target", TARGET, f"-mcpu={cpu}"] + common
+        # zig's own headers (stdarg.h, ...) live in the venv; keep that path out too.
+        zig_lib = f"-ffile-prefix-map={tools.zig_lib_dir()}=zig"
+        return tools.zig_command() + ["cc", "-target", TARGET, f"-mcpu={cpu}", zig_lib] + common
     if cfg.cc == "clang":
         arch = ["-msse2"] if unit.simd else ["-mno-sse"]
-        return [tools.resolve("clang"), "--target=i686-unknown-none-elf", f"-march={cpu}"] + arch + common
+        return [host_compiler("clang"), "--target=i686-unknown-none-elf", f"-march={cpu}"] + arch + common
     if cfg.cc == "gcc":
-        gcc = "i686-linux-gnu-gcc"
         arch = ["-msse2", "-mfpmath=sse"] if unit.simd else ["-mno-sse"]
-        return [tools.resolve(gcc), f"-march={cpu}", "-m32", "-fno-pie"] + arch + common
+        return [host_compiler("gcc"), f"-march={cpu}", "-m32", "-fno-pie"] + arch + common
     raise UsageError(f"unknown compiler {cfg.cc!r}; choose zig, clang or gcc")
 
 
@@ -89,7 +137,7 @@ def zig_command(cfg: BuildConfig, unit: Unit) -> list[str]:
         "build-obj", "-target", TARGET, f"-mcpu={BASE_CPU}", *ZIG_FLAGS,
         "--cache-dir", str(cfg.build_dir / "zig-cache"),
         "--global-cache-dir", str(cfg.build_dir / "zig-global-cache"),
-        str(unit.source), f"-femit-bin={unit.obj}",
+        _rel(cfg, unit.source), f"-femit-bin={unit.obj}",
     ]
 
 
@@ -97,7 +145,7 @@ def command(cfg: BuildConfig, unit: Unit) -> list[str]:
     return zig_command(cfg, unit) if unit.kind == "zig" else c_command(cfg, unit)
 
 
-def _deps(unit: Unit) -> list[Path]:
+def _deps(cfg: BuildConfig, unit: Unit) -> list[Path]:
     depfile = unit.obj.with_suffix(".d")
     if unit.kind == "zig":
         return sorted(unit.source.parent.glob("*.zig"))
@@ -105,18 +153,18 @@ def _deps(unit: Unit) -> list[Path]:
         return [unit.source]
     text = depfile.read_text().replace("\\\n", " ")
     _, _, rest = text.partition(":")
-    return [Path(p) for p in rest.split()]
+    return [cfg.root / p for p in rest.split()]  # relative entries are relative to the root
 
 
-def stale(unit: Unit, cmd: list[str]) -> bool:
+def stale(cfg: BuildConfig, unit: Unit, cmd: list[str]) -> bool:
     cmdfile = unit.obj.with_suffix(".cmd")
     if not unit.obj.exists() or not cmdfile.exists():
         return True
     if cmdfile.read_text() != _cmd_key(cmd):
         return True
-    mtime = unit.obj.stat().st_mtime
-    for dep in _deps(unit):
-        if not dep.exists() or dep.stat().st_mtime > mtime:
+    mtime = unit.obj.stat().st_mtime_ns
+    for dep in _deps(cfg, unit):
+        if not dep.exists() or dep.stat().st_mtime_ns > mtime:
             return True
     return False
 
@@ -126,13 +174,17 @@ def _cmd_key(cmd: list[str]) -> str:
     return hashlib.sha256("\0".join(cmd[2:] if cmd[1:2] == ["-m"] else cmd).encode()).hexdigest()
 
 
-def compile_unit(cfg: BuildConfig, unit: Unit, log: Callable[[str], None] | None) -> bool:
-    """Compile one unit if it is stale; True if it was compiled."""
+def compile_unit(cfg: BuildConfig, unit: Unit, log: Callable[[str], None] | None,
+                 before: Callable[[], None] | None = None) -> bool:
+    """Compile one unit if it is stale; True if it was compiled. `before` runs first."""
     cmd = command(cfg, unit)
-    if not stale(unit, cmd):
+    if not stale(cfg, unit, cmd):
         return False
+    if before is not None:
+        before()
     unit.obj.parent.mkdir(parents=True, exist_ok=True)
-    rel = unit.source.relative_to(cfg.root) if unit.source.is_relative_to(cfg.root) else unit.source
-    tools.run(cmd, what=f"compiling {rel}", cwd=cfg.root, log=log if cfg.verbose else None)
+    unit.obj.with_suffix(".cmd").unlink(missing_ok=True)
+    tools.run(cmd, what=f"compiling {_rel(cfg, unit.source)}", cwd=cfg.root,
+              log=log if cfg.verbose else None)
     unit.obj.with_suffix(".cmd").write_text(_cmd_key(cmd))
     return True

@@ -1,5 +1,7 @@
 """Link the objects and the boot stub into build/cllm.elf with ld.lld (from zig).
 
+Called by cllm_build/build.py; relies on steps/assemble.py (Keystone) and elfobj.py.
+
 Two passes: the first links with a stub assembled against zero addresses, the second
 with the addresses of kernel_main and boot_stack_top read from the first result. The
 stub has a fixed size, so the addresses cannot move between passes; link() checks it.
@@ -19,7 +21,7 @@ from cllm_build.steps import assemble
 
 LD_FLAGS = [
     "-m", "elf_i386", "-static", "-nostdlib", "--build-id=none", "-z", "noexecstack",
-    "-z", "norelro", "--no-undefined",
+    "-z", "norelro", "--no-undefined", "--fatal-warnings",
 ]
 
 
@@ -35,16 +37,18 @@ def symbol_addresses(elf: Path, names: tuple[str, ...]) -> dict[str, int]:
 
 def _ld(cfg: BuildConfig, objs: list[Path], stub_obj: Path, out: Path,
         log: Callable[[str], None] | None) -> None:
-    cmd = tools.zig_command() + ["ld.lld", *LD_FLAGS, "-T", str(cfg.root / "boot" / "linker.ld"),
+    cmd = tools.zig_command() + ["ld.lld", *LD_FLAGS, "-T", "boot/linker.ld",
                                  "-o", str(out), str(stub_obj), *map(str, objs)]
     tools.run(cmd, what="linking cllm.elf", cwd=cfg.root, log=log if cfg.verbose else None)
 
 
-def link(cfg: BuildConfig, objs: list[Path], log: Callable[[str], None] | None = None) -> Path:
+def link(cfg: BuildConfig, objs: list[Path], log: Callable[[str], None] | None = None,
+         out: Path | None = None) -> Path:
+    """Link `objs` and the stub into `out` (default cfg.elf); returns `out`."""
     source = cfg.root / "boot" / "entry.s"
     stub_obj = cfg.obj_dir / "boot" / "entry.o"
     stub_obj.parent.mkdir(parents=True, exist_ok=True)
-    out = cfg.elf
+    out = out or cfg.elf
     tmp = out.with_suffix(".pass1.elf")
 
     first = assemble.assemble_file(source, {n: 0 for n in assemble.EXTERNAL_SYMBOLS})
