@@ -1,5 +1,7 @@
 """Multiboot (version 1) header constants and pure checks.
 
+Used by steps/verify.py; boot/entry.s writes the same values as assembly.
+
 Header layout (Multiboot 0.6.96, section 3.1.1), 4-byte aligned, within the first
 8192 bytes of the image:
     u32 magic     0x1BADB002
@@ -45,4 +47,15 @@ def find_header(image: bytes, limit: int | None = None) -> Header | None:
         if struct.unpack_from("<I", image, off)[0] == MAGIC:
             _, flags, csum = struct.unpack_from("<III", image, off)
             return Header(off, flags, csum)
+    return None
+
+
+def find_magic_unaligned(image: bytes, limit: int) -> int | None:
+    """Offset of a magic in `image[:limit]` that is not 4-byte aligned, if any."""
+    needle = MAGIC.to_bytes(4, "little")
+    off = image.find(needle, 0, limit)
+    while off != -1:
+        if off % 4:
+            return off
+        off = image.find(needle, off + 1, limit)
     return None
