@@ -68,6 +68,8 @@ struct tokenizer {
     bool add_bos;                   /* tokenizer.ggml.add_bos_token (true for llama2.c) */
     bool add_space_prefix;          /* tokenizer.ggml.add_space_prefix (default true) */
     int max_piece_len;              /* longest token text, bytes */
+    int32_t *special;               /* (n_special) CONTROL/USER_DEFINED/UNKNOWN ids, longest first */
+    int n_special;
 };
 
 /* Build from the GGUF metadata (tokenizer.ggml.model must be "llama"). The GGUF image
