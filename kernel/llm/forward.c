@@ -1,0 +1,95 @@
+/*
+ * The llama forward pass for one token of one sequence: RMSNorm, interleaved RoPE
+ * (rotate pairs 2i, 2i+1 within each head), grouped-query attention over the KV
+ * cache, SwiGLU FFN, final norm and the output matrix. Called by generation code
+ * and host tests through model_forward (model.h); the math is in ops.c.
+ */
+#include "llm/ops.h"
+
+/* Rotate q (n_heads heads) and k (n_kv_heads heads) in place for position pos. */
+static void forward_rope(const struct model_config *c, float *q, float *k, int pos) {
+    int hd = c->head_dim;
+    for (int i = 0; i < hd; i += 2) {
+        float freq = 1.0f / powf(c->rope_theta, (float)i / (float)hd);
+        float val = (float)pos * freq;
+        float fcr = cosf(val), fci = sinf(val);
+        for (int h = 0; h < c->n_heads; h++) {
+            float *v = q + h * hd + i;
+            float v0 = v[0], v1 = v[1];
+            v[0] = v0 * fcr - v1 * fci;
+            v[1] = v0 * fci + v1 * fcr;
+        }
+        for (int h = 0; h < c->n_kv_heads; h++) {
+            float *v = k + h * hd + i;
+            float v0 = v[0], v1 = v[1];
+            v[0] = v0 * fcr - v1 * fci;
+            v[1] = v0 * fci + v1 * fcr;
+        }
+    }
+}
+
+/* s->xb(n_heads * head_dim) = attention of s->q over positions 0..pos of layer l. */
+static void forward_attention(const struct model_config *c, struct model_state *s, int l, int pos) {
+    int hd = c->head_dim, kv_dim = c->n_kv_heads * hd, rep = c->n_heads / c->n_kv_heads;
+    size_t loff = (size_t)l * (size_t)s->n_ctx * (size_t)kv_dim;
+    float scale = 1.0f / sqrtf((float)hd);
+    for (int h = 0; h < c->n_heads; h++) {
+        const float *q = s->q + h * hd;
+        float *att = s->att + (size_t)h * (size_t)s->n_ctx;
+        int kvh = h / rep;
+        for (int t = 0; t <= pos; t++) {
+            const float *k = s->key_cache + loff + (size_t)t * kv_dim + kvh * hd;
+            float score = 0;
+            for (int i = 0; i < hd; i++)
+                score += q[i] * k[i];
+            att[t] = score * scale;
+        }
+        ops_softmax(att, pos + 1);
+        float *out = s->xb + h * hd;
+        memset(out, 0, (size_t)hd * sizeof(float));
+        for (int t = 0; t <= pos; t++) {
+            const float *v = s->value_cache + loff + (size_t)t * kv_dim + kvh * hd;
+            float a = att[t];
+            for (int i = 0; i < hd; i++)
+                out[i] += a * v[i];
+        }
+    }
+}
+
+const float *model_forward(const struct model *m, struct model_state *s, int token, int pos) {
+    const struct model_config *c = &m->cfg;
+    if (token < 0 || token >= c->vocab_size || pos < 0 || pos >= s->n_ctx)
+        return NULL;
+    int kv_dim = c->n_kv_heads * c->head_dim;
+    ops_get_row(s->x, &m->tok_embd, token);
+    for (int l = 0; l < c->n_layers; l++) {
+        const struct model_layer *w = &m->layers[l];
+        size_t loff = (size_t)l * (size_t)s->n_ctx * (size_t)kv_dim;
+        float *k = s->key_cache + loff + (size_t)pos * kv_dim;
+        float *v = s->value_cache + loff + (size_t)pos * kv_dim;
+
+        ops_rmsnorm(s->xb, s->x, w->attn_norm, c->dim, c->rms_eps);
+        ops_matmul(s->q, &w->wq, s->xb);
+        ops_matmul(k, &w->wk, s->xb);
+        ops_matmul(v, &w->wv, s->xb);
+        forward_rope(c, s->q, k, pos);
+        forward_attention(c, s, l, pos);
+        ops_matmul(s->xb2, &w->wo, s->xb);
+        for (int i = 0; i < c->dim; i++)
+            s->x[i] += s->xb2[i];
+
+        ops_rmsnorm(s->xb, s->x, w->ffn_norm, c->dim, c->rms_eps);
+        ops_matmul(s->hb, &w->w1, s->xb);
+        ops_matmul(s->hb2, &w->w3, s->xb);
+        for (int i = 0; i < c->hidden_dim; i++) {
+            float g = s->hb[i];
+            s->hb[i] = g / (1.0f + expf(-g)) * s->hb2[i];
+        }
+        ops_matmul(s->xb2, &w->w2, s->hb);
+        for (int i = 0; i < c->dim; i++)
+            s->x[i] += s->xb2[i];
+    }
+    ops_rmsnorm(s->x, s->x, m->output_norm, c->dim, c->rms_eps);
+    ops_matmul(s->logits, &m->output, s->x);
+    return s->logits;
+}

@@ -1,0 +1,115 @@
+/*
+ * model_load (format detection and binding) and the per-sequence state (see
+ * model.h). Called by llm_boot.c, the generation code and host tests; relies on
+ * gguf.c + arch.c for GGUF files and llama2c.c for llama2.c checkpoints.
+ */
+#include "llm/model.h"
+#include "llm/arch.h"
+#include "llm/llama2c.h"
+
+const char *model_wtype_name(uint32_t type) {
+    switch (type) {
+    case MODEL_WTYPE_F32: return "F32";
+    case MODEL_WTYPE_F16: return "F16";
+    case MODEL_WTYPE_Q8_0: return "Q8_0";
+    case MODEL_WTYPE_Q4_0: return "Q4_0";
+    case MODEL_WTYPE_Q8_SPLIT: return "Q8";
+    default: return gguf_type_name(type);
+    }
+}
+
+static void model_copy_name(struct model *m) {
+    struct gguf_str s;
+    size_t n = 0;
+    if (gguf_get_str(&m->gguf, "general.name", &s)) {
+        for (size_t i = 0; i < s.len && n + 1 < sizeof(m->name); i++) {
+            char ch = s.ptr[i];
+            if (ch >= 32 && ch < 127)
+                m->name[n++] = ch;
+        }
+    }
+    m->name[n] = 0;
+    if (!n)
+        snprintf(m->name, sizeof(m->name), "llama");
+}
+
+int model_load(struct model *m, const uint8_t *data, size_t len, char *err, size_t errlen) {
+    memset(m, 0, sizeof(*m));
+    if (!data || len == 0) {
+        snprintf(err, errlen, "model file empty (len %lu)", (unsigned long)len);
+        return -1;
+    }
+    if (gguf_is_gguf(data, len)) {
+        m->format = MODEL_FORMAT_GGUF;
+        if (gguf_open(&m->gguf, data, len, err, errlen))
+            return -1;
+        if (arch_bind_llama(m, err, errlen)) {
+            model_free(m);
+            return -1;
+        }
+        model_copy_name(m);
+        return 0;
+    }
+    m->format = MODEL_FORMAT_LLAMA2C;
+    if (llama2c_load(m, data, len, err, errlen)) {
+        model_free(m);
+        return -1;
+    }
+    return 0;
+}
+
+void model_free(struct model *m) {
+    if (m->format == MODEL_FORMAT_GGUF)
+        gguf_close(&m->gguf);
+    port_free(m->layers);
+    memset(m, 0, sizeof(*m));
+}
+
+static float *model_alloc_floats(size_t n, bool *ok) {
+    float *p = port_alloc((n ? n : 1) * sizeof(float));
+    if (!p)
+        *ok = false;
+    else
+        memset(p, 0, (n ? n : 1) * sizeof(float));
+    return p;
+}
+
+int model_state_init(struct model_state *s, const struct model *m, int n_ctx) {
+    const struct model_config *c = &m->cfg;
+    bool ok = true;
+    memset(s, 0, sizeof(*s));
+    if (n_ctx <= 0 || n_ctx > c->seq_len)
+        n_ctx = c->seq_len;
+    s->n_ctx = n_ctx;
+    size_t kv = (size_t)c->n_kv_heads * (size_t)c->head_dim;
+    size_t q = (size_t)c->n_heads * (size_t)c->head_dim;
+    s->x = model_alloc_floats((size_t)c->dim, &ok);
+    s->xb = model_alloc_floats(MAX((size_t)c->dim, q), &ok);
+    s->xb2 = model_alloc_floats((size_t)c->dim, &ok);
+    s->hb = model_alloc_floats((size_t)c->hidden_dim, &ok);
+    s->hb2 = model_alloc_floats((size_t)c->hidden_dim, &ok);
+    s->q = model_alloc_floats(q, &ok);
+    s->att = model_alloc_floats((size_t)c->n_heads * (size_t)n_ctx, &ok);
+    s->logits = model_alloc_floats((size_t)c->vocab_size, &ok);
+    s->key_cache = model_alloc_floats((size_t)c->n_layers * (size_t)n_ctx * kv, &ok);
+    s->value_cache = model_alloc_floats((size_t)c->n_layers * (size_t)n_ctx * kv, &ok);
+    if (!ok) {
+        model_state_free(s);
+        return -1;
+    }
+    return 0;
+}
+
+void model_state_free(struct model_state *s) {
+    port_free(s->x);
+    port_free(s->xb);
+    port_free(s->xb2);
+    port_free(s->hb);
+    port_free(s->hb2);
+    port_free(s->q);
+    port_free(s->att);
+    port_free(s->logits);
+    port_free(s->key_cache);
+    port_free(s->value_cache);
+    memset(s, 0, sizeof(*s));
+}

@@ -1,0 +1,162 @@
+/*
+ * Scalar math kernels and the dispatch table (see ops.h). Called by forward.c;
+ * relies on quant.c for half floats and on port.h for expf/sqrtf.
+ */
+#include "llm/ops.h"
+#include "llm/quant.h"
+
+static const struct ops_kernels *ops_active = &ops_scalar;
+
+static float scalar_dot_f32(const float *w, const float *x, int n) {
+    float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+        s0 += w[i] * x[i];
+        s1 += w[i + 1] * x[i + 1];
+        s2 += w[i + 2] * x[i + 2];
+        s3 += w[i + 3] * x[i + 3];
+    }
+    for (; i < n; i++)
+        s0 += w[i] * x[i];
+    return (s0 + s1) + (s2 + s3);
+}
+
+static float scalar_half(uint16_t h) {
+    return quant_f16_table ? quant_f16_table[h] : quant_f16_to_f32(h);
+}
+
+static float scalar_dot_f16(const uint16_t *w, const float *x, int n) {
+    float s = 0;
+    for (int i = 0; i < n; i++)
+        s += scalar_half(w[i]) * x[i];
+    return s;
+}
+
+static float scalar_dot_q8_0(const void *wv, const float *x, int n) {
+    const struct quant_q8_0 *b = wv;
+    float s = 0;
+    for (int k = 0; k < n / QUANT_QK; k++, x += QUANT_QK) {
+        float acc = 0;
+        for (int i = 0; i < QUANT_QK; i++)
+            acc += (float)b[k].qs[i] * x[i];
+        s += scalar_half(b[k].d) * acc;
+    }
+    return s;
+}
+
+static float scalar_dot_q4_0(const void *wv, const float *x, int n) {
+    const struct quant_q4_0 *b = wv;
+    float s = 0;
+    for (int k = 0; k < n / QUANT_QK; k++, x += QUANT_QK) {
+        float acc = 0;
+        for (int j = 0; j < QUANT_QK / 2; j++) {
+            acc += (float)((b[k].qs[j] & 15) - 8) * x[j];
+            acc += (float)((b[k].qs[j] >> 4) - 8) * x[j + 16];
+        }
+        s += scalar_half(b[k].d) * acc;
+    }
+    return s;
+}
+
+static float scalar_dot_i8(const int8_t *w, const float *x, int n) {
+    float s = 0;
+    for (int i = 0; i < n; i++)
+        s += (float)w[i] * x[i];
+    return s;
+}
+
+const struct ops_kernels ops_scalar = {
+    .name = "scalar",
+    .dot_f32 = scalar_dot_f32,
+    .dot_f16 = scalar_dot_f16,
+    .dot_q8_0 = scalar_dot_q8_0,
+    .dot_q4_0 = scalar_dot_q4_0,
+    .dot_i8 = scalar_dot_i8,
+};
+
+void ops_select(bool use_sse2) {
+    quant_init();
+    ops_active = use_sse2 ? &ops_sse2 : &ops_scalar;
+}
+
+const char *ops_name(void) {
+    return ops_active->name;
+}
+
+/* One row of a llama2.c v2 matrix: whole groups of int8 with one scale each. */
+static float ops_dot_split(const struct model_matrix *w, int r, const float *x) {
+    const int8_t *q = (const int8_t *)w->data + (size_t)r * w->cols;
+    const float *sc = w->scales + (size_t)r * w->cols / w->group;
+    float s = 0;
+    for (int g = 0; g < w->cols / w->group; g++)
+        s += sc[g] * ops_active->dot_i8(q + g * w->group, x + g * w->group, w->group);
+    return s;
+}
+
+void ops_matmul(float *out, const struct model_matrix *w, const float *x) {
+    const struct ops_kernels *k = ops_active;
+    const uint8_t *base = w->data;
+    size_t rb = quant_row_bytes(w->type, w->cols);
+    int n = w->cols;
+    switch (w->type) {
+    case MODEL_WTYPE_F32:
+        for (int r = 0; r < w->rows; r++)
+            out[r] = k->dot_f32((const float *)(base + r * rb), x, n);
+        break;
+    case MODEL_WTYPE_F16:
+        for (int r = 0; r < w->rows; r++)
+            out[r] = k->dot_f16((const uint16_t *)(base + r * rb), x, n);
+        break;
+    case MODEL_WTYPE_Q8_0:
+        for (int r = 0; r < w->rows; r++)
+            out[r] = k->dot_q8_0(base + r * rb, x, n);
+        break;
+    case MODEL_WTYPE_Q4_0:
+        for (int r = 0; r < w->rows; r++)
+            out[r] = k->dot_q4_0(base + r * rb, x, n);
+        break;
+    case MODEL_WTYPE_Q8_SPLIT:
+        for (int r = 0; r < w->rows; r++)
+            out[r] = ops_dot_split(w, r, x);
+        break;
+    default:
+        memset(out, 0, (size_t)w->rows * sizeof(float));
+        break;
+    }
+}
+
+void ops_get_row(float *out, const struct model_matrix *w, int row) {
+    const uint8_t *base = w->data;
+    size_t rb = quant_row_bytes(w->type, w->cols);
+    if (w->type == MODEL_WTYPE_Q8_SPLIT) {
+        const int8_t *q = (const int8_t *)base + (size_t)row * w->cols;
+        const float *sc = w->scales + (size_t)row * w->cols / w->group;
+        for (int i = 0; i < w->cols; i++)
+            out[i] = sc[i / w->group] * (float)q[i];
+        return;
+    }
+    quant_dequant_row(w->type, base + (size_t)row * rb, out, w->cols);
+}
+
+void ops_rmsnorm(float *out, const float *x, const float *weight, int n, float eps) {
+    float ss = 0;
+    for (int i = 0; i < n; i++)
+        ss += x[i] * x[i];
+    ss = 1.0f / sqrtf(ss / (float)n + eps);
+    for (int i = 0; i < n; i++)
+        out[i] = weight[i] * (ss * x[i]);
+}
+
+void ops_softmax(float *x, int n) {
+    float mx = x[0];
+    for (int i = 1; i < n; i++)
+        if (x[i] > mx)
+            mx = x[i];
+    float sum = 0;
+    for (int i = 0; i < n; i++) {
+        x[i] = expf(x[i] - mx);
+        sum += x[i];
+    }
+    for (int i = 0; i < n; i++)
+        x[i] /= sum;
+}

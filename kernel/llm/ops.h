@@ -1,0 +1,44 @@
+/*
+ * The transformer's math: matrix-vector products by weight type, RMSNorm, softmax,
+ * SiLU. forward.c calls these. The dot products come from a table chosen once at
+ * boot (ops_select): scalar kernels in ops.c, or SSE2 kernels in ops_sse2.c when
+ * the CPU has SSE2 and the kernel enabled it. Relies on quant.h and port.h.
+ */
+#ifndef CLLM_LLM_OPS_H
+#define CLLM_LLM_OPS_H
+
+#include "llm/model.h"
+
+/* Dot products of one weight row with an f32 vector of n elements. Block kernels
+ * need n to be a multiple of QUANT_QK (checked at load). */
+struct ops_kernels {
+    const char *name;
+    float (*dot_f32)(const float *w, const float *x, int n);
+    float (*dot_f16)(const uint16_t *w, const float *x, int n);
+    float (*dot_q8_0)(const void *w, const float *x, int n);
+    float (*dot_q4_0)(const void *w, const float *x, int n);
+    float (*dot_i8)(const int8_t *w, const float *x, int n); /* unscaled int8 run */
+};
+
+extern const struct ops_kernels ops_scalar;  /* ops.c */
+extern const struct ops_kernels ops_sse2;    /* ops_sse2.c: enter only with SSE2 on */
+
+/* Choose the kernels (true = SSE2) and build the f16 table; call once before use. */
+void ops_select(bool use_sse2);
+
+/* Name of the active kernel set ("scalar" or "sse2"). */
+const char *ops_name(void);
+
+/* out(rows) = W(rows, cols) . x(cols) */
+void ops_matmul(float *out, const struct model_matrix *w, const float *x);
+
+/* out(cols) = row `row` of W, dequantized */
+void ops_get_row(float *out, const struct model_matrix *w, int row);
+
+/* out(n) = x / rms(x) * weight; out may alias x */
+void ops_rmsnorm(float *out, const float *x, const float *weight, int n, float eps);
+
+/* In-place softmax over x(n). */
+void ops_softmax(float *x, int n);
+
+#endif

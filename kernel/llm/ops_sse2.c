@@ -1,0 +1,108 @@
+/*
+ * SSE2 dot-product kernels (see ops.h). Compiled for pentium4 and linked into
+ * .text.simd; ops_select installs them only when the CPU has SSE2 and the kernel
+ * enabled it. The host build always has SSE2. Relies on quant.h for block layouts.
+ */
+#include <emmintrin.h>
+
+#include "llm/ops.h"
+#include "llm/quant.h"
+
+static float sse2_hsum(__m128 v) {
+    __m128 t = _mm_add_ps(v, _mm_movehl_ps(v, v));
+    t = _mm_add_ss(t, _mm_shuffle_ps(t, t, 1));
+    return _mm_cvtss_f32(t);
+}
+
+static float sse2_half(uint16_t h) {
+    return quant_f16_table ? quant_f16_table[h] : quant_f16_to_f32(h);
+}
+
+static float sse2_dot_f32(const float *w, const float *x, int n) {
+    __m128 a0 = _mm_setzero_ps(), a1 = _mm_setzero_ps();
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        a0 = _mm_add_ps(a0, _mm_mul_ps(_mm_loadu_ps(w + i), _mm_loadu_ps(x + i)));
+        a1 = _mm_add_ps(a1, _mm_mul_ps(_mm_loadu_ps(w + i + 4), _mm_loadu_ps(x + i + 4)));
+    }
+    float s = sse2_hsum(_mm_add_ps(a0, a1));
+    for (; i < n; i++)
+        s += w[i] * x[i];
+    return s;
+}
+
+static float sse2_dot_f16(const uint16_t *w, const float *x, int n) {
+    __m128 acc = _mm_setzero_ps();
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+        __m128 wv = _mm_set_ps(sse2_half(w[i + 3]), sse2_half(w[i + 2]), sse2_half(w[i + 1]), sse2_half(w[i]));
+        acc = _mm_add_ps(acc, _mm_mul_ps(wv, _mm_loadu_ps(x + i)));
+    }
+    float s = sse2_hsum(acc);
+    for (; i < n; i++)
+        s += sse2_half(w[i]) * x[i];
+    return s;
+}
+
+/* Sixteen signed bytes times x[0..15], accumulated into acc. */
+static __m128 sse2_mac_i8x16(__m128 acc, __m128i v, const float *x) {
+    __m128i zero = _mm_setzero_si128();
+    __m128i lo16 = _mm_srai_epi16(_mm_unpacklo_epi8(zero, v), 8);
+    __m128i hi16 = _mm_srai_epi16(_mm_unpackhi_epi8(zero, v), 8);
+    __m128 f0 = _mm_cvtepi32_ps(_mm_srai_epi32(_mm_unpacklo_epi16(zero, lo16), 16));
+    __m128 f1 = _mm_cvtepi32_ps(_mm_srai_epi32(_mm_unpackhi_epi16(zero, lo16), 16));
+    __m128 f2 = _mm_cvtepi32_ps(_mm_srai_epi32(_mm_unpacklo_epi16(zero, hi16), 16));
+    __m128 f3 = _mm_cvtepi32_ps(_mm_srai_epi32(_mm_unpackhi_epi16(zero, hi16), 16));
+    acc = _mm_add_ps(acc, _mm_mul_ps(f0, _mm_loadu_ps(x)));
+    acc = _mm_add_ps(acc, _mm_mul_ps(f1, _mm_loadu_ps(x + 4)));
+    acc = _mm_add_ps(acc, _mm_mul_ps(f2, _mm_loadu_ps(x + 8)));
+    acc = _mm_add_ps(acc, _mm_mul_ps(f3, _mm_loadu_ps(x + 12)));
+    return acc;
+}
+
+static float sse2_dot_q8_0(const void *wv, const float *x, int n) {
+    const struct quant_q8_0 *b = wv;
+    __m128 total = _mm_setzero_ps();
+    for (int k = 0; k < n / QUANT_QK; k++, x += QUANT_QK) {
+        __m128 acc = _mm_setzero_ps();
+        acc = sse2_mac_i8x16(acc, _mm_loadu_si128((const __m128i *)b[k].qs), x);
+        acc = sse2_mac_i8x16(acc, _mm_loadu_si128((const __m128i *)(b[k].qs + 16)), x + 16);
+        total = _mm_add_ps(total, _mm_mul_ps(acc, _mm_set1_ps(sse2_half(b[k].d))));
+    }
+    return sse2_hsum(total);
+}
+
+static float sse2_dot_q4_0(const void *wv, const float *x, int n) {
+    const struct quant_q4_0 *b = wv;
+    const __m128i mask = _mm_set1_epi8(15), eight = _mm_set1_epi8(8);
+    __m128 total = _mm_setzero_ps();
+    for (int k = 0; k < n / QUANT_QK; k++, x += QUANT_QK) {
+        __m128i v = _mm_loadu_si128((const __m128i *)b[k].qs);
+        __m128i lo = _mm_sub_epi8(_mm_and_si128(v, mask), eight);
+        __m128i hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(v, 4), mask), eight);
+        __m128 acc = sse2_mac_i8x16(_mm_setzero_ps(), lo, x);
+        acc = sse2_mac_i8x16(acc, hi, x + 16);
+        total = _mm_add_ps(total, _mm_mul_ps(acc, _mm_set1_ps(sse2_half(b[k].d))));
+    }
+    return sse2_hsum(total);
+}
+
+static float sse2_dot_i8(const int8_t *w, const float *x, int n) {
+    __m128 acc = _mm_setzero_ps();
+    int i = 0;
+    for (; i + 16 <= n; i += 16)
+        acc = sse2_mac_i8x16(acc, _mm_loadu_si128((const __m128i *)(w + i)), x + i);
+    float s = sse2_hsum(acc);
+    for (; i < n; i++)
+        s += (float)w[i] * x[i];
+    return s;
+}
+
+const struct ops_kernels ops_sse2 = {
+    .name = "sse2",
+    .dot_f32 = sse2_dot_f32,
+    .dot_f16 = sse2_dot_f16,
+    .dot_q8_0 = sse2_dot_q8_0,
+    .dot_q4_0 = sse2_dot_q4_0,
+    .dot_i8 = sse2_dot_i8,
+};

@@ -1,0 +1,41 @@
+/*
+ * Weight block formats (ggml layouts) and half-precision conversion. Used by the
+ * dot-product kernels (ops.c, ops_sse2.c) and by the model loader for size checks.
+ */
+#ifndef CLLM_LLM_QUANT_H
+#define CLLM_LLM_QUANT_H
+
+#include "port.h"
+
+#define QUANT_QK 32  /* elements per Q8_0 / Q4_0 block */
+
+/* Q8_0: value[i] = d * qs[i] */
+struct quant_q8_0 {
+    uint16_t d;  /* scale, IEEE half */
+    int8_t qs[QUANT_QK];
+} PACKED;
+
+/* Q4_0: value[j] = d * ((qs[j] & 15) - 8), value[j + 16] = d * ((qs[j] >> 4) - 8) */
+struct quant_q4_0 {
+    uint16_t d;  /* scale, IEEE half */
+    uint8_t qs[QUANT_QK / 2];
+} PACKED;
+
+/* IEEE half to float, exact for every input (subnormals, inf, NaN). */
+float quant_f16_to_f32(uint16_t h);
+
+/* The 65536-entry conversion table (256 KiB), built by quant_init; NULL before. */
+extern const float *quant_f16_table;
+
+/* Build quant_f16_table. 0 on success, -1 when out of memory (conversion then
+ * falls back to quant_f16_to_f32). */
+int quant_init(void);
+
+/* Bytes of one row of `cols` elements of a model_wtype; 0 if cols does not split
+ * into whole blocks or the type is unknown. */
+size_t quant_row_bytes(uint32_t type, int cols);
+
+/* Dequantize one row (cols elements) of a block-format row into out. */
+void quant_dequant_row(uint32_t type, const void *row, float *out, int cols);
+
+#endif

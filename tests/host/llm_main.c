@@ -1,0 +1,132 @@
+/*
+ * Host harness for the model loader and forward pass (kernel/llm built with
+ * -DCLLM_HOST). Used by tests/test_llm_*.py and bench/llm_bench.py.
+ *
+ *   llm_main [--scalar] [--ctx N] MODEL info
+ *   llm_main [--scalar] [--ctx N] MODEL logits TOK...      one line of logits per token
+ *   llm_main [--scalar] [--ctx N] MODEL greedy STEPS TOK... feed TOKs, then greedy
+ *   llm_main [--scalar] [--ctx N] MODEL bench STEPS TOK...  timings of prompt and generation
+ *
+ * Errors print "error: <message>" and exit 1. --scalar forces the scalar kernels.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "llm/model.h"
+#include "llm/ops.h"
+
+static uint8_t *read_file(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *buf = port_alloc(n > 0 ? (size_t)n : 1);
+    if (buf && n > 0 && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        port_free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    *len = n > 0 ? (size_t)n : 0;
+    return buf;
+}
+
+static int argmax(const float *v, int n) {
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (v[i] > v[best])
+            best = i;
+    return best;
+}
+
+int main(int argc, char **argv) {
+    bool scalar = false;
+    int n_ctx = 0, a = 1;
+    for (; a < argc && argv[a][0] == '-'; a++) {
+        if (!strcmp(argv[a], "--scalar"))
+            scalar = true;
+        else if (!strcmp(argv[a], "--ctx") && a + 1 < argc)
+            n_ctx = atoi(argv[++a]);
+    }
+    if (argc - a < 2) {
+        fprintf(stderr, "usage: llm_main [--scalar] [--ctx N] MODEL info|logits|greedy|bench ...\n");
+        return 2;
+    }
+    const char *path = argv[a], *cmd = argv[a + 1];
+    a += 2;
+    size_t len;
+    uint8_t *data = read_file(path, &len);
+    if (!data) {
+        printf("error: cannot read %s\n", path);
+        return 1;
+    }
+    ops_select(!scalar);
+    struct model m;
+    char err[160];
+    if (model_load(&m, data, len, err, sizeof(err))) {
+        printf("error: %s\n", err);
+        port_free(data);
+        return 1;
+    }
+    const struct model_config *c = &m.cfg;
+    if (!strcmp(cmd, "info")) {
+        printf("name %s dim %d hidden %d layers %d heads %d kv_heads %d vocab %d ctx %d type %s tied %d ops %s\n",
+               m.name, c->dim, c->hidden_dim, c->n_layers, c->n_heads, c->n_kv_heads, c->vocab_size, c->seq_len,
+               model_wtype_name(c->wtype), m.tied_output, ops_name());
+        model_free(&m);
+        port_free(data);
+        return 0;
+    }
+    int steps = 0;
+    if (!strcmp(cmd, "greedy") || !strcmp(cmd, "bench")) {
+        if (a >= argc) {
+            printf("error: missing STEPS\n");
+            return 1;
+        }
+        steps = atoi(argv[a++]);
+    }
+    struct model_state s;
+    if (model_state_init(&s, &m, n_ctx)) {
+        printf("error: out of memory for state\n");
+        return 1;
+    }
+    int rc = 0, pos = 0, n_prompt = argc - a;
+    const float *logits = NULL;
+    uint64_t t0 = port_time_us();
+    for (; a < argc; a++, pos++) {
+        logits = model_forward(&m, &s, atoi(argv[a]), pos);
+        if (!logits) {
+            printf("error: token %s at position %d out of range\n", argv[a], pos);
+            rc = 1;
+            goto out;
+        }
+        if (!strcmp(cmd, "logits")) {
+            for (int i = 0; i < c->vocab_size; i++)
+                printf(i ? " %.9g" : "%.9g", logits[i]);
+            printf("\n");
+        }
+    }
+    uint64_t t1 = port_time_us();
+    if (steps && logits) {
+        int n = 0;
+        for (; n < steps && pos < s.n_ctx; n++, pos++) {
+            int tok = argmax(logits, c->vocab_size);
+            if (strcmp(cmd, "bench"))
+                printf(n ? " %d" : "%d", tok);
+            logits = model_forward(&m, &s, tok, pos);
+        }
+        uint64_t t2 = port_time_us();
+        if (!strcmp(cmd, "bench"))
+            printf("prompt %d tokens %.3f ms generate %d tokens %.3f ms ops %s\n", n_prompt,
+                   (double)(t1 - t0) / 1000.0, n, (double)(t2 - t1) / 1000.0, ops_name());
+        else
+            printf("\n");
+    }
+out:
+    model_state_free(&s);
+    model_free(&m);
+    port_free(data);
+    return rc;
+}
