@@ -74,6 +74,11 @@ def disasm(elf: Path, symbol: str | None) -> None:
     click.echo("\n".join(d.disassemble(elf.read_bytes(), symbol)))
 
 
+# run, iso, flash: booting and images (cllm_build/cli_boot.py).
+for _command in __import__("cllm_build.cli_boot", fromlist=["COMMANDS"]).COMMANDS:
+    cli.add_command(_command)
+
+
 def main() -> None:
     try:
         cli.main(standalone_mode=False)

@@ -1,0 +1,188 @@
+"""The `cllm run`, `cllm iso` and `cllm flash` commands (registered by cli.py).
+
+Click commands only: parse flags, call run.py / image.py / symbolize.py, print.
+Errors are CllmError subclasses, mapped to exit codes by cli.main.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from pathlib import Path
+
+import click
+
+from cllm_build import config, qemu
+from cllm_build.errors import BootError, UsageError
+
+_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
+def _err(msg: str) -> None:
+    click.echo(msg, err=True)
+
+
+def _default_elf(progress: bool = True) -> Path:
+    """build/cllm.elf (honouring CLLM_BUILD_DIR), built first if missing."""
+    cfg = config.from_env()
+    if not cfg.elf.is_file():
+        from cllm_build.build import build as do_build
+
+        _err(f"{cfg.elf} missing; building it")
+        do_build(cfg, progress=_err if progress else None)
+    return cfg.elf
+
+
+@click.command()
+@click.argument("elf", type=_FILE, required=False)
+@click.option("--cmdline", default="", help="Kernel command line words, e.g. 'cllm.k=v cllm.x=y'.")
+@click.option("-o", "--opt", "options", multiple=True, metavar="KEY=VALUE",
+              help="Kernel option cllm.KEY=VALUE (repeatable).")
+@click.option("--module", "modules", multiple=True, metavar="PATH[:NAME]",
+              help="Extra Multiboot module (repeatable); NAME defaults to the file name.")
+@click.option("--memory", "memory_mib", type=click.IntRange(16, 3584), default=None,
+              help="Guest RAM in MiB (default: 256 + 2x the model size, at most 3072).")
+@click.option("--accel", type=click.Choice(qemu.ACCELS), default="tcg", show_default=True,
+              help="QEMU accelerator; auto uses KVM only if /dev/kvm opens.")
+@click.option("--cpu", default=None, help="QEMU CPU model, e.g. pentium, qemu32, max.")
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=None,
+              help="Stop the machine after this many seconds (exit 6).")
+@click.option("--model", type=_FILE, default=None,
+              help="Model file (GGUF or llama2.c .bin), module 'model' (default: models/default.gguf).")
+@click.option("--tokenizer", type=_FILE, default=None, help="Tokenizer file, module 'tokenizer'.")
+@click.option("--prompt", default=None, help="Console mode: generate from this text and exit.")
+@click.option("-n", "n", type=click.IntRange(min=0), default=None, help="Tokens to generate (cllm.n).")
+@click.option("--temperature", type=float, default=None, help="Sampling temperature (cllm.temp).")
+@click.option("--top-k", type=click.IntRange(min=0), default=None, help="Top-k sampling (cllm.top_k).")
+@click.option("--top-p", type=float, default=None, help="Nucleus sampling (cllm.top_p).")
+@click.option("--seed", type=click.IntRange(min=0), default=None, help="Sampler seed (cllm.seed).")
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True,
+              help="Serve mode: host port forwarded to the guest's port 80.")
+@click.option("--nic", type=click.Choice(qemu.NICS), default="e1000", show_default=True,
+              help="Serve mode: NIC model.")
+@click.option("--tap", default=None, metavar="IFACE", help="Serve mode: use this tap interface.")
+@click.option("--api-key", default=None, help="Require this bearer key (cllm.api_key).")
+@click.option("-v", "--verbose", is_flag=True, help="Print the QEMU command line.")
+def run(elf: Path | None, cmdline: str, options: tuple[str, ...], modules: tuple[str, ...],
+        memory_mib: int | None, accel: str, cpu: str | None, timeout: float | None,
+        model: Path | None, tokenizer: Path | None, prompt: str | None, n: int | None,
+        temperature: float | None, top_k: int | None, top_p: float | None, seed: int | None,
+        port: int, nic: str, tap: str | None, api_key: str | None, verbose: bool) -> None:
+    """Boot ELF (default build/cllm.elf) in QEMU: COM1 log to stderr, COM2 to stdout.
+
+    With --prompt the kernel runs console mode and the command exits with the
+    kernel's status (0 ok, 1 failure, 2 panic, with the symbolized report).
+    Without it the kernel serves the HTTP API until it exits or Ctrl-C.
+    """
+    from cllm_build import run as runlib
+    from cllm_build import symbolize
+
+    elf = elf if elf is not None else _default_elf()
+    plan = runlib.make_plan(runlib.RunOptions(
+        elf=elf, cmdline=cmdline, options=options, modules=modules, memory_mib=memory_mib,
+        accel=accel, cpu=cpu, model=model, tokenizer=tokenizer, prompt=prompt, n=n,
+        temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, port=port, nic=nic,
+        tap=tap, api_key=api_key,
+    ))
+    out = sys.stdout.buffer
+    lock = threading.Lock()
+
+    def on_data(chunk: bytes) -> None:
+        with lock:
+            out.write(chunk)
+            out.flush()
+
+    def on_ready(seconds: float) -> None:
+        _err(f"run: ready after {seconds:.2f} s")
+        if not plan.console and plan.url:
+            _err(f"run: serving on {plan.url} (Ctrl-C stops the machine)")
+
+    res = runlib.run_plan(plan, on_log=_err, on_data=on_data, on_ready=on_ready,
+                          timeout=timeout, log_cmd=_err if verbose else None)
+    _err(f"run: {qemu.describe_exit(res.returncode)} after {res.seconds:.2f} s")
+    if res.status is None:
+        raise BootError(f"the machine ended without a kernel status: {qemu.describe_exit(res.returncode)}")
+    if res.status == qemu.STATUS_PANIC:
+        report = symbolize.symbolize_log(res.log, elf)
+        _err(report if report is not None else "kernel panic (no panic report on COM1)")
+    sys.exit(res.status)
+
+
+def _split_iso_outputs(values: tuple[str, ...]) -> tuple[Path | None, list[str]]:
+    """`-o` of `cllm iso` is both the output file and KEY=VALUE kernel options:
+    a value whose left of '=' is an option key is an option, anything else the file."""
+    from cllm_build.run import _KEY
+
+    out: Path | None = None
+    opts = []
+    for v in values:
+        key, sep, _ = v.partition("=")
+        if sep and _KEY.match(key.removeprefix("cllm.")) and "/" not in key:
+            opts.append(v)
+        elif out is None:
+            out = Path(v)
+        else:
+            raise UsageError(f"two output files given: {out} and {v}")
+    return out, opts
+
+
+@click.command()
+@click.argument("elf", type=_FILE, required=False)
+@click.option("-o", "outputs", multiple=True, metavar="FILE|KEY=VALUE",
+              help="Output ISO (default cllm.iso in the build dir), or a kernel option KEY=VALUE.")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Output ISO file.")
+@click.option("--cmdline", default="", help="Extra kernel command line words.")
+@click.option("--model", type=_FILE, default=None, help="Model file, module 'model'.")
+@click.option("--tokenizer", type=_FILE, default=None, help="Tokenizer file, module 'tokenizer'.")
+@click.option("--prompt", default=None, help="Bake a prompt in (the ISO then boots to console mode).")
+@click.option("--module", "modules", multiple=True, metavar="PATH[:NAME]", help="Extra module.")
+@click.option("-v", "--verbose", is_flag=True, help="Print the grub-mkrescue command.")
+def iso(elf: Path | None, outputs: tuple[str, ...], output: Path | None, cmdline: str,
+        model: Path | None, tokenizer: Path | None, prompt: str | None,
+        modules: tuple[str, ...], verbose: bool) -> None:
+    """Make a bootable GRUB ISO (BIOS, plus UEFI where GRUB's EFI files are installed)."""
+    import tempfile
+
+    from cllm_build import image
+    from cllm_build import run as runlib
+
+    out, opts = _split_iso_outputs(outputs)
+    if output is not None and out is not None:
+        raise UsageError(f"two output files given: {output} and {out}")
+    out = output or out or config.from_env().build_dir / "cllm.iso"
+    elf = elf if elf is not None else _default_elf()
+    words = cmdline.split() + [runlib.kernel_option(x) for x in opts]
+    mods = runlib.modules_from_args(model, tokenizer, modules)
+    with tempfile.TemporaryDirectory(prefix="cllm-iso-prompt-") as tmp:
+        if prompt is not None:
+            pfile = Path(tmp) / "prompt"
+            pfile.write_bytes(prompt.encode("utf-8", "surrogateescape"))
+            mods.append(qemu.Module(pfile, "prompt"))
+        res = image.make_iso(elf, out, " ".join(words), mods, log=_err if verbose else None)
+    boots = ", ".join(image.GRUB_PLATFORMS[p] for p in res.platforms)
+    click.echo(f"{res.path}: {res.size} bytes, boots from {boots}")
+
+
+@click.command()
+@click.argument("image_file", metavar="IMAGE", type=_FILE)
+@click.option("--device", required=True, type=click.Path(path_type=Path),
+              help="Target block device (e.g. /dev/sdX) or an existing image file.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def flash(image_file: Path, device: Path, yes: bool) -> None:
+    """Write IMAGE (e.g. the ISO from `cllm iso`) to a USB stick, disk or image file."""
+    from cllm_build import image
+
+    target = image.check_target(image_file, device)
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UsageError(f"refusing to write {target.describe()} without a terminal "
+                             "to confirm; pass --yes")
+        click.confirm(f"Write {image_file} to {target.describe()}? Everything on it is lost",
+                      abort=True)
+    res = image.flash(image_file, target, progress=None)
+    click.echo(f"wrote {res.written} bytes to {res.target.path}, read back and verified "
+               f"(sha256 {res.sha256})")
+
+
+COMMANDS = (run, iso, flash)
