@@ -599,8 +599,8 @@ int tokenizer_decode(const struct tokenizer *t, int prev_token, int token, char 
         } else {
             i++;
         }
-        if (first && c == ' ' && prev_token >= 0 && prev_token == t->bos_id)
-            continue; /* the first piece after BOS loses its prefix space */
+        if (first && c == ' ' && (prev_token < 0 || prev_token == t->bos_id))
+            continue; /* the first piece of the text loses its prefix space */
         if (n >= cap)
             return TOKENIZER_ERR_SPACE;
         out[n++] = c;

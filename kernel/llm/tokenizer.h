@@ -96,9 +96,9 @@ int tokenizer_encode(const struct tokenizer *t, const char *text, size_t len, bo
 int tokenizer_encode_special(const struct tokenizer *t, const char *text, size_t len,
                              bool add_bos, int *out, int max_out);
 
-/* The bytes `token` stands for when it follows prev_token (-1 if none): byte tokens give
- * their byte, U+2581 becomes a space, the leading space of the first piece after BOS is
- * dropped, CONTROL tokens give nothing (GGUF) or their stored text (llama2.c, as run.c
+/* The bytes `token` stands for when it follows prev_token (-1 at the start of the text):
+ * byte tokens give their byte, U+2581 becomes a space, the leading space of the first
+ * piece of the text (prev_token -1 or BOS) is dropped, CONTROL tokens give nothing (GGUF) or their stored text (llama2.c, as run.c
  * prints it). The bytes of a multi-byte character may be split across tokens. Returns
  * the byte count written to out (cap >= TOKENIZER_PIECE_MAX always suffices), or
  * TOKENIZER_ERR_*. */

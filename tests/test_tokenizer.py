@@ -1,0 +1,145 @@
+"""Tokenizer parity: the kernel tokenizer (kernel/llm/tokenizer.c, built for the host
+through tests/host/tok_main.c) against the sentencepiece package on the Llama 2 vocabulary
+(GGUF and tokenizer.bin forms), llama.cpp's own test vectors, and tests/llama2c_ref.py on
+the small llama2.c vocabularies; decode(encode(s)) == s; malformed tokenizer files."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import llama2c_ref
+from hostcc import host_binary
+
+STRINGS = [
+    "", " ", "  ", "   ", "\t", "\n", "\n\n", " \n \n", "Hello world", " Hello world",
+    "Hello world ", "  leading and trailing  ", "Hello\tworld\ttabs", "line one\nline two\n",
+    "multiple     spaces   here", "ASCII punctuation: !\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~",
+    "numbers 1234567890 3.14159 -42", "héllo wörld çà", "Ελληνικά κείμενο", "Русский текст",
+    "日本語のテキスト", "中文分词测试", "한국어 텍스트", "emoji 😀🎉👍🏽 🇫🇷", "mixed: a😀b中c\u00e9d",
+    "Once upon a time, there was a little girl named Lily.", "<s> and </s> are text here",
+    "\u2581 already escaped", "zero\u200bwidth", "x" * 300, "Tab\t\tand  \n\n\tmix ",
+]
+
+
+@pytest.fixture(scope="module")
+def tok_main() -> Path:
+    return host_binary("tok_main", ["kernel/llm/tokenizer.c", "kernel/llm/gguf.c",
+                                    "tests/host/tok_main.c"])
+
+
+def run_tok(exe: Path, args: list[str], texts: list[bytes], flags: int = 1
+            ) -> list[tuple[list[int], bytes]]:
+    stdin = "".join(f"{flags} {t.hex()}\n" for t in texts)
+    proc = subprocess.run([str(exe), *args], input=stdin, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = []
+    for line in proc.stdout.splitlines():
+        ids, _, dec = line.partition("|")
+        out.append(([int(x) for x in ids.split()], bytes.fromhex(dec)))
+    assert len(out) == len(texts)
+    return out
+
+
+@pytest.fixture(scope="module")
+def sp(models_dir: Path):
+    import sentencepiece
+
+    return sentencepiece.SentencePieceProcessor(model_file=str(models_dir / "tokenizer.model"))
+
+
+def test_gguf_vocab_matches_sentencepiece(tok_main, sp, models_dir):
+    got = run_tok(tok_main, ["gguf", str(models_dir / "ggml-vocab-llama-spm.gguf")],
+                  [s.encode() for s in STRINGS])
+    for s, (ids, dec) in zip(STRINGS, got):
+        assert ids == [1] + sp.encode(s), s
+        # U+2581 is the vocabulary's space: it decodes to a space, as in sentencepiece
+        assert dec == s.replace("\u2581", " ").encode(), s
+
+
+def test_tokenizer_bin_matches_sentencepiece(tok_main, sp, models_dir):
+    # run.c's rules see a literal U+2581 as an ordinary character, sentencepiece as a space
+    strings = [s for s in STRINGS if "\u2581" not in s]
+    got = run_tok(tok_main, ["bin", str(models_dir / "tokenizer.bin"), "32000"],
+                  [s.encode() for s in strings])
+    for s, (ids, dec) in zip(strings, got):
+        assert ids == [1] + sp.encode(s), s
+        # llama2.c's BOS is stored as text ("\n<s>\n"); decoding starts after it
+        assert dec.removeprefix(b"\n<s>\n") == s.encode(), s
+
+
+def llamacpp_vectors(models_dir: Path) -> list[tuple[str, list[int]]]:
+    base = models_dir / "tokenizer-tests" / "ggml-vocab-llama-spm.gguf"
+    inp = base.with_name(base.name + ".inp").read_text(encoding="utf-8")
+    out = base.with_name(base.name + ".out").read_text(encoding="utf-8").split("\n")
+    texts = inp.split("\n__ggml_vocab_test__\n")
+    if texts and texts[-1] == "":
+        texts.pop()
+    return [(t, [int(x) for x in out[i].split()]) for i, t in enumerate(texts)]
+
+
+@pytest.mark.parametrize("form", ["gguf", "bin"])
+def test_llamacpp_vectors(tok_main, models_dir, form):
+    cases = llamacpp_vectors(models_dir)
+    assert len(cases) == 46
+    args = (["gguf", str(models_dir / "ggml-vocab-llama-spm.gguf")] if form == "gguf"
+            else ["bin", str(models_dir / "tokenizer.bin"), "32000"])
+    got = run_tok(tok_main, args, [t.encode() for t, _ in cases], flags=0)
+    for (text, want), (ids, dec) in zip(cases, got):
+        assert ids == want, repr(text)
+        if form == "gguf":
+            assert dec == text.replace("\u2581", " ").encode(), repr(text)
+
+
+SMALL = [("tok512.bin", "stories260K.gguf"), ("aidreams260K-tok512.bin", "aidreams260K.gguf")]
+
+
+@pytest.mark.parametrize("tok_file,gguf_file", SMALL)
+def test_small_vocab_matches_llama2c_rules(tok_main, models_dir, tok_file, gguf_file):
+    ref = llama2c_ref.load(models_dir / tok_file, 512)
+    texts = [s.encode() for s in STRINGS] + [b"\xff\xfe invalid \x80 utf8 \xe4\xb8"]
+    for args in (["bin", str(models_dir / tok_file), "512"], ["gguf", str(models_dir / gguf_file)]):
+        got = run_tok(tok_main, args, texts)
+        for t, (ids, dec) in zip(texts, got):
+            if args[0] == "gguf" and (t.startswith(b"\xff") or "\u2581".encode() in t):
+                continue  # invalid UTF-8 and a literal U+2581 differ between the rule sets
+            assert ids == llama2c_ref.encode(ref, t), (args[0], t)
+            assert llama2c_ref.decode(ref, ids[1:], prev=ids[0]) == t, t
+            if args[0] == "gguf":
+                assert dec == t, t
+
+
+def test_special_token_text(tok_main, models_dir):
+    gguf = ["gguf", str(models_dir / "ggml-vocab-llama-spm.gguf")]
+    text = [b"<s>[INST] hi [/INST]</s>"]
+    (plain, _), = run_tok(tok_main, gguf, text, flags=0)
+    (special, dec), = run_tok(tok_main, gguf, text, flags=2)
+    assert 1 not in plain and 2 not in plain
+    assert special[0] == 1 and special[-1] == 2
+    assert 1 not in special[1:-1] and 2 not in special[1:-1]
+    assert dec == b"[INST] hi [/INST]"  # control tokens decode to nothing
+
+
+@pytest.mark.parametrize("mutate,needle", [
+    (lambda b: b[:3], "too short"),
+    (lambda b: b"\x00\x00\x00\x00" + b[4:], "max_token_length 0"),
+    (lambda b: b[:5000], "token 385: length 4 invalid (max 7, 1 bytes left)"),
+    (lambda b: b[:4000] + b"\0" * 4, "past end"),
+    (lambda b: b[:4] + b[4:8] + b"\xff\xff\xff\x7f" + b[12:], "token 0: length 2147483647"),
+])
+def test_malformed_tokenizer_bin(tok_main, models_dir, tmp_path, mutate, needle):
+    bad = tmp_path / "bad.bin"
+    bad.write_bytes(mutate((models_dir / "tok512.bin").read_bytes()))
+    proc = subprocess.run([str(tok_main), "bin", str(bad), "512"], input="", capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 1
+    assert needle in proc.stdout
+
+
+def test_vocab_size_checked(tok_main, models_dir):
+    proc = subprocess.run([str(tok_main), "bin", str(models_dir / "tok512.bin"), "0"], input="",
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1 and "vocab size 0" in proc.stdout
