@@ -78,6 +78,9 @@ def disasm(elf: Path, symbol: str | None) -> None:
 for _command in __import__("cllm_build.cli_boot", fromlist=["COMMANDS"]).COMMANDS:
     cli.add_command(_command)
 
+# pull: fetch a model into the local cache (cllm_build/pull.py).
+cli.add_command(__import__("cllm_build.pull", fromlist=["command"]).command)
+
 
 def main() -> None:
     try:

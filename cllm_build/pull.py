@@ -1,0 +1,287 @@
+"""`cllm pull`: fetch a model file into the local cache.
+
+A model is named from a small table (`KNOWN_MODELS`) or given as an http(s) URL.
+The file is downloaded into `<cache>/<name>.part`; a connection that breaks leaves
+the .part behind and the next attempt (in the same call, up to `attempts`, or a
+later `cllm pull`) resumes it with an HTTP Range request. When complete, the sha256
+is checked if one is known or given (a mismatch deletes the file), and the .part is
+renamed to its final name.
+
+The cache is, in order of precedence: the `cache` argument (`--cache`), the
+CLLM_CACHE environment variable, ~/.cache/cllm/models.
+
+The library raises (PullError, UsageError) and reports progress through a
+callback; only `command` (the click command registered in cli.py) prints.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import re
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+from cllm_build.errors import CllmError, UsageError
+
+CHUNK_BYTES = 1 << 16       # read size while streaming a download
+TIMEOUT_S = 30              # socket timeout for connect and each read
+DEFAULT_ATTEMPTS = 3        # connections tried per pull before giving up
+CACHE_ENV = "CLLM_CACHE"
+DEFAULT_CACHE = Path("~/.cache/cllm/models")
+
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,200}$")
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class PullError(CllmError):
+    """A download failed: HTTP status, broken connection, or checksum mismatch."""
+
+    exit_code = 9
+
+
+@dataclass(frozen=True)
+class KnownModel:
+    url: str
+    filename: str
+    sha256: str | None   # None: no published checksum we can vouch for
+    note: str
+
+
+_TINYLLAMAS = "https://huggingface.co/karpathy/tinyllamas/resolve/main"
+_TINYLLAMA_GGUF = "https://huggingface.co/TheBloke/TinyLlama-1.1B-Chat-v1.0-GGUF/resolve/main"
+_LLAMA2C_RAW = ("https://raw.githubusercontent.com/karpathy/llama2.c/"
+                "350e04fe35433e6d2941dce5a1f53308f87058eb")
+
+# Checksums are given only where this project verified the file itself; the
+# others are downloaded unchecked unless --sha256 is passed.
+KNOWN_MODELS: dict[str, KnownModel] = {
+    "stories15M": KnownModel(f"{_TINYLLAMAS}/stories15M.bin", "stories15M.bin", None,
+                             "llama2.c TinyStories 15M, float32 (needs llama2c-tokenizer)"),
+    "stories42M": KnownModel(f"{_TINYLLAMAS}/stories42M.bin", "stories42M.bin", None,
+                             "llama2.c TinyStories 42M, float32 (needs llama2c-tokenizer)"),
+    "stories110M": KnownModel(f"{_TINYLLAMAS}/stories110M.bin", "stories110M.bin", None,
+                              "llama2.c TinyStories 110M, float32 (needs llama2c-tokenizer)"),
+    "llama2c-tokenizer": KnownModel(
+        f"{_LLAMA2C_RAW}/tokenizer.bin", "tokenizer.bin",
+        "50a52ef822ee9e83de5ce9d0be0a025a773d019437f58b5ff9dcafb063ece361",
+        "Llama 2 32000-token vocabulary in llama2.c format, for the stories models"),
+    "tinyllama-1.1b-chat-q8_0": KnownModel(
+        f"{_TINYLLAMA_GGUF}/tinyllama-1.1b-chat-v1.0.Q8_0.gguf",
+        "tinyllama-1.1b-chat-v1.0.Q8_0.gguf", None, "TinyLlama 1.1B Chat v1.0, GGUF Q8_0"),
+    "tinyllama-1.1b-chat-q4_0": KnownModel(
+        f"{_TINYLLAMA_GGUF}/tinyllama-1.1b-chat-v1.0.Q4_0.gguf",
+        "tinyllama-1.1b-chat-v1.0.Q4_0.gguf", None, "TinyLlama 1.1B Chat v1.0, GGUF Q4_0"),
+}
+
+# progress(bytes_done, bytes_total or None); called once at the start of every
+# connection (with the resume offset) and after every chunk.
+Progress = Callable[[int, "int | None"], None]
+
+
+@dataclass(frozen=True)
+class PullResult:
+    path: Path
+    sha256: str
+    checked: bool        # the sha256 was compared against a known or given value
+    cached: bool         # the file was already complete in the cache
+    resumed_from: int    # bytes already in the .part when the first connection opened
+
+
+def cache_dir(cache: Path | None = None) -> Path:
+    if cache is not None:
+        return cache.expanduser()
+    env = os.environ.get(CACHE_ENV)
+    return Path(env).expanduser() if env else DEFAULT_CACHE.expanduser()
+
+
+def resolve(spec: str) -> tuple[str, str, str | None]:
+    """NAME or URL -> (url, file name in the cache, known sha256 or None)."""
+    if spec in KNOWN_MODELS:
+        m = KNOWN_MODELS[spec]
+        return m.url, m.filename, m.sha256
+    u = urllib.parse.urlsplit(spec)
+    if u.scheme not in ("http", "https") or not u.netloc:
+        raise UsageError(f"model {spec!r}: not a known name ({', '.join(KNOWN_MODELS)}) "
+                         "nor an http(s) URL")
+    name = urllib.parse.unquote(u.path.rsplit("/", 1)[-1])
+    if not _SAFE_NAME.match(name) or name.endswith(".part"):
+        raise UsageError(f"URL {spec!r}: file name {name!r} is not usable as a cache file name")
+    return spec, name, None
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def pull(spec: str, cache: Path | None = None, sha256: str | None = None,
+         progress: Progress | None = None, attempts: int = DEFAULT_ATTEMPTS) -> PullResult:
+    """Download `spec` (a KNOWN_MODELS name or URL) into the cache; return where it is."""
+    url, name, known = resolve(spec)
+    if sha256 is not None:
+        sha256 = sha256.strip().lower()
+        if not _HEX64.match(sha256):
+            raise UsageError(f"--sha256 {sha256!r}: expected 64 hex digits")
+    want = sha256 or known
+    root = cache_dir(cache)
+    root.mkdir(parents=True, exist_ok=True)
+    dest, part = root / name, root / (name + ".part")
+
+    if dest.is_file():
+        got = sha256_file(dest)
+        if want is None or got == want:
+            return PullResult(dest, got, want is not None, True, 0)
+        dest.unlink()  # a stale or damaged copy: fetch it again
+
+    resumed_from = part.stat().st_size if part.is_file() else 0
+    for attempt in range(1, attempts + 1):
+        try:
+            _fetch_into(url, part, progress)
+            break
+        except _Broken as exc:
+            if attempt == attempts:
+                have = part.stat().st_size if part.is_file() else 0
+                kept = (f"; {have} bytes kept in {part}, run the same pull again to resume"
+                        if have else "")
+                raise PullError(f"{url}: {exc} after {attempts} attempt(s){kept}") from None
+
+    got = sha256_file(part)
+    if want is not None and got != want:
+        part.unlink()
+        raise PullError(f"{url}: sha256 mismatch: expected {want}, got {got}; file removed")
+    part.replace(dest)
+    return PullResult(dest, got, want is not None, False, resumed_from)
+
+
+class _Broken(Exception):
+    """A connection that ended early or failed in transport: worth resuming."""
+
+
+def _fetch_into(url: str, part: Path, progress: Progress | None) -> None:
+    """One connection: append the rest of `url` to `part`. Raises _Broken on a
+    transport failure, PullError on an HTTP error status."""
+    have = part.stat().st_size if part.is_file() else 0
+    req = urllib.request.Request(url, headers={"User-Agent": "cllm-pull"})
+    if have:
+        req.add_header("Range", f"bytes={have}-")
+    try:
+        resp = urllib.request.urlopen(req, timeout=TIMEOUT_S)
+    except urllib.error.HTTPError as exc:
+        if exc.code == 416 and have and _range_total(exc.headers.get("Content-Range")) == have:
+            return  # the .part already holds the whole file
+        raise PullError(f"{url}: HTTP {exc.code} {exc.reason}") from None
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise _Broken(f"connection failed ({reason})") from None
+
+    with resp:
+        status = resp.status
+        if status == 206:
+            start = _range_start(resp.headers.get("Content-Range"))
+            if start != have:
+                raise PullError(f"{url}: server resumed at byte {start}, expected {have}")
+            total = _range_total(resp.headers.get("Content-Range"))
+            mode = "ab"
+        elif status == 200:
+            have, mode = 0, "wb"  # no range support: start over
+            length = resp.headers.get("Content-Length")
+            total = int(length) if length and length.isdigit() else None
+        else:
+            raise PullError(f"{url}: unexpected HTTP {status}")
+        done = have
+        if progress:
+            progress(done, total)
+        with part.open(mode) as f:
+            try:
+                while True:
+                    block = resp.read(CHUNK_BYTES)
+                    if not block:
+                        break
+                    f.write(block)
+                    done += len(block)
+                    if progress:
+                        progress(done, total)
+            except (OSError, ValueError, http.client.HTTPException) as exc:
+                raise _Broken(f"connection broken at byte {done} ({exc})") from None
+    if total is not None and done < total:
+        raise _Broken(f"connection closed at byte {done} of {total}")
+
+
+def _range_start(header: str | None) -> int | None:
+    m = re.match(r"bytes (\d+)-\d+/(\d+|\*)$", header or "")
+    return int(m.group(1)) if m else None
+
+
+def _range_total(header: str | None) -> int | None:
+    m = re.match(r"bytes (?:\d+-\d+|\*)/(\d+)$", header or "")
+    return int(m.group(1)) if m else None
+
+
+class _Bar:
+    """Adapts the library's progress callback to one click progress bar on stderr."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.bar = None
+        self.shown = 0
+
+    def __call__(self, done: int, total: int | None) -> None:
+        if self.bar is None or done < self.shown:
+            self.close()
+            self.bar = click.progressbar(length=total or 0, label=self.label, file=sys.stderr,
+                                         show_pos=total is None, show_percent=total is not None)
+            self.bar.__enter__()
+            self.shown = 0
+        self.bar.update(done - self.shown)
+        self.shown = done
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
+
+
+@click.command("pull")
+@click.argument("model", required=False)
+@click.option("--cache", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help=f"Cache directory (default: ${CACHE_ENV} or {DEFAULT_CACHE}).")
+@click.option("--sha256", "sha256", default=None, metavar="HEX",
+              help="Expected sha256 of the file; a mismatch deletes it.")
+@click.option("--list", "list_", is_flag=True, help="List the known model names and exit.")
+def command(model: str | None, cache: Path | None, sha256: str | None, list_: bool) -> None:
+    """Download MODEL (a known name or an http(s) URL) into the cache and print its path.
+
+    An interrupted download is resumed by running the same command again."""
+    if list_:
+        for key, m in KNOWN_MODELS.items():
+            click.echo(f"{key:26} {m.note}")
+        return
+    if model is None:
+        raise UsageError("give a model name or URL (`cllm pull --list` shows the names)")
+    bar = _Bar(resolve(model)[1])
+    try:
+        res = pull(model, cache=cache, sha256=sha256, progress=bar)
+    finally:
+        bar.close()
+    if res.cached:
+        click.echo(f"already in cache: {res.path}", err=True)
+    elif res.resumed_from:
+        click.echo(f"resumed at byte {res.resumed_from}", err=True)
+    if res.checked:
+        click.echo(f"sha256 {res.sha256} OK", err=True)
+    else:
+        click.echo(f"sha256 {res.sha256} (not checked: no known checksum; pass --sha256)",
+                   err=True)
+    click.echo(str(res.path))
