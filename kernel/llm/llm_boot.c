@@ -1,12 +1,163 @@
 /*
- * llm_init: find the model (a Multiboot module named "model", or one embedded in
- * the ELF) and bind it. Placeholder until the model loader lands.
+ * llm_init: find the model (Multiboot module "model", else the one embedded in the
+ * ELF's .model section), bind it in place, build its tokenizer (from the GGUF, or
+ * for llama2.c checkpoints from module "tokenizer" / the .tokenizer section) and
+ * publish it through llm_get(). Called once by kernel_main; relies on model.c,
+ * tokenizer.c, ops.c (kernel choice by cpu_has_sse2) and printk.
+ *
+ * Option cllm.llm_check=N: after loading, run the model from BOS and print the
+ * first position's logits and N greedy tokens, so tests can compare the kernel's
+ * arithmetic with the host build.
  */
+#include "cpu.h"
+#include "kernel.h"
+#include "llm/llm.h"
+#include "llm/ops.h"
+#include "llm/tokenizer.h"
+#include "memlayout.h"
 #include "subsys.h"
 
-void llm_init(const struct bootinfo *bi) {
-    UNUSED(bi);
+#define LLM_CHECK_MAX_STEPS 1024  /* cap on cllm.llm_check greedy steps */
+#define LLM_CHECK_LOGITS 512      /* logits printed by the check (first ids) */
+#define LLM_CHECK_PER_LINE 16     /* logits per check line */
+
+extern char embedded_tokenizer_start[], embedded_tokenizer_end[];
+
+static struct llm llm_the;
+static struct tokenizer llm_tok;
+
+struct llm *llm_get(void) {
+    return llm_the.status == LLM_STATUS_READY ? &llm_the : NULL;
 }
 
-void llm_poll(void) {
+struct llm *llm_record(void) {
+    return &llm_the;
+}
+
+/* The value of cllm.<key>=<digits> on the command line, or -1. */
+static long llm_cmdline_num(const char *cmdline, const char *key) {
+    size_t klen = strlen(key);
+    for (const char *p = cmdline; p && *p; p++) {
+        if ((p == cmdline || p[-1] == ' ') && !strncmp(p, "cllm.", 5) && !strncmp(p + 5, key, klen) &&
+            p[5 + klen] == '=') {
+            long v = 0;
+            const char *d = p + 6 + klen;
+            if (*d < '0' || *d > '9')
+                return -1;
+            for (; *d >= '0' && *d <= '9' && v < 100000000; d++)
+                v = v * 10 + (*d - '0');
+            return v;
+        }
+    }
+    return -1;
+}
+
+static void llm_fail(const char *what, const char *msg) {
+    snprintf(llm_the.error, sizeof(llm_the.error), "%s%s", what, msg);
+    llm_the.status = LLM_STATUS_ERROR;
+    printk("cllm: model: error: %s\n", llm_the.error);
+    printk("cllm: no model\n");
+}
+
+static void llm_copy_template(const struct model *m) {
+    struct gguf_str s;
+    if (m->format != MODEL_FORMAT_GGUF || !gguf_get_str(&m->gguf, "tokenizer.chat_template", &s))
+        return;
+    char *t = port_alloc(s.len + 1);
+    if (!t)
+        return;
+    memcpy(t, s.ptr, s.len);
+    t[s.len] = 0;
+    llm_the.chat_template = t;
+}
+
+static int llm_load_tokenizer(const struct model *m, char *err, size_t errlen) {
+    if (m->format == MODEL_FORMAT_GGUF)
+        return tokenizer_load_gguf(&llm_tok, &m->gguf, err, errlen);
+    const struct boot_module *tm = bootinfo_module("tokenizer");
+    const uint8_t *data = tm ? (const uint8_t *)tm->start : (const uint8_t *)embedded_tokenizer_start;
+    size_t len = tm ? tm->len : (size_t)(embedded_tokenizer_end - embedded_tokenizer_start);
+    if (!len) {
+        snprintf(err, errlen, "llama2.c model needs a tokenizer (module `tokenizer`)");
+        return -1;
+    }
+    return tokenizer_load_llama2c(&llm_tok, data, len, m->cfg.vocab_size, err, errlen);
+}
+
+/* Micro-units, for printing without %f. */
+static long llm_micro(float v) {
+    float s = v * 1e6f;
+    if (s > 2e9f)
+        return 2000000000L;
+    if (s < -2e9f)
+        return -2000000000L;
+    return (long)(s < 0 ? s - 0.5f : s + 0.5f);
+}
+
+static void llm_check(const struct model *m, long steps) {
+    struct model_state s;
+    if (model_state_init(&s, m, 0)) {
+        printk("cllm: llm: check: out of memory\n");
+        return;
+    }
+    int tok = llm_tok.bos_id >= 0 ? llm_tok.bos_id : 1;
+    const float *lg = model_forward(m, &s, tok, 0);
+    int n = MIN(m->cfg.vocab_size, LLM_CHECK_LOGITS);
+    char line[LLM_CHECK_PER_LINE * 14 + 40];
+    for (int i = 0; lg && i < n; i += LLM_CHECK_PER_LINE) {
+        size_t o = (size_t)snprintf(line, sizeof(line), "cllm: llm: check logits %d", i);
+        for (int j = i; j < MIN(n, i + LLM_CHECK_PER_LINE) && o < sizeof(line); j++)
+            o += (size_t)snprintf(line + o, sizeof(line) - o, " %ld", llm_micro(lg[j]));
+        printk("%s\n", line);
+    }
+    printk("cllm: llm: check tokens");
+    for (int pos = 1; lg && pos <= steps && pos < s.n_ctx; pos++) {
+        int best = 0;
+        for (int i = 1; i < m->cfg.vocab_size; i++)
+            if (lg[i] > lg[best])
+                best = i;
+        printk(" %d", best);
+        lg = model_forward(m, &s, best, pos);
+    }
+    printk("\n");
+    model_state_free(&s);
+}
+
+void llm_init(const struct bootinfo *bi) {
+    char err[160];
+    struct model *m = &llm_the.model;
+    ops_select(cpu_has_sse2());
+    const struct boot_module *mod = bootinfo_module("model");
+    const uint8_t *data = mod ? (const uint8_t *)mod->start : (const uint8_t *)embedded_model_start;
+    size_t len = mod ? mod->len : (size_t)(embedded_model_end - embedded_model_start);
+    if (!len) {
+        llm_the.status = LLM_STATUS_NONE;
+        printk("cllm: no model\n");
+        return;
+    }
+    if (model_load(m, data, len, err, sizeof(err))) {
+        llm_fail("", err);
+        return;
+    }
+    const struct model_config *c = &m->cfg;
+    printk("cllm: model: %s arch llama dim %d layers %d heads %d/%d vocab %d ctx %d type %s\n", m->name, c->dim,
+           c->n_layers, c->n_heads, c->n_kv_heads, c->vocab_size, c->seq_len, model_wtype_name(c->wtype));
+    if (llm_load_tokenizer(m, err, sizeof(err))) {
+        model_free(m);
+        llm_fail("tokenizer: ", err);
+        return;
+    }
+    llm_the.tok = &llm_tok;
+    llm_the.name = m->name;
+    llm_copy_template(m);
+    llm_the.status = LLM_STATUS_READY;
+    printk("cllm: model: loaded from %s, %lu bytes, kernels %s\n", mod ? "module" : "image",
+           (unsigned long)len, ops_name());
+    long steps = llm_cmdline_num(bi->cmdline, "llm_check");
+    if (steps >= 0)
+        llm_check(m, MIN(steps, LLM_CHECK_MAX_STEPS));
+}
+
+/* The generation scheduler replaces this when it is linked in. */
+__attribute__((weak)) void llm_poll(void) {
 }
