@@ -57,4 +57,11 @@ int sampler_sample(struct sampler *s, const float *logits, const int *history, i
 uint32_t sampler_rand_u32(uint64_t *state);
 float sampler_rand_f32(uint64_t *state);
 
+/* Decimal text <-> float for parameters given as text (kernel command line, logs; the
+ * kernel's printf has no %f). parse: [+-]digits[.digits][e[+-]digits], the whole string;
+ * 0 on success, -1 if malformed or out of float range. format: fixed-point with
+ * `decimals` (0..6) digits, like snprintf's return. */
+int sampler_parse_float(const char *s, float *out);
+int sampler_format_float(char *buf, size_t cap, float v, int decimals);
+
 #endif
