@@ -1,7 +1,8 @@
 """Frozen build configuration.
 
 Precedence, highest first: command-line flags, then environment variables
-(CLLM_CC, CLLM_BUILD_DIR), then the defaults below. The CLI builds one BuildConfig
+(CLLM_CC, CLLM_BUILD_DIR, CLLM_SOURCE_DIR: the tree holding kernel/ and boot/), then
+the defaults below (this checkout, build/ in it, zig). The CLI builds one BuildConfig
 and hands it to the library; nothing in the library reads flags or the environment.
 """
 
@@ -46,7 +47,14 @@ def from_env(**overrides: object) -> BuildConfig:
     values: dict[str, object] = {}
     if os.environ.get("CLLM_CC"):
         values["cc"] = os.environ["CLLM_CC"]
+    if os.environ.get("CLLM_SOURCE_DIR"):
+        values["root"] = Path(os.environ["CLLM_SOURCE_DIR"]).resolve()
+        values["build_dir"] = values["root"] / "build"
     if os.environ.get("CLLM_BUILD_DIR"):
         values["build_dir"] = Path(os.environ["CLLM_BUILD_DIR"]).resolve()
     values.update({k: v for k, v in overrides.items() if v is not None})
+    if values.get("cc", "zig") not in COMPILERS:
+        from cllm_build.errors import UsageError
+
+        raise UsageError(f"CLLM_CC={values['cc']!r} is not a compiler cllm knows; choose {', '.join(COMPILERS)}")
     return BuildConfig(**values)  # type: ignore[arg-type]

@@ -38,3 +38,23 @@ def kernel_elf(build_config) -> Path:
     from cllm_build.build import build
 
     return build(build_config).elf
+
+
+@pytest.fixture
+def mini_tree(tmp_path) -> Path:
+    """A fresh copy of the miniature kernel tree (tests/minitree.py) in a temp dir."""
+    from minitree import make_tree
+
+    return make_tree(tmp_path / "src")
+
+
+@pytest.fixture(scope="session")
+def mini_elf(tmp_path_factory) -> Path:
+    """The miniature kernel, built once per session (read-only: copy before patching)."""
+    from cllm_build import config
+    from cllm_build.build import build
+    from minitree import make_tree
+
+    base = tmp_path_factory.mktemp("mini")
+    root = make_tree(base / "src")
+    return build(config.BuildConfig(root=root, build_dir=base / "build")).elf

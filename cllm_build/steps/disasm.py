@@ -267,8 +267,8 @@ def entry_check(data: bytes, source: str) -> Check:
         insn = found[i]
         got_ops = [_norm_operand(o, {}) for o in insn.op_str.split(",")] if insn.op_str else []
         if insn.mnemonic != mnem or got_ops != ops:
-            want = ", ".join(hex(o) if isinstance(o, int) else o for o in ops)
-            return Check(name, False, f"at {insn.address:#x}: expected `{mnem} {want}` (from {line!r}), "
+            want = f"{mnem} " + ", ".join(hex(o) if isinstance(o, int) else o for o in ops)
+            return Check(name, False, f"at {insn.address:#x}: expected `{want.strip()}` (from {line!r}), "
                                       f"found `{insn.text}`")
     tail_start = found[-1].address + len(found[-1].raw) - sec["sh_addr"] if found else 0
     tail = sec.data()[tail_start:]
