@@ -1,0 +1,45 @@
+"""Helpers for the model tests: build the host harness (tests/host/llm_main.c with
+kernel/llm under ASan/UBSan) and run it."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+from hostcc import host_binary
+
+LLM_SOURCES = [
+    "kernel/llm/gguf.c", "kernel/llm/arch.c", "kernel/llm/model.c", "kernel/llm/llama2c.c",
+    "kernel/llm/quant.c", "kernel/llm/ops.c", "kernel/llm/ops_sse2.c", "kernel/llm/forward.c",
+]
+
+
+def harness(sanitize: bool = True) -> Path:
+    return host_binary("llm_main" if sanitize else "llm_main_fast",
+                       LLM_SOURCES + ["tests/host/llm_main.c"], sanitize=sanitize)
+
+
+def run(model: Path | str, *args: str | int, scalar: bool = False, sanitize: bool = True,
+        check: bool = True) -> subprocess.CompletedProcess[str]:
+    cmd = [str(harness(sanitize))] + (["--scalar"] if scalar else []) + [str(model)] + [str(a) for a in args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout}{proc.stderr}")
+    return proc
+
+
+def logits(model: Path | str, tokens: list[int], **kw) -> np.ndarray:
+    out = run(model, "logits", *tokens, **kw).stdout
+    return np.array([[float(x) for x in line.split()] for line in out.strip().splitlines()])
+
+
+def greedy(model: Path | str, prompt: list[int], steps: int, **kw) -> list[int]:
+    out = run(model, "greedy", steps, *prompt, **kw).stdout
+    return [int(x) for x in out.split()]
+
+
+def info(model: Path | str, **kw) -> dict[str, str]:
+    words = run(model, "info", **kw).stdout.split()
+    return dict(zip(words[0::2], words[1::2]))
