@@ -84,7 +84,7 @@ cli.add_command(__import__("cllm_build.pull", fromlist=["command"]).command)
 
 def main() -> None:
     try:
-        cli.main(standalone_mode=False)
+        cli.main(prog_name="cllm", standalone_mode=False)
     except click.exceptions.Abort:
         _err("aborted")
         sys.exit(130)
