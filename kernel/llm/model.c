@@ -52,6 +52,14 @@ int model_load(struct model *m, const uint8_t *data, size_t len, char *err, size
     }
     m->format = MODEL_FORMAT_LLAMA2C;
     if (llama2c_load(m, data, len, err, errlen)) {
+        /* Neither GGUF nor a plausible llama2.c header: say what the magic was. */
+        if (!llama2c_is_versioned(data, len) && len >= 4 && !strncmp(err, "llama2.c header", 15)) {
+            char inner[128];
+            uint32_t magic;
+            memcpy(&magic, data, 4);
+            snprintf(inner, sizeof(inner), "%s", err);
+            snprintf(err, errlen, "bad magic 0x%08x: not GGUF, and as llama2.c: %s", (unsigned)magic, inner);
+        }
         model_free(m);
         return -1;
     }
