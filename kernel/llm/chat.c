@@ -1,0 +1,159 @@
+/*
+ * chat.c: chat templates as fixed formats (see chat.h for detection). Each format
+ * writes the same text the model's Jinja template produces for plain role/content
+ * messages. Called by the HTTP API; relies only on port.h (memcpy, strlen, strcmp).
+ *
+ *   chatml:  <|im_start|>{role}\n{content}<|im_end|>\n ...  then <|im_start|>assistant\n
+ *   llama2:  [INST] <<SYS>>\n{system}\n<</SYS>>\n\n{user} [/INST]{assistant}</s><s>[INST] ...
+ *            (llama.cpp's "llama2-sys-bos" variant; the first BOS comes from the tokenizer)
+ *   zephyr:  <|{role}|>\n{content}</s>\n ...  then <|assistant|>\n
+ *   llama3:  <|start_header_id|>{role}<|end_header_id|>\n\n{content, trimmed}<|eot_id|> ...
+ *            then <|start_header_id|>assistant<|end_header_id|>\n\n
+ */
+#include "llm/chat.h"
+
+#include "port.h"
+
+static const char *const chat_names[] = {
+    [CHAT_TEMPLATE_CHATML] = "chatml",
+    [CHAT_TEMPLATE_LLAMA2] = "llama2",
+    [CHAT_TEMPLATE_ZEPHYR] = "zephyr",
+    [CHAT_TEMPLATE_LLAMA3] = "llama3",
+};
+
+/* Output cursor with snprintf semantics: counts everything, stores what fits. */
+struct chat_out {
+    char *buf;
+    size_t cap;
+    size_t len;
+};
+
+static void chat_put(struct chat_out *o, const char *s, size_t n) {
+    if (o->len < o->cap) {
+        size_t room = o->cap - o->len;
+        memcpy(o->buf + o->len, s, n < room ? n : room);
+    }
+    o->len += n;
+}
+
+static void chat_puts(struct chat_out *o, const char *s) {
+    chat_put(o, s, strlen(s));
+}
+
+static bool chat_contains(const char *hay, const char *needle) {
+    size_t n = strlen(needle);
+    for (const char *p = hay; *p; p++)
+        if (strncmp(p, needle, n) == 0)
+            return true;
+    return false;
+}
+
+enum chat_template chat_detect(const char *tmpl) {
+    if (!tmpl)
+        return CHAT_TEMPLATE_DEFAULT;
+    if (chat_contains(tmpl, "<|im_start|>"))
+        return CHAT_TEMPLATE_CHATML;
+    if (chat_contains(tmpl, "<|start_header_id|>"))
+        return CHAT_TEMPLATE_LLAMA3;
+    if (chat_contains(tmpl, "[INST]"))
+        return CHAT_TEMPLATE_LLAMA2;
+    if (chat_contains(tmpl, "<|user|>"))
+        return CHAT_TEMPLATE_ZEPHYR;
+    return CHAT_TEMPLATE_DEFAULT;
+}
+
+int chat_template_from_name(const char *name) {
+    for (size_t i = 0; i < ARRAY_SIZE(chat_names); i++)
+        if (strcmp(name, chat_names[i]) == 0)
+            return (int)i;
+    return -1;
+}
+
+const char *chat_template_name(enum chat_template t) {
+    return (size_t)t < ARRAY_SIZE(chat_names) ? chat_names[t] : "unknown";
+}
+
+static bool chat_is_space(char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
+
+static void chat_put_trimmed(struct chat_out *o, const char *s, size_t n) {
+    while (n > 0 && chat_is_space(s[0])) {
+        s++;
+        n--;
+    }
+    while (n > 0 && chat_is_space(s[n - 1]))
+        n--;
+    chat_put(o, s, n);
+}
+
+static void chat_llama2(struct chat_out *o, const struct chat_message *msgs, size_t n) {
+    bool in_turn = true; /* the first [INST] follows the tokenizer's BOS */
+    chat_puts(o, "[INST] ");
+    for (size_t i = 0; i < n; i++) {
+        const struct chat_message *m = &msgs[i];
+        if (!in_turn) {
+            chat_puts(o, "<s>[INST] ");
+            in_turn = true;
+        }
+        if (strcmp(m->role, "system") == 0) {
+            chat_puts(o, "<<SYS>>\n");
+            chat_put(o, m->content, m->content_len);
+            chat_puts(o, "\n<</SYS>>\n\n");
+        } else if (strcmp(m->role, "user") == 0) {
+            chat_put(o, m->content, m->content_len);
+            chat_puts(o, " [/INST]");
+        } else {
+            chat_put(o, m->content, m->content_len);
+            chat_puts(o, "</s>");
+            in_turn = false;
+        }
+    }
+}
+
+size_t chat_apply(enum chat_template t, const struct chat_message *msgs, size_t n,
+                  bool add_assistant, char *out, size_t cap) {
+    struct chat_out o = {out, cap ? cap - 1 : 0, 0};
+    switch (t) {
+    case CHAT_TEMPLATE_LLAMA2:
+        chat_llama2(&o, msgs, n); /* "[/INST]" already opens the assistant's turn */
+        break;
+    case CHAT_TEMPLATE_ZEPHYR:
+        for (size_t i = 0; i < n; i++) {
+            chat_puts(&o, "<|");
+            chat_puts(&o, msgs[i].role);
+            chat_puts(&o, "|>\n");
+            chat_put(&o, msgs[i].content, msgs[i].content_len);
+            chat_puts(&o, "</s>\n");
+        }
+        if (add_assistant)
+            chat_puts(&o, "<|assistant|>\n");
+        break;
+    case CHAT_TEMPLATE_LLAMA3:
+        for (size_t i = 0; i < n; i++) {
+            chat_puts(&o, "<|start_header_id|>");
+            chat_puts(&o, msgs[i].role);
+            chat_puts(&o, "<|end_header_id|>\n\n");
+            chat_put_trimmed(&o, msgs[i].content, msgs[i].content_len);
+            chat_puts(&o, "<|eot_id|>");
+        }
+        if (add_assistant)
+            chat_puts(&o, "<|start_header_id|>assistant<|end_header_id|>\n\n");
+        break;
+    case CHAT_TEMPLATE_CHATML:
+    default:
+        for (size_t i = 0; i < n; i++) {
+            chat_puts(&o, "<|im_start|>");
+            chat_puts(&o, msgs[i].role);
+            chat_puts(&o, "\n");
+            chat_put(&o, msgs[i].content, msgs[i].content_len);
+            chat_puts(&o, "<|im_end|>\n");
+        }
+        if (add_assistant)
+            chat_puts(&o, "<|im_start|>assistant\n");
+        break;
+    }
+    if (cap > 0)
+        out[o.len < cap - 1 ? o.len : cap - 1] = '\0';
+    return o.len;
+}
