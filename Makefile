@@ -7,11 +7,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 APT_PACKAGES := qemu-system-x86 grub-pc-bin grub-efi-amd64-bin grub-efi-ia32-bin \
-                grub-common xorriso mtools ovmf iproute2 curl
+                grub-common xorriso mtools ovmf iproute2 curl \
+                bible-kjv bible-kjv-text
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
 
-.PHONY: all setup system-deps run build test clean
+.PHONY: all setup system-deps run build test train clean
 
 all: build
 
@@ -29,7 +30,7 @@ system-deps:
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e '.[test,train]'
 	touch $@
 
 setup: system-deps $(STAMP)
@@ -42,6 +43,11 @@ run: build
 
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The default model (models/default.gguf): ~30 min on 2 cores, niced; see train/README.md.
+TRAIN_OUT ?= models
+train: setup
+	nice -n 10 $(BIN)/python train/train.py --out $(TRAIN_OUT)
 
 clean:
 	rm -rf build
