@@ -10,11 +10,12 @@ STAMP  := $(VENV)/.installed
 # qemu-system-x86 provides qemu-system-i386; grub/xorriso/mtools make ISOs; gcc builds
 # the host unit tests of the portable kernel C (with ASan/UBSan).
 APT_PACKAGES := python3 python3-venv python3-pip qemu-system-x86 grub-pc-bin grub-efi-amd64-bin \
-                grub-efi-ia32-bin grub-common xorriso mtools ovmf gcc libc6-dev iproute2 curl
+                grub-efi-ia32-bin grub-common xorriso mtools ovmf gcc libc6-dev iproute2 curl \
+                bible-kjv bible-kjv-text
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
 
-.PHONY: all setup system-deps run build test lint bench clean
+.PHONY: all setup system-deps run build test lint bench train clean
 
 all: build
 
@@ -35,7 +36,7 @@ system-deps:
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e '.[test,train]'
 	touch $@
 
 setup: system-deps $(STAMP)
@@ -56,6 +57,12 @@ lint: setup
 
 bench: setup
 	$(BIN)/python bench/build_bench.py
+
+# The default model (models/default.gguf): ~30 min on 2 cores, niced; see train/README.md.
+# bible-kjv prints the training corpus; torch (the train extra) trains it.
+TRAIN_OUT ?= models
+train: setup
+	nice -n 10 $(BIN)/python train/train.py --out $(TRAIN_OUT)
 
 clean:
 	rm -rf build
