@@ -99,9 +99,9 @@ def run(elf: Path | None, cmdline: str, options: tuple[str, ...], modules: tuple
 
     res = runlib.run_plan(plan, on_log=_err, on_data=on_data, on_ready=on_ready,
                           timeout=timeout, log_cmd=_err if verbose else None)
-    _err(f"run: {qemu.describe_exit(res.returncode)} after {res.seconds:.2f} s")
+    _err(f"run: {res.ending} after {res.seconds:.2f} s")
     if res.status is None:
-        raise BootError(f"the machine ended without a kernel status: {qemu.describe_exit(res.returncode)}")
+        raise BootError(f"the machine ended without a kernel status: {res.ending}")
     if res.status == qemu.STATUS_PANIC:
         report = symbolize.symbolize_log(res.log, elf)
         _err(report if report is not None else "kernel panic (no panic report on COM1)")

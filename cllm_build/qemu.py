@@ -76,21 +76,33 @@ LineCallback = Callable[[str], None]
 DataCallback = Callable[[bytes], None]
 
 
-def kernel_status(returncode: int | None) -> int | None:
+def _qemu_error(qemu_output: str) -> str | None:
+    """The first error line QEMU printed itself (not a warning), or None."""
+    for line in qemu_output.splitlines():
+        m = re.match(r"qemu-system-\w+: (.*)", line)
+        if m and not m.group(1).startswith(("warning:", "terminating on signal")):
+            return m.group(1)
+    return None
+
+
+def kernel_status(returncode: int | None, qemu_output: str = "") -> int | None:
     """The kernel status behind a QEMU exit code, or None if the kernel wrote none.
 
     QEMU exits with (s << 1) | 1 after the kernel writes s to isa-debug-exit; an even
-    code (0 after a triple fault with -no-reboot, or QEMU's own errors) or a signal
-    means the kernel did not choose how it ended.
+    code (0 after a triple fault with -no-reboot) or a signal means the kernel did not
+    choose how it ended. QEMU's own failure exit (1) looks like status 0, so exit 1
+    with an error line from QEMU in `qemu_output` counts as no status.
     """
     if returncode is None or returncode <= 0 or returncode & 1 == 0:
+        return None
+    if returncode == 1 and _qemu_error(qemu_output) is not None:
         return None
     return returncode >> 1
 
 
-def describe_exit(returncode: int | None) -> str:
+def describe_exit(returncode: int | None, qemu_output: str = "") -> str:
     """Words for a QEMU exit code, for messages."""
-    status = kernel_status(returncode)
+    status = kernel_status(returncode, qemu_output)
     if status is not None:
         return f"kernel status {status} ({STATUS_NAMES.get(status, 'unknown')})"
     if returncode is None:
@@ -99,7 +111,8 @@ def describe_exit(returncode: int | None) -> str:
         return f"QEMU killed by signal {-returncode}"
     if returncode == 0:
         return "QEMU exited without a kernel status (reset or triple fault)"
-    return f"QEMU failed (exit {returncode})"
+    err = _qemu_error(qemu_output)
+    return f"QEMU failed (exit {returncode})" + (f": {err}" if err else "")
 
 
 def default_memory_mib(model: Path | None) -> int:
@@ -382,7 +395,7 @@ class Qemu:
         while pending:
             if self.proc.poll() is not None:
                 raise BootError(f"QEMU exited before connecting its serial ports "
-                                f"({describe_exit(self.proc.returncode)}):\n{self.qemu_output()}")
+                                f"({self.describe_exit()}):\n{self.qemu_output()}")
             if time.monotonic() > deadline:
                 raise BootError(f"QEMU did not connect its serial ports within {CONNECT_TIMEOUT_S} s")
             ready, _, _ = select.select(list(pending), [], [], 0.1)
@@ -484,9 +497,20 @@ class Qemu:
                 if left <= 0:
                     break
                 self.com1.cond.wait(min(left, 0.5))
-        why = (f"QEMU ended: {describe_exit(self.poll())}" if self.com1.closed
+        why = (f"QEMU ended: {self._ended()}" if self.com1.closed
                else f"timed out after {timeout:g} s")
         raise BootError(f"no log line matching {rx.pattern!r}: {why}\n{self._tail()}")
+
+    def _ended(self) -> str:
+        """How QEMU ended, once COM1 closed (it may take a moment to be reaped)."""
+        assert self.proc is not None
+        try:
+            self.proc.wait(KILL_GRACE_S)
+        except subprocess.TimeoutExpired:
+            pass
+        if self._stderr_thread is not None:
+            self._stderr_thread.join(1.0)
+        return self.describe_exit()
 
     def _tail(self, n: int = 25) -> str:
         lines = self.log_text().splitlines()[-n:]
@@ -513,7 +537,19 @@ class Qemu:
 
     def wait_status(self, timeout: float | None = None) -> int | None:
         """Wait for QEMU to exit; the kernel's status (None if it wrote none)."""
-        return kernel_status(self.wait(timeout))
+        self.wait(timeout)
+        return self.status()
+
+    def status(self) -> int | None:
+        """The kernel's exit status once QEMU has exited (None if it wrote none)."""
+        if self._stderr_thread is not None:
+            self._stderr_thread.join(1.0)
+        return kernel_status(self.poll(), self.qemu_output())
+
+    def describe_exit(self) -> str:
+        if self._stderr_thread is not None and self.poll() is not None:
+            self._stderr_thread.join(1.0)
+        return describe_exit(self.poll(), self.qemu_output())
 
     @property
     def elapsed(self) -> float:
@@ -526,17 +562,15 @@ class BootLog:
     """The outcome of a boot that ran to the end: exit code, log, data channel."""
 
     returncode: int
+    status: int | None  # the kernel's status, None if it wrote none
     log: str
     data: bytes
     lines: list[str] = field(default_factory=list)
-
-    @property
-    def status(self) -> int | None:
-        return kernel_status(self.returncode)
+    qemu_output: str = ""
 
 
 def boot_to_exit(spec: QemuSpec, timeout: float) -> BootLog:
     """Boot `spec`, wait for QEMU to exit by itself, return everything it said."""
     with Qemu(spec) as vm:
         rc = vm.wait(timeout)
-        return BootLog(rc, vm.log_text(), vm.data(), vm.lines)
+        return BootLog(rc, vm.status(), vm.log_text(), vm.data(), vm.lines, vm.qemu_output())

@@ -163,6 +163,7 @@ def make_plan(o: RunOptions) -> Plan:
 class RunResult:
     returncode: int
     status: int | None  # kernel status, None if the kernel wrote none
+    ending: str  # how the machine ended, in words
     log: str
     seconds: float
     ready_seconds: float | None  # QEMU start to `cllm: ready`
@@ -193,7 +194,7 @@ def run_plan(
     try:
         with vm:
             rc = vm.wait(timeout)
-            return RunResult(rc, qemu.kernel_status(rc), vm.log_text(), vm.elapsed,
+            return RunResult(rc, vm.status(), vm.describe_exit(), vm.log_text(), vm.elapsed,
                              ready_at[0] if ready_at else None)
     finally:
         plan.cleanup()

@@ -117,7 +117,9 @@ def format_report(report: PanicReport, sym: Symbolizer) -> str:
         if "eip" in report.regs:
             out.append(f"  at    {sym.describe(report.regs['eip'])}")
     for i, addr in enumerate(report.trace):
-        out.append(f"  #{i:<3} {sym.describe(addr, return_address=True)}")
+        # The first frame is usually the faulting eip itself, not a return address.
+        is_eip = i == 0 and addr == report.regs.get("eip")
+        out.append(f"  #{i:<3} {sym.describe(addr, return_address=not is_eip)}")
     if not report.complete:
         out.append("  (report cut short: no `cllm: panic end` line)")
     return "\n".join(out)
