@@ -1,0 +1,110 @@
+"""`cllm run`: flags become the kernel command line and modules (pure plan tests), and
+through the real entry point: stdout carries exactly the COM2 bytes, stderr the log,
+and the exit code is the kernel's status. Machines are the tiny guest of
+tests/qemu_guest.py, so these hold whatever state the kernel is in."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cllm_build import run as runlib
+from cllm_build.errors import BootError, UsageError
+from qemu_guest import make_guest
+
+
+def _cllm(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([sys.executable, "-m", "cllm_build", *args], capture_output=True,
+                          stdin=subprocess.DEVNULL, timeout=timeout, check=False)
+
+
+def _opts(tmp_path: Path, **kw: object) -> runlib.RunOptions:
+    return runlib.RunOptions(elf=make_guest(tmp_path / "g.elf"), **kw)  # type: ignore[arg-type]
+
+
+def test_console_flags_become_options_and_modules(tmp_path: Path) -> None:
+    model = tmp_path / "m.gguf"
+    model.write_bytes(b"\0" * (5 << 20))
+    tok = tmp_path / "tok.bin"
+    tok.write_bytes(b"t")
+    prompt = 'say "hi"\n\u00e9\u4e16 \U0001f600'
+    plan = runlib.make_plan(_opts(
+        tmp_path, model=model, tokenizer=tok, prompt=prompt, n=7, temperature=0.8, top_k=40,
+        top_p=0.95, seed=42, options=("foo=bar", "cllm.x=1"), cmdline="cllm.a=b",
+        modules=(f"{tok}:extra",)))
+    try:
+        spec = plan.spec
+        assert plan.console and plan.url is None and spec.nic is None
+        assert spec.cmdline.split() == ["cllm.a=b", "cllm.n=7", "cllm.temp=0.8", "cllm.top_k=40",
+                                        "cllm.top_p=0.95", "cllm.seed=42", "cllm.foo=bar", "cllm.x=1"]
+        names = [m.name for m in spec.modules]
+        assert names == ["model", "tokenizer", "extra", "prompt"]
+        assert spec.modules[3].path.read_bytes() == prompt.encode("utf-8")
+        assert spec.memory_mib == 256 + 2 * 5
+    finally:
+        plan.cleanup()
+    assert not spec.modules[3].path.exists()  # the prompt file goes with the plan
+
+
+def test_serve_mode_forwards_the_port_and_passes_the_api_key(tmp_path: Path) -> None:
+    plan = runlib.make_plan(_opts(tmp_path, port=18123, nic="virtio", api_key="sk-abc"))
+    assert not plan.console and plan.url == "http://127.0.0.1:18123/"
+    assert plan.spec.nic == "virtio" and plan.spec.host_port == 18123
+    assert "cllm.api_key=sk-abc" in plan.spec.cmdline.split()
+    tap = runlib.make_plan(_opts(tmp_path, tap="tap7"))
+    assert tap.spec.tap == "tap7" and tap.spec.host_port is None and tap.url is None
+
+
+@pytest.mark.parametrize("kw,message", [
+    ({"options": ("novalue",)}, "not key=value"),
+    ({"options": ("Bad Key=1",)}, "option key"),
+    ({"api_key": "has space"}, "may not contain spaces"),
+    ({"top_p": 1.5}, "top-p"),
+    ({"temperature": -1.0}, "negative"),
+    ({"modules": ("/nonexistent/x:model",)}, "does not exist"),
+])
+def test_bad_flags_are_refused_by_name(tmp_path: Path, kw: dict, message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        runlib.make_plan(_opts(tmp_path, **kw))
+
+
+def test_module_argument_names(tmp_path: Path) -> None:
+    assert runlib.parse_module("/a/b.bin:tokenizer").name == "tokenizer"
+    assert runlib.parse_module("/a/b.bin").name == "b.bin"
+    m = runlib.parse_module("C:odd/path")  # the part after ':' is not a module name
+    assert (m.path, m.name) == (Path("C:odd/path"), "path")
+
+
+@pytest.mark.qemu
+@pytest.mark.parametrize("status", [0, 1, 2])
+def test_run_exits_with_the_kernel_status_and_splits_the_channels(tmp_path: Path, status: int) -> None:
+    data = "caf\u00e9 \u4e16\u754c\nline two\n".encode()
+    elf = make_guest(tmp_path / "g.elf", log=b"cllm 0.0 build x\ncllm: ready\n", data=data, status=status)
+    r = _cllm("run", str(elf), "--prompt", "hi", "--memory", "32", "--timeout", "60")
+    assert r.returncode == status
+    assert r.stdout == data
+    err = r.stderr.decode()
+    assert "cllm: ready" in err and "run: ready after" in err
+    if status == 2:
+        assert "kernel panic (no panic report on COM1)" in err
+
+
+@pytest.mark.qemu
+def test_run_without_kernel_status_fails(tmp_path: Path) -> None:
+    elf = make_guest(tmp_path / "g.elf", log=b"cllm: ready\n", triple_fault=True)
+    r = _cllm("run", str(elf), "--prompt", "hi", "--memory", "32", "--timeout", "60")
+    assert r.returncode == BootError.exit_code
+    assert b"without a kernel status" in r.stderr and b"triple fault" in r.stderr
+
+
+@pytest.mark.qemu
+def test_run_timeout_stops_the_machine(tmp_path: Path) -> None:
+    elf = make_guest(tmp_path / "g.elf", log=b"cllm: ready\n", status=None)
+    r = _cllm("run", str(elf), "--memory", "32", "--port", "18124", "--timeout", "2")
+    assert r.returncode == BootError.exit_code
+    err = r.stderr.decode()
+    assert "run: serving on http://127.0.0.1:18124/" in err
+    assert "still running after 2 s" in err
