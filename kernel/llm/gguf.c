@@ -68,6 +68,7 @@ static unsigned long cur_off(const struct cursor *c) {
 static bool cur_str(struct cursor *c, struct gguf_str *s, uint64_t *len_out) {
     uint64_t n;
     const uint8_t *p;
+    *len_out = 0;
     if (!cur_u64(c, &n))
         return false;
     *len_out = n;
