@@ -81,6 +81,10 @@ for _command in __import__("cllm_build.cli_boot", fromlist=["COMMANDS"]).COMMAND
 # pull: fetch a model into the local cache (cllm_build/pull.py).
 cli.add_command(__import__("cllm_build.pull", fromlist=["command"]).command)
 
+# convert, synth, bench: model files and the inference benchmark (cllm_build/convert.py).
+for _command in __import__("cllm_build.convert", fromlist=["COMMANDS"]).COMMANDS:
+    cli.add_command(_command)
+
 
 def main() -> None:
     try:
