@@ -1,18 +1,56 @@
 /*
  * kernel_main: the boot order of cllm, one step per line. Called by the entry stub
- * (boot/entry.s) with the Multiboot magic and the address of the Multiboot info.
+ * (boot/entry.s) with the Multiboot magic and the address of the Multiboot info,
+ * on the boot stack, with interrupts off and paging off.
  */
+#include "bootinfo.h"
+#include "clock.h"
+#include "cmdline.h"
+#include "cpu.h"
+#include "dev/pci.h"
 #include "dev/serial.h"
+#include "dev/vga.h"
 #include "kernel.h"
+#include "mm.h"
+#include "selftest.h"
+#include "subsys.h"
+#include "trap.h"
 #include "x86.h"
 
 void kernel_main(uint32_t magic, uint32_t mbi_addr) __attribute__((section(".text.kernel_main")));
 
+static bool poll_worked;
+
+void poll_note_work(void) {
+    poll_worked = true;
+}
+
 void kernel_main(uint32_t magic, uint32_t mbi_addr) {
-    serial_init(); /* COM1 first, so every later step can report */
-    printk("cllm %s build %s\n", cllm_version, cllm_build_id);
-    printk("cllm: multiboot magic %x info %x\n", magic, mbi_addr);
+    serial_init();                                             /* COM1 log, COM2 data channel */
+    vga_init();                                                /* screen mirror of the log */
+    printk("cllm %s build %s\n", cllm_version, cllm_build_id); /* banner: the first line */
+    const struct bootinfo *bi = multiboot_parse(magic, mbi_addr); /* loader info -> bootinfo */
+    gdt_init();                                                /* flat segments, double-fault task */
+    traps_init();                                              /* IDT, exception handlers, PIC */
+    cpu_init();                                                /* CPUID, x87, SSE/SSE2 */
+    cmdline_init(bi->cmdline);                                 /* cllm.<key>=<value> options */
+    page_init(bi);                                             /* page owners from the memory map */
+    vm_init(bi);                                               /* identity paging, guard page */
+    page_report();                                             /* "cllm: memory: ..." */
+    clock_init();                                              /* PIT IRQ0, TSC calibration */
+    sti();                                                     /* interrupts on: the clock ticks */
+    pci_init();                                                /* enumerate PCI functions */
+    llm_init(bi);                                              /* find and bind the model */
+    net_init(bi);                                              /* NIC, IPv4, HTTP server */
     printk("cllm: ready\n");
-    for (;;)
-        hlt();
+    selftest_run(cmdline_get("selftest"));                     /* exits if self-tests were asked */
+    if (llm_console_requested(bi))
+        kernel_exit(llm_console_run(bi));                      /* console mode: generate and exit */
+    for (;;) {                                                 /* steady state: the poll loop */
+        poll_worked = false;
+        net_poll();
+        llm_poll();
+        if (!poll_worked)
+            hlt(); /* nothing happened: sleep until the next interrupt (PIT at PIT_HZ) */
+    }
 }

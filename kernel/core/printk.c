@@ -1,16 +1,21 @@
 /*
- * printk: formatted kernel messages to the serial console. Lines that the host
- * parses carry the stable prefix "cllm: ".
+ * printk: formatted kernel messages to every console: the serial log (COM1) and the
+ * VGA text screen. Lines that the host parses carry the stable prefix "cllm: ".
+ * Relies on kernel/lib/printf.c for formatting; safe to call before any other init.
  */
 #include "dev/serial.h"
+#include "dev/vga.h"
 #include "kernel.h"
+
+#define PRINTK_BUF 512 /* longest message; longer ones are cut */
 
 void console_write(const char *s, size_t n) {
     serial_write(s, n);
+    vga_write(s, n);
 }
 
 void printk(const char *fmt, ...) {
-    char buf[512];
+    char buf[PRINTK_BUF];
     va_list ap;
     va_start(ap, fmt);
     int n = vsnprintf(buf, sizeof(buf), fmt, ap);

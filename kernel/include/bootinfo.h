@@ -15,7 +15,7 @@
 struct boot_module {
     uintptr_t start;  /* physical == virtual (identity mapped) */
     size_t len;       /* bytes */
-    const char *name; /* the module's command line, e.g. "model" or "prompt" */
+    const char *name; /* last word of the module's command line, e.g. "model" or "prompt" */
 };
 
 struct boot_mem_region {
@@ -32,6 +32,11 @@ struct bootinfo {
     struct boot_mem_region mem[BOOT_MAX_MEM];
     uint64_t mem_usable; /* bytes of usable RAM */
 };
+
+/* kernel/core/multiboot.c: check the magic and translate the Multiboot info at
+ * info_addr into the bootinfo (copying the command line and module names). Reports
+ * each module ("cllm: module <name> at 0x.. len N"). */
+const struct bootinfo *multiboot_parse(uint32_t magic, uint32_t info_addr);
 
 /* The boot information; valid after multiboot_parse() in kernel_main. */
 const struct bootinfo *bootinfo_get(void);

@@ -1,0 +1,164 @@
+/*
+ * The kernel heap (mm.h): power-of-two slabs of HEAP_SLAB_MIN..HEAP_SLAB_MAX bytes
+ * for small blocks, whole-page runs from the page allocator for everything larger.
+ * A slab is one page: a header at offset 0, then blocks at multiples of the block
+ * size, so every block is aligned to its size. Large blocks start on a page
+ * boundary and their length is recovered from the page map (page_run_length), so
+ * kfree needs no size. Memory is identity mapped: a block's address is its physical
+ * address and large blocks are physically contiguous (DMA rings, KV caches).
+ * Single-threaded; not for interrupt handlers.
+ */
+#include "kernel.h"
+#include "memlayout.h"
+#include "mm.h"
+#include "param.h"
+
+#define SLAB_MAGIC 0x51AB51ABu
+#define HEAP_MIN_ALIGN 16u
+#define SLAB_CLASSES 7 /* 16, 32, ..., 1024 */
+
+struct slab {
+    uint32_t magic;
+    uint32_t block;   /* bytes per block, a power of two */
+    uint32_t first;   /* offset of the first block */
+    uint32_t n_free, n_total;
+    void *free_list;  /* singly linked through the first word of each free block */
+    struct slab *prev, *next; /* the class's slabs that have a free block */
+};
+
+static struct slab *partial[SLAB_CLASSES];
+static size_t bytes_in_use;
+
+_Static_assert(HEAP_SLAB_MIN == 16 && HEAP_SLAB_MAX == 1024, "SLAB_CLASSES follows param.h");
+
+static unsigned slab_class(size_t block) {
+    unsigned c = 0;
+    for (size_t b = HEAP_SLAB_MIN; b < block; b <<= 1)
+        c++;
+    return c;
+}
+
+static void slab_unlink(struct slab *s, unsigned c) {
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        partial[c] = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    s->prev = s->next = NULL;
+}
+
+static void slab_push(struct slab *s, unsigned c) {
+    s->prev = NULL;
+    s->next = partial[c];
+    if (partial[c])
+        partial[c]->prev = s;
+    partial[c] = s;
+}
+
+static struct slab *slab_new(size_t block) {
+    uintptr_t page = page_alloc(1, 1, PAGE_OWNER_HEAP);
+    if (!page)
+        return NULL;
+    struct slab *s = (struct slab *)page;
+    s->magic = SLAB_MAGIC;
+    s->block = (uint32_t)block;
+    s->first = (uint32_t)ALIGN_UP(sizeof(struct slab), block);
+    s->n_total = (uint32_t)((PAGE_SIZE - s->first) / block);
+    s->n_free = s->n_total;
+    s->free_list = NULL;
+    for (uint32_t i = s->n_total; i-- > 0;) {
+        void **b = (void **)(page + s->first + i * block);
+        *b = s->free_list;
+        s->free_list = b;
+    }
+    return s;
+}
+
+static void *slab_alloc(size_t block) {
+    unsigned c = slab_class(block);
+    struct slab *s = partial[c];
+    if (!s) {
+        s = slab_new(block);
+        if (!s)
+            return NULL;
+        slab_push(s, c);
+    }
+    void **b = s->free_list;
+    s->free_list = *b;
+    if (--s->n_free == 0)
+        slab_unlink(s, c);
+    bytes_in_use += block;
+    return b;
+}
+
+static void slab_free(void *p) {
+    uintptr_t addr = (uintptr_t)p;
+    struct slab *s = (struct slab *)ALIGN_DOWN(addr, PAGE_SIZE);
+    uint32_t off = (uint32_t)(addr - (uintptr_t)s);
+    if (s->magic != SLAB_MAGIC || off < s->first || (off - s->first) % s->block)
+        panic("kfree: %p is not a heap block", p);
+    unsigned c = slab_class(s->block);
+    *(void **)p = s->free_list;
+    s->free_list = p;
+    bytes_in_use -= s->block;
+    if (++s->n_free == 1)
+        slab_push(s, c);
+    if (s->n_free == s->n_total) {
+        slab_unlink(s, c);
+        s->magic = 0;
+        page_free((uintptr_t)s, 1);
+    }
+}
+
+void *kmalloc_aligned(size_t n, size_t align) {
+    if (align == 0 || (align & (align - 1)) || n > SIZE_MAX - PAGE_SIZE)
+        return NULL;
+    if (align < HEAP_MIN_ALIGN)
+        align = HEAP_MIN_ALIGN;
+    size_t block = HEAP_SLAB_MIN;
+    while (block < n && block <= HEAP_SLAB_MAX)
+        block <<= 1;
+    block = MAX(block, align);
+    if (block <= HEAP_SLAB_MAX)
+        return slab_alloc(block);
+    size_t pages = ALIGN_UP(MAX(n, (size_t)1), PAGE_SIZE) / PAGE_SIZE;
+    size_t align_pages = align > PAGE_SIZE ? align / PAGE_SIZE : 1;
+    uintptr_t addr = page_alloc(pages, align_pages, PAGE_OWNER_HEAP);
+    if (!addr)
+        return NULL;
+    bytes_in_use += pages * PAGE_SIZE;
+    return (void *)addr;
+}
+
+void *kmalloc(size_t n) {
+    return kmalloc_aligned(n, HEAP_MIN_ALIGN);
+}
+
+void *kzalloc(size_t n) {
+    void *p = kmalloc(n);
+    if (p)
+        memset(p, 0, n);
+    return p;
+}
+
+void kfree(void *p) {
+    if (!p)
+        return;
+    uintptr_t addr = (uintptr_t)p;
+    if (page_owner_of(addr) != PAGE_OWNER_HEAP)
+        panic("kfree: %p is not a heap block (page owner %s)", p, page_owner_name(page_owner_of(addr)));
+    if (addr & (PAGE_SIZE - 1)) {
+        slab_free(p);
+        return;
+    }
+    size_t n = page_run_length(addr);
+    if (n == 0)
+        panic("kfree: %p is inside a heap block, not its start", p);
+    page_free(addr, n);
+    bytes_in_use -= n * PAGE_SIZE;
+}
+
+size_t heap_bytes_in_use(void) {
+    return bytes_in_use;
+}

@@ -1,0 +1,119 @@
+/*
+ * Multiboot v1 -> bootinfo, at the door (bootinfo.h). Called once by kernel_main
+ * before paging, while the loader's structures are still where it left them. The
+ * command line and module names are copied into the kernel image; module contents
+ * stay in place and the page allocator reserves them (PAGE_OWNER_BOOT). A module's
+ * name is the last word of its command line. Every field
+ * read from the loader is checked: a bad module or map entry is skipped with a
+ * warning naming it.
+ */
+#include "bootinfo.h"
+#include "kernel.h"
+#include "multiboot.h"
+#include "param.h"
+
+static struct bootinfo boot;
+static char boot_cmdline[CMDLINE_MAX];
+static char boot_module_names[BOOT_MAX_MODULES][BOOT_MODULE_NAME_MAX];
+
+/* Copy a loader string (physical == virtual before paging) with a bound. */
+static void copy_string(char *dst, size_t cap, uint32_t src_addr) {
+    const char *src = (const char *)(uintptr_t)src_addr;
+    size_t n = src_addr ? strnlen(src, cap - 1) : 0;
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+static void add_mem(uint64_t base, uint64_t len, uint32_t type) {
+    if (boot.n_mem == BOOT_MAX_MEM) {
+        printk("cllm: warning: memory map entry at 0x%llx dropped (more than %d entries)\n",
+               (unsigned long long)base, BOOT_MAX_MEM);
+        return;
+    }
+    boot.mem[boot.n_mem++] = (struct boot_mem_region){base, len, type};
+    if (type == MULTIBOOT_MEMORY_AVAILABLE)
+        boot.mem_usable += len;
+}
+
+static void parse_mmap(const struct multiboot_info *mbi) {
+    uint32_t off = 0;
+    while (off + sizeof(struct multiboot_mmap_entry) <= mbi->mmap_length) {
+        const struct multiboot_mmap_entry *e =
+            (const struct multiboot_mmap_entry *)(uintptr_t)(mbi->mmap_addr + off);
+        if (e->size < sizeof(*e) - 4) {
+            printk("cllm: warning: memory map entry size %u at offset %u too small; map ends\n",
+                   e->size, off);
+            return;
+        }
+        if (e->len != 0)
+            add_mem(e->addr, e->len, e->type);
+        off += e->size + 4;
+    }
+}
+
+/* A module's name is the last word of its command line: QEMU passes "path name",
+ * GRUB's `module /boot/x name` passes "name". */
+static void module_name_from(char *s) {
+    size_t n = strlen(s);
+    while (n && s[n - 1] == ' ')
+        s[--n] = '\0';
+    size_t start = n;
+    while (start && s[start - 1] != ' ')
+        start--;
+    memmove(s, s + start, n - start + 1);
+}
+
+static void parse_modules(const struct multiboot_info *mbi) {
+    const struct multiboot_module *mods = (const struct multiboot_module *)(uintptr_t)mbi->mods_addr;
+    for (uint32_t i = 0; i < mbi->mods_count; i++) {
+        if (boot.n_modules == BOOT_MAX_MODULES) {
+            printk("cllm: warning: %u modules given, only %d kept\n", mbi->mods_count,
+                   BOOT_MAX_MODULES);
+            return;
+        }
+        const struct multiboot_module *m = &mods[i];
+        char *name = boot_module_names[boot.n_modules];
+        copy_string(name, BOOT_MODULE_NAME_MAX, m->string);
+        module_name_from(name);
+        if (m->mod_end < m->mod_start) {
+            printk("cllm: warning: module %s skipped: end 0x%x before start 0x%x\n", name,
+                   m->mod_end, m->mod_start);
+            continue;
+        }
+        boot.modules[boot.n_modules++] = (struct boot_module){m->mod_start, m->mod_end - m->mod_start, name};
+        printk("cllm: module %s at 0x%x len %u\n", name, m->mod_start, m->mod_end - m->mod_start);
+    }
+}
+
+const struct bootinfo *multiboot_parse(uint32_t magic, uint32_t info_addr) {
+    boot.cmdline = boot_cmdline;
+    if (magic != MULTIBOOT_BOOTLOADER_MAGIC)
+        panic("not started by a Multiboot loader: magic 0x%08x", magic);
+    const struct multiboot_info *mbi = (const struct multiboot_info *)(uintptr_t)info_addr;
+    if (mbi->flags & MULTIBOOT_INFO_CMDLINE)
+        copy_string(boot_cmdline, sizeof(boot_cmdline), mbi->cmdline);
+    if (mbi->flags & MULTIBOOT_INFO_MMAP) {
+        parse_mmap(mbi);
+    } else if (mbi->flags & MULTIBOOT_INFO_MEMORY) {
+        /* No map: the classic two numbers describe low memory and the first block above 1 MiB. */
+        add_mem(0, (uint64_t)mbi->mem_lower * 1024, MULTIBOOT_MEMORY_AVAILABLE);
+        add_mem(0x100000, (uint64_t)mbi->mem_upper * 1024, MULTIBOOT_MEMORY_AVAILABLE);
+    }
+    if (boot.n_mem == 0)
+        panic("the boot loader gave no memory map and no memory size");
+    if (mbi->flags & MULTIBOOT_INFO_MODS)
+        parse_modules(mbi);
+    return &boot;
+}
+
+const struct bootinfo *bootinfo_get(void) {
+    return &boot;
+}
+
+const struct boot_module *bootinfo_module(const char *name) {
+    for (size_t i = 0; i < boot.n_modules; i++) {
+        if (strcmp(boot.modules[i].name, name) == 0)
+            return &boot.modules[i];
+    }
+    return NULL;
+}

@@ -1,0 +1,28 @@
+/*
+ * The registry of kernel command-line options (cmdline.h): every cllm.<key> the
+ * kernel knows, its kind, its limits and one line of description. kernel/core/cmdline.c
+ * checks what the boot loader passed against this table. A subsystem that reads a new
+ * option adds one row here.
+ */
+#include "cmdline.h"
+
+const struct cmdline_option cmdline_options[] = {
+    /* Generation defaults (kernel/llm): console mode and API requests without a value. */
+    {"n", CMDLINE_KIND_U32, 1, 1u << 20, NULL, "tokens to generate in console mode"},
+    {"temp", CMDLINE_KIND_DECIMAL, 0, 100, NULL, "sampling temperature; 0 = greedy"},
+    {"top_k", CMDLINE_KIND_U32, 0, 1u << 20, NULL, "sample from the k most likely tokens; 0 = all"},
+    {"top_p", CMDLINE_KIND_DECIMAL, 0, 1, NULL, "nucleus sampling mass in [0, 1]"},
+    {"seed", CMDLINE_KIND_U32, 0, 0xFFFFFFFFu, NULL, "sampler random seed"},
+    /* Substrate (kernel/core). */
+    {"selftest", CMDLINE_KIND_LIST, 0, 0, NULL, "run in-image self-tests (all, or names) and exit"},
+    {"log", CMDLINE_KIND_CHOICE, 0, 0, "quiet|info|debug", "how much the serial log says"},
+    /* Network (kernel/net, kernel/http). */
+    {"ip", CMDLINE_KIND_IPV4, 0, 0, NULL, "static IPv4 address; DHCP when absent"},
+    {"gw", CMDLINE_KIND_IPV4, 0, 0, NULL, "default gateway with cllm.ip"},
+    {"netmask", CMDLINE_KIND_IPV4, 0, 0, NULL, "network mask with cllm.ip"},
+    {"port", CMDLINE_KIND_U32, 1, 65535, NULL, "TCP port of the HTTP API"},
+    {"api_key", CMDLINE_KIND_STRING, 0, 0, NULL, "bearer token the API requires; none when absent"},
+    {"nic", CMDLINE_KIND_CHOICE, 0, 0, "auto|e1000|virtio|none", "which network card driver to use"},
+};
+
+const size_t cmdline_option_count = sizeof(cmdline_options) / sizeof(cmdline_options[0]);

@@ -1,0 +1,125 @@
+/*
+ * The panic report, one format for CPU exceptions (panic_from_trap, called by
+ * kernel/core/trap.c and the double-fault task) and software panics (panic, and
+ * zig_panic for the Zig modules):
+ *   cllm: panic: <reason>
+ *   cllm: panic: eip=0x... esp=0x... ebp=0x... eax=... ... eflags=... cr2=... err=...
+ *   cllm: trace: 0x<addr>            (one per frame, innermost first)
+ *   cllm: panic end
+ * then kernel_exit(EXIT_PANIC). The trace follows the saved-EBP chain (every kernel
+ * file keeps frame pointers) and checks each frame against the stack's bounds
+ * before reading it, so a corrupt chain ends the trace instead of faulting again.
+ */
+#include "kernel.h"
+#include "memlayout.h"
+#include "param.h"
+#include "trap.h"
+#include "x86.h"
+#include "zig.h"
+
+struct panic_regs {
+    uint32_t eip, esp, ebp, eax, ebx, ecx, edx, esi, edi, eflags, cr2, err;
+};
+
+static const char *const exception_names[32] = {
+    "divide error", "debug", "non-maskable interrupt", "breakpoint", "overflow",
+    "bound range exceeded", "invalid opcode", "device not available", "double fault",
+    "coprocessor segment overrun", "invalid TSS", "segment not present",
+    "stack-segment fault", "general protection fault", "page fault", "reserved (15)",
+    "x87 floating-point exception", "alignment check", "machine check",
+    "SIMD floating-point exception", "virtualization exception", "control protection",
+    "reserved (22)", "reserved (23)", "reserved (24)", "reserved (25)", "reserved (26)",
+    "reserved (27)", "hypervisor injection", "VMM communication", "security exception",
+    "reserved (31)",
+};
+
+static volatile int panic_depth;
+
+/* Is [addr, addr + 8) inside the stack that holds `addr`? */
+static bool panic_frame_ok(uint32_t addr, uintptr_t *lo, uintptr_t *hi) {
+    uintptr_t flo, fhi;
+    gdt_fault_stack(&flo, &fhi);
+    if (addr >= (uintptr_t)boot_stack_bottom && addr + 8 <= (uintptr_t)boot_stack_top) {
+        *lo = (uintptr_t)boot_stack_bottom;
+        *hi = (uintptr_t)boot_stack_top;
+    } else if (addr >= flo && addr + 8 <= fhi) {
+        *lo = flo;
+        *hi = fhi;
+    } else {
+        return false;
+    }
+    return (addr & 3) == 0;
+}
+
+static void panic_trace(uint32_t eip, uint32_t ebp) {
+    printk("cllm: trace: 0x%08x\n", eip);
+    uintptr_t lo, hi;
+    for (int i = 1; i < PANIC_TRACE_MAX && panic_frame_ok(ebp, &lo, &hi); i++) {
+        const uint32_t *frame = (const uint32_t *)(uintptr_t)ebp;
+        uint32_t next = frame[0], ret = frame[1];
+        if (ret == 0)
+            break;
+        printk("cllm: trace: 0x%08x\n", ret);
+        /* The chain must climb towards the top of the same stack. */
+        if (next <= ebp || next < lo || next + 8 > hi)
+            break;
+        ebp = next;
+    }
+}
+
+static void NORETURN panic_report(const char *reason, const struct panic_regs *r) {
+    cli();
+    if (panic_depth++ > 0) {
+        /* A fault while reporting: say so and stop before it can recurse again. */
+        printk("cllm: panic: nested panic: %s\ncllm: panic end\n", reason);
+        kernel_exit(EXIT_PANIC);
+    }
+    printk("cllm: panic: %s\n", reason);
+    printk("cllm: panic: eip=0x%08x esp=0x%08x ebp=0x%08x eax=0x%08x ebx=0x%08x ecx=0x%08x "
+           "edx=0x%08x esi=0x%08x edi=0x%08x eflags=0x%08x cr2=0x%08x err=0x%08x\n",
+           r->eip, r->esp, r->ebp, r->eax, r->ebx, r->ecx, r->edx, r->esi, r->edi, r->eflags,
+           r->cr2, r->err);
+    panic_trace(r->eip, r->ebp);
+    printk("cllm: panic end\n");
+    kernel_exit(EXIT_PANIC);
+}
+
+void panic_from_trap(const struct trap_frame *f, uint32_t cr2) {
+    char reason[128];
+    const char *name = f->vector < 32 ? exception_names[f->vector] : "unexpected interrupt";
+    if (f->vector == 14)
+        snprintf(reason, sizeof(reason), "%s (vector %u) at address 0x%08x", name, f->vector, cr2);
+    else
+        snprintf(reason, sizeof(reason), "%s (vector %u)", name, f->vector);
+    struct panic_regs r = {
+        .eip = f->eip, .ebp = f->ebp, .eax = f->eax, .ebx = f->ebx, .ecx = f->ecx,
+        .edx = f->edx, .esi = f->esi, .edi = f->edi, .eflags = f->eflags, .cr2 = cr2,
+        .err = f->err,
+        /* Ring 0 traps push no ESP: the interrupted stack continues just above the
+         * frame. The double-fault task passes the saved ESP in esp_at_pusha. */
+        .esp = f->vector == 8 ? f->esp_at_pusha : (uint32_t)(uintptr_t)(&f->eflags + 1),
+    };
+    panic_report(reason, &r);
+}
+
+void panic(const char *fmt, ...) {
+    struct x86_regs now;
+    read_regs(&now);
+    char reason[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof(reason), fmt, ap);
+    va_end(ap);
+    /* Report the caller's context: its EIP, its EBP, and its ESP after the call. */
+    const uint32_t *frame = __builtin_frame_address(0);
+    struct panic_regs r = {
+        .eip = (uint32_t)(uintptr_t)__builtin_return_address(0), .esp = (uint32_t)(uintptr_t)(frame + 2),
+        .ebp = frame[0], .eax = now.eax, .ebx = now.ebx, .ecx = now.ecx, .edx = now.edx,
+        .esi = now.esi, .edi = now.edi, .eflags = now.eflags, .cr2 = read_cr2(), .err = 0,
+    };
+    panic_report(reason, &r);
+}
+
+void zig_panic(const char *msg, size_t len) {
+    panic("zig: %.*s", (int)MIN(len, 200u), msg);
+}
