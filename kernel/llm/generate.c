@@ -1,0 +1,255 @@
+/*
+ * generate.c: the generation loop of one request (see generate.h): prompt evaluation
+ * in chunks, then per step: sample, decode, hold back text that is not final yet (an
+ * incomplete UTF-8 character, a possible start of a stop string), run the new token
+ * through the model. Called by console.c and the HTTP API; relies on model.h
+ * (model_state_init, model_forward), tokenizer.h, sampler.h and port.h.
+ */
+#include "llm/generate.h"
+
+#include "llm/llm.h"
+#include "llm/tokenizer.h"
+#include "port.h"
+
+#define GEN_SEED_MIX 0x9E3779B97F4A7C15ull /* spreads clock seeds over all 64 bits */
+
+static int gen_fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int gen_fail(char *err, size_t errlen, const char *fmt, ...) {
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+void gen_params_default(struct gen_params *p) {
+    memset(p, 0, sizeof *p);
+    p->n_predict = -1;
+    p->temperature = 0.8f;
+    p->top_k = 40;
+    p->top_p = 0.95f;
+    p->min_p = 0.05f;
+    p->repeat_penalty = 1.0f;
+    p->repeat_last_n = 64;
+    p->seed = GEN_SEED_RANDOM;
+}
+
+const char *gen_finish_name(enum gen_finish f) {
+    switch (f) {
+    case GEN_FINISH_LENGTH:
+        return "length";
+    case GEN_FINISH_STOP:
+    case GEN_FINISH_EOS:
+        return "stop";
+    case GEN_FINISH_ERROR:
+        return "error";
+    default:
+        return NULL;
+    }
+}
+
+void gen_free(struct gen_request *req) {
+    if (req->state) {
+        model_state_free(req->state);
+        port_free(req->state);
+    }
+    sampler_free(&req->sampler);
+    port_free(req->tokens);
+    req->state = NULL;
+    req->tokens = NULL;
+}
+
+int gen_init(struct gen_request *req, const struct llm *llm, const int *prompt, int n_prompt,
+             const struct gen_params *params, char *err, size_t errlen) {
+    memset(req, 0, sizeof *req);
+    if (!llm || !llm->tok)
+        return gen_fail(err, errlen, "no model loaded");
+    const struct model_config *cfg = &llm->model.cfg;
+    if (n_prompt <= 0)
+        return gen_fail(err, errlen, "prompt: empty (at least one token, e.g. BOS, is needed)");
+    if (n_prompt > cfg->seq_len)
+        return gen_fail(err, errlen, "prompt: %d tokens exceed the context of %d", n_prompt,
+                        cfg->seq_len);
+    for (int i = 0; i < n_prompt; i++)
+        if (prompt[i] < 0 || prompt[i] >= cfg->vocab_size)
+            return gen_fail(err, errlen, "prompt: token %d at %d out of range (vocab %d)",
+                            prompt[i], i, cfg->vocab_size);
+    if (params->n_stop < 0 || params->n_stop > GEN_MAX_STOP)
+        return gen_fail(err, errlen, "stop: %d strings, at most %d", params->n_stop, GEN_MAX_STOP);
+    for (int i = 0; i < params->n_stop; i++) {
+        size_t n = 0;
+        while (n <= GEN_STOP_MAX_LEN && params->stop[i][n])
+            n++;
+        if (n == 0 || n > GEN_STOP_MAX_LEN)
+            return gen_fail(err, errlen, "stop[%d]: length %u not in 1..%d", i, (unsigned)n,
+                            GEN_STOP_MAX_LEN);
+    }
+    if (params->top_k < 0)
+        return gen_fail(err, errlen, "top_k: value %d is negative", params->top_k);
+    req->llm = llm;
+    req->params = *params;
+    req->n_prompt = n_prompt;
+    /* positions needed: the prompt, then every sampled token but the last */
+    long need = params->n_predict < 0 ? (long)cfg->seq_len : (long)n_prompt + params->n_predict;
+    req->n_ctx = need < cfg->seq_len ? (int)need : cfg->seq_len;
+    struct sampler_params sp = {
+        .temperature = params->temperature,
+        .top_k = params->top_k,
+        .top_p = params->top_p,
+        .min_p = params->min_p,
+        .repeat_penalty = params->repeat_penalty,
+        .repeat_last_n = params->repeat_last_n,
+        .presence_penalty = params->presence_penalty,
+        .frequency_penalty = params->frequency_penalty,
+        .seed = params->seed,
+    };
+    if (sp.seed == GEN_SEED_RANDOM)
+        sp.seed = (port_time_us() + 1) * GEN_SEED_MIX;
+    if (sampler_init(&req->sampler, cfg->vocab_size, &sp, err, errlen) != 0)
+        return -1;
+    req->tokens = port_alloc(((size_t)req->n_ctx + 1) * sizeof *req->tokens);
+    req->state = port_alloc(sizeof *req->state);
+    if (!req->tokens || !req->state) {
+        port_free(req->state);
+        req->state = NULL;
+        gen_free(req);
+        return gen_fail(err, errlen, "out of memory for a request of %d positions", req->n_ctx);
+    }
+    if (model_state_init(req->state, &llm->model, req->n_ctx) != 0) {
+        port_free(req->state);
+        req->state = NULL;
+        gen_free(req);
+        return gen_fail(err, errlen, "out of memory for the KV cache (%d positions)", req->n_ctx);
+    }
+    memcpy(req->tokens, prompt, (size_t)n_prompt * sizeof *prompt);
+    return 0;
+}
+
+/* Bytes at the end of s[0..n) that form an incomplete UTF-8 character. */
+static size_t gen_utf8_partial(const char *s, size_t n) {
+    for (size_t back = 1; back <= 4 && back <= n; back++) {
+        uint8_t c = (uint8_t)s[n - back];
+        if ((c & 0xC0) == 0x80)
+            continue; /* continuation byte: keep looking for the lead */
+        size_t want = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+        return back < want ? back : 0;
+    }
+    return 0;
+}
+
+/* Bytes at the end of s[0..n) that are a proper prefix of some stop string. */
+static size_t gen_stop_partial(const struct gen_params *p, const char *s, size_t n) {
+    size_t keep = 0;
+    for (int i = 0; i < p->n_stop; i++) {
+        size_t sl = strlen(p->stop[i]);
+        for (size_t k = MIN(sl - 1, n); k > keep; k--) {
+            if (memcmp(s + n - k, p->stop[i], k) == 0) {
+                keep = k;
+                break;
+            }
+        }
+    }
+    return keep;
+}
+
+/* Offset of the first complete stop string in s[0..n), or -1. */
+static long gen_stop_find(const struct gen_params *p, const char *s, size_t n) {
+    long best = -1;
+    for (int i = 0; i < p->n_stop; i++) {
+        size_t sl = strlen(p->stop[i]);
+        for (size_t at = 0; at + sl <= n; at++) {
+            if (memcmp(s + at, p->stop[i], sl) == 0) {
+                if (best < 0 || (long)at < best)
+                    best = (long)at;
+                break;
+            }
+        }
+    }
+    return best;
+}
+
+/* Move the first n held bytes to out. */
+static void gen_release(struct gen_request *req, struct gen_output *out, size_t n) {
+    memcpy(out->text + out->len, req->hold, n);
+    out->len += n;
+    memmove(req->hold, req->hold + n, req->n_hold - n);
+    req->n_hold -= n;
+}
+
+static int gen_finish(struct gen_request *req, struct gen_output *out, enum gen_finish why) {
+    req->finish = why;
+    if (why != GEN_FINISH_STOP)
+        gen_release(req, out, req->n_hold);
+    req->n_hold = 0;
+    return GEN_STEP_DONE;
+}
+
+static int gen_prompt_step(struct gen_request *req) {
+    uint64_t t0 = port_time_us();
+    int end = MIN(req->n_prompt, req->n_eval + GEN_PROMPT_CHUNK);
+    for (; req->n_eval < end; req->n_eval++) {
+        req->logits = model_forward(&req->llm->model, req->state, req->tokens[req->n_eval],
+                                    req->n_eval);
+        if (!req->logits)
+            break;
+    }
+    req->t_prompt_us += port_time_us() - t0;
+    return req->logits ? GEN_STEP_PROMPT : -1;
+}
+
+int gen_step(struct gen_request *req, struct gen_output *out) {
+    out->token = -1;
+    out->len = 0;
+    if (req->finish != GEN_FINISH_NONE)
+        return -1;
+    if (req->n_eval < req->n_prompt) {
+        if (gen_prompt_step(req) < 0)
+            return gen_finish(req, out, GEN_FINISH_ERROR);
+        return GEN_STEP_PROMPT;
+    }
+    const struct gen_params *p = &req->params;
+    if (p->n_predict >= 0 && req->n_gen >= p->n_predict)
+        return gen_finish(req, out, GEN_FINISH_LENGTH);
+    uint64_t t0 = port_time_us();
+    int tok = sampler_sample(&req->sampler, req->logits, req->tokens, req->n_eval);
+    req->tokens[req->n_eval] = tok;
+    req->n_gen++;
+    out->token = tok;
+    const struct tokenizer *t = req->llm->tok;
+    bool eog = tokenizer_is_eog(t, tok);
+    if (eog && !p->ignore_eos) {
+        req->t_gen_us += port_time_us() - t0;
+        return gen_finish(req, out, GEN_FINISH_EOS);
+    }
+    if (!eog) {
+        int n = tokenizer_decode(t, req->tokens[req->n_eval - 1], tok, req->hold + req->n_hold,
+                                 sizeof req->hold - req->n_hold);
+        req->n_hold += n > 0 ? (size_t)n : 0;
+    }
+    long stop_at = gen_stop_find(p, req->hold, req->n_hold);
+    if (stop_at >= 0) {
+        gen_release(req, out, (size_t)stop_at);
+        req->t_gen_us += port_time_us() - t0;
+        return gen_finish(req, out, GEN_FINISH_STOP);
+    }
+    size_t keep = MAX(gen_utf8_partial(req->hold, req->n_hold),
+                      gen_stop_partial(p, req->hold, req->n_hold));
+    gen_release(req, out, req->n_hold - keep);
+    int rc = GEN_STEP_TOKEN;
+    if (p->n_predict >= 0 && req->n_gen >= p->n_predict) {
+        rc = gen_finish(req, out, GEN_FINISH_LENGTH); /* the last token needs no forward pass */
+    } else if (req->n_eval >= req->n_ctx) { /* the context is full */
+        rc = gen_finish(req, out, GEN_FINISH_LENGTH);
+    } else {
+        req->logits = model_forward(&req->llm->model, req->state, tok, req->n_eval);
+        req->n_eval++;
+        if (!req->logits)
+            rc = gen_finish(req, out, GEN_FINISH_ERROR);
+    }
+    req->t_gen_us += port_time_us() - t0;
+    return rc;
+}
