@@ -1,0 +1,65 @@
+/*
+ * The model behind the HTTP API, as an ops table: what the handlers in api.c and
+ * api_gen.c need from the tokenizer, the chat templates and the generator. The
+ * kernel registers api_llm.c (over llm.h, tokenizer.h, chat.h and generate.h);
+ * host tests register a small deterministic fake, so routing, streaming, limits and
+ * the scheduler are tested without a model.
+ */
+#ifndef CLLM_HTTP_API_BACKEND_H
+#define CLLM_HTTP_API_BACKEND_H
+
+#include "llm/chat.h"
+#include "llm/generate.h"
+#include "types.h"
+
+enum api_model_status {
+    API_MODEL_NONE = 0,     /* no model given: /health answers 503 */
+    API_MODEL_LOADING = 1,  /* not ready yet: 503 "Loading model" */
+    API_MODEL_READY = 2,
+    API_MODEL_ERROR = 3,    /* a model was given but refused: 503 with the reason */
+};
+
+struct api_model_info {
+    const char *name;        /* model id reported by /v1/models */
+    const char *arch;        /* e.g. "llama" */
+    const char *chat_template; /* template name in use, e.g. "chatml" */
+    int n_vocab;
+    int n_ctx_train;
+    int n_ctx;               /* context positions a request may use */
+    int n_embd;
+    int n_layer;
+    int n_head;
+    uint64_t n_params;
+    uint64_t size_bytes;     /* bytes of the weights */
+};
+
+/* Counters of one generation, for usage and timings. */
+struct api_gen_stats {
+    int n_prompt;            /* prompt tokens */
+    int n_gen;               /* sampled tokens */
+    int n_eval;              /* positions evaluated */
+    enum gen_finish finish;
+    uint64_t t_prompt_us;
+    uint64_t t_gen_us;
+};
+
+struct api_backend {
+    int (*status)(void);                 /* enum api_model_status */
+    const char *(*error)(void);          /* why status is ERROR ("" otherwise) */
+    void (*info)(struct api_model_info *out);
+    /* Tokens of text (special: control-token text becomes those tokens); count or < 0. */
+    int (*tokenize)(const char *text, size_t len, bool add_bos, bool special, int *out, int max);
+    /* Bytes of `token` after `prev` (-1 for none); count or < 0 for an unknown id. */
+    int (*piece)(int prev, int token, char *out, size_t cap);
+    /* The prompt for a chat, in the model's template; snprintf-like return. */
+    size_t (*chat)(const struct chat_message *msgs, size_t n, char *out, size_t cap);
+    void (*params_default)(struct gen_params *p);
+    /* A new generation; NULL with err set when it cannot start. */
+    void *(*gen_start)(const int *prompt, int n, const struct gen_params *p, char *err,
+                       size_t errlen);
+    int (*gen_step)(void *g, struct gen_output *out); /* GEN_STEP_*, -1 after done */
+    void (*gen_stats)(void *g, struct api_gen_stats *st);
+    void (*gen_free)(void *g);
+};
+
+#endif

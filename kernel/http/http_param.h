@@ -1,0 +1,52 @@
+/*
+ * Tunables of the HTTP server and the API (kernel/http). One place for every limit,
+ * timeout and buffer size the server, parser, JSON reader and API handlers use.
+ */
+#ifndef CLLM_HTTP_PARAM_H
+#define CLLM_HTTP_PARAM_H
+
+/* Request line plus header block, bytes; larger -> 431. */
+#define HTTP_MAX_HEADER_BYTES 8192
+/* Header fields per request; more -> 431. */
+#define HTTP_MAX_HEADERS 48
+/* Request body after de-chunking, bytes; larger -> 413. */
+#define HTTP_MAX_BODY_BYTES (256 * 1024)
+/* One chunk-size line of a chunked body (size, extensions), bytes; longer -> 400. */
+#define HTTP_MAX_CHUNK_LINE 128
+
+/* Open HTTP connections; an accept beyond this is refused with 503 and closed. */
+#define HTTP_MAX_CONNS 64
+/* A keep-alive connection with no request in progress is closed after this, ms. */
+#define HTTP_IDLE_TIMEOUT_MS 30000
+/* A request must arrive completely (head and body) within this of its first byte, ms;
+ * a slower client gets 408 and the connection is closed. */
+#define HTTP_REQUEST_TIMEOUT_MS 15000
+/* A response that cannot be delivered (peer not reading) for this long is aborted, ms. */
+#define HTTP_SEND_TIMEOUT_MS 60000
+/* Bytes received while a response is still being produced (pipelining), held per
+ * connection; more -> the connection is closed after the current response. */
+#define HTTP_MAX_PENDING_BYTES (64 * 1024)
+/* Unsent response bytes per connection above which generation pauses for that
+ * connection (backpressure from a slow reader). */
+#define HTTP_OUT_HIGH_WATER (16 * 1024)
+/* Growable buffers (responses, generated text) never grow past this, bytes. */
+#define HTTP_MAX_BUF_BYTES (4 * 1024 * 1024)
+
+/* JSON: nesting depth of arrays and objects; deeper -> error. */
+#define JSON_MAX_DEPTH 64
+/* JSON: arena bytes per document = this factor * document length + JSON_ARENA_BASE. */
+#define JSON_ARENA_FACTOR 6
+#define JSON_ARENA_BASE 4096
+
+/* API: stop strings per request (the generator's limit). */
+#define API_MAX_STOP 4
+/* API: bytes of one stop string. */
+#define API_MAX_STOP_LEN 64
+/* API: chat messages per request. */
+#define API_MAX_MESSAGES 64
+/* API: tokens accepted by /detokenize and produced by /tokenize. */
+#define API_MAX_TOKENS 65536
+/* API: most simultaneous generations (slots); another request gets 503. */
+#define API_MAX_SLOTS 16
+
+#endif

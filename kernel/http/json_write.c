@@ -1,0 +1,240 @@
+/*
+ * JSON writer (see json.h): appends to an hbuf, placing commas and colons itself.
+ * Strings are escaped per RFC 8259 and any invalid UTF-8 (model output can end in
+ * the middle of a character) is replaced by U+FFFD so responses are always valid
+ * JSON. Numbers are formatted here because the kernel's printf has no %f.
+ */
+#include "http/json.h"
+
+void json_write_init(struct json_writer *w, struct hbuf *out) {
+    w->out = out;
+    w->depth = 0;
+    w->need_comma[0] = false;
+}
+
+/* Before a value: the comma that separates it from the previous one. */
+static void json_write_sep(struct json_writer *w) {
+    if (w->need_comma[w->depth])
+        hbuf_append(w->out, ",", 1);
+    w->need_comma[w->depth] = true;
+}
+
+static void json_write_open(struct json_writer *w, char c) {
+    json_write_sep(w);
+    hbuf_append(w->out, &c, 1);
+    if (w->depth < JSON_MAX_DEPTH + 1)
+        w->depth++;
+    w->need_comma[w->depth] = false;
+}
+
+static void json_write_close(struct json_writer *w, char c) {
+    hbuf_append(w->out, &c, 1);
+    if (w->depth > 0)
+        w->depth--;
+}
+
+void json_write_object_begin(struct json_writer *w) {
+    json_write_open(w, '{');
+}
+
+void json_write_object_end(struct json_writer *w) {
+    json_write_close(w, '}');
+}
+
+void json_write_array_begin(struct json_writer *w) {
+    json_write_open(w, '[');
+}
+
+void json_write_array_end(struct json_writer *w) {
+    json_write_close(w, ']');
+}
+
+void json_write_key(struct json_writer *w, const char *key) {
+    json_write_sep(w);
+    hbuf_append(w->out, "\"", 1);
+    json_escape_append(w->out, key, strlen(key));
+    hbuf_append(w->out, "\":", 2);
+    /* The value that follows the key takes no comma. */
+    w->need_comma[w->depth] = false;
+}
+
+static size_t json_valid_utf8(const uint8_t *s, size_t n) {
+    uint8_t c = s[0];
+    size_t len;
+    uint32_t cp;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf) {
+        len = 2;
+        cp = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        len = 3;
+        cp = c & 0x0f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        len = 4;
+        cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    if (n < len)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return len;
+}
+
+void json_escape_append(struct hbuf *out, const char *str, size_t len) {
+    const uint8_t *s = (const uint8_t *)str;
+    size_t run = 0; /* start of the bytes not yet copied */
+    size_t i = 0;
+    while (i < len) {
+        uint8_t c = s[i];
+        const char *esc = NULL;
+        char ubuf[8];
+        size_t skip = 1;
+        if (c == '"')
+            esc = "\\\"";
+        else if (c == '\\')
+            esc = "\\\\";
+        else if (c == '\n')
+            esc = "\\n";
+        else if (c == '\r')
+            esc = "\\r";
+        else if (c == '\t')
+            esc = "\\t";
+        else if (c == '\b')
+            esc = "\\b";
+        else if (c == '\f')
+            esc = "\\f";
+        else if (c < 0x20 || c == 0x7f) {
+            snprintf(ubuf, sizeof(ubuf), "\\u%04x", c);
+            esc = ubuf;
+        } else if (c >= 0x80) {
+            skip = json_valid_utf8(s + i, len - i);
+            if (skip == 0) {
+                esc = "\xef\xbf\xbd";
+                skip = 1;
+            }
+        }
+        if (esc) {
+            hbuf_append(out, s + run, i - run);
+            hbuf_puts(out, esc);
+            i += skip;
+            run = i;
+        } else {
+            i += skip;
+        }
+    }
+    hbuf_append(out, s + run, len - run);
+}
+
+void json_write_stringn(struct json_writer *w, const char *s, size_t len) {
+    json_write_sep(w);
+    hbuf_append(w->out, "\"", 1);
+    json_escape_append(w->out, s, len);
+    hbuf_append(w->out, "\"", 1);
+}
+
+void json_write_string(struct json_writer *w, const char *s) {
+    json_write_stringn(w, s ? s : "", s ? strlen(s) : 0);
+}
+
+void json_write_int(struct json_writer *w, int64_t v) {
+    json_write_sep(w);
+    hbuf_printf(w->out, "%lld", (long long)v);
+}
+
+void json_write_double(struct json_writer *w, double v) {
+    json_write_sep(w);
+    if (v != v || v > 1.7976931348623157e308 || v < -1.7976931348623157e308) {
+        hbuf_puts(w->out, "null");
+        return;
+    }
+    bool neg = v < 0;
+    if (neg)
+        v = -v;
+    if (v >= 9.0e15) {
+        /* Beyond exact integers: an integer rendering is as precise as a double. */
+        double e = 0;
+        while (v >= 1e15) {
+            v /= 10;
+            e++;
+        }
+        hbuf_printf(w->out, "%s%llde%d", neg ? "-" : "", (long long)(v + 0.5), (int)e);
+        return;
+    }
+    /* Signed 64-bit conversions only: x87 does them inline, without libgcc. */
+    int64_t ip = (int64_t)v;
+    int64_t frac = (int64_t)((v - (double)ip) * 1e6 + 0.5);
+    if (frac >= 1000000) {
+        ip++;
+        frac -= 1000000;
+    }
+    char digits[8];
+    snprintf(digits, sizeof(digits), "%06u", (unsigned)frac);
+    int n = 6;
+    while (n > 0 && digits[n - 1] == '0')
+        n--;
+    digits[n] = 0;
+    if (neg && (ip || n))
+        hbuf_puts(w->out, "-");
+    hbuf_printf(w->out, "%lld", (long long)ip);
+    if (n)
+        hbuf_printf(w->out, ".%s", digits);
+}
+
+void json_write_bool(struct json_writer *w, bool v) {
+    json_write_sep(w);
+    hbuf_puts(w->out, v ? "true" : "false");
+}
+
+void json_write_null(struct json_writer *w) {
+    json_write_sep(w);
+    hbuf_puts(w->out, "null");
+}
+
+void json_write_value(struct json_writer *w, const struct json_value *v) {
+    switch (v->type) {
+    case JSON_NULL:
+        json_write_null(w);
+        break;
+    case JSON_BOOL:
+        json_write_bool(w, v->boolean);
+        break;
+    case JSON_NUMBER:
+        if (v->is_int && v->u.num > -9.0e15 && v->u.num < 9.0e15)
+            json_write_int(w, (int64_t)v->u.num);
+        else
+            json_write_double(w, v->u.num);
+        break;
+    case JSON_STRING:
+        json_write_stringn(w, v->u.str.s, v->u.str.len);
+        break;
+    case JSON_ARRAY:
+        json_write_array_begin(w);
+        for (const struct json_value *c = v->u.list.first; c; c = c->next)
+            json_write_value(w, c);
+        json_write_array_end(w);
+        break;
+    case JSON_OBJECT:
+        json_write_object_begin(w);
+        for (const struct json_value *c = v->u.list.first; c; c = c->next) {
+            json_write_sep(w);
+            hbuf_append(w->out, "\"", 1);
+            json_escape_append(w->out, c->key, c->key_len);
+            hbuf_append(w->out, "\":", 2);
+            w->need_comma[w->depth] = false;
+            json_write_value(w, c);
+        }
+        json_write_object_end(w);
+        break;
+    default:
+        break;
+    }
+}
