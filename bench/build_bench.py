@@ -23,9 +23,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from cllm_build import config  # noqa: E402
-from cllm_build.build import build  # noqa: E402
-from cllm_build.errors import CllmError  # noqa: E402
+from cllm_build import config
+from cllm_build.build import build
+from cllm_build.errors import CllmError
 
 EDITED_FILE = "kernel/core/main.c"  # the one file touched for the one-file-change rebuild
 
@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
 
     med = statistics.median
     rev = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", args.rev], capture_output=True,
-                         text=True).stdout.strip() if args.source is None else str(args.source)
+                         text=True, check=True).stdout.strip() if args.source is None else str(args.source)
     print(f"command: .venv/bin/python bench/build_bench.py --runs {args.runs} --cc {args.cc} (tree: {rev})")
     print(f"machine: {machine()}")
     print()

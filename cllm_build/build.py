@@ -11,6 +11,7 @@ build/cllm.elf once every check passed, so a bad image never sits where QEMU loo
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -98,13 +99,13 @@ def _embed_objects(cfg: BuildConfig, say: Progress) -> list[Path]:
 
 
 def build(cfg: BuildConfig, progress: Progress | None = None) -> BuildResult:
-    say = progress or (lambda _msg: None)
+    say: Progress = progress or (lambda _msg: None)
     bid = build_id(cfg)
     units = compile_step.find_units(cfg, extra=[_buildinfo_unit(cfg, bid)])
     compiled = 0
     for i, unit in enumerate(units, 1):
         label = f"{unit.kind.upper():3} [{i}/{len(units)}] {unit.source.relative_to(cfg.root)}"
-        if compile_step.compile_unit(cfg, unit, say, before=lambda label=label: say(label)):
+        if compile_step.compile_unit(cfg, unit, say, before=functools.partial(say, label)):
             compiled += 1
     say(f"compiled {compiled} of {len(units)} units ({len(units) - compiled} up to date)")
     embedded = _embed_objects(cfg, say)

@@ -48,8 +48,8 @@ def from_env(**overrides: object) -> BuildConfig:
     if os.environ.get("CLLM_CC"):
         values["cc"] = os.environ["CLLM_CC"]
     if os.environ.get("CLLM_SOURCE_DIR"):
-        values["root"] = Path(os.environ["CLLM_SOURCE_DIR"]).resolve()
-        values["build_dir"] = values["root"] / "build"
+        root = Path(os.environ["CLLM_SOURCE_DIR"]).resolve()
+        values["root"], values["build_dir"] = root, root / "build"
     if os.environ.get("CLLM_BUILD_DIR"):
         values["build_dir"] = Path(os.environ["CLLM_BUILD_DIR"]).resolve()
     values.update({k: v for k, v in overrides.items() if v is not None})

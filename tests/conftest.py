@@ -51,9 +51,10 @@ def mini_tree(tmp_path) -> Path:
 @pytest.fixture(scope="session")
 def mini_elf(tmp_path_factory) -> Path:
     """The miniature kernel, built once per session (read-only: copy before patching)."""
+    from minitree import make_tree
+
     from cllm_build import config
     from cllm_build.build import build
-    from minitree import make_tree
 
     base = tmp_path_factory.mktemp("mini")
     root = make_tree(base / "src")

@@ -14,7 +14,8 @@ from elftools.elf.elffile import ELFFile
 from cllm_build import config, elfobj
 from cllm_build.build import build
 from cllm_build.errors import ToolFailed, ToolMissing
-from cllm_build.steps import assemble, compile as compile_step
+from cllm_build.steps import assemble
+from cllm_build.steps import compile as compile_step
 
 
 def _cfg(root: Path, build_dir: Path | None = None, **kw) -> config.BuildConfig:

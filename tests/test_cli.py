@@ -17,7 +17,7 @@ from cllm_build.cli import cli
 
 def cllm(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "cllm_build", *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=300)
+                          env={**os.environ, **(env or {})}, timeout=300, check=False)
 
 
 def _commands(group=cli, prefix=()):  # type: ignore[no-untyped-def]

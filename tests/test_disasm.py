@@ -4,12 +4,12 @@ on the miniature kernel (tests/minitree.py) and patched copies of it."""
 from __future__ import annotations
 
 import pytest
+from test_verify import ENTRY_S, Image
 
 from cllm_build import config
 from cllm_build.build import build
 from cllm_build.errors import UsageError, VerifyError
 from cllm_build.steps import disasm
-from test_verify import ENTRY_S, Image
 
 
 @pytest.fixture

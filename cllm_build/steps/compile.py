@@ -83,7 +83,7 @@ def _rel(cfg: BuildConfig, path: Path) -> str:
         return str(path)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _targets_i386(cc: str) -> bool:
     """True if compiler `cc` produces a 32-bit i386 object with -m32 (probe compile)."""
     with tempfile.TemporaryDirectory(prefix="cllm-probe-") as tmp:

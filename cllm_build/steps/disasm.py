@@ -25,6 +25,7 @@ from pathlib import Path
 
 from elftools.elf.constants import SH_FLAGS
 from elftools.elf.elffile import ELFFile
+from elftools.elf.sections import SymbolTableSection
 
 from cllm_build.errors import ToolMissing, UsageError, VerifyError
 from cllm_build.steps.assemble import _strip_comments
@@ -64,7 +65,7 @@ class Symbols:
         self.by_name: dict[str, tuple[int, int]] = {}
         rows: list[tuple[int, int, int, str]] = []  # (address, size, local?, name)
         symtab = elf.get_section_by_name(".symtab")
-        for s in symtab.iter_symbols() if symtab is not None else []:
+        for s in symtab.iter_symbols() if isinstance(symtab, SymbolTableSection) else []:
             if not s.name or s["st_info"]["type"] in ("STT_FILE", "STT_SECTION"):
                 continue
             if s["st_shndx"] == "SHN_UNDEF":
@@ -234,9 +235,13 @@ def _expected_stub(source: str, syms: Symbols) -> list[tuple[str, str, list[str 
     return out
 
 
-_REGISTERS = frozenset(
-    "eax ebx ecx edx esi edi ebp esp ax bx cx dx si di bp sp al bl cl dl ah bh ch dh "
-    "cs ds es fs gs ss cr0 cr2 cr3 cr4 dr0 dr1 dr2 dr3 dr6 dr7".split())
+_REGISTERS = frozenset([
+    "eax", "ebx", "ecx", "edx", "esi", "edi", "ebp", "esp",
+    "ax", "bx", "cx", "dx", "si", "di", "bp", "sp",
+    "al", "bl", "cl", "dl", "ah", "bh", "ch", "dh",
+    "cs", "ds", "es", "fs", "gs", "ss",
+    "cr0", "cr2", "cr3", "cr4", "dr0", "dr1", "dr2", "dr3", "dr6", "dr7",
+])
 
 
 def _is_register(op: str) -> bool:
@@ -302,7 +307,7 @@ def sse_check(data: bytes) -> Check:
     if bad:
         more = f" (and {len(bad) - MAX_REPORTED} more)" if len(bad) > MAX_REPORTED else ""
         return Check(name, False, f"{len(bad)} SSE instruction(s): " + "; ".join(bad[:MAX_REPORTED]) + more
-                     + f"; move that code to a *_sse2.c file")
+                     + "; move that code to a *_sse2.c file")
     return Check(name, True, "executable sections are x87/integer only")
 
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from elftools.elf.elffile import ELFFile
+from elftools.elf.sections import SymbolTableSection
 
 from cllm_build import elfobj, tools
 from cllm_build.config import BuildConfig
@@ -28,6 +29,8 @@ LD_FLAGS = [
 def symbol_addresses(elf: Path, names: tuple[str, ...]) -> dict[str, int]:
     with elf.open("rb") as f:
         symtab = ELFFile(f).get_section_by_name(".symtab")
+        if not isinstance(symtab, SymbolTableSection):
+            raise ToolFailed(f"link: {elf.name} has no symbol table")
         found = {s.name: s["st_value"] for s in symtab.iter_symbols() if s.name in names}
     missing = [n for n in names if n not in found]
     if missing:

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from elftools.elf.constants import P_FLAGS
 from elftools.elf.elffile import ELFFile
+from elftools.elf.sections import SymbolTableSection
 
 from cllm_build import multiboot
 from cllm_build.errors import VerifyError
@@ -86,7 +87,7 @@ def check_entry(elf: ELFFile, data: bytes) -> Check:
     if not lo <= entry < hi:
         return Check(name, False, f"e_entry {entry:#x} outside .boot {lo:#x}-{hi:#x}")
     symtab = elf.get_section_by_name(".symtab")
-    syms = symtab.get_symbol_by_name(ENTRY_SYMBOL) if symtab is not None else None
+    syms = symtab.get_symbol_by_name(ENTRY_SYMBOL) if isinstance(symtab, SymbolTableSection) else None
     if not syms or syms[0]["st_value"] != entry:
         at = f"{syms[0]['st_value']:#x}" if syms else "undefined"
         return Check(name, False, f"e_entry {entry:#x} is not {ENTRY_SYMBOL} ({at})")
@@ -165,7 +166,7 @@ def check_image(data: bytes) -> list[Check]:
     try:
         elf = ELFFile(io.BytesIO(data))
         elf.header  # noqa: B018  (parse now so a bad header fails here)
-    except Exception as exc:  # pyelftools raises assorted errors on junk
+    except Exception as exc:  # noqa: BLE001  (pyelftools raises assorted errors on junk)
         return [Check("ELF header", False, f"not an ELF file: {exc or type(exc).__name__}")]
     checks = [check_class(elf, data)]
     checks += multiboot_checks(data)
@@ -174,7 +175,7 @@ def check_image(data: bytes) -> list[Check]:
     for name, rule in RULES:
         try:
             checks.append(rule(elf, data))
-        except Exception as exc:  # a corrupt table: report it as this rule's failure
+        except Exception as exc:  # noqa: BLE001  (a corrupt table fails this rule, not the run)
             checks.append(Check(name, False, f"cannot read the ELF: {exc or type(exc).__name__}"))
     return checks
 
