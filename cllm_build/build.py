@@ -98,6 +98,22 @@ def _embed_objects(cfg: BuildConfig, say: Progress) -> list[Path]:
     return objs
 
 
+def _link_key(cfg: BuildConfig, inputs: list[Path]) -> str:
+    """What the link reads: each input object's identity, the script and the stub source,
+    and the toolchain code that links and checks (a new rule re-verifies the image)."""
+    h = hashlib.sha256()
+    here = Path(__file__).resolve().parent
+    for f in sorted([*(here / "steps").glob("*.py"), here / "elfobj.py", here / "multiboot.py"]):
+        h.update(f.read_bytes())
+    for obj in inputs:
+        st = obj.stat()
+        h.update(f"{obj}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    for rel in ("boot/linker.ld", "boot/entry.s"):
+        h.update((cfg.root / rel).read_bytes())
+    h.update(" ".join(link_step.LD_FLAGS).encode())
+    return h.hexdigest()
+
+
 def build(cfg: BuildConfig, progress: Progress | None = None) -> BuildResult:
     say: Progress = progress or (lambda _msg: None)
     bid = build_id(cfg)
@@ -109,12 +125,20 @@ def build(cfg: BuildConfig, progress: Progress | None = None) -> BuildResult:
             compiled += 1
     say(f"compiled {compiled} of {len(units)} units ({len(units) - compiled} up to date)")
     embedded = _embed_objects(cfg, say)
-    staging = cfg.elf.with_suffix(".new.elf")
-    say(f"ASM boot/entry.s (Keystone) + LINK {cfg.elf.name} (ld.lld, two passes)")
-    link_step.link(cfg, [u.obj for u in units] + embedded, say, out=staging)
-    say("VERIFY ELF layout, Multiboot header, entry stub vs boot/entry.s, no SSE outside .text.simd")
-    verify_step.verify_or_raise(staging, cfg.root / "boot" / "entry.s")
-    staging.replace(cfg.elf)
+    inputs = [u.obj for u in units] + embedded
+    key = _link_key(cfg, inputs)
+    stamp = cfg.elf.with_suffix(".inputs")
+    if cfg.elf.exists() and stamp.exists() and stamp.read_text() == key:
+        say(f"LINK {cfg.elf.name} up to date (no input changed; verified when it was linked)")
+    else:
+        stamp.unlink(missing_ok=True)
+        staging = cfg.elf.with_suffix(".new.elf")
+        say(f"ASM boot/entry.s (Keystone) + LINK {cfg.elf.name} (ld.lld, two passes)")
+        link_step.link(cfg, inputs, say, out=staging)
+        say("VERIFY ELF layout, Multiboot header, entry stub vs boot/entry.s, no SSE outside .text.simd")
+        verify_step.verify_or_raise(staging, cfg.root / "boot" / "entry.s")
+        staging.replace(cfg.elf)
+        stamp.write_text(key)
     size = cfg.elf.stat().st_size
     say(f"image {cfg.elf}: {size} bytes ({size / 1024:.1f} KiB)")
     return BuildResult(cfg.elf, size, compiled, len(units), bid)

@@ -105,14 +105,25 @@ def test_build_reports_steps_and_image_size(mini_tree):
 
 def test_incremental_build(mini_tree):
     cfg = _cfg(mini_tree)
-    build(cfg)
-    again = build(cfg)
-    assert again.compiled == 0  # nothing changed: nothing recompiled
+    first = build(cfg)
+    linked_at = first.elf.stat().st_mtime_ns
+    lines: list[str] = []
+    again = build(cfg, progress=lines.append)
+    assert again.compiled == 0  # nothing changed: nothing recompiled, nothing relinked
+    assert any("up to date" in ln for ln in lines) and not any(ln.startswith("VERIFY") for ln in lines)
+    assert again.elf.stat().st_mtime_ns == linked_at
+
+    # the linker script is a link input: relink (and verify) without recompiling
+    script = mini_tree / "boot" / "linker.ld"
+    script.write_text(script.read_text() + "/* edited */\n")
+    lines.clear()
+    assert build(cfg, progress=lines.append).compiled == 1  # buildinfo: the id hashes boot/
+    assert any(ln.startswith("VERIFY") for ln in lines)
 
     # a header change recompiles exactly its dependents (and buildinfo: the id changed)
     header = mini_tree / "kernel" / "include" / "mini.h"
     header.write_text(header.read_text().replace("MINI_SLOTS 64", "MINI_SLOTS 32"))
-    lines: list[str] = []
+    lines.clear()
     res = build(cfg, progress=lines.append)
     rebuilt = {ln.split()[-1] for ln in lines if ln.startswith("C ")}
     assert rebuilt == {"kernel/core/main.c", "kernel/lib/add.c", "kernel/lib/vec_sse2.c", "boot/buildinfo.c"}
