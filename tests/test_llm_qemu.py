@@ -1,0 +1,96 @@
+"""The model loader and forward pass inside the kernel (QEMU, TCG): the kernel's
+logits and greedy tokens equal the host build's, on the SSE2 path (default CPU)
+and the scalar x87 path (-cpu pentium); refused models leave the kernel running."""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import llm_harness as H
+from cllm_build.qemu import Module, Qemu, QemuSpec
+
+pytestmark = pytest.mark.qemu
+
+CHECK_STEPS = 40
+BOOT_TIMEOUT = 120
+
+
+@pytest.fixture
+def short_tmp():
+    """A temporary directory with a short path: the kernel keeps 64 bytes of a
+    module's command line ("<path> <name>"), so a long path would hide the name."""
+    with tempfile.TemporaryDirectory(prefix="cllm") as d:
+        yield Path(d)
+
+
+def boot_check(elf: Path, modules: list[Module], cpu: str | None = None,
+               cmdline: str = f"cllm.llm_check={CHECK_STEPS}") -> str:
+    spec = QemuSpec(elf=elf, modules=tuple(modules), cmdline=cmdline, cpu=cpu)
+    with Qemu(spec) as vm:
+        vm.wait_for_line(r"^cllm: ready", BOOT_TIMEOUT)
+        return vm.log_text()
+
+
+def parse_check(log: str) -> tuple[np.ndarray, list[int], str]:
+    vals: list[float] = []
+    for m in re.finditer(r"^cllm: llm: check logits (\d+) (.*)$", log, re.M):
+        assert int(m.group(1)) == len(vals)
+        vals += [int(x) * 1e-6 for x in m.group(2).split()]
+    toks = re.search(r"^cllm: llm: check tokens(.*)$", log, re.M)
+    kern = re.search(r"^cllm: model: loaded from \w+, \d+ bytes, kernels (\w+)$", log, re.M)
+    assert toks and kern, log
+    return np.array(vals), [int(x) for x in toks.group(1).split()], kern.group(1)
+
+
+@pytest.mark.parametrize("cpu,kernels", [(None, "sse2"), ("pentium", "scalar")])
+def test_kernel_matches_host(kernel_elf, models_dir, cpu, kernels):
+    model = models_dir / "stories260K.gguf"
+    log = boot_check(kernel_elf, [Module(model, "model")], cpu)
+    assert "cllm: model: stories260K arch llama dim 64 layers 5 heads 8/4 vocab 512 ctx 512 type F32" in log
+    logits, toks, used = parse_check(log)
+    assert used == kernels
+    host = H.logits(model, [1])[0]
+    assert logits.shape == host.shape
+    assert np.abs(logits - host).max() < 1e-4
+    assert toks == H.greedy(model, [1], CHECK_STEPS)
+
+
+def test_kernel_llama2c_with_tokenizer_module(kernel_elf, models_dir):
+    model = models_dir / "aidreams260K.bin"
+    log = boot_check(kernel_elf, [Module(model, "model"), Module(models_dir / "aidreams260K-tok512.bin",
+                                                                 "tokenizer")])
+    assert "arch llama dim 64 layers 4 heads 4/4 vocab 512 ctx 128 type F32" in log
+    logits, toks, _ = parse_check(log)
+    assert np.abs(logits - H.logits(model, [1])[0]).max() < 1e-4
+    assert toks == H.greedy(model, [1], CHECK_STEPS)
+
+
+@pytest.mark.parametrize("case", ["truncated", "bad_type"])
+def test_bad_model_keeps_kernel_up(kernel_elf, models_dir, short_tmp, case):
+    data = (models_dir / "stories260K.gguf").read_bytes()
+    if case == "truncated":
+        data, needle = data[:-100], "past end of file"
+    else:
+        i = data.index(b"blk.0.ffn_up.weight")  # tensor info: name, n_dims, 2 dims, type
+        t = i + len(b"blk.0.ffn_up.weight") + 4 + 16
+        data, needle = data[:t] + (99).to_bytes(4, "little") + data[t + 4:], "unknown type 99"
+    bad = short_tmp / "bad.gguf"
+    bad.write_bytes(data)
+    log = boot_check(kernel_elf, [Module(bad, "model")])
+    err = re.search(r"^cllm: model: error: (.*)$", log, re.M)
+    assert err and needle in err.group(1), log
+    lines = log.splitlines()
+    i = lines.index(err.group(0))
+    assert lines[i + 1] == "cllm: no model"
+    assert "cllm: ready" in lines[i + 1:]
+    assert "panic" not in log
+
+
+def test_no_model(kernel_elf):
+    log = boot_check(kernel_elf, [], cmdline="")
+    assert "cllm: no model" in log.splitlines()
