@@ -8,6 +8,7 @@
 #include "cmdline.h"
 #include "cpu.h"
 #include "dev/pci.h"
+#include "dev/serial.h"
 #include "kernel.h"
 #include "memlayout.h"
 #include "mm.h"
@@ -150,8 +151,8 @@ static bool test_string(char *detail, size_t n) {
     memset(buf, 'x', sizeof(buf));
     memcpy(buf, "hello, world", 13);
     CHECK(strcmp(buf, "hello, world") == 0 && strlen(buf) == 12, "memcpy/strlen: %s", buf);
-    memmove(buf + 2, buf, 12);
-    CHECK(memcmp(buf, "hehello, world", 14) == 0, "memmove forward overlap: %.14s", buf);
+    memmove(buf + 2, buf, 13);
+    CHECK(memcmp(buf, "hehello, world", 15) == 0, "memmove forward overlap: %.14s", buf);
     memmove(buf, buf + 2, 13);
     CHECK(strcmp(buf, "hello, world") == 0, "memmove backward overlap: %s", buf);
     CHECK(strncmp("abcd", "abcz", 3) == 0 && strncmp("abcd", "abcz", 4) < 0, "strncmp");
@@ -239,6 +240,14 @@ static bool test_pci(char *detail, size_t n) {
     return true;
 }
 
+/* Writes a fixed byte pattern to the data channel (COM2); the host checks it arrived
+ * raw: no '\r' before the '\n', NUL and 0xFF intact. */
+static bool test_serial_data(char *detail, size_t n) {
+    static const uint8_t pattern[] = {'c', 'l', 'l', 'm', '\n', 0x00, 0xFF, '\r', 'z'};
+    serial_data_write(pattern, sizeof(pattern));
+    return true;
+}
+
 static bool fault_pf(char *detail, size_t n) {
     printk("cllm: selftest fault_pf: reading the stack guard page\n");
     volatile uint32_t *guard = (volatile uint32_t *)boot_stack_guard;
@@ -292,7 +301,8 @@ static const struct selftest tests[] = {
     {"page", test_page, true},       {"heap", test_heap, true},         {"heap_big", test_heap_big, true},
     {"paging", test_paging, true},   {"timer", test_timer, true},       {"string", test_string, true},
     {"printf", test_printf, true},   {"cmdline", test_cmdline, true},   {"sse", test_sse, true},
-    {"pci", test_pci, true},         {"fault_pf", fault_pf, false},     {"fault_ud", fault_ud, false},
+    {"pci", test_pci, true},         {"serial_data", test_serial_data, true},
+    {"fault_pf", fault_pf, false},     {"fault_ud", fault_ud, false},
     {"fault_de", fault_de, false},   {"fault_zig", fault_zig, false},   {"fault_stack", fault_stack, false},
 };
 

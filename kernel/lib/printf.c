@@ -92,7 +92,8 @@ int vsnprintf(char *buf, size_t size, const char *fmt, va_list ap) {
         case 'i': {
             int64_t v = lng >= 2 ? va_arg(ap, long long) : lng ? va_arg(ap, long) : va_arg(ap, int);
             bool neg = v < 0;
-            put_num(&o, neg ? (uint64_t)-v : (uint64_t)v, 10, false, neg, width, zero, left);
+            /* Negate in unsigned arithmetic: -INT64_MIN does not fit in int64_t. */
+            put_num(&o, neg ? 0 - (uint64_t)v : (uint64_t)v, 10, false, neg, width, zero, left);
             break;
         }
         case 'u':

@@ -1,0 +1,112 @@
+"""The kernel substrate booted in QEMU (TCG): boot order and log lines, memory sizes,
+CPUs without SSE or TSC, in-image self-tests, the command line, Multiboot modules,
+the data channel, and the panic report of every deliberate fault."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from cllm_build import qemu
+from kernel_util import (MEMORY_LINE, PANIC_REGS, SUMMARY_LINE, TRACE_LINE, boot, memory_kib,
+                         selftests)
+
+pytestmark = pytest.mark.qemu
+
+# Self-tests that cllm.selftest=all runs (kernel/core/selftest.c).
+ALL_TESTS = {"page", "heap", "heap_big", "paging", "timer", "string", "printf", "cmdline", "sse",
+             "pci", "serial_data"}
+
+
+def test_boot_selftests_cmdline_module(kernel_elf, tmp_path):
+    prompt = tmp_path / "prompt.txt"
+    prompt.write_bytes(b"Once upon a time")
+    log = boot(kernel_elf, 'cllm.selftest=all cllm.foo=1 cllm.port=abc cllm.api_key="x y"',
+               modules=(qemu.Module(prompt, "blob"),))
+    lines = log.lines
+    assert re.fullmatch(r"cllm \S+ build [0-9a-f]+", lines[0]), lines[0]
+    # Boot order: memory report before the clock, PCI before ready, tests after ready.
+    ready = lines.index("cllm: ready")
+    assert any(MEMORY_LINE.match(line) for line in lines[:ready])
+    assert any(line.startswith("cllm: pci 00:00.0 ") for line in lines[:ready])
+    # The module is found by its name (the last word of its command line) and length.
+    mod = [line for line in lines if line.startswith("cllm: module blob at 0x")]
+    assert len(mod) == 1 and mod[0].endswith(" len 16"), mod
+    # The command line: unknown key warned, bad value rejected naming key and value.
+    assert "cllm: warning: unknown option cllm.foo" in lines
+    assert any(line.startswith('cllm: warning: rejected cllm.port="abc"') for line in lines)
+    assert "cllm: cmdline: 2 options, 1 rejected, 1 unknown" in lines
+    results = selftests(lines)
+    assert set(results) == ALL_TESTS, results
+    failed = {k: v for k, v in results.items() if v[0] != "ok"}
+    assert not failed
+    assert SUMMARY_LINE.match(lines[-1]).groups() == (str(len(ALL_TESTS)), "0")
+    assert log.status == qemu.STATUS_OK
+    # The data channel carries raw bytes: no '\r' added before '\n', NUL and 0xFF intact.
+    assert log.data == b"cllm\n\x00\xff\rz"
+
+
+@pytest.mark.parametrize("cpu,memory_mib,sse", [
+    ("pentium", 64, False),  # no SSE: x87 only
+    ("486", 64, False),      # no TSC: the clock counts PIT ticks
+    (None, 3072, True),      # 3 GiB: page map and heap across most of the 32-bit space
+])
+def test_boot_cpu_and_memory(kernel_elf, cpu, memory_mib, sse):
+    log = boot(kernel_elf, "cllm.selftest=all", memory_mib=memory_mib, cpu=cpu)
+    assert log.status == qemu.STATUS_OK, log.log[-2000:]
+    mem = memory_kib(log.lines)
+    total = memory_mib * 1024
+    # QEMU keeps the BIOS areas (a few hundred KiB) out of the usable map.
+    assert total - 1024 <= mem["total"] <= total
+    assert mem["image"] + mem["modules"] + mem["heap"] + mem["reserved"] + mem["free"] == mem["total"]
+    cpu_line = next(line for line in log.lines if line.startswith("cllm: cpu "))
+    assert ("sse2 on" in cpu_line) == sse
+    results = selftests(log.lines)
+    assert all(v[0] == "ok" for v in results.values()), results
+    assert ("no SSE2" in results["sse"][1]) == (not sse)
+    if cpu == "486":
+        assert "cllm: clock: pit 1000 Hz, no tsc" in log.lines
+
+
+@pytest.mark.parametrize("name,reason", [
+    ("fault_pf", r"page fault \(vector 14\) at address 0x([0-9a-f]{8})"),
+    ("fault_ud", r"invalid opcode \(vector 6\)"),
+    ("fault_de", r"divide error \(vector 0\)"),
+    ("fault_zig", r"zig: index out of bounds: index 10, len 4"),
+    ("fault_stack", r"double fault \(vector 8\)"),
+])
+def test_fault_gives_panic_report(kernel_elf, name, reason):
+    log = boot(kernel_elf, f"cllm.selftest={name}", memory_mib=64)
+    assert log.returncode == 5, log.log[-2000:]  # status 2 (panic) through isa-debug-exit
+    lines = log.lines
+    start = next(i for i, line in enumerate(lines) if line.startswith("cllm: panic: "))
+    m = re.fullmatch(r"cllm: panic: " + reason, lines[start])
+    assert m, lines[start]
+    regs = PANIC_REGS.match(lines[start + 1])
+    assert regs, lines[start + 1]
+    trace = lines[start + 2:-1]
+    assert len(trace) >= 2 and all(TRACE_LINE.match(line) for line in trace), trace
+    assert lines[-1] == "cllm: panic end"
+    if name == "fault_pf":
+        guard = next(line for line in lines if line.startswith("cllm: paging: "))
+        guard_addr = guard.rsplit("guard page ", 1)[1]
+        assert f"0x{m.group(1)}" == guard_addr == f"0x{regs.group(1)}"
+
+
+def test_unknown_selftest_fails(kernel_elf):
+    log = boot(kernel_elf, "cllm.selftest=page,nosuch", memory_mib=64)
+    assert log.status == qemu.STATUS_FAILURE
+    assert "cllm: selftest page ok" in log.lines
+    assert "cllm: selftest nosuch FAIL unknown test" in log.lines
+    assert log.lines[-1] == "cllm: selftest summary passed=1 failed=1"
+
+
+def test_boot_without_selftest_stays_up(kernel_elf):
+    spec = qemu.QemuSpec(elf=kernel_elf, memory_mib=64, accel="tcg")
+    with qemu.Qemu(spec) as vm:
+        vm.wait_for_line(r"^cllm: ready$", 60)
+        # The poll loop runs: the machine has not exited by the time the host asks.
+        with pytest.raises(qemu.BootError):
+            vm.wait_for_line(r"^cllm: (panic|selftest)", 2)
+        assert vm.poll() is None
