@@ -247,19 +247,17 @@ class QemuSpec:
 
 
 def _safe_module_paths(modules: Sequence[Module], tmp: Path) -> list[Path]:
-    """Paths QEMU's -initrd list can carry: the original when it has no comma or
-    whitespace, else a symlink (or copy) with a plain name in `tmp`."""
+    """Short, plain paths for QEMU's -initrd list ("path name,path name"): a symlink
+    (or, failing that, a copy) per module in `tmp`. QEMU hands the kernel the whole
+    "path name" string as the module's command line, so a short path also keeps that
+    string well inside the kernel's name buffer; commas and spaces cannot occur."""
     out = []
     for i, m in enumerate(modules):
-        p = m.path.resolve()
-        if re.search(r"[,\s]", str(p)) is None:
-            out.append(p)
-            continue
-        safe = tmp / f"module{i}"
+        safe = tmp / f"m{i}"
         try:
-            safe.symlink_to(p)
+            safe.symlink_to(m.path.resolve())
         except OSError:
-            shutil.copyfile(p, safe)
+            shutil.copyfile(m.path, safe)
         out.append(safe)
     return out
 

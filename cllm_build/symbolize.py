@@ -81,31 +81,45 @@ class Symbolizer:
         self._addrs = [s[0] for s in syms]
         self._syms = syms
 
-    def lookup(self, addr: int) -> tuple[str, int] | None:
-        """(symbol, offset) containing `addr`, or None if no symbol covers it."""
+    def _nearest(self, addr: int) -> tuple[str, int, bool] | None:
+        """(symbol, offset, inside) of the last symbol at or below `addr`; `inside`
+        is False when `addr` lies past that symbol's size (code without a symbol)."""
         i = bisect.bisect_right(self._addrs, addr) - 1
+        if i < 0:
+            return None
         # Walk back over symbols at the same address to pick the function first.
         while i > 0 and self._addrs[i - 1] == self._addrs[i]:
             i -= 1
-        if i < 0:
-            return None
         start, size, name, _ = self._syms[i]
         off = addr - start
-        if size and off >= size:
-            # Past the end of the nearest symbol: only a sized-0 label may extend.
+        return name, off, not size or off < size
+
+    def lookup(self, addr: int) -> tuple[str, int] | None:
+        """(symbol, offset) containing `addr`, or None if no symbol covers it."""
+        hit = self._nearest(addr)
+        if hit is None or not hit[2]:
             return None
-        return name, off
+        return hit[0], hit[1]
 
     def describe(self, addr: int, return_address: bool = False) -> str:
-        """`0x... name+0xoff`; a return address is looked up at addr-1 so a call at
-        the very end of a function still names that function."""
-        hit = self.lookup(addr - 1 if return_address and addr else addr)
+        """`0x... name+0xoff`. A return address is looked up at addr-1, so a call at
+        the very end of a function still names that function; so is any address
+        just past a function's end (a software panic reports its caller's return
+        address as eip). Code no symbol covers is shown as `?` with its neighbour."""
+        hit = self.lookup(addr - 1) if return_address and addr else None
         if hit is None:
-            return f"0x{addr:08x} ?"
-        name, off = hit
-        if return_address:
-            off += 1
-        return f"0x{addr:08x} {name}+0x{off:x}"
+            hit = self.lookup(addr)
+            if hit is None and addr:
+                back = self.lookup(addr - 1)
+                hit = (back[0], back[1] + 1) if back is not None else None
+        else:
+            hit = (hit[0], hit[1] + 1)
+        if hit is not None:
+            return f"0x{addr:08x} {hit[0]}+0x{hit[1]:x}"
+        near = self._nearest(addr)
+        if near is not None:
+            return f"0x{addr:08x} ? (no symbol; {near[1]:#x} bytes after {near[0]})"
+        return f"0x{addr:08x} ?"
 
 
 def format_report(report: PanicReport, sym: Symbolizer) -> str:

@@ -5,6 +5,7 @@ tests/qemu_guest.py, so these hold whatever state the kernel is in."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -108,3 +109,17 @@ def test_run_timeout_stops_the_machine(tmp_path: Path) -> None:
     err = r.stderr.decode()
     assert "run: serving on http://127.0.0.1:18124/" in err
     assert "still running after 2 s" in err
+
+
+@pytest.mark.qemu
+def test_run_symbolizes_a_kernel_panic(kernel_elf: Path) -> None:
+    """The kernel's deliberate invalid-opcode fault (cllm.selftest=fault_ud)."""
+    r = _cllm("run", str(kernel_elf), "-o", "selftest=fault_ud", "--memory", "64", "--timeout", "60")
+    err = r.stderr.decode()
+    assert r.returncode == 2, err
+    assert "kernel panic: invalid opcode (vector 6)" in err
+    frames = re.findall(r"#\d+ +0x[0-9a-f]{8} (\S+)", err)
+    assert frames[0].startswith("fault_ud+0x"), frames
+    assert any(f.startswith("selftest_run+0x") for f in frames), frames
+    assert any(f.startswith("kernel_main+0x") for f in frames), frames
+    assert re.search(r"at    0x[0-9a-f]{8} fault_ud\+0x", err)
