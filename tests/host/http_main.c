@@ -1,9 +1,9 @@
 /*
  * Host harness for kernel/http, driven by tests/test_http*.py, test_json*.py and
  * test_api*.py:
- *   http_main parse FILE        parse a request stream whole, then split at every byte
- *                               boundary and one byte at a time; print the requests
- *                               and "splits ok" if every split parsed the same
+ *   http_main parse FILE [STRIDE]  parse a request stream whole, then split at every
+ *                               STRIDE-th byte boundary and one byte at a time; print
+ *                               the requests and "splits ok" if every split parsed the same
  *   http_main json FILE         parse JSON; print "ok <re-encoded>" or "error <msg>"
  *   http_main fuzz N SEED       N random mutations of JSON and HTTP samples
  *   http_main serve < SCRIPT    drive the server glue through a fake transport
@@ -92,7 +92,7 @@ done:
     free(p);
 }
 
-static int cmd_parse(const char *path) {
+static int cmd_parse(const char *path, size_t stride) {
     size_t len;
     uint8_t *data = (uint8_t *)read_file(path, &len);
     struct hbuf whole, other;
@@ -101,7 +101,7 @@ static int cmd_parse(const char *path) {
     parse_describe(data, len, NULL, 0, &whole);
     fputs(whole.data, stdout);
     int bad = 0;
-    for (size_t i = 1; i < len && !bad; i++) {
+    for (size_t i = 1; i < len && !bad; i += stride) {
         hbuf_reset(&other);
         parse_describe(data, len, &i, 1, &other);
         if (strcmp(whole.data, other.data) != 0) {
@@ -451,7 +451,7 @@ static int cmd_serve(void) {
 
 int main(int argc, char **argv) {
     if (argc >= 3 && strcmp(argv[1], "parse") == 0)
-        return cmd_parse(argv[2]);
+        return cmd_parse(argv[2], argc >= 4 ? strtoul(argv[3], NULL, 10) : 1);
     if (argc >= 3 && strcmp(argv[1], "json") == 0)
         return cmd_json(argv[2]);
     if (argc >= 4 && strcmp(argv[1], "fuzz") == 0)

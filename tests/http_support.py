@@ -1,0 +1,184 @@
+"""Helpers for the HTTP server tests: build the host harness (tests/host/http_main.c
+with the kernel/http sources and a fake model), drive its fake transport with a
+script, and split the bytes it sent back into HTTP responses."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hostcc import host_binary
+
+HTTP_SOURCES = [
+    "kernel/http/hbuf.c",
+    "kernel/http/http_parse.c",
+    "kernel/http/http_resp.c",
+    "kernel/http/json_read.c",
+    "kernel/http/json_write.c",
+    "kernel/http/api.c",
+    "kernel/http/api_gen.c",
+    "kernel/http/server.c",
+    "tests/host/http_fake_backend.c",
+    "tests/host/http_main.c",
+]
+
+
+def harness() -> Path:
+    return host_binary("http_main", HTTP_SOURCES)
+
+
+def run_harness(*args: str, stdin: str | None = None, timeout: float = 60) -> str:
+    proc = subprocess.run([str(harness()), *args], input=stdin, capture_output=True, text=True,
+                          timeout=timeout)
+    assert proc.returncode == 0, f"harness failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout
+
+
+@dataclass
+class Response:
+    status: int
+    reason: str
+    headers: dict[str, str]
+    body: bytes
+    chunked: bool = False
+
+    def json(self) -> object:
+        return json.loads(self.body)
+
+    def sse_events(self) -> list[str]:
+        """The data: payloads of a Server-Sent Events body."""
+        text = self.body.decode()
+        assert text.endswith("\n\n"), text[-80:]
+        events = []
+        for block in text.split("\n\n")[:-1]:
+            assert block.startswith("data: "), block
+            events.append(block[len("data: "):])
+        return events
+
+
+def parse_responses(data: bytes, *, closed: bool = True) -> list[Response]:
+    """Split a byte stream into responses (Content-Length, chunked, or read-to-close)."""
+    out = []
+    while data:
+        head, sep, rest = data.partition(b"\r\n\r\n")
+        assert sep, f"incomplete response head: {data[:200]!r}"
+        lines = head.decode("latin-1").split("\r\n")
+        version, status, reason = lines[0].split(" ", 2)
+        assert version == "HTTP/1.1"
+        headers: dict[str, str] = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            assert name.lower() not in headers, f"duplicate header {name}"
+            headers[name.lower()] = value.strip()
+        chunked = headers.get("transfer-encoding") == "chunked"
+        if int(status) == 100:
+            data = rest
+            continue
+        if chunked:
+            body = b""
+            while True:
+                size_line, _, rest = rest.partition(b"\r\n")
+                size = int(size_line, 16)
+                if size == 0:
+                    assert rest.startswith(b"\r\n"), rest[:20]
+                    rest = rest[2:]
+                    break
+                body += rest[:size]
+                assert rest[size:size + 2] == b"\r\n"
+                rest = rest[size + 2:]
+        elif "content-length" in headers:
+            n = int(headers["content-length"])
+            assert len(rest) >= n, "truncated body"
+            body, rest = rest[:n], rest[n:]
+        else:
+            assert closed, "close-delimited body on an open connection"
+            body, rest = rest, b""
+        out.append(Response(int(status), reason, headers, body, chunked))
+        data = rest
+    return out
+
+
+@dataclass
+class Result:
+    out: dict[int, bytes]
+    state: dict[int, str]
+    conns: int
+    tasks: int
+    after: str
+
+    def responses(self, cid: int = 1) -> list[Response]:
+        return parse_responses(self.out[cid], closed=self.state[cid] != "open")
+
+
+@dataclass
+class Script:
+    """Commands for `http_main serve`; see tests/host/http_main.c."""
+    lines: list[str] = field(default_factory=list)
+
+    def cmd(self, *words: object) -> Script:
+        self.lines.append(" ".join(str(w) for w in words))
+        return self
+
+    def open(self, cid: int = 1) -> Script:
+        return self.cmd("open", cid)
+
+    def send(self, cid: int, data: bytes | str) -> Script:
+        if isinstance(data, str):
+            data = data.encode()
+        return self.cmd("send", cid, data.hex())
+
+    def run(self) -> Script:
+        return self.cmd("run")
+
+    def poll(self, n: int = 1) -> Script:
+        return self.cmd("poll", n)
+
+    def execute(self) -> Result:
+        text = run_harness("serve", stdin="\n".join(self.lines) + "\n")
+        out: dict[int, bytes] = {}
+        state: dict[int, str] = {}
+        conns = tasks = -1
+        after = ""
+        for line in text.splitlines():
+            words = line.split(" ")
+            if words[0] == "out":
+                out[int(words[1])] = bytes.fromhex(words[2] if len(words) > 2 else "")
+            elif words[0] == "state":
+                state[int(words[1])] = words[2]
+            elif words[0] == "conns":
+                conns = int(words[1])
+            elif words[0] == "tasks":
+                tasks = int(words[1])
+            elif line.startswith("after close"):
+                after = line
+        assert after == "after close: conns 0 tasks 0", text
+        return Result(out, state, conns, tasks, after)
+
+
+def request(method: str, path: str, body: bytes | str | dict | None = None,
+            headers: dict[str, str] | None = None, version: str = "1.1") -> bytes:
+    """One request with Host and (for a body) Content-Length."""
+    if isinstance(body, dict):
+        body = json.dumps(body)
+    if isinstance(body, str):
+        body = body.encode()
+    lines = [f"{method} {path} HTTP/{version}", "Host: cllm"]
+    for k, v in (headers or {}).items():
+        lines.append(f"{k}: {v}")
+    if body is not None:
+        lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + (body or b"")
+
+
+def exchange(*requests: bytes, prelude: list[str] | None = None) -> list[Response]:
+    """Send requests on one connection, let the server finish, return the responses."""
+    s = Script()
+    for line in prelude or []:
+        s.cmd(line)
+    s.open(1)
+    for r in requests:
+        s.send(1, r)
+    s.run()
+    return s.execute().responses(1)

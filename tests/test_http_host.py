@@ -1,0 +1,265 @@
+"""Host tests of the HTTP/1.1 server (kernel/http): the incremental parser fed at
+every split point, limits (431, 413), chunked bodies, malformed requests, and the
+server glue through a fake transport: keep-alive, pipelining, 100-continue, idle and
+slow-client timeouts on a fake clock, backpressure, connection limits, resets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from http_support import Script, exchange, parse_responses, request, run_harness
+
+MAX_HEADER = 8192
+MAX_BODY = 256 * 1024
+
+
+def parse(tmp_path: Path, data: bytes, stride: int = 1) -> list[str]:
+    f = tmp_path / "req.bin"
+    f.write_bytes(data)
+    lines = run_harness("parse", str(f), str(stride)).splitlines()
+    assert lines[-1] == f"splits ok {len(data)}", "\n".join(lines)
+    return lines[:-1]
+
+
+def test_pipelined_stream_parses_the_same_at_every_split(tmp_path):
+    stream = (
+        b"POST /v1/completions?x=1 HTTP/1.1\r\nHost: a\r\ncontent-length: 5\r\n\r\nhello"
+        b"GET /health HTTP/1.1\r\nhost: b\r\nCONNECTION: Close\r\n\r\n"
+        b"POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked\r\n\r\n"
+        b"3;name=value\r\nabc\r\n10\r\n0123456789abcdef\r\n0\r\nX-Trailer: 1\r\n\r\n"
+        b"\r\nGET /a HTTP/1.0\r\n\r\n"
+    )
+    lines = parse(tmp_path, stream)
+    reqs = [ln for ln in lines if ln.startswith("request ")]
+    assert reqs == [
+        "request POST /v1/completions?x=1 path=/v1/completions 1.1 keep_alive=1 chunked=0 continue=0",
+        "request GET /health path=/health 1.1 keep_alive=0 chunked=0 continue=0",
+        "request POST /c path=/c 1.1 keep_alive=1 chunked=1 continue=0",
+        "request GET /a path=/a 1.0 keep_alive=0 chunked=0 continue=0",
+    ]
+    bodies = [ln for ln in lines if ln.startswith("body")]
+    assert bodies == ["body " + b"hello".hex(), "body ", "body " + b"abc0123456789abcdef".hex(), "body "]
+    assert "header CONNECTION: Close" in lines
+    assert lines[-1] == "end started=0"
+
+
+def test_header_values_are_trimmed_and_expect_continue_seen(tmp_path):
+    lines = parse(tmp_path, b"PUT /x HTTP/1.1\r\nHost:h\r\nX-A: \t spaced  \t\r\n"
+                            b"Expect: 100-Continue\r\nContent-Length: 2\r\n\r\nok")
+    assert "header X-A: spaced" in lines and "header Host: h" in lines
+    assert lines[0].endswith("continue=1")
+
+
+def test_http10_keep_alive_and_bare_lf_lines(tmp_path):
+    lines = parse(tmp_path, b"GET / HTTP/1.0\nConnection: keep-alive\n\n")
+    assert lines[0] == "request GET / path=/ 1.0 keep_alive=1 chunked=0 continue=0"
+
+
+def test_incomplete_request_waits_for_more(tmp_path):
+    lines = parse(tmp_path, b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc")
+    assert lines == ["end started=1"]
+
+
+@pytest.mark.parametrize("data, status, words", [
+    (b"GET / HTTP/1.1\r\n\r\n", 400, "missing Host"),
+    (b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400, "more than one Host"),
+    (b"GET  / HTTP/1.1\r\nHost: a\r\n\r\n", 400, "request-target"),
+    (b"G(T / HTTP/1.1\r\nHost: a\r\n\r\n", 400, "method"),
+    (b"GET / HTTP/1.1 x\r\nHost: a\r\n\r\n", 400, "version"),
+    (b"GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505, "version"),
+    (b"GET x HTTP/1.1\r\nHost: a\r\n\r\n", 400, "start with '/'"),
+    (b"GET / HTTP/1.1\r\nHost : a\r\n\r\n", 400, "field name"),
+    (b"GET / HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n", 400, "folding"),
+    (b"GET / HTTP/1.1\r\nHost: a\x01b\r\n\r\n", 400, "control character"),
+    (b"GET / HTTP/1.1\r\nHost: a\rb\r\n\r\n", 400, "stray CR"),
+    (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n", 400, "Content-Length"),
+    (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400, "conflicting"),
+    (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999999\r\n\r\n", 400, "Content-Length"),
+    (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", 400, "both"),
+    (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", 501, "Transfer-Encoding"),
+    (b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400, "HTTP/1.0"),
+    (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400, "chunk size"),
+    (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabX\r\n", 400, "CRLF"),
+    (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n" + b"1" * 200 + b"\r\n", 400, "too long"),
+    (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n" % (MAX_BODY + 1), 413, "too large"),
+    (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n" % (MAX_BODY + 1), 413, "too large"),
+    (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffffffffffff\r\n", 413, "too large"),
+])
+def test_malformed_and_over_limit_requests(tmp_path, data, status, words):
+    lines = parse(tmp_path, data)
+    assert len(lines) == 1 and lines[0].startswith(f"error {status} "), lines
+    assert words in lines[0]
+
+
+def test_header_block_limit_is_431(tmp_path):
+    head = b"GET / HTTP/1.1\r\nHost: a\r\n"
+    fits = head + b"X: " + b"a" * (MAX_HEADER - len(head) - 7) + b"\r\n\r\n"
+    assert len(fits) == MAX_HEADER
+    assert parse(tmp_path, fits, stride=509)[0].startswith("request GET /")
+    over = head + b"X: " + b"a" * (MAX_HEADER - len(head) - 6) + b"\r\n\r\n"
+    assert parse(tmp_path, over, stride=509)[0].startswith("error 431 ")
+    many = b"GET / HTTP/1.1\r\nHost: a\r\n" + b"".join(b"X-%d: 1\r\n" % i for i in range(48)) + b"\r\n"
+    assert parse(tmp_path, many, stride=7)[0] == "error 431 too many header fields"
+
+
+def test_chunked_body_split_across_many_chunks(tmp_path):
+    body = bytes(range(256)) * 40
+    chunks = b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + 777]), body[i:i + 777])
+                      for i in range(0, len(body), 777))
+    data = b"POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n" + chunks + b"0\r\n\r\n"
+    lines = parse(tmp_path, data, stride=97)
+    assert ("body " + body.hex()) in lines
+
+
+# --- the server glue through the fake transport ------------------------------------------
+
+def test_keep_alive_reuses_the_connection():
+    s = Script().open(1)
+    s.send(1, request("GET", "/health")).run()
+    s.send(1, request("GET", "/health")).run()
+    r = s.execute()
+    rs = r.responses(1)
+    assert [x.status for x in rs] == [200, 200]
+    assert all(x.headers["connection"] == "keep-alive" for x in rs)
+    assert r.state[1] == "open"
+
+
+@pytest.mark.parametrize("version, headers, closes", [
+    ("1.1", {"Connection": "close"}, True),
+    ("1.0", {}, True),
+    ("1.0", {"Connection": "keep-alive"}, False),
+])
+def test_connection_close_rules(version, headers, closes):
+    s = Script().open(1)
+    s.send(1, request("GET", "/health", headers=headers, version=version)).run()
+    r = s.execute()
+    [resp] = r.responses(1)
+    assert resp.status == 200
+    assert resp.headers["connection"] == ("close" if closes else "keep-alive")
+    assert r.state[1] == ("closed" if closes else "open")
+
+
+def test_pipelined_requests_answered_in_order():
+    body = {"prompt": "abc", "max_tokens": 2}
+    data = request("POST", "/v1/completions", body) + request("GET", "/nope") + request("GET", "/health")
+    rs = exchange(data)
+    assert [x.status for x in rs] == [200, 404, 200]
+    assert rs[0].json()["choices"][0]["text"] == "AB"
+
+
+def test_request_dribbled_one_byte_at_a_time():
+    data = request("POST", "/v1/completions", {"prompt": "dribble", "max_tokens": 4})
+    s = Script().open(1)
+    for i in range(len(data)):
+        s.send(1, data[i:i + 1])
+    s.run()
+    [resp] = s.execute().responses(1)
+    assert resp.json()["choices"][0]["text"] == "DRIB"
+
+
+def test_expect_100_continue_gets_interim_response():
+    body = b'{"content":"hi"}'
+    head = (b"POST /tokenize HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(body))
+    s = Script().open(1).send(1, head).poll().cmd("dump")
+    s.send(1, body).run()
+    r = s.execute()
+    assert r.out[1].startswith(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n")
+    [resp] = r.responses(1)
+    assert resp.json() == {"tokens": [104, 105]}
+
+
+def test_malformed_request_gets_400_and_close():
+    s = Script().open(1).send(1, b"GET / HTTP/1.1\r\nBad Header: x\r\n\r\n").run()
+    r = s.execute()
+    [resp] = r.responses(1)
+    assert resp.status == 400 and resp.headers["connection"] == "close"
+    err = resp.json()["error"]
+    assert err["code"] == 400 and err["type"] == "invalid_request_error" and "header" in err["message"]
+    assert r.state[1] == "closed"
+
+
+def test_oversized_body_gets_413_before_the_body_arrives():
+    head = b"POST /v1/completions HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n" % (MAX_BODY + 1)
+    r = Script().open(1).send(1, head).run().execute()
+    [resp] = r.responses(1)
+    assert resp.status == 413 and resp.json()["error"]["code"] == 413
+    assert r.state[1] == "closed"
+
+
+def test_oversized_header_block_gets_431():
+    r = Script().open(1).send(1, b"GET / HTTP/1.1\r\nX: " + b"a" * MAX_HEADER + b"\r\n\r\n").run().execute()
+    [resp] = r.responses(1)
+    assert resp.status == 431 and r.state[1] == "closed"
+
+
+def test_idle_connection_closed_after_timeout():
+    s = Script().cmd("clock", 1000).open(1).open(2)
+    s.send(2, request("GET", "/health"))
+    s.cmd("clock", 1000 + 29_000).poll()
+    s.cmd("clock", 1000 + 29_500).send(2, request("GET", "/health")).poll()
+    s.cmd("clock", 1000 + 31_000).poll()
+    r = s.execute()
+    assert r.state[1] == "closed" and r.out[1] == b""
+    assert r.state[2] == "open" and len(r.responses(2)) == 2
+
+
+def test_slow_client_gets_408():
+    s = Script().cmd("clock", 5000).open(1).send(1, b"POST /v1/completions HTTP/1.1\r\nHost: a\r\n")
+    s.cmd("clock", 5000 + 10_000).send(1, b"Content-Length: 100\r\n\r\n{").poll()
+    s.cmd("clock", 5000 + 14_000).poll().cmd("dump")
+    s.cmd("clock", 5000 + 15_001).poll()
+    r = s.execute()
+    [resp] = r.responses(1)
+    assert resp.status == 408 and resp.json()["error"]["code"] == 408
+    assert r.state[1] == "closed"
+
+
+def test_streaming_pauses_for_a_slow_reader_and_completes():
+    prompt = "x" * 400
+    req = request("POST", "/v1/completions", {"prompt": prompt, "stream": True})
+    free = Script().open(1).send(1, req).run().execute().responses(1)[0]
+    s = Script().open(1).cmd("space", 1, 0).send(1, req).poll(50)
+    s.cmd("space", 1, 3000).poll(2000)
+    s.cmd("space", 1, -1).cmd("writable", 1).run()
+    r = s.execute()
+    [resp] = r.responses(1)
+    assert resp.body == free.body
+    assert "".join(e["choices"][0]["text"] for e in map(__import__("json").loads, resp.sse_events()[:-1])) \
+        == prompt.upper()
+
+
+def test_connection_limit_answers_503():
+    s = Script()
+    for i in range(1, 66):
+        s.open(i)
+    r = s.execute()
+    assert r.conns == 64
+    [resp] = parse_responses(r.out[65])
+    assert resp.status == 503 and resp.json()["error"]["type"] == "unavailable_error"
+    assert r.state[65] == "closed" and r.state[64] == "open"
+
+
+def test_peer_reset_mid_generation_frees_the_task():
+    s = Script().open(1).open(2)
+    s.send(1, request("POST", "/v1/completions", {"prompt": "y" * 300, "stream": True}))
+    s.send(2, request("POST", "/v1/completions", {"prompt": "z" * 300}))
+    s.poll(10).cmd("reset", 1).cmd("reset", 2).poll(5)
+    r = s.execute()
+    assert r.conns == 0 and r.tasks == 0
+
+
+def test_peer_fin_after_request_still_gets_the_answer():
+    s = Script().open(1).send(1, request("POST", "/v1/completions", {"prompt": "fin", "max_tokens": 3}))
+    s.cmd("fin", 1).run()
+    r = s.execute()
+    [resp] = r.responses(1)
+    assert resp.json()["choices"][0]["text"] == "FIN"
+    assert r.state[1] == "closed"
+
+
+def test_incomplete_request_then_fin_closes_quietly():
+    r = Script().open(1).send(1, b"GET /health HTTP/1.1\r\nHo").cmd("fin", 1).run().execute()
+    assert r.out[1] == b"" and r.state[1] == "closed"
