@@ -75,18 +75,23 @@ def main() -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Resolve the commit once, first: HEAD may move while the builds run.
+    rev = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", args.rev], capture_output=True,
+                         text=True, check=True).stdout.strip() if args.source is None else str(args.source)
 
     with tempfile.TemporaryDirectory(prefix="cllm-bench-") as tmp:
-        src = snapshot(Path(tmp) / "src", args.rev) if args.source is None else args.source.resolve()
+        src = snapshot(Path(tmp) / "src", rev) if args.source is None else args.source.resolve()
         edited = src / EDITED_FILE
         original = edited.read_bytes()
         clean, nochange, onefile = [], [], []
+        images: set[bytes] = set()
         units = size = 0
         try:
             for i in range(args.runs):
                 cfg = config.BuildConfig(root=src, build_dir=Path(tmp) / f"build{i}", cc=args.cc)
                 secs, units, size = timed(cfg)
                 clean.append(secs)
+                images.add(cfg.elf.read_bytes())  # each clean build in its own directory
                 secs, compiled, _ = timed(cfg)
                 assert compiled == 0, f"no-change rebuild compiled {compiled} units"
                 nochange.append(secs)
@@ -100,8 +105,6 @@ def run(args: argparse.Namespace) -> int:
             edited.write_bytes(original)
 
     med = statistics.median
-    rev = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", args.rev], capture_output=True,
-                         text=True, check=True).stdout.strip() if args.source is None else str(args.source)
     print(f"command: .venv/bin/python bench/build_bench.py --runs {args.runs} --cc {args.cc} (tree: {rev})")
     print(f"machine: {machine()}")
     print()
@@ -111,6 +114,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"| clean build ({units} units) | {med(clean):.2f} s |")
     print(f"| no-change rebuild (0 units compiled) | {med(nochange):.2f} s |")
     print(f"| one-file change ({EDITED_FILE}: 2 units compiled) | {med(onefile):.2f} s |")
+    same = "byte-identical" if len(images) == 1 else f"{len(images)} different images"
+    print(f"| clean builds in {args.runs} different directories | {same} |")
     return 0
 
 
