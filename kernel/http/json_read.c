@@ -310,6 +310,7 @@ static bool json_parse_number(struct json_parser *p, struct json_value *v) {
         }
         exp10 += eneg ? -e : e;
     }
+    p->pos = i; /* errors below name the end of the number */
     double d = (double)(int64_t)mant; /* < 10^18: exact in int64 */
     if (mant != 0) {
         if (exp10 > 308 + 19) {

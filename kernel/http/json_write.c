@@ -159,14 +159,19 @@ void json_write_double(struct json_writer *w, double v) {
     bool neg = v < 0;
     if (neg)
         v = -v;
-    if (v >= 9.0e15) {
-        /* Beyond exact integers: an integer rendering is as precise as a double. */
-        double e = 0;
+    if (v >= 9.2e18) {
+        /* Past int64: a mantissa of 15 digits and a decimal exponent. */
+        int e = 0;
         while (v >= 1e15) {
             v /= 10;
             e++;
         }
-        hbuf_printf(w->out, "%s%llde%d", neg ? "-" : "", (long long)(v + 0.5), (int)e);
+        hbuf_printf(w->out, "%s%llde%d", neg ? "-" : "", (long long)(v + 0.5), e);
+        return;
+    }
+    if (v >= 1e15) {
+        /* No fraction left at this size: the integer is exact. */
+        hbuf_printf(w->out, "%s%lld", neg ? "-" : "", (long long)v);
         return;
     }
     /* Signed 64-bit conversions only: x87 does them inline, without libgcc. */
@@ -208,7 +213,7 @@ void json_write_value(struct json_writer *w, const struct json_value *v) {
         json_write_bool(w, v->boolean);
         break;
     case JSON_NUMBER:
-        if (v->is_int && v->u.num > -9.0e15 && v->u.num < 9.0e15)
+        if (v->is_int && v->u.num > -9.2e18 && v->u.num < 9.2e18)
             json_write_int(w, (int64_t)v->u.num);
         else
             json_write_double(w, v->u.num);
