@@ -32,3 +32,28 @@ def test_printf_and_string_on_host():
     proc = subprocess.run([str(exe)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "kernel_lib: all passed" in proc.stdout
+
+
+def test_zig_module_builds_freestanding_with_c_panic(build_config, tmp_path):
+    """The pinned Zig builds cmdline.zig for the kernel target (ReleaseSafe) and the
+    module's panic handler calls the kernel's zig_panic instead of the std one."""
+    from elftools.elf.elffile import ELFFile
+
+    from cllm_build.steps import compile as compile_step
+
+    version = subprocess.run([sys.executable, "-m", "ziglang", "version"], capture_output=True,
+                             text=True, check=True).stdout.strip()
+    assert version == "0.17.1"
+    src = ROOT / "kernel" / "zig" / "cmdline.zig"
+    unit = compile_step.Unit(src, tmp_path / "cmdline.o", "zig")
+    cmd = compile_step.zig_command(build_config, unit)
+    assert "ReleaseSafe" in cmd
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    with unit.obj.open("rb") as f:
+        elf = ELFFile(f)
+        assert elf.elfclass == 32 and elf["e_machine"] == "EM_386"
+        syms = {s.name: s for s in elf.get_section_by_name(".symtab").iter_symbols() if s.name}
+    for name in ("cmdline_split", "cmdline_parse_u32", "zig_checked_index"):
+        assert name in syms and syms[name]["st_shndx"] != "SHN_UNDEF", name
+    assert syms["zig_panic"]["st_shndx"] == "SHN_UNDEF"

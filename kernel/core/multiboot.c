@@ -24,15 +24,24 @@ static void copy_string(char *dst, size_t cap, uint32_t src_addr) {
     dst[n] = '\0';
 }
 
+static size_t mem_dropped;
+
 static void add_mem(uint64_t base, uint64_t len, uint32_t type) {
+    if (type == MULTIBOOT_MEMORY_AVAILABLE)
+        boot.mem_usable += len;
+    /* UEFI firmware splits RAM into many same-typed neighbours: merge them. */
+    struct boot_mem_region *last = boot.n_mem ? &boot.mem[boot.n_mem - 1] : NULL;
+    if (last && last->type == type && last->base + last->len == base) {
+        last->len += len;
+        return;
+    }
     if (boot.n_mem == BOOT_MAX_MEM) {
-        printk("cllm: warning: memory map entry at 0x%llx dropped (more than %d entries)\n",
-               (unsigned long long)base, BOOT_MAX_MEM);
+        if (type == MULTIBOOT_MEMORY_AVAILABLE)
+            boot.mem_usable -= len;
+        mem_dropped++;
         return;
     }
     boot.mem[boot.n_mem++] = (struct boot_mem_region){base, len, type};
-    if (type == MULTIBOOT_MEMORY_AVAILABLE)
-        boot.mem_usable += len;
 }
 
 static void parse_mmap(const struct multiboot_info *mbi) {
@@ -99,8 +108,16 @@ const struct bootinfo *multiboot_parse(uint32_t magic, uint32_t info_addr) {
         add_mem(0, (uint64_t)mbi->mem_lower * 1024, MULTIBOOT_MEMORY_AVAILABLE);
         add_mem(0x100000, (uint64_t)mbi->mem_upper * 1024, MULTIBOOT_MEMORY_AVAILABLE);
     }
+    if (mem_dropped)
+        printk("cllm: warning: %u memory map entries past the first %d ignored\n",
+               (unsigned)mem_dropped, BOOT_MAX_MEM);
     if (boot.n_mem == 0)
         panic("the boot loader gave no memory map and no memory size");
+    if (mbi->flags & MULTIBOOT_INFO_LOADER_NAME) {
+        char loader[64];
+        copy_string(loader, sizeof(loader), mbi->boot_loader_name);
+        printk("cllm: boot loader %s\n", loader);
+    }
     if (mbi->flags & MULTIBOOT_INFO_MODS)
         parse_modules(mbi);
     return &boot;

@@ -15,6 +15,7 @@
 #define MULTIBOOT_INFO_CMDLINE 0x004u /* cmdline valid */
 #define MULTIBOOT_INFO_MODS 0x008u    /* mods_count, mods_addr valid */
 #define MULTIBOOT_INFO_MMAP 0x040u    /* mmap_length, mmap_addr valid */
+#define MULTIBOOT_INFO_LOADER_NAME 0x200u /* boot_loader_name valid */
 
 #define MULTIBOOT_MEMORY_AVAILABLE 1u
 
