@@ -1,0 +1,101 @@
+"""Console mode end to end: `cllm run --prompt` boots the kernel in QEMU, which encodes
+the prompt, generates, writes exactly the continuation to COM2 (stdout) and exits.
+Expected text comes from independent code: greedy tokens of the numpy reference
+(tests/reference_llama.py) decoded with llama2.c's rules (tests/llama2c_ref.py)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import llama2c_ref
+from cllm_build import qemu
+from test_console_host import MODELS, expected_continuation
+
+pytestmark = pytest.mark.qemu
+
+TIMINGS = re.compile(r"cllm: timings: prompt (\d+) tokens \d+\.\d\d tok/s, "
+                     r"generation (\d+) tokens \d+\.\d\d tok/s")
+
+
+def cllm_run(elf: Path, models_dir: Path, model: str, *args: object,
+             tokenizer: str | None = None) -> subprocess.CompletedProcess[bytes]:
+    cmd = [sys.executable, "-m", "cllm_build", "run", str(elf), "--timeout", "240",
+           "--model", str(models_dir / model)]
+    if tokenizer:
+        cmd += ["--tokenizer", str(models_dir / tokenizer)]
+    cmd += [str(a) for a in args]
+    return subprocess.run(cmd, capture_output=True, timeout=300)
+
+
+def prompt_line(log: str) -> tuple[int, int]:
+    m = re.search(r"cllm: prompt: (\d+) bytes, (\d+) tokens", log)
+    assert m, log
+    return int(m.group(1)), int(m.group(2))
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_greedy_continuation_matches_run_c(kernel_elf, models_dir, name):
+    model, tokenizer, vocab = MODELS[name]
+    prompt, n = "Once upon a time", 60
+    proc = cllm_run(kernel_elf, models_dir, model, "--prompt", prompt, "-n", n,
+                    "--temperature", 0, tokenizer=tokenizer)
+    log = proc.stderr.decode(errors="replace")
+    assert proc.returncode == 0, log
+    toks, text = expected_continuation(models_dir, model, vocab, prompt, n,
+                                       stop_at_bos=tokenizer is not None)
+    assert proc.stdout == text
+    n_prompt = len(llama2c_ref.encode(llama2c_ref.load(models_dir / vocab, 512), prompt))
+    assert prompt_line(log) == (len(prompt), n_prompt)
+    m = TIMINGS.search(log)
+    assert m and int(m.group(1)) == n_prompt and int(m.group(2)) == len(toks), log
+
+
+def test_awkward_prompt_arrives_intact(kernel_elf, models_dir):
+    prompt = 'She said "hi" and \'bye\'\n\tthen wrote 你好 😀 — done.\n'
+    proc = cllm_run(kernel_elf, models_dir, "stories260K.bin", "--prompt", prompt, "-n", 40,
+                    "--temperature", 0, tokenizer="tok512.bin")
+    log = proc.stderr.decode(errors="replace")
+    assert proc.returncode == 0, log
+    tok = llama2c_ref.load(models_dir / "tok512.bin", 512)
+    assert prompt_line(log) == (len(prompt.encode()), len(llama2c_ref.encode(tok, prompt)))
+    _, text = expected_continuation(models_dir, "stories260K.bin", "tok512.bin", prompt, 40,
+                                    stop_at_bos=True)
+    assert proc.stdout == text
+
+
+def test_seeded_sampling_reproducible_and_long(kernel_elf, models_dir):
+    args = ("--prompt", "The cat", "-n", 300, "--temperature", 0.9, "--seed", 4242)
+    a = cllm_run(kernel_elf, models_dir, "stories260K.gguf", *args)
+    b = cllm_run(kernel_elf, models_dir, "stories260K.gguf", *args)
+    c = cllm_run(kernel_elf, models_dir, "stories260K.gguf", *args[:-1], 7)
+    for p in (a, b, c):
+        assert p.returncode == 0, p.stderr.decode(errors="replace")
+    assert a.stdout == b.stdout
+    assert a.stdout != c.stdout
+    m = TIMINGS.search(a.stderr.decode())
+    assert m and int(m.group(2)) > 200  # a few hundred tokens unless the story ended
+    assert len(a.stdout) > 500
+
+
+def test_bad_sampling_value_is_an_error(kernel_elf, models_dir):
+    proc = cllm_run(kernel_elf, models_dir, "stories260K.gguf", "--prompt", "Hi", "-o",
+                    "temp=warm")
+    log = proc.stderr.decode(errors="replace")
+    assert proc.returncode == 1, log
+    assert 'cllm.temp: bad value "warm"' in log
+    assert proc.stdout == b""
+
+
+def test_without_model_fails_cleanly(kernel_elf, tmp_path):
+    prompt = tmp_path / "prompt"
+    prompt.write_bytes(b"Once upon a time")
+    spec = qemu.QemuSpec(elf=kernel_elf, modules=(qemu.Module(prompt, "prompt"),))
+    boot = qemu.boot_to_exit(spec, timeout=120)
+    assert boot.status == 1, boot.log
+    assert "cllm: console: error: no model loaded" in boot.log
+    assert boot.data == b""
