@@ -23,8 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from cllm_build import config, image, qemu  # noqa: E402
-from cllm_build.build import build  # noqa: E402
+from cllm_build import config, image, qemu
+from cllm_build.build import build
 
 READY_TIMEOUT_S = 120
 
@@ -56,7 +56,8 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    ver = subprocess.run(["qemu-system-i386", "--version"], capture_output=True, text=True).stdout
+    ver = subprocess.run(["qemu-system-i386", "--version"], capture_output=True, text=True,
+                         check=False).stdout
     return f"{cpu}, {os.cpu_count()} CPUs, {ver.splitlines()[0] if ver else 'QEMU ?'}"
 
 
@@ -90,7 +91,7 @@ def main() -> None:
         what = f" --elf {args.elf}`"
     else:
         short = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", args.rev],
-                               capture_output=True, text=True).stdout.strip()
+                               capture_output=True, text=True, check=False).stdout.strip()
         what = f"` (commit {short})"
     print(f"Command: `.venv/bin/python bench/boot_bench.py --runs {args.runs}"
           f"{' --iso' if args.iso else ''}{what}; TCG, no NIC, no model.")

@@ -145,15 +145,15 @@ def _sys_block_dir(rdev: int) -> str | None:
 
 def _mounted_sources(mounts_file: Path) -> list[tuple[str, str]]:
     """(source, mount point) of every mount, from /proc/mounts (octal escapes undone)."""
-    out = []
+    out: list[tuple[str, str]] = []
     try:
         text = mounts_file.read_text()
     except OSError:
         return out
     for line in text.splitlines():
-        parts = line.split()
-        if len(parts) >= 2:
-            out.append(tuple(p.encode().decode("unicode_escape") for p in parts[:2]))  # type: ignore[misc]
+        parts = [p.encode().decode("unicode_escape") for p in line.split()[:2]]
+        if len(parts) == 2:
+            out.append((parts[0], parts[1]))
     return out
 
 

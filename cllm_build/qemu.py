@@ -262,13 +262,22 @@ def _safe_module_paths(modules: Sequence[Module], tmp: Path) -> list[Path]:
     return out
 
 
+def _load_prctl() -> Callable[..., int] | None:
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl  # type: ignore[no-any-return]
+    except (OSError, AttributeError):
+        return None
+
+
+# Resolved once in the parent, so the forked child only makes the call.
+_PRCTL = _load_prctl()
+_PR_SET_PDEATHSIG = 1
+
+
 def _die_with_parent() -> None:
     """In the QEMU child: get SIGKILL if the parent dies, so no machine outlives us."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 class _Channel:
@@ -340,7 +349,7 @@ class Qemu:
 
     # -- lifecycle ---------------------------------------------------------------
 
-    def __enter__(self) -> Qemu:
+    def __enter__(self) -> Qemu:  # noqa: PYI034 (py3.10: no typing.Self)
         self.start()
         return self
 
@@ -373,7 +382,8 @@ class Qemu:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # Ctrl-C reaches us; we end QEMU ourselves
-                preexec_fn=_die_with_parent,
+                # Only a prctl() call resolved before the fork: safe beside threads.
+                preexec_fn=_die_with_parent,  # noqa: PLW1509
             )
             self._stderr_thread = threading.Thread(target=self._read_stderr, daemon=True)
             self._stderr_thread.start()
@@ -404,7 +414,8 @@ class Qemu:
 
     def _read_stderr(self) -> None:
         assert self.proc is not None and self.proc.stdout is not None
-        for chunk in iter(lambda: self.proc.stdout.read1(4096), b""):  # type: ignore[union-attr]
+        fd = self.proc.stdout.fileno()
+        while chunk := os.read(fd, 4096):
             self._stderr += chunk
 
     def close(self) -> None:

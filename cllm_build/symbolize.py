@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from elftools.elf.elffile import ELFFile
+from elftools.elf.sections import SymbolTableSection
 
 from cllm_build.errors import CllmError
 
@@ -65,7 +66,7 @@ class Symbolizer:
             with open(elf, "rb") as f:
                 ef = ELFFile(f)
                 symtab = ef.get_section_by_name(".symtab")
-                if symtab is None:
+                if not isinstance(symtab, SymbolTableSection):
                     raise CllmError(f"{elf}: no .symtab, cannot symbolize (was it stripped?)")
                 syms = []
                 for s in symtab.iter_symbols():

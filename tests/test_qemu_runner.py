@@ -9,10 +9,10 @@ import re
 from pathlib import Path
 
 import pytest
+from qemu_guest import make_guest
 
 from cllm_build import qemu
 from cllm_build.errors import BootError, UsageError
-from qemu_guest import make_guest
 
 
 def _spec(elf: Path, **kw: object) -> qemu.QemuSpec:
@@ -171,25 +171,23 @@ def test_wait_for_line_streams_and_times_out(tmp_path: Path) -> None:
 @pytest.mark.qemu
 def test_qemu_is_killed_when_the_caller_raises(tmp_path: Path) -> None:
     elf = make_guest(tmp_path / "g.elf", log=b"cllm: ready\n", status=None)
-    with pytest.raises(KeyboardInterrupt):
-        with qemu.Qemu(_spec(elf)) as vm:
-            vm.wait_for_line("ready", timeout=30)
-            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt), qemu.Qemu(_spec(elf)) as vm:
+        vm.wait_for_line("ready", timeout=30)
+        raise KeyboardInterrupt
     assert vm.poll() is not None
 
 
 @pytest.mark.qemu
 def test_wait_for_line_reports_an_early_exit(tmp_path: Path) -> None:
     elf = make_guest(tmp_path / "g.elf", log=b"cllm: panic: boom\n", status=2)
-    with qemu.Qemu(_spec(elf)) as vm:
-        with pytest.raises(BootError, match=r"QEMU ended: kernel status 2 \(panic\)"):
-            vm.wait_for_line("cllm: ready", timeout=30)
+    with qemu.Qemu(_spec(elf)) as vm, pytest.raises(BootError,
+                                                    match=r"QEMU ended: kernel status 2 \(panic\)"):
+        vm.wait_for_line("cllm: ready", timeout=30)
 
 
 @pytest.mark.qemu
 def test_qemu_error_is_reported(tmp_path: Path) -> None:
     elf = make_guest(tmp_path / "g.elf")
     spec = qemu.QemuSpec(elf=elf, extra_args=("-device", "no-such-device"))
-    with qemu.Qemu(spec) as vm:
-        with pytest.raises(BootError, match="(?s)QEMU failed.*no-such-device"):
-            vm.wait_for_line("cllm: ready", timeout=30)
+    with qemu.Qemu(spec) as vm, pytest.raises(BootError, match="(?s)QEMU failed.*no-such-device"):
+        vm.wait_for_line("cllm: ready", timeout=30)

@@ -43,9 +43,9 @@ def test_panic_report_is_symbolized(kernel_elf: Path, funcs: dict[str, tuple[int
         "cllm 0.1.0 build 0123456789abcdef",
         "cllm: ready",
         "cllm: panic: page fault (vector 14) at address 0x00000000",
-        f"cllm: panic: eip=0x{eip:08x} esp=0x00100f00 ebp=0x00100f10 eax=0x00000001 ebx=0x00000002 "
-        "ecx=0x00000003 edx=0x00000004 esi=0x00000005 edi=0x00000006 eflags=0x00000046 "
-        "cr2=0x00000000 err=0x00000002",
+        (f"cllm: panic: eip=0x{eip:08x} esp=0x00100f00 ebp=0x00100f10 eax=0x00000001 "
+         "ebx=0x00000002 ecx=0x00000003 edx=0x00000004 esi=0x00000005 edi=0x00000006 "
+         "eflags=0x00000046 cr2=0x00000000 err=0x00000002"),
         f"cllm: trace: 0x{eip:08x}",
         f"cllm: trace: 0x{ret:08x}",
         "cllm: trace: 0x00000010",
