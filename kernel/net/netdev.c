@@ -1,0 +1,44 @@
+/*
+ * The NIC registry (dev/netdev.h): drivers register their device at probe time,
+ * net_boot.c binds the stack to the first one. Portable, so host tests can
+ * register a fake device.
+ */
+#include "dev/netdev.h"
+#include "port.h"
+
+static struct netdev *devices[NETDEV_MAX];
+static size_t n_devices;
+
+int netdev_register(struct netdev *d) {
+    const char *missing = NULL;
+    if (!d->ops)
+        missing = "ops";
+    else if (!d->ops->send)
+        missing = "send";
+    else if (!d->ops->poll_rx)
+        missing = "poll_rx";
+    else if (!d->ops->link_up)
+        missing = "link_up";
+    if (missing) {
+        port_log("net: netdev %s rejected: op %s missing", d->name ? d->name : "?", missing);
+        return -1;
+    }
+    if (n_devices == NETDEV_MAX) {
+        port_log("net: netdev %s rejected: registry full (%d)", d->name, NETDEV_MAX);
+        return -1;
+    }
+    devices[n_devices++] = d;
+    return 0;
+}
+
+size_t netdev_count(void) {
+    return n_devices;
+}
+
+struct netdev *netdev_get(size_t i) {
+    return i < n_devices ? devices[i] : NULL;
+}
+
+void netdev_reset(void) {
+    n_devices = 0;
+}
