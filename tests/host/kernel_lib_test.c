@@ -93,7 +93,46 @@ static void test_string(void) {
     EXPECT(strnlen("abc", 2) == 2 && strnlen("abc", 10) == 3 && strnlen("", 5) == 0, "strnlen");
 }
 
+/* Every alignment of source and destination and every short length, against a plain
+ * byte loop; overlapping moves in both directions. */
+static void test_copy_alignments(void) {
+    unsigned char src[96], dst[96], want[96];
+    for (size_t i = 0; i < sizeof(src); i++)
+        src[i] = (unsigned char)(i * 7 + 1);
+    for (size_t so = 0; so < 8; so++) {
+        for (size_t d_off = 0; d_off < 8; d_off++) {
+            for (size_t n = 0; n <= 40; n++) {
+                for (size_t i = 0; i < sizeof(dst); i++)
+                    dst[i] = want[i] = 0xEE;
+                for (size_t i = 0; i < n; i++)
+                    want[d_off + i] = src[so + i];
+                memcpy(dst + d_off, src + so, n);
+                EXPECT(memcmp(dst, want, sizeof(dst)) == 0, "memcpy alignment/length");
+                for (size_t i = 0; i < sizeof(dst); i++)
+                    dst[i] = want[i] = (unsigned char)i;
+                for (size_t i = 0; i < n; i++)
+                    want[d_off + 8 + i] = (unsigned char)(so + 16 + i);
+                memmove(dst + d_off + 8, dst + so + 16, n); /* source above destination */
+                EXPECT(memcmp(dst, want, sizeof(dst)) == 0, "memmove down");
+                for (size_t i = 0; i < sizeof(dst); i++)
+                    dst[i] = want[i] = (unsigned char)i;
+                for (size_t i = 0; i < n; i++)
+                    want[d_off + 16 + i] = (unsigned char)(so + 8 + i);
+                memmove(dst + d_off + 16, dst + so + 8, n); /* source below destination */
+                EXPECT(memcmp(dst, want, sizeof(dst)) == 0, "memmove up");
+                for (size_t i = 0; i < sizeof(dst); i++)
+                    dst[i] = want[i] = 0x11;
+                for (size_t i = 0; i < n; i++)
+                    want[d_off + i] = 0xA7;
+                memset(dst + d_off, 0x1A7, n); /* only the low byte of c is used */
+                EXPECT(memcmp(dst, want, sizeof(dst)) == 0, "memset alignment/length");
+            }
+        }
+    }
+}
+
 int main(void) {
+    test_copy_alignments();
     test_printf();
     test_string();
     if (failures) {
