@@ -1,0 +1,89 @@
+/*
+ * The HTTP server on the kernel's TCP stack: binds the transport-neutral glue in
+ * server.c to the callbacks of net/tcp.h, registers the model backend (api_llm.c)
+ * and the API key (cllm.api_key=), and gives the poll loop http_server_poll().
+ * net_init calls http_server_start once the interface is up.
+ */
+#include "cmdline.h"
+#include "http/server.h"
+#include "net/tcp.h"
+#include "port.h"
+
+extern const struct api_backend api_llm_backend;
+
+static uint64_t http_now_ms(void) {
+    return port_time_us() / 1000u;
+}
+
+static size_t http_tcp_send(void *t, const void *data, size_t len) {
+    return tcp_send(t, data, len);
+}
+
+static void http_tcp_close(void *t) {
+    tcp_close(t);
+}
+
+static void http_tcp_abort(void *t) {
+    tcp_abort(t);
+}
+
+static const struct http_transport_ops http_tcp_ops = {
+    .send = http_tcp_send,
+    .close = http_tcp_close,
+    .abort = http_tcp_abort,
+};
+
+static void http_on_accept(struct tcp_conn *tc, void **ctx) {
+    struct http_conn *c = http_conn_open(tc, &http_tcp_ops, http_now_ms());
+    *ctx = c;
+    if (!c)
+        tcp_close(tc);
+}
+
+static void http_on_recv(struct tcp_conn *tc, void *ctx, const uint8_t *data, size_t len) {
+    if (ctx)
+        http_conn_recv(ctx, data, len, http_now_ms());
+}
+
+static void http_on_sent(struct tcp_conn *tc, void *ctx) {
+    if (ctx)
+        http_conn_writable(ctx, http_now_ms());
+}
+
+static void http_on_close(struct tcp_conn *tc, void *ctx) {
+    if (ctx)
+        http_conn_closed(ctx);
+}
+
+static void http_on_peer_fin(struct tcp_conn *tc, void *ctx) {
+    if (ctx)
+        http_conn_peer_fin(ctx, http_now_ms());
+}
+
+static const struct tcp_handler http_tcp_handler = {
+    .on_accept = http_on_accept,
+    .on_recv = http_on_recv,
+    .on_sent = http_on_sent,
+    .on_close = http_on_close,
+    .on_peer_fin = http_on_peer_fin,
+};
+
+static bool http_started;
+
+void http_server_start(uint16_t port) {
+    if (http_started)
+        return;
+    const char *key = cmdline_get("api_key");
+    http_server_configure(&api_llm_backend, key);
+    if (tcp_listen(port, &http_tcp_handler) != 0) {
+        port_log("http: cannot listen on port %u", (unsigned)port);
+        return;
+    }
+    http_started = true;
+    port_log("http: listening on port %u%s", (unsigned)port, key && key[0] ? " (api key required)" : "");
+}
+
+void http_server_poll(void) {
+    if (http_started)
+        http_server_poll_at(http_now_ms());
+}
