@@ -278,7 +278,8 @@ static void http_conn_timeouts(struct http_conn *c, uint64_t now_ms) {
         c->close_after = true;
 }
 
-void http_server_poll_at(uint64_t now_ms) {
+bool http_server_poll_at(uint64_t now_ms) {
+    bool worked = false;
     http_enter();
     struct http_conn *next;
     for (struct http_conn *c = http_conns; c; c = next) {
@@ -291,11 +292,14 @@ void http_server_poll_at(uint64_t now_ms) {
         http_conn_timeouts(c, now_ms);
         if (!http_conn_alive(c))
             continue;
-        if (c->busy && c->task && http_conn_unsent(c) < HTTP_OUT_HIGH_WATER)
+        if (c->busy && c->task && http_conn_unsent(c) < HTTP_OUT_HIGH_WATER) {
             api_task_step(c);
+            worked = true;
+        }
         http_conn_drain_pending(c, now_ms);
         if (http_conn_alive(c))
             http_conn_flush(c, now_ms);
     }
     http_leave();
+    return worked;
 }

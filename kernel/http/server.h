@@ -43,8 +43,8 @@ void http_conn_peer_fin(struct http_conn *c, uint64_t now_ms);
 /* The transport is gone; c is freed. */
 void http_conn_closed(struct http_conn *c);
 
-/* One turn at time now_ms. */
-void http_server_poll_at(uint64_t now_ms);
+/* One turn at time now_ms; true if a generation advanced (more work is waiting). */
+bool http_server_poll_at(uint64_t now_ms);
 
 /* Open connections and active generations (for /metrics, /slots and tests). */
 size_t http_server_n_conns(void);

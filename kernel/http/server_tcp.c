@@ -8,6 +8,9 @@
 #include "http/server.h"
 #include "net/tcp.h"
 #include "port.h"
+#ifndef CLLM_HOST
+#include "kernel.h" /* poll_note_work */
+#endif
 
 extern const struct api_backend api_llm_backend;
 
@@ -84,6 +87,9 @@ void http_server_start(uint16_t port) {
 }
 
 void http_server_poll(void) {
-    if (http_started)
-        http_server_poll_at(http_now_ms());
+    if (http_started && http_server_poll_at(http_now_ms())) {
+#ifndef CLLM_HOST
+        poll_note_work(); /* a generation is running: do not halt until the next tick */
+#endif
+    }
 }
