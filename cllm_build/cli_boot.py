@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from cllm_build import config, qemu
-from cllm_build.errors import BootError, UsageError
+from cllm_build.errors import BootError, KernelPanic, UsageError
 
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 
@@ -70,8 +70,8 @@ def run(elf: Path | None, cmdline: str, options: tuple[str, ...], modules: tuple
         port: int, nic: str, tap: str | None, api_key: str | None, verbose: bool) -> None:
     """Boot ELF (default build/cllm.elf) in QEMU: COM1 log to stderr, COM2 to stdout.
 
-    With --prompt the kernel runs console mode and the command exits with the
-    kernel's status (0 ok, 1 failure, 2 panic, with the symbolized report).
+    With --prompt the kernel runs console mode. The command exits with the kernel's
+    status: 0 ok, 1 failure; a panic prints the symbolized report and exits 7.
     Without it the kernel serves the HTTP API until it exits or Ctrl-C.
     """
     from cllm_build import run as runlib
@@ -104,7 +104,7 @@ def run(elf: Path | None, cmdline: str, options: tuple[str, ...], modules: tuple
         raise BootError(f"the machine ended without a kernel status: {res.ending}")
     if res.status == qemu.STATUS_PANIC:
         report = symbolize.symbolize_log(res.log, elf)
-        _err(report if report is not None else "kernel panic (no panic report on COM1)")
+        raise KernelPanic(report if report is not None else "kernel panic (no panic report on COM1)")
     sys.exit(res.status)
 
 

@@ -11,10 +11,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from qemu_guest import make_guest
 
 from cllm_build import run as runlib
-from cllm_build.errors import BootError, UsageError
-from qemu_guest import make_guest
+from cllm_build.errors import BootError, KernelPanic, UsageError
 
 
 def _cllm(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
@@ -85,7 +85,7 @@ def test_run_exits_with_the_kernel_status_and_splits_the_channels(tmp_path: Path
     data = "caf\u00e9 \u4e16\u754c\nline two\n".encode()
     elf = make_guest(tmp_path / "g.elf", log=b"cllm 0.0 build x\ncllm: ready\n", data=data, status=status)
     r = _cllm("run", str(elf), "--prompt", "hi", "--memory", "32", "--timeout", "60")
-    assert r.returncode == status
+    assert r.returncode == (KernelPanic.exit_code if status == 2 else status)
     assert r.stdout == data
     err = r.stderr.decode()
     assert "cllm: ready" in err and "run: ready after" in err
@@ -116,7 +116,7 @@ def test_run_symbolizes_a_kernel_panic(kernel_elf: Path) -> None:
     """The kernel's deliberate invalid-opcode fault (cllm.selftest=fault_ud)."""
     r = _cllm("run", str(kernel_elf), "-o", "selftest=fault_ud", "--memory", "64", "--timeout", "60")
     err = r.stderr.decode()
-    assert r.returncode == 2, err
+    assert r.returncode == KernelPanic.exit_code, err
     assert "kernel panic: invalid opcode (vector 6)" in err
     frames = re.findall(r"#\d+ +0x[0-9a-f]{8} (\S+)", err)
     assert frames[0].startswith("fault_ud+0x"), frames
