@@ -48,6 +48,10 @@ C_FLAGS = [
 
 ZIG_FLAGS = ["-O", "ReleaseSafe", "-fno-PIC", "-fno-stack-check", "-fstrip", "-fsingle-threaded"]
 
+# gcc only: the portable kernel code (also built for 64-bit hosts) checks sizes against
+# 32-bit limits, which gcc calls "always false" on i386.
+GCC_EXTRA = ["-Wno-type-limits"]
+
 # Cross compilers `--cc gcc` tries, in order; the host gcc counts if it can emit -m32.
 GCC_CANDIDATES = ("i686-linux-gnu-gcc", "i686-elf-gcc", "i386-elf-gcc", "gcc")
 CLANG_CANDIDATES = ("clang",)
@@ -112,6 +116,20 @@ def host_compiler(kind: str) -> str:
                       f"{tools.PACKAGES[kind]}, or build with --cc zig")
 
 
+def _gcc_stub_dir(cfg: BuildConfig) -> Path:
+    """An include directory searched before gcc's own, holding an empty mm_malloc.h.
+
+    gcc's xmmintrin.h includes mm_malloc.h, which includes the C library's stdlib.h even
+    with -ffreestanding; the kernel has no C library and never calls _mm_malloc.
+    """
+    stub_dir = cfg.build_dir / "gen" / "gcc-include"
+    stub = stub_dir / "mm_malloc.h"
+    if not stub.exists():
+        stub_dir.mkdir(parents=True, exist_ok=True)
+        stub.write_text("/* Empty: the freestanding kernel has no _mm_malloc (cllm_build/steps/compile.py). */\n")
+    return stub_dir
+
+
 def c_command(cfg: BuildConfig, unit: Unit) -> list[str]:
     inc = ["-I", "kernel/include", "-I", "kernel"]
     cpu = SIMD_CPU if unit.simd else BASE_CPU
@@ -128,7 +146,8 @@ def c_command(cfg: BuildConfig, unit: Unit) -> list[str]:
         return [host_compiler("clang"), "--target=i686-unknown-none-elf", f"-march={cpu}"] + arch + common
     if cfg.cc == "gcc":
         arch = ["-msse2", "-mfpmath=sse"] if unit.simd else ["-mno-sse"]
-        return [host_compiler("gcc"), f"-march={cpu}", "-m32", "-fno-pie"] + arch + common
+        stubs = ["-isystem", str(_gcc_stub_dir(cfg))]
+        return [host_compiler("gcc"), f"-march={cpu}", "-m32", "-fno-pie"] + arch + GCC_EXTRA + stubs + common
     raise UsageError(f"unknown compiler {cfg.cc!r}; choose zig, clang or gcc")
 
 
@@ -160,7 +179,7 @@ def stale(cfg: BuildConfig, unit: Unit, cmd: list[str]) -> bool:
     cmdfile = unit.obj.with_suffix(".cmd")
     if not unit.obj.exists() or not cmdfile.exists():
         return True
-    if cmdfile.read_text() != _cmd_key(cmd):
+    if cmdfile.read_text() != _cmd_key(cfg, cmd):
         return True
     mtime = unit.obj.stat().st_mtime_ns
     for dep in _deps(cfg, unit):
@@ -169,9 +188,15 @@ def stale(cfg: BuildConfig, unit: Unit, cmd: list[str]) -> bool:
     return False
 
 
-def _cmd_key(cmd: list[str]) -> str:
-    # The python interpreter path in the zig prefix does not change the output.
-    return hashlib.sha256("\0".join(cmd[2:] if cmd[1:2] == ["-m"] else cmd).encode()).hexdigest()
+def _cmd_key(cfg: BuildConfig, cmd: list[str]) -> str:
+    """The part of a command line that decides the object's content.
+
+    Neither the interpreter that runs zig nor the build directory (object, depfile and
+    cache paths) changes the object, so a copied build directory stays up to date.
+    """
+    argv = cmd[2:] if cmd[1:2] == ["-m"] else cmd
+    text = "\0".join(argv).replace(str(cfg.build_dir), "$BUILD")
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def compile_unit(cfg: BuildConfig, unit: Unit, log: Callable[[str], None] | None,
@@ -186,5 +211,5 @@ def compile_unit(cfg: BuildConfig, unit: Unit, log: Callable[[str], None] | None
     unit.obj.with_suffix(".cmd").unlink(missing_ok=True)
     tools.run(cmd, what=f"compiling {_rel(cfg, unit.source)}", cwd=cfg.root,
               log=log if cfg.verbose else None)
-    unit.obj.with_suffix(".cmd").write_text(_cmd_key(cmd))
+    unit.obj.with_suffix(".cmd").write_text(_cmd_key(cfg, cmd))
     return True
