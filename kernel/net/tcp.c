@@ -183,13 +183,15 @@ size_t tcp_send_space(const struct tcp_conn *c) {
 
 size_t tcp_send(struct tcp_conn *c, const void *data, size_t len) {
     size_t n = MIN(len, tcp_send_space(c));
+    if (n == 0)
+        return 0;
     const uint8_t *src = data;
     uint32_t at = (c->buf_seq + c->snd_len) & (TCP_SND_BUF - 1);
     size_t first = MIN(n, (size_t)(TCP_SND_BUF - at));
     memcpy(c->sndbuf + at, src, first);
     memcpy(c->sndbuf, src + first, n - first);
     c->snd_len += (uint32_t)n;
-    if (n && !c->busy)
+    if (!c->busy)
         tcp_output(c);
     return n;
 }
