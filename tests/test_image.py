@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from cllm_build import image, qemu
-from cllm_build.errors import ImageError, UsageError
+from cllm_build.errors import ImageError, ToolMissing, UsageError
 
 BOOT_TIMEOUT_S = 90
 OVMF = Path("/usr/share/ovmf/OVMF.fd")
@@ -150,6 +151,24 @@ def test_mount_check_sees_partitions(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert image.mounted_on(disk, mounts) == "/mnt/data"
     assert image.mounted_on(part, mounts) == "/mnt/data"
     assert image.mounted_on(other, mounts) is None
+
+
+@pytest.mark.parametrize("missing", ["grub-mkrescue", "xorriso", "mformat"])
+def test_missing_iso_tool_names_its_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                            missing: str) -> None:
+    """Each tool is found on PATH; hide one (PATH = links to the other two)."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    for prog in ("grub-mkrescue", "xorriso", "mformat"):
+        real = shutil.which(prog)
+        if prog != missing and real is not None:
+            (bindir / prog).symlink_to(real)
+    monkeypatch.setenv("PATH", str(bindir))
+    elf = tmp_path / "k.elf"
+    elf.write_bytes(b"x")
+    with pytest.raises(ToolMissing, match=rf"{missing} not found.*apt-get install \S+"):
+        image.make_iso(elf, tmp_path / "out.iso")
+    assert not (tmp_path / "out.iso").exists()
 
 
 def test_check_target_refuses_the_image_itself(iso: Path) -> None:

@@ -6,8 +6,10 @@ tests/qemu_guest.py, so these hold whatever state the kernel is in."""
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -123,3 +125,49 @@ def test_run_symbolizes_a_kernel_panic(kernel_elf: Path) -> None:
     assert any(f.startswith("selftest_run+0x") for f in frames), frames
     assert any(f.startswith("kernel_main+0x") for f in frames), frames
     assert re.search(r"at    0x[0-9a-f]{8} fault_ud\+0x", err)
+
+
+def _qemu_pids(marker: str) -> list[int]:
+    """PIDs of live processes whose command line contains `marker`."""
+    pids = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                cmd = (d / "cmdline").read_bytes()
+                state = (d / "stat").read_text().split(")")[-1].split()[0]
+            except OSError:
+                continue
+            if marker.encode() in cmd and b"qemu-system" in cmd and state != "Z":
+                pids.append(int(d.name))
+    return pids
+
+
+@pytest.mark.qemu
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill"])
+def test_stopping_cllm_run_stops_qemu(tmp_path: Path, sig: signal.Signals) -> None:
+    """Ctrl-C ends `cllm run` with 130 and the machine with it; even SIGKILL of the
+    runner takes QEMU down (parent-death signal)."""
+    elf = make_guest(tmp_path / "g.elf", log=b"cllm: ready\n", status=None)
+    proc = subprocess.Popen([sys.executable, "-m", "cllm_build", "run", str(elf), "-v",
+                             "--memory", "32", "--port", "18125"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    try:
+        assert proc.stderr is not None
+        err = b""
+        while b"run: ready" not in err:
+            line = proc.stderr.readline()
+            assert line, err
+            err += line
+        marker = re.search(rb"(/[^ ]*cllm-qemu-[^/ ]+)/com1.sock", err).group(1).decode()
+        assert len(_qemu_pids(marker)) == 1
+        proc.send_signal(sig)
+        rc = proc.wait(30)
+        assert rc == (130 if sig == signal.SIGINT else -signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while _qemu_pids(marker) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _qemu_pids(marker) == []
+    finally:
+        proc.kill()
+        proc.wait()
