@@ -57,3 +57,10 @@ def test_zig_module_builds_freestanding_with_c_panic(build_config, tmp_path):
     for name in ("cmdline_split", "cmdline_parse_u32", "zig_checked_index"):
         assert name in syms and syms[name]["st_shndx"] != "SHN_UNDEF", name
     assert syms["zig_panic"]["st_shndx"] == "SHN_UNDEF"
+
+
+def test_page_allocator_and_heap_on_host():
+    exe = host_binary("kernel_mm", ["kernel/core/page.c", "kernel/core/heap.c", "tests/host/mm_test.c"])
+    proc = subprocess.run([str(exe)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    assert "mm: all passed" in proc.stdout

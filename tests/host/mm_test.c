@@ -1,0 +1,191 @@
+/*
+ * Host test of the page allocator and heap (kernel/core/page.c, kernel/core/heap.c),
+ * built by tests/test_kernel_host.py with ASan and UBSan. A 256 MiB buffer mapped
+ * below 2 GiB (MAP_32BIT, so addresses fit the kernel's 32-bit page map) plays the
+ * usable RAM of a fake memory map with one module inside it. A random mix of
+ * kmalloc, kmalloc_aligned and kfree runs against it; every block is tagged and
+ * checked, alignment is checked, the module is never handed out, and when all is
+ * freed the owner counters are back where they started. Prints "mm: all passed".
+ */
+#define _GNU_SOURCE
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "kernel.h"
+#include "memlayout.h"
+#include "mm.h"
+
+#define RAM_BYTES (256u << 20)
+#define MODULE_OFF (8u << 20)
+#define MODULE_LEN ((1u << 20) + 5)
+#define SLOTS 512
+#define OPS 20000
+
+/* What page.c needs from the kernel image and the console. */
+char kernel_image_start[1], kernel_image_end[1];
+
+void printk(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+}
+
+void panic(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("panic: ", stdout);
+    vprintf(fmt, ap);
+    fputc('\n', stdout);
+    va_end(ap);
+    fflush(stdout);
+    abort();
+}
+
+static int failures;
+#define EXPECT(cond, ...)                                                                          \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            printf("FAIL line %d: ", __LINE__);                                                    \
+            printf(__VA_ARGS__);                                                                   \
+            printf("\n");                                                                          \
+            failures++;                                                                            \
+        }                                                                                          \
+    } while (0)
+
+struct block {
+    uint8_t *p;
+    size_t n;
+    uint8_t tag;
+};
+
+static uint32_t rng_state = 0x12345678u;
+static uint32_t rng(void) {
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 17;
+    rng_state ^= rng_state << 5;
+    return rng_state;
+}
+
+/* Positions written and checked: the ends and every 256th byte. */
+static bool sampled(size_t i, size_t n) {
+    return i < 64 || i + 64 >= n || (i & 255) == 0;
+}
+
+static void fill(struct block *b) {
+    for (size_t i = 0; i < b->n; i++)
+        if (sampled(i, b->n))
+            b->p[i] = (uint8_t)(b->tag + i);
+}
+
+static bool intact(const struct block *b) {
+    for (size_t i = 0; i < b->n; i++)
+        if (sampled(i, b->n) && b->p[i] != (uint8_t)(b->tag + i))
+            return false;
+    return true;
+}
+
+static size_t random_size(void) {
+    uint32_t r = rng() % 100;
+    if (r < 70)
+        return 1 + rng() % 1100;
+    if (r < 95)
+        return 1 + rng() % 65536;
+    return 65536 + rng() % (2u << 20);
+}
+
+int main(void) {
+    uint8_t *ram = mmap(NULL, RAM_BYTES, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT | MAP_NORESERVE, -1, 0);
+    if (ram == MAP_FAILED) {
+        perror("mmap");
+        return 2;
+    }
+    struct bootinfo bi = {.cmdline = ""};
+    bi.n_mem = 1;
+    bi.mem[0] = (struct boot_mem_region){(uintptr_t)ram, RAM_BYTES, 1};
+    bi.n_modules = 1;
+    bi.modules[0] = (struct boot_module){(uintptr_t)ram + MODULE_OFF, MODULE_LEN, "model"};
+    memset(ram + MODULE_OFF, 0x5A, MODULE_LEN);
+
+    page_init(&bi);
+    size_t free0 = page_count(PAGE_OWNER_FREE);
+    EXPECT(page_count(PAGE_OWNER_BOOT) == (MODULE_LEN + PAGE_SIZE - 1) / PAGE_SIZE + 1 ||
+               page_count(PAGE_OWNER_BOOT) == (MODULE_LEN + PAGE_SIZE - 1) / PAGE_SIZE,
+           "module pages %zu", page_count(PAGE_OWNER_BOOT));
+    EXPECT(page_owner_of((uintptr_t)ram + MODULE_OFF) == PAGE_OWNER_BOOT, "module page owner");
+    EXPECT(page_count(PAGE_OWNER_PAGEMAP) > 0, "page map has no pages");
+    EXPECT(free0 > RAM_BYTES / PAGE_SIZE * 9 / 10, "free pages %zu", free0);
+
+    /* Page-level: alignment of big runs, exhaustion, refusal of bad arguments. */
+    uintptr_t big = page_alloc(3, 1024, PAGE_OWNER_STACK);
+    EXPECT(big && (big & (LARGE_PAGE_SIZE - 1)) == 0, "4 MiB-aligned run at %#lx", (unsigned long)big);
+    EXPECT(page_run_length(big) == 3, "run length %zu", page_run_length(big));
+    EXPECT(page_run_length(big + PAGE_SIZE) == 0, "run length inside a run");
+    page_free(big, 3);
+    EXPECT(page_alloc(free0 + 1, 1, PAGE_OWNER_STACK) == 0, "over-allocation succeeded");
+    EXPECT(kmalloc(RAM_BYTES) == NULL, "kmalloc larger than RAM succeeded");
+    EXPECT(kmalloc_aligned(16, 24) == NULL, "alignment 24 accepted");
+
+    /* The heap under a random mix of sizes, alignments and free orders. */
+    static struct block slots[SLOTS];
+    static const size_t aligns[] = {0, 16, 64, 4096, 65536};
+    for (int op = 0; op < OPS; op++) {
+        struct block *b = &slots[rng() % SLOTS];
+        if (b->p) {
+            EXPECT(intact(b), "block %p (%zu bytes) was overwritten", (void *)b->p, b->n);
+            kfree(b->p);
+            b->p = NULL;
+            continue;
+        }
+        size_t n = random_size(), align = aligns[rng() % 5];
+        b->p = align ? kmalloc_aligned(n, align) : kmalloc(n);
+        EXPECT(b->p != NULL, "allocation of %zu bytes failed", n);
+        if (!b->p)
+            continue;
+        size_t want = align ? align : 16;
+        EXPECT(((uintptr_t)b->p & (want - 1)) == 0, "%p not aligned to %zu", (void *)b->p, want);
+        EXPECT(page_owner_of((uintptr_t)b->p) == PAGE_OWNER_HEAP &&
+                   page_owner_of((uintptr_t)b->p + n - 1) == PAGE_OWNER_HEAP,
+               "block %p..+%zu not all heap pages", (void *)b->p, n);
+        b->n = n;
+        b->tag = (uint8_t)rng();
+        fill(b);
+    }
+    for (int i = 0; i < SLOTS; i++) {
+        if (slots[i].p) {
+            EXPECT(intact(&slots[i]), "block %p overwritten", (void *)slots[i].p);
+            kfree(slots[i].p);
+        }
+    }
+    EXPECT(heap_bytes_in_use() == 0, "heap bytes in use %zu after freeing everything", heap_bytes_in_use());
+    EXPECT(page_count(PAGE_OWNER_HEAP) == 0, "heap pages %zu after freeing everything", page_count(PAGE_OWNER_HEAP));
+    EXPECT(page_count(PAGE_OWNER_FREE) == free0, "free pages %zu, want %zu", page_count(PAGE_OWNER_FREE), free0);
+    for (size_t i = 0; i < MODULE_LEN; i++) {
+        if (ram[MODULE_OFF + i] != 0x5A) {
+            EXPECT(0, "module byte %zu changed", i);
+            break;
+        }
+    }
+
+    /* kfree of memory the heap did not hand out is a kernel bug: it must panic. */
+    pid_t pid = fork();
+    if (pid == 0) {
+        kfree(ram + MODULE_OFF);
+        _exit(0);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    EXPECT(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT, "kfree of a module page did not panic");
+
+    if (failures) {
+        printf("mm: %d failed\n", failures);
+        return 1;
+    }
+    printf("mm: all passed\n");
+    return 0;
+}
