@@ -69,14 +69,14 @@ def test_awkward_prompt_arrives_intact(kernel_elf, models_dir):
 
 
 def test_seeded_sampling_reproducible_and_long(kernel_elf, models_dir):
-    args = ("--prompt", "The cat", "-n", 300, "--temperature", 0.9, "--seed", 4242)
-    a = cllm_run(kernel_elf, models_dir, "stories260K.gguf", *args)
-    b = cllm_run(kernel_elf, models_dir, "stories260K.gguf", *args)
-    c = cllm_run(kernel_elf, models_dir, "stories260K.gguf", *args[:-1], 7)
+    args = ("--prompt", "The cat", "--temperature", 0.9, "--seed")
+    a = cllm_run(kernel_elf, models_dir, "stories260K.gguf", "-n", 250, *args, 4242)
+    b = cllm_run(kernel_elf, models_dir, "stories260K.gguf", "-n", 250, *args, 4242)
+    c = cllm_run(kernel_elf, models_dir, "stories260K.gguf", "-n", 40, *args, 7)
     for p in (a, b, c):
         assert p.returncode == 0, p.stderr.decode(errors="replace")
     assert a.stdout == b.stdout
-    assert a.stdout != c.stdout
+    assert not a.stdout.startswith(c.stdout)
     m = TIMINGS.search(a.stderr.decode())
     assert m and int(m.group(2)) > 200  # a few hundred tokens unless the story ended
     assert len(a.stdout) > 500
