@@ -51,7 +51,7 @@ test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: setup
-	$(BIN)/pip install -q ruff mypy
+	$(BIN)/pip install -q -e '.[lint]'
 	$(BIN)/ruff check cllm_build tests bench
 	$(BIN)/mypy cllm_build
 
