@@ -143,3 +143,58 @@ def test_vocab_size_checked(tok_main, models_dir):
     proc = subprocess.run([str(tok_main), "bin", str(models_dir / "tok512.bin"), "0"], input="",
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1 and "vocab size 0" in proc.stdout
+
+
+def write_vocab_gguf(path: Path, *, model: str = "llama", n: int = 300, scores: int | None = None,
+                     types: int | None = None, bos: int = 1, extra_chat: str | None = None) -> Path:
+    import gguf
+
+    tokens = ["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(256)]
+    tokens += [f"t{i}" for i in range(n - len(tokens))]
+    w = gguf.GGUFWriter(str(path), "llama")
+    w.add_tokenizer_model(model)
+    w.add_token_list(tokens)
+    w.add_token_scores([-float(i) for i in range(scores if scores is not None else n)])
+    w.add_token_types(([2, 3, 3] + [6] * 256 + [1] * n)[:types if types is not None else n])
+    w.add_bos_token_id(bos)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return path
+
+
+@pytest.mark.parametrize("kw,needle", [
+    (dict(model="gpt2"), 'tokenizer.ggml.model: unsupported value "gpt2"'),
+    (dict(scores=10), "tokenizer.ggml.scores: 10 elements"),
+    (dict(types=5), "tokenizer.ggml.token_type: 5 elements"),
+    (dict(bos=300), "tokenizer.ggml.bos_token_id: token id 300 out of range (vocab 300)"),
+])
+def test_malformed_gguf_vocab(tok_main, tmp_path, kw, needle):
+    path = write_vocab_gguf(tmp_path / "v.gguf", **kw)
+    proc = subprocess.run([str(tok_main), "gguf", str(path)], input="", capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 1 and needle in proc.stdout, proc.stdout
+
+
+def test_minimal_gguf_vocab_falls_back_to_bytes(tok_main, tmp_path):
+    path = write_vocab_gguf(tmp_path / "v.gguf")
+    (ids, dec), = run_tok(tok_main, ["gguf", str(path)], ["ab é".encode()])
+    # no merges or characters in this vocabulary: every byte is a byte token (byte + 3),
+    # including those of the escaped spaces, which then decode as U+2581 (as in llama.cpp)
+    assert ids == [1] + [b + 3 for b in "\u2581ab\u2581é".encode()]
+    assert dec == "\u2581ab\u2581é".encode()
+
+
+def test_random_bytes_round_trip(tok_main, models_dir):
+    import random
+
+    rng = random.Random(11)
+    texts = [bytes(rng.randrange(256) for _ in range(rng.randrange(1, 80))) for _ in range(60)]
+    texts = [t for t in texts if b"\xe2\x96\x81" not in t]
+    for args in (["gguf", str(models_dir / "ggml-vocab-llama-spm.gguf")],
+                 ["bin", str(models_dir / "tokenizer.bin"), "32000"]):
+        got = run_tok(tok_main, args, texts)
+        for t, (ids, dec) in zip(texts, got):
+            assert all(0 <= i < 32000 for i in ids)
+            assert dec.removeprefix(b"\n<s>\n") == t, (args[0], t)

@@ -410,19 +410,18 @@ static void tok_try_pair(struct tok_work *w, int left, int right) {
     tok_heap_push(w->heap, &w->n_heap, p);
 }
 
-/* Length of the UTF-8 character starting at s[0], clamped to n. SPM (llama.cpp) looks
- * only at the lead byte; llama2.c (run.c) groups up to 4 bytes while continuation bytes
- * follow. */
+/* Length of the UTF-8 character starting at s[0], clamped to n. llama2.c (run.c)
+ * groups up to 4 bytes while continuation bytes follow. SPM takes the length the lead
+ * byte announces, as llama.cpp does, but stops early at a byte that is not a
+ * continuation: on invalid UTF-8 a character then never swallows the start of the
+ * next one (in particular of an escaped space), so decoding still gives the text back. */
 static int tok_char_len(const struct tokenizer *t, const char *s, int n) {
-    if (t->kind == TOKENIZER_KIND_LLAMA2C) {
-        int k = 1;
-        while (k < n && k < 4 && ((uint8_t)s[k] & 0xC0) == 0x80)
-            k++;
-        return k;
-    }
     static const uint8_t lens[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4};
-    int k = lens[(uint8_t)s[0] >> 4];
-    return k < n ? k : n;
+    int want = t->kind == TOKENIZER_KIND_LLAMA2C ? 4 : lens[(uint8_t)s[0] >> 4];
+    int k = 1;
+    while (k < n && k < want && ((uint8_t)s[k] & 0xC0) == 0x80)
+        k++;
+    return k;
 }
 
 static int tok_emit(int *out, int *n, int max_out, int id) {
@@ -459,8 +458,11 @@ static int tok_encode_text(const struct tokenizer *t, const char *text, size_t l
     /* split into characters; llama2.c maps characters absent from the vocabulary to
      * byte tokens right away, SPM keeps them mergeable and falls back at the end */
     int n_sym = 0;
+    int n_prefix = prefix ? (spm ? 3 : 1) : 0; /* the prefix is a character of its own */
     for (int i = 0; i < (int)n_norm;) {
         int k = tok_char_len(t, norm + i, (int)n_norm - i);
+        if (i < n_prefix)
+            k = n_prefix - i;
         if (!spm && tokenizer_find(t, norm + i, (size_t)k) < 0) {
             for (int j = 0; j < k; j++) {
                 int id = t->byte_token[(uint8_t)norm[i + j]];

@@ -51,7 +51,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     struct tokenizer t;
-    struct gguf_file g;
+    struct gguf_file g = {0};
     char err[256];
     int rc;
     bool is_gguf = strcmp(argv[1], "gguf") == 0;
@@ -64,6 +64,8 @@ int main(int argc, char **argv) {
     }
     if (rc != 0) {
         printf("error: %s\n", err);
+        if (is_gguf && g.data)
+            gguf_close(&g);
         free(data);
         return 1;
     }
