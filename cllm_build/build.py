@@ -91,8 +91,10 @@ def _embed_objects(cfg: BuildConfig, say: Progress) -> list[Path]:
             say(f"EMBED {section} <- {path.name} ({size} bytes)")
             obj.parent.mkdir(parents=True, exist_ok=True)
             stamp.unlink(missing_ok=True)
-            obj.write_bytes(elfobj.relocatable(section, path.read_bytes(), {}, align=EMBED_ALIGN,
-                                               flags=elfobj.SHF_ALLOC))
+            try:
+                elfobj.write_file_object(obj, section, path, align=EMBED_ALIGN, flags=elfobj.SHF_ALLOC)
+            except ValueError as exc:
+                raise UsageError(f"{flag} {path}: {exc}") from exc
             stamp.write_text(digest)
         objs.append(obj)
     return objs

@@ -86,6 +86,17 @@ def test_elfobj_data_section_is_readonly_and_aligned(tmp_path):
         elfobj.relocatable(".x", b"", {}, align=3000)
 
 
+def test_elfobj_streams_a_file_into_the_same_object(tmp_path):
+    src = tmp_path / "model.bin"
+    src.write_bytes(bytes(range(251)) * (elfobj.COPY_CHUNK // 251 + 3))  # more than one chunk
+    out = tmp_path / "model.o"
+    elfobj.write_file_object(out, ".model", src, align=4096)
+    assert out.read_bytes() == elfobj.relocatable(".model", src.read_bytes(), {}, align=4096,
+                                                  flags=elfobj.SHF_ALLOC, sym_type=elfobj.STT_OBJECT)
+    with out.open("rb") as f:
+        assert ELFFile(f).get_section_by_name(".model").data() == src.read_bytes()
+
+
 # --- full builds of the miniature tree -----------------------------------------------------
 
 def test_build_reports_steps_and_image_size(mini_tree):
