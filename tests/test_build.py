@@ -210,6 +210,17 @@ def test_zig_module_is_compiled_and_linked(mini_tree):
     assert any(ln.startswith("ZIG") and ln.endswith("kernel/zig/mini.zig") for ln in lines)
     assert "mini_zig_sum" in _symbols(res.elf)
     assert build(_cfg(mini_tree)).compiled == 0
+    # a helper in a subdirectory is imported, not a root; changing it rebuilds the root
+    (zig.parent / "lib").mkdir()
+    (zig.parent / "lib" / "wrap.zig").write_text("pub fn twice(x: u32) u32 {\n    return x *% 2;\n}\n")
+    zig.write_text('const wrap = @import("lib/wrap.zig");\n'
+                   "export fn mini_zig_sum(a: u32, b: u32) u32 {\n    return wrap.twice(a) +% b;\n}\n")
+    assert build(_cfg(mini_tree)).compiled == 2  # the root and buildinfo
+    helper = zig.parent / "lib" / "wrap.zig"
+    helper.write_text(helper.read_text().replace("x *% 2", "x *% 3"))
+    lines.clear()
+    build(_cfg(mini_tree), progress=lines.append)
+    assert [ln.split()[-1] for ln in lines if ln.startswith("ZIG")] == ["kernel/zig/mini.zig"]
 
 
 @pytest.mark.parametrize("cc", ["gcc", "clang"])

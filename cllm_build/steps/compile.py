@@ -1,8 +1,8 @@
 """Compile the kernel's C and Zig sources to objects under build/obj.
 
-Called by cllm_build/build.py. Sources are found by walking kernel/: every `*.c` and
-every `kernel/zig/*.zig` root module, plus boot/buildinfo.c (version and build id
-passed as -D flags). Files named `*_sse2.c` are compiled with SSE2 enabled; the linker
+Called by cllm_build/build.py. Sources are found by walking kernel/: every `*.c`,
+every `kernel/zig/*.zig` root module (helpers they @import live in subdirectories),
+plus boot/buildinfo.c (version and build id passed as -D flags). Files named `*_sse2.c` are compiled with SSE2 enabled; the linker
 script gathers their code into `.text.simd`, which the kernel enters only after CPUID
 says SSE2 is there. Everything else targets a Pentium (x87, no SSE) so the kernel
 boots on any i586 or later.
@@ -167,7 +167,8 @@ def command(cfg: BuildConfig, unit: Unit) -> list[str]:
 def _deps(cfg: BuildConfig, unit: Unit) -> list[Path]:
     depfile = unit.obj.with_suffix(".d")
     if unit.kind == "zig":
-        return sorted(unit.source.parent.glob("*.zig"))
+        # Roots are kernel/zig/*.zig; a root may @import helpers from subdirectories.
+        return sorted(unit.source.parent.rglob("*.zig"))
     if not depfile.exists():
         return [unit.source]
     text = depfile.read_text().replace("\\\n", " ")
