@@ -169,3 +169,25 @@ def test_limits(exe, models_dir):
     # prompt steps come first, in chunks, and release nothing
     prompt_steps = [s for s in r.steps if s[0] == 1]
     assert prompt_steps and all(t == -1 and c == b"" for _, t, c in prompt_steps)
+
+
+def gen_error(exe: Path, model: Path, prompt: str, *args: object) -> str:
+    proc = subprocess.run([str(exe), str(model), *map(str, args), prompt], capture_output=True,
+                          timeout=120)
+    out = proc.stdout.decode()
+    assert proc.returncode == 0, out + proc.stderr.decode()
+    errors = [line for line in out.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, out
+    return errors[0]
+
+
+def test_request_errors_name_the_problem(exe, models_dir):
+    aid = models_dir / "aidreams260K.gguf"
+    n = len(llama2c_ref.encode(llama2c_ref.load(models_dir / "aidreams260K-tok512.bin", 512),
+                               "Hi " * 100))
+    assert n > 128
+    assert f"prompt: {n} tokens exceed the context of 128" in gen_error(exe, aid, "Hi " * 100)
+    assert "stop[0]: length 65 not in 1..64" in gen_error(exe, aid, "Hi", "--stop", "x" * 65)
+    assert "stop[1]: length 0 not in 1..64" in gen_error(exe, aid, "Hi", "--stop", "a",
+                                                          "--stop", "")
+    assert "top_p: value 2.000 out of range" in gen_error(exe, aid, "Hi", "--top-p", 2)
