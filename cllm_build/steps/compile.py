@@ -2,10 +2,10 @@
 
 Called by cllm_build/build.py. Sources are found by walking kernel/: every `*.c`,
 every `kernel/zig/*.zig` root module (helpers they @import live in subdirectories),
-plus boot/buildinfo.c (version and build id passed as -D flags). Files named `*_sse2.c` are compiled with SSE2 enabled; the linker
-script gathers their code into `.text.simd`, which the kernel enters only after CPUID
-says SSE2 is there. Everything else targets a Pentium (x87, no SSE) so the kernel
-boots on any i586 or later.
+plus boot/buildinfo.c (version and build id passed as -D flags). Files named
+`*_sse2.c` are compiled with SSE2 enabled; the linker script gathers their code into
+`.text.simd`, which the kernel enters only after CPUID says SSE2 is there. Everything
+else targets a Pentium (x87, no SSE) so the kernel boots on any i586 or later.
 
 Reproducible: every compiler runs in the source root with root-relative source paths
 and `-ffile-prefix-map=<root>=.`, so neither the checkout location nor the build
