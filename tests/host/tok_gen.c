@@ -68,8 +68,12 @@ int main(int argc, char **argv) {
             p.repeat_penalty = fnum(argv[++i]);
         else if (!strcmp(a, "--seed") && has)
             p.seed = strtoull(argv[++i], NULL, 0);
-        else if (!strcmp(a, "--stop") && has && p.n_stop < GEN_MAX_STOP)
-            snprintf(p.stop[p.n_stop++], sizeof p.stop[0], "%s", argv[++i]);
+        else if (!strcmp(a, "--stop") && has && p.n_stop < GEN_MAX_STOP) {
+            /* too long a string fills the slot without a NUL, for gen_init to refuse */
+            size_t n = strlen(argv[++i]);
+            memcpy(p.stop[p.n_stop], argv[i], n < sizeof p.stop[0] ? n + 1 : sizeof p.stop[0]);
+            p.n_stop++;
+        }
         else if (!strcmp(a, "--ignore-eos"))
             p.ignore_eos = true;
         else
