@@ -69,7 +69,7 @@ int main(int argc, char **argv) {
         free(data);
         return 1;
     }
-    size_t cap = 1 << 16;
+    size_t cap = 1 << 22; /* bytes per input line: 2 MiB of text */
     char *line = malloc(cap);
     char *text = malloc(cap);
     int *ids = malloc(cap * sizeof *ids);
