@@ -487,6 +487,7 @@ static void test_stats_format(void) {
     char buf[8192];
     size_t len = net_stats_format(buf, sizeof(buf));
     CHECK(len < sizeof(buf) && strlen(buf) == len);
+    CHECK(len < 4096);  /* /metrics gives the network block 4 KiB */
     CHECK(strstr(buf, "cllm_net_drops_total{reason=\"icmp_checksum\"} 1\n"));
     CHECK(strstr(buf, "cllm_net_drops_total{reason=\"ip_fragment\"} 0\n"));
     CHECK(strstr(buf, "cllm_net_rx_frames_total 1\n"));
