@@ -232,7 +232,9 @@ def synth_command(shape: str, qtype: str, output: Path, seed: int, tokenizer: Pa
 @click.option("--prompt-tokens", type=int, default=32, show_default=True)
 @click.option("--gen-tokens", type=int, default=64, show_default=True)
 @click.option("--peer/--no-peer", default=True, help="Also run llama.cpp (llama-cpp-python) if installed.")
-def bench_command(models: tuple[Path, ...], prompt_tokens: int, gen_tokens: int, peer: bool) -> None:
+@click.option("--kernel", type=_IN, default=None, help="Also time this kernel ELF in QEMU (TCG).")
+def bench_command(models: tuple[Path, ...], prompt_tokens: int, gen_tokens: int, peer: bool,
+                  kernel: Path | None) -> None:
     """Prompt and generation tokens/s of the host build of the engine on MODELS."""
     import importlib.util
 
@@ -244,7 +246,8 @@ def bench_command(models: tuple[Path, ...], prompt_tokens: int, gen_tokens: int,
     assert spec and spec.loader
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    for row in mod.bench(list(models), prompt_tokens, gen_tokens, peer=peer):
+    click.echo("| model | engine | prompt tok/s | generate tok/s |")
+    for row in mod.bench(list(models), prompt_tokens, gen_tokens, peer=peer, kernel=kernel):
         click.echo(mod.format_row(row))
 
 

@@ -4,6 +4,11 @@ the tests as the reference for the C engine in kernel/llm.
 Reads GGUF files through the `gguf` package (dequantizing F16/Q8_0/Q4_0 with
 gguf.quants) and llama2.c legacy checkpoints with numpy. RoPE is the interleaved
 (Meta) layout: pairs (2i, 2i+1) within each head rotate by pos * theta^(-2i/head_dim).
+
+Like llama.cpp, the engine multiplies Q8_0/Q4_0 matrices with an input quantized to
+Q8_0 (per 32 values: d = max|x| / 127, q = round(x / d)); `quantize_act` (on by
+default) applies the same rounding here, so the comparison checks the arithmetic
+rather than the scheme.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ class RefModel:
     output_norm: np.ndarray  # (dim,)
     output: np.ndarray  # (vocab, dim)
     layers: list[dict[str, np.ndarray]] = field(default_factory=list)
+    qact: set[str] = field(default_factory=set)  # tensor names whose input is Q8_0-quantized
+    quantize_act: bool = True
 
     @property
     def head_dim(self) -> int:
@@ -49,7 +56,10 @@ def load_gguf(path: str | Path) -> RefModel:
     r = gguf.GGUFReader(str(path))
     g = lambda k, d=None: _field_value(r, k) if k in r.fields else d  # noqa: E731
     tensors = {}
+    qact = set()
     for t in r.tensors:
+        if t.tensor_type.name in ("Q8_0", "Q4_0"):
+            qact.add(t.name)
         arr = gguf.quants.dequantize(np.asarray(t.data), t.tensor_type)
         shape = tuple(int(x) for x in reversed(t.shape.tolist()))  # (ne1, ne0)
         tensors[t.name] = np.asarray(arr, dtype=np.float64).reshape(shape)
@@ -63,6 +73,7 @@ def load_gguf(path: str | Path) -> RefModel:
         rope_theta=float(g("llama.rope.freq_base", 10000.0)),
         tok_embd=tensors["token_embd.weight"], output_norm=tensors["output_norm.weight"],
         output=tensors.get("output.weight", tensors["token_embd.weight"]))
+    m.qact = {("output" if n == "token_embd.weight" and "output.weight" not in tensors else n) for n in qact}
     for i in range(n_layers):
         p = f"blk.{i}."
         m.layers.append({k: tensors[p + k + ".weight"] for k in (
@@ -135,15 +146,32 @@ def _rope(x: np.ndarray, n_heads: int, hd: int, pos: int, theta: float) -> np.nd
     return out.reshape(-1)
 
 
+def _q8_act(x: np.ndarray) -> np.ndarray:
+    """x rounded as the engine rounds a Q8_0 matmul input (float32 scale math)."""
+    b = x.astype(np.float32).reshape(-1, 32)
+    d = np.abs(b).max(axis=1) / np.float32(127.0)
+    inv = np.where(d > 0, np.float32(1.0) / np.where(d > 0, d, 1), 0).astype(np.float32)
+    t = b * inv[:, None]
+    q = np.trunc(t + np.where(t < 0, -0.5, 0.5).astype(np.float32))
+    return (q.astype(np.float64) * d.astype(np.float64)[:, None]).reshape(-1)
+
+
 def forward(m: RefModel, st: RefState, token: int, pos: int) -> np.ndarray:
     hd = m.head_dim
     rep = m.n_heads // m.n_kv_heads
     x = m.tok_embd[token].copy()
     for li, L in enumerate(m.layers):
+        p = f"blk.{li}."
+
+        def mm(k: str, v: np.ndarray) -> np.ndarray:
+            if m.quantize_act and p + k + ".weight" in m.qact:
+                v = _q8_act(v)
+            return L[k] @ v
+
         xb = _rmsnorm(x, L["attn_norm"], m.rms_eps)
-        q = _rope(L["attn_q"] @ xb, m.n_heads, hd, pos, m.rope_theta)
-        st.k[li, pos] = _rope(L["attn_k"] @ xb, m.n_kv_heads, hd, pos, m.rope_theta)
-        st.v[li, pos] = L["attn_v"] @ xb
+        q = _rope(mm("attn_q", xb), m.n_heads, hd, pos, m.rope_theta)
+        st.k[li, pos] = _rope(mm("attn_k", xb), m.n_kv_heads, hd, pos, m.rope_theta)
+        st.v[li, pos] = mm("attn_v", xb)
         q = q.reshape(m.n_heads, hd)
         keys = st.k[li, :pos + 1].reshape(pos + 1, m.n_kv_heads, hd)
         vals = st.v[li, :pos + 1].reshape(pos + 1, m.n_kv_heads, hd)
@@ -153,11 +181,13 @@ def forward(m: RefModel, st: RefState, token: int, pos: int) -> np.ndarray:
             sc = np.exp(sc - sc.max())
             sc /= sc.sum()
             out[h] = sc @ vals[:, h // rep]
-        x = x + L["attn_output"] @ out.reshape(-1)
+        x = x + mm("attn_output", out.reshape(-1))
         xb = _rmsnorm(x, L["ffn_norm"], m.rms_eps)
-        g = L["ffn_gate"] @ xb
-        x = x + L["ffn_down"] @ (g / (1 + np.exp(-g)) * (L["ffn_up"] @ xb))
+        g = mm("ffn_gate", xb)
+        x = x + mm("ffn_down", g / (1 + np.exp(-g)) * mm("ffn_up", xb))
     x = _rmsnorm(x, m.output_norm, m.rms_eps)
+    if m.quantize_act and ({"output.weight", "output"} & m.qact):
+        x = _q8_act(x)
     return m.output @ x
 
 

@@ -19,8 +19,12 @@ from cllm_build.convert import read_llama2c
 PROMPT = [1, 403, 407, 261, 378, 10, 20, 300]
 
 # Measured on stories260K (max |logit difference| over PROMPT): the engine against
-# the float64 reference of the same quantized file stays below 1e-5 for every type;
-# against the original F32 model F16 differs by 0.011, Q8_0 by 0.22, Q4_0 by 4.5.
+# the float64 reference of the same quantized file (which rounds Q8_0/Q4_0 matmul
+# inputs to Q8_0 as the engine does) stays below 1e-5 for every type; against the
+# original F32 model F16 differs by 0.011, Q8_0 by 0.27, Q4_0 by 4.5. Over long
+# greedy runs a Q4_0 input value can round the other way in float32 than in the
+# reference (at step 182 of a 200-step run on this model), so greedy is compared
+# over 100 steps.
 TOL_SAME_FILE = 1e-4
 TOL_VS_F32 = {"F16": 0.05, "Q8_0": 0.5}
 

@@ -60,6 +60,18 @@ def test_kernel_matches_host(kernel_elf, models_dir, cpu, kernels):
     assert toks == H.greedy(model, [1], CHECK_STEPS)
 
 
+def test_kernel_q8_0_scalar_matches_host(kernel_elf, models_dir, short_tmp):
+    from cllm_build.convert import convert
+
+    model = convert(models_dir / "stories260K.bin", models_dir / "tok512.bin", short_tmp / "q8.gguf", "Q8_0")
+    log = boot_check(kernel_elf, [Module(model, "model")], "pentium")
+    assert "vocab 512 ctx 512 type Q8_0" in log
+    logits, toks, used = parse_check(log)
+    assert used == "scalar"
+    assert np.abs(logits - H.logits(model, [1])[0]).max() < 1e-4
+    assert toks == H.greedy(model, [1], CHECK_STEPS)
+
+
 def test_kernel_llama2c_with_tokenizer_module(kernel_elf, models_dir):
     model = models_dir / "aidreams260K.bin"
     log = boot_check(kernel_elf, [Module(model, "model"), Module(models_dir / "aidreams260K-tok512.bin",

@@ -111,7 +111,9 @@ static void llm_check(const struct model *m, long steps) {
         printk("%s\n", line);
     }
     printk("cllm: llm: check tokens");
-    for (int pos = 1; lg && pos <= steps && pos < s.n_ctx; pos++) {
+    uint64_t t0 = port_time_us();
+    int pos = 1;
+    for (; lg && pos <= steps && pos < s.n_ctx; pos++) {
         int best = 0;
         for (int i = 1; i < m->cfg.vocab_size; i++)
             if (lg[i] > lg[best])
@@ -120,6 +122,7 @@ static void llm_check(const struct model *m, long steps) {
         lg = model_forward(m, &s, best, pos);
     }
     printk("\n");
+    printk("cllm: llm: check %d forward passes in %lu us\n", pos - 1, (unsigned long)(port_time_us() - t0));
     model_state_free(&s);
 }
 

@@ -7,6 +7,10 @@
 
 static const struct ops_kernels *ops_active = &ops_scalar;
 
+/* Scratch for the quantized matmul input, grown to the widest row seen. */
+static struct ops_xq ops_xq_buf;
+static int ops_xq_cap;
+
 static float scalar_dot_f32(const float *w, const float *x, int n) {
     float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
     int i = 0;
@@ -32,28 +36,31 @@ static float scalar_dot_f16(const uint16_t *w, const float *x, int n) {
     return s;
 }
 
-static float scalar_dot_q8_0(const void *wv, const float *x, int n) {
+/* Integer block sums: exact, so every kernel set agrees on them. */
+static float scalar_dot_q8_0(const void *wv, const struct ops_xq *x, int n) {
     const struct quant_q8_0 *b = wv;
     float s = 0;
-    for (int k = 0; k < n / QUANT_QK; k++, x += QUANT_QK) {
-        float acc = 0;
+    for (int k = 0; k < n / QUANT_QK; k++) {
+        const int16_t *xq = x->q + k * QUANT_QK;
+        int32_t acc = 0;
         for (int i = 0; i < QUANT_QK; i++)
-            acc += (float)b[k].qs[i] * x[i];
-        s += scalar_half(b[k].d) * acc;
+            acc += (int32_t)b[k].qs[i] * xq[i];
+        s += scalar_half(b[k].d) * x->d[k] * (float)acc;
     }
     return s;
 }
 
-static float scalar_dot_q4_0(const void *wv, const float *x, int n) {
+static float scalar_dot_q4_0(const void *wv, const struct ops_xq *x, int n) {
     const struct quant_q4_0 *b = wv;
     float s = 0;
-    for (int k = 0; k < n / QUANT_QK; k++, x += QUANT_QK) {
-        float acc = 0;
+    for (int k = 0; k < n / QUANT_QK; k++) {
+        const int16_t *xq = x->q + k * QUANT_QK;
+        int32_t acc = 0;
         for (int j = 0; j < QUANT_QK / 2; j++) {
-            acc += (float)((b[k].qs[j] & 15) - 8) * x[j];
-            acc += (float)((b[k].qs[j] >> 4) - 8) * x[j + 16];
+            acc += ((b[k].qs[j] & 15) - 8) * xq[j];
+            acc += ((b[k].qs[j] >> 4) - 8) * xq[j + 16];
         }
-        s += scalar_half(b[k].d) * acc;
+        s += scalar_half(b[k].d) * x->d[k] * (float)acc;
     }
     return s;
 }
@@ -83,6 +90,22 @@ const char *ops_name(void) {
     return ops_active->name;
 }
 
+/* Dequantize each row into a stack buffer and take a float dot product. */
+static void ops_matmul_slow(float *out, const struct model_matrix *w, const float *x) {
+    float row[256];
+    const uint8_t *base = w->data;
+    size_t rb = quant_row_bytes(w->type, w->cols);
+    for (int r = 0; r < w->rows; r++) {
+        float s = 0;
+        for (int c0 = 0; c0 < w->cols; c0 += 256) {
+            int m = MIN(256, w->cols - c0);
+            quant_dequant_row(w->type, base + (size_t)r * rb + quant_row_bytes(w->type, c0), row, m);
+            s += ops_active->dot_f32(row, x + c0, m);
+        }
+        out[r] = s;
+    }
+}
+
 /* One row of a llama2.c v2 matrix: whole groups of int8 with one scale each. */
 static float ops_dot_split(const struct model_matrix *w, int r, const float *x) {
     const int8_t *q = (const int8_t *)w->data + (size_t)r * w->cols;
@@ -91,6 +114,40 @@ static float ops_dot_split(const struct model_matrix *w, int r, const float *x) 
     for (int g = 0; g < w->cols / w->group; g++)
         s += sc[g] * ops_active->dot_i8(q + g * w->group, x + g * w->group, w->group);
     return s;
+}
+
+void ops_quantize_x(struct ops_xq *xq, const float *x, int n) {
+    for (int k = 0; k < n / QUANT_QK; k++) {
+        const float *v = x + k * QUANT_QK;
+        float amax = 0;
+        for (int i = 0; i < QUANT_QK; i++)
+            amax = MAX(amax, fabsf(v[i]));
+        float d = amax / 127.0f, id = d > 0 ? 1.0f / d : 0.0f;
+        xq->d[k] = d;
+        for (int i = 0; i < QUANT_QK; i++) {
+            float t = v[i] * id;
+            xq->q[k * QUANT_QK + i] = (int16_t)(t < 0 ? t - 0.5f : t + 0.5f);
+        }
+    }
+}
+
+/* The scratch input buffer for n columns; NULL when out of memory. */
+static struct ops_xq *ops_xq_reserve(int n) {
+    if (n > ops_xq_cap) {
+        int16_t *q = port_alloc((size_t)n * sizeof(int16_t));
+        float *d = port_alloc((size_t)(n / QUANT_QK + 1) * sizeof(float));
+        if (!q || !d) {
+            port_free(q);
+            port_free(d);
+            return NULL;
+        }
+        port_free(ops_xq_buf.q);
+        port_free(ops_xq_buf.d);
+        ops_xq_buf.q = q;
+        ops_xq_buf.d = d;
+        ops_xq_cap = n;
+    }
+    return &ops_xq_buf;
 }
 
 void ops_matmul(float *out, const struct model_matrix *w, const float *x) {
@@ -108,13 +165,19 @@ void ops_matmul(float *out, const struct model_matrix *w, const float *x) {
             out[r] = k->dot_f16((const uint16_t *)(base + r * rb), x, n);
         break;
     case MODEL_WTYPE_Q8_0:
+    case MODEL_WTYPE_Q4_0: {
+        struct ops_xq *xq = ops_xq_reserve(n);
+        if (!xq) { /* out of memory: dequantize row by row instead */
+            ops_matmul_slow(out, w, x);
+            break;
+        }
+        ops_quantize_x(xq, x, n);
+        float (*dot)(const void *, const struct ops_xq *, int) =
+            w->type == MODEL_WTYPE_Q8_0 ? k->dot_q8_0 : k->dot_q4_0;
         for (int r = 0; r < w->rows; r++)
-            out[r] = k->dot_q8_0(base + r * rb, x, n);
+            out[r] = dot(base + r * rb, xq, n);
         break;
-    case MODEL_WTYPE_Q4_0:
-        for (int r = 0; r < w->rows; r++)
-            out[r] = k->dot_q4_0(base + r * rb, x, n);
-        break;
+    }
     case MODEL_WTYPE_Q8_SPLIT:
         for (int r = 0; r < w->rows; r++)
             out[r] = ops_dot_split(w, r, x);

@@ -9,14 +9,23 @@
 
 #include "llm/model.h"
 
-/* Dot products of one weight row with an f32 vector of n elements. Block kernels
- * need n to be a multiple of QUANT_QK (checked at load). */
+/* The input vector of a Q8_0/Q4_0 matmul, quantized once per matmul as llama.cpp
+ * does: per block of QUANT_QK values one scale d and int8 values q (|q| <= 127),
+ * stored widened to int16 so the SSE2 kernels can use pmaddwd directly. The block
+ * dot products are then exact integer sums, the same in every kernel set. */
+struct ops_xq {
+    int16_t *q;  /* (n) */
+    float *d;    /* (n / QUANT_QK) */
+};
+
+/* Dot products of one weight row with a vector of n elements. Block kernels need
+ * n to be a multiple of QUANT_QK (checked at load). */
 struct ops_kernels {
     const char *name;
     float (*dot_f32)(const float *w, const float *x, int n);
     float (*dot_f16)(const uint16_t *w, const float *x, int n);
-    float (*dot_q8_0)(const void *w, const float *x, int n);
-    float (*dot_q4_0)(const void *w, const float *x, int n);
+    float (*dot_q8_0)(const void *w, const struct ops_xq *x, int n);
+    float (*dot_q4_0)(const void *w, const struct ops_xq *x, int n);
     float (*dot_i8)(const int8_t *w, const float *x, int n); /* unscaled int8 run */
 };
 
@@ -29,7 +38,8 @@ void ops_select(bool use_sse2);
 /* Name of the active kernel set ("scalar" or "sse2"). */
 const char *ops_name(void);
 
-/* out(rows) = W(rows, cols) . x(cols) */
+/* out(rows) = W(rows, cols) . x(cols). Uses a scratch buffer of ops.c for the
+ * quantized input: single-threaded use only. */
 void ops_matmul(float *out, const struct model_matrix *w, const float *x);
 
 /* out(cols) = row `row` of W, dequantized */
@@ -37,6 +47,9 @@ void ops_get_row(float *out, const struct model_matrix *w, int row);
 
 /* out(n) = x / rms(x) * weight; out may alias x */
 void ops_rmsnorm(float *out, const float *x, const float *weight, int n, float eps);
+
+/* Quantize x(n) into xq (n a multiple of QUANT_QK). */
+void ops_quantize_x(struct ops_xq *xq, const float *x, int n);
 
 /* In-place softmax over x(n). */
 void ops_softmax(float *x, int n);

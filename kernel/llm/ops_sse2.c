@@ -60,29 +60,47 @@ static __m128 sse2_mac_i8x16(__m128 acc, __m128i v, const float *x) {
     return acc;
 }
 
-static float sse2_dot_q8_0(const void *wv, const float *x, int n) {
+/* 16 signed bytes widened to two vectors of 8 int16. */
+static inline void sse2_widen_i8(__m128i v, __m128i *lo, __m128i *hi) {
+    *lo = _mm_srai_epi16(_mm_unpacklo_epi8(v, v), 8);
+    *hi = _mm_srai_epi16(_mm_unpackhi_epi8(v, v), 8);
+}
+
+/* Exact int32 lanes of sum(w[i] * x[i]) over 32 int8 weights (as two 16-byte
+ * halves) and 32 int16 inputs. */
+static inline __m128i sse2_block_i32(__m128i w0, __m128i w1, const int16_t *x) {
+    __m128i a, b, c, d;
+    sse2_widen_i8(w0, &a, &b);
+    sse2_widen_i8(w1, &c, &d);
+    __m128i s = _mm_madd_epi16(a, _mm_loadu_si128((const __m128i *)x));
+    s = _mm_add_epi32(s, _mm_madd_epi16(b, _mm_loadu_si128((const __m128i *)(x + 8))));
+    s = _mm_add_epi32(s, _mm_madd_epi16(c, _mm_loadu_si128((const __m128i *)(x + 16))));
+    return _mm_add_epi32(s, _mm_madd_epi16(d, _mm_loadu_si128((const __m128i *)(x + 24))));
+}
+
+static float sse2_dot_q8_0(const void *wv, const struct ops_xq *x, int n) {
     const struct quant_q8_0 *b = wv;
     __m128 total = _mm_setzero_ps();
-    for (int k = 0; k < n / QUANT_QK; k++, x += QUANT_QK) {
-        __m128 acc = _mm_setzero_ps();
-        acc = sse2_mac_i8x16(acc, _mm_loadu_si128((const __m128i *)b[k].qs), x);
-        acc = sse2_mac_i8x16(acc, _mm_loadu_si128((const __m128i *)(b[k].qs + 16)), x + 16);
-        total = _mm_add_ps(total, _mm_mul_ps(acc, _mm_set1_ps(sse2_half(b[k].d))));
+    for (int k = 0; k < n / QUANT_QK; k++) {
+        __m128i s = sse2_block_i32(_mm_loadu_si128((const __m128i *)b[k].qs),
+                                   _mm_loadu_si128((const __m128i *)(b[k].qs + 16)), x->q + k * QUANT_QK);
+        __m128 scale = _mm_set1_ps(sse2_half(b[k].d) * x->d[k]);
+        total = _mm_add_ps(total, _mm_mul_ps(_mm_cvtepi32_ps(s), scale));
     }
     return sse2_hsum(total);
 }
 
-static float sse2_dot_q4_0(const void *wv, const float *x, int n) {
+static float sse2_dot_q4_0(const void *wv, const struct ops_xq *x, int n) {
     const struct quant_q4_0 *b = wv;
     const __m128i mask = _mm_set1_epi8(15), eight = _mm_set1_epi8(8);
     __m128 total = _mm_setzero_ps();
-    for (int k = 0; k < n / QUANT_QK; k++, x += QUANT_QK) {
+    for (int k = 0; k < n / QUANT_QK; k++) {
         __m128i v = _mm_loadu_si128((const __m128i *)b[k].qs);
         __m128i lo = _mm_sub_epi8(_mm_and_si128(v, mask), eight);
         __m128i hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(v, 4), mask), eight);
-        __m128 acc = sse2_mac_i8x16(_mm_setzero_ps(), lo, x);
-        acc = sse2_mac_i8x16(acc, hi, x + 16);
-        total = _mm_add_ps(total, _mm_mul_ps(acc, _mm_set1_ps(sse2_half(b[k].d))));
+        __m128i s = sse2_block_i32(lo, hi, x->q + k * QUANT_QK);
+        __m128 scale = _mm_set1_ps(sse2_half(b[k].d) * x->d[k]);
+        total = _mm_add_ps(total, _mm_mul_ps(_mm_cvtepi32_ps(s), scale));
     }
     return sse2_hsum(total);
 }
