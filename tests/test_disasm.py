@@ -96,6 +96,14 @@ def test_build_rejects_sse_outside_text_simd(mini_tree):
     assert not (mini_tree / "build" / "cllm.elf").exists()  # the bad image is never installed
 
 
+def test_sse_without_xmm_operands_is_recognized():
+    # sfence; ldmxcsr [eax]; fisttp dword ptr [eax]; then plain x87/integer code
+    code = bytes.fromhex("0faef8" "0fae10" "db08" "d9c0" "01c0")
+    flagged = [i.mnemonic for i in disasm._decode(code, 0)
+               if i.mnemonic in disasm.SSE_NO_REGISTER or disasm._SIMD_REG.search(i.op_str)]
+    assert flagged == ["sfence", "ldmxcsr", "fisttp"]
+
+
 def test_undecodable_bytes_do_not_stop_the_sweep():
     insns = disasm._decode(b"\x90\x8f\x90\x0f\xae\xf8", 0x1000)  # 8f /7 does not exist
     assert [i.mnemonic for i in insns] == ["nop", ".byte", "nop", "sfence"]

@@ -38,6 +38,7 @@ NOP = 0x90
 SSE_NO_REGISTER = frozenset({
     "sfence", "lfence", "mfence", "prefetchnta", "prefetcht0", "prefetcht1", "prefetcht2",
     "ldmxcsr", "stmxcsr", "vldmxcsr", "vstmxcsr", "movnti", "clflush",
+    "fisttp",  # SSE3, though its operands are x87
 })
 _SIMD_REG = re.compile(r"\b[xyz]?mm\d+\b|\bmxcsr\b")
 _SIZE_PREFIX = re.compile(r"\b(byte|word|dword|qword|tbyte|xmmword|ymmword) ptr\s*")
