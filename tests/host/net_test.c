@@ -221,6 +221,7 @@ static struct {
     size_t rx_len;
     struct tcp_conn *conn;
     bool close_on_recv, abort_on_recv;
+    struct tcp_conn *live[TCP_MAX_CONNS];  /* accepted, not yet closed */
 } app;
 
 static int app_ctx_token;
@@ -229,6 +230,12 @@ static void app_accept(struct tcp_conn *c, void **ctx) {
     app.accepts++;
     app.conn = c;
     *ctx = &app_ctx_token;
+    for (size_t i = 0; i < TCP_MAX_CONNS; i++) {
+        if (!app.live[i]) {
+            app.live[i] = c;
+            break;
+        }
+    }
 }
 static void app_recv(struct tcp_conn *c, void *ctx, const uint8_t *d, size_t n) {
     CHECK(ctx == &app_ctx_token && n > 0);
@@ -245,6 +252,14 @@ static void app_close(struct tcp_conn *c, void *ctx) {
     CHECK(ctx == &app_ctx_token);
     app.closes++;
     app.conn = NULL;
+    size_t found = 0;
+    for (size_t i = 0; i < TCP_MAX_CONNS; i++) {
+        if (app.live[i] == c) {
+            app.live[i] = NULL;
+            found++;
+        }
+    }
+    CHECK(found == 1);  /* on_close exactly once, only for accepted connections */
 }
 static void app_peer_fin(struct tcp_conn *c, void *ctx) { app.peer_fins++; }
 static const struct tcp_handler app_handler = {app_accept, app_recv, app_sent, app_close, app_peer_fin};
@@ -817,6 +832,63 @@ static void test_tcp_echo_bulk(void) {
     check_clean();
 }
 
+/* Random segments against a listener and live connections: nothing crashes (the
+ * sanitizers watch), every accepted connection is closed exactly once, and once
+ * the application aborts what is left and the timers run out, nothing remains. */
+static void test_tcp_fuzz(void) {
+    tcp_setup();
+    uint32_t x = 2463534242u;
+#define RND() (x ^= x << 13, x ^= x >> 17, x ^= x << 5, x)
+    uint32_t iss[4];
+    for (int k = 0; k < 4; k++)
+        iss[k] = handshake((uint16_t)(PEER_PORT + k), 65535);
+    static uint8_t junk[1400];
+    for (size_t i = 0; i < sizeof(junk); i++)
+        junk[i] = (uint8_t)RND();
+    for (int i = 0; i < 30000; i++) {
+        int k = (int)(RND() % 6);
+        uint16_t port = (uint16_t)(PEER_PORT + k);
+        uint32_t near_seq = PEER_ISS + 1 + (RND() % 40000) - 2000;
+        uint32_t near_ack = (k < 4 ? iss[k] : 0) + (RND() % 3000) - 100;
+        uint8_t flags = (uint8_t)(RND() & 0x3f);
+        if (RND() % 4)
+            flags = (uint8_t)((flags & ~(TCP_RST | TCP_SYN)) | TCP_ACK);
+        size_t len = RND() % 3 ? 0 : RND() % sizeof(junk);
+        uint32_t seq = RND() % 8 ? near_seq : RND();
+        uint32_t ack = RND() % 8 ? near_ack : RND();
+        send_seg(&(struct seg){port, PORT, seq, ack, flags, (uint16_t)RND(), junk, len,
+                               RND() % 4 ? 0 : (uint16_t)RND()});
+        if (i % 50 == 0) {
+            for (size_t c = 0; c < TCP_MAX_CONNS; c++)
+                if (app.live[c] && RND() % 3 == 0)
+                    tcp_send(app.live[c], junk, RND() % sizeof(junk));
+            advance(RND() % 300);
+        }
+        if (i % 5000 == 0) {
+            /* Fresh connections keep the established paths busy. */
+            for (int k2 = 0; k2 < 4; k2++) {
+                struct out o;
+                uint16_t p = (uint16_t)(PEER_PORT + k2);
+                tx_clear();
+                send_seg(&(struct seg){p, PORT, PEER_ISS, 0, TCP_SYN, 65535, NULL, 0, 0});
+                if (pop_tcp(&o) && o.flags == (TCP_SYN | TCP_ACK)) {
+                    iss[k2] = o.seq;
+                    send_seg(&(struct seg){p, PORT, PEER_ISS + 1, o.seq + 1, TCP_ACK, 65535, NULL, 0, 0});
+                }
+            }
+        }
+        tx_clear();
+    }
+#undef RND
+    for (size_t c = 0; c < TCP_MAX_CONNS; c++)
+        if (app.live[c])
+            tcp_abort(app.live[c]);
+    CHECK(app.accepts == app.closes);
+    advance(TCP_RTO_MAX_MS * (TCP_MAX_RETRIES + 1));
+    tx_clear();
+    check_clean();
+}
+
 /* ---- DHCP ---- */
 
 static size_t dhcp_reply(uint8_t *f, uint8_t type, uint32_t xid, uint32_t yiaddr) {
@@ -921,6 +993,7 @@ static const struct test_case cases[] = {
     {"tcp_reset", test_tcp_reset},
     {"tcp_syn_flood", test_tcp_syn_flood},
     {"tcp_echo_bulk", test_tcp_echo_bulk},
+    {"tcp_fuzz", test_tcp_fuzz},
     {"dhcp", test_dhcp},
 };
 
