@@ -103,6 +103,22 @@ def test_bad_model_keeps_kernel_up(kernel_elf, models_dir, short_tmp, case):
     assert "panic" not in log
 
 
+def test_embedded_llama2c_model_and_tokenizer(build_config, models_dir):
+    from dataclasses import replace
+
+    from cllm_build.build import build
+
+    cfg = replace(build_config, build_dir=build_config.build_dir / "embed-llm",
+                  embed_model=models_dir / "aidreams260K.bin",
+                  embed_tokenizer=models_dir / "aidreams260K-tok512.bin")
+    elf = build(cfg).elf
+    log = boot_check(elf, [])
+    assert "arch llama dim 64 layers 4 heads 4/4 vocab 512 ctx 128 type F32" in log
+    _, toks, _ = parse_check(log)
+    assert re.search(r"^cllm: model: loaded from image, 932124 bytes", log, re.M)
+    assert toks == H.greedy(models_dir / "aidreams260K.bin", [1], CHECK_STEPS)
+
+
 def test_no_model(kernel_elf):
     log = boot_check(kernel_elf, [], cmdline="")
     assert "cllm: no model" in log.splitlines()
