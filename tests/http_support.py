@@ -11,7 +11,7 @@ from pathlib import Path
 
 from hostcc import host_binary
 
-HTTP_SOURCES = [
+HTTP_SOURCES: list[Path | str] = [
     "kernel/http/hbuf.c",
     "kernel/http/http_parse.c",
     "kernel/http/http_resp.c",
@@ -31,7 +31,7 @@ def harness() -> Path:
 
 def run_harness(*args: str, stdin: str | None = None, timeout: float = 60) -> str:
     proc = subprocess.run([str(harness()), *args], input=stdin, capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, check=False)
     assert proc.returncode == 0, f"harness failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
     return proc.stdout
 

@@ -5,10 +5,10 @@ slow-client timeouts on a fake clock, backpressure, connection limits, resets.""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
-
 from http_support import Script, exchange, parse_responses, request, run_harness
 
 MAX_HEADER = 8192
@@ -227,7 +227,7 @@ def test_streaming_pauses_for_a_slow_reader_and_completes():
     r = s.execute()
     [resp] = r.responses(1)
     assert resp.body == free.body
-    assert "".join(e["choices"][0]["text"] for e in map(__import__("json").loads, resp.sse_events()[:-1])) \
+    assert "".join(e["choices"][0]["text"] for e in map(json.loads, resp.sse_events()[:-1])) \
         == prompt.upper()
 
 

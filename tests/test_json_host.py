@@ -9,7 +9,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from http_support import run_harness
 
 

@@ -8,6 +8,10 @@
 #include "http/conn.h"
 #include "http/json.h"
 #include "http/server.h"
+#ifndef CLLM_HOST
+#include "memlayout.h"
+#include "mm.h"
+#endif
 
 /* The network stack's drop counters, when it is linked in (net engineer's API). */
 size_t net_stats_format(char *buf, size_t cap) __attribute__((weak));
@@ -248,6 +252,15 @@ static void api_metrics_handler(struct http_conn *c, const struct http_request *
                 "# HELP cllm_http_connections Open HTTP connections.\n"
                 "# TYPE cllm_http_connections gauge\ncllm_http_connections %u\n",
                 api_tasks_active(), (unsigned)http_server_n_conns());
+#ifndef CLLM_HOST
+    hbuf_printf(&b,
+                "# HELP cllm_memory_heap_bytes Heap bytes in use.\n"
+                "# TYPE cllm_memory_heap_bytes gauge\ncllm_memory_heap_bytes %llu\n"
+                "# HELP cllm_memory_free_bytes RAM not held by any owner.\n"
+                "# TYPE cllm_memory_free_bytes gauge\ncllm_memory_free_bytes %llu\n",
+                (unsigned long long)heap_bytes_in_use(),
+                (unsigned long long)page_count(PAGE_OWNER_FREE) * PAGE_SIZE);
+#endif
     if (net_stats_format) {
         char tmp[4096];
         size_t n = net_stats_format(tmp, sizeof(tmp));
