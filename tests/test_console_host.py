@@ -5,13 +5,13 @@ back text, UTF-8 is released only in whole characters, seeds reproduce, limits h
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
 import llama2c_ref
+import pytest
 import reference_llama
 from hostcc import host_binary
 from llm_harness import LLM_SOURCES
@@ -41,10 +41,11 @@ class GenRun:
         return [t for rc, t, _ in self.steps if t >= 0]
 
 
-def gen(exe: Path, model: Path, prompt: str, *args: object, tokenizer: Path | None = None) -> GenRun:
+def gen(exe: Path, model: Path, prompt: str, *args: object,
+        tokenizer: Path | None = None) -> GenRun:
     cmd = [str(exe), str(model)] + (["--tokenizer", str(tokenizer)] if tokenizer else [])
     cmd += [str(a) for a in args] + [prompt]
-    proc = subprocess.run(cmd, capture_output=True, timeout=300)
+    proc = subprocess.run(cmd, capture_output=True, check=False, timeout=300)
     out = proc.stdout.decode()
     assert proc.returncode == 0 and "error" not in out, out + proc.stderr.decode()
     lines = out.splitlines()
@@ -104,7 +105,8 @@ def test_stop_string_cuts_and_holds_back(exe, models_dir):
     released = b""
     for _, _, chunk in r.steps:
         released += chunk
-        assert not any(released.endswith(b"Lily"[:k]) for k in range(1, 4)) or released == full[:cut]
+        partial = any(released.endswith(b"Lily"[:k]) for k in range(1, 4))
+        assert not partial or released == full[:cut]
 
 
 def test_stop_string_spanning_tokens(exe, models_dir):
@@ -134,7 +136,7 @@ def test_utf8_released_in_whole_characters(exe, models_dir):
     assert r.n_gen == 300 and r.finish == "length"
     chunks = [c for _, _, c in r.steps if c]
     assert sum(any(x >= 0x80 for x in c) for c in chunks) > 5
-    for c, nxt in zip(chunks, chunks[1:]):
+    for c, nxt in itertools.pairwise(chunks):
         assert not (utf8_incomplete_tail(c) and nxt[0] & 0xC0 == 0x80), (c, nxt)
     # and every byte is released, in order: the text is the decoded tokens (in a GGUF
     # vocabulary the control tokens BOS and EOS decode to nothing, <unk> to U+2585)
@@ -173,7 +175,7 @@ def test_limits(exe, models_dir):
 
 def gen_error(exe: Path, model: Path, prompt: str, *args: object) -> str:
     proc = subprocess.run([str(exe), str(model), *map(str, args), prompt], capture_output=True,
-                          timeout=120)
+                          check=False, timeout=120)
     out = proc.stdout.decode()
     assert proc.returncode == 0, out + proc.stderr.decode()
     errors = [line for line in out.splitlines() if line.startswith("error: ")]

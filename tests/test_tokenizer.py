@@ -8,9 +8,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-import pytest
-
 import llama2c_ref
+import pytest
 from hostcc import host_binary
 
 STRINGS = [
@@ -34,7 +33,7 @@ def run_tok(exe: Path, args: list[str], texts: list[bytes], flags: int = 1
             ) -> list[tuple[list[int], bytes]]:
     stdin = "".join(f"{flags} {t.hex()}\n" for t in texts)
     proc = subprocess.run([str(exe), *args], input=stdin, capture_output=True, text=True,
-                          timeout=120)
+                          check=False, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = []
     for line in proc.stdout.splitlines():
@@ -134,14 +133,14 @@ def test_malformed_tokenizer_bin(tok_main, models_dir, tmp_path, mutate, needle)
     bad = tmp_path / "bad.bin"
     bad.write_bytes(mutate((models_dir / "tok512.bin").read_bytes()))
     proc = subprocess.run([str(tok_main), "bin", str(bad), "512"], input="", capture_output=True,
-                          text=True, timeout=60)
+                          text=True, check=False, timeout=60)
     assert proc.returncode == 1
     assert needle in proc.stdout
 
 
 def test_vocab_size_checked(tok_main, models_dir):
     proc = subprocess.run([str(tok_main), "bin", str(models_dir / "tok512.bin"), "0"], input="",
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, check=False, timeout=60)
     assert proc.returncode == 1 and "vocab size 0" in proc.stdout
 
 
@@ -165,15 +164,15 @@ def write_vocab_gguf(path: Path, *, model: str = "llama", n: int = 300, scores: 
 
 
 @pytest.mark.parametrize("kw,needle", [
-    (dict(model="gpt2"), 'tokenizer.ggml.model: unsupported value "gpt2"'),
-    (dict(scores=10), "tokenizer.ggml.scores: 10 elements"),
-    (dict(types=5), "tokenizer.ggml.token_type: 5 elements"),
-    (dict(bos=300), "tokenizer.ggml.bos_token_id: token id 300 out of range (vocab 300)"),
+    ({"model": "gpt2"}, 'tokenizer.ggml.model: unsupported value "gpt2"'),
+    ({"scores": 10}, "tokenizer.ggml.scores: 10 elements"),
+    ({"types": 5}, "tokenizer.ggml.token_type: 5 elements"),
+    ({"bos": 300}, "tokenizer.ggml.bos_token_id: token id 300 out of range (vocab 300)"),
 ])
 def test_malformed_gguf_vocab(tok_main, tmp_path, kw, needle):
     path = write_vocab_gguf(tmp_path / "v.gguf", **kw)
     proc = subprocess.run([str(tok_main), "gguf", str(path)], input="", capture_output=True,
-                          text=True, timeout=60)
+                          text=True, check=False, timeout=60)
     assert proc.returncode == 1 and needle in proc.stdout, proc.stdout
 
 
