@@ -95,8 +95,9 @@ def main() -> None:
     args = ap.parse_args()
     elf = args.elf or build(config.from_env()).elf
     rev = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                         capture_output=True, text=True).stdout.strip()
-    qv = subprocess.run(["qemu-system-i386", "--version"], capture_output=True, text=True).stdout
+                         capture_output=True, text=True, check=True).stdout.strip()
+    qv = subprocess.run(["qemu-system-i386", "--version"], capture_output=True, text=True,
+                        check=True).stdout
     print("```")
     print(f"command: .venv/bin/python bench/net_bench.py (tree: {rev})")
     print(f"machine: {platform.processor() or platform.machine()}, QEMU {qv.split()[3]}, TCG")

@@ -11,10 +11,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from hostcc import ROOT, host_binary
 
-NET_SOURCES = [
+NET_SOURCES: list[Path | str] = [
     "kernel/net/checksum.c", "kernel/net/netdev.c", "kernel/net/ether.c", "kernel/net/arp.c",
     "kernel/net/ip_in.c", "kernel/net/ip_out.c", "kernel/net/icmp.c", "kernel/net/udp.c",
     "kernel/net/dhcp.c", "kernel/net/net_stack.c", "kernel/net/tcp.c", "kernel/net/tcp_in.c",
@@ -38,7 +37,7 @@ def test_every_portable_net_file_is_built() -> None:
     is part of the host build."""
     kernel_only = {"net_boot.c"}
     on_disk = {p.name for p in (ROOT / "kernel" / "net").glob("*.c")} - kernel_only
-    assert on_disk == {Path(s).name for s in NET_SOURCES if s.startswith("kernel/")}
+    assert on_disk == {Path(s).name for s in NET_SOURCES if str(s).startswith("kernel/")}
 
 
 def test_case_list_matches(net_test: Path) -> None:
@@ -48,6 +47,7 @@ def test_case_list_matches(net_test: Path) -> None:
 
 @pytest.mark.parametrize("case", CASES)
 def test_net(net_test: Path, case: str) -> None:
-    proc = subprocess.run([str(net_test), case], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([str(net_test), case], capture_output=True, text=True, timeout=120,
+                          check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.strip() == f"ok {case}"

@@ -65,7 +65,7 @@ class Relay(threading.Thread):
         while not self.stop.is_set():
             now = time.monotonic()
             timeout = 0.05 if not queue else max(0.0, min(0.05, queue[0][0] - now))
-            readable, _, _ = select.select([self.tap_fd, self.sock], [], [], timeout)
+            readable, _, _ = select.select([self.tap_fd, self.sock.fileno()], [], [], timeout)
             for src in readable:
                 to_qemu = src == self.tap_fd
                 frame = os.read(self.tap_fd, 2048) if to_qemu else self.sock.recv(2048)
@@ -111,7 +111,7 @@ def namespace_with_tap() -> Iterator[tuple[str, int]]:
             run("ip", "netns", "exec", ns, "ip", "link", "set", tap, "up")
             yield ns, fd
         finally:
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=30)
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=30, check=False)
     finally:
         os.close(fd)
 
@@ -141,7 +141,7 @@ def test_linux_peer_through_lossy_link(kernel_elf: Path) -> None:
                 vm.wait_for_line("cllm: ready", 60)
                 proc = subprocess.run(
                     ["ip", "netns", "exec", ns, sys.executable, __file__, "client", GUEST_IP],
-                    capture_output=True, text=True, timeout=300)
+                    capture_output=True, text=True, timeout=300, check=False)
                 assert proc.returncode == 0, proc.stdout + proc.stderr
                 result = json.loads(proc.stdout.strip().splitlines()[-1])
                 assert not any("panic" in ln for ln in vm.lines), vm.log_text
@@ -183,7 +183,7 @@ def _ping(ip: str, seq: int, payload: bytes) -> bool:
                 except TimeoutError:
                     break
                 icmp = data[(data[0] & 0xF) * 4:]
-                typ, _, csum, rid, rseq = struct.unpack("!BBHHH", icmp[:8])
+                typ, _, _sum, rid, rseq = struct.unpack("!BBHHH", icmp[:8])
                 if typ == 0 and rid == ident and rseq == seq:
                     return icmp[8:] == payload and _icmp_checksum(icmp) == 0
     return False
