@@ -110,3 +110,13 @@ def test_boot_without_selftest_stays_up(kernel_elf):
         with pytest.raises(qemu.BootError):
             vm.wait_for_line(r"^cllm: (panic|selftest)", 2)
         assert vm.poll() is None
+
+
+def test_log_levels(kernel_elf):
+    debug = boot(kernel_elf, "cllm.log=debug cllm.selftest=page", memory_mib=64)
+    memmap = [line for line in debug.lines if line.startswith("cllm: memmap ")]
+    usable = [line for line in memmap if line.endswith(" type 1")]
+    assert usable and any(line.startswith("cllm: pci 00:00.0 ") for line in debug.lines), debug.lines
+    quiet = boot(kernel_elf, "cllm.log=quiet cllm.selftest=page", memory_mib=64)
+    assert not [line for line in quiet.lines if line.startswith(("cllm: pci 0", "cllm: memmap "))]
+    assert "cllm: ready" in quiet.lines and quiet.status == qemu.STATUS_OK

@@ -97,6 +97,11 @@ void page_init(const struct bootinfo *bi) {
         if (bi->mem[r].type == 1)
             top = MAX(top, MIN(bi->mem[r].base + bi->mem[r].len, RAM_TRACK_LIMIT));
     }
+    if (log_level() >= LOG_DEBUG) {
+        for (size_t r = 0; r < bi->n_mem; r++)
+            printk("cllm: memmap 0x%09llx len 0x%09llx type %u\n", (unsigned long long)bi->mem[r].base,
+                   (unsigned long long)bi->mem[r].len, bi->mem[r].type);
+    }
     n_pages = (size_t)(top >> PAGE_SHIFT);
     page_map = (uint8_t *)place_map(bi, n_pages);
     memset(page_map, PAGE_OWNER_NONE, n_pages);

@@ -2,7 +2,9 @@
  * printk: formatted kernel messages to every console: the serial log (COM1) and the
  * VGA text screen. Lines that the host parses carry the stable prefix "cllm: ".
  * Relies on kernel/lib/printf.c for formatting; safe to call before any other init.
+ * log_level reads cllm.log (valid once cmdline_init has run; info before that).
  */
+#include "cmdline.h"
 #include "dev/serial.h"
 #include "dev/vga.h"
 #include "kernel.h"
@@ -23,4 +25,13 @@ void printk(const char *fmt, ...) {
     if (n > (int)sizeof(buf) - 1)
         n = sizeof(buf) - 1;
     console_write(buf, (size_t)n);
+}
+
+enum log_level log_level(void) {
+    const char *v = cmdline_get("log");
+    if (v && strcmp(v, "quiet") == 0)
+        return LOG_QUIET;
+    if (v && strcmp(v, "debug") == 0)
+        return LOG_DEBUG;
+    return LOG_INFO;
 }

@@ -2,7 +2,7 @@
  * PCI enumeration through configuration mechanism 1 (dev/pci.h): address written to
  * 0xCF8 (enable bit, bus, slot, function, register), data read from 0xCFC. pci_init
  * probes every bus, slot and function once at boot, keeps up to PCI_MAX_DEVICES and
- * logs one line per function. The NIC drivers (kernel/dev/e1000.c, virtio_net.c)
+ * logs one line per function (unless cllm.log=quiet). The NIC drivers (kernel/dev/e1000.c, virtio_net.c)
  * find their device here and program it through the config accessors.
  */
 #include "dev/pci.h"
@@ -65,8 +65,9 @@ static void pci_add(uint8_t bus, uint8_t slot, uint8_t func, uint32_t id) {
         if (d->bar[i])
             len += (size_t)snprintf(bars + len, sizeof(bars) - len, " bar%d=0x%08x", i, d->bar[i]);
     }
-    printk("cllm: pci %02x:%02x.%u %04x:%04x class %02x.%02x.%02x irq %u%s\n", bus, slot, func,
-           d->vendor, d->device, d->class_code, d->subclass, d->prog_if, d->irq_line, bars);
+    if (log_level() >= LOG_INFO)
+        printk("cllm: pci %02x:%02x.%u %04x:%04x class %02x.%02x.%02x irq %u%s\n", bus, slot,
+               func, d->vendor, d->device, d->class_code, d->subclass, d->prog_if, d->irq_line, bars);
 }
 
 void pci_init(void) {

@@ -27,6 +27,11 @@ int snprintf(char *buf, size_t size, const char *fmt, ...) __attribute__((format
 void printk(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void console_write(const char *s, size_t n);
 
+/* How much the log says, from cllm.log=quiet|info|debug (default info). Subsystems gate
+ * per-item detail lines on it; status lines the host parses are never gated. */
+enum log_level { LOG_QUIET, LOG_INFO, LOG_DEBUG };
+enum log_level log_level(void);
+
 /* kernel/core/panic.c: the panic report on the log ("cllm: panic: <reason>", the
  * registers, one "cllm: trace:" line per frame, "cllm: panic end"), then exit status 2. */
 void panic(const char *fmt, ...) NORETURN __attribute__((format(printf, 1, 2)));
