@@ -148,7 +148,7 @@ def main() -> None:
     print(f"| {N_TOKENS}-token completion, end to end | {wall * 1000:.0f} ms |")
     print(f"| time to first streamed token | {ttft * 1000:.0f} ms |")
     for n, v in agg.items():
-        print(f"| aggregate generation, {n} concurrent client{"s" if n > 1 else ""} | {v:.1f} tokens/s |")
+        print(f"| aggregate generation, {n} concurrent client{'s' if n > 1 else ''} | {v:.1f} tokens/s |")
 
 
 if __name__ == "__main__":
