@@ -197,3 +197,29 @@ def test_random_bytes_round_trip(tok_main, models_dir):
         for t, (ids, dec) in zip(texts, got):
             assert all(0 <= i < 32000 for i in ids)
             assert dec.removeprefix(b"\n<s>\n") == t, (args[0], t)
+
+
+def test_user_defined_tokens_always_match(tok_main, tmp_path):
+    import gguf
+
+    tokens = ["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(256)]
+    tokens += ["\u2581", "a", "b", "<tool>", "<ctl>"]
+    types = [2, 3, 3] + [6] * 256 + [1, 1, 1, 4, 3]
+    w = gguf.GGUFWriter(str(tmp_path / "u.gguf"), "llama")
+    w.add_tokenizer_model("llama")
+    w.add_token_list(tokens)
+    w.add_token_scores([0.0] * len(tokens))
+    w.add_token_types(types)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    tool, ctl, sp, a, b = 262, 263, 259, 260, 261
+    args = ["gguf", str(tmp_path / "u.gguf")]
+    (plain, dec), = run_tok(tok_main, args, [b"a<tool>b<ctl>"], flags=0)
+    # <tool> is user-defined: one token even without special parsing; text after it gets
+    # the space prefix again (llama.cpp); <ctl> is control: plain text here
+    assert plain[:3] == [sp, a, tool] and plain[3:5] == [sp, b]
+    assert ctl not in plain
+    (special, _), = run_tok(tok_main, args, [b"a<tool>b<ctl>"], flags=2)
+    assert special == [sp, a, tool, sp, b, ctl]

@@ -528,9 +528,11 @@ static int tok_encode(const struct tokenizer *t, const char *text, size_t len, b
     size_t i = 0, run = 0;
     while (rc == 0 && i <= len) {
         int sid = -1;
-        if (special && i < len && t->kind == TOKENIZER_KIND_SPM) {
+        if (i < len && t->kind == TOKENIZER_KIND_SPM) {
             for (int k = 0; k < t->n_special; k++) {
                 const struct tokenizer_token *tk = &t->tokens[t->special[k]];
+                if (!special && tk->type != TOKENIZER_TYPE_USER_DEFINED)
+                    continue; /* user-defined tokens always match, as in llama.cpp */
                 if (tk->len <= len - i && memcmp(text + i, tk->text, tk->len) == 0) {
                     sid = t->special[k];
                     break;

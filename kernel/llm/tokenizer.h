@@ -86,7 +86,8 @@ void tokenizer_free(struct tokenizer *t);
 
 /* Encode len bytes of UTF-8 text (invalid sequences are encoded byte by byte). Writes at
  * most max_out ids to out; returns the count, or TOKENIZER_ERR_*. add_bos prepends
- * bos_id (if the vocabulary has one). Control-token text such as "<s>" is ordinary text. */
+ * bos_id (if the vocabulary has one). Control-token text such as "<s>" is ordinary text;
+ * the text of USER_DEFINED tokens (GGUF) is always that token, as in llama.cpp. */
 int tokenizer_encode(const struct tokenizer *t, const char *text, size_t len, bool add_bos,
                      int *out, int max_out);
 
