@@ -216,7 +216,7 @@ def test_user_defined_tokens_always_match(tok_main, tmp_path):
     w.close()
     tool, ctl, sp, a, b = 262, 263, 259, 260, 261
     args = ["gguf", str(tmp_path / "u.gguf")]
-    (plain, dec), = run_tok(tok_main, args, [b"a<tool>b<ctl>"], flags=0)
+    (plain, _dec), = run_tok(tok_main, args, [b"a<tool>b<ctl>"], flags=0)
     # <tool> is user-defined: one token even without special parsing; text after it gets
     # the space prefix again (llama.cpp); <ctl> is control: plain text here
     assert plain[:3] == [sp, a, tool] and plain[3:5] == [sp, b]
