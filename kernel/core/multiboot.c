@@ -9,6 +9,7 @@
  */
 #include "bootinfo.h"
 #include "kernel.h"
+#include "memlayout.h"
 #include "multiboot.h"
 #include "param.h"
 
@@ -72,6 +73,20 @@ static void module_name_from(char *s) {
     memmove(s, s + start, n - start + 1);
 }
 
+/* A module must lie in usable RAM, above low memory, clear of the kernel image. */
+static bool module_placement_ok(uint32_t start, uint32_t end) {
+    if (start < LOW_MEMORY_RESERVED)
+        return false;
+    if (start < (uintptr_t)kernel_image_end && end > (uintptr_t)kernel_image_start)
+        return false;
+    for (size_t r = 0; r < boot.n_mem; r++) {
+        const struct boot_mem_region *reg = &boot.mem[r];
+        if (reg->type == MULTIBOOT_MEMORY_AVAILABLE && start >= reg->base && end <= reg->base + reg->len)
+            return true;
+    }
+    return false;
+}
+
 static void parse_modules(const struct multiboot_info *mbi) {
     const struct multiboot_module *mods = (const struct multiboot_module *)(uintptr_t)mbi->mods_addr;
     for (uint32_t i = 0; i < mbi->mods_count; i++) {
@@ -89,6 +104,11 @@ static void parse_modules(const struct multiboot_info *mbi) {
                    m->mod_end, m->mod_start);
             continue;
         }
+        if (!module_placement_ok(m->mod_start, m->mod_end)) {
+            printk("cllm: warning: module %s skipped: 0x%x..0x%x is not free RAM above 1 MiB "
+                   "outside the kernel image\n", name, m->mod_start, m->mod_end);
+            continue;
+        }
         boot.modules[boot.n_modules++] = (struct boot_module){m->mod_start, m->mod_end - m->mod_start, name};
         printk("cllm: module %s at 0x%x len %u\n", name, m->mod_start, m->mod_end - m->mod_start);
     }
@@ -99,8 +119,11 @@ const struct bootinfo *multiboot_parse(uint32_t magic, uint32_t info_addr) {
     if (magic != MULTIBOOT_BOOTLOADER_MAGIC)
         panic("not started by a Multiboot loader: magic 0x%08x", magic);
     const struct multiboot_info *mbi = (const struct multiboot_info *)(uintptr_t)info_addr;
-    if (mbi->flags & MULTIBOOT_INFO_CMDLINE)
+    if (mbi->flags & MULTIBOOT_INFO_CMDLINE) {
         copy_string(boot_cmdline, sizeof(boot_cmdline), mbi->cmdline);
+        if (strlen(boot_cmdline) == sizeof(boot_cmdline) - 1)
+            printk("cllm: warning: command line cut at %u bytes\n", (unsigned)sizeof(boot_cmdline) - 1);
+    }
     if (mbi->flags & MULTIBOOT_INFO_MMAP) {
         parse_mmap(mbi);
     } else if (mbi->flags & MULTIBOOT_INFO_MEMORY) {
