@@ -91,6 +91,14 @@ def test_wrong_method_is_405_with_allow():
     assert post("/health", "").headers["allow"] == "GET"
 
 
+def test_cors_preflight_needs_no_key():
+    [resp] = exchange(request("OPTIONS", "/v1/chat/completions"), prelude=["key k"])
+    assert resp.status == 204 and resp.body == b""
+    assert resp.headers["access-control-allow-methods"] == "POST, OPTIONS"
+    assert "Authorization" in resp.headers["access-control-allow-headers"]
+    assert resp.headers["access-control-allow-origin"] == "*"
+
+
 @pytest.mark.parametrize("path", ["/v1/completions", "/v1/chat/completions", "/completion",
                                   "/tokenize", "/detokenize"])
 def test_bad_json_is_400_naming_the_position(path):

@@ -472,6 +472,16 @@ void api_handle(struct http_conn *c, const struct http_request *req) {
         return;
     }
     c->route = path_match ? path_match->path : "other";
+    if (path_match && strcmp(req->method, "OPTIONS") == 0) {
+        /* CORS preflight of a browser client: answered without the key, as llama.cpp does. */
+        char allow[160];
+        snprintf(allow, sizeof(allow),
+                 "Allow: %s, OPTIONS\r\nAccess-Control-Allow-Methods: %s, OPTIONS\r\n"
+                 "Access-Control-Allow-Headers: Content-Type, Authorization, X-Api-Key\r\n",
+                 path_match->method, path_match->method);
+        http_respond(c, 204, NULL, "", 0, allow);
+        return;
+    }
     if (!path_match) {
         if (!api_authorized(req)) {
             http_respond_error(c, 401, "Invalid API Key");

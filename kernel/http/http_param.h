@@ -34,14 +34,9 @@
 
 /* JSON: nesting depth of arrays and objects; deeper -> error. */
 #define JSON_MAX_DEPTH 64
-/* JSON: arena bytes per document = this factor * document length + JSON_ARENA_BASE. */
-#define JSON_ARENA_FACTOR 6
+/* JSON: arena bytes added to what a document's length requires (json_parse). */
 #define JSON_ARENA_BASE 4096
 
-/* API: stop strings per request (the generator's limit). */
-#define API_MAX_STOP 4
-/* API: bytes of one stop string. */
-#define API_MAX_STOP_LEN 64
 /* API: chat messages per request. */
 #define API_MAX_MESSAGES 64
 /* API: tokens accepted by /detokenize and produced by /tokenize. */
