@@ -93,10 +93,26 @@ static long double math_exp2l(long double y) {
     return x87_fscale(r, n);
 }
 
+/* e^x without the x87 transcendental instructions (slow under emulation, and
+ * expf runs thousands of times per token in softmax and SiLU): x = n ln2 + r with
+ * |r| <= ln2/2, a degree-6 polynomial for e^r in double, times 2^n. */
 float expf(float x) {
     if (isnan(x))
         return x;
-    return (float)math_exp2l((long double)x * MATH_LOG2E);
+    if (x > 88.73f)
+        return INFINITY;
+    if (x < -103.98f)
+        return 0.0f;
+    double n = (double)(int32_t)(x * 1.4426950408889634 + (x < 0 ? -0.5 : 0.5));
+    double r = (double)x - n * 0.6931471805599453;
+    double p = 1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6 + r * (1.0 / 24 + r * (1.0 / 120 + r * (1.0 / 720 +
+               r * (1.0 / 5040)))))));
+    int32_t k = (int32_t)n;
+    /* 2^k as a double: k is within [-150, 128], inside the double exponent range */
+    uint64_t bits = (uint64_t)(k + 1023) << 52;
+    double scale;
+    __builtin_memcpy(&scale, &bits, 8);
+    return (float)(p * scale);
 }
 
 float logf(float x) {

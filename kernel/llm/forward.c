@@ -81,10 +81,7 @@ const float *model_forward(const struct model *m, struct model_state *s, int tok
         ops_rmsnorm(s->xb, s->x, w->ffn_norm, c->dim, c->rms_eps);
         ops_matmul(s->hb, &w->w1, s->xb);
         ops_matmul(s->hb2, &w->w3, s->xb);
-        for (int i = 0; i < c->hidden_dim; i++) {
-            float g = s->hb[i];
-            s->hb[i] = g / (1.0f + expf(-g)) * s->hb2[i];
-        }
+        ops_swiglu(s->hb, s->hb2, c->hidden_dim);
         ops_matmul(s->xb2, &w->w2, s->hb);
         for (int i = 0; i < c->dim; i++)
             s->x[i] += s->xb2[i];

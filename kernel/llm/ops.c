@@ -72,6 +72,26 @@ static float scalar_dot_i8(const int8_t *w, const float *x, int n) {
     return s;
 }
 
+static void scalar_softmax(float *x, int n) {
+    float mx = x[0];
+    for (int i = 1; i < n; i++)
+        if (x[i] > mx)
+            mx = x[i];
+    float sum = 0;
+    for (int i = 0; i < n; i++) {
+        x[i] = expf(x[i] - mx);
+        sum += x[i];
+    }
+    float inv = 1.0f / sum;
+    for (int i = 0; i < n; i++)
+        x[i] *= inv;
+}
+
+static void scalar_swiglu(float *g, const float *up, int n) {
+    for (int i = 0; i < n; i++)
+        g[i] = g[i] / (1.0f + expf(-g[i])) * up[i];
+}
+
 const struct ops_kernels ops_scalar = {
     .name = "scalar",
     .dot_f32 = scalar_dot_f32,
@@ -79,6 +99,8 @@ const struct ops_kernels ops_scalar = {
     .dot_q8_0 = scalar_dot_q8_0,
     .dot_q4_0 = scalar_dot_q4_0,
     .dot_i8 = scalar_dot_i8,
+    .softmax = scalar_softmax,
+    .swiglu = scalar_swiglu,
 };
 
 void ops_select(bool use_sse2) {
@@ -211,15 +233,9 @@ void ops_rmsnorm(float *out, const float *x, const float *weight, int n, float e
 }
 
 void ops_softmax(float *x, int n) {
-    float mx = x[0];
-    for (int i = 1; i < n; i++)
-        if (x[i] > mx)
-            mx = x[i];
-    float sum = 0;
-    for (int i = 0; i < n; i++) {
-        x[i] = expf(x[i] - mx);
-        sum += x[i];
-    }
-    for (int i = 0; i < n; i++)
-        x[i] /= sum;
+    ops_active->softmax(x, n);
+}
+
+void ops_swiglu(float *g, const float *up, int n) {
+    ops_active->swiglu(g, up, n);
 }

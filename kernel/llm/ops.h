@@ -27,6 +27,8 @@ struct ops_kernels {
     float (*dot_q8_0)(const void *w, const struct ops_xq *x, int n);
     float (*dot_q4_0)(const void *w, const struct ops_xq *x, int n);
     float (*dot_i8)(const int8_t *w, const float *x, int n); /* unscaled int8 run */
+    void (*softmax)(float *x, int n);                        /* in place */
+    void (*swiglu)(float *g, const float *up, int n);        /* g = silu(g) * up */
 };
 
 extern const struct ops_kernels ops_scalar;  /* ops.c */
@@ -53,5 +55,8 @@ void ops_quantize_x(struct ops_xq *xq, const float *x, int n);
 
 /* In-place softmax over x(n). */
 void ops_softmax(float *x, int n);
+
+/* g(n) = silu(g) * up, silu(v) = v / (1 + exp(-v)) */
+void ops_swiglu(float *g, const float *up, int n);
 
 #endif

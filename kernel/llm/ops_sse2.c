@@ -116,6 +116,67 @@ static float sse2_dot_i8(const int8_t *w, const float *x, int n) {
     return s;
 }
 
+/* e^x for four floats (Cephes-style: x = n ln2 + r, degree-6 polynomial in r,
+ * times 2^n built in the exponent bits); relative error about 2e-7. Inputs are
+ * clamped to [-87, 88], so tiny results come out near 1e-38 instead of 0. */
+static __m128 sse2_exp(__m128 x) {
+    x = _mm_min_ps(_mm_max_ps(x, _mm_set1_ps(-87.0f)), _mm_set1_ps(88.0f));
+    __m128 fx = _mm_add_ps(_mm_mul_ps(x, _mm_set1_ps(1.44269504088896341f)), _mm_set1_ps(0.5f));
+    __m128 t = _mm_cvtepi32_ps(_mm_cvttps_epi32(fx));
+    fx = _mm_sub_ps(t, _mm_and_ps(_mm_cmpgt_ps(t, fx), _mm_set1_ps(1.0f))); /* floor */
+    x = _mm_sub_ps(x, _mm_mul_ps(fx, _mm_set1_ps(0.693359375f)));
+    x = _mm_sub_ps(x, _mm_mul_ps(fx, _mm_set1_ps(-2.12194440e-4f)));
+    __m128 y = _mm_set1_ps(1.9875691500e-4f);
+    y = _mm_add_ps(_mm_mul_ps(y, x), _mm_set1_ps(1.3981999507e-3f));
+    y = _mm_add_ps(_mm_mul_ps(y, x), _mm_set1_ps(8.3334519073e-3f));
+    y = _mm_add_ps(_mm_mul_ps(y, x), _mm_set1_ps(4.1665795894e-2f));
+    y = _mm_add_ps(_mm_mul_ps(y, x), _mm_set1_ps(1.6666665459e-1f));
+    y = _mm_add_ps(_mm_mul_ps(y, x), _mm_set1_ps(5.0000001201e-1f));
+    y = _mm_add_ps(_mm_mul_ps(y, _mm_mul_ps(x, x)), _mm_add_ps(x, _mm_set1_ps(1.0f)));
+    __m128i e = _mm_slli_epi32(_mm_add_epi32(_mm_cvttps_epi32(fx), _mm_set1_epi32(127)), 23);
+    return _mm_mul_ps(y, _mm_castsi128_ps(e));
+}
+
+static void sse2_softmax(float *x, int n) {
+    float mx = x[0];
+    for (int i = 1; i < n; i++)
+        mx = x[i] > mx ? x[i] : mx;
+    __m128 vmx = _mm_set1_ps(mx), acc = _mm_setzero_ps();
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+        __m128 e = sse2_exp(_mm_sub_ps(_mm_loadu_ps(x + i), vmx));
+        _mm_storeu_ps(x + i, e);
+        acc = _mm_add_ps(acc, e);
+    }
+    float sum = sse2_hsum(acc);
+    for (; i < n; i++) {
+        float t[4] = {x[i] - mx, 0, 0, 0};
+        _mm_storeu_ps(t, sse2_exp(_mm_loadu_ps(t)));
+        x[i] = t[0];
+        sum += t[0];
+    }
+    __m128 inv = _mm_set1_ps(1.0f / sum);
+    for (i = 0; i + 4 <= n; i += 4)
+        _mm_storeu_ps(x + i, _mm_mul_ps(_mm_loadu_ps(x + i), inv));
+    for (; i < n; i++)
+        x[i] *= 1.0f / sum;
+}
+
+static void sse2_swiglu(float *g, const float *up, int n) {
+    const __m128 one = _mm_set1_ps(1.0f);
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+        __m128 v = _mm_loadu_ps(g + i);
+        __m128 e = sse2_exp(_mm_sub_ps(_mm_setzero_ps(), v));
+        _mm_storeu_ps(g + i, _mm_mul_ps(_mm_div_ps(v, _mm_add_ps(one, e)), _mm_loadu_ps(up + i)));
+    }
+    for (; i < n; i++) {
+        float t[4] = {-g[i], 0, 0, 0};
+        _mm_storeu_ps(t, sse2_exp(_mm_loadu_ps(t)));
+        g[i] = g[i] / (1.0f + t[0]) * up[i];
+    }
+}
+
 const struct ops_kernels ops_sse2 = {
     .name = "sse2",
     .dot_f32 = sse2_dot_f32,
@@ -123,4 +184,6 @@ const struct ops_kernels ops_sse2 = {
     .dot_q8_0 = sse2_dot_q8_0,
     .dot_q4_0 = sse2_dot_q4_0,
     .dot_i8 = sse2_dot_i8,
+    .softmax = sse2_softmax,
+    .swiglu = sse2_swiglu,
 };
