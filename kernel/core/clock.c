@@ -15,7 +15,7 @@
 #define PIT_CH0 0x40
 #define PIT_CH2 0x42
 #define PIT_MODE 0x43
-#define PIT_GATE 0x61          /* bit 0: channel 2 gate, bit 1: speaker, bit 5: OUT2 */
+#define PIT_GATE 0x61 /* bit 0: channel 2 gate, bit 1: speaker, bit 5: OUT2 */
 #define PIT_DIVISOR (PIT_INPUT_HZ / PIT_HZ)
 #define US_PER_TICK (1000000u / PIT_HZ)
 #define CALIBRATE_SPIN_MAX 50000000u /* polls of OUT2 before calibration gives up */
@@ -23,7 +23,7 @@
 
 static volatile uint64_t ticks;
 static uint64_t tsc_hz, tsc_base;
-static uint32_t tsc_us_mult;   /* 2^32 * 1e6 / tsc_hz: microseconds per TSC cycle, fixed point */
+static uint32_t tsc_us_mult; /* 2^32 * 1e6 / tsc_hz: microseconds per TSC cycle, fixed point */
 static uint64_t last_us;
 
 static void clock_irq(void) {
@@ -34,7 +34,7 @@ static void clock_irq(void) {
 static uint64_t clock_calibrate_tsc(void) {
     uint32_t count = PIT_INPUT_HZ / 1000 * TSC_CALIBRATE_MS;
     outb(PIT_GATE, (inb(PIT_GATE) & ~0x03) | 0x01); /* gate on, speaker off */
-    outb(PIT_MODE, 0xB0);                          /* channel 2, lo/hi byte, mode 0 */
+    outb(PIT_MODE, 0xB0);                           /* channel 2, lo/hi byte, mode 0 */
     outb(PIT_CH2, (uint8_t)count);
     outb(PIT_CH2, (uint8_t)(count >> 8));
     uint64_t t0 = rdtsc();

@@ -153,7 +153,8 @@ void cmdline_init(const char *line) {
     size_t len = strnlen(line, CMDLINE_MAX - 1);
     int32_t n = cmdline_split(line, len, toks, CMDLINE_MAX_OPTIONS, &dropped);
     if (n < 0) {
-        printk("cllm: warning: command line ignored: quote at offset %d is never closed\n", (int)(-n - 1));
+        printk("cllm: warning: command line ignored: quote at offset %d is never closed\n",
+               (int)(-n - 1));
         n_rejected++;
         return;
     }
@@ -171,10 +172,12 @@ void cmdline_init(const char *line) {
         }
         char want[96];
         if (!toks[i].has_value) {
-            printk("cllm: warning: rejected cllm.%s: no value (write cllm.%s=<value>)\n", opt->key, opt->key);
+            printk("cllm: warning: rejected cllm.%s: no value (write cllm.%s=<value>)\n", opt->key,
+                   opt->key);
             n_rejected++;
         } else if (!cmdline_check_value(opt, val, toks[i].val_len, want, sizeof(want))) {
-            printk("cllm: warning: rejected cllm.%s=\"%.*s\": want %s\n", opt->key, vlen, val, want);
+            printk("cllm: warning: rejected cllm.%s=\"%.*s\": want %s\n", opt->key, vlen, val,
+                   want);
             n_rejected++;
         } else {
             cmdline_keep(opt, val, toks[i].val_len);

@@ -59,14 +59,28 @@ void cpu_init(void) {
         sse2_on = (features_edx & CPUID_EDX_SSE2) != 0;
     }
     printk("cllm: cpu %s fpu %s tsc %s pse %s sse %s sse2 %s\n", vendor,
-           cpu_has_fpu() ? "yes" : "no", cpu_has_tsc() ? "yes" : "no",
-           cpu_has_pse() ? "yes" : "no", sse_on ? "on" : "no", sse2_on ? "on" : "no");
+           cpu_has_fpu() ? "yes" : "no", cpu_has_tsc() ? "yes" : "no", cpu_has_pse() ? "yes" : "no",
+           sse_on ? "on" : "no", sse2_on ? "on" : "no");
 }
 
-bool cpu_has_cpuid(void) { return has_cpuid; }
-bool cpu_has_fpu(void) { return (features_edx & CPUID_EDX_FPU) != 0; }
-bool cpu_has_tsc(void) { return (features_edx & CPUID_EDX_TSC) != 0; }
-bool cpu_has_pse(void) { return (features_edx & CPUID_EDX_PSE) != 0; }
-bool cpu_has_sse(void) { return sse_on; }
-bool cpu_has_sse2(void) { return sse2_on; }
-const char *cpu_vendor(void) { return vendor; }
+bool cpu_has_cpuid(void) {
+    return has_cpuid;
+}
+bool cpu_has_fpu(void) {
+    return (features_edx & CPUID_EDX_FPU) != 0;
+}
+bool cpu_has_tsc(void) {
+    return (features_edx & CPUID_EDX_TSC) != 0;
+}
+bool cpu_has_pse(void) {
+    return (features_edx & CPUID_EDX_PSE) != 0;
+}
+bool cpu_has_sse(void) {
+    return sse_on;
+}
+bool cpu_has_sse2(void) {
+    return sse2_on;
+}
+const char *cpu_vendor(void) {
+    return vendor;
+}

@@ -37,10 +37,19 @@ static uint64_t gdt_entry(uint32_t base, uint32_t limit, uint8_t access, uint8_t
  * error code on top of the stack. */
 static void __attribute__((used, noreturn)) gdt_double_fault_task(void) {
     struct trap_frame f = {
-        .edi = tss_main.edi, .esi = tss_main.esi, .ebp = tss_main.ebp,
-        .esp_at_pusha = tss_main.esp, .ebx = tss_main.ebx, .edx = tss_main.edx,
-        .ecx = tss_main.ecx, .eax = tss_main.eax, .vector = 8, .err = 0,
-        .eip = tss_main.eip, .cs = tss_main.cs, .eflags = tss_main.eflags,
+        .edi = tss_main.edi,
+        .esi = tss_main.esi,
+        .ebp = tss_main.ebp,
+        .esp_at_pusha = tss_main.esp,
+        .ebx = tss_main.ebx,
+        .edx = tss_main.edx,
+        .ecx = tss_main.ecx,
+        .eax = tss_main.eax,
+        .vector = 8,
+        .err = 0,
+        .eip = tss_main.eip,
+        .cs = tss_main.cs,
+        .eflags = tss_main.eflags,
     };
     panic_from_trap(&f, read_cr2());
 }

@@ -19,10 +19,10 @@
 
 struct slab {
     uint32_t magic;
-    uint32_t block;   /* bytes per block, a power of two */
-    uint32_t first;   /* offset of the first block */
+    uint32_t block; /* bytes per block, a power of two */
+    uint32_t first; /* offset of the first block */
     uint32_t n_free, n_total;
-    void *free_list;  /* singly linked through the first word of each free block */
+    void *free_list;          /* singly linked through the first word of each free block */
     struct slab *prev, *next; /* the class's slabs that have a free block */
 };
 
@@ -147,7 +147,8 @@ void kfree(void *p) {
         return;
     uintptr_t addr = (uintptr_t)p;
     if (page_owner_of(addr) != PAGE_OWNER_HEAP)
-        panic("kfree: %p is not a heap block (page owner %s)", p, page_owner_name(page_owner_of(addr)));
+        panic("kfree: %p is not a heap block (page owner %s)", p,
+              page_owner_name(page_owner_of(addr)));
     if (addr & (PAGE_SIZE - 1)) {
         slab_free(p);
         return;

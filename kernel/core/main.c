@@ -25,6 +25,8 @@ void poll_note_work(void) {
     poll_worked = true;
 }
 
+/* The step comments stay in one column. */
+/* clang-format off */
 void kernel_main(uint32_t magic, uint32_t mbi_addr) {
     serial_init();                                             /* COM1 log, COM2 data channel */
     vga_init();                                                /* screen mirror of the log */
@@ -54,3 +56,4 @@ void kernel_main(uint32_t magic, uint32_t mbi_addr) {
             hlt(); /* nothing happened: sleep until the next interrupt (PIT at PIT_HZ) */
     }
 }
+/* clang-format on */

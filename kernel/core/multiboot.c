@@ -7,10 +7,10 @@
  * read from the loader is checked: a bad module or map entry is skipped with a
  * warning naming it.
  */
+#include "multiboot.h"
 #include "bootinfo.h"
 #include "kernel.h"
 #include "memlayout.h"
-#include "multiboot.h"
 #include "param.h"
 
 static struct bootinfo boot;
@@ -81,14 +81,16 @@ static bool module_placement_ok(uint32_t start, uint32_t end) {
         return false;
     for (size_t r = 0; r < boot.n_mem; r++) {
         const struct boot_mem_region *reg = &boot.mem[r];
-        if (reg->type == MULTIBOOT_MEMORY_AVAILABLE && start >= reg->base && end <= reg->base + reg->len)
+        if (reg->type == MULTIBOOT_MEMORY_AVAILABLE && start >= reg->base &&
+            end <= reg->base + reg->len)
             return true;
     }
     return false;
 }
 
 static void parse_modules(const struct multiboot_info *mbi) {
-    const struct multiboot_module *mods = (const struct multiboot_module *)(uintptr_t)mbi->mods_addr;
+    const struct multiboot_module *mods =
+        (const struct multiboot_module *)(uintptr_t)mbi->mods_addr;
     for (uint32_t i = 0; i < mbi->mods_count; i++) {
         if (boot.n_modules == BOOT_MAX_MODULES) {
             printk("cllm: warning: %u modules given, only %d kept\n", mbi->mods_count,
@@ -106,10 +108,12 @@ static void parse_modules(const struct multiboot_info *mbi) {
         }
         if (!module_placement_ok(m->mod_start, m->mod_end)) {
             printk("cllm: warning: module %s skipped: 0x%x..0x%x is not free RAM above 1 MiB "
-                   "outside the kernel image\n", name, m->mod_start, m->mod_end);
+                   "outside the kernel image\n",
+                   name, m->mod_start, m->mod_end);
             continue;
         }
-        boot.modules[boot.n_modules++] = (struct boot_module){m->mod_start, m->mod_end - m->mod_start, name};
+        boot.modules[boot.n_modules++] =
+            (struct boot_module){m->mod_start, m->mod_end - m->mod_start, name};
         printk("cllm: module %s at 0x%x len %u\n", name, m->mod_start, m->mod_end - m->mod_start);
     }
 }
@@ -122,7 +126,8 @@ const struct bootinfo *multiboot_parse(uint32_t magic, uint32_t info_addr) {
     if (mbi->flags & MULTIBOOT_INFO_CMDLINE) {
         copy_string(boot_cmdline, sizeof(boot_cmdline), mbi->cmdline);
         if (strlen(boot_cmdline) == sizeof(boot_cmdline) - 1)
-            printk("cllm: warning: command line cut at %u bytes\n", (unsigned)sizeof(boot_cmdline) - 1);
+            printk("cllm: warning: command line cut at %u bytes\n",
+                   (unsigned)sizeof(boot_cmdline) - 1);
     }
     if (mbi->flags & MULTIBOOT_INFO_MMAP) {
         parse_mmap(mbi);

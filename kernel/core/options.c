@@ -22,7 +22,8 @@ const struct cmdline_option cmdline_options[] = {
     {"netmask", CMDLINE_KIND_IPV4, 0, 0, NULL, "network mask with cllm.ip"},
     {"port", CMDLINE_KIND_U32, 1, 65535, NULL, "TCP port of the HTTP API"},
     {"api_key", CMDLINE_KIND_STRING, 0, 0, NULL, "bearer token the API requires; none when absent"},
-    {"nic", CMDLINE_KIND_CHOICE, 0, 0, "auto|e1000|virtio|none", "which network card driver to use"},
+    {"nic", CMDLINE_KIND_CHOICE, 0, 0, "auto|e1000|virtio|none",
+     "which network card driver to use"},
 };
 
 const size_t cmdline_option_count = sizeof(cmdline_options) / sizeof(cmdline_options[0]);

@@ -13,14 +13,14 @@
 #include "mm.h"
 #include "param.h"
 
-#define PAGE_HEAD 0x80       /* map byte flag: first page of an allocated run */
+#define PAGE_HEAD 0x80 /* map byte flag: first page of an allocated run */
 #define PAGE_OWNER_MASK 0x7F
 #define RAM_TRACK_LIMIT 0x100000000ull /* no PAE: RAM above 4 GiB is ignored */
 
 static uint8_t *page_map; /* (n_pages) owner | PAGE_HEAD per page */
 static size_t n_pages;    /* pages tracked: up to the end of the highest usable region */
 static size_t owner_pages[PAGE_OWNER_COUNT];
-static size_t free_hint;  /* no free page below this index */
+static size_t free_hint; /* no free page below this index */
 
 static const char *const owner_names[PAGE_OWNER_COUNT] = {
     "none", "free", "image", "boot", "pagetable", "pagemap", "heap", "stack", "reserved",
@@ -99,8 +99,9 @@ void page_init(const struct bootinfo *bi) {
     }
     if (log_level() >= LOG_DEBUG) {
         for (size_t r = 0; r < bi->n_mem; r++)
-            printk("cllm: memmap 0x%09llx len 0x%09llx type %u\n", (unsigned long long)bi->mem[r].base,
-                   (unsigned long long)bi->mem[r].len, bi->mem[r].type);
+            printk("cllm: memmap 0x%09llx len 0x%09llx type %u\n",
+                   (unsigned long long)bi->mem[r].base, (unsigned long long)bi->mem[r].len,
+                   bi->mem[r].type);
     }
     n_pages = (size_t)(top >> PAGE_SHIFT);
     page_map = (uint8_t *)place_map(bi, n_pages);
@@ -188,7 +189,8 @@ void page_report(void) {
     size_t total = n_pages - owner_pages[PAGE_OWNER_NONE];
     printk("cllm: memory: image %u KiB, modules %u KiB, heap %u KiB, reserved %u KiB, free %u KiB, "
            "total %u KiB\n",
-           (unsigned)(owner_pages[PAGE_OWNER_IMAGE] * kib), (unsigned)(owner_pages[PAGE_OWNER_BOOT] * kib),
-           (unsigned)(heap * kib), (unsigned)(reserved * kib),
-           (unsigned)(owner_pages[PAGE_OWNER_FREE] * kib), (unsigned)(total * kib));
+           (unsigned)(owner_pages[PAGE_OWNER_IMAGE] * kib),
+           (unsigned)(owner_pages[PAGE_OWNER_BOOT] * kib), (unsigned)(heap * kib),
+           (unsigned)(reserved * kib), (unsigned)(owner_pages[PAGE_OWNER_FREE] * kib),
+           (unsigned)(total * kib));
 }

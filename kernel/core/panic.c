@@ -22,14 +22,37 @@ struct panic_regs {
 };
 
 static const char *const exception_names[32] = {
-    "divide error", "debug", "non-maskable interrupt", "breakpoint", "overflow",
-    "bound range exceeded", "invalid opcode", "device not available", "double fault",
-    "coprocessor segment overrun", "invalid TSS", "segment not present",
-    "stack-segment fault", "general protection fault", "page fault", "reserved (15)",
-    "x87 floating-point exception", "alignment check", "machine check",
-    "SIMD floating-point exception", "virtualization exception", "control protection",
-    "reserved (22)", "reserved (23)", "reserved (24)", "reserved (25)", "reserved (26)",
-    "reserved (27)", "hypervisor injection", "VMM communication", "security exception",
+    "divide error",
+    "debug",
+    "non-maskable interrupt",
+    "breakpoint",
+    "overflow",
+    "bound range exceeded",
+    "invalid opcode",
+    "device not available",
+    "double fault",
+    "coprocessor segment overrun",
+    "invalid TSS",
+    "segment not present",
+    "stack-segment fault",
+    "general protection fault",
+    "page fault",
+    "reserved (15)",
+    "x87 floating-point exception",
+    "alignment check",
+    "machine check",
+    "SIMD floating-point exception",
+    "virtualization exception",
+    "control protection",
+    "reserved (22)",
+    "reserved (23)",
+    "reserved (24)",
+    "reserved (25)",
+    "reserved (26)",
+    "reserved (27)",
+    "hypervisor injection",
+    "VMM communication",
+    "security exception",
     "reserved (31)",
 };
 
@@ -92,8 +115,16 @@ void panic_from_trap(const struct trap_frame *f, uint32_t cr2) {
     else
         snprintf(reason, sizeof(reason), "%s (vector %u)", name, f->vector);
     struct panic_regs r = {
-        .eip = f->eip, .ebp = f->ebp, .eax = f->eax, .ebx = f->ebx, .ecx = f->ecx,
-        .edx = f->edx, .esi = f->esi, .edi = f->edi, .eflags = f->eflags, .cr2 = cr2,
+        .eip = f->eip,
+        .ebp = f->ebp,
+        .eax = f->eax,
+        .ebx = f->ebx,
+        .ecx = f->ecx,
+        .edx = f->edx,
+        .esi = f->esi,
+        .edi = f->edi,
+        .eflags = f->eflags,
+        .cr2 = cr2,
         .err = f->err,
         /* Ring 0 traps push no ESP: the interrupted stack continues just above the
          * frame. The double-fault task passes the saved ESP in esp_at_pusha. */
@@ -113,9 +144,18 @@ void panic(const char *fmt, ...) {
     /* Report the caller's context: its EIP, its EBP, and its ESP after the call. */
     const uint32_t *frame = __builtin_frame_address(0);
     struct panic_regs r = {
-        .eip = (uint32_t)(uintptr_t)__builtin_return_address(0), .esp = (uint32_t)(uintptr_t)(frame + 2),
-        .ebp = frame[0], .eax = now.eax, .ebx = now.ebx, .ecx = now.ecx, .edx = now.edx,
-        .esi = now.esi, .edi = now.edi, .eflags = now.eflags, .cr2 = read_cr2(), .err = 0,
+        .eip = (uint32_t)(uintptr_t)__builtin_return_address(0),
+        .esp = (uint32_t)(uintptr_t)(frame + 2),
+        .ebp = frame[0],
+        .eax = now.eax,
+        .ebx = now.ebx,
+        .ecx = now.ecx,
+        .edx = now.edx,
+        .esi = now.esi,
+        .edi = now.edi,
+        .eflags = now.eflags,
+        .cr2 = read_cr2(),
+        .err = 0,
     };
     panic_report(reason, &r);
 }

@@ -3,9 +3,9 @@
  * their environment, mapped onto the heap, the clock and printk. The host side of the
  * same interface is tests/host/port_host.c.
  */
+#include "port.h"
 #include "clock.h"
 #include "mm.h"
-#include "port.h"
 
 #define PORT_ALLOC_ALIGN 16 /* bytes, what port.h promises */
 #define PORT_LOG_MAX 384    /* longest log line, bytes */

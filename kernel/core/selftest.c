@@ -4,6 +4,7 @@
  * machine it booted on and prints one machine-readable line; the fault_* tests (never
  * part of "all") fault on purpose so the host can check the panic report.
  */
+#include "selftest.h"
 #include "clock.h"
 #include "cmdline.h"
 #include "cpu.h"
@@ -12,14 +13,13 @@
 #include "kernel.h"
 #include "memlayout.h"
 #include "mm.h"
-#include "selftest.h"
 #include "x86.h"
 #include "zig.h"
 
 #define DETAIL_MAX 160
-#define HEAP_BIG_MAX (512u << 20)  /* bytes the heap_big test asks for at most */
-#define TIMER_WAIT_US 20000        /* how long the timer test waits */
-#define TIMER_SPIN_MAX 200000000u  /* polls before the timer test declares the clock stuck */
+#define HEAP_BIG_MAX (512u << 20) /* bytes the heap_big test asks for at most */
+#define TIMER_WAIT_US 20000       /* how long the timer test waits */
+#define TIMER_SPIN_MAX 200000000u /* polls before the timer test declares the clock stuck */
 
 struct selftest {
     const char *name;
@@ -41,14 +41,16 @@ static bool test_page(char *detail, size_t n) {
     uintptr_t b = page_alloc(16, 16, PAGE_OWNER_STACK);
     CHECK(a && b, "page_alloc failed: a=0x%x b=0x%x", (unsigned)a, (unsigned)b);
     CHECK((b & 0xFFFF) == 0, "16-page alignment: b=0x%x", (unsigned)b);
-    CHECK(page_owner_of(a) == PAGE_OWNER_STACK && page_owner_of(b + 15 * PAGE_SIZE) == PAGE_OWNER_STACK,
+    CHECK(page_owner_of(a) == PAGE_OWNER_STACK &&
+              page_owner_of(b + 15 * PAGE_SIZE) == PAGE_OWNER_STACK,
           "owner after alloc: %s", page_owner_name(page_owner_of(a)));
     CHECK(page_run_length(b) == 16, "run length %u, want 16", (unsigned)page_run_length(b));
     CHECK(page_count(PAGE_OWNER_FREE) == free0 - 17, "free count %u, want %u",
           (unsigned)page_count(PAGE_OWNER_FREE), (unsigned)(free0 - 17));
     page_free(a, 1);
     page_free(b, 16);
-    CHECK(page_owner_of(a) == PAGE_OWNER_FREE, "owner after free: %s", page_owner_name(page_owner_of(a)));
+    CHECK(page_owner_of(a) == PAGE_OWNER_FREE, "owner after free: %s",
+          page_owner_name(page_owner_of(a)));
     CHECK(page_count(PAGE_OWNER_FREE) == free0 && page_count(PAGE_OWNER_STACK) == stack0,
           "counters did not return: free %u/%u stack %u/%u", (unsigned)page_count(PAGE_OWNER_FREE),
           (unsigned)free0, (unsigned)page_count(PAGE_OWNER_STACK), (unsigned)stack0);
@@ -59,14 +61,16 @@ static bool test_page(char *detail, size_t n) {
 }
 
 static bool test_heap(char *detail, size_t n) {
-    static const size_t sizes[] = {1, 15, 16, 17, 100, 1000, 1024, 1025, 4096, 5000, 65536, 1u << 20};
+    static const size_t sizes[] = {1,    15,   16,   17,   100,   1000,
+                                   1024, 1025, 4096, 5000, 65536, 1u << 20};
     void *blocks[ARRAY_SIZE(sizes)];
     void *small[300];
     size_t bytes0 = heap_bytes_in_use(), pages0 = page_count(PAGE_OWNER_HEAP);
     for (size_t i = 0; i < ARRAY_SIZE(sizes); i++) {
         blocks[i] = kmalloc(sizes[i]);
         CHECK(blocks[i], "kmalloc(%u) failed", (unsigned)sizes[i]);
-        CHECK(((uintptr_t)blocks[i] & 15) == 0, "kmalloc(%u) = %p not 16-aligned", (unsigned)sizes[i], blocks[i]);
+        CHECK(((uintptr_t)blocks[i] & 15) == 0, "kmalloc(%u) = %p not 16-aligned",
+              (unsigned)sizes[i], blocks[i]);
         memset(blocks[i], (int)(0x40 + i), sizes[i]);
     }
     for (size_t i = 0; i < ARRAY_SIZE(small); i++) {
@@ -74,7 +78,8 @@ static bool test_heap(char *detail, size_t n) {
         CHECK(small[i], "small kmalloc %u failed", (unsigned)i);
         memset(small[i], 0xA5, 24);
     }
-    void *a64 = kmalloc_aligned(100, 64), *a4k = kmalloc_aligned(10, 4096), *a64k = kmalloc_aligned(5000, 1u << 16);
+    void *a64 = kmalloc_aligned(100, 64), *a4k = kmalloc_aligned(10, 4096),
+         *a64k = kmalloc_aligned(5000, 1u << 16);
     CHECK(a64 && ((uintptr_t)a64 & 63) == 0, "kmalloc_aligned(100, 64) = %p", a64);
     CHECK(a4k && ((uintptr_t)a4k & 4095) == 0, "kmalloc_aligned(10, 4096) = %p", a4k);
     CHECK(a64k && ((uintptr_t)a64k & 0xFFFF) == 0, "kmalloc_aligned(5000, 65536) = %p", a64k);
@@ -82,7 +87,8 @@ static bool test_heap(char *detail, size_t n) {
     for (size_t i = 0; i < ARRAY_SIZE(sizes); i++) {
         const uint8_t *p = blocks[i];
         for (size_t j = 0; j < sizes[i]; j++)
-            CHECK(p[j] == 0x40 + i, "block %u (size %u) byte %u overwritten", (unsigned)i, (unsigned)sizes[i], (unsigned)j);
+            CHECK(p[j] == 0x40 + i, "block %u (size %u) byte %u overwritten", (unsigned)i,
+                  (unsigned)sizes[i], (unsigned)j);
     }
     for (size_t i = 0; i < ARRAY_SIZE(small); i += 2)
         kfree(small[i]);
@@ -111,20 +117,26 @@ static bool test_heap_big(char *detail, size_t n) {
     for (size_t i = 0; i < n_pages; i++)
         p[i * words_per_page] = (uint32_t)i ^ 0x5EED5EEDu;
     for (size_t i = 0; i < n_pages; i++)
-        CHECK(p[i * words_per_page] == ((uint32_t)i ^ 0x5EED5EEDu), "page %u of the block lost its word", (unsigned)i);
+        CHECK(p[i * words_per_page] == ((uint32_t)i ^ 0x5EED5EEDu),
+              "page %u of the block lost its word", (unsigned)i);
     printk("cllm: selftest heap_big: %u MiB contiguous at %p\n", (unsigned)(want >> 20), (void *)p);
     kfree(p);
-    CHECK(page_count(PAGE_OWNER_HEAP) == pages0, "heap pages %u, want %u", (unsigned)page_count(PAGE_OWNER_HEAP), (unsigned)pages0);
+    CHECK(page_count(PAGE_OWNER_HEAP) == pages0, "heap pages %u, want %u",
+          (unsigned)page_count(PAGE_OWNER_HEAP), (unsigned)pages0);
     return true;
 }
 
 static bool test_paging(char *detail, size_t n) {
     CHECK(read_cr0() & (1u << 31), "CR0.PG is off");
-    CHECK(!vm_is_mapped((uintptr_t)boot_stack_guard), "stack guard page 0x%x is mapped", (unsigned)(uintptr_t)boot_stack_guard);
+    CHECK(!vm_is_mapped((uintptr_t)boot_stack_guard), "stack guard page 0x%x is mapped",
+          (unsigned)(uintptr_t)boot_stack_guard);
     CHECK(!vm_is_mapped(0), "page 0 is mapped");
-    CHECK(vm_is_mapped((uintptr_t)boot_stack_bottom) && vm_is_mapped((uintptr_t)boot_stack_top - 4), "boot stack unmapped");
-    CHECK(vm_is_mapped((uintptr_t)test_paging) && !vm_is_uncached((uintptr_t)test_paging), "kernel text not mapped write-back");
-    CHECK(vm_is_mapped(0xFEC00000u) && vm_is_uncached(0xFEC00000u), "MMIO at 0xFEC00000 not mapped uncached");
+    CHECK(vm_is_mapped((uintptr_t)boot_stack_bottom) && vm_is_mapped((uintptr_t)boot_stack_top - 4),
+          "boot stack unmapped");
+    CHECK(vm_is_mapped((uintptr_t)test_paging) && !vm_is_uncached((uintptr_t)test_paging),
+          "kernel text not mapped write-back");
+    CHECK(vm_is_mapped(0xFEC00000u) && vm_is_uncached(0xFEC00000u),
+          "MMIO at 0xFEC00000 not mapped uncached");
     CHECK(vm_is_mapped(0xFFFFF000u), "top page of the address space unmapped");
     return true;
 }
@@ -135,7 +147,8 @@ static bool test_timer(char *detail, size_t n) {
     uint32_t spins = 0;
     for (;;) {
         uint64_t now = clock_us();
-        CHECK(now >= prev, "clock went back from %llu to %llu us", (unsigned long long)prev, (unsigned long long)now);
+        CHECK(now >= prev, "clock went back from %llu to %llu us", (unsigned long long)prev,
+              (unsigned long long)now);
         prev = now;
         if (now >= t0 + TIMER_WAIT_US)
             break;
@@ -157,7 +170,8 @@ static bool test_string(char *detail, size_t n) {
     CHECK(strcmp(buf, "hello, world") == 0, "memmove backward overlap: %s", buf);
     CHECK(strncmp("abcd", "abcz", 3) == 0 && strncmp("abcd", "abcz", 4) < 0, "strncmp");
     CHECK(strcmp("b", "a") > 0 && strcmp("", "") == 0 && strcmp("\xff", "a") > 0, "strcmp");
-    CHECK(strchr(buf, ',') == buf + 5 && strchr(buf, 'q') == NULL && strchr(buf, '\0') == buf + 12, "strchr");
+    CHECK(strchr(buf, ',') == buf + 5 && strchr(buf, 'q') == NULL && strchr(buf, '\0') == buf + 12,
+          "strchr");
     CHECK(strnlen("abc", 2) == 2 && strnlen("abc", 10) == 3, "strnlen");
     CHECK(memcmp("\x01", "\x02", 1) < 0 && memcmp("ab", "ab", 2) == 0, "memcmp");
     return true;
@@ -165,13 +179,14 @@ static bool test_string(char *detail, size_t n) {
 
 static bool test_printf(char *detail, size_t n) {
     char buf[96];
-    int len = snprintf(buf, sizeof(buf), "%d|%5u|%-4s|%08x|%lld|%c|%%|%X|%.2s|%i", -42, 7u, "ab", 0xBEEFu,
-                       -1234567890123ll, 'z', 0xABCu, "xyz", 0);
+    int len = snprintf(buf, sizeof(buf), "%d|%5u|%-4s|%08x|%lld|%c|%%|%X|%.2s|%i", -42, 7u, "ab",
+                       0xBEEFu, -1234567890123ll, 'z', 0xABCu, "xyz", 0);
     const char *want = "-42|    7|ab  |0000beef|-1234567890123|z|%|ABC|xy|0";
     CHECK(strcmp(buf, want) == 0 && len == (int)strlen(want), "got \"%s\"", buf);
     len = snprintf(buf, 5, "abcdefgh");
     CHECK(len == 8 && strcmp(buf, "abcd") == 0, "truncation: %d \"%s\"", len, buf);
-    snprintf(buf, sizeof(buf), "%llu %p %s", 18446744073709551615ull, (void *)0x1000, (const char *)NULL);
+    snprintf(buf, sizeof(buf), "%llu %p %s", 18446744073709551615ull, (void *)0x1000,
+             (const char *)NULL);
     CHECK(strcmp(buf, "18446744073709551615 0x00001000 (null)") == 0, "got \"%s\"", buf);
     return true;
 }
@@ -195,18 +210,24 @@ static bool test_cmdline(char *detail, size_t n) {
     size_t dropped = 99;
     int32_t k = cmdline_split(line, strlen(line), t, 4, &dropped);
     CHECK(k == 3 && dropped == 0, "split gave %d tokens, %u dropped", (int)k, (unsigned)dropped);
-    CHECK(t[0].key_len == 4 && memcmp(line + t[0].key_off, "port", 4) == 0 && t[0].val_len == 4, "token 0");
+    CHECK(t[0].key_len == 4 && memcmp(line + t[0].key_off, "port", 4) == 0 && t[0].val_len == 4,
+          "token 0");
     CHECK(t[1].val_len == 3 && memcmp(line + t[1].val_off, "a b", 3) == 0, "quoted value");
     CHECK(!t[2].has_value, "token without '=' has a value");
     CHECK(cmdline_split("cllm.k=\"x", 9, t, 4, &dropped) == -8, "unterminated quote not reported");
     uint32_t v = 0;
     CHECK(cmdline_parse_u32("4294967295", 10, &v) && v == 0xFFFFFFFFu, "parse 2^32-1");
-    CHECK(!cmdline_parse_u32("4294967296", 10, &v) && !cmdline_parse_u32("", 0, &v) && !cmdline_parse_u32("1x", 2, &v),
+    CHECK(!cmdline_parse_u32("4294967296", 10, &v) && !cmdline_parse_u32("", 0, &v) &&
+              !cmdline_parse_u32("1x", 2, &v),
           "parse accepted a bad number");
-    CHECK(check_value("port", "80") && !check_value("port", "0") && !check_value("port", "65536"), "port bounds");
-    CHECK(check_value("temp", "0.8") && check_value("top_p", "1") && !check_value("top_p", "1.5") && !check_value("temp", "."), "decimals");
-    CHECK(check_value("ip", "10.0.2.15") && !check_value("ip", "10.0.2") && !check_value("ip", "256.1.1.1") &&
-              !check_value("ip", "1.2.3.4.5"), "IPv4");
+    CHECK(check_value("port", "80") && !check_value("port", "0") && !check_value("port", "65536"),
+          "port bounds");
+    CHECK(check_value("temp", "0.8") && check_value("top_p", "1") && !check_value("top_p", "1.5") &&
+              !check_value("temp", "."),
+          "decimals");
+    CHECK(check_value("ip", "10.0.2.15") && !check_value("ip", "10.0.2") &&
+              !check_value("ip", "256.1.1.1") && !check_value("ip", "1.2.3.4.5"),
+          "IPv4");
     CHECK(check_value("nic", "e1000") && !check_value("nic", "e100"), "choices");
     CHECK(find_option("selftest") && !find_option("nonexistent"), "registry lookup");
     return true;
@@ -219,7 +240,8 @@ static bool test_sse(char *detail, size_t n) {
     }
     CHECK(read_cr4() & (1u << 9), "SSE2 reported but CR4.OSFXSR is off");
     uintptr_t f = (uintptr_t)selftest_sse2_dot;
-    CHECK(f >= (uintptr_t)simd_text_start && f < (uintptr_t)simd_text_end, "SSE2 code at 0x%x outside .text.simd", (unsigned)f);
+    CHECK(f >= (uintptr_t)simd_text_start && f < (uintptr_t)simd_text_end,
+          "SSE2 code at 0x%x outside .text.simd", (unsigned)f);
     float a[7], b[7];
     for (int i = 0; i < 7; i++) {
         a[i] = (float)(i + 1);
@@ -235,7 +257,8 @@ static bool test_pci(char *detail, size_t n) {
     const struct pci_device *d = pci_get(0);
     CHECK(pci_find(d->vendor, d->device) == d, "pci_find does not return the first function");
     uint32_t id = pci_config_read32(d, 0);
-    CHECK(id == ((uint32_t)d->device << 16 | d->vendor), "config read 0x%08x, want %04x:%04x", id, d->vendor, d->device);
+    CHECK(id == ((uint32_t)d->device << 16 | d->vendor), "config read 0x%08x, want %04x:%04x", id,
+          d->vendor, d->device);
     CHECK(pci_get(pci_count()) == NULL, "pci_get past the end");
     return true;
 }
@@ -343,13 +366,23 @@ static bool fault_stack(char *detail, size_t n) {
 }
 
 static const struct selftest tests[] = {
-    {"page", test_page, true},       {"heap", test_heap, true},         {"heap_big", test_heap_big, true},
-    {"paging", test_paging, true},   {"timer", test_timer, true},       {"string", test_string, true},
-    {"printf", test_printf, true},   {"cmdline", test_cmdline, true},   {"sse", test_sse, true},
-    {"pci", test_pci, true},         {"serial_data", test_serial_data, true},
+    {"page", test_page, true},
+    {"heap", test_heap, true},
+    {"heap_big", test_heap_big, true},
+    {"paging", test_paging, true},
+    {"timer", test_timer, true},
+    {"string", test_string, true},
+    {"printf", test_printf, true},
+    {"cmdline", test_cmdline, true},
+    {"sse", test_sse, true},
+    {"pci", test_pci, true},
+    {"serial_data", test_serial_data, true},
     {"bench_mem", bench_mem, false},
-    {"fault_pf", fault_pf, false},     {"fault_ud", fault_ud, false},
-    {"fault_de", fault_de, false},   {"fault_zig", fault_zig, false},   {"fault_stack", fault_stack, false},
+    {"fault_pf", fault_pf, false},
+    {"fault_ud", fault_ud, false},
+    {"fault_de", fault_de, false},
+    {"fault_zig", fault_zig, false},
+    {"fault_stack", fault_stack, false},
 };
 
 static bool selftest_one(const struct selftest *t) {

@@ -5,8 +5,8 @@
  * the remapped PIC lines, dispatched to handlers registered with irq_register. Relies
  * on the entry stubs of kernel/core/trapentry.c.
  */
-#include "kernel.h"
 #include "trap.h"
+#include "kernel.h"
 #include "x86.h"
 
 #define IDT_ENTRIES 48

@@ -52,7 +52,8 @@ static bool vm_region_uniform(uint64_t base) {
     for (size_t r = 0; r < vm_boot->n_mem; r++) {
         const struct boot_mem_region *reg = &vm_boot->mem[r];
         uint64_t rend = reg->base + reg->len;
-        if (reg->type == 1 && ((reg->base > base && reg->base < end) || (rend > base && rend < end)))
+        if (reg->type == 1 &&
+            ((reg->base > base && reg->base < end) || (rend > base && rend < end)))
             return false;
     }
     return true;

@@ -2,8 +2,8 @@
  * PCI enumeration through configuration mechanism 1 (dev/pci.h): address written to
  * 0xCF8 (enable bit, bus, slot, function, register), data read from 0xCFC. pci_init
  * probes every bus, slot and function once at boot, keeps up to PCI_MAX_DEVICES and
- * logs one line per function (unless cllm.log=quiet). The NIC drivers (kernel/dev/e1000.c, virtio_net.c)
- * find their device here and program it through the config accessors.
+ * logs one line per function (unless cllm.log=quiet). The NIC drivers (kernel/dev/e1000.c,
+ * virtio_net.c) find their device here and program it through the config accessors.
  */
 #include "dev/pci.h"
 #include "kernel.h"
@@ -58,7 +58,8 @@ static void pci_add(uint8_t bus, uint8_t slot, uint8_t func, uint32_t id) {
     /* Bridges (header type 1) have two BARs; their other slots hold bus numbers. */
     bool bridge = (pci_read(bus, slot, func, PCI_OFF_HEADER) >> 16 & 0x7F) != 0;
     for (int i = 0; i < 6; i++)
-        d->bar[i] = bridge && i >= 2 ? 0 : pci_read(bus, slot, func, (uint8_t)(PCI_OFF_BAR0 + 4 * i));
+        d->bar[i] =
+            bridge && i >= 2 ? 0 : pci_read(bus, slot, func, (uint8_t)(PCI_OFF_BAR0 + 4 * i));
     char bars[6 * 18 + 1] = "";
     size_t len = 0;
     for (int i = 0; i < 6; i++) {
@@ -66,8 +67,8 @@ static void pci_add(uint8_t bus, uint8_t slot, uint8_t func, uint32_t id) {
             len += (size_t)snprintf(bars + len, sizeof(bars) - len, " bar%d=0x%08x", i, d->bar[i]);
     }
     if (log_level() >= LOG_INFO)
-        printk("cllm: pci %02x:%02x.%u %04x:%04x class %02x.%02x.%02x irq %u%s\n", bus, slot,
-               func, d->vendor, d->device, d->class_code, d->subclass, d->prog_if, d->irq_line, bars);
+        printk("cllm: pci %02x:%02x.%u %04x:%04x class %02x.%02x.%02x irq %u%s\n", bus, slot, func,
+               d->vendor, d->device, d->class_code, d->subclass, d->prog_if, d->irq_line, bars);
 }
 
 void pci_init(void) {

@@ -9,11 +9,11 @@
 
 #include "types.h"
 
-void clock_init(void);         /* PIT + IRQ0 + TSC calibration; needs traps_init */
-uint64_t clock_us(void);       /* microseconds since clock_init, never decreasing */
-uint64_t clock_ms(void);       /* clock_us() / 1000 */
-uint64_t clock_ticks(void);    /* PIT interrupts taken so far */
-uint64_t clock_tsc_hz(void);   /* calibrated TSC rate, 0 without a TSC */
+void clock_init(void);            /* PIT + IRQ0 + TSC calibration; needs traps_init */
+uint64_t clock_us(void);          /* microseconds since clock_init, never decreasing */
+uint64_t clock_ms(void);          /* clock_us() / 1000 */
+uint64_t clock_ticks(void);       /* PIT interrupts taken so far */
+uint64_t clock_tsc_hz(void);      /* calibrated TSC rate, 0 without a TSC */
 void clock_delay_us(uint64_t us); /* busy-wait */
 
 #endif

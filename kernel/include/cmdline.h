@@ -24,7 +24,7 @@ enum cmdline_kind {
 };
 
 struct cmdline_option {
-    const char *key;         /* without the "cllm." prefix */
+    const char *key; /* without the "cllm." prefix */
     enum cmdline_kind kind;
     uint32_t min, max;       /* CMDLINE_KIND_U32 bounds; CMDLINE_KIND_DECIMAL: max only */
     const char *choices;     /* CMDLINE_KIND_CHOICE only, e.g. "auto|e1000|virtio" */

@@ -15,7 +15,7 @@ bool cpu_has_fpu(void);
 bool cpu_has_tsc(void);
 bool cpu_has_pse(void);
 bool cpu_has_sse(void);
-bool cpu_has_sse2(void); /* SSE2 present and enabled by the kernel */
+bool cpu_has_sse2(void);      /* SSE2 present and enabled by the kernel */
 const char *cpu_vendor(void); /* "GenuineIntel", ... or "unknown" */
 
 #endif

@@ -5,8 +5,8 @@
 #ifndef CLLM_KERNEL_H
 #define CLLM_KERNEL_H
 
-#include <stdarg.h>
 #include "types.h"
+#include <stdarg.h>
 
 /* kernel/lib/string.c */
 void *memcpy(void *dst, const void *src, size_t n);

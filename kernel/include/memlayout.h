@@ -11,7 +11,7 @@
 #define PAGE_SHIFT 12
 #define LARGE_PAGE_SIZE 0x400000u /* 4 MiB PSE page */
 
-#define VGA_TEXT_BASE 0xB8000u    /* 80x25 colour text buffer */
+#define VGA_TEXT_BASE 0xB8000u /* 80x25 colour text buffer */
 
 /* Linker symbols: use their addresses only. */
 extern char kernel_image_start[], kernel_image_end[];

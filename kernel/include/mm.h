@@ -16,15 +16,15 @@
 #include "types.h"
 
 enum page_owner {
-    PAGE_OWNER_NONE = 0,     /* not RAM (hole, firmware, MMIO) or above 4 GiB */
-    PAGE_OWNER_FREE,         /* usable and unallocated */
-    PAGE_OWNER_IMAGE,        /* the kernel ELF: code, data, bss, boot stack */
-    PAGE_OWNER_BOOT,         /* Multiboot modules */
-    PAGE_OWNER_PAGETABLE,    /* page directory and page tables */
-    PAGE_OWNER_PAGEMAP,      /* the allocator's own owner map */
-    PAGE_OWNER_HEAP,         /* heap: slabs and large blocks */
-    PAGE_OWNER_STACK,        /* stacks allocated after boot */
-    PAGE_OWNER_RESERVED,     /* usable RAM kept away from the allocator (low 1 MiB) */
+    PAGE_OWNER_NONE = 0,  /* not RAM (hole, firmware, MMIO) or above 4 GiB */
+    PAGE_OWNER_FREE,      /* usable and unallocated */
+    PAGE_OWNER_IMAGE,     /* the kernel ELF: code, data, bss, boot stack */
+    PAGE_OWNER_BOOT,      /* Multiboot modules */
+    PAGE_OWNER_PAGETABLE, /* page directory and page tables */
+    PAGE_OWNER_PAGEMAP,   /* the allocator's own owner map */
+    PAGE_OWNER_HEAP,      /* heap: slabs and large blocks */
+    PAGE_OWNER_STACK,     /* stacks allocated after boot */
+    PAGE_OWNER_RESERVED,  /* usable RAM kept away from the allocator (low 1 MiB) */
     PAGE_OWNER_COUNT
 };
 

@@ -11,22 +11,22 @@
 
 #define MULTIBOOT_BOOTLOADER_MAGIC 0x2BADB002u
 
-#define MULTIBOOT_INFO_MEMORY 0x001u  /* mem_lower, mem_upper valid */
-#define MULTIBOOT_INFO_CMDLINE 0x004u /* cmdline valid */
-#define MULTIBOOT_INFO_MODS 0x008u    /* mods_count, mods_addr valid */
-#define MULTIBOOT_INFO_MMAP 0x040u    /* mmap_length, mmap_addr valid */
+#define MULTIBOOT_INFO_MEMORY 0x001u      /* mem_lower, mem_upper valid */
+#define MULTIBOOT_INFO_CMDLINE 0x004u     /* cmdline valid */
+#define MULTIBOOT_INFO_MODS 0x008u        /* mods_count, mods_addr valid */
+#define MULTIBOOT_INFO_MMAP 0x040u        /* mmap_length, mmap_addr valid */
 #define MULTIBOOT_INFO_LOADER_NAME 0x200u /* boot_loader_name valid */
 
 #define MULTIBOOT_MEMORY_AVAILABLE 1u
 
 struct multiboot_info {
     uint32_t flags;
-    uint32_t mem_lower;   /* KiB below 1 MiB */
-    uint32_t mem_upper;   /* KiB above 1 MiB, up to the first hole */
+    uint32_t mem_lower; /* KiB below 1 MiB */
+    uint32_t mem_upper; /* KiB above 1 MiB, up to the first hole */
     uint32_t boot_device;
-    uint32_t cmdline;     /* physical address of a NUL-terminated string */
+    uint32_t cmdline; /* physical address of a NUL-terminated string */
     uint32_t mods_count;
-    uint32_t mods_addr;   /* physical address of mods_count struct multiboot_module */
+    uint32_t mods_addr; /* physical address of mods_count struct multiboot_module */
     uint32_t syms[4];
     uint32_t mmap_length; /* bytes of memory map */
     uint32_t mmap_addr;   /* physical address of the first struct multiboot_mmap_entry */

@@ -20,7 +20,7 @@ struct trap_frame {
 };
 
 void gdt_init(void);
-void traps_init(void);                 /* IDT with all 48 gates, PIC remapped and masked */
+void traps_init(void);                    /* IDT with all 48 gates, PIC remapped and masked */
 void trap_dispatch(struct trap_frame *f); /* called by the entry stubs */
 
 typedef void (*irq_handler_fn)(void);
@@ -33,9 +33,9 @@ void pic_eoi(unsigned irq);
 uint16_t pic_in_service(void); /* in-service bits, IRQ n = bit n */
 
 /* kernel/core/gdt.c */
-#define GDT_KERNEL_CODE 0x08 /* flat ring-0 code selector */
-#define GDT_FAULT_TSS 0x20   /* the double-fault task, for the task gate on vector 8 */
-void gdt_set_fault_cr3(uint32_t cr3);               /* page directory of the double-fault task */
+#define GDT_KERNEL_CODE 0x08          /* flat ring-0 code selector */
+#define GDT_FAULT_TSS 0x20            /* the double-fault task, for the task gate on vector 8 */
+void gdt_set_fault_cr3(uint32_t cr3); /* page directory of the double-fault task */
 void gdt_fault_stack(uintptr_t *lo, uintptr_t *hi); /* bounds of the double-fault stack */
 
 /* kernel/core/panic.c: the report for a trap frame (exceptions) */

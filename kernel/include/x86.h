@@ -7,9 +7,15 @@
 
 #include "types.h"
 
-static inline void outb(uint16_t port, uint8_t v) { __asm__ volatile("outb %0, %1" : : "a"(v), "Nd"(port)); }
-static inline void outw(uint16_t port, uint16_t v) { __asm__ volatile("outw %0, %1" : : "a"(v), "Nd"(port)); }
-static inline void outl(uint16_t port, uint32_t v) { __asm__ volatile("outl %0, %1" : : "a"(v), "Nd"(port)); }
+static inline void outb(uint16_t port, uint8_t v) {
+    __asm__ volatile("outb %0, %1" : : "a"(v), "Nd"(port));
+}
+static inline void outw(uint16_t port, uint16_t v) {
+    __asm__ volatile("outw %0, %1" : : "a"(v), "Nd"(port));
+}
+static inline void outl(uint16_t port, uint32_t v) {
+    __asm__ volatile("outl %0, %1" : : "a"(v), "Nd"(port));
+}
 
 static inline uint8_t inb(uint16_t port) {
     uint8_t v;
@@ -29,12 +35,22 @@ static inline uint32_t inl(uint16_t port) {
     return v;
 }
 
-static inline void cli(void) { __asm__ volatile("cli" ::: "memory"); }
-static inline void sti(void) { __asm__ volatile("sti" ::: "memory"); }
-static inline void hlt(void) { __asm__ volatile("hlt" ::: "memory"); }
-static inline void pause(void) { __asm__ volatile("pause" ::: "memory"); }
+static inline void cli(void) {
+    __asm__ volatile("cli" ::: "memory");
+}
+static inline void sti(void) {
+    __asm__ volatile("sti" ::: "memory");
+}
+static inline void hlt(void) {
+    __asm__ volatile("hlt" ::: "memory");
+}
+static inline void pause(void) {
+    __asm__ volatile("pause" ::: "memory");
+}
 
-static inline void io_wait(void) { outb(0x80, 0); } /* ~1 us: a write to the POST port */
+static inline void io_wait(void) {
+    outb(0x80, 0);
+} /* ~1 us: a write to the POST port */
 
 static inline uint64_t rdtsc(void) {
     uint32_t lo, hi;
@@ -52,14 +68,18 @@ static inline uint32_t read_eflags(void) {
     return v;
 }
 
-static inline void write_eflags(uint32_t v) { __asm__ volatile("pushl %0; popfl" : : "r"(v) : "memory", "cc"); }
+static inline void write_eflags(uint32_t v) {
+    __asm__ volatile("pushl %0; popfl" : : "r"(v) : "memory", "cc");
+}
 
 static inline uint32_t read_cr0(void) {
     uint32_t v;
     __asm__ volatile("mov %%cr0, %0" : "=r"(v));
     return v;
 }
-static inline void write_cr0(uint32_t v) { __asm__ volatile("mov %0, %%cr0" : : "r"(v) : "memory"); }
+static inline void write_cr0(uint32_t v) {
+    __asm__ volatile("mov %0, %%cr0" : : "r"(v) : "memory");
+}
 
 static inline uint32_t read_cr2(void) {
     uint32_t v;
@@ -72,16 +92,22 @@ static inline uint32_t read_cr3(void) {
     __asm__ volatile("mov %%cr3, %0" : "=r"(v));
     return v;
 }
-static inline void write_cr3(uint32_t v) { __asm__ volatile("mov %0, %%cr3" : : "r"(v) : "memory"); }
+static inline void write_cr3(uint32_t v) {
+    __asm__ volatile("mov %0, %%cr3" : : "r"(v) : "memory");
+}
 
 static inline uint32_t read_cr4(void) {
     uint32_t v;
     __asm__ volatile("mov %%cr4, %0" : "=r"(v));
     return v;
 }
-static inline void write_cr4(uint32_t v) { __asm__ volatile("mov %0, %%cr4" : : "r"(v) : "memory"); }
+static inline void write_cr4(uint32_t v) {
+    __asm__ volatile("mov %0, %%cr4" : : "r"(v) : "memory");
+}
 
-static inline void invlpg(uintptr_t addr) { __asm__ volatile("invlpg (%0)" : : "r"(addr) : "memory"); }
+static inline void invlpg(uintptr_t addr) {
+    __asm__ volatile("invlpg (%0)" : : "r"(addr) : "memory");
+}
 
 static inline uint32_t read_ebp(void) {
     uint32_t v;
@@ -109,7 +135,9 @@ static inline void read_regs(struct x86_regs *r) {
                      "movl %%edi, 20(%0)\n\t"
                      "movl %%ebp, 24(%0)\n\t"
                      "movl %%esp, 28(%0)\n\t"
-                     : : "r"(r) : "memory");
+                     :
+                     : "r"(r)
+                     : "memory");
     r->eflags = read_eflags();
 }
 
@@ -118,10 +146,13 @@ struct x86_table_ptr {
     uint32_t base;
 } PACKED;
 
-static inline void lidt(const struct x86_table_ptr *p) { __asm__ volatile("lidt (%0)" : : "r"(p) : "memory"); }
+static inline void lidt(const struct x86_table_ptr *p) {
+    __asm__ volatile("lidt (%0)" : : "r"(p) : "memory");
+}
 
 /* Load the GDT and reload every segment register: CS through a far return. */
-static inline void lgdt_reload(const struct x86_table_ptr *p, uint16_t code_sel, uint16_t data_sel) {
+static inline void lgdt_reload(const struct x86_table_ptr *p, uint16_t code_sel,
+                               uint16_t data_sel) {
     __asm__ volatile("lgdt (%0)\n\t"
                      "movw %w2, %%ax\n\t"
                      "movw %%ax, %%ds\n\t"
@@ -133,13 +164,21 @@ static inline void lgdt_reload(const struct x86_table_ptr *p, uint16_t code_sel,
                      "pushl $1f\n\t"
                      "lret\n"
                      "1:\n\t"
-                     : : "r"(p), "r"((uint32_t)code_sel), "r"((uint32_t)data_sel) : "eax", "memory");
+                     :
+                     : "r"(p), "r"((uint32_t)code_sel), "r"((uint32_t)data_sel)
+                     : "eax", "memory");
 }
 
-static inline void ltr(uint16_t sel) { __asm__ volatile("ltr %0" : : "r"(sel)); }
+static inline void ltr(uint16_t sel) {
+    __asm__ volatile("ltr %0" : : "r"(sel));
+}
 
-static inline void fninit(void) { __asm__ volatile("fninit"); }
+static inline void fninit(void) {
+    __asm__ volatile("fninit");
+}
 
-static inline void ud2(void) { __asm__ volatile("ud2"); }
+static inline void ud2(void) {
+    __asm__ volatile("ud2");
+}
 
 #endif

@@ -100,8 +100,8 @@ int vsnprintf(char *buf, size_t size, const char *fmt, va_list ap) {
         case 'x':
         case 'X': {
             uint64_t v = lng >= 2 ? va_arg(ap, unsigned long long)
-                         : lng ? va_arg(ap, unsigned long)
-                               : va_arg(ap, unsigned int);
+                         : lng    ? va_arg(ap, unsigned long)
+                                  : va_arg(ap, unsigned int);
             put_num(&o, v, *fmt == 'u' ? 10 : 16, *fmt == 'X', false, width, zero, left);
             break;
         }

@@ -63,7 +63,8 @@ static void test_printf(void) {
 
     char small[5];
     int n = snprintf(small, sizeof(small), "abcdefgh");
-    EXPECT(n == 8 && strcmp(small, "abcd") == 0, "truncation keeps size-1 bytes and the full length");
+    EXPECT(n == 8 && strcmp(small, "abcd") == 0,
+           "truncation keeps size-1 bytes and the full length");
     char one[1] = {'x'};
     n = snprintf(one, 1, "abc");
     EXPECT(n == 3 && one[0] == '\0', "size 1 gives an empty string");
@@ -81,11 +82,14 @@ static void test_string(void) {
     EXPECT(strcmp(buf, "hehello, world") == 0, "memmove to a higher overlapping address");
     memmove(buf, buf + 2, 13);
     EXPECT(strcmp(buf, "hello, world") == 0, "memmove to a lower overlapping address");
-    EXPECT(memcmp("ab", "ab", 2) == 0 && memcmp("\x01", "\x02", 1) < 0 && memcmp("\xff", "\x01", 1) > 0,
+    EXPECT(memcmp("ab", "ab", 2) == 0 && memcmp("\x01", "\x02", 1) < 0 &&
+               memcmp("\xff", "\x01", 1) > 0,
            "memcmp is unsigned");
-    EXPECT(strcmp("a", "b") < 0 && strcmp("b", "a") > 0 && strcmp("", "") == 0 && strcmp("\xff", "a") > 0,
+    EXPECT(strcmp("a", "b") < 0 && strcmp("b", "a") > 0 && strcmp("", "") == 0 &&
+               strcmp("\xff", "a") > 0,
            "strcmp");
-    EXPECT(strcmp("ab", "abc") < 0 && strncmp("abcd", "abcz", 3) == 0 && strncmp("abcd", "abcz", 4) < 0,
+    EXPECT(strcmp("ab", "abc") < 0 && strncmp("abcd", "abcz", 3) == 0 &&
+               strncmp("abcd", "abcz", 4) < 0,
            "strncmp");
     EXPECT(strncmp("ab", "ab", 10) == 0 && strncmp("a", "b", 0) == 0, "strncmp stops at NUL and n");
     EXPECT(strchr(buf, ',') == buf + 5 && strchr(buf, 'q') == NULL && strchr(buf, '\0') == buf + 12,

@@ -127,7 +127,8 @@ int main(void) {
 
     /* Page-level: alignment of big runs, exhaustion, refusal of bad arguments. */
     uintptr_t big = page_alloc(3, 1024, PAGE_OWNER_STACK);
-    EXPECT(big && (big & (LARGE_PAGE_SIZE - 1)) == 0, "4 MiB-aligned run at %#lx", (unsigned long)big);
+    EXPECT(big && (big & (LARGE_PAGE_SIZE - 1)) == 0, "4 MiB-aligned run at %#lx",
+           (unsigned long)big);
     EXPECT(page_run_length(big) == 3, "run length %zu", page_run_length(big));
     EXPECT(page_run_length(big + PAGE_SIZE) == 0, "run length inside a run");
     page_free(big, 3);
@@ -166,9 +167,12 @@ int main(void) {
             kfree(slots[i].p);
         }
     }
-    EXPECT(heap_bytes_in_use() == 0, "heap bytes in use %zu after freeing everything", heap_bytes_in_use());
-    EXPECT(page_count(PAGE_OWNER_HEAP) == 0, "heap pages %zu after freeing everything", page_count(PAGE_OWNER_HEAP));
-    EXPECT(page_count(PAGE_OWNER_FREE) == free0, "free pages %zu, want %zu", page_count(PAGE_OWNER_FREE), free0);
+    EXPECT(heap_bytes_in_use() == 0, "heap bytes in use %zu after freeing everything",
+           heap_bytes_in_use());
+    EXPECT(page_count(PAGE_OWNER_HEAP) == 0, "heap pages %zu after freeing everything",
+           page_count(PAGE_OWNER_HEAP));
+    EXPECT(page_count(PAGE_OWNER_FREE) == free0, "free pages %zu, want %zu",
+           page_count(PAGE_OWNER_FREE), free0);
     for (size_t i = 0; i < MODULE_LEN; i++) {
         if (ram[MODULE_OFF + i] != 0x5A) {
             EXPECT(0, "module byte %zu changed", i);
@@ -184,7 +188,8 @@ int main(void) {
     }
     int status = 0;
     waitpid(pid, &status, 0);
-    EXPECT(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT, "kfree of a module page did not panic");
+    EXPECT(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT,
+           "kfree of a module page did not panic");
 
     if (failures) {
         printf("mm: %d failed\n", failures);

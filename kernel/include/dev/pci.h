@@ -8,11 +8,11 @@
 
 #include "types.h"
 
-#define PCI_BAR_IO 0x1u             /* bar[i] bit 0: I/O space */
-#define PCI_BAR_IO_MASK 0xFFFFFFFCu /* I/O port base */
+#define PCI_BAR_IO 0x1u              /* bar[i] bit 0: I/O space */
+#define PCI_BAR_IO_MASK 0xFFFFFFFCu  /* I/O port base */
 #define PCI_BAR_MEM_MASK 0xFFFFFFF0u /* memory base (32-bit BARs) */
 
-#define PCI_COMMAND 0x04            /* config offset of the command register */
+#define PCI_COMMAND 0x04 /* config offset of the command register */
 #define PCI_COMMAND_IO 0x1u
 #define PCI_COMMAND_MEMORY 0x2u
 #define PCI_COMMAND_BUS_MASTER 0x4u
@@ -26,9 +26,9 @@ struct pci_device {
 
 void pci_init(void);
 size_t pci_count(void);
-const struct pci_device *pci_get(size_t i); /* NULL if i >= pci_count() */
+const struct pci_device *pci_get(size_t i);                          /* NULL if i >= pci_count() */
 const struct pci_device *pci_find(uint16_t vendor, uint16_t device); /* first match or NULL */
-uint32_t pci_config_read32(const struct pci_device *d, uint8_t off);   /* off 4-byte aligned */
+uint32_t pci_config_read32(const struct pci_device *d, uint8_t off); /* off 4-byte aligned */
 void pci_config_write32(const struct pci_device *d, uint8_t off, uint32_t v);
 void pci_enable_bus_master(const struct pci_device *d); /* also enables I/O and memory decode */
 
