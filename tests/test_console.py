@@ -99,3 +99,13 @@ def test_without_model_fails_cleanly(kernel_elf, tmp_path):
     assert boot.status == 1, boot.log
     assert "cllm: console: error: no model loaded" in boot.log
     assert boot.data == b""
+
+
+def test_x87_only_cpu_gives_the_same_text(kernel_elf, models_dir):
+    # -cpu pentium has no SSE2: scalar x87 kernels and sampler; the text must not change
+    args = ("--prompt", "Once upon a time", "-n", 60, "--temperature", 0.8, "--seed", 9)
+    x87 = cllm_run(kernel_elf, models_dir, "stories260K.gguf", "--cpu", "pentium", *args)
+    sse = cllm_run(kernel_elf, models_dir, "stories260K.gguf", *args)
+    assert x87.returncode == 0 and sse.returncode == 0, x87.stderr.decode(errors="replace")
+    assert "sse2 on" not in x87.stderr.decode()
+    assert x87.stdout == sse.stdout and len(x87.stdout) > 100
