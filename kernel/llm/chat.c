@@ -7,6 +7,8 @@
  *   llama2:  [INST] <<SYS>>\n{system}\n<</SYS>>\n\n{user} [/INST]{assistant}</s><s>[INST] ...
  *            (llama.cpp's "llama2-sys-bos" variant; the first BOS comes from the tokenizer)
  *   zephyr:  <|{role}|>\n{content}</s>\n ...  then <|assistant|>\n
+ *            (the end of a turn is the tokenizer's EOS as in HuggingFaceH4/zephyr's
+ *            template, "</s>" for the Llama vocabularies this kernel reads)
  *   llama3:  <|start_header_id|>{role}<|end_header_id|>\n\n{content, trimmed}<|eot_id|> ...
  *            then <|start_header_id|>assistant<|end_header_id|>\n\n
  */
