@@ -198,11 +198,7 @@ static int gguf_read_array(struct cursor *c, struct gguf_kv *kv, char keyshow[64
                          keyshow, (unsigned long long)n);
             return -1;
         }
-        if (n > 0xffffffffull / 8 || c->left > 0xffffffffull) {
-            gguf_set_err(err, errlen, "metadata %s: string array of %llu too large",
-                         keyshow, (unsigned long long)n);
-            return -1;
-        }
+
         kv->str_off = port_alloc((size_t)(n ? n : 1) * sizeof(uint32_t));
         if (!kv->str_off) {
             gguf_set_err(err, errlen, "metadata %s: out of memory for %llu strings", keyshow, (unsigned long long)n);
@@ -211,7 +207,12 @@ static int gguf_read_array(struct cursor *c, struct gguf_kv *kv, char keyshow[64
         for (uint64_t i = 0; i < n; i++) {
             struct gguf_str s;
             uint64_t len;
-            kv->str_off[i] = (uint32_t)(c->p - kv->arr_data);
+            uint64_t rel = (uint64_t)(c->p - kv->arr_data);
+            if (rel > 0xffffffffull) { /* the offset table holds 32-bit offsets */
+                gguf_set_err(err, errlen, "metadata %s: string array larger than 4 GiB", keyshow);
+                return -1;
+            }
+            kv->str_off[i] = (uint32_t)rel;
             if (!cur_str(c, &s, &len)) {
                 gguf_set_err(err, errlen, "metadata %s[%llu]: string length %llu past end of file (offset 0x%lx)",
                              keyshow, (unsigned long long)i, (unsigned long long)len, cur_off(c));
