@@ -10,6 +10,7 @@
 #include "cpu.h"
 #include "dev/pci.h"
 #include "dev/serial.h"
+#include "dev/vga.h"
 #include "kernel.h"
 #include "memlayout.h"
 #include "mm.h"
@@ -263,6 +264,15 @@ static bool test_pci(char *detail, size_t n) {
     return true;
 }
 
+/* The VGA text console mirrors the log: the line just printed is on screen. */
+static bool test_vga(char *detail, size_t n) {
+    char row[96];
+    printk("cllm: selftest vga: probe %u\n", 0xC11Au);
+    vga_read_row(1, row, sizeof(row));
+    CHECK(strcmp(row, "cllm: selftest vga: probe 49434") == 0, "screen row reads \"%s\"", row);
+    return true;
+}
+
 /* Writes a fixed byte pattern to the data channel (COM2); the host checks it arrived
  * raw: no '\r' before the '\n', NUL and 0xFF intact. */
 static bool test_serial_data(char *detail, size_t n) {
@@ -377,6 +387,7 @@ static const struct selftest tests[] = {
     {"sse", test_sse, true},
     {"pci", test_pci, true},
     {"serial_data", test_serial_data, true},
+    {"vga", test_vga, true},
     {"bench_mem", bench_mem, false},
     {"fault_pf", fault_pf, false},
     {"fault_ud", fault_ud, false},

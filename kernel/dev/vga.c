@@ -67,3 +67,19 @@ void vga_write(const char *s, size_t n) {
     }
     vga_move_cursor();
 }
+
+size_t vga_read_row(unsigned back, char *out, size_t n) {
+    if (n == 0)
+        return 0;
+    out[0] = '\0';
+    if (!vga_ready || back > vga_row)
+        return 0;
+    unsigned row = vga_row - back;
+    size_t len = 0;
+    for (unsigned c = 0; c < VGA_COLS && len + 1 < n; c++)
+        out[len++] = (char)(vga_cells[row * VGA_COLS + c] & 0xFF);
+    while (len && out[len - 1] == ' ')
+        len--;
+    out[len] = '\0';
+    return len;
+}
