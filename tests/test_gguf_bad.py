@@ -3,6 +3,7 @@ and value, and nothing crashes (the host harness runs under ASan/UBSan)."""
 
 from __future__ import annotations
 
+import re
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -232,3 +233,15 @@ def test_random_garbage(tmp_path):
         for _ in range(5):
             refuse(tmp_path, b"GGUF" + bytes(rng.getrandbits(8) for _ in range(n)))
             refuse(tmp_path, bytes(rng.getrandbits(8) for _ in range(n)))
+
+
+@pytest.mark.parametrize("name,limit", [("stories260K.gguf", 12000), ("stories260K.bin", 64),
+                                        ("aidreams260K.gguf", 1 << 30)])
+def test_mutated_files_never_crash(models_dir, name, limit):
+    """Random byte changes in the header and metadata (or anywhere, for the last
+    case): every copy either loads and runs or is refused, under ASan/UBSan."""
+    proc = H.run(models_dir / name, "mutate", 1234, 400, limit, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    m = re.match(r"loaded (\d+) refused (\d+)", proc.stdout)
+    assert m and int(m.group(1)) + int(m.group(2)) == 400
+    assert int(m.group(2)) > 0

@@ -6,6 +6,9 @@
  *   llm_main [--scalar] [--ctx N] MODEL logits TOK...      one line of logits per token
  *   llm_main [--scalar] [--ctx N] MODEL greedy STEPS TOK... feed TOKs, then greedy
  *   llm_main [--scalar] [--ctx N] MODEL bench STEPS TOK...  timings of prompt and generation
+ *   llm_main [--ctx N] MODEL mutate SEED COUNT LIMIT      load COUNT copies of MODEL with
+ *       random bytes changed within its first LIMIT bytes; run two tokens through each
+ *       one that loads; print how many loaded and were refused (a fuzz test under ASan)
  *
  * Errors print "error: <message>" and exit 1. --scalar forces the scalar kernels.
  */
@@ -31,6 +34,46 @@ static uint8_t *read_file(const char *path, size_t *len) {
     fclose(f);
     *len = n > 0 ? (size_t)n : 0;
     return buf;
+}
+
+static uint32_t rng_next(uint32_t *s) {
+    *s ^= *s << 13;
+    *s ^= *s >> 17;
+    *s ^= *s << 5;
+    return *s;
+}
+
+static int mutate(const uint8_t *data, size_t len, uint32_t seed, int count, size_t limit, int n_ctx) {
+    uint8_t *buf = port_alloc(len);
+    int loaded = 0, refused = 0;
+    limit = MIN(limit, len);
+    for (int i = 0; i < count; i++) {
+        memcpy(buf, data, len);
+        int flips = 1 + (int)(rng_next(&seed) % 8);
+        for (int f = 0; f < flips; f++) {
+            size_t at = rng_next(&seed) % limit;
+            uint32_t r = rng_next(&seed);
+            buf[at] = (r & 3) == 0 ? 0xff : (r & 3) == 1 ? 0 : (uint8_t)(r >> 8);
+        }
+        size_t n = rng_next(&seed) % 16 == 0 ? rng_next(&seed) % len : len; /* sometimes truncate */
+        struct model m;
+        char err[160];
+        if (model_load(&m, buf, n, err, sizeof(err))) {
+            refused++;
+            continue;
+        }
+        loaded++;
+        struct model_state s;
+        if (model_state_init(&s, &m, n_ctx) == 0) {
+            model_forward(&m, &s, 1 % m.cfg.vocab_size, 0);
+            model_forward(&m, &s, 0, 1 < s.n_ctx ? 1 : 0);
+            model_state_free(&s);
+        }
+        model_free(&m);
+    }
+    port_free(buf);
+    printf("loaded %d refused %d\n", loaded, refused);
+    return 0;
 }
 
 static int argmax(const float *v, int n) {
@@ -78,6 +121,17 @@ int main(int argc, char **argv) {
         model_free(&m);
         port_free(data);
         return 0;
+    }
+    if (!strcmp(cmd, "mutate")) {
+        if (argc - a < 3) {
+            printf("error: mutate needs SEED COUNT LIMIT\n");
+            return 1;
+        }
+        model_free(&m);
+        int rc = mutate(data, len, (uint32_t)strtoul(argv[a], NULL, 10) | 1u, atoi(argv[a + 1]),
+                        (size_t)strtoul(argv[a + 2], NULL, 10), n_ctx > 0 ? n_ctx : 8);
+        port_free(data);
+        return rc;
     }
     int steps = 0;
     if (!strcmp(cmd, "greedy") || !strcmp(cmd, "bench")) {
