@@ -20,17 +20,26 @@ HTTP_SOURCES: list[Path | str] = [
     "kernel/http/api.c",
     "kernel/http/api_gen.c",
     "kernel/http/server.c",
-    "tests/host/http_fake_backend.c",
     "tests/host/http_main.c",
+]
+# The real engine: the API backend over kernel/llm (see tests/host/http_llm_host.c).
+ENGINE_SOURCES: list[Path | str] = [
+    "kernel/llm/gguf.c", "kernel/llm/arch.c", "kernel/llm/model.c", "kernel/llm/llama2c.c",
+    "kernel/llm/quant.c", "kernel/llm/ops.c", "kernel/llm/ops_sse2.c", "kernel/llm/forward.c",
+    "kernel/llm/tokenizer.c", "kernel/llm/sampler.c", "kernel/llm/generate.c",
+    "kernel/llm/chat.c", "kernel/http/api_llm.c", "tests/host/http_llm_host.c",
 ]
 
 
-def harness() -> Path:
-    return host_binary("http_main", HTTP_SOURCES)
+def harness(engine: bool = False) -> Path:
+    if engine:
+        return host_binary("http_llm", HTTP_SOURCES + ENGINE_SOURCES)
+    return host_binary("http_main", HTTP_SOURCES + ["tests/host/http_fake_backend.c"])
 
 
-def run_harness(*args: str, stdin: str | None = None, timeout: float = 60) -> str:
-    proc = subprocess.run([str(harness()), *args], input=stdin, capture_output=True, text=True,
+def run_harness(*args: str, stdin: str | None = None, timeout: float = 60,
+                engine: bool = False) -> str:
+    proc = subprocess.run([str(harness(engine)), *args], input=stdin, capture_output=True, text=True,
                           timeout=timeout, check=False)
     assert proc.returncode == 0, f"harness failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
     return proc.stdout
@@ -116,6 +125,7 @@ class Result:
 class Script:
     """Commands for `http_main serve`; see tests/host/http_main.c."""
     lines: list[str] = field(default_factory=list)
+    model: Path | None = None  # a GGUF: the real engine instead of the fake model
 
     def cmd(self, *words: object) -> Script:
         self.lines.append(" ".join(str(w) for w in words))
@@ -136,7 +146,9 @@ class Script:
         return self.cmd("poll", n)
 
     def execute(self) -> Result:
-        text = run_harness("serve", stdin="\n".join(self.lines) + "\n")
+        args = ["serve"] + ([str(self.model)] if self.model else [])
+        text = run_harness(*args, stdin="\n".join(self.lines) + "\n", timeout=600,
+                           engine=self.model is not None)
         out: dict[int, bytes] = {}
         state: dict[int, str] = {}
         conns = tasks = -1

@@ -13,7 +13,7 @@
 #define FAKE_VOCAB 258
 #define FAKE_CTX 512
 
-int fake_status = API_MODEL_READY;
+static int fake_status = API_MODEL_READY;
 
 struct fake_gen {
     int prompt[FAKE_CTX];
@@ -201,7 +201,7 @@ static void fake_gen_free(void *g) {
     port_free(g);
 }
 
-const struct api_backend fake_backend = {
+static const struct api_backend fake_backend = {
     .status = fake_status_fn,
     .error = fake_error,
     .info = fake_info,
@@ -214,3 +214,11 @@ const struct api_backend fake_backend = {
     .gen_stats = fake_gen_stats,
     .gen_free = fake_gen_free,
 };
+
+const struct api_backend *harness_backend(const char *model) {
+    return &fake_backend;
+}
+
+void harness_set_status(int status) {
+    fake_status = status;
+}

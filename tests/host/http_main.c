@@ -6,7 +6,8 @@
  *                               the requests and "splits ok" if every split parsed the same
  *   http_main json FILE         parse JSON; print "ok <re-encoded>" or "error <msg>"
  *   http_main fuzz N SEED       N random mutations of JSON and HTTP samples
- *   http_main serve < SCRIPT    drive the server glue through a fake transport
+ *   http_main serve [MODEL] < SCRIPT  drive the server glue through a fake transport
+ *                               (MODEL: a model file, when linked with http_llm_host.c)
  * Serve script lines: backend ready|none|loading|error, key K, open ID, send ID HEX,
  * space ID N (bytes the transport accepts from now on, -1: unlimited), writable ID,
  * fin ID, reset ID, clock MS, poll N, run (poll until no connection is busy), dump.
@@ -23,8 +24,10 @@
 #include "http/json.h"
 #include "http/server.h"
 
-extern const struct api_backend fake_backend;
-extern int fake_status;
+/* The model behind the API: the fake (http_fake_backend.c) or the real engine
+ * (http_llm_host.c, loading the model named on the command line). */
+const struct api_backend *harness_backend(const char *model);
+void harness_set_status(int status);
 
 static char *read_file(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
@@ -346,8 +349,11 @@ static int hexval(char c) {
     return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
 }
 
-static int cmd_serve(void) {
-    http_server_configure(&fake_backend, NULL);
+static int cmd_serve(const char *model) {
+    const struct api_backend *backend = harness_backend(model);
+    if (!backend)
+        return 1;
+    http_server_configure(backend, NULL);
     static char line[1 << 20];
     uint64_t now = 1000;
     while (fgets(line, sizeof(line), stdin)) {
@@ -357,13 +363,13 @@ static int cmd_serve(void) {
             continue;
         if (strcmp(cmd, "backend") == 0) {
             sscanf(line, "%*s %63s", arg);
-            fake_status = strcmp(arg, "ready") == 0     ? API_MODEL_READY
-                          : strcmp(arg, "loading") == 0 ? API_MODEL_LOADING
-                          : strcmp(arg, "error") == 0   ? API_MODEL_ERROR
-                                                        : API_MODEL_NONE;
+            harness_set_status(strcmp(arg, "ready") == 0     ? API_MODEL_READY
+                               : strcmp(arg, "loading") == 0 ? API_MODEL_LOADING
+                               : strcmp(arg, "error") == 0   ? API_MODEL_ERROR
+                                                             : API_MODEL_NONE);
         } else if (strcmp(cmd, "key") == 0) {
             sscanf(line, "%*s %63s", arg);
-            http_server_configure(&fake_backend, arg);
+            http_server_configure(backend, arg);
         } else if (strcmp(cmd, "open") == 0) {
             sscanf(line, "%*s %d", &id);
             struct fake_conn *f = &fakes[n_fakes++];
@@ -457,7 +463,7 @@ int main(int argc, char **argv) {
     if (argc >= 4 && strcmp(argv[1], "fuzz") == 0)
         return cmd_fuzz(atol(argv[2]), strtoul(argv[3], NULL, 10));
     if (argc >= 2 && strcmp(argv[1], "serve") == 0)
-        return cmd_serve();
-    fprintf(stderr, "usage: http_main parse FILE | json FILE | fuzz N SEED | serve < SCRIPT\n");
+        return cmd_serve(argc >= 3 ? argv[2] : NULL);
+    fprintf(stderr, "usage: http_main parse FILE | json FILE | fuzz N SEED | serve [MODEL] < SCRIPT\n");
     return 2;
 }
