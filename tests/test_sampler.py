@@ -166,3 +166,20 @@ def test_bad_params_named(exe, field, args):
     out = run(exe, "sample", 1, a["temp"], a["top_k"], a["top_p"], a["min_p"], a["rep"], 64, 0, 0,
               1, 1.0, 2.0)
     assert out.startswith("error:") and field in out
+
+
+def test_top_p_nucleus_on_large_vocab(exe):
+    # top-k off: the whole vocabulary is sorted; the draws must stay in the nucleus
+    rng = random.Random(5)
+    logits = [rng.gauss(0, 2) for _ in range(3000)]
+    order = sorted(range(3000), key=lambda i: -logits[i])
+    m = max(logits)
+    z = sum(math.exp(x - m) for x in logits)
+    cum, nucleus = 0.0, set()
+    for i in order:
+        nucleus.add(i)
+        cum += math.exp(logits[i] - m) / z
+        if cum >= 0.5:
+            break
+    got = set(sample(exe, logits, 400, top_p=0.5, temp=1.0))
+    assert got <= nucleus and len(got) > 1
