@@ -274,6 +274,14 @@ def test_peer_fin_after_request_still_gets_the_answer():
     assert r.state[1] == "closed"
 
 
+def test_pipelined_requests_before_fin_are_all_answered():
+    body = {"prompt": "one", "max_tokens": 3}
+    data = request("POST", "/v1/completions", body) + request("GET", "/health") + request("GET", "/props")
+    r = Script().open(1).send(1, data).cmd("fin", 1).run().execute()
+    assert [x.status for x in r.responses(1)] == [200, 200, 200]
+    assert r.state[1] == "closed"
+
+
 def test_incomplete_request_then_fin_closes_quietly():
     r = Script().open(1).send(1, b"GET /health HTTP/1.1\r\nHo").cmd("fin", 1).run().execute()
     assert r.out[1] == b"" and r.state[1] == "closed"

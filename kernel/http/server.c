@@ -101,8 +101,10 @@ static void http_conn_flush(struct http_conn *c, uint64_t now_ms) {
 void http_conn_response_done(struct http_conn *c) {
     c->busy = false;
     c->chunked_out = false;
-    if (!c->keep_alive || c->peer_fin)
+    if (!c->keep_alive)
         c->close_after = true;
+    /* After the peer's FIN, the poll turn closes once the requests it pipelined
+     * before the FIN are answered. */
 }
 
 static void http_conn_parse(struct http_conn *c, const uint8_t *data, size_t len, uint64_t now_ms);
@@ -297,6 +299,8 @@ bool http_server_poll_at(uint64_t now_ms) {
             worked = true;
         }
         http_conn_drain_pending(c, now_ms);
+        if (c->peer_fin && !c->busy && c->pending.len == 0)
+            c->close_after = true;
         if (http_conn_alive(c))
             http_conn_flush(c, now_ms);
     }
