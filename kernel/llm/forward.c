@@ -37,22 +37,13 @@ static void forward_attention(const struct model_config *c, struct model_state *
         const float *q = s->q + h * hd;
         float *att = s->att + (size_t)h * (size_t)s->n_ctx;
         int kvh = h / rep;
-        for (int t = 0; t <= pos; t++) {
-            const float *k = s->key_cache + loff + (size_t)t * kv_dim + kvh * hd;
-            float score = 0;
-            for (int i = 0; i < hd; i++)
-                score += q[i] * k[i];
-            att[t] = score * scale;
-        }
+        for (int t = 0; t <= pos; t++)
+            att[t] = ops_dot(q, s->key_cache + loff + (size_t)t * kv_dim + kvh * hd, hd) * scale;
         ops_softmax(att, pos + 1);
         float *out = s->xb + h * hd;
         memset(out, 0, (size_t)hd * sizeof(float));
-        for (int t = 0; t <= pos; t++) {
-            const float *v = s->value_cache + loff + (size_t)t * kv_dim + kvh * hd;
-            float a = att[t];
-            for (int i = 0; i < hd; i++)
-                out[i] += a * v[i];
-        }
+        for (int t = 0; t <= pos; t++)
+            ops_axpy(out, att[t], s->value_cache + loff + (size_t)t * kv_dim + kvh * hd, hd);
     }
 }
 

@@ -92,6 +92,11 @@ static void scalar_swiglu(float *g, const float *up, int n) {
         g[i] = g[i] / (1.0f + expf(-g[i])) * up[i];
 }
 
+static void scalar_axpy(float *y, float a, const float *x, int n) {
+    for (int i = 0; i < n; i++)
+        y[i] += a * x[i];
+}
+
 const struct ops_kernels ops_scalar = {
     .name = "scalar",
     .dot_f32 = scalar_dot_f32,
@@ -101,6 +106,7 @@ const struct ops_kernels ops_scalar = {
     .dot_i8 = scalar_dot_i8,
     .softmax = scalar_softmax,
     .swiglu = scalar_swiglu,
+    .axpy = scalar_axpy,
 };
 
 void ops_select(bool use_sse2) {
@@ -230,6 +236,14 @@ void ops_rmsnorm(float *out, const float *x, const float *weight, int n, float e
     ss = 1.0f / sqrtf(ss / (float)n + eps);
     for (int i = 0; i < n; i++)
         out[i] = weight[i] * (ss * x[i]);
+}
+
+float ops_dot(const float *a, const float *b, int n) {
+    return ops_active->dot_f32(a, b, n);
+}
+
+void ops_axpy(float *y, float a, const float *x, int n) {
+    ops_active->axpy(y, a, x, n);
 }
 
 void ops_softmax(float *x, int n) {

@@ -29,6 +29,7 @@ struct ops_kernels {
     float (*dot_i8)(const int8_t *w, const float *x, int n); /* unscaled int8 run */
     void (*softmax)(float *x, int n);                        /* in place */
     void (*swiglu)(float *g, const float *up, int n);        /* g = silu(g) * up */
+    void (*axpy)(float *y, float a, const float *x, int n);  /* y += a * x */
 };
 
 extern const struct ops_kernels ops_scalar;  /* ops.c */
@@ -52,6 +53,10 @@ void ops_rmsnorm(float *out, const float *x, const float *weight, int n, float e
 
 /* Quantize x(n) into xq (n a multiple of QUANT_QK). */
 void ops_quantize_x(struct ops_xq *xq, const float *x, int n);
+
+/* sum a[i] * b[i] over n floats, and y(n) += a * x(n): the attention loops */
+float ops_dot(const float *a, const float *b, int n);
+void ops_axpy(float *y, float a, const float *x, int n);
 
 /* In-place softmax over x(n). */
 void ops_softmax(float *x, int n);

@@ -25,6 +25,10 @@ static float sse2_dot_f32(const float *w, const float *x, int n) {
         a0 = _mm_add_ps(a0, _mm_mul_ps(_mm_loadu_ps(w + i), _mm_loadu_ps(x + i)));
         a1 = _mm_add_ps(a1, _mm_mul_ps(_mm_loadu_ps(w + i + 4), _mm_loadu_ps(x + i + 4)));
     }
+    if (i + 4 <= n) {
+        a0 = _mm_add_ps(a0, _mm_mul_ps(_mm_loadu_ps(w + i), _mm_loadu_ps(x + i)));
+        i += 4;
+    }
     float s = sse2_hsum(_mm_add_ps(a0, a1));
     for (; i < n; i++)
         s += w[i] * x[i];
@@ -177,6 +181,15 @@ static void sse2_swiglu(float *g, const float *up, int n) {
     }
 }
 
+static void sse2_axpy(float *y, float a, const float *x, int n) {
+    __m128 va = _mm_set1_ps(a);
+    int i = 0;
+    for (; i + 4 <= n; i += 4)
+        _mm_storeu_ps(y + i, _mm_add_ps(_mm_loadu_ps(y + i), _mm_mul_ps(va, _mm_loadu_ps(x + i))));
+    for (; i < n; i++)
+        y[i] += a * x[i];
+}
+
 const struct ops_kernels ops_sse2 = {
     .name = "sse2",
     .dot_f32 = sse2_dot_f32,
@@ -186,4 +199,5 @@ const struct ops_kernels ops_sse2 = {
     .dot_i8 = sse2_dot_i8,
     .softmax = sse2_softmax,
     .swiglu = sse2_swiglu,
+    .axpy = sse2_axpy,
 };
