@@ -107,6 +107,24 @@ static void NORETURN panic_report(const char *reason, const struct panic_regs *r
     kernel_exit(EXIT_PANIC);
 }
 
+/* Exception reports run on their own stack: a fault caused by a nearly exhausted
+ * boot stack (an interrupt arriving just above the guard page) would fault again while
+ * formatting the report. */
+static uint8_t panic_stack[PANIC_STACK_SIZE] __attribute__((aligned(16)));
+static const struct trap_frame *trap_pending;
+static uint32_t trap_pending_cr2;
+
+static NORETURN void panic_trap_on_stack(void) {
+    panic_from_trap(trap_pending, trap_pending_cr2);
+}
+
+void panic_trap(const struct trap_frame *f, uint32_t cr2) {
+    cli();
+    trap_pending = f;
+    trap_pending_cr2 = cr2;
+    switch_stack_call((uintptr_t)(panic_stack + PANIC_STACK_SIZE), panic_trap_on_stack);
+}
+
 void panic_from_trap(const struct trap_frame *f, uint32_t cr2) {
     char reason[128];
     const char *name = f->vector < 32 ? exception_names[f->vector] : "unexpected interrupt";

@@ -44,7 +44,7 @@ void irq_register(unsigned irq, irq_handler_fn fn) {
 
 void trap_dispatch(struct trap_frame *f) {
     if (f->vector < TRAP_IRQ_BASE)
-        panic_from_trap(f, read_cr2());
+        panic_trap(f, read_cr2());
     unsigned irq = f->vector - TRAP_IRQ_BASE;
     /* A line that drops before the CPU acknowledges it shows up as IRQ 7 or 15 with
      * nothing in service; it gets no EOI (the master still needs one for IRQ 15). */

@@ -26,6 +26,9 @@
 /* Most PCI functions remembered by the enumerator. */
 #define PCI_MAX_DEVICES 64
 
+/* Stack the exception panic report runs on (bytes). */
+#define PANIC_STACK_SIZE 8192
+
 /* Frames printed by a panic's stack trace. */
 #define PANIC_TRACE_MAX 16
 

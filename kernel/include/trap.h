@@ -38,7 +38,9 @@ uint16_t pic_in_service(void); /* in-service bits, IRQ n = bit n */
 void gdt_set_fault_cr3(uint32_t cr3); /* page directory of the double-fault task */
 void gdt_fault_stack(uintptr_t *lo, uintptr_t *hi); /* bounds of the double-fault stack */
 
-/* kernel/core/panic.c: the report for a trap frame (exceptions) */
+/* kernel/core/panic.c: the report for a trap frame (exceptions). panic_trap first
+ * moves to the panic stack, so it works however little of the boot stack is left. */
 void panic_from_trap(const struct trap_frame *f, uint32_t cr2) NORETURN;
+void panic_trap(const struct trap_frame *f, uint32_t cr2) NORETURN;
 
 #endif

@@ -173,6 +173,18 @@ static inline void ltr(uint16_t sel) {
     __asm__ volatile("ltr %0" : : "r"(sel));
 }
 
+/* Continue on a fresh stack: ESP = top, EBP = 0, call fn (which must not return). */
+static inline NORETURN void switch_stack_call(uintptr_t top, void (*fn)(void)) {
+    __asm__ volatile("movl %0, %%esp\n\t"
+                     "xorl %%ebp, %%ebp\n\t"
+                     "call *%1\n\t"
+                     "ud2"
+                     :
+                     : "r"(top), "r"(fn)
+                     : "memory");
+    __builtin_unreachable();
+}
+
 static inline void fninit(void) {
     __asm__ volatile("fninit");
 }
