@@ -44,6 +44,7 @@ void kernel_main(uint32_t magic, uint32_t mbi_addr) {
     pci_init();                                                /* enumerate PCI functions */
     llm_init(bi);                                              /* find and bind the model */
     net_init(bi);                                              /* NIC, IPv4, HTTP server */
+    page_report_in_use();                                      /* what the subsystems took */
     printk("cllm: ready\n");
     selftest_run(cmdline_get("selftest"));                     /* exits if self-tests were asked */
     if (llm_console_requested(bi))

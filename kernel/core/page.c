@@ -194,3 +194,10 @@ void page_report(void) {
            (unsigned)(reserved * kib), (unsigned)(owner_pages[PAGE_OWNER_FREE] * kib),
            (unsigned)(total * kib));
 }
+
+void page_report_in_use(void) {
+    size_t kib = PAGE_SIZE / 1024;
+    printk("cllm: memory in use: heap %u KiB, free %u KiB\n",
+           (unsigned)((owner_pages[PAGE_OWNER_HEAP] + owner_pages[PAGE_OWNER_STACK]) * kib),
+           (unsigned)(owner_pages[PAGE_OWNER_FREE] * kib));
+}

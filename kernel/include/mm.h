@@ -37,7 +37,8 @@ size_t page_run_length(uintptr_t addr); /* pages in the run page_alloc returned 
 enum page_owner page_owner_of(uintptr_t addr);
 size_t page_count(enum page_owner owner); /* pages currently held by owner */
 const char *page_owner_name(enum page_owner owner);
-void page_report(void); /* the boot line "cllm: memory: ..." */
+void page_report(void);        /* the boot line "cllm: memory: ..." */
+void page_report_in_use(void); /* "cllm: memory in use: heap N KiB, free N KiB" */
 
 /* Heap (kernel/core/heap.c). Blocks are at least 16-byte aligned; any size that
  * fits in free RAM is served (hundreds of MiB for KV caches), contiguous. */
