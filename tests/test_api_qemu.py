@@ -59,9 +59,9 @@ class Guest:
         return json.loads(body)["choices"][0]["text"]
 
 
-def _boot(elf: Path, models_dir: Path, cmdline: str = ""):
+def _boot(elf: Path, models_dir: Path, cmdline: str = "", nic: str = "e1000"):
     port = _free_port()
-    spec = qemu.QemuSpec(elf=elf, memory_mib=256, cmdline=cmdline, nic="e1000", host_port=port,
+    spec = qemu.QemuSpec(elf=elf, memory_mib=256, cmdline=cmdline, nic=nic, host_port=port,
                          modules=(qemu.Module(models_dir / MODEL, "model"),))
     vm = qemu.Qemu(spec)
     vm.start()
@@ -132,6 +132,41 @@ def test_request_dribbled_in_tiny_segments(guest):
     assert head.startswith(b"HTTP/1.1 200 OK")
     _, whole = guest.call("POST", "/tokenize", body)
     assert payload == whole
+
+
+def test_garbage_and_oversized_requests_leave_the_server_healthy(guest):
+    junk = bytes((i * 7919 + 13) % 256 for i in range(3000))
+    for payload in (junk, b"GET / HTTP/1.1\r\nX: " + b"a" * 9000 + b"\r\n\r\n"):
+        with socket.create_connection(("127.0.0.1", guest.port), timeout=60) as s:
+            s.sendall(payload)
+            data = b""
+            while chunk := s.recv(4096):
+                data += chunk
+        assert data.split(b"\r\n")[0] in (b"HTTP/1.1 400 Bad Request",
+                                           b"HTTP/1.1 431 Request Header Fields Too Large")
+    assert guest.call("GET", "/health")[0] == 200
+
+
+def test_client_leaving_mid_stream_frees_its_slot(guest):
+    body = json.dumps({"prompt": "Once upon a time", "max_tokens": 400, "stream": True}).encode()
+    with socket.create_connection(("127.0.0.1", guest.port), timeout=60) as s:
+        s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: g\r\nContent-Length: %d\r\n\r\n%s"
+                  % (len(body), body))
+        data = b""
+        while data.count(b"data: ") < 3:
+            chunk = s.recv(4096)
+            assert chunk
+            data += chunk
+        _, slots = guest.call("GET", "/slots")
+        assert any(x["is_processing"] for x in json.loads(slots))
+    for _ in range(100):  # the stack notices the close within a few round trips
+        _, slots = guest.call("GET", "/slots")
+        if not any(x["is_processing"] for x in json.loads(slots)):
+            break
+        time.sleep(0.1)
+    assert not any(x["is_processing"] for x in json.loads(slots))
+    _, metrics = guest.call("GET", "/metrics")
+    assert "cllm_requests_processing 0\n" in metrics.decode()
 
 
 def test_greedy_completion_equals_console_mode(guest, kernel_elf, models_dir):
@@ -228,6 +263,16 @@ def test_sixteen_concurrent_clients(guest):
     assert "cllm_net_drops_total" in metrics.decode()
     heap = re.search(r"^cllm_memory_heap_bytes (\d+)$", metrics.decode(), re.MULTILINE)
     assert heap and int(heap.group(1)) > 0
+
+
+def test_virtio_net_serves_the_same_answers(kernel_elf, models_dir, guest):
+    vm, port = _boot(kernel_elf, models_dir, nic="virtio")
+    try:
+        g = Guest(vm, port)
+        assert g.call("GET", "/health")[0] == 200
+        assert g.completion("The little bird", 20) == guest.completion("The little bird", 20)
+    finally:
+        vm.close()
 
 
 def test_api_key_enforced(kernel_elf, models_dir):

@@ -93,6 +93,12 @@ def test_malformed_and_over_limit_requests(tmp_path, data, status, words):
     assert words in lines[0]
 
 
+@pytest.mark.parametrize("data", [b"\x16\x03\x01\x02\x00", b"GET\x00/", b" GET / HTTP/1.1\r\n"])
+def test_junk_is_refused_at_the_first_bad_byte(tmp_path, data):
+    # No need to wait for a complete header block (or the 408 timeout) to know.
+    assert parse(tmp_path, data) == ["error 400 malformed request line: bad method"]
+
+
 def test_header_block_limit_is_431(tmp_path):
     head = b"GET / HTTP/1.1\r\nHost: a\r\n"
     fits = head + b"X: " + b"a" * (MAX_HEADER - len(head) - 7) + b"\r\n\r\n"

@@ -78,6 +78,7 @@ void http_parser_reset(struct http_parser *p) {
     memset(&p->req, 0, sizeof(p->req));
     p->started = false;
     p->head_done = false;
+    p->method_done = false;
     p->head_len = 0;
     p->line_start = 0;
     p->body = body;
@@ -367,6 +368,16 @@ enum http_parse_result http_parser_feed(struct http_parser *p, const uint8_t *da
                 break;
             }
             p->head[p->head_len++] = (char)c;
+            /* Fail fast on a request line that cannot be one (binary junk): the method
+             * is the bytes before the first space and must be a token. */
+            if (p->line_start == 0 && !p->method_done) {
+                if (c == ' ' && p->head_len > 1) {
+                    p->method_done = true;
+                } else if (!http_is_tchar(c)) {
+                    res = http_fail(p, 400, "malformed request line: bad method");
+                    break;
+                }
+            }
             if (c == '\n') {
                 size_t ll = p->head_len - 1 - p->line_start;
                 if (ll && p->head[p->head_len - 2] == '\r')

@@ -60,6 +60,7 @@ struct http_parser {
     struct http_request req;
     bool started;        /* a byte of this request has arrived */
     bool head_done;      /* the header block is complete (send 100-continue now) */
+    bool method_done;    /* the request line's first space has arrived */
     size_t head_len;
     size_t line_start;   /* offset in head of the line being read */
     char head[HTTP_MAX_HEADER_BYTES + 1];
