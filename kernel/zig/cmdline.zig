@@ -210,3 +210,31 @@ test "parseU32 bounds" {
     try std.testing.expectEqual(@as(?u32, null), parseU32("-1"));
     try std.testing.expectEqual(@as(?u32, null), parseU32("+1"));
 }
+
+test "random lines: every token lies inside the line, or the quote offset does" {
+    var prng = std.Random.DefaultPrng.init(0x5eed);
+    const rand = prng.random();
+    const alphabet = " \t\"=.clmax1";
+    var buf: [48]u8 = undefined;
+    var toks: [4]Token = undefined;
+    var round: usize = 0;
+    while (round < 5000) : (round += 1) {
+        const len = rand.intRangeAtMost(usize, 0, buf.len);
+        for (buf[0..len]) |*c| c.* = alphabet[rand.intRangeLessThan(usize, 0, alphabet.len)];
+        // Bias towards options: start with the prefix half of the time.
+        if (len >= prefix.len and rand.boolean()) @memcpy(buf[0..prefix.len], prefix);
+        const line = buf[0..len];
+        var dropped: usize = 0;
+        var err_at: usize = 0;
+        if (split(line, &toks, &dropped, &err_at)) |n| {
+            try std.testing.expect(n <= toks.len);
+            for (toks[0..n]) |t| {
+                try std.testing.expect(t.key_off + t.key_len <= line.len);
+                try std.testing.expect(t.val_off + t.val_len <= line.len);
+                try std.testing.expect(std.mem.indexOfScalar(u8, line[t.key_off..][0..t.key_len], '=') == null);
+            }
+        } else |_| {
+            try std.testing.expect(err_at < line.len and line[err_at] == '"');
+        }
+    }
+}
