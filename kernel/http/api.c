@@ -262,9 +262,14 @@ static void api_metrics_handler(struct http_conn *c, const struct http_request *
                 (unsigned long long)page_count(PAGE_OWNER_FREE) * PAGE_SIZE);
 #endif
     if (net_stats_format) {
-        char tmp[4096];
-        size_t n = net_stats_format(tmp, sizeof(tmp));
-        hbuf_append(&b, tmp, MIN(n, sizeof(tmp) - 1));
+        /* On the heap: the poll loop's stack is small. */
+        size_t cap = API_NET_STATS_BYTES;
+        char *tmp = port_alloc(cap);
+        if (tmp) {
+            size_t n = net_stats_format(tmp, cap);
+            hbuf_append(&b, tmp, MIN(n, cap - 1));
+            port_free(tmp);
+        }
     }
     if (b.failed)
         http_respond_error(c, 500, "out of memory building the response");

@@ -41,6 +41,8 @@
 #define API_MAX_MESSAGES 64
 /* API: tokens accepted by /detokenize and produced by /tokenize. */
 #define API_MAX_TOKENS 65536
+/* API: room for the network stack's counters in /metrics, bytes. */
+#define API_NET_STATS_BYTES 16384
 /* API: most simultaneous generations (slots); another request gets 503. */
 #define API_MAX_SLOTS 16
 
