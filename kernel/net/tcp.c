@@ -165,6 +165,27 @@ void tcp_rtt_sample(struct tcp_conn *c, uint32_t r) {
     c->rto = MIN(MAX(rto, (uint32_t)TCP_RTO_MIN_MS), (uint32_t)TCP_RTO_MAX_MS);
 }
 
+uint32_t tcp_rcv_window(const struct tcp_conn *c) {
+    uint32_t w = c->rcv_held < TCP_RCV_WND ? TCP_RCV_WND - c->rcv_held : 0;
+    if (seq_lt(c->rcv_nxt + w, c->rcv_adv))
+        w = c->rcv_adv - c->rcv_nxt;
+    return MIN(w, 0xffffu);
+}
+
+void tcp_recv_hold(struct tcp_conn *c, size_t held) {
+    c->rcv_held = (uint32_t)MIN(held, (size_t)TCP_RCV_WND);
+    if (c->state != TCP_STATE_ESTABLISHED && c->state != TCP_STATE_FIN_WAIT_1 && c->state != TCP_STATE_FIN_WAIT_2)
+        return;
+    /* Window update once it grew by a useful amount (receiver-side SWS avoidance). */
+    uint32_t advertised = seq_gt(c->rcv_adv, c->rcv_nxt) ? c->rcv_adv - c->rcv_nxt : 0;
+    if (tcp_rcv_window(c) >= advertised + MIN((uint32_t)TCP_MSS_LOCAL, TCP_RCV_WND / 2u)) {
+        if (c->busy)
+            c->ack_now = true;
+        else
+            tcp_send_ack(c);
+    }
+}
+
 void tcp_rexmit_arm(struct tcp_conn *c) {
     c->rexmit_armed = true;
     c->rexmit_at = net_state.now_ms + c->rto;

@@ -55,6 +55,7 @@ static void tcp_accept_syn(uint32_t src, uint32_t dst, uint16_t sport, uint16_t 
     c->buf_seq = c->iss + 1;
     c->irs = s->seq;
     c->rcv_nxt = s->seq + 1;
+    c->rcv_adv = c->rcv_nxt + TCP_RCV_WND;
     c->snd_wnd = s->wnd;
     c->snd_wl1 = s->seq;
     c->snd_wl2 = c->iss;
@@ -211,7 +212,7 @@ static void tcp_peer_fin(struct tcp_conn *c) {
 /* The segment for an existing connection (RFC 793 "SEGMENT ARRIVES", otherwise). */
 static void tcp_conn_input(struct tcp_conn *c, struct tcp_seg *s) {
     enum net_drop why;
-    uint32_t wnd_end = c->rcv_nxt + TCP_RCV_WND;
+    uint32_t wnd_end = seq_gt(c->rcv_adv, c->rcv_nxt) ? c->rcv_adv : c->rcv_nxt;
     uint32_t seg_end = s->seq + s->len + ((s->flags & TCP_FIN) ? 1 : 0);
 
     if (c->state == TCP_STATE_TIME_WAIT) {

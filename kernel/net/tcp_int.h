@@ -72,6 +72,8 @@ struct tcp_conn {
 
     /* receive side */
     uint32_t irs, rcv_nxt;
+    uint32_t rcv_adv;     /* right edge of the window last advertised */
+    uint32_t rcv_held;    /* bytes the application holds (tcp_recv_hold) */
     bool ack_now;
     struct tcp_ooo ooo[TCP_OOO_SEGS];
 };
@@ -93,6 +95,9 @@ void tcp_conn_enter_time_wait(struct tcp_conn *c);
 void tcp_conn_put(struct tcp_conn *c);         /* end of a busy section: free if CLOSED */
 void tcp_rtt_sample(struct tcp_conn *c, uint32_t rtt_ms);
 void tcp_rexmit_arm(struct tcp_conn *c);
+/* The receive window to advertise now: TCP_RCV_WND less what the application holds,
+ * but never pulling the right edge back behind rcv_adv. */
+uint32_t tcp_rcv_window(const struct tcp_conn *c);
 
 /* tcp_out.c */
 void tcp_output(struct tcp_conn *c);           /* send what window and buffer allow, and due ACKs */

@@ -7,7 +7,7 @@
 #include "tcp_int.h"
 
 static void tcp_emit(uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport, uint32_t seq, uint32_t ack,
-                     uint8_t flags, const struct tcp_conn *c, uint32_t data_seq, uint32_t len, bool mss_opt) {
+                     uint8_t flags, struct tcp_conn *c, uint32_t data_seq, uint32_t len, bool mss_opt) {
     uint8_t frame[ETH_FRAME_MAX];
     struct tcp_hdr *t = (struct tcp_hdr *)(frame + NET_IP_PAYLOAD_OFF);
     size_t hlen = TCP_HLEN + (mss_opt ? TCP_OPT_MSS_LEN : 0);
@@ -17,7 +17,12 @@ static void tcp_emit(uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport,
     t->ack = net_htonl(ack);
     t->off = (uint8_t)(hlen / 4) << 4;
     t->flags = flags;
-    t->wnd = net_htons(flags & TCP_RST ? 0 : MIN(TCP_RCV_WND, 0xffff));
+    uint32_t wnd = 0;
+    if (c && !(flags & TCP_RST)) {
+        wnd = tcp_rcv_window(c);
+        c->rcv_adv = c->rcv_nxt + wnd;
+    }
+    t->wnd = net_htons((uint16_t)wnd);
     t->csum = 0;
     t->urg = 0;
     uint8_t *p = (uint8_t *)t + TCP_HLEN;

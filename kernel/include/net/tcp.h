@@ -46,6 +46,12 @@ size_t tcp_send(struct tcp_conn *c, const void *data, size_t len);
 /* Bytes tcp_send would accept now. */
 size_t tcp_send_space(const struct tcp_conn *c);
 
+/* Optional receive flow control: the handler says how many received bytes it still
+ * holds unprocessed; the window advertised to the peer shrinks by that much (never
+ * moving its right edge back) and reopens, with a window update, as `held` falls.
+ * A handler that never calls it gets the full window always. */
+void tcp_recv_hold(struct tcp_conn *c, size_t held);
+
 /* Orderly close: FIN after all queued data. on_close follows later. */
 void tcp_close(struct tcp_conn *c);
 
