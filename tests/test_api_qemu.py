@@ -59,10 +59,12 @@ class Guest:
         return json.loads(body)["choices"][0]["text"]
 
 
-def _boot(elf: Path, models_dir: Path, cmdline: str = "", nic: str = "e1000"):
+def _boot(elf: Path, models_dir: Path, cmdline: str = "", nic: str = "e1000",
+          model: str | None = MODEL):
     port = _free_port()
+    modules = (qemu.Module(models_dir / model, "model"),) if model else ()
     spec = qemu.QemuSpec(elf=elf, memory_mib=256, cmdline=cmdline, nic=nic, host_port=port,
-                         modules=(qemu.Module(models_dir / MODEL, "model"),))
+                         modules=modules)
     vm = qemu.Qemu(spec)
     vm.start()
     try:
@@ -283,5 +285,19 @@ def test_api_key_enforced(kernel_elf, models_dir):
         status, body = g.call("GET", "/v1/models")
         assert status == 401 and json.loads(body)["error"]["type"] == "authentication_error"
         assert g.call("GET", "/v1/models", headers={"Authorization": "Bearer s3cret"})[0] == 200
+    finally:
+        vm.close()
+
+
+def test_without_a_model_health_is_503(kernel_elf, models_dir):
+    vm, port = _boot(kernel_elf, models_dir, model=None)
+    try:
+        g = Guest(vm, port)
+        status, body = g.call("GET", "/health")
+        err = json.loads(body)["error"]
+        assert status == 503 and err["code"] == 503 and err["type"] == "unavailable_error", body
+        status, body = g.call("POST", "/v1/completions", {"prompt": "x"})
+        assert status == 503
+        assert g.call("GET", "/metrics")[0] == 200
     finally:
         vm.close()
