@@ -4,7 +4,8 @@
  * A slab is one page: a header at offset 0, then blocks at multiples of the block
  * size, so every block is aligned to its size. Large blocks start on a page
  * boundary and their length is recovered from the page map (page_run_length), so
- * kfree needs no size. Memory is identity mapped: a block's address is its physical
+ * kfree needs no size; a bitmap per slab and the page map's run heads catch double
+ * frees. Memory is identity mapped: a block's address is its physical
  * address and large blocks are physically contiguous (DMA rings, KV caches).
  * Single-threaded; not for interrupt handlers.
  */
@@ -15,15 +16,17 @@
 
 #define SLAB_MAGIC 0x51AB51ABu
 #define HEAP_MIN_ALIGN 16u
-#define SLAB_CLASSES 7 /* 16, 32, ..., 1024 */
+#define SLAB_CLASSES 7                                   /* 16, 32, ..., 1024 */
+#define SLAB_USED_WORDS (PAGE_SIZE / HEAP_SLAB_MIN / 32) /* bitmap words for the most blocks */
 
 struct slab {
     uint32_t magic;
     uint32_t block; /* bytes per block, a power of two */
     uint32_t first; /* offset of the first block */
     uint32_t n_free, n_total;
-    void *free_list;          /* singly linked through the first word of each free block */
-    struct slab *prev, *next; /* the class's slabs that have a free block */
+    void *free_list;                /* singly linked through the first word of each free block */
+    struct slab *prev, *next;       /* the class's slabs that have a free block */
+    uint32_t used[SLAB_USED_WORDS]; /* bit i: block i is handed out (catches double frees) */
 };
 
 static struct slab *partial[SLAB_CLASSES];
@@ -67,6 +70,7 @@ static struct slab *slab_new(size_t block) {
     s->n_total = (uint32_t)((PAGE_SIZE - s->first) / block);
     s->n_free = s->n_total;
     s->free_list = NULL;
+    memset(s->used, 0, sizeof(s->used));
     for (uint32_t i = s->n_total; i-- > 0;) {
         void **b = (void **)(page + s->first + i * block);
         *b = s->free_list;
@@ -86,6 +90,8 @@ static void *slab_alloc(size_t block) {
     }
     void **b = s->free_list;
     s->free_list = *b;
+    uint32_t i = ((uint32_t)((uintptr_t)b - (uintptr_t)s) - s->first) / s->block;
+    s->used[i / 32] |= 1u << (i % 32);
     if (--s->n_free == 0)
         slab_unlink(s, c);
     bytes_in_use += block;
@@ -98,6 +104,10 @@ static void slab_free(void *p) {
     uint32_t off = (uint32_t)(addr - (uintptr_t)s);
     if (s->magic != SLAB_MAGIC || off < s->first || (off - s->first) % s->block)
         panic("kfree: %p is not a heap block", p);
+    uint32_t i = (off - s->first) / s->block;
+    if (!(s->used[i / 32] & (1u << (i % 32))))
+        panic("kfree: %p freed twice", p);
+    s->used[i / 32] &= ~(1u << (i % 32));
     unsigned c = slab_class(s->block);
     *(void **)p = s->free_list;
     s->free_list = p;

@@ -191,6 +191,24 @@ int main(void) {
     EXPECT(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT,
            "kfree of a module page did not panic");
 
+    /* Freeing a block twice panics too, small or large. */
+    static const size_t twice[] = {24, 5000};
+    for (size_t t = 0; t < 2; t++) {
+        void *p = kmalloc(twice[t]);
+        void *keep = kmalloc(twice[t]); /* keeps the slab alive after the first free */
+        pid = fork();
+        if (pid == 0) {
+            kfree(p);
+            kfree(p);
+            _exit(0);
+        }
+        waitpid(pid, &status, 0);
+        EXPECT(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT,
+               "double kfree of %zu bytes did not panic", twice[t]);
+        kfree(p);
+        kfree(keep);
+    }
+
     if (failures) {
         printf("mm: %d failed\n", failures);
         return 1;
