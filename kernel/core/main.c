@@ -54,7 +54,7 @@ void kernel_main(uint32_t magic, uint32_t mbi_addr) {
         net_poll();
         llm_poll();
         if (!poll_worked)
-            hlt(); /* nothing happened: sleep until the next interrupt (PIT at PIT_HZ) */
+            sti_hlt(); /* nothing happened: sleep until the next interrupt (PIT at PIT_HZ) */
     }
 }
 /* clang-format on */

@@ -44,6 +44,11 @@ static inline void sti(void) {
 static inline void hlt(void) {
     __asm__ volatile("hlt" ::: "memory");
 }
+/* Enable interrupts and halt as one step: an interrupt cannot slip in between and
+ * leave the CPU asleep until the next one. */
+static inline void sti_hlt(void) {
+    __asm__ volatile("sti; hlt" ::: "memory");
+}
 static inline void pause(void) {
     __asm__ volatile("pause" ::: "memory");
 }
