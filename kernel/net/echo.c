@@ -26,7 +26,7 @@ static void echo_flush(struct tcp_conn *c, struct echo_conn *e) {
 }
 
 static void echo_on_accept(struct tcp_conn *c, void **ctx) {
-    struct echo_conn *e = port_alloc(sizeof(*e));
+    struct echo_conn *e = n_active < ECHO_MAX_CONNS ? port_alloc(sizeof(*e)) : NULL;
     if (!e) {
         tcp_abort(c);
         return;

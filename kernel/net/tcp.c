@@ -295,6 +295,16 @@ void tcp_timers(void) {
             tcp_retransmit(c);
             continue;
         }
+        if ((c->state == TCP_STATE_ESTABLISHED || c->state == TCP_STATE_CLOSE_WAIT) && !c->rexmit_armed &&
+            net_time_after_eq(now, c->last_rx_ms + TCP_KEEPALIVE_IDLE_MS + c->ka_probes * TCP_KEEPALIVE_INTVL_MS)) {
+            if (c->ka_probes >= TCP_KEEPALIVE_PROBES) {
+                tcp_send_rst_conn(c);
+                tcp_conn_finish(c);
+                continue;
+            }
+            c->ka_probes++;
+            tcp_send_keepalive(c);
+        }
         if (c->persist_armed && net_time_after_eq(now, c->persist_at)) {
             c->persist_armed = false;
             if (c->snd_wnd == 0 && c->snd_len && c->snd_nxt == c->snd_una) {

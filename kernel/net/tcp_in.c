@@ -59,6 +59,7 @@ static void tcp_accept_syn(uint32_t src, uint32_t dst, uint16_t sport, uint16_t 
     c->snd_wnd = s->wnd;
     c->snd_wl1 = s->seq;
     c->snd_wl2 = c->iss;
+    c->last_rx_ms = net_state.now_ms;
     c->mss = s->mss ? MIN(MAX(s->mss, (uint16_t)64), (uint16_t)TCP_MSS_LOCAL) : TCP_MSS_DEFAULT;
     c->cwnd = (uint32_t)TCP_INIT_CWND_SEGS * c->mss;
     c->ssthresh = 0xffffffffu;
@@ -242,6 +243,8 @@ static void tcp_conn_input(struct tcp_conn *c, struct tcp_seg *s) {
         why = NET_DROP_TCP_OUT_OF_WINDOW;
         goto drop;
     }
+    c->last_rx_ms = net_state.now_ms;
+    c->ka_probes = 0;
     if (s->flags & TCP_RST) {
         if (s->seq != c->rcv_nxt) {
             tcp_send_ack(c);  /* RFC 5961: a challenge ACK for an inexact reset */
@@ -398,6 +401,11 @@ void tcp_input(uint32_t src, uint32_t dst, const uint8_t *pkt, size_t len) {
     };
     uint16_t sport = net_ntohs(t->sport), dport = net_ntohs(t->dport);
     struct tcp_conn *c = tcp_conn_find(src, sport, dst, dport);
+    if (c && c->state == TCP_STATE_TIME_WAIT && (s.flags & (TCP_SYN | TCP_ACK | TCP_RST)) == TCP_SYN &&
+        seq_gt(s.seq, c->rcv_nxt)) {
+        tcp_conn_finish(c);  /* a new incarnation of the same 4-tuple: TIME_WAIT may end early */
+        c = NULL;
+    }
     if (c) {
         c->busy++;
         tcp_conn_input(c, &s);

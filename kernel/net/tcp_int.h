@@ -69,6 +69,8 @@ struct tcp_conn {
     bool persist_armed;
     uint32_t persist_at;
     uint32_t linger_at;   /* TIME_WAIT / FIN_WAIT_2 end */
+    uint32_t last_rx_ms;  /* last acceptable segment from the peer (keepalive) */
+    uint8_t ka_probes;    /* keepalive probes sent since then */
 
     /* receive side */
     uint32_t irs, rcv_nxt;
@@ -107,5 +109,6 @@ void tcp_send_rst_conn(struct tcp_conn *c);
 void tcp_send_rst(uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport, uint32_t seq, uint32_t ack,
                   uint8_t flags);
 void tcp_send_data(struct tcp_conn *c, uint32_t seq, uint32_t len);  /* one segment from sndbuf */
+void tcp_send_keepalive(struct tcp_conn *c);   /* seq = snd_nxt - 1: the peer must answer with an ACK */
 
 #endif

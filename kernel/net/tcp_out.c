@@ -76,6 +76,11 @@ void tcp_send_data(struct tcp_conn *c, uint32_t seq, uint32_t len) {
              len, false);
 }
 
+void tcp_send_keepalive(struct tcp_conn *c) {
+    tcp_emit(c->local_ip, c->remote_ip, c->local_port, c->remote_port, c->snd_nxt - 1, c->rcv_nxt, TCP_ACK, c, 0,
+             0, false);
+}
+
 static void tcp_send_fin(struct tcp_conn *c) {
     c->ack_now = false;
     tcp_emit(c->local_ip, c->remote_ip, c->local_port, c->remote_port, c->snd_nxt, c->rcv_nxt, TCP_FIN | TCP_ACK,

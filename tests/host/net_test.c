@@ -633,6 +633,51 @@ static void test_tcp_recv_window(void) {
     check_clean();
 }
 
+/* A silent peer is probed, then reset; one that answers the probes stays. A new SYN
+ * on the 4-tuple of a TIME_WAIT connection starts a new connection. */
+static void test_tcp_keepalive_time_wait_reuse(void) {
+    tcp_setup();
+    uint32_t iss = handshake(PEER_PORT, 65535);
+    struct out o;
+    tx_clear();
+    advance(TCP_KEEPALIVE_IDLE_MS - 1000);
+    CHECK(tx_count() == 0);
+    advance(2000);
+    CHECK(pop_tcp(&o) && o.seq == iss && o.len == 0 && o.ack == PEER_ISS + 1);  /* seq one below snd_nxt */
+    send_seg(&(struct seg){PEER_PORT, PORT, PEER_ISS + 1, iss + 1, TCP_ACK, 65535, NULL, 0, 0});  /* answered */
+    tx_clear();
+    size_t probes = 0;
+    bool rst = false;
+    /* Silent from here on, but the peer's host still answers ARP (pop_tcp does). */
+    for (uint32_t t = 0; t < TCP_KEEPALIVE_IDLE_MS + (TCP_KEEPALIVE_PROBES + 1) * TCP_KEEPALIVE_INTVL_MS;
+         t += 1000) {
+        CHECK(app.closes == 0 || t >= TCP_KEEPALIVE_IDLE_MS + TCP_KEEPALIVE_PROBES * TCP_KEEPALIVE_INTVL_MS);
+        advance(1000);
+        while (pop_tcp(&o)) {
+            probes += o.flags == TCP_ACK;
+            rst = rst || (o.flags & TCP_RST);
+        }
+        CHECK(probes == 0 || t + 1000 >= TCP_KEEPALIVE_IDLE_MS);
+    }
+    CHECK(app.closes == 1);
+    CHECK(probes == TCP_KEEPALIVE_PROBES && rst);
+    check_clean();
+
+    /* TIME_WAIT, then the same client port connects again with a higher sequence. */
+    app.close_on_recv = true;
+    iss = handshake(PEER_PORT, 65535);
+    send_seg(&(struct seg){PEER_PORT, PORT, PEER_ISS + 1, iss + 1, TCP_ACK, 65535, "q", 1, 0});
+    send_seg(&(struct seg){PEER_PORT, PORT, PEER_ISS + 2, iss + 2, TCP_ACK | TCP_FIN, 65535, NULL, 0, 0});
+    CHECK(app.closes == 2 && net_stats.tcp_conns == 1);  /* in TIME_WAIT */
+    tx_clear();
+    send_seg(&(struct seg){PEER_PORT, PORT, PEER_ISS + 100000, 0, TCP_SYN, 65535, NULL, 0, 0});
+    CHECK(pop_tcp(&o) && o.flags == (TCP_SYN | TCP_ACK) && o.ack == PEER_ISS + 100001);
+    send_seg(&(struct seg){PEER_PORT, PORT, PEER_ISS + 100001, o.seq + 1, TCP_ACK, 65535, NULL, 0, 0});
+    CHECK(app.accepts == 3 && net_stats.tcp_conns == 1);
+    tcp_abort(app.conn);
+    check_clean();
+}
+
 static void test_tcp_retransmit(void) {
     tcp_setup();
     uint32_t iss = handshake(PEER_PORT, 65535);
@@ -830,6 +875,18 @@ static void test_tcp_echo_bulk(void) {
     uint32_t iss = o.seq;
     send_seg(&(struct seg){PEER_PORT, ECHO_PORT, PEER_ISS + 1, iss + 1, TCP_ACK, 65535, NULL, 0, 0});
     CHECK(echo_active() == 1);
+    /* The echo service takes ECHO_MAX_CONNS at once; one more is reset. */
+    for (uint16_t k = 1; k <= ECHO_MAX_CONNS; k++) {
+        send_seg(&(struct seg){(uint16_t)(PEER_PORT + k), ECHO_PORT, 1, 0, TCP_SYN, 65535, NULL, 0, 0});
+        CHECK(pop_tcp(&o));
+        send_seg(&(struct seg){(uint16_t)(PEER_PORT + k), ECHO_PORT, 2, o.seq + 1, TCP_ACK, 65535, NULL, 0, 0});
+        bool rst = pop_tcp(&o) && (o.flags & TCP_RST);
+        CHECK(rst == (k == ECHO_MAX_CONNS));
+    }
+    CHECK(echo_active() == ECHO_MAX_CONNS);
+    for (uint16_t k = 1; k < ECHO_MAX_CONNS; k++)
+        send_seg(&(struct seg){(uint16_t)(PEER_PORT + k), ECHO_PORT, 2, 0, TCP_RST, 0, NULL, 0, 0});
+    CHECK(echo_active() == 1 && net_stats.tcp_conns == 1);
     /* 100 KB through, with every 7th incoming segment lost and our data ACKed as it comes. */
     static uint8_t src[100000], back[100000];
     for (size_t i = 0; i < sizeof(src); i++)
@@ -1031,6 +1088,7 @@ static const struct test_case cases[] = {
     {"tcp_handshake_data", test_tcp_handshake_data},
     {"tcp_window_full", test_tcp_window_full},
     {"tcp_recv_window", test_tcp_recv_window},
+    {"tcp_keepalive_time_wait_reuse", test_tcp_keepalive_time_wait_reuse},
     {"tcp_retransmit", test_tcp_retransmit},
     {"tcp_fast_retransmit_ooo", test_tcp_fast_retransmit_ooo},
     {"tcp_active_close_time_wait", test_tcp_active_close_time_wait},

@@ -39,5 +39,8 @@
 #define TCP_PERSIST_MS 500           /* first zero-window probe */
 #define TCP_DUPACK_THRESH 3          /* duplicate ACKs that trigger fast retransmit */
 #define TCP_INIT_CWND_SEGS 10        /* initial congestion window (RFC 6928) */
+#define TCP_KEEPALIVE_IDLE_MS 120000 /* silence before the first keepalive probe */
+#define TCP_KEEPALIVE_INTVL_MS 10000 /* between unanswered probes */
+#define TCP_KEEPALIVE_PROBES 3       /* unanswered probes before the connection is reset */
 
 #endif

@@ -7,7 +7,9 @@
  * Lifetime: a struct tcp_conn belongs to the stack. It is valid from on_accept until
  * on_close returns; after on_close the pointer must not be used again. on_close is
  * called exactly once per accepted connection, whatever the way it ends (orderly
- * close by either side, reset, retransmission timeout, tcp_abort).
+ * close by either side, reset, retransmission timeout, tcp_abort). A peer that stays
+ * silent for TCP_KEEPALIVE_IDLE_MS (net/net_param.h) is probed; after
+ * TCP_KEEPALIVE_PROBES unanswered probes the connection is reset and closed.
  *
  * Re-entrancy: the handler may call tcp_send/tcp_close/tcp_abort on the connection
  * it was called for from inside any callback except on_close.
