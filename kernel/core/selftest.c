@@ -410,28 +410,23 @@ void selftest_run(const char *spec) {
     if (!spec)
         return;
     unsigned passed = 0, failed = 0;
-    if (strcmp(spec, "all") == 0) {
+    /* A comma-separated list of names; "all" stands for every test marked in_all. */
+    for (const char *p = spec; *p;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        bool all = len == 3 && memcmp(p, "all", 3) == 0, found = all;
         for (size_t i = 0; i < ARRAY_SIZE(tests); i++) {
-            if (tests[i].in_all)
+            bool named = strlen(tests[i].name) == len && memcmp(tests[i].name, p, len) == 0;
+            if (named || (all && tests[i].in_all)) {
                 selftest_one(&tests[i]) ? passed++ : failed++;
-        }
-    } else {
-        for (const char *p = spec; *p;) {
-            const char *comma = strchr(p, ',');
-            size_t len = comma ? (size_t)(comma - p) : strlen(p);
-            const struct selftest *t = NULL;
-            for (size_t i = 0; i < ARRAY_SIZE(tests); i++) {
-                if (strlen(tests[i].name) == len && memcmp(tests[i].name, p, len) == 0)
-                    t = &tests[i];
+                found = true;
             }
-            if (t) {
-                selftest_one(t) ? passed++ : failed++;
-            } else {
-                printk("cllm: selftest %.*s FAIL unknown test\n", (int)MIN(len, 40u), p);
-                failed++;
-            }
-            p = comma ? comma + 1 : p + len;
         }
+        if (!found) {
+            printk("cllm: selftest %.*s FAIL unknown test\n", (int)MIN(len, 40u), p);
+            failed++;
+        }
+        p = comma ? comma + 1 : p + len;
     }
     printk("cllm: selftest summary passed=%u failed=%u\n", passed, failed);
     kernel_exit(failed ? EXIT_FAIL : EXIT_OK);
