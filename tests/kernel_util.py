@@ -63,8 +63,7 @@ def selftests(lines: list[str]) -> dict[str, tuple[str, str]]:
 
 def memory_kib(lines: list[str]) -> dict[str, int]:
     """The fields of the boot memory line, in KiB."""
-    found = [MEMORY_LINE.match(line) for line in lines]
-    found = [m for m in found if m]
+    found = [m for m in map(MEMORY_LINE.match, lines) if m is not None]
     assert len(found) == 1, f"want one memory line, got {len(found)}"
     names = ("image", "modules", "heap", "reserved", "free", "total")
     return dict(zip(names, map(int, found[0].groups())))

@@ -7,10 +7,17 @@ from __future__ import annotations
 import re
 
 import pytest
+from kernel_util import (
+    MEMORY_LINE,
+    PANIC_REGS,
+    SUMMARY_LINE,
+    TRACE_LINE,
+    boot,
+    memory_kib,
+    selftests,
+)
 
 from cllm_build import qemu
-from kernel_util import (MEMORY_LINE, PANIC_REGS, SUMMARY_LINE, TRACE_LINE, boot, memory_kib,
-                         selftests)
 
 pytestmark = pytest.mark.qemu
 

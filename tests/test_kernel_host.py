@@ -15,7 +15,7 @@ def test_zig_cmdline_parser():
     cache = build_dir().parent / "zig-test-cache"
     cmd = [sys.executable, "-m", "ziglang", "test", str(ROOT / "kernel" / "zig" / "cmdline.zig"),
            "--cache-dir", str(cache), "--global-cache-dir", str(cache / "global")]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=600)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out
     assert re.search(r"All \d+ tests passed", out), out
@@ -29,7 +29,7 @@ def test_printf_and_string_on_host():
     exe = host_binary("kernel_lib", ["kernel/lib/printf.c", "kernel/lib/string.c",
                                      "tests/host/kernel_lib_test.c"],
                       extra=["-fno-builtin", "-U_FORTIFY_SOURCE", "-D_FORTIFY_SOURCE=0", *renames])
-    proc = subprocess.run([str(exe)], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run([str(exe)], check=False, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "kernel_lib: all passed" in proc.stdout
 
@@ -48,7 +48,7 @@ def test_zig_module_builds_freestanding_with_c_panic(build_config, tmp_path):
     unit = compile_step.Unit(src, tmp_path / "cmdline.o", "zig")
     cmd = compile_step.zig_command(build_config, unit)
     assert "ReleaseSafe" in cmd
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600)
+    proc = subprocess.run(cmd, check=False, capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     with unit.obj.open("rb") as f:
         elf = ELFFile(f)
@@ -61,6 +61,6 @@ def test_zig_module_builds_freestanding_with_c_panic(build_config, tmp_path):
 
 def test_page_allocator_and_heap_on_host():
     exe = host_binary("kernel_mm", ["kernel/core/page.c", "kernel/core/heap.c", "tests/host/mm_test.c"])
-    proc = subprocess.run([str(exe)], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([str(exe)], check=False, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     assert "mm: all passed" in proc.stdout
