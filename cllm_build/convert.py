@@ -152,18 +152,24 @@ def read_llama2c_tokenizer(path: Path, n_vocab: int) -> Vocab:
 
 def synth_vocab(n_vocab: int) -> Vocab:
     """A synthetic vocabulary of n_vocab tokens: <unk> <s> </s>, the 256 byte tokens,
-    then distinct pieces "▁t<n>"."""
-    if n_vocab < 259:
-        raise UsageError(f"vocabulary of {n_vocab} is too small (needs 259 for the byte tokens)")
+    "▁" and each printable ASCII character (so any text encodes without a blow-up
+    into bytes), then distinct pieces "▁t<n>"."""
+    singles = ["\u2581"] + [chr(c) for c in range(33, 127)]
+    if n_vocab < 259 + len(singles):
+        raise UsageError(f"vocabulary of {n_vocab} is too small (needs {259 + len(singles)})")
     v = Vocab([b"<unk>", b"<s>", b"</s>"], [0.0, 0.0, 0.0],
               [TOKEN_TYPE_UNKNOWN, TOKEN_TYPE_CONTROL, TOKEN_TYPE_CONTROL])
     for b in range(256):
         v.tokens.append(f"<0x{b:02X}>".encode())
         v.scores.append(0.0)
         v.types.append(TOKEN_TYPE_BYTE)
-    for i in range(n_vocab - 259):
+    for ch in singles:
+        v.tokens.append(ch.encode())
+        v.scores.append(-1.0)
+        v.types.append(TOKEN_TYPE_NORMAL)
+    for i in range(n_vocab - len(v.tokens)):
         v.tokens.append(f"\u2581t{i}".encode())
-        v.scores.append(-float(i))
+        v.scores.append(-2.0 - i)
         v.types.append(TOKEN_TYPE_NORMAL)
     return v
 
