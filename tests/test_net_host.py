@@ -1,8 +1,8 @@
 """Host unit tests of the network stack (kernel/net), built with ASan/UBSan.
 
-tests/host/net_test.c forges frames into the stack through a fake NIC with a fake
-clock and checks what comes out; each case runs as its own process so a failure
-names the case. Every TCP case also checks that connections, half-open slots and
+tests/host/net_harness.c forges frames into the stack through a fake NIC with a fake
+clock and checks what comes out (the cases are in net_test_ip.c and net_test_tcp.c);
+each case runs as its own process so a failure names the case. Every TCP case also checks that connections, half-open slots and
 buffers return to zero."""
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ NET_SOURCES: list[Path | str] = [
     "kernel/net/checksum.c", "kernel/net/netdev.c", "kernel/net/ether.c", "kernel/net/arp.c",
     "kernel/net/ip_in.c", "kernel/net/ip_out.c", "kernel/net/icmp.c", "kernel/net/udp.c",
     "kernel/net/dhcp.c", "kernel/net/net_stack.c", "kernel/net/tcp.c", "kernel/net/tcp_in.c",
-    "kernel/net/tcp_out.c", "kernel/net/echo.c", "tests/host/net_test.c",
+    "kernel/net/tcp_out.c", "kernel/net/echo.c",
+    "tests/host/net_harness.c", "tests/host/net_test_ip.c", "tests/host/net_test_tcp.c",
 ]
 
 CASES = [
