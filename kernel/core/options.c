@@ -13,6 +13,12 @@ const struct cmdline_option cmdline_options[] = {
     {"top_k", CMDLINE_KIND_U32, 0, 1u << 20, NULL, "sample from the k most likely tokens; 0 = all"},
     {"top_p", CMDLINE_KIND_DECIMAL, 0, 1, NULL, "nucleus sampling mass in [0, 1]"},
     {"seed", CMDLINE_KIND_U32, 0, 0xFFFFFFFFu, NULL, "sampler random seed"},
+    {"min_p", CMDLINE_KIND_DECIMAL, 0, 1, NULL, "drop tokens below min_p x the top probability"},
+    {"repeat_penalty", CMDLINE_KIND_DECIMAL, 0, 1000, NULL, "penalty on recent tokens; 1 = off"},
+    {"repeat_last_n", CMDLINE_KIND_U32, 0, 1u << 20, NULL, "how many recent tokens are penalized"},
+    /* Signed values: kernel/llm/console.c checks their range (-100..100). */
+    {"presence_penalty", CMDLINE_KIND_STRING, 0, 0, NULL, "subtracted once from seen tokens"},
+    {"frequency_penalty", CMDLINE_KIND_STRING, 0, 0, NULL, "subtracted per occurrence of a token"},
     /* Substrate (kernel/core). */
     {"selftest", CMDLINE_KIND_LIST, 0, 0, NULL, "run in-image self-tests (all, or names) and exit"},
     {"log", CMDLINE_KIND_CHOICE, 0, 0, "quiet|info|debug", "how much the serial log says"},
