@@ -95,7 +95,14 @@ size_t net_stats_format(char *buf, size_t cap) {
          (unsigned long long)s->tcp_retransmits);
     EMIT("# TYPE cllm_net_tcp_resets_sent_total counter\ncllm_net_tcp_resets_sent_total %llu\n",
          (unsigned long long)s->tcp_resets_sent);
+    EMIT("# TYPE cllm_net_tcp_fast_retransmits_total counter\ncllm_net_tcp_fast_retransmits_total %llu\n",
+         (unsigned long long)s->tcp_fast_retransmits);
+    EMIT("# TYPE cllm_net_tcp_out_of_order_total counter\ncllm_net_tcp_out_of_order_total %llu\n",
+         (unsigned long long)s->tcp_ooo_queued);
+    EMIT("# TYPE cllm_net_icmp_echo_replies_total counter\ncllm_net_icmp_echo_replies_total %llu\n",
+         (unsigned long long)s->icmp_echo_replies);
     EMIT("# TYPE cllm_net_tcp_connections gauge\ncllm_net_tcp_connections %u\n", (unsigned)s->tcp_conns);
+    EMIT("# TYPE cllm_net_tcp_buffers gauge\ncllm_net_tcp_buffers %u\n", (unsigned)s->tcp_buffers);
     EMIT("# TYPE cllm_net_tcp_half_open gauge\ncllm_net_tcp_half_open %u\n", (unsigned)s->tcp_half_open);
 #undef EMIT
     return n;
