@@ -36,6 +36,7 @@
 #define VIRTIO_NET_S_LINK_UP 1
 
 #define VRING_DESC_F_WRITE 2
+#define VRING_AVAIL_F_NO_INTERRUPT 1   /* we poll: ask the device not to raise INTx */
 #define VRING_ALIGN 4096
 #define VNET_HDR_LEN 10           /* struct virtio_net_hdr without num_buffers */
 #define VNET_BUF_LEN 2048         /* bytes per buffer: header + frame */
@@ -98,6 +99,7 @@ static int vnet_queue_init(struct vnet *v, uint16_t idx) {
     q->desc = (struct vring_desc *)mem;
     q->avail = (volatile uint16_t *)(mem + sizeof(struct vring_desc) * q->n);
     q->used = (volatile uint16_t *)(mem + first);
+    q->avail[0] = VRING_AVAIL_F_NO_INTERRUPT;
     for (uint16_t i = 0; i < q->n; i++) {
         q->desc[i].addr = (uintptr_t)(q->bufs + (size_t)i * VNET_BUF_LEN);
         q->desc[i].len = VNET_BUF_LEN;
