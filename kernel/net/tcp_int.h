@@ -16,8 +16,6 @@
 #include "net/stack.h"
 #include "net/tcp.h"
 
-#define TCP_FIN_WAIT_2_MS 30000     /* FIN_WAIT_2 without the peer's FIN is bounded too */
-
 enum tcp_state {
     TCP_STATE_FREE,       /* slot unused */
     TCP_STATE_SYN_RCVD,

@@ -36,6 +36,7 @@
 #define TCP_MAX_RETRIES 8            /* retransmissions before the connection is reset */
 #define TCP_SYN_RETRIES 4            /* SYN+ACK retransmissions before a half-open dies */
 #define TCP_TIME_WAIT_MS 2000        /* 2*MSL, short: a server never reuses the 4-tuple */
+#define TCP_FIN_WAIT_2_MS 30000      /* FIN_WAIT_2 without the peer's FIN is bounded too */
 #define TCP_PERSIST_MS 500           /* first zero-window probe */
 #define TCP_DUPACK_THRESH 3          /* duplicate ACKs that trigger fast retransmit */
 #define TCP_INIT_CWND_SEGS 10        /* initial congestion window (RFC 6928) */
