@@ -152,3 +152,12 @@ def test_convert_refuses_bad_input(tmp_path, models_dir):
                                    "-o", str(tmp_path / "x.gguf")])
     assert res.exit_code != 0
     assert "too short" in str(res.exception)
+
+
+@pytest.mark.parametrize("qtype", ["Q8_0", "Q4_0"])
+def test_quantized_scalar_and_sse2_agree(converted, qtype):
+    """Both kernel sets quantize the input the same way and sum blocks exactly."""
+    p = converted[qtype]
+    assert H.greedy(p, [1], 150, scalar=True) == H.greedy(p, [1], 150)
+    a, b = H.logits(p, PROMPT, scalar=True), H.logits(p, PROMPT)
+    assert np.abs(a - b).max() < 1e-5

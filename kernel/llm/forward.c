@@ -60,9 +60,9 @@ const float *model_forward(const struct model *m, struct model_state *s, int tok
         float *v = s->value_cache + loff + (size_t)pos * kv_dim;
 
         ops_rmsnorm(s->xb, s->x, w->attn_norm, c->dim, c->rms_eps);
-        ops_matmul(s->q, &w->wq, s->xb);
-        ops_matmul(k, &w->wk, s->xb);
-        ops_matmul(v, &w->wv, s->xb);
+        float *const qkv_out[3] = {s->q, k, v};
+        const struct model_matrix *const qkv[3] = {&w->wq, &w->wk, &w->wv};
+        ops_matmul_n(qkv_out, qkv, 3, s->xb);
         forward_rope(c, s->q, k, pos);
         forward_attention(c, s, l, pos);
         ops_matmul(s->xb2, &w->wo, s->xb);
@@ -70,8 +70,9 @@ const float *model_forward(const struct model *m, struct model_state *s, int tok
             s->x[i] += s->xb2[i];
 
         ops_rmsnorm(s->xb, s->x, w->ffn_norm, c->dim, c->rms_eps);
-        ops_matmul(s->hb, &w->w1, s->xb);
-        ops_matmul(s->hb2, &w->w3, s->xb);
+        float *const ffn_out[2] = {s->hb, s->hb2};
+        const struct model_matrix *const ffn[2] = {&w->w1, &w->w3};
+        ops_matmul_n(ffn_out, ffn, 2, s->xb);
         ops_swiglu(s->hb, s->hb2, c->hidden_dim);
         ops_matmul(s->xb2, &w->w2, s->hb);
         for (int i = 0; i < c->dim; i++)

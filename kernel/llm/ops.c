@@ -97,6 +97,25 @@ static void scalar_axpy(float *y, float a, const float *x, int n) {
         y[i] += a * x[i];
 }
 
+static void scalar_quantize(struct ops_xq *xq, const float *x, int n) {
+    for (int k = 0; k < n / QUANT_QK; k++) {
+        const float *v = x + k * QUANT_QK;
+        float amax = 0;
+        for (int i = 0; i < QUANT_QK; i++)
+            amax = MAX(amax, fabsf(v[i]));
+        float d = amax / 127.0f, id = d > 0 ? 1.0f / d : 0.0f;
+        xq->d[k] = d;
+        for (int i = 0; i < QUANT_QK; i++) {
+            float t = v[i] * id;
+            xq->q[k * QUANT_QK + i] = (int16_t)(t < 0 ? t - 0.5f : t + 0.5f);
+        }
+    }
+}
+
+void ops_quantize_x(struct ops_xq *xq, const float *x, int n) {
+    ops_active->quantize(xq, x, n);
+}
+
 const struct ops_kernels ops_scalar = {
     .name = "scalar",
     .dot_f32 = scalar_dot_f32,
@@ -107,6 +126,7 @@ const struct ops_kernels ops_scalar = {
     .softmax = scalar_softmax,
     .swiglu = scalar_swiglu,
     .axpy = scalar_axpy,
+    .quantize = scalar_quantize,
 };
 
 void ops_select(bool use_sse2) {
@@ -144,21 +164,6 @@ static float ops_dot_split(const struct model_matrix *w, int r, const float *x) 
     return s;
 }
 
-void ops_quantize_x(struct ops_xq *xq, const float *x, int n) {
-    for (int k = 0; k < n / QUANT_QK; k++) {
-        const float *v = x + k * QUANT_QK;
-        float amax = 0;
-        for (int i = 0; i < QUANT_QK; i++)
-            amax = MAX(amax, fabsf(v[i]));
-        float d = amax / 127.0f, id = d > 0 ? 1.0f / d : 0.0f;
-        xq->d[k] = d;
-        for (int i = 0; i < QUANT_QK; i++) {
-            float t = v[i] * id;
-            xq->q[k * QUANT_QK + i] = (int16_t)(t < 0 ? t - 0.5f : t + 0.5f);
-        }
-    }
-}
-
 /* The scratch input buffer for n columns; NULL when out of memory. */
 static struct ops_xq *ops_xq_reserve(int n) {
     if (n > ops_xq_cap) {
@@ -176,6 +181,20 @@ static struct ops_xq *ops_xq_reserve(int n) {
         ops_xq_cap = n;
     }
     return &ops_xq_buf;
+}
+
+/* out = W . x for a block-format W whose input is already quantized in xq. */
+static void ops_matmul_q(float *out, const struct model_matrix *w, const struct ops_xq *xq) {
+    const uint8_t *base = w->data;
+    size_t rb = quant_row_bytes(w->type, w->cols);
+    float (*dot)(const void *, const struct ops_xq *, int) =
+        w->type == MODEL_WTYPE_Q8_0 ? ops_active->dot_q8_0 : ops_active->dot_q4_0;
+    for (int r = 0; r < w->rows; r++)
+        out[r] = dot(base + r * rb, xq, w->cols);
+}
+
+static bool ops_is_block(uint32_t type) {
+    return type == MODEL_WTYPE_Q8_0 || type == MODEL_WTYPE_Q4_0;
 }
 
 void ops_matmul(float *out, const struct model_matrix *w, const float *x) {
@@ -199,11 +218,8 @@ void ops_matmul(float *out, const struct model_matrix *w, const float *x) {
             ops_matmul_slow(out, w, x);
             break;
         }
-        ops_quantize_x(xq, x, n);
-        float (*dot)(const void *, const struct ops_xq *, int) =
-            w->type == MODEL_WTYPE_Q8_0 ? k->dot_q8_0 : k->dot_q4_0;
-        for (int r = 0; r < w->rows; r++)
-            out[r] = dot(base + r * rb, xq, n);
+        k->quantize(xq, x, n);
+        ops_matmul_q(out, w, xq);
         break;
     }
     case MODEL_WTYPE_Q8_SPLIT:
@@ -214,6 +230,21 @@ void ops_matmul(float *out, const struct model_matrix *w, const float *x) {
         memset(out, 0, (size_t)w->rows * sizeof(float));
         break;
     }
+}
+
+void ops_matmul_n(float *const *out, const struct model_matrix *const *w, int n, const float *x) {
+    bool shared = n > 1;
+    for (int i = 0; i < n; i++)
+        shared = shared && ops_is_block(w[i]->type) && w[i]->cols == w[0]->cols;
+    struct ops_xq *xq = shared ? ops_xq_reserve(w[0]->cols) : NULL;
+    if (!xq) {
+        for (int i = 0; i < n; i++)
+            ops_matmul(out[i], w[i], x);
+        return;
+    }
+    ops_active->quantize(xq, x, w[0]->cols);
+    for (int i = 0; i < n; i++)
+        ops_matmul_q(out[i], w[i], xq);
 }
 
 void ops_get_row(float *out, const struct model_matrix *w, int row) {

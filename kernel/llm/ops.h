@@ -30,6 +30,7 @@ struct ops_kernels {
     void (*softmax)(float *x, int n);                        /* in place */
     void (*swiglu)(float *g, const float *up, int n);        /* g = silu(g) * up */
     void (*axpy)(float *y, float a, const float *x, int n);  /* y += a * x */
+    void (*quantize)(struct ops_xq *xq, const float *x, int n); /* see ops_quantize_x */
 };
 
 extern const struct ops_kernels ops_scalar;  /* ops.c */
@@ -45,13 +46,18 @@ const char *ops_name(void);
  * quantized input: single-threaded use only. */
 void ops_matmul(float *out, const struct model_matrix *w, const float *x);
 
+/* out[i] = w[i] . x for i < n, all with the same input (quantized once when the
+ * matrices share a block type): the Q/K/V and gate/up projections. */
+void ops_matmul_n(float *const *out, const struct model_matrix *const *w, int n, const float *x);
+
 /* out(cols) = row `row` of W, dequantized */
 void ops_get_row(float *out, const struct model_matrix *w, int row);
 
 /* out(n) = x / rms(x) * weight; out may alias x */
 void ops_rmsnorm(float *out, const float *x, const float *weight, int n, float eps);
 
-/* Quantize x(n) into xq (n a multiple of QUANT_QK). */
+/* Quantize x(n) into xq (n a multiple of QUANT_QK): per block d = max|x| / 127,
+ * q = x / d rounded half away from zero. */
 void ops_quantize_x(struct ops_xq *xq, const float *x, int n);
 
 /* sum a[i] * b[i] over n floats, and y(n) += a * x(n): the attention loops */

@@ -190,6 +190,33 @@ static void sse2_axpy(float *y, float a, const float *x, int n) {
         y[i] += a * x[i];
 }
 
+/* As the scalar quantizer, four lanes at a time: round half away from zero by
+ * adding 0.5 with the sign of t, then truncating. */
+static void sse2_quantize(struct ops_xq *xq, const float *x, int n) {
+    const __m128 absmask = _mm_castsi128_ps(_mm_set1_epi32(0x7fffffff));
+    const __m128 signmask = _mm_castsi128_ps(_mm_set1_epi32((int)0x80000000u));
+    const __m128 half = _mm_set1_ps(0.5f);
+    for (int k = 0; k < n / QUANT_QK; k++) {
+        const float *v = x + k * QUANT_QK;
+        __m128 m = _mm_setzero_ps();
+        for (int i = 0; i < QUANT_QK; i += 4)
+            m = _mm_max_ps(m, _mm_and_ps(_mm_loadu_ps(v + i), absmask));
+        m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+        m = _mm_max_ss(m, _mm_shuffle_ps(m, m, 1));
+        float d = _mm_cvtss_f32(m) / 127.0f, id = d > 0 ? 1.0f / d : 0.0f;
+        xq->d[k] = d;
+        __m128 vid = _mm_set1_ps(id);
+        for (int i = 0; i < QUANT_QK; i += 8) {
+            __m128 t0 = _mm_mul_ps(_mm_loadu_ps(v + i), vid);
+            __m128 t1 = _mm_mul_ps(_mm_loadu_ps(v + i + 4), vid);
+            t0 = _mm_add_ps(t0, _mm_or_ps(half, _mm_and_ps(t0, signmask)));
+            t1 = _mm_add_ps(t1, _mm_or_ps(half, _mm_and_ps(t1, signmask)));
+            __m128i q = _mm_packs_epi32(_mm_cvttps_epi32(t0), _mm_cvttps_epi32(t1));
+            _mm_storeu_si128((__m128i *)(xq->q + k * QUANT_QK + i), q);
+        }
+    }
+}
+
 const struct ops_kernels ops_sse2 = {
     .name = "sse2",
     .dot_f32 = sse2_dot_f32,
@@ -200,4 +227,5 @@ const struct ops_kernels ops_sse2 = {
     .softmax = sse2_softmax,
     .swiglu = sse2_swiglu,
     .axpy = sse2_axpy,
+    .quantize = sse2_quantize,
 };
