@@ -16,8 +16,15 @@ import click
 import numpy as np
 
 from cllm_build.errors import UsageError
-from cllm_build.gguf_export import (QTYPES, TOKEN_TYPE_BYTE, TOKEN_TYPE_CONTROL, TOKEN_TYPE_NORMAL,
-                                    TOKEN_TYPE_UNKNOWN, LlamaConfig, write_llama_gguf)
+from cllm_build.gguf_export import (
+    QTYPES,
+    TOKEN_TYPE_BYTE,
+    TOKEN_TYPE_CONTROL,
+    TOKEN_TYPE_NORMAL,
+    TOKEN_TYPE_UNKNOWN,
+    LlamaConfig,
+    write_llama_gguf,
+)
 
 LLAMA2C_MAGIC = 0x616B3432  # "ak42"
 LLAMA2C_HEADER_V = 256  # bytes of a versioned header

@@ -54,7 +54,7 @@ def load_gguf(path: str | Path) -> RefModel:
     import gguf
 
     r = gguf.GGUFReader(str(path))
-    g = lambda k, d=None: _field_value(r, k) if k in r.fields else d  # noqa: E731
+    g = lambda k, d=None: _field_value(r, k) if k in r.fields else d
     tensors = {}
     qact = set()
     for t in r.tensors:
@@ -163,7 +163,7 @@ def forward(m: RefModel, st: RefState, token: int, pos: int) -> np.ndarray:
     for li, L in enumerate(m.layers):
         p = f"blk.{li}."
 
-        def mm(k: str, v: np.ndarray) -> np.ndarray:
+        def mm(k: str, v: np.ndarray, p: str = p, L: dict[str, np.ndarray] = L) -> np.ndarray:
             if m.quantize_act and p + k + ".weight" in m.qact:
                 v = _q8_act(v)
             return L[k] @ v

@@ -7,12 +7,12 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
+import llm_harness as H
 import numpy as np
 import pytest
+import reference_llama as R
 from click.testing import CliRunner
 
-import llm_harness as H
-import reference_llama as R
 from cllm_build.cli import cli
 from cllm_build.convert import read_llama2c
 

@@ -8,9 +8,8 @@ import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
-
 import llm_harness as H
+import pytest
 
 SCALAR = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
 

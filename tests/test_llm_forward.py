@@ -4,10 +4,9 @@ SSE2 and scalar kernels agree."""
 
 from __future__ import annotations
 
+import llm_harness as H
 import numpy as np
 import pytest
-
-import llm_harness as H
 import reference_llama as R
 
 MODELS = ["stories260K.gguf", "stories260K.bin", "aidreams260K.gguf", "aidreams260K.bin"]

@@ -8,10 +8,10 @@ import re
 import tempfile
 from pathlib import Path
 
+import llm_harness as H
 import numpy as np
 import pytest
 
-import llm_harness as H
 from cllm_build.qemu import Module, Qemu, QemuSpec
 
 pytestmark = pytest.mark.qemu
@@ -44,18 +44,18 @@ def boot_check(elf: Path, modules: list[Module], cpu: str | None = None,
 
 
 def _check_complete(log: str) -> bool:
-    starts = [int(m.group(1)) for m in re.finditer(r"^cllm: llm: check logits (\d+) ", log, re.M)]
+    starts = [int(m.group(1)) for m in re.finditer(r"^cllm: llm: check logits (\d+) ", log, re.MULTILINE)]
     return bool(starts) and starts == list(range(0, 16 * len(starts), 16)) and \
-        re.search(r"^cllm: llm: check \d+ forward passes", log, re.M) is not None
+        re.search(r"^cllm: llm: check \d+ forward passes", log, re.MULTILINE) is not None
 
 
 def parse_check(log: str) -> tuple[np.ndarray, list[int], str]:
     vals: list[float] = []
-    for m in re.finditer(r"^cllm: llm: check logits (\d+) (.*)$", log, re.M):
+    for m in re.finditer(r"^cllm: llm: check logits (\d+) (.*)$", log, re.MULTILINE):
         assert int(m.group(1)) == len(vals)
         vals += [int(x) * 1e-6 for x in m.group(2).split()]
-    toks = re.search(r"^cllm: llm: check tokens(.*)$", log, re.M)
-    kern = re.search(r"^cllm: model: loaded from \w+, \d+ bytes, kernels (\w+)$", log, re.M)
+    toks = re.search(r"^cllm: llm: check tokens(.*)$", log, re.MULTILINE)
+    kern = re.search(r"^cllm: model: loaded from \w+, \d+ bytes, kernels (\w+)$", log, re.MULTILINE)
     assert toks and kern, log
     return np.array(vals), [int(x) for x in toks.group(1).split()], kern.group(1)
 
@@ -107,7 +107,7 @@ def test_bad_model_keeps_kernel_up(kernel_elf, models_dir, short_tmp, case):
     bad = short_tmp / "bad.gguf"
     bad.write_bytes(data)
     log = boot_check(kernel_elf, [Module(bad, "model")])
-    err = re.search(r"^cllm: model: error: (.*)$", log, re.M)
+    err = re.search(r"^cllm: model: error: (.*)$", log, re.MULTILINE)
     assert err and needle in err.group(1), log
     lines = log.splitlines()
     i = lines.index(err.group(0))
@@ -128,7 +128,7 @@ def test_embedded_llama2c_model_and_tokenizer(build_config, models_dir):
     log = boot_check(elf, [])
     assert "arch llama dim 64 layers 4 heads 4/4 vocab 512 ctx 128 type F32" in log
     _, toks, _ = parse_check(log)
-    assert re.search(r"^cllm: model: loaded from image, 932124 bytes", log, re.M)
+    assert re.search(r"^cllm: model: loaded from image, 932124 bytes", log, re.MULTILINE)
     assert toks == H.greedy(models_dir / "aidreams260K.bin", [1], CHECK_STEPS)
 
 
