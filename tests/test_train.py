@@ -74,14 +74,18 @@ def test_tiny_run_is_reproducible_and_reads_back(tmp_path):
     assert list(by_name["token_embd.weight"].shape) == [32, 320]
 
 
-def test_export_matches_numpy_reference(tmp_path):
+def _train_module():
     sys.path.insert(0, str(TRAIN.parent))
     try:
-        train = importlib.import_module("train")
+        return importlib.import_module("train")
     finally:
         sys.path.remove(str(TRAIN.parent))
+
+
+def test_export_matches_numpy_reference(tmp_path):
     import reference_llama as ref
 
+    train = _train_module()
     res = train.train(train.PRESETS["tiny"], tmp_path, "F32", log=lambda s: None)
     prompt = [1] + res.sp.encode("In the beginning God created")
     with torch.no_grad():
@@ -90,3 +94,28 @@ def test_export_matches_numpy_reference(tmp_path):
     got = ref.logits(m, prompt)
     assert np.max(np.abs(got - want)) < 1e-4
     assert ref.greedy(m, prompt, 8) == res.model.generate(prompt, 8)
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_resume_from_checkpoint_gives_the_same_model(tmp_path):
+    from dataclasses import replace
+
+    train = _train_module()
+    rc = replace(train.PRESETS["tiny"], ckpt_every=3)
+    straight = train.train(rc, tmp_path / "a", "F32", log=lambda s: None)
+
+    def stop_at_end(line: str) -> None:
+        if line.startswith("step 6/6"):
+            raise _Stop
+
+    with pytest.raises(_Stop):
+        train.train(rc, tmp_path / "b", "F32", log=stop_at_end)
+    assert (tmp_path / "b" / "checkpoint.pt").is_file()
+    lines: list[str] = []
+    resumed = train.train(rc, tmp_path / "b", "F32", log=lines.append, resume=True)
+    assert any(line.startswith("resumed from") and "step 3" in line for line in lines)
+    assert not (tmp_path / "b" / "checkpoint.pt").exists()
+    assert resumed.gguf_path.read_bytes() == straight.gguf_path.read_bytes()

@@ -19,10 +19,10 @@ from torch import nn
 
 @dataclass(frozen=True)
 class ModelConfig:
-    dim: int = 192
-    hidden_dim: int = 512
-    n_layers: int = 6
-    n_heads: int = 6
+    dim: int = 128
+    hidden_dim: int = 352
+    n_layers: int = 4
+    n_heads: int = 4
     n_kv_heads: int = 2
     vocab_size: int = 1024
     seq_len: int = 256

@@ -47,10 +47,11 @@ class RunConfig:
     weight_decay: float = 0.1
     grad_clip: float = 1.0
     val_every: int = 50   # every Nth chapter is held out for validation
+    ckpt_every: int = 100  # steps between checkpoints (OUT/checkpoint.pt) for --resume
 
 
 PRESETS = {
-    "full": RunConfig(model=ModelConfig(), steps=1600, batch=16, lr=2e-3, warmup=80, chapters=0),
+    "full": RunConfig(model=ModelConfig(), steps=500, batch=8, lr=2e-3, warmup=30, chapters=0),
     "tiny": RunConfig(model=ModelConfig(dim=32, hidden_dim=64, n_layers=2, n_heads=4,
                                         n_kv_heads=2, vocab_size=320, seq_len=64),
                       steps=6, batch=4, lr=1e-3, warmup=2, chapters=30, val_every=10),
@@ -107,7 +108,7 @@ class TrainResult:
     val_loss: float
 
 
-def train(rc: RunConfig, out: Path, qtype: str, log=print) -> TrainResult:
+def train(rc: RunConfig, out: Path, qtype: str, log=print, resume: bool = False) -> TrainResult:
     torch.manual_seed(rc.seed)
     torch.set_num_threads(rc.threads)
     torch.use_deterministic_algorithms(True)
@@ -134,9 +135,20 @@ def train(rc: RunConfig, out: Path, qtype: str, log=print) -> TrainResult:
                              {"params": no_decay, "weight_decay": 0.0}],
                             lr=rc.lr, betas=(0.9, 0.95))
     gen = torch.Generator().manual_seed(rc.seed)
+    ckpt = out / "checkpoint.pt"
+    first, seen = 0, 0
+    if resume and ckpt.is_file():
+        state = torch.load(ckpt, weights_only=False)
+        if state["run"] != repr(rc):
+            raise kjv.CorpusError(f"{ckpt} is from another configuration: {state['run']}")
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        gen.set_state(state["gen"])
+        first, seen = state["step"], state["seen"]
+        log(f"resumed from {ckpt} at step {first}")
     t0 = time.monotonic()
-    seen = 0
-    for step in range(rc.steps):
+    seen0 = seen
+    for step in range(first, rc.steps):
         for g in opt.param_groups:
             g["lr"] = lr_at(step, rc)
         x, y = batch_at(train_ids, rc.model.seq_len, rc.batch, gen)
@@ -150,11 +162,16 @@ def train(rc: RunConfig, out: Path, qtype: str, log=print) -> TrainResult:
         if step % 20 == 0 or step == rc.steps - 1:
             dt = time.monotonic() - t0
             log(f"step {step + 1}/{rc.steps} loss {loss.item():.3f} lr {lr_at(step, rc):.2e} "
-                f"{seen / dt:.0f} tok/s {dt:.0f} s")
+                f"{(seen - seen0) / dt:.0f} tok/s {dt:.0f} s")
+        if rc.ckpt_every and (step + 1) % rc.ckpt_every == 0 and step + 1 < rc.steps:
+            torch.save({"run": repr(rc), "step": step + 1, "seen": seen, "gen": gen.get_state(),
+                        "model": model.state_dict(), "opt": opt.state_dict()}, ckpt.with_suffix(".tmp"))
+            ckpt.with_suffix(".tmp").replace(ckpt)
     model.eval()
     vloss = val_loss(model, val_ids, rc.model.seq_len)
     elapsed = time.monotonic() - t0
     log(f"done: {rc.steps} steps, {seen} tokens in {elapsed:.0f} s, val loss {vloss:.3f}")
+    ckpt.unlink(missing_ok=True)
 
     gguf_path = to_gguf.export_gguf(model, sp, out / "default.gguf", qtype, extra_kv={
         "cllm.train.corpus": "King James Version of the Bible (Debian bible-kjv-text)",
@@ -182,7 +199,7 @@ def write_samples(model: Llama, sp, path: Path, seed: int, log) -> None:
         log(line)
 
 
-def parse_args(argv: list[str] | None) -> tuple[RunConfig, Path, str]:
+def parse_args(argv: list[str] | None) -> tuple[RunConfig, Path, str, bool]:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--preset", choices=sorted(PRESETS), default="full")
     ap.add_argument("--out", type=Path, default=HERE.parent / "build" / "train-out")
@@ -190,18 +207,20 @@ def parse_args(argv: list[str] | None) -> tuple[RunConfig, Path, str]:
     ap.add_argument("--steps", type=int)
     ap.add_argument("--batch", type=int)
     ap.add_argument("--threads", type=int)
+    ap.add_argument("--resume", action="store_true",
+                    help="continue from OUT/checkpoint.pt (written every 100 steps)")
     a = ap.parse_args(argv)
     rc = PRESETS[a.preset]
     for k in ("steps", "batch", "threads"):
         if getattr(a, k) is not None:
             rc = replace(rc, **{k: getattr(a, k)})
-    return rc, a.out, a.qtype
+    return rc, a.out, a.qtype, a.resume
 
 
 def main(argv: list[str] | None = None) -> int:
-    rc, out, qtype = parse_args(argv)
+    rc, out, qtype, resume = parse_args(argv)
     try:
-        train(rc, out, qtype, log=lambda s: print(s, flush=True))
+        train(rc, out, qtype, log=lambda s: print(s, flush=True), resume=resume)
     except kjv.CorpusError as exc:
         print(f"train: error: {exc}", file=sys.stderr)
         return 1
