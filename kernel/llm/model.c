@@ -91,6 +91,12 @@ int model_state_init(struct model_state *s, const struct model *m, int n_ctx) {
     s->n_ctx = n_ctx;
     size_t kv = (size_t)c->n_kv_heads * (size_t)c->head_dim;
     size_t q = (size_t)c->n_heads * (size_t)c->head_dim;
+    /* The cache size comes from file values (layers, context, heads): refuse what
+     * does not fit in size_t instead of letting the product wrap. */
+    uint64_t cache = (uint64_t)c->n_layers * (uint64_t)n_ctx * (uint64_t)kv * sizeof(float);
+    uint64_t att = (uint64_t)c->n_heads * (uint64_t)n_ctx * sizeof(float);
+    if (cache > (uint64_t)SIZE_MAX / 2 || att > (uint64_t)SIZE_MAX / 2)
+        return -1;
     s->x = model_alloc_floats((size_t)c->dim, &ok);
     s->xb = model_alloc_floats(MAX((size_t)c->dim, q), &ok);
     s->xb2 = model_alloc_floats((size_t)c->dim, &ok);
