@@ -280,10 +280,10 @@ static int gguf_place_tensor(struct gguf_file *g, struct gguf_tensor *t, char *e
         gguf_set_err(err, errlen, "tensor %s: unknown type %u", show, (unsigned)t->type);
         return -1;
     }
-    /* elements: each ne <= 2^32, multiply with overflow checks against 2^62 */
+    /* elements: each ne <= 2^32; cap the product at 2^56 so bytes (<= 4 per element) fit */
     uint64_t n = 1;
     for (uint32_t d = 0; d < GGUF_MAX_DIMS; d++) {
-        if (t->ne[d] && n > (1ull << 62) / t->ne[d]) {
+        if (t->ne[d] && n > (1ull << 56) / t->ne[d]) {
             gguf_set_err(err, errlen, "tensor %s: element count overflows", show);
             return -1;
         }
