@@ -179,6 +179,12 @@ def test_huge_dimension(tmp_path, gguf_bytes):
     refuse(tmp_path, patch(gguf_bytes, t["ne"], "<Q", 1 << 40), "token_embd.weight", "out of range")
 
 
+def test_element_count_overflow(tmp_path, gguf_bytes):
+    t = layout(gguf_bytes).tensors["blk.0.attn_q.weight"]
+    data = patch(gguf_bytes, t["ne"], "<QQ", 0xFFFFFFFF, 0xFFFFFFFF)
+    refuse(tmp_path, data, "blk.0.attn_q.weight", "element count overflows")
+
+
 def test_bad_hyperparameter(tmp_path, gguf_bytes):
     off = layout(gguf_bytes).kv["llama.block_count"]["value"]
     refuse(tmp_path, patch(gguf_bytes, off, "<I", 100000), "llama.block_count", "100000")
