@@ -132,6 +132,22 @@ def test_embedded_llama2c_model_and_tokenizer(build_config, models_dir):
     assert toks == H.greedy(models_dir / "aidreams260K.bin", [1], CHECK_STEPS)
 
 
+def test_console_greedy_same_on_sse2_and_x87(kernel_elf, models_dir, short_tmp):
+    from cllm_build.qemu import boot_to_exit
+
+    prompt = short_tmp / "prompt.txt"
+    prompt.write_bytes(b"Once upon a time")
+    outs = []
+    for cpu in (None, "pentium"):
+        spec = QemuSpec(elf=kernel_elf, cpu=cpu, cmdline="cllm.n=48 cllm.temp=0",
+                        modules=(Module(models_dir / "stories260K.gguf", "model"), Module(prompt, "prompt")))
+        res = boot_to_exit(spec, BOOT_TIMEOUT)
+        assert res.status == 0, res.log
+        outs.append(res.data)
+    assert len(outs[0]) > 40
+    assert outs[0] == outs[1]
+
+
 def test_no_model(kernel_elf):
     log = boot_check(kernel_elf, [], cmdline="")
     assert "cllm: no model" in log.splitlines()
