@@ -161,3 +161,19 @@ def test_quantized_scalar_and_sse2_agree(converted, qtype):
     assert H.greedy(p, [1], 150, scalar=True) == H.greedy(p, [1], 150)
     a, b = H.logits(p, PROMPT, scalar=True), H.logits(p, PROMPT)
     assert np.abs(a - b).max() < 1e-5
+
+
+def test_llama2c_separate_classifier(tmp_path, models_dir):
+    """Legacy header with a negative vocab_size: a classifier matrix follows."""
+    raw = (models_dir / "stories260K.bin").read_bytes()
+    hdr = list(struct.unpack_from("<7i", raw))
+    emb = np.frombuffer(raw, dtype="<f4", count=hdr[5] * hdr[0], offset=28)
+    wcls = (emb.reshape(hdr[5], hdr[0])[::-1] * 0.5).astype("<f4")  # differs from the embedding
+    hdr[5] = -hdr[5]
+    path = tmp_path / "sep.bin"
+    path.write_bytes(struct.pack("<7i", *hdr) + raw[28:] + wcls.tobytes())
+    assert H.info(path)["tied"] == "0"
+    ref = R.logits(R.load(path), PROMPT)
+    got = H.logits(path, PROMPT)
+    assert np.abs(got - ref).max() < 1e-4
+    assert np.abs(got - H.logits(models_dir / "stories260K.bin", PROMPT)).max() > 0.1
