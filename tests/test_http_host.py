@@ -251,15 +251,50 @@ def test_reader_that_never_reads_is_aborted():
     assert r.state[1] == "closed" and r.conns == 0 and r.tasks == 0
 
 
-def test_connection_limit_answers_503():
-    s = Script()
-    for i in range(1, 66):
-        s.open(i)
+MAX_CONNS = 20
+
+
+def test_connection_limit_evicts_the_longest_idle():
+    # Connection 1 has a request half sent, 2 and 3 sat idle (3 since later);
+    # the next two accepts reset 2, then 3, and are served.
+    s = Script().cmd("clock", 1000).open(1).open(2).send(1, b"GET /health HTTP/1.1\r\nHo")
+    s.cmd("clock", 2000).open(3)
+    for i in range(4, MAX_CONNS + 1):
+        s.open(i).send(i, b"GET /he")
+    s.cmd("clock", 3000).open(21).poll().open(22).send(21, request("GET", "/health"))
+    s.send(22, request("GET", "/health")).poll()
     r = s.execute()
-    assert r.conns == 64
-    [resp] = parse_responses(r.out[65])
+    assert r.conns == MAX_CONNS
+    assert r.state[2] == "closed" and r.state[3] == "closed" and r.out[2] == r.out[3] == b""
+    assert r.state[1] == "open" and all(r.state[i] == "open" for i in range(4, MAX_CONNS + 1))
+    assert [x.status for x in r.responses(21) + r.responses(22)] == [200, 200]
+    # The glue counts the resets for /metrics.
+    s.send(21, request("GET", "/metrics")).poll()
+    text = s.execute().responses(21)[-1].body.decode()
+    assert "cllm_http_connections_evicted_total 2\n" in text
+
+
+def test_connection_limit_evicts_unfinished_requests_oldest_first():
+    s = Script()
+    for i in range(1, MAX_CONNS + 1):
+        s.cmd("clock", 1000 + i).open(i).send(i, b"POST /tokenize HTTP/1.1\r\n")
+    s.open(21).poll()
+    r = s.execute()
+    assert r.state[1] == "closed" and r.out[1] == b""
+    assert all(r.state[i] == "open" for i in range(2, MAX_CONNS + 2))
+
+
+def test_connection_limit_answers_503_when_no_connection_can_give_way():
+    # Every connection has a response it cannot deliver (the peer reads nothing).
+    s = Script()
+    for i in range(1, MAX_CONNS + 1):
+        s.open(i).cmd("space", i, 0).send(i, request("GET", "/health"))
+    s.open(21).poll()
+    r = s.execute()
+    assert r.conns == MAX_CONNS
+    [resp] = parse_responses(r.out[21])
     assert resp.status == 503 and resp.json()["error"]["type"] == "unavailable_error"
-    assert r.state[65] == "closed" and r.state[64] == "open"
+    assert r.state[21] == "closed" and all(r.state[i] == "open" for i in range(1, MAX_CONNS + 1))
 
 
 def test_peer_reset_mid_generation_frees_the_task():

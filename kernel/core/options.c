@@ -28,6 +28,8 @@ const struct cmdline_option cmdline_options[] = {
     {"netmask", CMDLINE_KIND_IPV4, 0, 0, NULL, "network mask with cllm.ip"},
     {"port", CMDLINE_KIND_U32, 1, 65535, NULL, "TCP port of the HTTP API"},
     {"api_key", CMDLINE_KIND_STRING, 0, 0, NULL, "bearer token the API requires; none when absent"},
+    {"request_timeout_ms", CMDLINE_KIND_U32, 100, 3600000, NULL,
+     "time a client has to send a whole HTTP request (408 after); 15000 when absent"},
     {"nic", CMDLINE_KIND_CHOICE, 0, 0, "auto|e1000|virtio|none",
      "which network card driver to use"},
 };

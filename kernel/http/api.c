@@ -250,8 +250,13 @@ static void api_metrics_handler(struct http_conn *c, const struct http_request *
                 "\n# HELP cllm_requests_processing Generations in progress.\n"
                 "# TYPE cllm_requests_processing gauge\ncllm_requests_processing %d\n"
                 "# HELP cllm_http_connections Open HTTP connections.\n"
-                "# TYPE cllm_http_connections gauge\ncllm_http_connections %u\n",
-                api_tasks_active(), (unsigned)http_server_n_conns());
+                "# TYPE cllm_http_connections gauge\ncllm_http_connections %u\n"
+                "# HELP cllm_http_connections_evicted_total Idle or unfinished connections "
+                "reset to admit newer ones.\n"
+                "# TYPE cllm_http_connections_evicted_total counter\n"
+                "cllm_http_connections_evicted_total %llu\n",
+                api_tasks_active(), (unsigned)http_server_n_conns(),
+                (unsigned long long)http_server_n_evicted());
 #ifndef CLLM_HOST
     hbuf_printf(&b,
                 "# HELP cllm_memory_heap_bytes Heap bytes in use.\n"

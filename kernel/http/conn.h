@@ -33,6 +33,7 @@ struct http_conn {
     bool closing;                /* ops->close called; waiting for closed() */
     bool peer_fin;
     bool sent_continue;          /* 100 Continue sent for this request */
+    bool evict;                  /* reset at the next poll turn to admit a newer connection */
     /* The request being answered. */
     bool keep_alive;
     bool chunked_out;            /* the response uses chunked transfer coding */

@@ -14,12 +14,21 @@
 /* One chunk-size line of a chunked body (size, extensions), bytes; longer -> 400. */
 #define HTTP_MAX_CHUNK_LINE 128
 
-/* Open HTTP connections; an accept beyond this is refused with 503 and closed. */
-#define HTTP_MAX_CONNS 64
+/* Open HTTP connections. Kept below the TCP connection pool (TCP_MAX_CONNS in
+ * net/net_param.h, with the echo service's share) so a new SYN always finds a slot;
+ * an accept at the limit resets one idle or unfinished connection to make room
+ * (server.c), or is refused with 503 when every connection is producing or
+ * delivering a response. */
+#define HTTP_MAX_CONNS 20
+/* A connection the server closed whose peer has not closed its side becomes
+ * eligible for that reset this long after its last byte out, ms (its response has
+ * been acknowledged by then). */
+#define HTTP_CLOSE_GRACE_MS 1000
 /* A keep-alive connection with no request in progress is closed after this, ms. */
 #define HTTP_IDLE_TIMEOUT_MS 30000
 /* A request must arrive completely (head and body) within this of its first byte, ms;
- * a slower client gets 408 and the connection is closed. */
+ * a slower client gets 408 and the connection is closed. cllm.request_timeout_ms=
+ * overrides it. */
 #define HTTP_REQUEST_TIMEOUT_MS 15000
 /* A response that cannot be delivered (peer not reading) for this long is aborted, ms. */
 #define HTTP_SEND_TIMEOUT_MS 60000

@@ -9,6 +9,13 @@
  *
  * Re-entrancy: a transport may report closed() from inside send/close/abort; the
  * connection is then only marked dead and freed when the outermost glue call ends.
+ *
+ * Connection limit: at HTTP_MAX_CONNS, a new connection is admitted by marking one
+ * that is not working on a response (one the server already closed, else the
+ * longest idle, else the oldest unfinished request) for a reset on the next poll
+ * turn, so a flood of idle or half-sent connections cannot lock clients out. The
+ * reset waits for the poll turn because accepts arrive from inside the transport's
+ * own callbacks.
  */
 #include "http/api.h"
 #include "http/conn.h"
@@ -17,6 +24,9 @@ static struct http_conn *http_conns;
 static size_t http_n_conns;
 static unsigned http_next_id;
 static int http_depth; /* glue calls in progress (reaping waits for 0) */
+static size_t http_n_evicting; /* connections marked for a reset (evict) */
+static uint64_t http_n_evicted;
+static uint32_t http_request_timeout_ms = HTTP_REQUEST_TIMEOUT_MS;
 
 
 /* Connections whose transport is gone are kept here until reaped. */
@@ -24,6 +34,14 @@ static struct http_conn *http_dead;
 
 size_t http_server_n_conns(void) {
     return http_n_conns;
+}
+
+uint64_t http_server_n_evicted(void) {
+    return http_n_evicted;
+}
+
+void http_server_set_request_timeout(uint32_t ms) {
+    http_request_timeout_ms = ms ? ms : HTTP_REQUEST_TIMEOUT_MS;
 }
 
 void http_server_configure(const struct api_backend *backend, const char *api_key) {
@@ -173,9 +191,46 @@ static void http_conn_drain_pending(struct http_conn *c, uint64_t now_ms) {
     hbuf_free(&tmp);
 }
 
+/* The connection to reset so a new one fits, or NULL: first one the server closed
+ * whose peer lingers, then the longest idle, then the oldest unfinished request;
+ * never one producing or delivering a response. */
+static struct http_conn *http_conn_victim(uint64_t now_ms) {
+    struct http_conn *best = NULL;
+    int best_rank = 0;
+    uint64_t best_ms = 0;
+    for (struct http_conn *c = http_conns; c; c = c->next) {
+        int rank;
+        uint64_t since = c->last_ms;
+        if (!http_conn_alive(c) || c->evict)
+            continue;
+        if (c->closing) {
+            if (now_ms - c->last_ms < HTTP_CLOSE_GRACE_MS)
+                continue;
+            rank = 0;
+        } else if (c->busy || http_conn_unsent(c) || c->close_after) {
+            continue;
+        } else if (!c->parser->started && c->pending.len == 0) {
+            rank = 1;
+        } else {
+            rank = 2;
+            if (c->parser->started)
+                since = c->req_start_ms;
+        }
+        if (!best || rank < best_rank || (rank == best_rank && since < best_ms)) {
+            best = c;
+            best_rank = rank;
+            best_ms = since;
+        }
+    }
+    return best;
+}
+
 struct http_conn *http_conn_open(void *t, const struct http_transport_ops *ops, uint64_t now_ms) {
     struct http_conn *c = NULL;
-    if (http_n_conns < HTTP_MAX_CONNS)
+    struct http_conn *victim = NULL;
+    if (http_n_conns - http_n_evicting >= HTTP_MAX_CONNS)
+        victim = http_conn_victim(now_ms);
+    if (http_n_conns - http_n_evicting < HTTP_MAX_CONNS || victim)
         c = port_alloc(sizeof(*c));
     if (c) {
         memset(c, 0, sizeof(*c));
@@ -197,6 +252,10 @@ struct http_conn *http_conn_open(void *t, const struct http_transport_ops *ops, 
         api_metrics_record("other", 503);
         return NULL;
     }
+    if (victim) {
+        victim->evict = true;
+        http_n_evicting++;
+    }
     http_parser_init(c->parser);
     hbuf_init(&c->out);
     hbuf_init(&c->pending);
@@ -213,7 +272,7 @@ struct http_conn *http_conn_open(void *t, const struct http_transport_ops *ops, 
 }
 
 void http_conn_recv(struct http_conn *c, const uint8_t *data, size_t len, uint64_t now_ms) {
-    if (!http_conn_alive(c) || c->closing)
+    if (!http_conn_alive(c) || c->closing || c->evict)
         return;
     http_enter();
     c->last_ms = now_ms;
@@ -252,6 +311,8 @@ void http_conn_closed(struct http_conn *c) {
     if (*pp) {
         *pp = c->next;
         http_n_conns--;
+        if (c->evict)
+            http_n_evicting--;
     }
     c->transport = NULL;
     c->next = http_dead;
@@ -268,7 +329,7 @@ static void http_conn_timeouts(struct http_conn *c, uint64_t now_ms) {
     }
     if (c->busy || c->closing)
         return;
-    if (p->started && now_ms - c->req_start_ms > HTTP_REQUEST_TIMEOUT_MS && !c->close_after) {
+    if (p->started && now_ms - c->req_start_ms > http_request_timeout_ms && !c->close_after) {
         c->keep_alive = false;
         c->version_minor = 1;
         c->route = "invalid";
@@ -288,6 +349,11 @@ bool http_server_poll_at(uint64_t now_ms) {
         next = c->next; /* c may be closed (and moved to the dead list) below */
         if (!http_conn_alive(c))
             continue;
+        if (c->evict) {
+            http_n_evicted++;
+            c->ops->abort(c->transport);
+            continue;
+        }
         http_conn_flush(c, now_ms);
         if (!http_conn_alive(c))
             continue;

@@ -46,7 +46,13 @@ void http_conn_closed(struct http_conn *c);
 /* One turn at time now_ms; true if a generation advanced (more work is waiting). */
 bool http_server_poll_at(uint64_t now_ms);
 
+/* How long a request may take to arrive, from its first byte, ms (0: keep the
+ * default, HTTP_REQUEST_TIMEOUT_MS). */
+void http_server_set_request_timeout(uint32_t ms);
+
 /* Open connections and active generations (for /metrics, /slots and tests). */
 size_t http_server_n_conns(void);
+/* Connections reset so far to make room for newer ones (for /metrics). */
+uint64_t http_server_n_evicted(void);
 
 #endif

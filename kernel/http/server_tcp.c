@@ -5,7 +5,10 @@
  * net_init calls http_server_start once the interface is up.
  */
 #include "cmdline.h"
+#include "http/http_param.h"
 #include "http/server.h"
+#include "net/echo.h"
+#include "net/net_param.h"
 #include "net/tcp.h"
 #include "port.h"
 #ifndef CLLM_HOST
@@ -13,6 +16,11 @@
 #endif
 
 extern const struct api_backend api_llm_backend;
+
+/* A new SYN must find a TCP slot while the HTTP connections and the echo service are
+ * at their limits, or the server could never see the accept that evicts an idle one. */
+_Static_assert(HTTP_MAX_CONNS + ECHO_MAX_CONNS < TCP_MAX_CONNS,
+               "HTTP_MAX_CONNS leaves no TCP connection slot for new clients");
 
 static uint64_t http_now_ms(void) {
     return port_time_us() / 1000u;
@@ -78,6 +86,9 @@ void http_server_start(uint16_t port) {
         return;
     const char *key = cmdline_get("api_key");
     http_server_configure(&api_llm_backend, key);
+    uint32_t timeout_ms;
+    if (cmdline_get_u32("request_timeout_ms", &timeout_ms))
+        http_server_set_request_timeout(timeout_ms);
     if (tcp_listen(port, &http_tcp_handler) != 0) {
         port_log("http: cannot listen on port %u", (unsigned)port);
         return;
