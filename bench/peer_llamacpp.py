@@ -8,11 +8,13 @@ The peer needs the `peer` extra (pip install -e '.[peer]'); without it its colum
 reads "-". The host engine is timed by bench/llm_bench.py (its harness times the
 forward passes with the engine's own clock). The kernel is timed through its
 HTTP API: one completion whose prompt is the same token ids, `ignore_eos`, greedy,
-read from the response's `timings` (the kernel's clock). llama.cpp is timed by its
-own counters (llama_perf_context: the C side of the decode calls, so the Python
-binding's per-call overhead is not in it) and, for reference, by the wall clock
-around the Python calls. Its KV cache is F32 (as cllm's), flash attention off, and
-the prompt is one batch of n_prompt tokens (llama.cpp's ordinary prompt path).
+read from the response's `timings` (the kernel's clock). llama.cpp is driven through
+the binding's C API (llama_decode, then llama_get_logits_ith, which waits for the
+result), timed around those calls, so the high-level wrapper's per-token Python work
+is not in it. Its KV cache is F32 (as cllm's), flash attention off, and the prompt is
+one batch of n_prompt tokens (llama.cpp's ordinary prompt path; cllm runs the prompt
+one token at a time). The host engine and llama.cpp run alternately, one run of each
+per round, and the table also gives the median of the per-round ratios.
 """
 
 from __future__ import annotations
@@ -39,48 +41,89 @@ Rates = dict[str, float]
 
 
 def llama_cpp_once(llm: object, ids: list[int], n_gen: int) -> Rates:
-    """One prompt + greedy generation on a loaded llama_cpp.Llama; tokens/s."""
+    """One prompt (one llama_decode of all ids) and n_gen greedy steps (one
+    llama_decode each) on a loaded llama_cpp.Llama, through the C API; each step is
+    timed from the decode call to its logits being read (llama_get_logits_ith waits
+    for the computation), the argmax included, as in cllm's harness."""
+    import ctypes
+
     import llama_cpp
     import numpy as np
 
-    llm.reset()  # type: ignore[attr-defined]
-    llama_cpp.llama_perf_context_reset(llm.ctx)  # type: ignore[attr-defined]
-    llama_cpp.llama_memory_clear(llama_cpp.llama_get_memory(llm.ctx), True)  # type: ignore[attr-defined]
+    ctx = llm.ctx  # type: ignore[attr-defined]
+    n_vocab = llm.n_vocab()  # type: ignore[attr-defined]
+    llama_cpp.llama_memory_clear(llama_cpp.llama_get_memory(ctx), True)
+
+    def step(toks: list[int], pos: int) -> int:
+        arr = (llama_cpp.llama_token * len(toks))(*toks)
+        batch = llama_cpp.llama_batch_init(len(toks), 0, 1)
+        try:
+            batch.n_tokens = len(toks)
+            for i, t in enumerate(toks):
+                batch.token[i] = arr[i]
+                batch.pos[i] = pos + i
+                batch.n_seq_id[i] = 1
+                batch.seq_id[i][0] = 0
+                batch.logits[i] = i == len(toks) - 1
+            if llama_cpp.llama_decode(ctx, batch) != 0:
+                raise RuntimeError("llama_decode failed")
+            lg = llama_cpp.llama_get_logits_ith(ctx, -1)
+            return int(np.argmax(np.ctypeslib.as_array(ctypes.cast(lg, ctypes.POINTER(ctypes.c_float)),
+                                                       shape=(n_vocab,))))
+        finally:
+            llama_cpp.llama_batch_free(batch)
+
     t0 = time.perf_counter()
-    llm.eval(ids)  # type: ignore[attr-defined]
+    tok = step(ids, 0)
     t1 = time.perf_counter()
-    for _ in range(n_gen):
-        last = llm.scores[llm.n_tokens - 1]  # type: ignore[attr-defined]
-        llm.eval([int(np.argmax(last))])  # type: ignore[attr-defined]
+    for i in range(n_gen):
+        tok = step([tok], len(ids) + i)
     t2 = time.perf_counter()
-    perf = llama_cpp.llama_perf_context(llm.ctx)  # type: ignore[attr-defined]
-    return {"prompt": perf.n_p_eval / (perf.t_p_eval_ms / 1e3) if perf.t_p_eval_ms else 0.0,
-            "gen": perf.n_eval / (perf.t_eval_ms / 1e3) if perf.t_eval_ms else 0.0,
-            "prompt_wall": len(ids) / (t1 - t0), "gen_wall": n_gen / (t2 - t1)}
+    return {"prompt": len(ids) / (t1 - t0), "gen": n_gen / (t2 - t1)}
 
 
-def llama_cpp_rates(model: Path, n_prompt: int, n_gen: int, runs: int) -> Rates | None:
-    """Medians over `runs` of llama_cpp_once; None if llama-cpp-python is missing."""
+def load_llama_cpp(model: Path, n_ctx: int) -> object | None:
+    """llama_cpp.Llama on one thread with an F32 KV cache; None if not installed."""
     try:
         import llama_cpp
     except ImportError:
         return None
-    llm = llama_cpp.Llama(str(model), n_ctx=n_prompt + n_gen + 8, n_threads=1, n_threads_batch=1,
-                          n_batch=n_prompt, type_k=GGML_TYPE_F32, type_v=GGML_TYPE_F32,
-                          flash_attn=False, verbose=False)
-    ids = llm_bench.prompt_ids(n_prompt, llm.n_vocab())
-    llama_cpp_once(llm, ids, 2)  # warm-up: first-touch of the weights
-    rs = [llama_cpp_once(llm, ids, n_gen) for _ in range(runs)]
-    llm.close()
-    return {k: statistics.median(r[k] for r in rs) for k in rs[0]}
+    return llama_cpp.Llama(str(model), n_ctx=n_ctx, n_threads=1, n_threads_batch=1,
+                           n_batch=n_ctx, type_k=GGML_TYPE_F32, type_v=GGML_TYPE_F32,
+                           flash_attn=False, verbose=False)
 
 
-def host_rates(model: Path, n_prompt: int, n_gen: int, runs: int) -> Rates:
-    """Medians over `runs` of the host build (SSE2 kernels) through llm_bench."""
-    rs = [llm_bench.bench_host(model, n_prompt, n_gen) for _ in range(runs)]
-    return {"prompt": statistics.median(float(r["prompt_tok_s"]) for r in rs),  # type: ignore[arg-type]
-            "gen": statistics.median(float(r["gen_tok_s"]) for r in rs),  # type: ignore[arg-type]
-            "ops": str(rs[0]["engine"]).split()[-1]}  # type: ignore[dict-item]
+def host_once(model: Path, n_prompt: int, n_gen: int) -> tuple[Rates, str]:
+    """One run of the host build (SSE2 kernels) through llm_bench; rates and kernel set."""
+    r = llm_bench.bench_host(model, n_prompt, n_gen)
+    return ({"prompt": float(r["prompt_tok_s"]), "gen": float(r["gen_tok_s"])},  # type: ignore[arg-type]
+            str(r["engine"]).split()[-1])
+
+
+def host_and_peer(model: Path, n_prompt: int, n_gen: int, runs: int) -> tuple[Rates, Rates | None, str]:
+    """Medians over `runs` of the host engine and llama.cpp, run alternately (one of
+    each per round) so that both see the same share of a loaded machine; the
+    per-round ratio host/peer of generation rates is kept as well (its median)."""
+    llm = load_llama_cpp(model, n_prompt + n_gen + 8)
+    ids = llm_bench.prompt_ids(n_prompt, llm.n_vocab()) if llm else []  # type: ignore[attr-defined]
+    if llm:
+        llama_cpp_once(llm, ids, 2)  # warm-up: first touch of the weights
+    hs: list[Rates] = []
+    ps: list[Rates] = []
+    ops = ""
+    for _ in range(runs):
+        h, ops = host_once(model, n_prompt, n_gen)
+        hs.append(h)
+        if llm:
+            p = llama_cpp_once(llm, ids, n_gen)
+            p["ratio_gen"] = h["gen"] / p["gen"] if p["gen"] else 0.0
+            p["ratio_prompt"] = h["prompt"] / p["prompt"] if p["prompt"] else 0.0
+            ps.append(p)
+    if llm:
+        llm.close()  # type: ignore[attr-defined]
+    host = {k: statistics.median(r[k] for r in hs) for k in hs[0]}
+    peer = {k: statistics.median(r[k] for r in ps) for k in ps[0]} if ps else None
+    return host, peer, ops
 
 
 def _vocab(model: Path) -> int:
@@ -137,28 +180,26 @@ def main() -> None:
     ap.add_argument("--kernel", type=Path, default=None, help="also time this kernel ELF in QEMU")
     ap.add_argument("--kernel-runs", type=int, default=3)
     ap.add_argument("--kernel-max-mb", type=int, default=64,
-                    help="models larger than this get --kernel-small tokens in QEMU")
-    ap.add_argument("--kernel-small", type=str, default="8,16", help="prompt,gen tokens for those")
+                    help="models larger than this get one run in QEMU (minutes each)")
     args = ap.parse_args()
-    print("| model | engine | prompt tok/s | gen tok/s | host / engine (gen) |")
+    print("| model | engine | prompt tok/s | gen tok/s | host gen / engine gen (median of rounds) |")
     print("|---|---|---|---|---|")
     for model in args.models:
         n_p, n_g = args.prompt_tokens, args.gen_tokens
-        host = host_rates(model, n_p, n_g, args.runs)
-        peer = llama_cpp_rates(model, n_p, n_g, args.runs)
-        rows = [(f"cllm host ({host['ops']})", host["prompt"], host["gen"])]
+        host, peer, ops = host_and_peer(model, n_p, n_g, args.runs)
+        rows: list[tuple[str, float, float, str]] = [(f"cllm host ({ops})", host["prompt"],
+                                                      host["gen"], "1.00x")]
         if peer is not None:
-            rows.append(("llama.cpp, C counters", peer["prompt"], peer["gen"]))
-            rows.append(("llama.cpp, Python wall", peer["prompt_wall"], peer["gen_wall"]))
+            rows.append(("llama.cpp (llama-cpp-python C API)", peer["prompt"], peer["gen"],
+                         f"{peer['ratio_gen']:.2f}x (prompt {peer['ratio_prompt']:.2f}x)"))
         if args.kernel is not None:
-            kp, kg = n_p, n_g
-            if model.stat().st_size > args.kernel_max_mb << 20:
-                kp, kg = (int(x) for x in args.kernel_small.split(","))
-            k = kernel_rates(args.kernel, model, kp, kg, args.kernel_runs)
-            rows.append((f"cllm kernel, QEMU TCG ({kp}+{kg} tokens)", k["prompt"], k["gen"]))
-        for name, p, g in rows:
-            print(f"| {model.name} | {name} | {_fmt(p)} | {_fmt(g)} | {_ratio(host['gen'], g)} |",
-                  flush=True)
+            kruns = 1 if model.stat().st_size > args.kernel_max_mb << 20 else args.kernel_runs
+            k = kernel_rates(args.kernel, model, n_p, n_g, kruns)
+            rows.append((f"cllm kernel, QEMU TCG ({kruns} run{'s' if kruns > 1 else ''})",
+                         k["prompt"], k["gen"],
+                         _ratio(host["gen"], k["gen"])))
+        for name, p, g, ratio in rows:
+            print(f"| {model.name} | {name} | {_fmt(p)} | {_fmt(g)} | {ratio} |", flush=True)
     rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                          text=True, check=False).stdout.strip()
     print(f"\ntree {rev}, {platform.python_version()}, prompt {args.prompt_tokens} "
