@@ -41,6 +41,7 @@ class Served:
     vm: qemu.Qemu
     guest: Guest
     answer: str  # greedy completion of PROMPT while the server was idle
+    idle_heap: int = 0  # heap bytes in use while only the asking connection is open
 
     def healthy(self) -> None:
         """/health answers 200 and the completion is the idle server's."""
@@ -61,17 +62,21 @@ class Served:
                 plain[m.group(1)] = int(m.group(2))
         return counts, plain
 
-    def wait_connections_closed(self) -> None:
-        """Only the asking connection is left open (the others were freed)."""
-        n = -1
+    def wait_connections_closed(self) -> int:
+        """Only the asking connection is left open and the heap is back to its idle
+        size (the others were freed); returns the heap size."""
+        n = heap = -1
         for _ in range(100):
-            n = self.metrics()[1]["cllm_http_connections"]
-            if n == 1:
+            plain = self.metrics()[1]
+            n, heap = plain["cllm_http_connections"], plain["cllm_memory_heap_bytes"]
+            if n == 1 and heap == (self.idle_heap or heap):
                 break
             time.sleep(0.1)
         assert n == 1, f"{n} HTTP connections still open"
+        assert heap == (self.idle_heap or heap), f"heap {heap} bytes, {self.idle_heap} when idle"
         slots = json.loads(self.guest.call("GET", "/slots")[1])
         assert not any(s["is_processing"] for s in slots)
+        return heap
 
 
 @pytest.fixture(scope="module")
@@ -81,6 +86,7 @@ def served(kernel_elf, models_dir) -> Iterator[Served]:
         g = Guest(vm, port)
         s = Served(vm, g, g.completion(PROMPT, N_TOKENS))
         assert s.answer
+        s.idle_heap = s.wait_connections_closed()
         yield s
         assert not any("panic" in ln for ln in vm.lines), vm.log_text()
     finally:
