@@ -62,12 +62,17 @@ def bench_llama_cpp(model: Path, n_prompt: int, n_gen: int) -> dict[str, object]
 
     llm = llama_cpp.Llama(str(model), n_ctx=n_prompt + n_gen + 8, n_threads=1, n_threads_batch=1,
                           n_batch=n_prompt, verbose=False)
-    toks = prompt_ids(n_prompt, llm.n_vocab())
+    n_vocab = llm.n_vocab()
+    toks = prompt_ids(n_prompt, n_vocab)
+
+    def last_logits() -> np.ndarray:
+        return np.ctypeslib.as_array(llm._ctx.get_logits_ith(-1), shape=(n_vocab,))
+
     t0 = time.perf_counter()
     llm.eval(toks)
     t1 = time.perf_counter()
     for _ in range(n_gen):
-        llm.eval([int(np.argmax(llm.scores[llm.n_tokens - 1]))])
+        llm.eval([int(np.argmax(last_logits()))])
     t2 = time.perf_counter()
     return _row(model, f"llama.cpp {llama_cpp.__version__} 1 thread", n_prompt, t1 - t0, n_gen, t2 - t1)
 
