@@ -88,7 +88,7 @@ def test_wrong_method_is_405_with_allow():
     resp = get("/v1/completions")
     assert_error(resp, 405, "GET")
     assert resp.headers["allow"] == "POST"
-    assert post("/health", "").headers["allow"] == "GET"
+    assert post("/health", "").headers["allow"] == "GET, HEAD"
 
 
 def test_cors_preflight_needs_no_key():

@@ -147,6 +147,20 @@ def test_connection_close_rules(version, headers, closes):
     assert r.state[1] == ("closed" if closes else "open")
 
 
+def test_head_answers_carry_no_body():
+    # A body after a HEAD answer would be read as the start of the next response.
+    heads = [request("HEAD", path) for path in ("/health", "/v1/completions", "/nope", "/metrics")]
+    r = Script().open(1).send(1, b"".join(heads) + request("GET", "/health")).run().execute()
+    out = r.out[1]
+    parts = out.split(b"\r\n\r\n")
+    assert [p.split(b" ", 2)[1] for p in parts[:4]] == [b"200", b"405", b"404", b"200"]
+    assert parts[1].endswith(b"\r\nAllow: POST")
+    assert parts[0].endswith(b"\r\nContent-Length: 15")  # what GET would send
+    assert len(parts) == 6 and parts[4].startswith(b"HTTP/1.1 200 OK")
+    assert parts[5] == b'{"status":"ok"}'
+    assert r.state[1] == "open"
+
+
 def test_pipelined_requests_answered_in_order():
     body = {"prompt": "abc", "max_tokens": 2}
     data = request("POST", "/v1/completions", body) + request("GET", "/nope") + request("GET", "/health")

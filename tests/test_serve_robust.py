@@ -296,6 +296,20 @@ def test_malformed_json(served, body, words):
     assert served.guest.call("GET", "/health")[0] == 200
 
 
+def test_head_then_get_on_one_connection(served):
+    # http.client reads no body after HEAD: one sent would corrupt the next answer.
+    c = served.guest.conn()
+    try:
+        for method, path, status in (("HEAD", "/health", 200), ("HEAD", "/v1/completions", 405),
+                                     ("GET", "/health", 200)):
+            c.request(method, path)
+            r = c.getresponse()
+            assert r.status == status
+            assert r.read() == (b'{"status":"ok"}' if method == "GET" else b"")
+    finally:
+        c.close()
+
+
 def test_healthy_after_the_malformed_requests(served):
     served.healthy()
     served.wait_connections_closed()

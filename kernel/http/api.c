@@ -471,7 +471,9 @@ void api_handle(struct http_conn *c, const struct http_request *req) {
         if (strcmp(r->path, req->path) != 0)
             continue;
         path_match = r;
-        if (strcmp(r->method, req->method) != 0)
+        /* HEAD is GET without the body (http_respond leaves it out). */
+        if (strcmp(r->method, req->method) != 0 &&
+            !(strcmp(req->method, "HEAD") == 0 && strcmp(r->method, "GET") == 0))
             continue;
         c->route = r->path;
         if (!r->open && !api_authorized(req)) {
@@ -504,7 +506,8 @@ void api_handle(struct http_conn *c, const struct http_request *req) {
     }
     char msg[96], allow[48];
     snprintf(msg, sizeof(msg), "method %.16s not allowed; use %s", req->method, path_match->method);
-    snprintf(allow, sizeof(allow), "Allow: %s\r\n", path_match->method);
+    snprintf(allow, sizeof(allow), "Allow: %s%s\r\n", path_match->method,
+             strcmp(path_match->method, "GET") == 0 ? ", HEAD" : "");
     c->route = path_match->path;
     /* The error body, with an Allow header naming the method the path takes. */
     struct hbuf b;

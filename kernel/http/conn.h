@@ -36,6 +36,7 @@ struct http_conn {
     bool evict;                  /* reset at the next poll turn to admit a newer connection */
     /* The request being answered. */
     bool keep_alive;
+    bool head_only;              /* a HEAD request: the response carries no body */
     bool chunked_out;            /* the response uses chunked transfer coding */
     int version_minor;
     const char *route;           /* metrics label of the request's route */

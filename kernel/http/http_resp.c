@@ -55,7 +55,10 @@ void http_respond(struct http_conn *c, int status, const char *content_type, con
     http_write_head(c, status, content_type);
     hbuf_printf(&c->out, "Content-Length: %u\r\n%s\r\n", (unsigned)len,
                 extra_headers ? extra_headers : "");
-    hbuf_append(&c->out, body, len);
+    /* A HEAD answer has the headers GET would get and no body (RFC 9110 9.3.2):
+     * the client reads none, so any byte sent would be taken for the next response. */
+    if (!c->head_only)
+        hbuf_append(&c->out, body, len);
     http_conn_response_done(c);
 }
 

@@ -119,6 +119,7 @@ static void http_conn_flush(struct http_conn *c, uint64_t now_ms) {
 void http_conn_response_done(struct http_conn *c) {
     c->busy = false;
     c->chunked_out = false;
+    c->head_only = false;
     if (!c->keep_alive)
         c->close_after = true;
     /* After the peer's FIN, the poll turn closes once the requests it pipelined
@@ -132,6 +133,7 @@ static void http_conn_dispatch(struct http_conn *c) {
     c->keep_alive = p->req.keep_alive;
     c->version_minor = p->req.version_minor;
     c->route = NULL;
+    c->head_only = strcmp(p->req.method, "HEAD") == 0;
     api_handle(c, &p->req);
     /* The handler copied what it needs; the parser is free for the next request. */
     http_parser_reset(p);
