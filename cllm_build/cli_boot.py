@@ -49,6 +49,7 @@ def _default_elf(progress: bool = True) -> Path:
               help="Stop the machine after this many seconds (exit 6).")
 @click.option("--model", type=_FILE, default=None,
               help="Model file (GGUF or llama2.c .bin), module 'model' (default: models/default.gguf).")
+@click.option("--no-model", is_flag=True, help="Boot without a model (not even the default).")
 @click.option("--tokenizer", type=_FILE, default=None, help="Tokenizer file, module 'tokenizer'.")
 @click.option("--prompt", default=None, help="Console mode: generate from this text and exit.")
 @click.option("-n", "n", type=click.IntRange(min=0), default=None, help="Tokens to generate (cllm.n).")
@@ -65,8 +66,8 @@ def _default_elf(progress: bool = True) -> Path:
 @click.option("-v", "--verbose", is_flag=True, help="Print the QEMU command line.")
 def run(elf: Path | None, cmdline: str, options: tuple[str, ...], modules: tuple[str, ...],
         memory_mib: int | None, accel: str, cpu: str | None, timeout: float | None,
-        model: Path | None, tokenizer: Path | None, prompt: str | None, n: int | None,
-        temperature: float | None, top_k: int | None, top_p: float | None, seed: int | None,
+        model: Path | None, no_model: bool, tokenizer: Path | None, prompt: str | None,
+        n: int | None, temperature: float | None, top_k: int | None, top_p: float | None, seed: int | None,
         port: int, nic: str, tap: str | None, api_key: str | None, verbose: bool) -> None:
     """Boot ELF (default build/cllm.elf) in QEMU: COM1 log to stderr, COM2 to stdout.
 
@@ -80,7 +81,7 @@ def run(elf: Path | None, cmdline: str, options: tuple[str, ...], modules: tuple
     elf = elf if elf is not None else _default_elf()
     plan = runlib.make_plan(runlib.RunOptions(
         elf=elf, cmdline=cmdline, options=options, modules=modules, memory_mib=memory_mib,
-        accel=accel, cpu=cpu, model=model, tokenizer=tokenizer, prompt=prompt, n=n,
+        accel=accel, cpu=cpu, model=model, no_model=no_model, tokenizer=tokenizer, prompt=prompt, n=n,
         temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, port=port, nic=nic,
         tap=tap, api_key=api_key,
     ))

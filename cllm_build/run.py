@@ -45,6 +45,7 @@ class RunOptions:
     accel: str = "tcg"
     cpu: str | None = None
     model: Path | None = None
+    no_model: bool = False  # do not load models/default.gguf either
     tokenizer: Path | None = None
     prompt: str | None = None
     n: int | None = None
@@ -79,8 +80,7 @@ def kernel_option(item: str) -> str:
     if not sep:
         raise UsageError(f"option {item!r} is not key=value")
     key = key.strip()
-    if key.startswith("cllm."):
-        key = key[len("cllm."):]
+    key = key.removeprefix("cllm.")
     if not _KEY.match(key):
         raise UsageError(f"option key {key!r} must be lower-case letters, digits, '_', '.', '-'")
     if re.search(r"\s", value) or not value.isprintable():
@@ -118,7 +118,11 @@ def make_plan(o: RunOptions) -> Plan:
     words = [w for w in o.cmdline.split() if w] + [kernel_option(x) for x in opts]
 
     modules: list[qemu.Module] = []
-    model = o.model if o.model is not None else (DEFAULT_MODEL if DEFAULT_MODEL.is_file() else None)
+    if o.no_model and o.model is not None:
+        raise UsageError("--model and --no-model exclude each other")
+    model = o.model
+    if model is None and not o.no_model and DEFAULT_MODEL.is_file():
+        model = DEFAULT_MODEL
     if model is not None:
         modules.append(qemu.Module(model, "model"))
     if o.tokenizer is not None:

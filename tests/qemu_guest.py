@@ -1,6 +1,7 @@
 """A tiny Multiboot guest for testing the QEMU runner apart from the kernel.
 
-`make_guest` writes an i386 ELF that prints given bytes on COM1 and on COM2 and then
+`make_guest` writes an i386 ELF that prints given bytes on COM1 and on COM2 (polling
+the UART's line status before each byte, as the kernel's driver does) and then
 either writes an exit status to isa-debug-exit, halts forever, or triple-faults.
 Assembled with Keystone (the same assembler the kernel's entry stub uses); the ELF
 has one PT_LOAD segment at 1 MiB holding the Multiboot header, code and strings.
@@ -34,11 +35,18 @@ def make_guest(path: Path, log: bytes = b"", data: bytes = b"", status: int | No
     code_room = 256
     log_addr = code_addr + code_room
     data_addr = log_addr + len(log)
-    lines = [
-        "cli",
-        f"mov esi, {log_addr}", f"mov ecx, {len(log)}", f"mov dx, {COM1}", "rep outsb",
-        f"mov esi, {data_addr}", f"mov ecx, {len(data)}", f"mov dx, {COM2}", "rep outsb",
-    ]
+    lines = ["cli", "cld"]
+    for tag, port, addr, n in (("a", COM1, log_addr, len(log)), ("b", COM2, data_addr, len(data))):
+        # Like a real driver: wait for the transmit holding register to be empty
+        # (LSR bit 5) before each byte, so QEMU never has to drop or queue one.
+        lines += [
+            f"mov esi, {addr}", f"mov ecx, {n}",
+            f"next_{tag}: test ecx, ecx", f"jz done_{tag}",
+            f"mov dx, {port + 5}",
+            f"wait_{tag}: in al, dx", "test al, 0x20", f"jz wait_{tag}",
+            f"mov dx, {port}", "lodsb", "out dx, al", "dec ecx", f"jmp next_{tag}",
+            f"done_{tag}: nop",
+        ]
     if triple_fault:
         # Load an empty IDT and raise an interrupt: #GP -> #DF -> triple fault.
         lines += ["push 0", "push 0", "lidt [esp+2]", "int 3"]

@@ -5,7 +5,9 @@ tests/qemu_guest.py, so these hold whatever state the kernel is in."""
 
 from __future__ import annotations
 
+import os
 import re
+import select
 import signal
 import subprocess
 import sys
@@ -25,6 +27,7 @@ def _cllm(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[bytes
 
 
 def _opts(tmp_path: Path, **kw: object) -> runlib.RunOptions:
+    kw.setdefault("no_model", kw.get("model") is None)
     return runlib.RunOptions(elf=make_guest(tmp_path / "g.elf"), **kw)  # type: ignore[arg-type]
 
 
@@ -74,6 +77,18 @@ def test_bad_flags_are_refused_by_name(tmp_path: Path, kw: dict, message: str) -
         runlib.make_plan(_opts(tmp_path, **kw))
 
 
+def test_default_model_unless_no_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    default = tmp_path / "default.gguf"
+    default.write_bytes(b"\0" * (1 << 20))
+    monkeypatch.setattr(runlib, "DEFAULT_MODEL", default)
+    plan = runlib.make_plan(_opts(tmp_path, no_model=False))
+    assert [(m.path, m.name) for m in plan.spec.modules] == [(default, "model")]
+    assert plan.spec.memory_mib == 256 + 2
+    assert runlib.make_plan(_opts(tmp_path, no_model=True)).spec.modules == ()
+    with pytest.raises(UsageError, match="exclude each other"):
+        runlib.make_plan(_opts(tmp_path, model=default, no_model=True))
+
+
 def test_module_argument_names(tmp_path: Path) -> None:
     assert runlib.parse_module("/a/b.bin:tokenizer").name == "tokenizer"
     assert runlib.parse_module("/a/b.bin").name == "b.bin"
@@ -86,7 +101,7 @@ def test_module_argument_names(tmp_path: Path) -> None:
 def test_run_exits_with_the_kernel_status_and_splits_the_channels(tmp_path: Path, status: int) -> None:
     data = "caf\u00e9 \u4e16\u754c\nline two\n".encode()
     elf = make_guest(tmp_path / "g.elf", log=b"cllm 0.0 build x\ncllm: ready\n", data=data, status=status)
-    r = _cllm("run", str(elf), "--prompt", "hi", "--memory", "32", "--timeout", "60")
+    r = _cllm("run", str(elf), "--no-model", "--prompt", "hi", "--memory", "32", "--timeout", "60")
     assert r.returncode == (KernelPanic.exit_code if status == 2 else status)
     assert r.stdout == data
     err = r.stderr.decode()
@@ -98,7 +113,7 @@ def test_run_exits_with_the_kernel_status_and_splits_the_channels(tmp_path: Path
 @pytest.mark.qemu
 def test_run_without_kernel_status_fails(tmp_path: Path) -> None:
     elf = make_guest(tmp_path / "g.elf", log=b"cllm: ready\n", triple_fault=True)
-    r = _cllm("run", str(elf), "--prompt", "hi", "--memory", "32", "--timeout", "60")
+    r = _cllm("run", str(elf), "--no-model", "--prompt", "hi", "--memory", "32", "--timeout", "60")
     assert r.returncode == BootError.exit_code
     assert b"without a kernel status" in r.stderr and b"triple fault" in r.stderr
 
@@ -106,7 +121,7 @@ def test_run_without_kernel_status_fails(tmp_path: Path) -> None:
 @pytest.mark.qemu
 def test_run_timeout_stops_the_machine(tmp_path: Path) -> None:
     elf = make_guest(tmp_path / "g.elf", log=b"cllm: ready\n", status=None)
-    r = _cllm("run", str(elf), "--memory", "32", "--port", "18124", "--timeout", "2")
+    r = _cllm("run", str(elf), "--no-model", "--memory", "32", "--port", "18124", "--timeout", "2")
     assert r.returncode == BootError.exit_code
     err = r.stderr.decode()
     assert "run: serving on http://127.0.0.1:18124/" in err
@@ -148,17 +163,21 @@ def test_stopping_cllm_run_stops_qemu(tmp_path: Path, sig: signal.Signals) -> No
     """Ctrl-C ends `cllm run` with 130 and the machine with it; even SIGKILL of the
     runner takes QEMU down (parent-death signal)."""
     elf = make_guest(tmp_path / "g.elf", log=b"cllm: ready\n", status=None)
-    proc = subprocess.Popen([sys.executable, "-m", "cllm_build", "run", str(elf), "-v",
+    proc = subprocess.Popen([sys.executable, "-m", "cllm_build", "run", str(elf), "-v", "--no-model",
                              "--memory", "32", "--port", "18125"],
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
     try:
         assert proc.stderr is not None
         err = b""
+        deadline = time.monotonic() + 60
         while b"run: ready" not in err:
-            line = proc.stderr.readline()
-            assert line, err
-            err += line
+            ready, _, _ = select.select([proc.stderr], [], [], 1.0)
+            assert time.monotonic() < deadline, err
+            if ready:
+                chunk = os.read(proc.stderr.fileno(), 4096)
+                assert chunk, err
+                err += chunk
         marker = re.search(rb"(/[^ ]*cllm-qemu-[^/ ]+)/com1.sock", err).group(1).decode()
         assert len(_qemu_pids(marker)) == 1
         proc.send_signal(sig)
