@@ -53,3 +53,15 @@ def test_info_reports_shapes(models_dir):
 def test_token_out_of_range_is_refused(models_dir):
     p = H.run(models_dir / "stories260K.gguf", "logits", 512, check=False)
     assert p.returncode == 1 and "out of range" in p.stdout
+
+
+@pytest.mark.parametrize("name", ["stories260K.gguf", "aidreams260K.gguf"])
+def test_f32_matches_llama_cpp(models_dir, name):
+    """Cross-check against llama.cpp itself (F32 KV cache), when it is installed."""
+    llama_cpp = pytest.importorskip("llama_cpp", reason="llama-cpp-python (optional peer) not installed")
+    path = models_dir / name
+    llm = llama_cpp.Llama(str(path), n_ctx=64, n_threads=1, logits_all=True, verbose=False,
+                          type_k=0, type_v=0)  # GGML_TYPE_F32 cache: the default F16 rounds
+    llm.eval(PROMPT)
+    peer = np.array(llm.scores[:len(PROMPT)])
+    assert np.abs(H.logits(path, PROMPT) - peer).max() < 1e-4
