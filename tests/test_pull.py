@@ -13,6 +13,7 @@ import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -30,7 +31,7 @@ class _Handler(BaseHTTPRequestHandler):
     without a Range header breaks after DROP_AT bytes), /norange/model.bin (Range
     ignored: always 200 and the whole file), anything else 404."""
 
-    log: list[tuple[str, str | None]] = []
+    log: ClassVar[list[tuple[str, str | None]]] = []
 
     def log_message(self, *args) -> None:
         pass
@@ -183,7 +184,7 @@ def test_known_models_table():
 
 def _cllm(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "cllm_build", "pull", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=60,
+                          capture_output=True, text=True, timeout=60, check=False,
                           env={**os.environ, **(env or {})})
 
 

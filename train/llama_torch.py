@@ -106,7 +106,7 @@ class Llama(nn.Module):
         self.register_buffer("sin", sin, persistent=False)
         self.apply(self._init)
         for name, p in self.named_parameters():
-            if name.endswith("wo.weight") or name.endswith("w2.weight"):
+            if name.endswith(("wo.weight", "w2.weight")):
                 nn.init.normal_(p, std=0.02 / math.sqrt(2 * cfg.n_layers))
 
     @staticmethod

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import sentencepiece as spm
-
 import bpe
-from cllm_build.gguf_export import LlamaConfig, write_llama_gguf
+import sentencepiece as spm
 from llama_torch import Llama
+
+from cllm_build.gguf_export import LlamaConfig, write_llama_gguf
 
 MODEL_NAME = "cllm-default"
 

@@ -26,10 +26,10 @@ import torch
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]  # these modules, and cllm_build from a checkout
 
-import bpe  # noqa: E402
-import kjv  # noqa: E402
-import to_gguf  # noqa: E402
-from llama_torch import Llama, ModelConfig  # noqa: E402
+import bpe
+import kjv
+import to_gguf
+from llama_torch import Llama, ModelConfig
 
 PROMPTS = ("Once upon a time", "In the beginning", "And the king said", "The Lord is")
 
@@ -179,7 +179,7 @@ def train(rc: RunConfig, out: Path, qtype: str, log=print, resume: bool = False)
         "cllm.train.steps": rc.steps,
         "cllm.train.tokens": seen,
         "cllm.train.seed": rc.seed,
-        "cllm.train.val_loss_milli": int(round(vloss * 1000)) if math.isfinite(vloss) else 0,
+        "cllm.train.val_loss_milli": round(vloss * 1000) if math.isfinite(vloss) else 0,
     })
     log(f"wrote {gguf_path} ({gguf_path.stat().st_size} bytes, {qtype})")
     write_samples(model, sp, out / "samples.txt", rc.seed, log)
@@ -191,9 +191,9 @@ def write_samples(model: Llama, sp, path: Path, seed: int, log) -> None:
     lines = []
     for p in PROMPTS:
         prompt = [bpe.BOS_ID] + sp.encode(p)
-        greedy = sp.decode(model.generate(prompt, 48))
-        sampled = sp.decode(model.generate(prompt, 48, temperature=0.8, gen=gen))
-        lines += [f"[greedy] {p}{greedy}", f"[t=0.8]  {p}{sampled}"]
+        greedy = sp.decode(prompt[1:] + model.generate(prompt, 48))
+        sampled = sp.decode(prompt[1:] + model.generate(prompt, 48, temperature=0.8, gen=gen))
+        lines += [f"[greedy] {greedy}", f"[t=0.8]  {sampled}"]
     path.write_text("\n".join(lines) + "\n")
     for line in lines:
         log(line)
