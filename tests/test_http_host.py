@@ -57,6 +57,17 @@ def test_http10_keep_alive_and_bare_lf_lines(tmp_path):
     assert lines[0] == "request GET / path=/ 1.0 keep_alive=1 chunked=0 continue=0"
 
 
+@pytest.mark.parametrize("target, path", [
+    ("http://cllm:8080/v1/models?x=1", "/v1/models"),
+    ("HTTPS://cllm/health", "/health"),
+    ("http://cllm", "/"),
+    ("http://cllm?q=1", "/"),
+])
+def test_absolute_form_target_routes_by_its_path(tmp_path, target, path):
+    lines = parse(tmp_path, f"GET {target} HTTP/1.1\r\nHost: cllm\r\n\r\n".encode())
+    assert lines[0] == f"request GET {target} path={path} 1.1 keep_alive=1 chunked=0 continue=0"
+
+
 def test_incomplete_request_waits_for_more(tmp_path):
     lines = parse(tmp_path, b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc")
     assert lines == ["end started=1"]

@@ -43,6 +43,15 @@ bool http_str_ieq(const char *a, const char *b) {
     return *a == *b;
 }
 
+/* True if s starts with the lower-case prefix, compared without case. */
+static bool http_str_prefix(const char *s, const char *prefix) {
+    for (; *prefix; s++, prefix++) {
+        if (http_lower(*s) != *prefix)
+            return false;
+    }
+    return true;
+}
+
 const char *http_header_get(const struct http_request *r, const char *name) {
     for (size_t i = 0; i < r->n_headers; i++) {
         if (http_str_ieq(r->headers[i].name, name))
@@ -175,11 +184,22 @@ static enum http_parse_result http_parse_request_line(struct http_parser *p, cha
     if (s[5] != '1')
         return http_fail(p, 505, "HTTP version not supported: only HTTP/1.x");
     r->version_minor = s[7] == '0' ? 0 : 1;
-    if (r->target[0] != '/')
-        return http_fail(p, 400, "request-target must start with '/'");
+    /* Origin form "/path?query", or the absolute form "http://host/path?query" that a
+     * server must also accept (RFC 9112 section 3.2.2); the path is what routes. */
+    const char *t = r->target;
+    if (t[0] != '/') {
+        size_t scheme = http_str_prefix(t, "http://") ? 7 : http_str_prefix(t, "https://") ? 8 : 0;
+        if (scheme == 0)
+            return http_fail(p, 400, "request-target must start with '/' or http://");
+        t += scheme;
+        while (*t && *t != '/' && *t != '?' && *t != '#')
+            t++;
+    }
     size_t i = 0;
-    for (; r->target[i] && r->target[i] != '?' && r->target[i] != '#'; i++)
-        p->path_buf[i] = r->target[i];
+    if (t[0] != '/')
+        p->path_buf[i++] = '/';  /* "http://host" and "http://host?q" mean "/" */
+    for (; *t && *t != '?' && *t != '#'; t++)
+        p->path_buf[i++] = *t;
     p->path_buf[i] = 0;
     r->path = p->path_buf;
     return HTTP_PARSE_MORE;
