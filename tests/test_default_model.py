@@ -1,0 +1,113 @@
+"""The committed default model, models/default.gguf: it carries the metadata a
+llama.cpp loader needs, its vocabulary is the committed SentencePiece model's,
+the numpy reference continues a prompt with readable English, and the kernel
+generates printable text from it in console mode."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cllm_build.gguf_export import LlamaConfig, expected_shapes
+
+ROOT = Path(__file__).resolve().parent.parent
+MODEL = ROOT / "models" / "default.gguf"
+SPM = ROOT / "models" / "tokenizer.model"
+# prompts whose greedy continuation must read as English (greedy decoding of a model
+# this small can fall into a loop on some prompts; these are the ones checked)
+READABLE_PROMPTS = ("And the king said",)
+
+
+@pytest.fixture(scope="module")
+def reader():
+    import gguf
+
+    return gguf.GGUFReader(MODEL)
+
+
+def _kv(reader, key: str):
+    return reader.fields[key].contents()
+
+
+def _config(reader) -> LlamaConfig:
+    return LlamaConfig(
+        dim=_kv(reader, "llama.embedding_length"),
+        hidden_dim=_kv(reader, "llama.feed_forward_length"),
+        n_layers=_kv(reader, "llama.block_count"),
+        n_heads=_kv(reader, "llama.attention.head_count"),
+        n_kv_heads=_kv(reader, "llama.attention.head_count_kv"),
+        vocab_size=len(_kv(reader, "tokenizer.ggml.tokens")),
+        seq_len=_kv(reader, "llama.context_length"))
+
+
+def test_metadata_for_a_llama_loader(reader):
+    assert MODEL.stat().st_size < 8 << 20
+    assert _kv(reader, "general.architecture") == "llama"
+    assert _kv(reader, "general.name") == "cllm-default"
+    assert _kv(reader, "tokenizer.ggml.model") == "llama"
+    c = _config(reader)
+    assert c.seq_len == 256 and c.vocab_size == 1024
+    assert _kv(reader, "llama.rope.dimension_count") == c.head_dim
+    assert _kv(reader, "llama.vocab_size") == c.vocab_size
+    assert len(_kv(reader, "tokenizer.ggml.scores")) == c.vocab_size
+    types = _kv(reader, "tokenizer.ggml.token_type")
+    assert types[:3] == [2, 3, 3] and types[3:259] == [6] * 256 and set(types[259:]) == {1}
+    assert (_kv(reader, "tokenizer.ggml.unknown_token_id"), _kv(reader, "tokenizer.ggml.bos_token_id"),
+            _kv(reader, "tokenizer.ggml.eos_token_id")) == (0, 1, 2)
+    assert _kv(reader, "tokenizer.ggml.add_bos_token") is True
+    assert _kv(reader, "tokenizer.ggml.add_space_prefix") is True
+    shapes = {t.name: tuple(int(d) for d in reversed(t.shape)) for t in reader.tensors}
+    want = expected_shapes(c, tied=False)
+    assert shapes.keys() == want.keys()
+    for name, shape in want.items():
+        assert shapes[name] == shape, name
+
+
+def test_vocabulary_is_the_committed_tokenizer(reader):
+    import sentencepiece as spm
+
+    sp = spm.SentencePieceProcessor(model_file=str(SPM))
+    tokens = _kv(reader, "tokenizer.ggml.tokens")
+    assert tokens == [sp.id_to_piece(i) for i in range(sp.get_piece_size())]
+    scores = np.array(_kv(reader, "tokenizer.ggml.scores"))
+    assert np.allclose(scores, [sp.get_score(i) for i in range(len(tokens))])
+
+
+def _readable(text: str) -> bool:
+    """Mostly words of letters with ordinary punctuation: what English looks like."""
+    words = text.split()
+    if len(words) < 8:
+        return False
+    wordlike = [w for w in words if re.fullmatch(r"[(\"']?[A-Za-z]+(?:'[a-z]+)?[.,;:?!)\"']*", w)]
+    return len(wordlike) >= 0.9 * len(words) and len({w.lower() for w in wordlike}) >= 6
+
+
+def test_reference_continuation_is_readable():
+    import reference_llama as ref
+    import sentencepiece as spm
+
+    sp = spm.SentencePieceProcessor(model_file=str(SPM))
+    m = ref.load(MODEL)
+    for prompt_text in READABLE_PROMPTS:
+        prompt = [1] + sp.encode(prompt_text)
+        text = sp.decode(ref.greedy(m, prompt, 40))
+        assert _readable(text), (prompt_text, text)
+    assert not _readable("x7 ## qq zz 3 ; 0 ]] ~~ 1 2 3 4 5")
+
+
+@pytest.mark.qemu
+def test_kernel_generates_text(kernel_elf, tmp_path):
+    r = subprocess.run([sys.executable, "-m", "cllm_build", "run", str(kernel_elf),
+                        "--model", str(MODEL), "--prompt", "Once upon a time", "-n", "48",
+                        "--timeout", "300"],
+                       capture_output=True, timeout=360, cwd=ROOT, check=False)
+    assert r.returncode == 0, r.stderr.decode(errors="replace")[-3000:]
+    text = r.stdout.decode("utf-8")
+    assert text.strip(), r.stderr.decode(errors="replace")[-3000:]
+    assert all(ch.isprintable() or ch in "\n\t" for ch in text), repr(text)
+    assert len(text.split()) >= 8, repr(text)
