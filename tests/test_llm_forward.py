@@ -65,3 +65,12 @@ def test_f32_matches_llama_cpp(models_dir, name):
     llm.eval(PROMPT)
     peer = np.array(llm.scores[:len(PROMPT)])
     assert np.abs(H.logits(path, PROMPT) - peer).max() < 1e-4
+
+
+def test_default_model_matches_reference(repo_root):
+    """The shipped default model (Q8_0 matrices): logits and a 200-step greedy run."""
+    path = repo_root / "models" / "default.gguf"
+    ref = R.load(path)
+    toks = [1, 100, 200, 300, 400, 500, 1000, 7]
+    assert np.abs(H.logits(path, toks) - R.logits(ref, toks)).max() < 1e-4
+    assert H.greedy(path, [1], 200) == R.greedy(ref, [1], 200)
