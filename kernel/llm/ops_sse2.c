@@ -64,14 +64,19 @@ static __m128 sse2_mac_i8x16(__m128 acc, __m128i v, const float *x) {
     return acc;
 }
 
-/* 16 signed bytes widened to two vectors of 8 int16. */
+/* 16 signed bytes widened to two vectors of 8 int16 holding 256 * the value: the
+ * byte goes to the high half of each lane, which saves the arithmetic shift that
+ * sign extension would need (the callers divide by 256 in their scale). */
 static inline void sse2_widen_i8(__m128i v, __m128i *lo, __m128i *hi) {
-    *lo = _mm_srai_epi16(_mm_unpacklo_epi8(v, v), 8);
-    *hi = _mm_srai_epi16(_mm_unpackhi_epi8(v, v), 8);
+    *lo = _mm_unpacklo_epi8(_mm_setzero_si128(), v);
+    *hi = _mm_unpackhi_epi8(_mm_setzero_si128(), v);
 }
 
-/* Exact int32 lanes of sum(w[i] * x[i]) over 32 int8 weights (as two 16-byte
- * halves) and 32 int16 inputs. */
+#define SSE2_WIDEN_SCALE (1.0f / 256.0f) /* undoes sse2_widen_i8's factor, exactly */
+
+/* Exact int32 lanes of 256 * sum(w[i] * x[i]) over 32 int8 weights (as two 16-byte
+ * halves) and 32 int16 inputs with |x| <= 127: the sum is 256 times an integer
+ * below 2^20, so int32 holds it and its conversion to float is exact. */
 static inline __m128i sse2_block_i32(__m128i w0, __m128i w1, const int16_t *x) {
     __m128i a, b, c, d;
     sse2_widen_i8(w0, &a, &b);
@@ -91,7 +96,7 @@ static float sse2_dot_q8_0(const void *wv, const struct ops_xq *x, int n) {
         __m128 scale = _mm_set1_ps(sse2_half(b[k].d) * x->d[k]);
         total = _mm_add_ps(total, _mm_mul_ps(_mm_cvtepi32_ps(s), scale));
     }
-    return sse2_hsum(total);
+    return sse2_hsum(total) * SSE2_WIDEN_SCALE;
 }
 
 static float sse2_dot_q4_0(const void *wv, const struct ops_xq *x, int n) {
@@ -106,7 +111,7 @@ static float sse2_dot_q4_0(const void *wv, const struct ops_xq *x, int n) {
         __m128 scale = _mm_set1_ps(sse2_half(b[k].d) * x->d[k]);
         total = _mm_add_ps(total, _mm_mul_ps(_mm_cvtepi32_ps(s), scale));
     }
-    return sse2_hsum(total);
+    return sse2_hsum(total) * SSE2_WIDEN_SCALE;
 }
 
 static float sse2_dot_i8(const int8_t *w, const float *x, int n) {
