@@ -307,6 +307,14 @@ def test_sixteen_concurrent_requests_advance_together():
     assert r.tasks == 0
 
 
+def test_engine_out_of_memory_is_503_not_the_clients_fault():
+    # The fake engine has no memory for the prompt "<oom>": retry later, not "bad request".
+    oom, ok = (request("POST", "/v1/completions", {"prompt": p, "max_tokens": 2}) for p in ("<oom>", "ok"))
+    resps = exchange(oom, ok)
+    assert_error(resps[0], 503, "out of memory", "unavailable_error")
+    assert resps[1].json()["choices"][0]["text"] == "OK"
+
+
 def test_seventeenth_generation_gets_503():
     s = Script()
     for i in range(1, 18):

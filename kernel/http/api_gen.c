@@ -377,7 +377,7 @@ void api_gen_handle(struct http_conn *c, const struct http_request *req, enum ap
     if (!t->gen) {
         port_free(t);
         snprintf(err, sizeof(err), "cannot start generation: %s", gerr);
-        http_respond_error(c, 400, err);
+        http_respond_error(c, strncmp(gerr, "out of memory", 13) == 0 ? 503 : 400, err);
         return;
     }
     struct api_model_info mi;

@@ -117,9 +117,15 @@ static void *fake_gen_start(const int *prompt, int n, const struct gen_params *p
         snprintf(err, errlen, "prompt has %d tokens, the context holds %d", n, FAKE_CTX);
         return NULL;
     }
-    struct fake_gen *g = port_alloc(sizeof(*g));
+    /* The prompt "<oom>" stands in for an engine that has no memory left. */
+    static const char oom[] = "<oom>";
+    int skip = prompt[0] == FAKE_BOS;
+    bool fake_oom = n - skip == (int)sizeof(oom) - 1;
+    for (int i = 0; fake_oom && i < n - skip; i++)
+        fake_oom = prompt[skip + i] == (uint8_t)oom[i];
+    struct fake_gen *g = fake_oom ? NULL : port_alloc(sizeof(*g));
     if (!g) {
-        snprintf(err, errlen, "out of memory");
+        snprintf(err, errlen, "out of memory for the generation");
         return NULL;
     }
     memset(g, 0, sizeof(*g));
