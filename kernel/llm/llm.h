@@ -10,6 +10,11 @@
 
 struct tokenizer;
 
+/* cllm.llm_check=N (llm_boot.c): print the first position's logits and N greedy tokens. */
+#define LLM_CHECK_MAX_STEPS 1024  /* cap on N */
+#define LLM_CHECK_LOGITS 512      /* logits printed (the first ids) */
+#define LLM_CHECK_PER_LINE 16     /* logits per line */
+
 enum llm_status {
     LLM_STATUS_NONE = 0,    /* no model given */
     LLM_STATUS_READY = 1,   /* model and tokenizer loaded */

@@ -17,10 +17,6 @@
 #include "memlayout.h"
 #include "subsys.h"
 
-#define LLM_CHECK_MAX_STEPS 1024  /* cap on cllm.llm_check greedy steps */
-#define LLM_CHECK_LOGITS 512      /* logits printed by the check (first ids) */
-#define LLM_CHECK_PER_LINE 16     /* logits per check line */
-
 extern char embedded_tokenizer_start[], embedded_tokenizer_end[];
 
 static struct llm llm_the;
