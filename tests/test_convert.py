@@ -177,3 +177,17 @@ def test_llama2c_separate_classifier(tmp_path, models_dir):
     got = H.logits(path, PROMPT)
     assert np.abs(got - ref).max() < 1e-4
     assert np.abs(got - H.logits(models_dir / "stories260K.bin", PROMPT)).max() > 0.1
+
+
+@pytest.mark.parametrize("qtype", ["F16", "Q8_0", "Q4_0"])
+def test_tied_output_gguf(tmp_path, models_dir, qtype):
+    """No output.weight: the (quantized) token embedding is the classifier."""
+    from cllm_build.convert import read_llama2c_tokenizer
+    from cllm_build.gguf_export import write_llama_gguf
+
+    cfg, t = read_llama2c(models_dir / "stories260K.bin")
+    assert "output.weight" not in t
+    v = read_llama2c_tokenizer(models_dir / "tok512.bin", cfg.vocab_size)
+    path = write_llama_gguf(tmp_path / "tied.gguf", cfg, t, v.tokens, v.scores, v.types, qtype=qtype)
+    assert H.info(path)["tied"] == "1"
+    assert np.abs(H.logits(path, PROMPT) - R.logits(R.load(path), PROMPT)).max() < TOL_SAME_FILE
