@@ -248,6 +248,19 @@ def test_slow_client_gets_408():
     assert r.state[1] == "closed"
 
 
+def test_blank_lines_start_the_request_clock():
+    # One stray CRLF (after a body, say) leaves the connection idle; a client that
+    # keeps sending blank lines to hold the connection gets 408 like any slow sender.
+    s = Script().cmd("clock", 1000).open(1).open(2).send(1, "\r\n").send(2, "\r\n")
+    for t in range(5000, 30_000, 5000):
+        s.cmd("clock", 1000 + t).send(2, "\r\n").poll()
+    s.cmd("clock", 1000 + 29_000).poll()  # the clock started with the 5th blank byte
+    r = s.execute()
+    assert r.out[1] == b"" and r.state[1] == "open"
+    [resp] = r.responses(2)
+    assert resp.status == 408 and r.state[2] == "closed"
+
+
 def test_streaming_pauses_for_a_slow_reader_and_completes():
     prompt = "x" * 400
     req = request("POST", "/v1/completions", {"prompt": prompt, "stream": True})

@@ -11,6 +11,10 @@
 #define HTTP_MAX_HEADERS 48
 /* Request body after de-chunking, bytes; larger -> 413. */
 #define HTTP_MAX_BODY_BYTES (256 * 1024)
+/* CR/LF bytes before a request line ignored as if nothing arrived (RFC 9112 2.2: at
+ * least one empty line); past this they count as the start of a request, so blank
+ * lines sent now and then cannot hold a connection open without a request timeout. */
+#define HTTP_MAX_BLANK_BYTES 4
 /* One chunk-size line of a chunked body (size, extensions), bytes; longer -> 400. */
 #define HTTP_MAX_CHUNK_LINE 128
 

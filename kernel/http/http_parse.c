@@ -86,6 +86,7 @@ void http_parser_reset(struct http_parser *p) {
     p->error[0] = 0;
     memset(&p->req, 0, sizeof(p->req));
     p->started = false;
+    p->blank_bytes = 0;
     p->head_done = false;
     p->method_done = false;
     p->head_len = 0;
@@ -380,8 +381,11 @@ enum http_parse_result http_parser_feed(struct http_parser *p, const uint8_t *da
         case HTTP_PS_HEAD:
             i++;
             /* Empty lines before the request line are skipped (RFC 9112 section 2.2). */
-            if (p->head_len == 0 && (c == '\r' || c == '\n'))
+            if (p->head_len == 0 && (c == '\r' || c == '\n')) {
+                if (++p->blank_bytes > HTTP_MAX_BLANK_BYTES)
+                    p->started = true;
                 break;
+            }
             p->started = true;
             if (p->head_len == HTTP_MAX_HEADER_BYTES) {
                 res = http_fail(p, 431, "request header block too large");

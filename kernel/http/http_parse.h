@@ -58,7 +58,8 @@ struct http_parser {
     int status;          /* HTTP status to answer when state == HTTP_PS_ERROR */
     char error[96];      /* what was wrong, for the error body */
     struct http_request req;
-    bool started;        /* a byte of this request has arrived */
+    bool started;        /* a byte of this request has arrived (the request timeout runs) */
+    size_t blank_bytes;  /* CR/LF bytes skipped before the request line */
     bool head_done;      /* the header block is complete (send 100-continue now) */
     bool method_done;    /* the request line's first space has arrived */
     size_t head_len;
