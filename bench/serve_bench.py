@@ -13,7 +13,10 @@ Without --elf it builds the working tree into $CLLM_BUILD_DIR. The peer needs th
     tokens/s after it (chunks with text, first to last); medians over streams,
     plus the aggregate tokens/s of the whole round.
 Both servers get the same prompt, max_tokens and temperature 0, so with the same
-model they generate the same text. Prints Markdown for BENCHMARKS.md.
+model they generate the same text. llama.cpp's server runs with
+`--interrupt_requests False`: by default a new request cuts the stream in progress
+short, which would turn the 16-client round into 15 truncated streams. A stream that
+ends early or breaks the HTTP framing fails the run. Prints Markdown for BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -96,6 +99,7 @@ def stream_one(c: http.client.HTTPConnection, body: dict) -> Stream:
         raise RuntimeError(f"completion: HTTP {r.status}: {r.read()[:200]!r}")
     first = last = None
     n = 0
+    done = False
     while True:
         line = r.readline()
         if not line:
@@ -105,6 +109,7 @@ def stream_one(c: http.client.HTTPConnection, body: dict) -> Stream:
             continue
         data = line[5:].strip()
         if data == b"[DONE]":
+            done = True
             break
         text = json.loads(data)["choices"][0].get("text", "")
         if text:
@@ -114,8 +119,8 @@ def stream_one(c: http.client.HTTPConnection, body: dict) -> Stream:
             n += 1
     r.read()
     t_end = time.perf_counter()
-    if first is None or last is None:
-        raise RuntimeError("completion stream carried no text")
+    if not done or first is None or last is None:
+        raise RuntimeError(f"completion stream ended early ({n} text chunks, [DONE] {done})")
     return Stream(first - t0, n, last - first, t_end - t0)
 
 
@@ -134,7 +139,7 @@ def round_of(port: int, clients: int, body: dict) -> tuple[list[Stream], float]:
         barrier.wait()
         try:
             out[i] = stream_one(conns[i], body)
-        except (OSError, RuntimeError, ValueError) as e:
+        except (OSError, RuntimeError, ValueError, http.client.HTTPException) as e:
             errors.append(e)
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(clients)]
@@ -225,7 +230,7 @@ def main() -> None:
             port2 = free_port()
             peer_cmd = [PY, "-m", "llama_cpp.server", "--model", str(args.model), "--port",
                         str(port2), "--n_threads", "1", "--n_threads_batch", "1", "--n_ctx", "512",
-                        "--type_k", "0", "--type_v", "0"]
+                        "--type_k", "0", "--type_v", "0", "--interrupt_requests", "False"]
             proc = subprocess.Popen(peer_cmd, stdout=log, stderr=log, start_new_session=True)
             try:
                 wait_ready(port2, "/v1/models", 300, proc)
@@ -241,7 +246,7 @@ def main() -> None:
     print("cllm:  cllm run ELF --model MODEL --port P (QEMU TCG, e1000, user networking)")
     if peer_cmd:
         print("peer:  python -m llama_cpp.server --model MODEL --port P2 --n_threads 1 "
-              "--n_threads_batch 1 --n_ctx 512 --type_k 0 --type_v 0")
+              "--n_threads_batch 1 --n_ctx 512 --type_k 0 --type_v 0 --interrupt_requests False")
     print(f"machine: {platform.machine()}, Python {platform.python_version()}")
     print("```\n")
     print("| server | measure | value |\n|---|---|---|")
