@@ -131,3 +131,25 @@ def test_log_levels(kernel_elf):
     quiet = boot(kernel_elf, "cllm.log=quiet cllm.selftest=page", memory_mib=64)
     assert not [line for line in quiet.lines if line.startswith(("cllm: pci 0", "cllm: memmap "))]
     assert "cllm: ready" in quiet.lines and quiet.status == qemu.STATUS_OK
+
+
+def test_module_name_survives_a_long_path(kernel_elf, tmp_path):
+    """QEMU passes a module's command line as "path name": a path longer than the
+    kernel's name buffer must not cost the module its name."""
+    import subprocess
+
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True)
+    blob = deep / "blob.bin"
+    blob.write_bytes(b"x" * 100)
+    assert len(str(blob)) > 128
+    proc = subprocess.run(
+        ["qemu-system-i386", "-accel", "tcg", "-m", "64", "-display", "none", "-no-reboot",
+         "-kernel", str(kernel_elf), "-initrd", f"{blob} blob",
+         "-append", "cllm.selftest=string",
+         "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
+         "-serial", "stdio", "-serial", "null", "-monitor", "none"],
+        capture_output=True, timeout=120, check=False)
+    log = proc.stdout.decode("utf-8", "replace")
+    assert re.search(r"^cllm: module blob at 0x[0-9a-f]+ len 100\r?$", log, re.M), log
+    assert qemu.kernel_status(proc.returncode) == 0, log

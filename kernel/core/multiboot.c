@@ -62,15 +62,22 @@ static void parse_mmap(const struct multiboot_info *mbi) {
 }
 
 /* A module's name is the last word of its command line: QEMU passes "path name",
- * GRUB's `module /boot/x name` passes "name". */
-static void module_name_from(char *s) {
-    size_t n = strlen(s);
+ * GRUB's `module /boot/x name` passes "name". The word is taken from the whole string
+ * (scanned up to MODULE_CMDLINE_SCAN bytes), so a long path cannot push it out of the
+ * fixed-size name buffer. */
+#define MODULE_CMDLINE_SCAN 4096
+
+static void module_name_from(char *dst, size_t cap, uint32_t src_addr) {
+    const char *s = (const char *)(uintptr_t)src_addr;
+    size_t n = src_addr ? strnlen(s, MODULE_CMDLINE_SCAN) : 0;
     while (n && s[n - 1] == ' ')
-        s[--n] = '\0';
+        n--;
     size_t start = n;
     while (start && s[start - 1] != ' ')
         start--;
-    memmove(s, s + start, n - start + 1);
+    size_t len = MIN(n - start, cap - 1);
+    memcpy(dst, s + start, len);
+    dst[len] = '\0';
 }
 
 /* A module must lie in usable RAM, above low memory, clear of the kernel image. */
@@ -99,8 +106,7 @@ static void parse_modules(const struct multiboot_info *mbi) {
         }
         const struct multiboot_module *m = &mods[i];
         char *name = boot_module_names[boot.n_modules];
-        copy_string(name, BOOT_MODULE_NAME_MAX, m->string);
-        module_name_from(name);
+        module_name_from(name, BOOT_MODULE_NAME_MAX, m->string);
         if (m->mod_end < m->mod_start) {
             printk("cllm: warning: module %s skipped: end 0x%x before start 0x%x\n", name,
                    m->mod_end, m->mod_start);

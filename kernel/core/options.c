@@ -19,6 +19,8 @@ const struct cmdline_option cmdline_options[] = {
     /* Signed values: kernel/llm/console.c checks their range (-100..100). */
     {"presence_penalty", CMDLINE_KIND_STRING, 0, 0, NULL, "subtracted once from seen tokens"},
     {"frequency_penalty", CMDLINE_KIND_STRING, 0, 0, NULL, "subtracted per occurrence of a token"},
+    {"llm_check", CMDLINE_KIND_U32, 0, 1024, NULL,
+     "print the first logits and this many greedy tokens at boot (tests)"},
     /* Substrate (kernel/core). */
     {"selftest", CMDLINE_KIND_LIST, 0, 0, NULL, "run in-image self-tests (all, or names) and exit"},
     {"log", CMDLINE_KIND_CHOICE, 0, 0, "quiet|info|debug", "how much the serial log says"},

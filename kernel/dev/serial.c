@@ -11,9 +11,16 @@
 #define COM2 0x2F8
 #define UART_LSR 5           /* line status register offset */
 #define UART_LSR_THRE 0x20   /* transmit holding register empty */
-#define UART_SPIN_MAX 100000 /* polls before giving up on a stuck transmitter */
+/* Polls before giving up on a transmitter that never drains. A real UART drains a byte
+ * in ~87 us at 115200 baud; QEMU holds THRE clear while its host side (a pipe the host
+ * reads) is full, which on a loaded host can take far longer than a byte time, and a
+ * short wait there loses log bytes. After one such timeout the port counts as stuck
+ * and later bytes wait only UART_SPIN_STUCK polls, so a dead port cannot stall boot. */
+#define UART_SPIN_MAX 50000000
+#define UART_SPIN_STUCK 1000
 
 static bool com1_present, com2_present;
+static bool com1_stuck, com2_stuck;
 
 static bool serial_init_port(uint16_t base) {
     outb(base + 1, 0x00); /* no interrupts */
@@ -31,15 +38,23 @@ void serial_init(void) {
     com2_present = serial_init_port(COM2);
 }
 
-static void serial_put_port(uint16_t base, uint8_t c) {
-    for (int spins = 0; spins < UART_SPIN_MAX && !(inb(base + UART_LSR) & UART_LSR_THRE); spins++)
-        ;
+static void serial_put_port(uint16_t base, bool *stuck, uint8_t c) {
+    int limit = *stuck ? UART_SPIN_STUCK : UART_SPIN_MAX;
+    int spins = 0;
+    while (!(inb(base + UART_LSR) & UART_LSR_THRE)) {
+        if (++spins == limit) {
+            *stuck = true;
+            break;
+        }
+    }
+    if (spins < limit)
+        *stuck = false; /* drained in time: the port is alive again */
     outb(base, c);
 }
 
 void serial_putc(char c) {
     if (com1_present)
-        serial_put_port(COM1, (uint8_t)c);
+        serial_put_port(COM1, &com1_stuck, (uint8_t)c);
 }
 
 void serial_write(const char *s, size_t n) {
@@ -55,5 +70,5 @@ void serial_data_write(const void *buf, size_t n) {
     if (!com2_present)
         return;
     for (size_t i = 0; i < n; i++)
-        serial_put_port(COM2, p[i]);
+        serial_put_port(COM2, &com2_stuck, p[i]);
 }

@@ -21,6 +21,9 @@
 #include "port.h"
 #include "subsys.h"
 
+/* Longest prompt module accepted, bytes; keeps the token buffer size from wrapping. */
+#define CONSOLE_PROMPT_MAX (16u << 20)
+
 #define CONSOLE_DEFAULT_N 128      /* tokens generated when cllm.n is absent */
 #define CONSOLE_VALUE_MAX 64       /* longest option value accepted, bytes */
 
@@ -148,7 +151,14 @@ int llm_console_run(const struct bootinfo *bi) {
     struct gen_params params;
     if (!pm || console_params(bi->cmdline, &params) != 0)
         return 1;
-    size_t max_tokens = pm->len + 3; /* BOS, the space prefix, one token per byte at most */
+    /* Worst case: every byte a byte-fallback token, and every space escaped to U+2581
+     * (3 bytes) when the vocabulary lacks that piece; plus BOS and the space prefix. */
+    if (pm->len > CONSOLE_PROMPT_MAX) {
+        printk("cllm: console: error: prompt of %u bytes is over the %u-byte limit\n",
+               (unsigned)pm->len, (unsigned)CONSOLE_PROMPT_MAX);
+        return 1;
+    }
+    size_t max_tokens = 3 * pm->len + 4;
     int *ids = port_alloc(max_tokens * sizeof *ids);
     if (!ids) {
         printk("cllm: console: error: out of memory for a prompt of %u bytes\n",
