@@ -63,12 +63,15 @@ def _default_elf(progress: bool = True) -> Path:
               help="Serve mode: NIC model.")
 @click.option("--tap", default=None, metavar="IFACE", help="Serve mode: use this tap interface.")
 @click.option("--api-key", default=None, help="Require this bearer key (cllm.api_key).")
+@click.option("--qemu-arg", "qemu_args", multiple=True, metavar="ARG",
+              help="Extra argument for QEMU (repeatable), e.g. --qemu-arg=-d --qemu-arg=int.")
 @click.option("-v", "--verbose", is_flag=True, help="Print the QEMU command line.")
 def run(elf: Path | None, cmdline: str, options: tuple[str, ...], modules: tuple[str, ...],
         memory_mib: int | None, accel: str, cpu: str | None, timeout: float | None,
         model: Path | None, no_model: bool, tokenizer: Path | None, prompt: str | None,
         n: int | None, temperature: float | None, top_k: int | None, top_p: float | None, seed: int | None,
-        port: int, nic: str, tap: str | None, api_key: str | None, verbose: bool) -> None:
+        port: int, nic: str, tap: str | None, api_key: str | None, qemu_args: tuple[str, ...],
+        verbose: bool) -> None:
     """Boot ELF (default build/cllm.elf) in QEMU: COM1 log to stderr, COM2 to stdout.
 
     With --prompt the kernel runs console mode. The command exits with the kernel's
@@ -83,7 +86,7 @@ def run(elf: Path | None, cmdline: str, options: tuple[str, ...], modules: tuple
         elf=elf, cmdline=cmdline, options=options, modules=modules, memory_mib=memory_mib,
         accel=accel, cpu=cpu, model=model, no_model=no_model, tokenizer=tokenizer, prompt=prompt, n=n,
         temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, port=port, nic=nic,
-        tap=tap, api_key=api_key,
+        tap=tap, api_key=api_key, extra_args=qemu_args,
     ))
     out = sys.stdout.buffer
     lock = threading.Lock()
@@ -100,6 +103,8 @@ def run(elf: Path | None, cmdline: str, options: tuple[str, ...], modules: tuple
 
     res = runlib.run_plan(plan, on_log=_err, on_data=on_data, on_ready=on_ready,
                           timeout=timeout, log_cmd=_err if verbose else None)
+    for line in res.qemu_output.splitlines():
+        _err(f"run: qemu said: {line}")
     _err(f"run: {res.ending} after {res.seconds:.2f} s")
     if res.status is None:
         raise BootError(f"the machine ended without a kernel status: {res.ending}")

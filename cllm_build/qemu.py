@@ -7,9 +7,10 @@ and always kills it on the way out (normal exit, exception, Ctrl-C, timeout).
 
 Channels. COM1 carries the machine-readable log (lines starting `cllm: `), COM2 the
 raw data channel (console mode writes the generated text there). Each is a QEMU
-socket chardev that connects, as a client, to a Unix socket this module listens on;
-a reader thread per channel appends what arrives to a buffer and hands it to an
-optional callback, so a caller can stream both while it waits for a log line.
+socket chardev listening on a Unix socket (server=on,wait=on: the machine starts
+only after this module has connected to both); a reader thread per channel appends
+what arrives to a buffer and hands it to an optional callback, so a caller can
+stream both while it waits for a log line.
 
 Exit status. The kernel ends the machine through the isa-debug-exit device
 (iobase 0xf4): writing status s makes QEMU exit with (s << 1) | 1. `kernel_status`
@@ -24,7 +25,6 @@ from __future__ import annotations
 import ctypes
 import os
 import re
-import select
 import shutil
 import signal
 import socket
@@ -80,7 +80,8 @@ def _qemu_error(qemu_output: str) -> str | None:
     """The first error line QEMU printed itself (not a warning), or None."""
     for line in qemu_output.splitlines():
         m = re.match(r"qemu-system-\w+: (.*)", line)
-        if m and not m.group(1).startswith(("warning:", "terminating on signal")):
+        if m and "info: " not in m.group(1) and not m.group(1).startswith(
+                ("warning:", "terminating on signal")):
             return m.group(1)
     return None
 
@@ -210,8 +211,8 @@ class QemuSpec:
             "-m", str(self.memory_mib),
             "-accel", accel,
             "-device", DEBUG_EXIT_DEVICE,
-            "-chardev", f"socket,id=com1,path={com1}",
-            "-chardev", f"socket,id=com2,path={com2}",
+            "-chardev", f"socket,id=com1,path={com1},server=on,wait=on",
+            "-chardev", f"socket,id=com2,path={com2},server=on,wait=on",
             "-serial", "chardev:com1",
             "-serial", "chardev:com2",
         ]
@@ -361,18 +362,10 @@ class Qemu:
         tools.resolve(f"qemu-system-{self.spec.system}")
         self._tmp = tempfile.TemporaryDirectory(prefix="cllm-qemu-")
         tmp = Path(self._tmp.name)
-        listeners = []
         try:
-            paths = []
-            for name in ("com1", "com2"):
-                path = tmp / f"{name}.sock"
-                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                s.bind(str(path))
-                s.listen(1)
-                listeners.append(s)
-                paths.append(str(path))
+            paths = [tmp / "com1.sock", tmp / "com2.sock"]
             self.command = self.spec.command(
-                paths[0], paths[1], _safe_module_paths(self.spec.modules, tmp))
+                str(paths[0]), str(paths[1]), _safe_module_paths(self.spec.modules, tmp))
             if self._log_cmd is not None:
                 self._log_cmd(tools.format_command(self.command))
             self.started_at = time.monotonic()
@@ -387,30 +380,32 @@ class Qemu:
             )
             self._stderr_thread = threading.Thread(target=self._read_stderr, daemon=True)
             self._stderr_thread.start()
-            self._accept(listeners)
+            for path, ch in zip(paths, (self.com1, self.com2)):
+                ch.start(self._connect(path))
         except BaseException:
             self.close()
             raise
-        finally:
-            for s in listeners:
-                s.close()
 
-    def _accept(self, listeners: list[socket.socket]) -> None:
-        """Wait for QEMU to connect COM1 and COM2, then start their readers."""
+    def _connect(self, path: Path) -> socket.socket:
+        """Connect to a serial port QEMU listens on. QEMU creates the sockets one after
+        the other and starts the machine only once both have a client (wait=on), so
+        no byte the guest writes can go out before someone reads it."""
         assert self.proc is not None
-        pending = {s.fileno(): (s, ch) for s, ch in zip(listeners, (self.com1, self.com2))}
         deadline = time.monotonic() + CONNECT_TIMEOUT_S
-        while pending:
+        while True:
             if self.proc.poll() is not None:
-                raise BootError(f"QEMU exited before connecting its serial ports "
+                raise BootError(f"QEMU exited before its serial ports were connected "
                                 f"({self.describe_exit()}):\n{self.qemu_output()}")
             if time.monotonic() > deadline:
-                raise BootError(f"QEMU did not connect its serial ports within {CONNECT_TIMEOUT_S} s")
-            ready, _, _ = select.select(list(pending), [], [], 0.1)
-            for fd in ready:
-                s, ch = pending.pop(fd)
-                conn, _ = s.accept()
-                ch.start(conn)
+                raise BootError(f"QEMU did not open its serial port {path.name} "
+                                f"within {CONNECT_TIMEOUT_S} s")
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                s.connect(str(path))
+                return s
+            except (FileNotFoundError, ConnectionRefusedError):
+                s.close()
+                time.sleep(0.01)
 
     def _read_stderr(self) -> None:
         assert self.proc is not None and self.proc.stdout is not None
@@ -481,7 +476,10 @@ class Qemu:
 
     def qemu_output(self) -> str:
         """What QEMU itself printed (its errors and warnings)."""
-        return self._stderr.decode("utf-8", "replace").strip()
+        text = self._stderr.decode("utf-8", "replace")
+        # Drop the notes QEMU prints while it waits for our serial connections.
+        return "\n".join(ln for ln in text.splitlines()
+                         if "info: QEMU waiting for connection" not in ln).strip()
 
     def wait_for_line(self, pattern: str | re.Pattern[str], timeout: float,
                       after: int = 0) -> re.Match[str]:

@@ -171,6 +171,7 @@ class RunResult:
     log: str
     seconds: float
     ready_seconds: float | None  # QEMU start to `cllm: ready`
+    qemu_output: str = ""  # what QEMU itself printed (warnings, errors)
 
 
 def run_plan(
@@ -199,7 +200,7 @@ def run_plan(
         with vm:
             rc = vm.wait(timeout)
             return RunResult(rc, vm.status(), vm.describe_exit(), vm.log_text(), vm.elapsed,
-                             ready_at[0] if ready_at else None)
+                             ready_at[0] if ready_at else None, vm.qemu_output())
     finally:
         plan.cleanup()
 

@@ -1,7 +1,7 @@
 """A tiny Multiboot guest for testing the QEMU runner apart from the kernel.
 
 `make_guest` writes an i386 ELF that prints given bytes on COM1 and on COM2 (polling
-the UART's line status before each byte, as the kernel's driver does) and then
+the UART's line status before each byte) and then
 either writes an exit status to isa-debug-exit, halts forever, or triple-faults.
 Assembled with Keystone (the same assembler the kernel's entry stub uses); the ELF
 has one PT_LOAD segment at 1 MiB holding the Multiboot header, code and strings.
@@ -35,23 +35,25 @@ def make_guest(path: Path, log: bytes = b"", data: bytes = b"", status: int | No
     code_room = 256
     log_addr = code_addr + code_room
     data_addr = log_addr + len(log)
+    # Every number in hex with its 0x: Keystone's default radix is process-wide state
+    # that another assembly in the same process (the kernel build) may have changed.
     lines = ["cli", "cld"]
     for tag, port, addr, n in (("a", COM1, log_addr, len(log)), ("b", COM2, data_addr, len(data))):
-        # Like a real driver: wait for the transmit holding register to be empty
-        # (LSR bit 5) before each byte, so QEMU never has to drop or queue one.
+        # Like a driver that must not lose a byte: wait until the transmitter is empty
+        # (LSR bit 6) before each byte.
         lines += [
-            f"mov esi, {addr}", f"mov ecx, {n}",
+            f"mov esi, {addr:#x}", f"mov ecx, {n:#x}",
             f"next_{tag}: test ecx, ecx", f"jz done_{tag}",
-            f"mov dx, {port + 5}",
-            f"wait_{tag}: in al, dx", "test al, 0x20", f"jz wait_{tag}",
-            f"mov dx, {port}", "lodsb", "out dx, al", "dec ecx", f"jmp next_{tag}",
+            f"mov dx, {port + 5:#x}",
+            f"wait_{tag}: in al, dx", "test al, 0x40", f"jz wait_{tag}",
+            f"mov dx, {port:#x}", "lodsb", "out dx, al", "dec ecx", f"jmp next_{tag}",
             f"done_{tag}: nop",
         ]
     if triple_fault:
         # Load an empty IDT and raise an interrupt: #GP -> #DF -> triple fault.
-        lines += ["push 0", "push 0", "lidt [esp+2]", "int 3"]
+        lines += ["push 0x0", "push 0x0", "lidt [esp+0x2]", "int 0x3"]
     elif status is not None:
-        lines += [f"mov eax, {status}", "mov dx, 0xf4", "out dx, eax"]
+        lines += [f"mov eax, {status:#x}", "mov dx, 0xf4", "out dx, eax"]
     lines += ["halt: hlt", "jmp halt"]
     code = _asm("; ".join(lines), code_addr)
     assert len(code) <= code_room, "guest code outgrew its area"

@@ -102,8 +102,8 @@ def test_run_exits_with_the_kernel_status_and_splits_the_channels(tmp_path: Path
     data = "caf\u00e9 \u4e16\u754c\nline two\n".encode()
     elf = make_guest(tmp_path / "g.elf", log=b"cllm 0.0 build x\ncllm: ready\n", data=data, status=status)
     r = _cllm("run", str(elf), "--no-model", "--prompt", "hi", "--memory", "32", "--timeout", "60")
-    assert r.returncode == (KernelPanic.exit_code if status == 2 else status)
-    assert r.stdout == data
+    assert r.returncode == (KernelPanic.exit_code if status == 2 else status), r.stderr
+    assert r.stdout == data, r.stderr
     err = r.stderr.decode()
     assert "cllm: ready" in err and "run: ready after" in err
     if status == 2:
