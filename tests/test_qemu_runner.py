@@ -62,7 +62,8 @@ def test_command_line_has_exit_device_serials_modules_and_net(tmp_path: Path) ->
     assert {"-no-reboot", "-display"} <= set(cmd) and _arg(cmd, "-display") == ["none"]
     assert _arg(cmd, "-device")[0] == "isa-debug-exit,iobase=0xf4,iosize=0x04"
     assert _arg(cmd, "-serial") == ["chardev:com1", "chardev:com2"]
-    assert _arg(cmd, "-chardev") == ["socket,id=com1,path=/s/c1", "socket,id=com2,path=/s/c2"]
+    assert _arg(cmd, "-chardev") == ["socket,id=com1,path=/s/c1,server=on,wait=on",
+                                     "socket,id=com2,path=/s/c2,server=on,wait=on"]
     assert _arg(cmd, "-m") == ["100"] and _arg(cmd, "-cpu") == ["pentium"]
     assert _arg(cmd, "-accel") == ["tcg"]
     assert _arg(cmd, "-append") == ["cllm.a=1 cllm.b=2"]
