@@ -16,6 +16,8 @@ from cllm_build import config, qemu
 from cllm_build.errors import BootError, KernelPanic, UsageError
 
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+# How long `cllm run` (serve mode) waits for the API to answer /health after ready.
+HEALTH_TIMEOUT_S = 30.0
 
 
 def _err(msg: str) -> None:
@@ -96,10 +98,17 @@ def run(elf: Path | None, cmdline: str, options: tuple[str, ...], modules: tuple
             out.write(chunk)
             out.flush()
 
+    def announce(url: str) -> None:
+        answer = runlib.wait_for_health(url, HEALTH_TIMEOUT_S)
+        if answer is None:
+            _err(f"run: warning: {url}health did not answer within {HEALTH_TIMEOUT_S:g} s")
+        else:
+            _err(f"run: serving on {url} (/health: {answer}; Ctrl-C stops the machine)")
+
     def on_ready(seconds: float) -> None:
         _err(f"run: ready after {seconds:.2f} s")
         if not plan.console and plan.url:
-            _err(f"run: serving on {plan.url} (Ctrl-C stops the machine)")
+            threading.Thread(target=announce, args=(plan.url,), daemon=True).start()
 
     res = runlib.run_plan(plan, on_log=_err, on_data=on_data, on_ready=on_ready,
                           timeout=timeout, log_cmd=_err if verbose else None)

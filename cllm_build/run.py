@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -203,6 +204,24 @@ def run_plan(
                              ready_at[0] if ready_at else None, vm.qemu_output())
     finally:
         plan.cleanup()
+
+
+def wait_for_health(url: str, timeout_s: float) -> str | None:
+    """GET `url`health until the kernel answers; the status line, or None on timeout.
+    Any HTTP answer counts: the server is up even if it refuses the request."""
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url + "health", timeout=5) as resp:
+                return f"{resp.status} {resp.reason}"
+        except urllib.error.HTTPError as exc:
+            return f"{exc.code} {exc.reason}"
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.2)
+    return None
 
 
 def modules_from_args(model: Path | None, tokenizer: Path | None,

@@ -124,7 +124,7 @@ def test_run_timeout_stops_the_machine(tmp_path: Path) -> None:
     r = _cllm("run", str(elf), "--no-model", "--memory", "32", "--port", "18124", "--timeout", "2")
     assert r.returncode == BootError.exit_code
     err = r.stderr.decode()
-    assert "run: serving on http://127.0.0.1:18124/" in err
+    assert "run: ready after" in err
     assert "still running after 2 s" in err
 
 
@@ -140,6 +140,37 @@ def test_run_symbolizes_a_kernel_panic(kernel_elf: Path) -> None:
     assert any(f.startswith("selftest_run+0x") for f in frames), frames
     assert any(f.startswith("kernel_main+0x") for f in frames), frames
     assert re.search(r"at    0x[0-9a-f]{8} fault_ud\+0x", err)
+
+
+def _stderr_until(proc: subprocess.Popen[bytes], marker: bytes, timeout_s: float = 60) -> bytes:
+    """What `proc` wrote to stderr up to and including `marker`."""
+    assert proc.stderr is not None
+    err = b""
+    deadline = time.monotonic() + timeout_s
+    while marker not in err:
+        ready, _, _ = select.select([proc.stderr], [], [], 1.0)
+        assert time.monotonic() < deadline, err
+        if ready:
+            chunk = os.read(proc.stderr.fileno(), 4096)
+            assert chunk, err
+            err += chunk
+    return err
+
+
+@pytest.mark.qemu
+def test_serve_mode_announces_the_url_once_health_answers(kernel_elf: Path, models_dir: Path) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "cllm_build", "run", str(kernel_elf), "--model",
+                             str(models_dir / "stories260K.gguf"), "--port", "18127"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    try:
+        err = _stderr_until(proc, b"run: serving on")
+        assert b"run: serving on http://127.0.0.1:18127/ (/health: 200 OK;" in err
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 130
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 def _qemu_pids(marker: str) -> list[int]:
@@ -168,16 +199,7 @@ def test_stopping_cllm_run_stops_qemu(tmp_path: Path, sig: signal.Signals) -> No
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
     try:
-        assert proc.stderr is not None
-        err = b""
-        deadline = time.monotonic() + 60
-        while b"run: ready" not in err:
-            ready, _, _ = select.select([proc.stderr], [], [], 1.0)
-            assert time.monotonic() < deadline, err
-            if ready:
-                chunk = os.read(proc.stderr.fileno(), 4096)
-                assert chunk, err
-                err += chunk
+        err = _stderr_until(proc, b"run: ready")
         marker = re.search(rb"(/[^ ]*cllm-qemu-[^/ ]+)/com1.sock", err).group(1).decode()
         assert len(_qemu_pids(marker)) == 1
         proc.send_signal(sig)
