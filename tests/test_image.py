@@ -174,3 +174,24 @@ def test_missing_iso_tool_names_its_package(tmp_path: Path, monkeypatch: pytest.
 def test_check_target_refuses_the_image_itself(iso: Path) -> None:
     with pytest.raises(ImageError, match="the image itself"):
         image.check_target(iso, iso)
+
+
+@pytest.mark.qemu
+def test_console_iso_generates_what_cllm_run_does(kernel_elf: Path, models_dir: Path,
+                                                  tmp_path: Path) -> None:
+    """Model and prompt loaded by GRUB from the ISO give the same greedy continuation
+    as QEMU's own Multiboot loader (`cllm run`)."""
+    model = models_dir / "stories260K.gguf"
+    prompt = 'One day, "Tim" said:\n'
+    out = tmp_path / "console.iso"
+    r = _cllm("iso", str(kernel_elf), "-o", str(out), "--model", str(model), "--prompt", prompt,
+              "-o", "n=16", "-o", "temp=0")
+    assert r.returncode == 0, r.stderr
+    booted = qemu.boot_to_exit(qemu.QemuSpec(iso=out, memory_mib=256), BOOT_TIMEOUT_S)
+    assert booted.status == 0, booted.log
+    assert f"cllm: prompt: {len(prompt.encode())} bytes" in booted.log
+    direct = subprocess.run([sys.executable, "-m", "cllm_build", "run", str(kernel_elf), "--model",
+                             str(model), "--prompt", prompt, "-n", "16", "--temperature", "0",
+                             "--timeout", "120"], capture_output=True, timeout=300, check=False)
+    assert direct.returncode == 0, direct.stderr
+    assert booted.data and booted.data == direct.stdout
