@@ -9,6 +9,7 @@ import os
 import re
 import select
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -24,6 +25,13 @@ from cllm_build.errors import BootError, KernelPanic, UsageError
 def _cllm(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run([sys.executable, "-m", "cllm_build", *args], capture_output=True,
                           stdin=subprocess.DEVNULL, timeout=timeout, check=False)
+
+
+def _free_port() -> int:
+    """A TCP port nothing listens on right now (tests may run beside other runs)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def _opts(tmp_path: Path, **kw: object) -> runlib.RunOptions:
@@ -121,7 +129,8 @@ def test_run_without_kernel_status_fails(tmp_path: Path) -> None:
 @pytest.mark.qemu
 def test_run_timeout_stops_the_machine(tmp_path: Path) -> None:
     elf = make_guest(tmp_path / "g.elf", log=b"cllm: ready\n", status=None)
-    r = _cllm("run", str(elf), "--no-model", "--memory", "32", "--port", "18124", "--timeout", "2")
+    r = _cllm("run", str(elf), "--no-model", "--memory", "32", "--port", str(_free_port()),
+              "--timeout", "2")
     assert r.returncode == BootError.exit_code
     err = r.stderr.decode()
     assert "run: ready after" in err
@@ -131,7 +140,8 @@ def test_run_timeout_stops_the_machine(tmp_path: Path) -> None:
 @pytest.mark.qemu
 def test_run_symbolizes_a_kernel_panic(kernel_elf: Path) -> None:
     """The kernel's deliberate invalid-opcode fault (cllm.selftest=fault_ud)."""
-    r = _cllm("run", str(kernel_elf), "-o", "selftest=fault_ud", "--memory", "64", "--timeout", "60")
+    r = _cllm("run", str(kernel_elf), "-o", "selftest=fault_ud", "--memory", "64", "--no-model",
+              "--port", str(_free_port()), "--timeout", "60")
     err = r.stderr.decode()
     assert r.returncode == KernelPanic.exit_code, err
     assert "kernel panic: invalid opcode (vector 6)" in err
@@ -159,13 +169,14 @@ def _stderr_until(proc: subprocess.Popen[bytes], marker: bytes, timeout_s: float
 
 @pytest.mark.qemu
 def test_serve_mode_announces_the_url_once_health_answers(kernel_elf: Path, models_dir: Path) -> None:
+    port = _free_port()
     proc = subprocess.Popen([sys.executable, "-m", "cllm_build", "run", str(kernel_elf), "--model",
-                             str(models_dir / "stories260K.gguf"), "--port", "18127"],
+                             str(models_dir / "stories260K.gguf"), "--port", str(port)],
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
     try:
         err = _stderr_until(proc, b"run: serving on")
-        assert b"run: serving on http://127.0.0.1:18127/ (/health: 200 OK;" in err
+        assert f"run: serving on http://127.0.0.1:{port}/ (/health: 200 OK;".encode() in err
         proc.send_signal(signal.SIGINT)
         assert proc.wait(30) == 130
     finally:
@@ -195,7 +206,7 @@ def test_stopping_cllm_run_stops_qemu(tmp_path: Path, sig: signal.Signals) -> No
     runner takes QEMU down (parent-death signal)."""
     elf = make_guest(tmp_path / "g.elf", log=b"cllm: ready\n", status=None)
     proc = subprocess.Popen([sys.executable, "-m", "cllm_build", "run", str(elf), "-v", "--no-model",
-                             "--memory", "32", "--port", "18125"],
+                             "--memory", "32", "--port", str(_free_port())],
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
     try:
