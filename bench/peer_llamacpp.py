@@ -127,7 +127,7 @@ def host_and_peer(model: Path, n_prompt: int, n_gen: int, runs: int) -> tuple[Ra
 
 
 def _vocab(model: Path) -> int:
-    exe = llm_bench.host_binary("llm_main_fast", llm_bench.SOURCES, sanitize=False)
+    exe = llm_bench.host_binary("llm_main_fast", list(llm_bench.SOURCES), sanitize=False)
     info = subprocess.run([str(exe), str(model), "info"], capture_output=True, text=True,
                           check=True).stdout
     return int(info.split("vocab ")[1].split()[0])

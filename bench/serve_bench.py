@@ -10,8 +10,10 @@ Without --elf it builds the working tree into $CLLM_BUILD_DIR. The peer needs th
   - streamed greedy completions (/v1/completions, "stream": true) with 1 and then
     16 clients at once, each on its own connection opened beforehand (QEMU's slirp
     drops bursts of connects): per stream the time to the first token and the
-    tokens/s after it (chunks with text, first to last); medians over streams,
-    plus the aggregate tokens/s of the whole round.
+    tokens/s after it (chunks with text, first to last; chunks that arrive together
+    in one TCP segment make this rate meaningless for very short streams, so keep
+    --max-tokens at 64 or more); medians over streams, plus the aggregate tokens/s
+    of the whole round.
 Both servers get the same prompt, max_tokens and temperature 0, so with the same
 model they generate the same text. llama.cpp's server runs with
 `--interrupt_requests False`: by default a new request cuts the stream in progress
@@ -158,9 +160,10 @@ def round_of(port: int, clients: int, body: dict) -> tuple[list[Stream], float]:
 
 
 def measure(name: str, port: int, cheap_path: str, body: dict, levels: list[int],
-            rounds: int) -> list[str]:
-    rows = [(f"| {name} | GET {cheap_path}, one keep-alive connection | "
-            f"{cheap_rate(port, cheap_path):.0f} requests/s |")]
+            rounds: int) -> dict[str, str]:
+    """The measures of one server, keyed by what they measure (the table's rows)."""
+    out = {"cheap requests/s on one keep-alive connection (GET /health; llama.cpp: "
+           "GET /v1/models)": f"{cheap_rate(port, cheap_path):.0f}"}
     for n in levels:
         streams: list[Stream] = []
         aggs = []
@@ -172,14 +175,12 @@ def measure(name: str, port: int, cheap_path: str, body: dict, levels: list[int]
         ttft_max = max(s.ttft_s for s in streams)
         rate = statistics.median((s.n_tokens - 1) / s.gen_s for s in streams if s.gen_s > 0)
         toks = statistics.median(s.n_tokens for s in streams)
-        rows.append(f"| {name} | {n} client{'s' if n > 1 else ''}: time to first token, median "
-                    f"(max) | {ttft * 1e3:.0f} ms ({ttft_max * 1e3:.0f} ms) |")
-        rows.append(f"| {name} | {n} client{'s' if n > 1 else ''}: tokens/s per stream, median "
-                    f"({toks:.0f} tokens each) | {rate:.1f} |")
-        rows.append(f"| {name} | {n} client{'s' if n > 1 else ''}: aggregate tokens/s | "
-                    f"{statistics.median(aggs):.1f} |")
-        print("\n".join(rows[-3:]), file=sys.stderr, flush=True)
-    return rows
+        c = f"{n} client{'s' if n > 1 else ''}"
+        out[f"{c}: time to first token, median (max)"] = f"{ttft * 1e3:.0f} ms ({ttft_max * 1e3:.0f} ms)"
+        out[f"{c}: tokens/s per stream, median"] = f"{rate:.1f} ({toks:.0f} tokens)"
+        out[f"{c}: aggregate tokens/s (all tokens / round wall time)"] = f"{statistics.median(aggs):.1f}"
+        print(name, {k: v for k, v in out.items() if k.startswith(c)}, file=sys.stderr, flush=True)
+    return out
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -210,23 +211,23 @@ def main() -> None:
         from cllm_build.build import build
         args.elf = build(config.from_env()).elf
     log = open(os.environ.get("SERVE_BENCH_LOG", os.devnull), "ab")  # noqa: SIM115
-    rows = []
+    servers: dict[str, dict[str, str]] = {}
     port = free_port()
     cmd = [str(Path(PY).parent / "cllm"), "run", str(args.elf), "--model", str(args.model),
            "--port", str(port)]
     proc = subprocess.Popen(cmd, stdout=log, stderr=log, start_new_session=True)
     try:
         wait_ready(port, "/health", 300, proc)
-        rows += measure("cllm (QEMU TCG)", port, "/health", body, levels, args.rounds)
+        servers["cllm (QEMU TCG)"] = measure("cllm", port, "/health", body, levels, args.rounds)
     finally:
         stop(proc)
     peer_cmd = None
     if not args.no_peer:
-        try:
+        import importlib.util
+
+        if importlib.util.find_spec("llama_cpp") is not None:
             import llama_cpp
-        except ImportError:
-            llama_cpp = None
-        if llama_cpp is not None:
+
             port2 = free_port()
             peer_cmd = [PY, "-m", "llama_cpp.server", "--model", str(args.model), "--port",
                         str(port2), "--n_threads", "1", "--n_threads_batch", "1", "--n_ctx", "512",
@@ -234,8 +235,8 @@ def main() -> None:
             proc = subprocess.Popen(peer_cmd, stdout=log, stderr=log, start_new_session=True)
             try:
                 wait_ready(port2, "/v1/models", 300, proc)
-                rows += measure(f"llama.cpp server {llama_cpp.__version__}", port2, "/v1/models",
-                                body, levels, args.rounds)
+                servers[f"llama.cpp server {llama_cpp.__version__} (native)"] = measure(
+                    "llama.cpp", port2, "/v1/models", body, levels, args.rounds)
             finally:
                 stop(proc)
     rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
@@ -249,8 +250,11 @@ def main() -> None:
               "--n_threads_batch 1 --n_ctx 512 --type_k 0 --type_v 0 --interrupt_requests False")
     print(f"machine: {platform.machine()}, Python {platform.python_version()}")
     print("```\n")
-    print("| server | measure | value |\n|---|---|---|")
-    print("\n".join(rows))
+    names = list(servers)
+    print("| measure | " + " | ".join(names) + " |")
+    print("|---|" + "---|" * len(names))
+    for key in servers[names[0]]:
+        print(f"| {key} | " + " | ".join(servers[n].get(key, "-") for n in names) + " |")
 
 
 if __name__ == "__main__":
