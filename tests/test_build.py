@@ -48,6 +48,16 @@ def test_assemble_rejects_bad_source_and_oversize():
         assemble.assemble("    nop\n" * (assemble.STUB_SIZE + 1), {})
 
 
+def test_decimal_literals_survive_earlier_assemblies(repo_root):
+    """Two passes assemble boot/entry.s in one process; a later assembly must still read
+    decimal literals as decimal (Keystone's resolver callback used to flip that)."""
+    externals = {"boot_stack_top": 0x200000, "kernel_main": 0x100100}
+    assemble.assemble_file(repo_root / "boot" / "entry.s", externals)
+    stub = assemble.assemble("    mov esi, 1048844\n    push 10\n", {})
+    assert stub.code[:5] == bytes([0xBE]) + (1048844).to_bytes(4, "little")
+    assert stub.code[5:7] == bytes([0x6A, 10])
+
+
 def test_entry_stub_fits_and_starts_with_multiboot_header(repo_root):
     stub = assemble.assemble_file(repo_root / "boot" / "entry.s", {n: 0 for n in assemble.EXTERNAL_SYMBOLS})
     assert stub.code[:4] == (0x1BADB002).to_bytes(4, "little")

@@ -1,9 +1,12 @@
 """Assemble boot/entry.s with Keystone into the `.boot` object.
 
 The stub refers to symbols defined by the C kernel (kernel_main) and the linker
-script (boot_stack_top). Keystone resolves them through a callback from a table the
-caller supplies: zeros on the first link pass, the real addresses on the second. The
-stub is padded to STUB_SIZE so both passes lay out the rest of the image identically.
+script (boot_stack_top). Their values come from a table the caller supplies (zeros on
+the first link pass, the real addresses on the second) and are written into the source
+as hex literals before Keystone sees it. Keystone's own symbol-resolver callback is not
+used: once it has resolved a symbol, later assemblies in the same process read decimal
+literals as hex (Keystone 0.9.2), and it mis-resolves rel32 calls. The stub is padded to
+STUB_SIZE so both passes lay out the rest of the image identically.
 """
 
 from __future__ import annotations
@@ -44,19 +47,17 @@ def assemble(source: str, externals: dict[str, int], base: int = BOOT_ADDRESS) -
     ks_mod = _keystone()
     lines = _strip_comments(source)
 
+    def substitute(line: str) -> str:
+        for name, value in externals.items():
+            line = re.sub(rf"\b{re.escape(name)}\b", f"{value:#010x}", line)
+        return line
+
+    lines = [substitute(line) for line in lines]
+
     def encode(text: str) -> bytes:
-        ks = ks_mod.Ks(ks_mod.KS_ARCH_X86, ks_mod.KS_MODE_32)
-
-        def resolver(sym: bytes, value):  # type: ignore[no-untyped-def]
-            name = sym.decode()
-            if name in externals:
-                value[0] = externals[name]
-                return True
-            return False
-
-        ks.sym_resolver = resolver
         if not text.strip():
             return b""
+        ks = ks_mod.Ks(ks_mod.KS_ARCH_X86, ks_mod.KS_MODE_32)
         try:
             enc, _ = ks.asm(text, base)
         except ks_mod.KsError as exc:
