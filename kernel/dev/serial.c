@@ -11,6 +11,7 @@
 #define COM2 0x2F8
 #define UART_LSR 5           /* line status register offset */
 #define UART_LSR_THRE 0x20   /* transmit holding register empty */
+#define UART_LSR_TEMT 0x40   /* holding and shift registers both empty */
 /* Polls before giving up on a transmitter that never drains. A real UART drains a byte
  * in ~87 us at 115200 baud; QEMU holds THRE clear while its host side (a pipe the host
  * reads) is full, which on a loaded host can take far longer than a byte time, and a
@@ -71,4 +72,16 @@ void serial_data_write(const void *buf, size_t n) {
         return;
     for (size_t i = 0; i < n; i++)
         serial_put_port(COM2, &com2_stuck, p[i]);
+}
+
+static void serial_drain_port(uint16_t base) {
+    for (int spins = 0; spins < UART_SPIN_MAX && !(inb(base + UART_LSR) & UART_LSR_TEMT); spins++)
+        ;
+}
+
+void serial_flush(void) {
+    if (com1_present && !com1_stuck)
+        serial_drain_port(COM1);
+    if (com2_present && !com2_stuck)
+        serial_drain_port(COM2);
 }

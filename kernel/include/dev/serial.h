@@ -13,5 +13,6 @@ void serial_init(void); /* both ports, 115200 8N1 */
 void serial_putc(char c);
 void serial_write(const char *s, size_t n);
 void serial_data_write(const void *buf, size_t n);
+void serial_flush(void); /* wait until both transmitters are empty (before exit) */
 
 #endif
