@@ -20,7 +20,7 @@ MODEL = ROOT / "models" / "default.gguf"
 SPM = ROOT / "models" / "tokenizer.model"
 # prompts whose greedy continuation must read as English (greedy decoding of a model
 # this small can fall into a loop on some prompts; these are the ones checked)
-READABLE_PROMPTS = ("And the king said",)
+READABLE_PROMPTS = ("Once upon a time", "And the king said", "In the beginning")
 
 
 @pytest.fixture(scope="module")
@@ -79,12 +79,15 @@ def test_vocabulary_is_the_committed_tokenizer(reader):
 
 
 def _readable(text: str) -> bool:
-    """Mostly words of letters with ordinary punctuation: what English looks like."""
+    """Mostly words of letters with ordinary punctuation, not one token repeated: what
+    English looks like. (Greedy decoding of a model this small does fall into loops of
+    a clause, e.g. "and a lamb, and a cloud, ..."; those still pass.)"""
     words = text.split()
     if len(words) < 8:
         return False
     wordlike = [w for w in words if re.fullmatch(r"[(\"']?[A-Za-z]+(?:'[a-z]+)?[.,;:?!)\"']*", w)]
-    return len(wordlike) >= 0.9 * len(words) and len({w.lower() for w in wordlike}) >= 6
+    distinct = {w.strip("(\"'.,;:?!)").lower() for w in wordlike}
+    return len(wordlike) >= 0.9 * len(words) and len(distinct) >= 4
 
 
 def test_reference_continuation_is_readable():
@@ -98,6 +101,7 @@ def test_reference_continuation_is_readable():
         text = sp.decode(ref.greedy(m, prompt, 40))
         assert _readable(text), (prompt_text, text)
     assert not _readable("x7 ## qq zz 3 ; 0 ]] ~~ 1 2 3 4 5")
+    assert not _readable("the the the the, the the the the the")
 
 
 @pytest.mark.qemu

@@ -51,7 +51,7 @@ class RunConfig:
 
 
 PRESETS = {
-    "full": RunConfig(model=ModelConfig(), steps=500, batch=8, lr=2e-3, warmup=30, chapters=0),
+    "full": RunConfig(model=ModelConfig(), steps=700, batch=16, lr=2e-3, warmup=40, chapters=0),
     "tiny": RunConfig(model=ModelConfig(dim=32, hidden_dim=64, n_layers=2, n_heads=4,
                                         n_kv_heads=2, vocab_size=320, seq_len=64),
                       steps=6, batch=4, lr=1e-3, warmup=2, chapters=30, val_every=10),
