@@ -18,6 +18,11 @@ static float sse2_half(uint16_t h) {
     return quant_f16_table ? quant_f16_table[h] : quant_f16_to_f32(h);
 }
 
+/* As sse2_half with the table pointer read once by the caller. */
+static inline float sse2_half_in(const float *tab, uint16_t h) {
+    return tab ? tab[h] : quant_f16_to_f32(h);
+}
+
 /* Keeps a loaded vector in a register: with VEX encodings (host builds with AVX)
  * the compiler would fold the unaligned weight load into each instruction that
  * reads it, loading the same bytes twice (and block loads often cross lines). */
@@ -50,10 +55,12 @@ static float sse2_dot_f32(const float *w, const float *x, int n) {
 }
 
 static float sse2_dot_f16(const uint16_t *w, const float *x, int n) {
+    const float *tab = quant_f16_table;
     __m128 acc = _mm_setzero_ps();
     int i = 0;
     for (; i + 4 <= n; i += 4) {
-        __m128 wv = _mm_set_ps(sse2_half(w[i + 3]), sse2_half(w[i + 2]), sse2_half(w[i + 1]), sse2_half(w[i]));
+        __m128 wv = _mm_set_ps(sse2_half_in(tab, w[i + 3]), sse2_half_in(tab, w[i + 2]),
+                               sse2_half_in(tab, w[i + 1]), sse2_half_in(tab, w[i]));
         acc = _mm_add_ps(acc, _mm_mul_ps(wv, _mm_loadu_ps(x + i)));
     }
     float s = sse2_hsum(acc);
@@ -111,9 +118,9 @@ static inline __m128i sse2_sum4_i32(__m128i s0, __m128i s1, __m128i s2, __m128i 
 }
 
 /* Scales of blocks k..k+3: weight half d times input d, one lane per block. */
-#define SSE2_SCALES4(b, xd, k)                                                          \
-    _mm_mul_ps(_mm_set_ps(sse2_half((b)[(k) + 3].d), sse2_half((b)[(k) + 2].d),          \
-                          sse2_half((b)[(k) + 1].d), sse2_half((b)[(k)].d)),              \
+#define SSE2_SCALES4(tab, b, xd, k)                                                      \
+    _mm_mul_ps(_mm_set_ps(sse2_half_in(tab, (b)[(k) + 3].d), sse2_half_in(tab, (b)[(k) + 2].d), \
+                          sse2_half_in(tab, (b)[(k) + 1].d), sse2_half_in(tab, (b)[(k)].d)),     \
                _mm_loadu_ps((xd) + (k)))
 
 /* Exact int32 lanes of one Q8_0 block against its 32 inputs (x 256, see above). */
@@ -131,6 +138,7 @@ static inline __m128i sse2_q8_block(const struct quant_q8_0 *b, const int16_t *x
 static float sse2_dot_q8_0(const void *wv, const struct ops_xq *x, int n) {
     const struct quant_q8_0 *b = wv;
     const int16_t *xq = x->q;
+    const float *xd = x->d, *tab = quant_f16_table;
     const int nb = n / QUANT_QK;
     const __m128i zero = _mm_setzero_si128();
     __m128 total = _mm_setzero_ps();
@@ -142,12 +150,12 @@ static float sse2_dot_q8_0(const void *wv, const struct ops_xq *x, int n) {
         __m128i s2 = sse2_q8_block(b + k + 2, xq + (k + 2) * QUANT_QK);
         __m128i s3 = sse2_q8_block(b + k + 3, xq + (k + 3) * QUANT_QK);
         __m128 sum = _mm_cvtepi32_ps(sse2_sum4_i32(s0, s1, s2, s3));
-        total = _mm_add_ps(total, _mm_mul_ps(sum, SSE2_SCALES4(b, x->d, k)));
+        total = _mm_add_ps(total, _mm_mul_ps(sum, SSE2_SCALES4(tab, b, xd, k)));
     }
     for (; k < nb; k++) {
         __m128i s = sse2_q8_block(b + k, xq + k * QUANT_QK);
         __m128 sum = _mm_cvtepi32_ps(sse2_sum4_i32(s, zero, zero, zero));
-        total = _mm_add_ps(total, _mm_mul_ps(sum, _mm_set_ss(sse2_half(b[k].d) * x->d[k])));
+        total = _mm_add_ps(total, _mm_mul_ps(sum, _mm_set_ss(sse2_half_in(tab, b[k].d) * xd[k])));
     }
     return sse2_hsum(total) * SSE2_WIDEN_SCALE;
 }
@@ -166,6 +174,7 @@ static inline __m128i sse2_q4_block(const struct quant_q4_0 *b, const int16_t *x
 static float sse2_dot_q4_0(const void *wv, const struct ops_xq *x, int n) {
     const struct quant_q4_0 *b = wv;
     const int16_t *xq = x->q;
+    const float *xd = x->d, *tab = quant_f16_table;
     const int nb = n / QUANT_QK;
     const __m128i zero = _mm_setzero_si128();
     __m128 total = _mm_setzero_ps();
@@ -177,12 +186,12 @@ static float sse2_dot_q4_0(const void *wv, const struct ops_xq *x, int n) {
         __m128i s2 = sse2_q4_block(b + k + 2, xq + (k + 2) * QUANT_QK);
         __m128i s3 = sse2_q4_block(b + k + 3, xq + (k + 3) * QUANT_QK);
         __m128 sum = _mm_cvtepi32_ps(sse2_sum4_i32(s0, s1, s2, s3));
-        total = _mm_add_ps(total, _mm_mul_ps(sum, SSE2_SCALES4(b, x->d, k)));
+        total = _mm_add_ps(total, _mm_mul_ps(sum, SSE2_SCALES4(tab, b, xd, k)));
     }
     for (; k < nb; k++) {
         __m128i s = sse2_q4_block(b + k, xq + k * QUANT_QK);
         __m128 sum = _mm_cvtepi32_ps(sse2_sum4_i32(s, zero, zero, zero));
-        total = _mm_add_ps(total, _mm_mul_ps(sum, _mm_set_ss(sse2_half(b[k].d) * x->d[k])));
+        total = _mm_add_ps(total, _mm_mul_ps(sum, _mm_set_ss(sse2_half_in(tab, b[k].d) * xd[k])));
     }
     return sse2_hsum(total) * SSE2_WIDEN_SCALE;
 }
