@@ -3,6 +3,7 @@ maps CllmError to its exit code in one place (`main`)."""
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 
@@ -86,7 +87,23 @@ for _command in __import__("cllm_build.convert", fromlist=["COMMANDS"]).COMMANDS
     cli.add_command(_command)
 
 
+def _install_signal_handlers() -> None:
+    """Ctrl-C and SIGTERM always stop `cllm` cleanly (QEMU is killed on the way out).
+
+    A shell starts background jobs with SIGINT ignored, and Python keeps an inherited
+    SIG_IGN, so without this Ctrl-C (or a supervisor's SIGINT) would not reach a
+    `cllm run` started that way. SIGTERM unwinds like Ctrl-C, through every cleanup.
+    """
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def on_term(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+
+
 def main() -> None:
+    _install_signal_handlers()
     try:
         cli.main(prog_name="cllm", standalone_mode=False)
     except click.exceptions.Abort:
