@@ -80,6 +80,10 @@ void json_write_object_end(struct json_writer *w);
 void json_write_array_begin(struct json_writer *w);
 void json_write_array_end(struct json_writer *w);
 void json_write_key(struct json_writer *w, const char *key);
+/* Length of the valid UTF-8 sequence at s[0..n) (n >= 1): 1-4, or 0 if it is invalid
+ * (overlong, surrogate, past U+10FFFF, cut short). The reader and writer share it. */
+size_t json_utf8_len(const uint8_t *s, size_t n);
+
 /* Strings are escaped; invalid UTF-8 in s is replaced by U+FFFD, so output stays valid. */
 void json_write_string(struct json_writer *w, const char *s);
 void json_write_stringn(struct json_writer *w, const char *s, size_t len);

@@ -47,8 +47,7 @@ static bool json_is_digit(char c) {
     return c >= '0' && c <= '9';
 }
 
-/* Length of the valid UTF-8 sequence at s[0..n), or 0 if it is invalid. */
-static size_t json_utf8_len(const uint8_t *s, size_t n) {
+size_t json_utf8_len(const uint8_t *s, size_t n) {
     uint8_t c = s[0];
     if (c < 0x80)
         return 1;

@@ -58,37 +58,6 @@ void json_write_key(struct json_writer *w, const char *key) {
     w->need_comma[w->depth] = false;
 }
 
-static size_t json_valid_utf8(const uint8_t *s, size_t n) {
-    uint8_t c = s[0];
-    size_t len;
-    uint32_t cp;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf) {
-        len = 2;
-        cp = c & 0x1f;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        len = 3;
-        cp = c & 0x0f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        len = 4;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (n < len)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-        (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
-}
-
 void json_escape_append(struct hbuf *out, const char *str, size_t len) {
     const uint8_t *s = (const uint8_t *)str;
     size_t run = 0; /* start of the bytes not yet copied */
@@ -116,7 +85,7 @@ void json_escape_append(struct hbuf *out, const char *str, size_t len) {
             snprintf(ubuf, sizeof(ubuf), "\\u%04x", c);
             esc = ubuf;
         } else if (c >= 0x80) {
-            skip = json_valid_utf8(s + i, len - i);
+            skip = json_utf8_len(s + i, len - i);
             if (skip == 0) {
                 esc = "\xef\xbf\xbd";
                 skip = 1;
