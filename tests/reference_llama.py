@@ -198,8 +198,15 @@ def logits(m: RefModel, tokens: list[int]) -> np.ndarray:
 
 
 def greedy(m: RefModel, prompt: list[int], steps: int) -> list[int]:
+    return greedy_with_margins(m, prompt, steps)[0]
+
+
+def greedy_with_margins(m: RefModel, prompt: list[int], steps: int) -> tuple[list[int], list[float]]:
+    """Greedy tokens and, for each, the gap between the top two logits it was chosen by.
+    A float32 engine may rightly pick the other token where that gap is tiny."""
     st = RefState(m)
     out: list[int] = []
+    gaps: list[float] = []
     pos = 0
     for t in prompt:
         lg = forward(m, st, t, pos)
@@ -207,8 +214,10 @@ def greedy(m: RefModel, prompt: list[int], steps: int) -> list[int]:
     for _ in range(steps):
         if pos >= m.seq_len:
             break
+        top2 = np.partition(lg, -2)[-2:]
+        gaps.append(float(top2[1] - top2[0]))
         t = int(np.argmax(lg))
         out.append(t)
         lg = forward(m, st, t, pos)
         pos += 1
-    return out
+    return out, gaps

@@ -67,10 +67,19 @@ def test_f32_matches_llama_cpp(models_dir, name):
     assert np.abs(H.logits(path, PROMPT) - peer).max() < 1e-4
 
 
+NEAR_TIE = 0.005  # logits; a Q8_0 input value rounding the other way moves logits ~1e-3
+
+
 def test_default_model_matches_reference(repo_root):
     """The shipped default model (Q8_0 matrices): logits and a 200-step greedy run."""
     path = repo_root / "models" / "default.gguf"
     ref = R.load(path)
     toks = [1, 100, 200, 300, 400, 500, 1000, 7]
     assert np.abs(H.logits(path, toks) - R.logits(ref, toks)).max() < 1e-4
-    assert H.greedy(path, [1], 200) == R.greedy(ref, [1], 200)
+    # Greedy agreement up to the first near-tie of the reference's top two logits: below a
+    # gap of NEAR_TIE the float32 engine may rightly take the other token (Q8_0 inputs
+    # are rounded in float32), after which the two runs continue from different text.
+    want, gaps = R.greedy_with_margins(ref, [1], 200)
+    tie = next((i for i, g in enumerate(gaps) if g < NEAR_TIE), len(gaps))
+    assert tie >= 48, f"reference near-tie at step {tie}: prompt too weak to test"
+    assert H.greedy(path, [1], 200)[:tie] == want[:tie]
