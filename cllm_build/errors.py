@@ -53,3 +53,9 @@ class ImageError(CllmError):
     """Making or writing a bootable image failed (ISO, flash target refused)."""
 
     exit_code = 8
+
+
+class PullError(CllmError):
+    """A model download failed: HTTP status, broken connection, or checksum mismatch."""
+
+    exit_code = 9

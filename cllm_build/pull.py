@@ -30,7 +30,7 @@ from pathlib import Path
 
 import click
 
-from cllm_build.errors import CllmError, UsageError
+from cllm_build.errors import PullError, UsageError
 
 CHUNK_BYTES = 1 << 16       # read size while streaming a download
 TIMEOUT_S = 30              # socket timeout for connect and each read
@@ -40,12 +40,6 @@ DEFAULT_CACHE = Path("~/.cache/cllm/models")
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,200}$")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
-
-
-class PullError(CllmError):
-    """A download failed: HTTP status, broken connection, or checksum mismatch."""
-
-    exit_code = 9
 
 
 @dataclass(frozen=True)
