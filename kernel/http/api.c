@@ -515,24 +515,5 @@ void api_handle(struct http_conn *c, const struct http_request *req) {
              strcmp(path_match->method, "GET") == 0 ? ", HEAD" : "");
     c->route = path_match->path;
     /* The error body, with an Allow header naming the method the path takes. */
-    struct hbuf b;
-    struct json_writer w;
-    hbuf_init(&b);
-    json_write_init(&w, &b);
-    json_write_object_begin(&w);
-    json_write_key(&w, "error");
-    json_write_object_begin(&w);
-    json_write_key(&w, "code");
-    json_write_int(&w, 405);
-    json_write_key(&w, "message");
-    json_write_string(&w, msg);
-    json_write_key(&w, "type");
-    json_write_string(&w, http_error_type(405));
-    json_write_object_end(&w);
-    json_write_object_end(&w);
-    if (b.failed)
-        http_respond_error(c, 500, "out of memory building the response");
-    else
-        http_respond(c, 405, "application/json; charset=utf-8", b.data, b.len, allow);
-    hbuf_free(&b);
+    http_respond_error_headers(c, 405, msg, allow);
 }

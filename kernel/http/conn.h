@@ -52,6 +52,9 @@ void http_respond(struct http_conn *c, int status, const char *content_type, con
                   size_t len, const char *extra_headers);
 /* {"error":{"code":status,"message":msg,"type":...}} */
 void http_respond_error(struct http_conn *c, int status, const char *msg);
+/* The same OpenAI-shaped error with extra header lines (each ending in CRLF). */
+void http_respond_error_headers(struct http_conn *c, int status, const char *msg,
+                                const char *extra);
 /* Server-Sent Events: head (chunked for HTTP/1.1, close framing for 1.0), events, end. */
 void http_stream_begin(struct http_conn *c, int status, const char *content_type);
 void http_stream_write(struct http_conn *c, const char *data, size_t len);

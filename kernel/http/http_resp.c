@@ -63,6 +63,11 @@ void http_respond(struct http_conn *c, int status, const char *content_type, con
 }
 
 void http_respond_error(struct http_conn *c, int status, const char *msg) {
+    http_respond_error_headers(c, status, msg, status == 401 ? "WWW-Authenticate: Bearer\r\n" : "");
+}
+
+void http_respond_error_headers(struct http_conn *c, int status, const char *msg,
+                                const char *extra) {
     struct hbuf b;
     struct json_writer w;
     hbuf_init(&b);
@@ -78,7 +83,6 @@ void http_respond_error(struct http_conn *c, int status, const char *msg) {
     json_write_string(&w, http_error_type(status));
     json_write_object_end(&w);
     json_write_object_end(&w);
-    const char *extra = status == 401 ? "WWW-Authenticate: Bearer\r\n" : "";
     if (b.failed)
         http_respond(c, 500, "text/plain", "out of memory\n", 14, NULL);
     else
