@@ -9,6 +9,7 @@
  *   math:    expf logf sqrtf powf sinf cosf fabsf tanhf floorf (float, C99 names)
  *   time:    port_time_us() monotonic microseconds
  *   log:     port_log(fmt, ...) one status line, prefixed "cllm: " in the kernel
+ *   errors:  port_fail(err, errlen, fmt, ...) formats a message into err, returns -1
  */
 #ifndef CLLM_PORT_H
 #define CLLM_PORT_H
@@ -30,5 +31,20 @@ void *port_alloc(size_t n);
 void port_free(void *p);
 uint64_t port_time_us(void);
 void port_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* The error path of every parser here: format the message into err (if err and
+ * errlen leave room) and return -1, so a caller can write `return port_fail(...)`. */
+static inline int port_fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static inline int port_fail(char *err, size_t errlen, const char *fmt, ...) {
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
 
 #endif

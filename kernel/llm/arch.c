@@ -37,15 +37,6 @@ static const struct arch_tensor arch_llama_layer[] = {
     {"blk.%d.ffn_up.weight", ARCH_DIM_EMBD, ARCH_DIM_HIDDEN, LAYER_FIELD(w3), true},
 };
 
-static void arch_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void arch_err(char *err, size_t errlen, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 static uint64_t arch_dim_value(const struct model_config *c, enum arch_dim d) {
     switch (d) {
     case ARCH_DIM_EMBD: return (uint64_t)c->dim;
@@ -63,13 +54,13 @@ int arch_check_matrix(const struct model_matrix *w, const char *what, char *err,
     case MODEL_WTYPE_Q8_SPLIT:
         break;
     default:
-        arch_err(err, errlen, "tensor %s: type %s (%u) not supported (F32, F16, Q8_0, Q4_0)", what,
-                 gguf_type_name(w->type), (unsigned)w->type);
+        port_fail(err, errlen, "tensor %s: type %s (%u) not supported (F32, F16, Q8_0, Q4_0)", what,
+                  gguf_type_name(w->type), (unsigned)w->type);
         return -1;
     }
     if (!quant_row_bytes(w->type, w->cols)) {
-        arch_err(err, errlen, "tensor %s: row of %d not a whole number of %s blocks", what, w->cols,
-                 model_wtype_name(w->type));
+        port_fail(err, errlen, "tensor %s: row of %d not a whole number of %s blocks", what, w->cols,
+                  model_wtype_name(w->type));
         return -1;
     }
     return 0;
@@ -81,19 +72,19 @@ static int arch_bind(struct model *m, const char *name, enum arch_dim ne0, enum 
     const struct gguf_tensor *t = gguf_find_tensor(&m->gguf, name);
     uint64_t want0 = arch_dim_value(&m->cfg, ne0), want1 = arch_dim_value(&m->cfg, ne1);
     if (!t) {
-        arch_err(err, errlen, "tensor %s: missing", name);
+        port_fail(err, errlen, "tensor %s: missing", name);
         return -1;
     }
     if (t->ne[0] != want0 || t->ne[1] != want1 || t->ne[2] != 1 || t->ne[3] != 1) {
-        arch_err(err, errlen, "tensor %s: shape %llux%llux%llux%llu, expected %llux%llu", name,
-                 (unsigned long long)t->ne[0], (unsigned long long)t->ne[1], (unsigned long long)t->ne[2],
-                 (unsigned long long)t->ne[3], (unsigned long long)want0, (unsigned long long)want1);
+        port_fail(err, errlen, "tensor %s: shape %llux%llux%llux%llu, expected %llux%llu", name,
+                  (unsigned long long)t->ne[0], (unsigned long long)t->ne[1], (unsigned long long)t->ne[2],
+                  (unsigned long long)t->ne[3], (unsigned long long)want0, (unsigned long long)want1);
         return -1;
     }
     if (!matrix) {
         if (t->type != GGUF_GGML_F32) {
-            arch_err(err, errlen, "tensor %s: type %s (%u), norm weights must be F32", name,
-                     gguf_type_name(t->type), (unsigned)t->type);
+            port_fail(err, errlen, "tensor %s: type %s (%u), norm weights must be F32", name,
+                      gguf_type_name(t->type), (unsigned)t->type);
             return -1;
         }
         *(const float **)dst = (const float *)t->data;
@@ -111,11 +102,11 @@ static int arch_bind(struct model *m, const char *name, enum arch_dim ne0, enum 
 static int arch_get_int(struct model *m, const char *key, int max, int *out, char *err, size_t errlen) {
     uint32_t v;
     if (!gguf_get_u32(&m->gguf, key, &v)) {
-        arch_err(err, errlen, "metadata %s: missing or not an integer", key);
+        port_fail(err, errlen, "metadata %s: missing or not an integer", key);
         return -1;
     }
     if (v == 0 || v > (uint32_t)max) {
-        arch_err(err, errlen, "metadata %s: value %u out of range 1..%d", key, (unsigned)v, max);
+        port_fail(err, errlen, "metadata %s: value %u out of range 1..%d", key, (unsigned)v, max);
         return -1;
     }
     *out = (int)v;
@@ -126,7 +117,7 @@ static int arch_read_config(struct model *m, char *err, size_t errlen) {
     struct model_config *c = &m->cfg;
     struct gguf_str arch;
     if (!gguf_get_str(&m->gguf, "general.architecture", &arch)) {
-        arch_err(err, errlen, "metadata general.architecture: missing");
+        port_fail(err, errlen, "metadata general.architecture: missing");
         return -1;
     }
     if (!gguf_str_eq(arch, "llama")) {
@@ -135,7 +126,7 @@ static int arch_read_config(struct model *m, char *err, size_t errlen) {
         for (size_t i = 0; i < n; i++)
             show[i] = (arch.ptr[i] >= 32 && arch.ptr[i] < 127) ? arch.ptr[i] : '?';
         show[n] = 0;
-        arch_err(err, errlen, "metadata general.architecture: '%s' not supported (llama)", show);
+        port_fail(err, errlen, "metadata general.architecture: '%s' not supported (llama)", show);
         return -1;
     }
     if (arch_get_int(m, "llama.embedding_length", MODEL_MAX_DIM, &c->dim, err, errlen) ||
@@ -149,20 +140,20 @@ static int arch_read_config(struct model *m, char *err, size_t errlen) {
         arch_get_int(m, "llama.attention.head_count_kv", MODEL_MAX_DIM, &c->n_kv_heads, err, errlen))
         return -1;
     if (c->dim % c->n_heads || c->n_heads % c->n_kv_heads) {
-        arch_err(err, errlen, "metadata llama.attention.head_count: %d heads / %d kv heads do not divide dim %d",
-                 c->n_heads, c->n_kv_heads, c->dim);
+        port_fail(err, errlen, "metadata llama.attention.head_count: %d heads / %d kv heads do not divide dim %d",
+                  c->n_heads, c->n_kv_heads, c->dim);
         return -1;
     }
     c->head_dim = c->dim / c->n_heads;
     if (c->head_dim % 2) {
-        arch_err(err, errlen, "metadata llama.attention.head_count: head size %d is odd", c->head_dim);
+        port_fail(err, errlen, "metadata llama.attention.head_count: head size %d is odd", c->head_dim);
         return -1;
     }
     c->rope_dim = c->head_dim;
     uint32_t rd;
     if (gguf_get_u32(&m->gguf, "llama.rope.dimension_count", &rd) && rd != (uint32_t)c->head_dim) {
-        arch_err(err, errlen, "metadata llama.rope.dimension_count: %u, only full rotary (%d) supported",
-                 (unsigned)rd, c->head_dim);
+        port_fail(err, errlen, "metadata llama.rope.dimension_count: %u, only full rotary (%d) supported",
+                  (unsigned)rd, c->head_dim);
         return -1;
     }
     c->rms_eps = 1e-5f;
@@ -170,12 +161,12 @@ static int arch_read_config(struct model *m, char *err, size_t errlen) {
     c->rope_theta = 10000.0f;
     gguf_get_f32(&m->gguf, "llama.rope.freq_base", &c->rope_theta);
     if (!(c->rms_eps > 0 && c->rms_eps < 1) || !(c->rope_theta > 1 && c->rope_theta < 1e9f)) {
-        arch_err(err, errlen, "metadata llama.attention.layer_norm_rms_epsilon/rope.freq_base out of range");
+        port_fail(err, errlen, "metadata llama.attention.layer_norm_rms_epsilon/rope.freq_base out of range");
         return -1;
     }
     const struct gguf_tensor *te = gguf_find_tensor(&m->gguf, "token_embd.weight");
     if (!te) {
-        arch_err(err, errlen, "tensor token_embd.weight: missing");
+        port_fail(err, errlen, "tensor token_embd.weight: missing");
         return -1;
     }
     uint32_t vs;
@@ -184,7 +175,7 @@ static int arch_read_config(struct model *m, char *err, size_t errlen) {
     else
         c->vocab_size = (int)MIN(te->ne[1], (uint64_t)MODEL_MAX_VOCAB + 1);
     if (c->vocab_size <= 0 || c->vocab_size > MODEL_MAX_VOCAB) {
-        arch_err(err, errlen, "metadata llama.vocab_size: %d out of range", c->vocab_size);
+        port_fail(err, errlen, "metadata llama.vocab_size: %d out of range", c->vocab_size);
         return -1;
     }
     return 0;
@@ -197,7 +188,7 @@ int arch_bind_llama(struct model *m, char *err, size_t errlen) {
         return -1;
     m->layers = port_alloc(sizeof(struct model_layer) * (size_t)c->n_layers);
     if (!m->layers) {
-        arch_err(err, errlen, "out of memory for %d layers", c->n_layers);
+        port_fail(err, errlen, "out of memory for %d layers", c->n_layers);
         return -1;
     }
     memset(m->layers, 0, sizeof(struct model_layer) * (size_t)c->n_layers);

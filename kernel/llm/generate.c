@@ -13,19 +13,6 @@
 
 #define GEN_SEED_MIX 0x9E3779B97F4A7C15ull /* spreads clock seeds over all 64 bits */
 
-static int gen_fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int gen_fail(char *err, size_t errlen, const char *fmt, ...) {
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
 void gen_params_default(struct gen_params *p) {
     memset(p, 0, sizeof *p);
     p->n_predict = -1;
@@ -67,29 +54,29 @@ int gen_init(struct gen_request *req, const struct llm *llm, const int *prompt, 
              const struct gen_params *params, char *err, size_t errlen) {
     memset(req, 0, sizeof *req);
     if (!llm || !llm->tok)
-        return gen_fail(err, errlen, "no model loaded");
+        return port_fail(err, errlen, "no model loaded");
     const struct model_config *cfg = &llm->model.cfg;
     if (n_prompt <= 0)
-        return gen_fail(err, errlen, "prompt: empty (at least one token, e.g. BOS, is needed)");
+        return port_fail(err, errlen, "prompt: empty (at least one token, e.g. BOS, is needed)");
     if (n_prompt > cfg->seq_len)
-        return gen_fail(err, errlen, "prompt: %d tokens exceed the context of %d", n_prompt,
-                        cfg->seq_len);
+        return port_fail(err, errlen, "prompt: %d tokens exceed the context of %d", n_prompt,
+                         cfg->seq_len);
     for (int i = 0; i < n_prompt; i++)
         if (prompt[i] < 0 || prompt[i] >= cfg->vocab_size)
-            return gen_fail(err, errlen, "prompt: token %d at %d out of range (vocab %d)",
-                            prompt[i], i, cfg->vocab_size);
+            return port_fail(err, errlen, "prompt: token %d at %d out of range (vocab %d)",
+                             prompt[i], i, cfg->vocab_size);
     if (params->n_stop < 0 || params->n_stop > GEN_MAX_STOP)
-        return gen_fail(err, errlen, "stop: %d strings, at most %d", params->n_stop, GEN_MAX_STOP);
+        return port_fail(err, errlen, "stop: %d strings, at most %d", params->n_stop, GEN_MAX_STOP);
     for (int i = 0; i < params->n_stop; i++) {
         size_t n = 0;
         while (n <= GEN_STOP_MAX_LEN && params->stop[i][n])
             n++;
         if (n == 0 || n > GEN_STOP_MAX_LEN)
-            return gen_fail(err, errlen, "stop[%d]: length %u not in 1..%d", i, (unsigned)n,
-                            GEN_STOP_MAX_LEN);
+            return port_fail(err, errlen, "stop[%d]: length %u not in 1..%d", i, (unsigned)n,
+                             GEN_STOP_MAX_LEN);
     }
     if (params->top_k < 0)
-        return gen_fail(err, errlen, "top_k: value %d is negative", params->top_k);
+        return port_fail(err, errlen, "top_k: value %d is negative", params->top_k);
     req->llm = llm;
     req->params = *params;
     req->n_prompt = n_prompt;
@@ -117,13 +104,13 @@ int gen_init(struct gen_request *req, const struct llm *llm, const int *prompt, 
         port_free(req->state);
         req->state = NULL;
         gen_free(req);
-        return gen_fail(err, errlen, "out of memory for a request of %d positions", req->n_ctx);
+        return port_fail(err, errlen, "out of memory for a request of %d positions", req->n_ctx);
     }
     if (model_state_init(req->state, &llm->model, req->n_ctx) != 0) {
         port_free(req->state);
         req->state = NULL;
         gen_free(req);
-        return gen_fail(err, errlen, "out of memory for the KV cache (%d positions)", req->n_ctx);
+        return port_fail(err, errlen, "out of memory for the KV cache (%d positions)", req->n_ctx);
     }
     memcpy(req->tokens, prompt, (size_t)n_prompt * sizeof *prompt);
     return 0;

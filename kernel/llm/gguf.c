@@ -24,17 +24,6 @@ struct cursor {
     const uint8_t *base;
 };
 
-static void gguf_set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void gguf_set_err(char *err, size_t errlen, const char *fmt, ...) {
-    va_list ap;
-    if (!err || !errlen)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 static bool cur_take(struct cursor *c, size_t n, const uint8_t **out) {
     if (n > c->left)
         return false;
@@ -162,18 +151,18 @@ static int gguf_read_value(struct cursor *c, uint32_t t, struct gguf_kv *kv, cha
         uint64_t n;
         kv->val = c->p;
         if (!cur_str(c, &s, &n)) {
-            gguf_set_err(err, errlen, "metadata %s: string length %llu past end of file (offset 0x%lx)",
-                         keyshow, (unsigned long long)n, cur_off(c));
+            port_fail(err, errlen, "metadata %s: string length %llu past end of file (offset 0x%lx)",
+                      keyshow, (unsigned long long)n, cur_off(c));
             return -1;
         }
         return 0;
     }
     if (!sz) {
-        gguf_set_err(err, errlen, "metadata %s: unknown value type %u", keyshow, (unsigned)t);
+        port_fail(err, errlen, "metadata %s: unknown value type %u", keyshow, (unsigned)t);
         return -1;
     }
     if (!cur_take(c, sz, &p)) {
-        gguf_set_err(err, errlen, "metadata %s: value past end of file (offset 0x%lx)", keyshow, cur_off(c));
+        port_fail(err, errlen, "metadata %s: value past end of file (offset 0x%lx)", keyshow, cur_off(c));
         return -1;
     }
     kv->val = p;
@@ -184,7 +173,7 @@ static int gguf_read_array(struct cursor *c, struct gguf_kv *kv, char keyshow[64
     uint32_t et;
     uint64_t n;
     if (!cur_u32(c, &et) || !cur_u64(c, &n)) {
-        gguf_set_err(err, errlen, "metadata %s: array header past end of file", keyshow);
+        port_fail(err, errlen, "metadata %s: array header past end of file", keyshow);
         return -1;
     }
     kv->arr_type = et;
@@ -194,14 +183,14 @@ static int gguf_read_array(struct cursor *c, struct gguf_kv *kv, char keyshow[64
     if (et == GGUF_TYPE_STRING) {
         /* each string takes at least 8 bytes: bound n before allocating */
         if (n > c->left / 8) {
-            gguf_set_err(err, errlen, "metadata %s: array count %llu past end of file",
-                         keyshow, (unsigned long long)n);
+            port_fail(err, errlen, "metadata %s: array count %llu past end of file",
+                      keyshow, (unsigned long long)n);
             return -1;
         }
 
         kv->str_off = port_alloc((size_t)(n ? n : 1) * sizeof(uint32_t));
         if (!kv->str_off) {
-            gguf_set_err(err, errlen, "metadata %s: out of memory for %llu strings", keyshow, (unsigned long long)n);
+            port_fail(err, errlen, "metadata %s: out of memory for %llu strings", keyshow, (unsigned long long)n);
             return -1;
         }
         for (uint64_t i = 0; i < n; i++) {
@@ -209,13 +198,13 @@ static int gguf_read_array(struct cursor *c, struct gguf_kv *kv, char keyshow[64
             uint64_t len;
             uint64_t rel = (uint64_t)(c->p - kv->arr_data);
             if (rel > 0xffffffffull) { /* the offset table holds 32-bit offsets */
-                gguf_set_err(err, errlen, "metadata %s: string array larger than 4 GiB", keyshow);
+                port_fail(err, errlen, "metadata %s: string array larger than 4 GiB", keyshow);
                 return -1;
             }
             kv->str_off[i] = (uint32_t)rel;
             if (!cur_str(c, &s, &len)) {
-                gguf_set_err(err, errlen, "metadata %s[%llu]: string length %llu past end of file (offset 0x%lx)",
-                             keyshow, (unsigned long long)i, (unsigned long long)len, cur_off(c));
+                port_fail(err, errlen, "metadata %s[%llu]: string length %llu past end of file (offset 0x%lx)",
+                          keyshow, (unsigned long long)i, (unsigned long long)len, cur_off(c));
                 return -1;
             }
         }
@@ -224,11 +213,11 @@ static int gguf_read_array(struct cursor *c, struct gguf_kv *kv, char keyshow[64
     size_t sz = gguf_scalar_size(et);
     const uint8_t *p;
     if (!sz) {
-        gguf_set_err(err, errlen, "metadata %s: unsupported array element type %u", keyshow, (unsigned)et);
+        port_fail(err, errlen, "metadata %s: unsupported array element type %u", keyshow, (unsigned)et);
         return -1;
     }
     if (n > c->left / sz || !cur_take(c, (size_t)n * sz, &p)) {
-        gguf_set_err(err, errlen, "metadata %s: array count %llu past end of file", keyshow, (unsigned long long)n);
+        port_fail(err, errlen, "metadata %s: array count %llu past end of file", keyshow, (unsigned long long)n);
         return -1;
     }
     return 0;
@@ -238,34 +227,34 @@ static int gguf_read_tensor(struct cursor *c, struct gguf_tensor *t, size_t idx,
     uint64_t len;
     char show[64];
     if (!cur_str(c, &t->name, &len)) {
-        gguf_set_err(err, errlen, "tensor %lu: name length %llu past end of file", (unsigned long)idx,
-                     (unsigned long long)len);
+        port_fail(err, errlen, "tensor %lu: name length %llu past end of file", (unsigned long)idx,
+                  (unsigned long long)len);
         return -1;
     }
     gguf_show(t->name, show, sizeof(show));
     if (!cur_u32(c, &t->n_dims)) {
-        gguf_set_err(err, errlen, "tensor %s: n_dims past end of file", show);
+        port_fail(err, errlen, "tensor %s: n_dims past end of file", show);
         return -1;
     }
     if (t->n_dims == 0 || t->n_dims > GGUF_MAX_DIMS) {
-        gguf_set_err(err, errlen, "tensor %s: n_dims %u out of range 1..%d", show, (unsigned)t->n_dims, GGUF_MAX_DIMS);
+        port_fail(err, errlen, "tensor %s: n_dims %u out of range 1..%d", show, (unsigned)t->n_dims, GGUF_MAX_DIMS);
         return -1;
     }
     for (uint32_t d = 0; d < GGUF_MAX_DIMS; d++)
         t->ne[d] = 1;
     for (uint32_t d = 0; d < t->n_dims; d++) {
         if (!cur_u64(c, &t->ne[d])) {
-            gguf_set_err(err, errlen, "tensor %s: dims past end of file", show);
+            port_fail(err, errlen, "tensor %s: dims past end of file", show);
             return -1;
         }
         if (t->ne[d] == 0 || t->ne[d] > 0xffffffffull) {
-            gguf_set_err(err, errlen, "tensor %s: ne[%u] = %llu out of range", show, (unsigned)d,
-                         (unsigned long long)t->ne[d]);
+            port_fail(err, errlen, "tensor %s: ne[%u] = %llu out of range", show, (unsigned)d,
+                      (unsigned long long)t->ne[d]);
             return -1;
         }
     }
     if (!cur_u32(c, &t->type) || !cur_u64(c, &t->offset)) {
-        gguf_set_err(err, errlen, "tensor %s: type/offset past end of file", show);
+        port_fail(err, errlen, "tensor %s: type/offset past end of file", show);
         return -1;
     }
     return 0;
@@ -277,33 +266,33 @@ static int gguf_place_tensor(struct gguf_file *g, struct gguf_tensor *t, char *e
     uint32_t be, bb;
     gguf_show(t->name, show, sizeof(show));
     if (!gguf_block(t->type, &be, &bb)) {
-        gguf_set_err(err, errlen, "tensor %s: unknown type %u", show, (unsigned)t->type);
+        port_fail(err, errlen, "tensor %s: unknown type %u", show, (unsigned)t->type);
         return -1;
     }
     /* elements: each ne <= 2^32; cap the product at 2^56 so bytes (<= 4 per element) fit */
     uint64_t n = 1;
     for (uint32_t d = 0; d < GGUF_MAX_DIMS; d++) {
         if (t->ne[d] && n > (1ull << 56) / t->ne[d]) {
-            gguf_set_err(err, errlen, "tensor %s: element count overflows", show);
+            port_fail(err, errlen, "tensor %s: element count overflows", show);
             return -1;
         }
         n *= t->ne[d];
     }
     if (t->ne[0] % be) {
-        gguf_set_err(err, errlen, "tensor %s: ne[0] = %llu not a multiple of the %s block (%u)", show,
-                     (unsigned long long)t->ne[0], gguf_type_name(t->type), (unsigned)be);
+        port_fail(err, errlen, "tensor %s: ne[0] = %llu not a multiple of the %s block (%u)", show,
+                  (unsigned long long)t->ne[0], gguf_type_name(t->type), (unsigned)be);
         return -1;
     }
     uint64_t nbytes = n / be * bb;
     uint64_t avail = (uint64_t)(g->data + g->len - g->tensor_data);
     if (t->offset % g->alignment) {
-        gguf_set_err(err, errlen, "tensor %s: offset 0x%llx not aligned to %lu", show,
-                     (unsigned long long)t->offset, (unsigned long)g->alignment);
+        port_fail(err, errlen, "tensor %s: offset 0x%llx not aligned to %lu", show,
+                  (unsigned long long)t->offset, (unsigned long)g->alignment);
         return -1;
     }
     if (t->offset > avail || nbytes > avail - t->offset) {
-        gguf_set_err(err, errlen, "tensor %s: offset 0x%llx size %llu past end of file (len %lu)", show,
-                     (unsigned long long)t->offset, (unsigned long long)nbytes, (unsigned long)g->len);
+        port_fail(err, errlen, "tensor %s: offset 0x%llx size %llu past end of file (len %lu)", show,
+                  (unsigned long long)t->offset, (unsigned long long)nbytes, (unsigned long)g->len);
         return -1;
     }
     t->data = g->tensor_data + t->offset;
@@ -319,26 +308,26 @@ int gguf_open(struct gguf_file *g, const uint8_t *data, size_t len, char *err, s
     g->data = data;
     g->len = len;
     if (!cur_take(&c, 4, &p) || memcmp(p, "GGUF", 4) != 0) {
-        gguf_set_err(err, errlen, "not a GGUF file: bad magic (len %lu)", (unsigned long)len);
+        port_fail(err, errlen, "not a GGUF file: bad magic (len %lu)", (unsigned long)len);
         return -1;
     }
     if (!cur_u32(&c, &g->version) || !cur_u64(&c, &n_tensors) || !cur_u64(&c, &n_kv)) {
-        gguf_set_err(err, errlen, "GGUF header truncated (len %lu)", (unsigned long)len);
+        port_fail(err, errlen, "GGUF header truncated (len %lu)", (unsigned long)len);
         return -1;
     }
     if (g->version != 2 && g->version != 3) {
-        gguf_set_err(err, errlen, "GGUF version %u not supported (2 or 3)", (unsigned)g->version);
+        port_fail(err, errlen, "GGUF version %u not supported (2 or 3)", (unsigned)g->version);
         return -1;
     }
     /* each kv takes at least 8+4+1 bytes, each tensor info at least 8+4+8+4+8 */
     if (n_kv > GGUF_MAX_KV || n_kv > c.left / 13) {
-        gguf_set_err(err, errlen, "GGUF n_kv %llu too large for file (len %lu)", (unsigned long long)n_kv,
-                     (unsigned long)len);
+        port_fail(err, errlen, "GGUF n_kv %llu too large for file (len %lu)", (unsigned long long)n_kv,
+                  (unsigned long)len);
         return -1;
     }
     if (n_tensors > GGUF_MAX_TENSORS || n_tensors > c.left / 32) {
-        gguf_set_err(err, errlen, "GGUF n_tensors %llu too large for file (len %lu)",
-                     (unsigned long long)n_tensors, (unsigned long)len);
+        port_fail(err, errlen, "GGUF n_tensors %llu too large for file (len %lu)",
+                  (unsigned long long)n_tensors, (unsigned long)len);
         return -1;
     }
     g->n_kv = (size_t)n_kv;
@@ -346,7 +335,7 @@ int gguf_open(struct gguf_file *g, const uint8_t *data, size_t len, char *err, s
     g->kv = port_alloc(sizeof(struct gguf_kv) * (g->n_kv ? g->n_kv : 1));
     g->tensors = port_alloc(sizeof(struct gguf_tensor) * (g->n_tensors ? g->n_tensors : 1));
     if (!g->kv || !g->tensors) {
-        gguf_set_err(err, errlen, "out of memory for GGUF index");
+        port_fail(err, errlen, "out of memory for GGUF index");
         goto fail;
     }
     memset(g->kv, 0, sizeof(struct gguf_kv) * (g->n_kv ? g->n_kv : 1));
@@ -356,13 +345,13 @@ int gguf_open(struct gguf_file *g, const uint8_t *data, size_t len, char *err, s
         uint64_t klen;
         char show[64];
         if (!cur_str(&c, &kv->key, &klen)) {
-            gguf_set_err(err, errlen, "metadata %lu: key length %llu past end of file (offset 0x%lx)",
-                         (unsigned long)i, (unsigned long long)klen, cur_off(&c));
+            port_fail(err, errlen, "metadata %lu: key length %llu past end of file (offset 0x%lx)",
+                      (unsigned long)i, (unsigned long long)klen, cur_off(&c));
             goto fail;
         }
         gguf_show(kv->key, show, sizeof(show));
         if (!cur_u32(&c, &kv->type)) {
-            gguf_set_err(err, errlen, "metadata %s: type past end of file", show);
+            port_fail(err, errlen, "metadata %s: type past end of file", show);
             goto fail;
         }
         if (kv->type == GGUF_TYPE_ARRAY) {
@@ -380,7 +369,7 @@ int gguf_open(struct gguf_file *g, const uint8_t *data, size_t len, char *err, s
     if (al) {
         uint32_t a;
         if (!gguf_get_u32(g, "general.alignment", &a) || a == 0 || (a & (a - 1)) || a > 65536) {
-            gguf_set_err(err, errlen, "metadata general.alignment: bad value");
+            port_fail(err, errlen, "metadata general.alignment: bad value");
             goto fail;
         }
         g->alignment = a;
@@ -389,8 +378,8 @@ int gguf_open(struct gguf_file *g, const uint8_t *data, size_t len, char *err, s
     size_t aligned = ALIGN_UP(off, g->alignment);
     if (aligned > len || aligned < off) {
         if (g->n_tensors) {
-            gguf_set_err(err, errlen, "GGUF data section at 0x%lx past end of file (len %lu)",
-                         (unsigned long)aligned, (unsigned long)len);
+            port_fail(err, errlen, "GGUF data section at 0x%lx past end of file (len %lu)",
+                      (unsigned long)aligned, (unsigned long)len);
             goto fail;
         }
         aligned = len;

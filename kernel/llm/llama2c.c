@@ -27,15 +27,6 @@ struct l2c {
     size_t errlen;
 };
 
-static void l2c_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void l2c_err(char *err, size_t errlen, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 bool llama2c_is_versioned(const uint8_t *data, size_t len) {
     uint32_t magic;
     if (len < 4)
@@ -48,8 +39,8 @@ bool llama2c_is_versioned(const uint8_t *data, size_t len) {
 static const void *l2c_take(struct l2c *c, uint64_t n, uint64_t size, const char *what) {
     uint64_t bytes = n * size; /* n and size are bounded by MODEL_MAX_* products, < 2^62 */
     if (c->off > c->len || bytes > c->len - c->off) {
-        l2c_err(c->err, c->errlen, "llama2.c %s: needs %llu bytes at offset 0x%llx, file truncated (len %lu)",
-                what, (unsigned long long)bytes, (unsigned long long)c->off, (unsigned long)c->len);
+        port_fail(c->err, c->errlen, "llama2.c %s: needs %llu bytes at offset 0x%llx, file truncated (len %lu)",
+                  what, (unsigned long long)bytes, (unsigned long long)c->off, (unsigned long)c->len);
         return NULL;
     }
     const void *p = c->data + c->off;
@@ -105,7 +96,7 @@ static int l2c_check_config(struct model *m, const int32_t h[7], char *err, size
     for (int i = 0; i < 7; i++) {
         int32_t v = i == 5 && h[i] < 0 && h[i] != INT32_MIN ? -h[i] : h[i];
         if (v <= 0 || v > maxes[i]) {
-            l2c_err(err, errlen, "llama2.c header %s: %ld out of range 1..%ld", names[i], (long)h[i], (long)maxes[i]);
+            port_fail(err, errlen, "llama2.c header %s: %ld out of range 1..%ld", names[i], (long)h[i], (long)maxes[i]);
             return -1;
         }
     }
@@ -118,8 +109,8 @@ static int l2c_check_config(struct model *m, const int32_t h[7], char *err, size
     cf->vocab_size = h[5] < 0 ? -h[5] : h[5];
     cf->seq_len = h[6];
     if (cf->dim % cf->n_heads || cf->n_heads % cf->n_kv_heads || (cf->dim / cf->n_heads) % 2) {
-        l2c_err(err, errlen, "llama2.c header n_heads: %d heads / %d kv heads do not fit dim %d", cf->n_heads,
-                cf->n_kv_heads, cf->dim);
+        port_fail(err, errlen, "llama2.c header n_heads: %d heads / %d kv heads do not fit dim %d", cf->n_heads,
+                  cf->n_kv_heads, cf->dim);
         return -1;
     }
     cf->head_dim = cf->dim / cf->n_heads;
@@ -135,18 +126,18 @@ int llama2c_load(struct model *m, const uint8_t *data, size_t len, char *err, si
     int version = 0, group = 0;
     bool shared;
     if ((uintptr_t)data % 4) {
-        l2c_err(err, errlen, "llama2.c file not 4-byte aligned in memory");
+        port_fail(err, errlen, "llama2.c file not 4-byte aligned in memory");
         return -1;
     }
     if (llama2c_is_versioned(data, len)) {
         if (len < LLAMA2C_HEADER_V) {
-            l2c_err(err, errlen, "llama2.c header truncated (len %lu)", (unsigned long)len);
+            port_fail(err, errlen, "llama2.c header truncated (len %lu)", (unsigned long)len);
             return -1;
         }
         int32_t v;
         memcpy(&v, data + 4, 4);
         if (v != 1 && v != 2) {
-            l2c_err(err, errlen, "llama2.c version %ld not supported (1 or 2)", (long)v);
+            port_fail(err, errlen, "llama2.c version %ld not supported (1 or 2)", (long)v);
             return -1;
         }
         version = v;
@@ -156,7 +147,7 @@ int llama2c_load(struct model *m, const uint8_t *data, size_t len, char *err, si
             int32_t gs;
             memcpy(&gs, data + 37, 4);
             if (gs <= 0 || gs % 4 || gs > MODEL_MAX_DIM) {
-                l2c_err(err, errlen, "llama2.c header group_size: %ld not a positive multiple of 4", (long)gs);
+                port_fail(err, errlen, "llama2.c header group_size: %ld not a positive multiple of 4", (long)gs);
                 return -1;
             }
             group = gs;
@@ -164,7 +155,7 @@ int llama2c_load(struct model *m, const uint8_t *data, size_t len, char *err, si
         c.off = LLAMA2C_HEADER_V;
     } else {
         if (len < sizeof(h)) {
-            l2c_err(err, errlen, "llama2.c header truncated (len %lu)", (unsigned long)len);
+            port_fail(err, errlen, "llama2.c header truncated (len %lu)", (unsigned long)len);
             return -1;
         }
         memcpy(h, data, sizeof(h));
@@ -175,13 +166,13 @@ int llama2c_load(struct model *m, const uint8_t *data, size_t len, char *err, si
         return -1;
     struct model_config *cf = &m->cfg;
     if (group && (cf->dim % group || cf->hidden_dim % group)) {
-        l2c_err(err, errlen, "llama2.c header group_size: %d does not divide dim %d and hidden_dim %d", group,
-                cf->dim, cf->hidden_dim);
+        port_fail(err, errlen, "llama2.c header group_size: %d does not divide dim %d and hidden_dim %d", group,
+                  cf->dim, cf->hidden_dim);
         return -1;
     }
     m->layers = port_alloc(sizeof(struct model_layer) * (size_t)cf->n_layers);
     if (!m->layers) {
-        l2c_err(err, errlen, "out of memory for %d layers", cf->n_layers);
+        port_fail(err, errlen, "out of memory for %d layers", cf->n_layers);
         return -1;
     }
     memset(m->layers, 0, sizeof(struct model_layer) * (size_t)cf->n_layers);

@@ -20,19 +20,6 @@ static const char spm_space[3] = {(char)0xE2, (char)0x96, (char)0x81};
 
 /* ---------------------------------------------------------------- errors, helpers */
 
-static int tok_fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int tok_fail(char *err, size_t errlen, const char *fmt, ...) {
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
 static uint32_t tok_hash_bytes(const char *s, size_t n) {
     uint32_t h = 2166136261u; /* FNV-1a */
     for (size_t i = 0; i < n; i++) {
@@ -109,7 +96,7 @@ static int tok_alloc(struct tokenizer *t, int n, char *err, size_t errlen) {
     t->n_vocab = n;
     t->tokens = port_alloc((size_t)n * sizeof *t->tokens);
     if (!t->tokens)
-        return tok_fail(err, errlen, "tokenizer: out of memory for %d tokens", n);
+        return port_fail(err, errlen, "tokenizer: out of memory for %d tokens", n);
     memset(t->tokens, 0, (size_t)n * sizeof *t->tokens);
     return 0;
 }
@@ -123,7 +110,7 @@ static int tok_index(struct tokenizer *t, char *err, size_t errlen) {
     t->hash_cap = cap;
     t->hash = port_alloc(cap * sizeof *t->hash);
     if (!t->hash)
-        return tok_fail(err, errlen, "tokenizer: out of memory for the hash table (%u slots)", cap);
+        return port_fail(err, errlen, "tokenizer: out of memory for the hash table (%u slots)", cap);
     memset(t->hash, 0xff, cap * sizeof *t->hash);
     int n_special = 0;
     for (int id = 0; id < t->n_vocab; id++) {
@@ -147,7 +134,7 @@ static int tok_index(struct tokenizer *t, char *err, size_t errlen) {
     }
     t->special = port_alloc((size_t)(n_special ? n_special : 1) * sizeof *t->special);
     if (!t->special)
-        return tok_fail(err, errlen, "tokenizer: out of memory for %d special tokens", n_special);
+        return port_fail(err, errlen, "tokenizer: out of memory for %d special tokens", n_special);
     for (int id = 0; id < t->n_vocab; id++) {
         const struct tokenizer_token *tk = &t->tokens[id];
         if (tk->len == 0 || !(tk->type == TOKENIZER_TYPE_CONTROL ||
@@ -168,7 +155,7 @@ static int tok_index(struct tokenizer *t, char *err, size_t errlen) {
 static int tok_check_id(struct tokenizer *t, const char *key, uint32_t v, int *out, char *err,
                         size_t errlen) {
     if (v >= (uint32_t)t->n_vocab)
-        return tok_fail(err, errlen, "%s: token id %u out of range (vocab %d)", key, v, t->n_vocab);
+        return port_fail(err, errlen, "%s: token id %u out of range (vocab %d)", key, v, t->n_vocab);
     *out = (int)v;
     return 0;
 }
@@ -177,35 +164,35 @@ int tokenizer_load_gguf(struct tokenizer *t, const struct gguf_file *g, char *er
     tok_reset(t);
     struct gguf_str model;
     if (!gguf_get_str(g, "tokenizer.ggml.model", &model))
-        return tok_fail(err, errlen, "tokenizer.ggml.model: missing");
+        return port_fail(err, errlen, "tokenizer.ggml.model: missing");
     if (!gguf_str_eq(model, "llama")) {
         int n = model.len > 32 ? 32 : (int)model.len;
-        return tok_fail(err, errlen, "tokenizer.ggml.model: unsupported value \"%.*s\" (only llama)",
-                        n, model.ptr);
+        return port_fail(err, errlen, "tokenizer.ggml.model: unsupported value \"%.*s\" (only llama)",
+                         n, model.ptr);
     }
     const struct gguf_kv *kv_tok, *kv_score = NULL, *kv_type = NULL;
     uint32_t et;
     uint64_t n;
     if (!gguf_get_arr(g, "tokenizer.ggml.tokens", &kv_tok, &et, &n))
-        return tok_fail(err, errlen, "tokenizer.ggml.tokens: missing or not an array");
+        return port_fail(err, errlen, "tokenizer.ggml.tokens: missing or not an array");
     if (et != GGUF_TYPE_STRING)
-        return tok_fail(err, errlen, "tokenizer.ggml.tokens: element type %u, expected string", et);
+        return port_fail(err, errlen, "tokenizer.ggml.tokens: element type %u, expected string", et);
     if (n == 0 || n > TOKENIZER_VOCAB_MAX)
-        return tok_fail(err, errlen, "tokenizer.ggml.tokens: count %llu out of range (1..%d)",
-                        (unsigned long long)n, TOKENIZER_VOCAB_MAX);
+        return port_fail(err, errlen, "tokenizer.ggml.tokens: count %llu out of range (1..%d)",
+                         (unsigned long long)n, TOKENIZER_VOCAB_MAX);
     uint32_t et2;
     uint64_t n2;
     if (gguf_get_arr(g, "tokenizer.ggml.scores", &kv_score, &et2, &n2)) {
         if (et2 != GGUF_TYPE_FLOAT32 || n2 != n)
-            return tok_fail(err, errlen,
-                            "tokenizer.ggml.scores: %llu elements of type %u, expected %llu float32",
-                            (unsigned long long)n2, et2, (unsigned long long)n);
+            return port_fail(err, errlen,
+                             "tokenizer.ggml.scores: %llu elements of type %u, expected %llu float32",
+                             (unsigned long long)n2, et2, (unsigned long long)n);
     }
     if (gguf_get_arr(g, "tokenizer.ggml.token_type", &kv_type, &et2, &n2)) {
         if (et2 != GGUF_TYPE_INT32 || n2 != n)
-            return tok_fail(err, errlen,
-                            "tokenizer.ggml.token_type: %llu elements of type %u, expected %llu int32",
-                            (unsigned long long)n2, et2, (unsigned long long)n);
+            return port_fail(err, errlen,
+                             "tokenizer.ggml.token_type: %llu elements of type %u, expected %llu int32",
+                             (unsigned long long)n2, et2, (unsigned long long)n);
     }
     if (tok_alloc(t, (int)n, err, errlen) != 0)
         return -1;
@@ -215,8 +202,8 @@ int tokenizer_load_gguf(struct tokenizer *t, const struct gguf_file *g, char *er
         if (!gguf_arr_str(kv_tok, i, &s))
             goto fail_msg;
         if (s.len > TOKENIZER_PIECE_MAX) {
-            tok_fail(err, errlen, "tokenizer.ggml.tokens[%llu]: length %llu over %d",
-                     (unsigned long long)i, (unsigned long long)s.len, TOKENIZER_PIECE_MAX);
+            port_fail(err, errlen, "tokenizer.ggml.tokens[%llu]: length %llu over %d",
+                      (unsigned long long)i, (unsigned long long)s.len, TOKENIZER_PIECE_MAX);
             goto fail;
         }
         struct tokenizer_token *tk = &t->tokens[i];
@@ -225,8 +212,8 @@ int tokenizer_load_gguf(struct tokenizer *t, const struct gguf_file *g, char *er
         tk->score = kv_score ? gguf_arr_f32(kv_score, i) : 0.0f;
         int32_t ty = kv_type ? gguf_arr_i32(kv_type, i) : TOKENIZER_TYPE_NORMAL;
         if (ty < TOKENIZER_TYPE_NORMAL || ty > TOKENIZER_TYPE_BYTE) {
-            tok_fail(err, errlen, "tokenizer.ggml.token_type[%llu]: unknown type %d",
-                     (unsigned long long)i, (int)ty);
+            port_fail(err, errlen, "tokenizer.ggml.token_type[%llu]: unknown type %d",
+                      (unsigned long long)i, (int)ty);
             goto fail;
         }
         tk->type = (uint8_t)ty;
@@ -251,7 +238,7 @@ int tokenizer_load_gguf(struct tokenizer *t, const struct gguf_file *g, char *er
             if (tok_check_id(t, ids[i].key, v, dst, err, errlen) != 0)
                 goto fail;
         } else if (gguf_find_kv(g, ids[i].key)) {
-            tok_fail(err, errlen, "%s: not an unsigned integer", ids[i].key);
+            port_fail(err, errlen, "%s: not an unsigned integer", ids[i].key);
             goto fail;
         } else {
             *dst = ids[i].def < t->n_vocab ? ids[i].def : -1;
@@ -267,17 +254,17 @@ int tokenizer_load_gguf(struct tokenizer *t, const struct gguf_file *g, char *er
     t->add_space_prefix = true;
     if (gguf_find_kv(g, "tokenizer.ggml.add_bos_token") &&
         !gguf_get_bool(g, "tokenizer.ggml.add_bos_token", &t->add_bos)) {
-        tok_fail(err, errlen, "tokenizer.ggml.add_bos_token: not a bool");
+        port_fail(err, errlen, "tokenizer.ggml.add_bos_token: not a bool");
         goto fail;
     }
     if (gguf_find_kv(g, "tokenizer.ggml.add_space_prefix") &&
         !gguf_get_bool(g, "tokenizer.ggml.add_space_prefix", &t->add_space_prefix)) {
-        tok_fail(err, errlen, "tokenizer.ggml.add_space_prefix: not a bool");
+        port_fail(err, errlen, "tokenizer.ggml.add_space_prefix: not a bool");
         goto fail;
     }
     return 0;
 fail_msg:
-    tok_fail(err, errlen, "tokenizer.ggml.tokens: unreadable element");
+    port_fail(err, errlen, "tokenizer.ggml.tokens: unreadable element");
 fail:
     tokenizer_free(t);
     return -1;
@@ -287,31 +274,31 @@ int tokenizer_load_llama2c(struct tokenizer *t, const uint8_t *data, size_t len,
                            char *err, size_t errlen) {
     tok_reset(t);
     if (n_vocab <= 0 || n_vocab > TOKENIZER_VOCAB_MAX)
-        return tok_fail(err, errlen, "tokenizer.bin: vocab size %d out of range (1..%d)", n_vocab,
-                        TOKENIZER_VOCAB_MAX);
+        return port_fail(err, errlen, "tokenizer.bin: vocab size %d out of range (1..%d)", n_vocab,
+                         TOKENIZER_VOCAB_MAX);
     if (len < 4)
-        return tok_fail(err, errlen, "tokenizer.bin: %u bytes, too short for the header",
-                        (unsigned)len);
+        return port_fail(err, errlen, "tokenizer.bin: %u bytes, too short for the header",
+                         (unsigned)len);
     uint32_t max_len = tok_read_u32(data);
     if (max_len == 0 || max_len > TOKENIZER_PIECE_MAX)
-        return tok_fail(err, errlen, "tokenizer.bin: max_token_length %u out of range (1..%d)",
-                        max_len, TOKENIZER_PIECE_MAX);
+        return port_fail(err, errlen, "tokenizer.bin: max_token_length %u out of range (1..%d)",
+                         max_len, TOKENIZER_PIECE_MAX);
     if (tok_alloc(t, n_vocab, err, errlen) != 0)
         return -1;
     t->kind = TOKENIZER_KIND_LLAMA2C;
     size_t off = 4;
     for (int i = 0; i < n_vocab; i++) {
         if (len - off < 8) {
-            tok_fail(err, errlen, "tokenizer.bin: token %d: record header at offset %u past end "
-                     "(len %u)", i, (unsigned)off, (unsigned)len);
+            port_fail(err, errlen, "tokenizer.bin: token %d: record header at offset %u past end "
+                      "(len %u)", i, (unsigned)off, (unsigned)len);
             goto fail;
         }
         float score = tok_read_f32(data + off);
         uint32_t n = tok_read_u32(data + off + 4);
         off += 8;
         if (n > max_len || n > len - off) {
-            tok_fail(err, errlen, "tokenizer.bin: token %d: length %u invalid (max %u, %u bytes "
-                     "left)", i, n, max_len, (unsigned)(len - off));
+            port_fail(err, errlen, "tokenizer.bin: token %d: length %u invalid (max %u, %u bytes "
+                      "left)", i, n, max_len, (unsigned)(len - off));
             goto fail;
         }
         struct tokenizer_token *tk = &t->tokens[i];
