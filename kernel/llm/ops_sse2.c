@@ -132,34 +132,6 @@ static inline __m128i sse2_q8_block(const struct quant_q8_0 *b, const int16_t *x
     return sse2_block_i32(w0, w1, x);
 }
 
-/* Four blocks per step: four independent integer block sums, folded into one
- * vector (lane j = block k + j), converted once and scaled by a vector of the four
- * block scales; one float add per four blocks. The block sums stay exact. */
-static float sse2_dot_q8_0(const void *wv, const struct ops_xq *x, int n) {
-    const struct quant_q8_0 *b = wv;
-    const int16_t *xq = x->q;
-    const float *xd = x->d, *tab = quant_f16_table;
-    const int nb = n / QUANT_QK;
-    const __m128i zero = _mm_setzero_si128();
-    __m128 total = _mm_setzero_ps();
-    int k = 0;
-    for (; k + 4 <= nb; k += 4) {
-        sse2_prefetch(b + k, 3);             /* 136 bytes */
-        __m128i s0 = sse2_q8_block(b + k, xq + k * QUANT_QK);
-        __m128i s1 = sse2_q8_block(b + k + 1, xq + (k + 1) * QUANT_QK);
-        __m128i s2 = sse2_q8_block(b + k + 2, xq + (k + 2) * QUANT_QK);
-        __m128i s3 = sse2_q8_block(b + k + 3, xq + (k + 3) * QUANT_QK);
-        __m128 sum = _mm_cvtepi32_ps(sse2_sum4_i32(s0, s1, s2, s3));
-        total = _mm_add_ps(total, _mm_mul_ps(sum, SSE2_SCALES4(tab, b, xd, k)));
-    }
-    for (; k < nb; k++) {
-        __m128i s = sse2_q8_block(b + k, xq + k * QUANT_QK);
-        __m128 sum = _mm_cvtepi32_ps(sse2_sum4_i32(s, zero, zero, zero));
-        total = _mm_add_ps(total, _mm_mul_ps(sum, _mm_set_ss(sse2_half_in(tab, b[k].d) * xd[k])));
-    }
-    return sse2_hsum(total) * SSE2_WIDEN_SCALE;
-}
-
 /* Exact int32 lanes of one Q4_0 block (nibbles minus 8) against its 32 inputs. */
 static inline __m128i sse2_q4_block(const struct quant_q4_0 *b, const int16_t *x) {
     const __m128i mask = _mm_set1_epi8(15), eight = _mm_set1_epi8(8);
@@ -170,31 +142,40 @@ static inline __m128i sse2_q4_block(const struct quant_q4_0 *b, const int16_t *x
     return sse2_block_i32(lo, hi, x);
 }
 
-/* As sse2_dot_q8_0, four blocks per step. */
-static float sse2_dot_q4_0(const void *wv, const struct ops_xq *x, int n) {
-    const struct quant_q4_0 *b = wv;
-    const int16_t *xq = x->q;
-    const float *xd = x->d, *tab = quant_f16_table;
-    const int nb = n / QUANT_QK;
-    const __m128i zero = _mm_setzero_si128();
-    __m128 total = _mm_setzero_ps();
-    int k = 0;
-    for (; k + 4 <= nb; k += 4) {
-        sse2_prefetch(b + k, 2);             /* 72 bytes */
-        __m128i s0 = sse2_q4_block(b + k, xq + k * QUANT_QK);
-        __m128i s1 = sse2_q4_block(b + k + 1, xq + (k + 1) * QUANT_QK);
-        __m128i s2 = sse2_q4_block(b + k + 2, xq + (k + 2) * QUANT_QK);
-        __m128i s3 = sse2_q4_block(b + k + 3, xq + (k + 3) * QUANT_QK);
-        __m128 sum = _mm_cvtepi32_ps(sse2_sum4_i32(s0, s1, s2, s3));
-        total = _mm_add_ps(total, _mm_mul_ps(sum, SSE2_SCALES4(tab, b, xd, k)));
+/* The dot product of a row of quantized blocks with the quantized input, four blocks
+ * per step: four independent integer block sums, folded into one vector (lane j =
+ * block k + j), converted once and scaled by a vector of the four block scales; one
+ * float add per four blocks. The block sums stay exact. BLOCK_FN gives the exact
+ * int32 lanes of one block; LINES is how many cache lines four blocks span. */
+#define SSE2_DEFINE_DOT(NAME, BLOCK_T, BLOCK_FN, LINES)                                    \
+    static float NAME(const void *wv, const struct ops_xq *x, int n) {                     \
+        const BLOCK_T *b = wv;                                                              \
+        const int16_t *xq = x->q;                                                           \
+        const float *xd = x->d, *tab = quant_f16_table;                                     \
+        const int nb = n / QUANT_QK;                                                        \
+        const __m128i zero = _mm_setzero_si128();                                           \
+        __m128 total = _mm_setzero_ps();                                                    \
+        int k = 0;                                                                          \
+        for (; k + 4 <= nb; k += 4) {                                                       \
+            sse2_prefetch(b + k, LINES);                                                    \
+            __m128i s0 = BLOCK_FN(b + k, xq + k * QUANT_QK);                                \
+            __m128i s1 = BLOCK_FN(b + k + 1, xq + (k + 1) * QUANT_QK);                      \
+            __m128i s2 = BLOCK_FN(b + k + 2, xq + (k + 2) * QUANT_QK);                      \
+            __m128i s3 = BLOCK_FN(b + k + 3, xq + (k + 3) * QUANT_QK);                      \
+            __m128 sum = _mm_cvtepi32_ps(sse2_sum4_i32(s0, s1, s2, s3));                    \
+            total = _mm_add_ps(total, _mm_mul_ps(sum, SSE2_SCALES4(tab, b, xd, k)));        \
+        }                                                                                   \
+        for (; k < nb; k++) {                                                               \
+            __m128i s = BLOCK_FN(b + k, xq + k * QUANT_QK);                                 \
+            __m128 sum = _mm_cvtepi32_ps(sse2_sum4_i32(s, zero, zero, zero));               \
+            __m128 scale = _mm_set_ss(sse2_half_in(tab, b[k].d) * xd[k]);                   \
+            total = _mm_add_ps(total, _mm_mul_ps(sum, scale));                              \
+        }                                                                                   \
+        return sse2_hsum(total) * SSE2_WIDEN_SCALE;                                         \
     }
-    for (; k < nb; k++) {
-        __m128i s = sse2_q4_block(b + k, xq + k * QUANT_QK);
-        __m128 sum = _mm_cvtepi32_ps(sse2_sum4_i32(s, zero, zero, zero));
-        total = _mm_add_ps(total, _mm_mul_ps(sum, _mm_set_ss(sse2_half_in(tab, b[k].d) * xd[k])));
-    }
-    return sse2_hsum(total) * SSE2_WIDEN_SCALE;
-}
+
+SSE2_DEFINE_DOT(sse2_dot_q8_0, struct quant_q8_0, sse2_q8_block, 3) /* 136 bytes */
+SSE2_DEFINE_DOT(sse2_dot_q4_0, struct quant_q4_0, sse2_q4_block, 2) /* 72 bytes */
 
 static float sse2_dot_i8(const int8_t *w, const float *x, int n) {
     __m128 acc = _mm_setzero_ps();
