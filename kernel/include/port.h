@@ -32,6 +32,12 @@ void port_free(void *p);
 uint64_t port_time_us(void);
 void port_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+#ifdef CLLM_HOST
+/* Host builds only (tests/host/port_host.c): a whole file in port_alloc'd memory,
+ * NULL if it cannot be read; *len is its size. */
+uint8_t *port_read_file(const char *path, size_t *len);
+#endif
+
 /* The error path of every parser here: format the message into err (if err and
  * errlen leave room) and return -1, so a caller can write `return port_fail(...)`. */
 static inline int port_fail(char *err, size_t errlen, const char *fmt, ...)

@@ -19,23 +19,6 @@
 #include "llm/model.h"
 #include "llm/ops.h"
 
-static uint8_t *read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *buf = port_alloc(n > 0 ? (size_t)n : 1);
-    if (buf && n > 0 && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        port_free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    *len = n > 0 ? (size_t)n : 0;
-    return buf;
-}
-
 static uint32_t rng_next(uint32_t *s) {
     *s ^= *s << 13;
     *s ^= *s >> 17;
@@ -100,7 +83,7 @@ int main(int argc, char **argv) {
     const char *path = argv[a], *cmd = argv[a + 1];
     a += 2;
     size_t len;
-    uint8_t *data = read_file(path, &len);
+    uint8_t *data = port_read_file(path, &len);
     if (!data) {
         printf("error: cannot read %s\n", path);
         return 1;

@@ -1,6 +1,6 @@
 /*
  * port.h for host builds of the portable kernel code (tests, sanitizers, benchmarks):
- * malloc, the monotonic clock and stderr.
+ * malloc, the monotonic clock and stderr; and port_read_file for the harness mains.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <time.h>
@@ -31,4 +31,21 @@ void port_log(const char *fmt, ...) {
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     va_end(ap);
+}
+
+uint8_t *port_read_file(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *buf = port_alloc(n > 0 ? (size_t)n : 1);
+    if (buf && n > 0 && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        port_free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    *len = n > 0 ? (size_t)n : 0;
+    return buf;
 }

@@ -19,23 +19,6 @@
 #include "llm/llm.h"
 #include "llm/tokenizer.h"
 
-static uint8_t *read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *buf = malloc(n > 0 ? (size_t)n : 1);
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
-}
-
 static float fnum(const char *s) {
     float v;
     if (sampler_parse_float(s, &v) != 0) {
@@ -84,7 +67,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     size_t mlen, tlen = 0;
-    uint8_t *mdata = read_file(argv[1], &mlen), *tdata = NULL;
+    uint8_t *mdata = port_read_file(argv[1], &mlen), *tdata = NULL;
     static struct llm llm;
     static struct tokenizer tok;
     char err[256];
@@ -96,7 +79,7 @@ int main(int argc, char **argv) {
     if (llm.model.format == MODEL_FORMAT_GGUF) {
         rc = tokenizer_load_gguf(&tok, &llm.model.gguf, err, sizeof err);
     } else {
-        tdata = tok_path ? read_file(tok_path, &tlen) : NULL;
+        tdata = tok_path ? port_read_file(tok_path, &tlen) : NULL;
         rc = tdata ? tokenizer_load_llama2c(&tok, tdata, tlen, llm.model.cfg.vocab_size, err,
                                             sizeof err)
                    : -1;
@@ -136,7 +119,7 @@ int main(int argc, char **argv) {
     free(ids);
     tokenizer_free(&tok);
     model_free(&llm.model);
-    free(mdata);
-    free(tdata);
+    port_free(mdata);
+    port_free(tdata);
     return 0;
 }

@@ -14,23 +14,6 @@
 #include "llm/gguf.h"
 #include "llm/tokenizer.h"
 
-static uint8_t *read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *buf = malloc(n > 0 ? (size_t)n : 1);
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
-}
-
 static int hexval(int c) {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -45,7 +28,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     size_t len;
-    uint8_t *data = read_file(argv[2], &len);
+    uint8_t *data = port_read_file(argv[2], &len);
     if (!data) {
         fprintf(stderr, "cannot read %s\n", argv[2]);
         return 2;
@@ -66,7 +49,7 @@ int main(int argc, char **argv) {
         printf("error: %s\n", err);
         if (is_gguf && g.data)
             gguf_close(&g);
-        free(data);
+        port_free(data);
         return 1;
     }
     size_t cap = 1 << 22; /* bytes per input line: 2 MiB of text */
@@ -102,6 +85,6 @@ int main(int argc, char **argv) {
     tokenizer_free(&t);
     if (is_gguf)
         gguf_close(&g);
-    free(data);
+    port_free(data);
     return 0;
 }
