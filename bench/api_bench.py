@@ -25,6 +25,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,25 +100,35 @@ def aggregate(port: int, clients: int) -> float:
         c.getresponse().read()
         conns.append(c)
     tokens = [0] * clients
-    barrier = threading.Barrier(clients + 1)
 
     def run(i: int) -> None:
-        barrier.wait()
         body = post(conns[i], "/v1/completions", {"prompt": f"Once upon a time {i}",
                                                    "max_tokens": N_TOKENS, "temperature": 0})
         tokens[i] = body["usage"]["completion_tokens"]
 
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(clients)]
+    dt = run_together(run, clients)
+    for c in conns:
+        c.close()
+    return sum(tokens) / dt
+
+
+def run_together(job: Callable[[int], None], n: int) -> float:
+    """Run job(0) .. job(n-1) on n threads released at the same moment; the wall
+    seconds from the release until the last one returns."""
+    barrier = threading.Barrier(n + 1)
+
+    def start(i: int) -> None:
+        barrier.wait()
+        job(i)
+
+    threads = [threading.Thread(target=start, args=(i,)) for i in range(n)]
     for t in threads:
         t.start()
     barrier.wait()
     t0 = time.perf_counter()
     for t in threads:
         t.join()
-    dt = time.perf_counter() - t0
-    for c in conns:
-        c.close()
-    return sum(tokens) / dt
+    return time.perf_counter() - t0
 
 
 def main() -> None:

@@ -33,10 +33,11 @@ import socket
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from api_bench import run_together
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -135,23 +136,14 @@ def round_of(port: int, clients: int, body: dict) -> tuple[list[Stream], float]:
         time.sleep(0.05)
     out: list[Stream | None] = [None] * clients
     errors: list[BaseException] = []
-    barrier = threading.Barrier(clients + 1)
 
     def run(i: int) -> None:
-        barrier.wait()
         try:
             out[i] = stream_one(conns[i], body)
         except (OSError, RuntimeError, ValueError, http.client.HTTPException) as e:
             errors.append(e)
 
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(clients)]
-    for t in threads:
-        t.start()
-    barrier.wait()
-    t0 = time.perf_counter()
-    for t in threads:
-        t.join()
-    wall = time.perf_counter() - t0
+    wall = run_together(run, clients)
     for c in conns:
         c.close()
     if errors:
