@@ -46,7 +46,7 @@ def host_binary(name: str, sources: list[Path | str], *, sanitize: bool = True,
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_suffix(".tmp")
         cmd = [compiler(), *flags, *map(str, srcs), "-o", str(tmp), "-lm"]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             raise RuntimeError(f"host build of {name} failed:\n{' '.join(cmd)}\n{proc.stdout}{proc.stderr}")
         tmp.rename(out)

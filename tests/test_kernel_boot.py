@@ -151,5 +151,5 @@ def test_module_name_survives_a_long_path(kernel_elf, tmp_path):
          "-serial", "stdio", "-serial", "null", "-monitor", "none"],
         capture_output=True, timeout=120, check=False)
     log = proc.stdout.decode("utf-8", "replace")
-    assert re.search(r"^cllm: module blob at 0x[0-9a-f]+ len 100\r?$", log, re.M), log
+    assert re.search(r"^cllm: module blob at 0x[0-9a-f]+ len 100\r?$", log, re.MULTILINE), log
     assert qemu.kernel_status(proc.returncode) == 0, log
