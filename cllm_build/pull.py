@@ -27,6 +27,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -228,7 +229,7 @@ class _Bar:
 
     def __init__(self, label: str) -> None:
         self.label = label
-        self.bar = None
+        self.bar: Any = None  # a click progress bar while one is shown
         self.shown = 0
 
     def __call__(self, done: int, total: int | None) -> None:
