@@ -55,6 +55,10 @@ def _default_elf(progress: bool = True) -> Path:
 @click.option("--tokenizer", type=_FILE, default=None, help="Tokenizer file, module 'tokenizer'.")
 @click.option("--prompt", default=None, help="Console mode: generate from this text and exit.")
 @click.option("-n", "n", type=click.IntRange(min=0), default=None, help="Tokens to generate (cllm.n).")
+@click.option("--echo/--no-echo", default=None,
+              help="Console mode: print the prompt before the continuation and end with a "
+                   "newline. Default: on when stdout is a terminal, so piped output is "
+                   "exactly the continuation.")
 @click.option("--temperature", type=float, default=None, help="Sampling temperature (cllm.temp).")
 @click.option("--top-k", type=click.IntRange(min=0), default=None, help="Top-k sampling (cllm.top_k).")
 @click.option("--top-p", type=float, default=None, help="Nucleus sampling (cllm.top_p).")
@@ -71,7 +75,8 @@ def _default_elf(progress: bool = True) -> Path:
 def run(elf: Path | None, cmdline: str, options: tuple[str, ...], modules: tuple[str, ...],
         memory_mib: int | None, accel: str, cpu: str | None, timeout: float | None,
         model: Path | None, no_model: bool, tokenizer: Path | None, prompt: str | None,
-        n: int | None, temperature: float | None, top_k: int | None, top_p: float | None, seed: int | None,
+        n: int | None, echo: bool | None, temperature: float | None, top_k: int | None,
+        top_p: float | None, seed: int | None,
         port: int, nic: str, tap: str | None, api_key: str | None, qemu_args: tuple[str, ...],
         verbose: bool) -> None:
     """Boot ELF (default build/cllm.elf) in QEMU: COM1 log to stderr, COM2 to stdout.
@@ -92,6 +97,12 @@ def run(elf: Path | None, cmdline: str, options: tuple[str, ...], modules: tuple
     ))
     out = sys.stdout.buffer
     lock = threading.Lock()
+    if echo is None:
+        echo = sys.stdout.isatty()
+    echo = echo and prompt is not None
+    if echo and prompt is not None:
+        out.write(prompt.encode("utf-8", "surrogateescape"))
+        out.flush()
 
     def on_data(chunk: bytes) -> None:
         with lock:
@@ -112,6 +123,9 @@ def run(elf: Path | None, cmdline: str, options: tuple[str, ...], modules: tuple
 
     res = runlib.run_plan(plan, on_log=_err, on_data=on_data, on_ready=on_ready,
                           timeout=timeout, log_cmd=_err if verbose else None)
+    if echo:
+        out.write(b"\n")
+        out.flush()
     for line in res.qemu_output.splitlines():
         _err(f"run: qemu said: {line}")
     _err(f"run: {res.ending} after {res.seconds:.2f} s")

@@ -55,6 +55,44 @@ def test_greedy_continuation_matches_run_c(kernel_elf, models_dir, name):
     assert m and int(m.group(1)) == n_prompt and int(m.group(2)) == len(toks), log
 
 
+def test_echo_prints_prompt_then_continuation(kernel_elf, models_dir):
+    """--echo (the default on a terminal) frames the continuation with the prompt and a
+    final newline; without a terminal stdout stays exactly the continuation."""
+    args = ("--prompt", "Once upon a time", "-n", 20, "--temperature", 0)
+    plain = cllm_run(kernel_elf, models_dir, "stories260K.gguf", *args)
+    echoed = cllm_run(kernel_elf, models_dir, "stories260K.gguf", *args, "--echo")
+    for p in (plain, echoed):
+        assert p.returncode == 0, p.stderr.decode(errors="replace")
+    assert plain.stdout and not plain.stdout.startswith(b"Once upon a time")
+    assert echoed.stdout == b"Once upon a time" + plain.stdout + b"\n"
+
+
+def test_echo_is_the_default_on_a_terminal(kernel_elf, models_dir):
+    import os
+    import pty
+
+    master, slave = pty.openpty()
+    cmd = [sys.executable, "-m", "cllm_build", "run", str(kernel_elf), "--timeout", "240",
+           "--model", str(models_dir / "stories260K.gguf"), "--prompt", "Once upon a time",
+           "-n", "20", "--temperature", "0"]
+    proc = subprocess.Popen(cmd, stdout=slave, stderr=subprocess.PIPE)
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # EIO: the terminal's other side is closed
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(master)
+    err = proc.communicate(timeout=300)[1]
+    assert proc.returncode == 0, err.decode(errors="replace")
+    assert out.startswith(b"Once upon a time") and out.endswith(b"\r\n"), out
+    assert len(out) > len(b"Once upon a time\r\n"), out
+
+
 def test_awkward_prompt_arrives_intact(kernel_elf, models_dir):
     prompt = 'She said "hi" and \'bye\'\n\tthen wrote 你好 😀 — done.\n'
     proc = cllm_run(kernel_elf, models_dir, "stories260K.bin", "--prompt", prompt, "-n", 40,
