@@ -39,17 +39,22 @@ def _row(model: Path, engine: str, n_p: int, t_p: float, n_g: int, t_g: float) -
             "gen_tok_s": n_g / t_g if t_g else 0.0, "n_prompt": n_p, "n_gen": n_g}
 
 
-def bench_host(model: Path, n_prompt: int, n_gen: int, scalar: bool = False) -> dict[str, object]:
+def bench_host(model: Path, n_prompt: int, n_gen: int, scalar: bool = False,
+               batch: bool = True) -> dict[str, object]:
+    """The host build of the engine; the prompt goes through model_forward_batch as in
+    the kernel, or token by token with batch=False."""
     exe = host_binary("llm_main_fast", SOURCES, sanitize=False)
     info = subprocess.run([str(exe), str(model), "info"], capture_output=True, text=True, check=True).stdout
     vocab = int(info.split("vocab ")[1].split()[0])
-    cmd = [str(exe)] + (["--scalar"] if scalar else []) + [str(model), "bench", str(n_gen)]
+    flags = (["--scalar"] if scalar else []) + (["--batch"] if batch else [])
+    cmd = [str(exe)] + flags + [str(model), "bench", str(n_gen)]
     out = subprocess.run(cmd + [str(t) for t in prompt_ids(n_prompt, vocab)], capture_output=True,
                          text=True, check=True).stdout
     m = _BENCH.search(out)
     if not m:
         raise RuntimeError(f"unexpected harness output: {out}")
-    return _row(model, f"cllm host {m.group(5)}", int(m.group(1)), float(m.group(2)) / 1e3,
+    engine = f"cllm host {m.group(5)}" + ("" if batch else ", prompt token by token")
+    return _row(model, engine, int(m.group(1)), float(m.group(2)) / 1e3,
                 int(m.group(3)), float(m.group(4)) / 1e3)
 
 
@@ -94,6 +99,7 @@ def bench(models: list[Path], n_prompt: int = 32, n_gen: int = 64, *, peer: bool
     rows = []
     for model in models:
         rows.append(bench_host(model, n_prompt, n_gen))
+        rows.append(bench_host(model, n_prompt, n_gen, batch=False))
         rows.append(bench_host(model, n_prompt, n_gen, scalar=True))
         if peer:
             r = bench_llama_cpp(model, n_prompt, n_gen)

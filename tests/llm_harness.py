@@ -20,9 +20,10 @@ def harness(sanitize: bool = True) -> Path:
                        LLM_SOURCES + ["tests/host/llm_main.c"], sanitize=sanitize)
 
 
-def run(model: Path | str, *args: str | int, scalar: bool = False, sanitize: bool = True,
-        check: bool = True) -> subprocess.CompletedProcess[str]:
-    cmd = [str(harness(sanitize))] + (["--scalar"] if scalar else []) + [str(model)] + [str(a) for a in args]
+def run(model: Path | str, *args: str | int, scalar: bool = False, batch: bool = False,
+        sanitize: bool = True, check: bool = True) -> subprocess.CompletedProcess[str]:
+    flags = (["--scalar"] if scalar else []) + (["--batch"] if batch else [])
+    cmd = [str(harness(sanitize))] + flags + [str(model)] + [str(a) for a in args]
     proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=600)
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout}{proc.stderr}")
@@ -42,3 +43,13 @@ def greedy(model: Path | str, prompt: list[int], steps: int, **kw) -> list[int]:
 def info(model: Path | str, **kw) -> dict[str, str]:
     words = run(model, "info", **kw).stdout.split()
     return dict(zip(words[0::2], words[1::2]))
+
+
+def assert_batch_is_exact(model: Path | str, tokens: list[int], **kw) -> None:
+    """model_forward_batch over `tokens` gives, to the last bit, the logits of the last
+    token that model_forward gives token by token, and the same greedy run after it."""
+    one_by_one = run(model, "logits", *tokens, **kw).stdout.strip().splitlines()[-1]
+    batched = run(model, "logits", *tokens, batch=True, **kw).stdout.strip()
+    assert batched == one_by_one
+    assert run(model, "greedy", 24, *tokens, batch=True, **kw).stdout == \
+        run(model, "greedy", 24, *tokens, **kw).stdout

@@ -75,6 +75,13 @@ def test_quantized_close_to_f32(converted, models_dir, qtype):
     assert (got.argmax(1) == f32.argmax(1)).all()
 
 
+@pytest.mark.parametrize("qtype", ["F16", "Q8_0", "Q4_0"])
+def test_quantized_batched_prompt_is_exact(converted, qtype):
+    prompt = [1] + [(29 * i + 5) % 500 + 3 for i in range(20)]
+    for scalar in (False, True):
+        H.assert_batch_is_exact(converted[qtype], prompt, scalar=scalar)
+
+
 def test_q4_greedy_matches_its_reference(converted):
     p = converted["Q4_0"]
     assert H.greedy(p, [1], 100) == R.greedy(R.load(p), [1], 100)
@@ -123,6 +130,7 @@ def test_llama2c_v2_matches_its_dequantized_gguf(tmp_path, models_dir):
     v2 = tmp_path / "v2.bin"
     _write_versioned(v2, models_dir / "stories260K.bin", 2)
     assert H.info(v2)["type"] == "Q8"
+    H.assert_batch_is_exact(v2, [1] + list(range(3, 40)))
     out = tmp_path / "v2.gguf"
     res = CliRunner().invoke(cli, ["convert", str(v2), "--tokenizer", str(models_dir / "tok512.bin"),
                                    "-o", str(out)])

@@ -31,6 +31,23 @@ def test_greedy_matches_reference(models_dir, name):
     assert got == ref
 
 
+# 37 tokens: two full batches of 16 and a remainder of 5
+LONG_PROMPT = [1] + [(37 * i + 11) % 500 + 3 for i in range(36)]
+
+
+@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("scalar", [False, True])
+def test_batched_prompt_is_exact(models_dir, name, scalar):
+    H.assert_batch_is_exact(models_dir / name, LONG_PROMPT, scalar=scalar)
+
+
+def test_batched_prompt_refuses_what_one_token_refuses(models_dir):
+    path = models_dir / "stories260K.gguf"
+    for toks in ([1, 512, 3], [1, -1], [1] * 513):  # bad id, negative id, past the context (512)
+        r = H.run(path, "logits", *toks, batch=True, check=False)
+        assert r.returncode == 1 and r.stdout.startswith("error: prompt of"), r.stdout
+
+
 def test_gguf_and_llama2c_agree(models_dir):
     a = H.logits(models_dir / "stories260K.gguf", PROMPT[:4])
     b = H.logits(models_dir / "stories260K.bin", PROMPT[:4])

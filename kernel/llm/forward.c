@@ -3,6 +3,11 @@
  * (rotate pairs 2i, 2i+1 within each head), grouped-query attention over the KV
  * cache, SwiGLU FFN, final norm and the output matrix. Called by generation code
  * and host tests through model_forward (model.h); the math is in ops.c.
+ *
+ * model_forward_batch runs several prompt tokens through each layer together, so
+ * every weight matrix is read once per batch instead of once per token; its
+ * activations live in a scratch buffer here (single-threaded use only). It gives
+ * the same numbers as model_forward token by token.
  */
 #include "llm/ops.h"
 
@@ -28,19 +33,20 @@ static void forward_rope(const struct model_config *c, float *q, float *k, int p
     }
 }
 
-/* s->xb(n_heads * head_dim) = attention of s->q over positions 0..pos of layer l. */
-static void forward_attention(const struct model_config *c, struct model_state *s, int l, int pos) {
+/* out(n_heads * head_dim) = attention of q over positions 0..pos of layer l. */
+static void forward_attention(const struct model_config *c, struct model_state *s, int l, int pos,
+                              const float *qv, float *outv) {
     int hd = c->head_dim, kv_dim = c->n_kv_heads * hd, rep = c->n_heads / c->n_kv_heads;
     size_t loff = (size_t)l * (size_t)s->n_ctx * (size_t)kv_dim;
     float scale = 1.0f / sqrtf((float)hd);
     for (int h = 0; h < c->n_heads; h++) {
-        const float *q = s->q + h * hd;
+        const float *q = qv + h * hd;
         float *att = s->att + (size_t)h * (size_t)s->n_ctx;
         int kvh = h / rep;
         for (int t = 0; t <= pos; t++)
             att[t] = ops_dot(q, s->key_cache + loff + (size_t)t * kv_dim + kvh * hd, hd) * scale;
         ops_softmax(att, pos + 1);
-        float *out = s->xb + h * hd;
+        float *out = outv + h * hd;
         memset(out, 0, (size_t)hd * sizeof(float));
         for (int t = 0; t <= pos; t++)
             ops_axpy(out, att[t], s->value_cache + loff + (size_t)t * kv_dim + kvh * hd, hd);
@@ -64,7 +70,7 @@ const float *model_forward(const struct model *m, struct model_state *s, int tok
         const struct model_matrix *const qkv[3] = {&w->wq, &w->wk, &w->wv};
         ops_matmul_n(qkv_out, qkv, 3, s->xb);
         forward_rope(c, s->q, k, pos);
-        forward_attention(c, s, l, pos);
+        forward_attention(c, s, l, pos, s->q, s->xb);
         ops_matmul(s->xb2, &w->wo, s->xb);
         for (int i = 0; i < c->dim; i++)
             s->x[i] += s->xb2[i];
@@ -80,5 +86,99 @@ const float *model_forward(const struct model *m, struct model_state *s, int tok
     }
     ops_rmsnorm(s->x, s->x, m->output_norm, c->dim, c->rms_eps);
     ops_matmul(s->logits, &m->output, s->x);
+    return s->logits;
+}
+
+/* Activations of a batch of FORWARD_BATCH tokens, row after row, grown to the
+ * largest model seen. */
+#define FORWARD_BATCH 16
+static float *fwd_buf;
+static size_t fwd_cap; /* floats */
+
+static float *forward_scratch(size_t n) {
+    if (n > fwd_cap) {
+        float *p = port_alloc(n * sizeof(float));
+        if (!p)
+            return NULL;
+        port_free(fwd_buf);
+        fwd_buf = p;
+        fwd_cap = n;
+    }
+    return fwd_buf;
+}
+
+/* Tokens pos..pos+nb-1 (nb <= FORWARD_BATCH) through every layer; the residual
+ * stream of the last one is left in s->x. -1 if the scratch cannot be had. */
+static int forward_chunk(const struct model *m, struct model_state *s, const int *tokens, int nb,
+                         int pos) {
+    const struct model_config *c = &m->cfg;
+    int dim = c->dim, hid = c->hidden_dim, kv_dim = c->n_kv_heads * c->head_dim;
+    int qd = c->n_heads * c->head_dim, wide = MAX(dim, qd);
+    float *x = forward_scratch((size_t)nb * (size_t)(dim + 2 * wide + qd + 2 * hid));
+    if (!x)
+        return -1;
+    float *xb = x + nb * dim, *xb2 = xb + nb * wide, *q = xb2 + nb * wide;
+    float *hb = q + nb * qd, *hb2 = hb + nb * hid;
+    for (int b = 0; b < nb; b++)
+        ops_get_row(x + b * dim, &m->tok_embd, tokens[b]);
+    for (int l = 0; l < c->n_layers; l++) {
+        const struct model_layer *w = &m->layers[l];
+        size_t loff = (size_t)l * (size_t)s->n_ctx * (size_t)kv_dim;
+        float *k = s->key_cache + loff + (size_t)pos * kv_dim;
+        float *v = s->value_cache + loff + (size_t)pos * kv_dim;
+
+        for (int b = 0; b < nb; b++)
+            ops_rmsnorm(xb + b * dim, x + b * dim, w->attn_norm, dim, c->rms_eps);
+        float *const qkv_out[3] = {q, k, v}; /* k, v rows are the cache's, kv_dim apart */
+        const struct model_matrix *const qkv[3] = {&w->wq, &w->wk, &w->wv};
+        ops_matmul_batch(qkv_out, qkv, 3, xb, nb);
+        for (int b = 0; b < nb; b++)
+            forward_rope(c, q + b * qd, k + b * kv_dim, pos + b);
+        for (int b = 0; b < nb; b++)
+            forward_attention(c, s, l, pos + b, q + b * qd, xb2 + b * qd);
+        float *const wo_out[1] = {xb};
+        const struct model_matrix *const wo[1] = {&w->wo};
+        ops_matmul_batch(wo_out, wo, 1, xb2, nb);
+        for (int i = 0; i < nb * dim; i++)
+            x[i] += xb[i];
+
+        for (int b = 0; b < nb; b++)
+            ops_rmsnorm(xb + b * dim, x + b * dim, w->ffn_norm, dim, c->rms_eps);
+        float *const ffn_out[2] = {hb, hb2};
+        const struct model_matrix *const ffn[2] = {&w->w1, &w->w3};
+        ops_matmul_batch(ffn_out, ffn, 2, xb, nb);
+        for (int b = 0; b < nb; b++)
+            ops_swiglu(hb + b * hid, hb2 + b * hid, hid);
+        float *const w2_out[1] = {xb};
+        const struct model_matrix *const w2[1] = {&w->w2};
+        ops_matmul_batch(w2_out, w2, 1, hb, nb);
+        for (int i = 0; i < nb * dim; i++)
+            x[i] += xb[i];
+    }
+    memcpy(s->x, x + (nb - 1) * dim, (size_t)dim * sizeof(float));
+    return 0;
+}
+
+const float *model_forward_batch(const struct model *m, struct model_state *s, const int *tokens,
+                                 int n, int pos) {
+    const struct model_config *c = &m->cfg;
+    if (n <= 0 || pos < 0 || pos > s->n_ctx - n)
+        return NULL;
+    for (int i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= c->vocab_size)
+            return NULL;
+    for (int done = 0; done < n;) {
+        int nb = MIN(FORWARD_BATCH, n - done);
+        if (nb == 1 || forward_chunk(m, s, tokens + done, nb, pos + done) != 0) {
+            /* one token, or no scratch memory: the one-token pass */
+            for (int i = 0; i < nb; i++)
+                if (!model_forward(m, s, tokens[done + i], pos + done + i))
+                    return NULL;
+        } else if (done + nb == n) {
+            ops_rmsnorm(s->x, s->x, m->output_norm, c->dim, c->rms_eps);
+            ops_matmul(s->logits, &m->output, s->x);
+        }
+        done += nb;
+    }
     return s->logits;
 }

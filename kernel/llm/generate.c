@@ -3,7 +3,8 @@
  * in chunks, then per step: sample, decode, hold back text that is not final yet (an
  * incomplete UTF-8 character, a possible start of a stop string), run the new token
  * through the model. Called by console.c and the HTTP API; relies on model.h
- * (model_state_init, model_forward), tokenizer.h, sampler.h and port.h.
+ * (model_state_init, model_forward_batch for the prompt, model_forward after it),
+ * tokenizer.h, sampler.h and port.h.
  */
 #include "llm/generate.h"
 
@@ -177,13 +178,11 @@ static int gen_finish(struct gen_request *req, struct gen_output *out, enum gen_
 
 static int gen_prompt_step(struct gen_request *req) {
     uint64_t t0 = port_time_us();
-    int end = MIN(req->n_prompt, req->n_eval + GEN_PROMPT_CHUNK);
-    for (; req->n_eval < end; req->n_eval++) {
-        req->logits = model_forward(&req->llm->model, req->state, req->tokens[req->n_eval],
-                                    req->n_eval);
-        if (!req->logits)
-            break;
-    }
+    int n = MIN(req->n_prompt - req->n_eval, GEN_PROMPT_CHUNK);
+    req->logits = model_forward_batch(&req->llm->model, req->state, req->tokens + req->n_eval, n,
+                                      req->n_eval);
+    if (req->logits)
+        req->n_eval += n;
     req->t_prompt_us += port_time_us() - t0;
     return req->logits ? GEN_STEP_PROMPT : -1;
 }

@@ -115,6 +115,13 @@ void model_state_free(struct model_state *s);
  * NULL if token or pos is out of range. */
 const float *model_forward(const struct model *m, struct model_state *s, int token, int pos);
 
+/* Run tokens[0..n) at positions pos..pos+n-1 (positions before pos must have been
+ * run), several at a time through each matrix. Returns the logits of the last
+ * token, equal to what model_forward token by token gives; NULL if a token or the
+ * range is out of bounds. */
+const float *model_forward_batch(const struct model *m, struct model_state *s, const int *tokens,
+                                 int n, int pos);
+
 /* Name of a weight type ("F32", "F16", "Q8_0", "Q4_0", "Q8"). */
 const char *model_wtype_name(uint32_t type);
 

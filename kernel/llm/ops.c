@@ -247,6 +247,71 @@ void ops_matmul_n(float *const *out, const struct model_matrix *const *w, int n,
         ops_matmul_q(out[i], w[i], xq);
 }
 
+/* One matrix, nb inputs, rows outermost: each weight row is read once and used for
+ * all nb inputs while it is in the cache. xq (block types) holds the nb quantized
+ * inputs, row after row; every product is the one ops_matmul computes. */
+static void ops_matmul_rows(float *out, const struct model_matrix *w, const float *x,
+                            const struct ops_xq *xq, int nb) {
+    const struct ops_kernels *k = ops_active;
+    const uint8_t *base = w->data;
+    size_t rb = quant_row_bytes(w->type, w->cols);
+    int n = w->cols, rows = w->rows;
+    for (int r = 0; r < rows; r++) {
+        const uint8_t *row = base + r * rb;
+        switch (w->type) {
+        case MODEL_WTYPE_F32:
+            for (int b = 0; b < nb; b++)
+                out[b * rows + r] = k->dot_f32((const float *)row, x + b * n, n);
+            break;
+        case MODEL_WTYPE_F16:
+            for (int b = 0; b < nb; b++)
+                out[b * rows + r] = k->dot_f16((const uint16_t *)row, x + b * n, n);
+            break;
+        case MODEL_WTYPE_Q8_0:
+        case MODEL_WTYPE_Q4_0: {
+            float (*dot)(const void *, const struct ops_xq *, int) =
+                w->type == MODEL_WTYPE_Q8_0 ? k->dot_q8_0 : k->dot_q4_0;
+            for (int b = 0; b < nb; b++) {
+                struct ops_xq one = {xq->q + b * n, xq->d + b * (n / QUANT_QK)};
+                out[b * rows + r] = dot(row, &one, n);
+            }
+            break;
+        }
+        case MODEL_WTYPE_Q8_SPLIT:
+            for (int b = 0; b < nb; b++)
+                out[b * rows + r] = ops_dot_split(w, r, x + b * n);
+            break;
+        default:
+            for (int b = 0; b < nb; b++)
+                out[b * rows + r] = 0;
+            break;
+        }
+    }
+}
+
+void ops_matmul_batch(float *const *out, const struct model_matrix *const *w, int n,
+                      const float *x, int nb) {
+    int cols = w[0]->cols;
+    bool block = false, same = true;
+    for (int i = 0; i < n; i++) {
+        block = block || ops_is_block(w[i]->type);
+        same = same && w[i]->cols == cols;
+    }
+    struct ops_xq *xq = NULL;
+    if (block && (!same || !(xq = ops_xq_reserve(nb * cols)))) {
+        for (int b = 0; b < nb; b++) /* unusual shapes, or out of memory: one at a time */
+            for (int i = 0; i < n; i++)
+                ops_matmul(out[i] + b * w[i]->rows, w[i], x + b * cols);
+        return;
+    }
+    for (int b = 0; xq && b < nb; b++) {
+        struct ops_xq one = {xq->q + b * cols, xq->d + b * (cols / QUANT_QK)};
+        ops_active->quantize(&one, x + b * cols, cols);
+    }
+    for (int i = 0; i < n; i++)
+        ops_matmul_rows(out[i], w[i], x, xq, nb);
+}
+
 void ops_get_row(float *out, const struct model_matrix *w, int row) {
     const uint8_t *base = w->data;
     size_t rb = quant_row_bytes(w->type, w->cols);

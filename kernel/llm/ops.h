@@ -57,6 +57,12 @@ void ops_matmul(float *out, const struct model_matrix *w, const float *x);
  * matrices share a block type): the Q/K/V and gate/up projections. */
 void ops_matmul_n(float *const *out, const struct model_matrix *const *w, int n, const float *x);
 
+/* Batched: out[i](nb, w[i]->rows) = x(nb, cols) . w[i]^T for i < n, matrices of the
+ * same width. Each weight row is read once for all nb inputs; every product equals
+ * the one ops_matmul gives for that input. Prompt processing (model_forward_batch). */
+void ops_matmul_batch(float *const *out, const struct model_matrix *const *w, int n,
+                      const float *x, int nb);
+
 /* out(cols) = row `row` of W, dequantized */
 void ops_get_row(float *out, const struct model_matrix *w, int row);
 

@@ -11,6 +11,7 @@
  *       one that loads; print how many loaded and were refused (a fuzz test under ASan)
  *
  * Errors print "error: <message>" and exit 1. --scalar forces the scalar kernels.
+ * --batch runs the TOKs through model_forward_batch (for `logits`: one line, the last).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,16 +69,18 @@ static int argmax(const float *v, int n) {
 }
 
 int main(int argc, char **argv) {
-    bool scalar = false;
+    bool scalar = false, batch = false;
     int n_ctx = 0, a = 1;
     for (; a < argc && argv[a][0] == '-'; a++) {
         if (!strcmp(argv[a], "--scalar"))
             scalar = true;
+        else if (!strcmp(argv[a], "--batch"))
+            batch = true;
         else if (!strcmp(argv[a], "--ctx") && a + 1 < argc)
             n_ctx = atoi(argv[++a]);
     }
     if (argc - a < 2) {
-        fprintf(stderr, "usage: llm_main [--scalar] [--ctx N] MODEL info|logits|greedy|bench ...\n");
+        fprintf(stderr, "usage: llm_main [--scalar] [--batch] [--ctx N] MODEL info|logits|greedy|bench ...\n");
         return 2;
     }
     const char *path = argv[a], *cmd = argv[a + 1];
@@ -132,6 +135,25 @@ int main(int argc, char **argv) {
     int rc = 0, pos = 0, n_prompt = argc - a;
     const float *logits = NULL;
     uint64_t t0 = port_time_us();
+    if (batch && n_prompt > 0) {
+        int *toks = port_alloc((size_t)n_prompt * sizeof(int));
+        for (int i = 0; toks && i < n_prompt; i++)
+            toks[i] = atoi(argv[a + i]);
+        logits = toks ? model_forward_batch(&m, &s, toks, n_prompt, 0) : NULL;
+        port_free(toks);
+        if (!logits) {
+            printf("error: prompt of %d tokens refused\n", n_prompt);
+            rc = 1;
+            goto out;
+        }
+        if (!strcmp(cmd, "logits"))
+            for (int i = 0; i < c->vocab_size; i++)
+                printf(i ? " %.9g" : "%.9g", logits[i]);
+        if (!strcmp(cmd, "logits"))
+            printf("\n");
+        a = argc;
+        pos = n_prompt;
+    }
     for (; a < argc; a++, pos++) {
         logits = model_forward(&m, &s, atoi(argv[a]), pos);
         if (!logits) {
