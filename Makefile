@@ -58,7 +58,7 @@ lint: setup
 bench: setup
 	$(BIN)/python bench/build_bench.py
 
-# The default model (models/default.gguf): ~20 min on a busy 2-core machine, niced; see train/README.md.
+# The default model (models/default.gguf): ~20 min on 2 cores, niced; see train/README.md.
 # bible-kjv prints the training corpus; torch (the train extra) trains it.
 TRAIN_OUT ?= models
 train: setup

@@ -69,3 +69,18 @@ def load_chapters() -> list[str]:
 def digest(chapters: list[str]) -> str:
     """sha256 of the cleaned corpus, recorded in the model so a run can be matched."""
     return hashlib.sha256("\n".join(chapters).encode()).hexdigest()
+
+
+_WORD = re.compile(r"[A-Za-z]+(?:'[a-z]+)?")
+
+
+def words(chapters: list[str]) -> set[str]:
+    """Every word of the corpus, lower-cased: the dictionary `real_word_rate` checks against."""
+    return {w.lower() for text in chapters for w in _WORD.findall(text)}
+
+
+def real_word_rate(text: str, vocabulary: set[str]) -> float:
+    """Share of the words in `text` that occur in `vocabulary` (lower-cased); 0 for no words.
+    A model that spells invented words ("maidensers", "thrun") scores low."""
+    found = [w.lower() for w in _WORD.findall(text)]
+    return sum(w in vocabulary for w in found) / len(found) if found else 0.0

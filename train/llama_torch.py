@@ -124,9 +124,10 @@ class Llama(nn.Module):
         return self.output(self.norm(x))
 
     @torch.no_grad()
-    def generate(self, prompt: list[int], n: int, temperature: float = 0.0,
+    def generate(self, prompt: list[int], n: int, temperature: float = 0.0, min_p: float = 0.0,
                  gen: torch.Generator | None = None) -> list[int]:
-        """Continue `prompt` by n tokens (greedy when temperature is 0)."""
+        """Continue `prompt` by n tokens: greedy when temperature is 0, else sampled
+        from the tokens at least min_p times as likely as the most likely one."""
         ids = list(prompt)
         for _ in range(n):
             ctx = torch.tensor([ids[-self.cfg.seq_len:]])
@@ -135,6 +136,7 @@ class Llama(nn.Module):
                 nxt = int(torch.argmax(logits))
             else:
                 probs = torch.softmax(logits / temperature, dim=-1)
+                probs[probs < min_p * probs.max()] = 0.0
                 nxt = int(torch.multinomial(probs, 1, generator=gen))
             ids.append(nxt)
         return ids[len(prompt):]
