@@ -65,6 +65,25 @@ static float scalar_dot_q4_0(const void *wv, const struct ops_xq *x, int n) {
     return s;
 }
 
+/* The batched forms of the scalar block kernels: one call per input. */
+static void scalar_rows(float (*dot)(const void *, const struct ops_xq *, int), const void *w,
+                        const struct ops_xq *x, int nx, int n, float *out, int stride) {
+    for (int i = 0; i < nx; i++) {
+        struct ops_xq one = {x->q + (size_t)i * n, x->d + (size_t)i * (n / QUANT_QK)};
+        out[(size_t)i * stride] = dot(w, &one, n);
+    }
+}
+
+static void scalar_dot_q8_0_rows(const void *w, const struct ops_xq *x, int nx, int n, float *out,
+                                 int stride) {
+    scalar_rows(scalar_dot_q8_0, w, x, nx, n, out, stride);
+}
+
+static void scalar_dot_q4_0_rows(const void *w, const struct ops_xq *x, int nx, int n, float *out,
+                                 int stride) {
+    scalar_rows(scalar_dot_q4_0, w, x, nx, n, out, stride);
+}
+
 static float scalar_dot_i8(const int8_t *w, const float *x, int n) {
     float s = 0;
     for (int i = 0; i < n; i++)
@@ -122,6 +141,8 @@ const struct ops_kernels ops_scalar = {
     .dot_f16 = scalar_dot_f16,
     .dot_q8_0 = scalar_dot_q8_0,
     .dot_q4_0 = scalar_dot_q4_0,
+    .dot_q8_0_rows = scalar_dot_q8_0_rows,
+    .dot_q4_0_rows = scalar_dot_q4_0_rows,
     .dot_i8 = scalar_dot_i8,
     .softmax = scalar_softmax,
     .swiglu = scalar_swiglu,
@@ -268,15 +289,11 @@ static void ops_matmul_rows(float *out, const struct model_matrix *w, const floa
                 out[b * rows + r] = k->dot_f16((const uint16_t *)row, x + b * n, n);
             break;
         case MODEL_WTYPE_Q8_0:
-        case MODEL_WTYPE_Q4_0: {
-            float (*dot)(const void *, const struct ops_xq *, int) =
-                w->type == MODEL_WTYPE_Q8_0 ? k->dot_q8_0 : k->dot_q4_0;
-            for (int b = 0; b < nb; b++) {
-                struct ops_xq one = {xq->q + b * n, xq->d + b * (n / QUANT_QK)};
-                out[b * rows + r] = dot(row, &one, n);
-            }
+            k->dot_q8_0_rows(row, xq, nb, n, out + r, rows);
             break;
-        }
+        case MODEL_WTYPE_Q4_0:
+            k->dot_q4_0_rows(row, xq, nb, n, out + r, rows);
+            break;
         case MODEL_WTYPE_Q8_SPLIT:
             for (int b = 0; b < nb; b++)
                 out[b * rows + r] = ops_dot_split(w, r, x + b * n);

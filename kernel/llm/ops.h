@@ -33,6 +33,12 @@ struct ops_kernels {
     float (*dot_f16)(const uint16_t *w, const float *x, int n);
     float (*dot_q8_0)(const void *w, const struct ops_xq *x, int n);
     float (*dot_q4_0)(const void *w, const struct ops_xq *x, int n);
+    /* One row against nx inputs stored row after row in x (q: n apart, d: n / QUANT_QK
+     * apart): out[i * stride] = dot_q8_0 / dot_q4_0 of input i, bit for bit. */
+    void (*dot_q8_0_rows)(const void *w, const struct ops_xq *x, int nx, int n, float *out,
+                          int stride);
+    void (*dot_q4_0_rows)(const void *w, const struct ops_xq *x, int nx, int n, float *out,
+                          int stride);
     float (*dot_i8)(const int8_t *w, const float *x, int n); /* unscaled int8 run */
     void (*softmax)(float *x, int n);                        /* in place */
     void (*swiglu)(float *g, const float *up, int n);        /* g = silu(g) * up */

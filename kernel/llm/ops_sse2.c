@@ -95,17 +95,15 @@ static inline void sse2_widen_i8(__m128i v, __m128i *lo, __m128i *hi) {
 
 #define SSE2_WIDEN_SCALE (1.0f / 256.0f) /* undoes sse2_widen_i8's factor, exactly */
 
-/* Exact int32 lanes of 256 * sum(w[i] * x[i]) over 32 int8 weights (as two 16-byte
- * halves) and 32 int16 inputs with |x| <= 127: the sum is 256 times an integer
- * below 2^20, so int32 holds it and its conversion to float is exact. */
-static inline __m128i sse2_block_i32(__m128i w0, __m128i w1, const int16_t *x) {
-    __m128i a, b, c, d;
-    sse2_widen_i8(w0, &a, &b);
-    sse2_widen_i8(w1, &c, &d);
-    __m128i s = _mm_madd_epi16(a, _mm_loadu_si128((const __m128i *)x));
-    s = _mm_add_epi32(s, _mm_madd_epi16(b, _mm_loadu_si128((const __m128i *)(x + 8))));
-    s = _mm_add_epi32(s, _mm_madd_epi16(c, _mm_loadu_si128((const __m128i *)(x + 16))));
-    return _mm_add_epi32(s, _mm_madd_epi16(d, _mm_loadu_si128((const __m128i *)(x + 24))));
+/* Exact int32 lanes of 256 * sum(w[i] * x[i]) over one block: w holds the 32 weights
+ * widened by sse2_widen_i8 (w[0] weights 0-7, ..., w[3] 24-31), x 32 int16 inputs with
+ * |x| <= 127. The sum is 256 times an integer below 2^20, so int32 holds it and its
+ * conversion to float is exact. */
+static inline __m128i sse2_madd4(const __m128i *w, const int16_t *x) {
+    __m128i s = _mm_madd_epi16(w[0], _mm_loadu_si128((const __m128i *)x));
+    s = _mm_add_epi32(s, _mm_madd_epi16(w[1], _mm_loadu_si128((const __m128i *)(x + 8))));
+    s = _mm_add_epi32(s, _mm_madd_epi16(w[2], _mm_loadu_si128((const __m128i *)(x + 16))));
+    return _mm_add_epi32(s, _mm_madd_epi16(w[3], _mm_loadu_si128((const __m128i *)(x + 24))));
 }
 
 /* Lane sums of four int32 vectors in one vector: r[j] = sum of the lanes of s_j.
@@ -123,23 +121,38 @@ static inline __m128i sse2_sum4_i32(__m128i s0, __m128i s1, __m128i s2, __m128i 
                           sse2_half_in(tab, (b)[(k) + 1].d), sse2_half_in(tab, (b)[(k)].d)),     \
                _mm_loadu_ps((xd) + (k)))
 
-/* Exact int32 lanes of one Q8_0 block against its 32 inputs (x 256, see above). */
-static inline __m128i sse2_q8_block(const struct quant_q8_0 *b, const int16_t *x) {
+/* The 32 weights of one Q8_0 block, widened for sse2_madd4. */
+static inline void sse2_q8_unpack(const struct quant_q8_0 *b, __m128i *w) {
     __m128i w0 = _mm_loadu_si128((const __m128i *)b->qs);
     __m128i w1 = _mm_loadu_si128((const __m128i *)(b->qs + 16));
     SSE2_IN_REGISTER(w0);
     SSE2_IN_REGISTER(w1);
-    return sse2_block_i32(w0, w1, x);
+    sse2_widen_i8(w0, &w[0], &w[1]);
+    sse2_widen_i8(w1, &w[2], &w[3]);
 }
 
-/* Exact int32 lanes of one Q4_0 block (nibbles minus 8) against its 32 inputs. */
-static inline __m128i sse2_q4_block(const struct quant_q4_0 *b, const int16_t *x) {
+/* The 32 weights of one Q4_0 block (nibbles minus 8), widened for sse2_madd4. */
+static inline void sse2_q4_unpack(const struct quant_q4_0 *b, __m128i *w) {
     const __m128i mask = _mm_set1_epi8(15), eight = _mm_set1_epi8(8);
     __m128i v = _mm_loadu_si128((const __m128i *)b->qs);
     SSE2_IN_REGISTER(v);
     __m128i lo = _mm_sub_epi8(_mm_and_si128(v, mask), eight);
     __m128i hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(v, 4), mask), eight);
-    return sse2_block_i32(lo, hi, x);
+    sse2_widen_i8(lo, &w[0], &w[1]);
+    sse2_widen_i8(hi, &w[2], &w[3]);
+}
+
+/* Exact int32 lanes of one block against its 32 inputs (x 256, see sse2_madd4). */
+static inline __m128i sse2_q8_block(const struct quant_q8_0 *b, const int16_t *x) {
+    __m128i w[4];
+    sse2_q8_unpack(b, w);
+    return sse2_madd4(w, x);
+}
+
+static inline __m128i sse2_q4_block(const struct quant_q4_0 *b, const int16_t *x) {
+    __m128i w[4];
+    sse2_q4_unpack(b, w);
+    return sse2_madd4(w, x);
 }
 
 /* The dot product of a row of quantized blocks with the quantized input, four blocks
@@ -176,6 +189,64 @@ static inline __m128i sse2_q4_block(const struct quant_q4_0 *b, const int16_t *x
 
 SSE2_DEFINE_DOT(sse2_dot_q8_0, struct quant_q8_0, sse2_q8_block, 3) /* 136 bytes */
 SSE2_DEFINE_DOT(sse2_dot_q4_0, struct quant_q4_0, sse2_q4_block, 2) /* 72 bytes */
+
+/* Inputs per pass of the batched kernels below: their partial sums stay in L1. */
+#define SSE2_ROWS 16
+
+/* One weight row against nx quantized inputs (row after row in x), each block
+ * unpacked once for all of them: out[i * stride] is exactly what the single-input
+ * kernel above gives for input i, since every input's float operations are the same
+ * ones in the same order (only the exact integer block sums are shared work). */
+#define SSE2_DEFINE_DOT_ROWS(NAME, BLOCK_T, UNPACK_FN, LINES)                               \
+    static void NAME(const void *wv, const struct ops_xq *x, int nx, int n, float *out,       \
+                     int stride) {                                                             \
+        const BLOCK_T *b = wv;                                                                 \
+        const float *tab = quant_f16_table;                                                    \
+        const int nb = n / QUANT_QK;                                                           \
+        const __m128i zero = _mm_setzero_si128();                                              \
+        for (int i0 = 0; i0 < nx; i0 += SSE2_ROWS) {                                           \
+            const int m = MIN(SSE2_ROWS, nx - i0);                                             \
+            const int16_t *xq = x->q + (size_t)i0 * (size_t)n;                                  \
+            const float *xd = x->d + (size_t)i0 * (size_t)nb;                                   \
+            __m128 total[SSE2_ROWS];                                                           \
+            __m128i s[SSE2_ROWS][4];                                                           \
+            __m128i w[4];                                                                      \
+            for (int i = 0; i < m; i++)                                                        \
+                total[i] = _mm_setzero_ps();                                                   \
+            int k = 0;                                                                         \
+            for (; k + 4 <= nb; k += 4) {                                                      \
+                sse2_prefetch(b + k, LINES);                                                   \
+                for (int j = 0; j < 4; j++) {                                                  \
+                    UNPACK_FN(b + k + j, w);                                                   \
+                    for (int i = 0; i < m; i++)                                                \
+                        s[i][j] = sse2_madd4(w, xq + (size_t)i * n + (k + j) * QUANT_QK);      \
+                }                                                                              \
+                __m128 wd = _mm_set_ps(sse2_half_in(tab, b[k + 3].d),                          \
+                                       sse2_half_in(tab, b[k + 2].d),                          \
+                                       sse2_half_in(tab, b[k + 1].d), sse2_half_in(tab, b[k].d)); \
+                for (int i = 0; i < m; i++) {                                                  \
+                    __m128i si = sse2_sum4_i32(s[i][0], s[i][1], s[i][2], s[i][3]);            \
+                    __m128 scale = _mm_mul_ps(wd, _mm_loadu_ps(xd + (size_t)i * nb + k));      \
+                    total[i] = _mm_add_ps(total[i], _mm_mul_ps(_mm_cvtepi32_ps(si), scale));   \
+                }                                                                              \
+            }                                                                                  \
+            for (; k < nb; k++) {                                                              \
+                UNPACK_FN(b + k, w);                                                           \
+                float wdk = sse2_half_in(tab, b[k].d);                                         \
+                for (int i = 0; i < m; i++) {                                                  \
+                    __m128i si = sse2_madd4(w, xq + (size_t)i * n + k * QUANT_QK);             \
+                    __m128 sum = _mm_cvtepi32_ps(sse2_sum4_i32(si, zero, zero, zero));         \
+                    __m128 scale = _mm_set_ss(wdk * xd[(size_t)i * nb + k]);                   \
+                    total[i] = _mm_add_ps(total[i], _mm_mul_ps(sum, scale));                   \
+                }                                                                              \
+            }                                                                                  \
+            for (int i = 0; i < m; i++)                                                        \
+                out[(size_t)(i0 + i) * stride] = sse2_hsum(total[i]) * SSE2_WIDEN_SCALE;      \
+        }                                                                                      \
+    }
+
+SSE2_DEFINE_DOT_ROWS(sse2_dot_q8_0_rows, struct quant_q8_0, sse2_q8_unpack, 3)
+SSE2_DEFINE_DOT_ROWS(sse2_dot_q4_0_rows, struct quant_q4_0, sse2_q4_unpack, 2)
 
 static float sse2_dot_i8(const int8_t *w, const float *x, int n) {
     __m128 acc = _mm_setzero_ps();
@@ -291,6 +362,8 @@ const struct ops_kernels ops_sse2 = {
     .dot_f16 = sse2_dot_f16,
     .dot_q8_0 = sse2_dot_q8_0,
     .dot_q4_0 = sse2_dot_q4_0,
+    .dot_q8_0_rows = sse2_dot_q8_0_rows,
+    .dot_q4_0_rows = sse2_dot_q4_0_rows,
     .dot_i8 = sse2_dot_i8,
     .softmax = sse2_softmax,
     .swiglu = sse2_swiglu,
