@@ -137,3 +137,23 @@ def test_kernel_writes_corpus_words(kernel_elf, corpus_words):
     assert len(set(texts)) == 3, texts
     rate = eval_kernel.corpus_word_rate(texts, corpus_words)
     assert rate >= 0.95, (rate, texts)
+
+
+def test_llama_cpp_loads_it_and_agrees(reader):
+    """llama.cpp itself loads the file, tokenizes the prompt as the committed
+    SentencePiece model does, and its greedy continuation is ours (host engine)."""
+    llama_cpp = pytest.importorskip("llama_cpp", reason="llama-cpp-python (optional peer) not installed")
+    import llm_harness as H
+    import sentencepiece as spm
+
+    sp = spm.SentencePieceProcessor(model_file=str(SPM))
+    llm = llama_cpp.Llama(str(MODEL), n_ctx=256, n_threads=1, verbose=False,
+                          type_k=0, type_v=0)  # F32 KV cache, as ours
+    prompt = llm.tokenize(b"Once upon a time")
+    assert prompt == [1] + sp.encode("Once upon a time")
+    theirs = []
+    for tok in llm.generate(prompt, top_k=1, temp=0.0, repeat_penalty=1.0):
+        theirs.append(tok)
+        if len(theirs) == 48:
+            break
+    assert H.greedy(MODEL, prompt, 48) == theirs
