@@ -162,13 +162,15 @@ def _split_iso_outputs(values: tuple[str, ...]) -> tuple[Path | None, list[str]]
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Output ISO file.")
 @click.option("--cmdline", default="", help="Extra kernel command line words.")
-@click.option("--model", type=_FILE, default=None, help="Model file, module 'model'.")
+@click.option("--model", type=_FILE, default=None,
+              help="Model file, module 'model' (default: models/default.gguf).")
+@click.option("--no-model", is_flag=True, help="Leave the model out (not even the default).")
 @click.option("--tokenizer", type=_FILE, default=None, help="Tokenizer file, module 'tokenizer'.")
 @click.option("--prompt", default=None, help="Bake a prompt in (the ISO then boots to console mode).")
 @click.option("--module", "modules", multiple=True, metavar="PATH[:NAME]", help="Extra module.")
 @click.option("-v", "--verbose", is_flag=True, help="Print the grub-mkrescue command.")
 def iso(elf: Path | None, outputs: tuple[str, ...], output: Path | None, cmdline: str,
-        model: Path | None, tokenizer: Path | None, prompt: str | None,
+        model: Path | None, no_model: bool, tokenizer: Path | None, prompt: str | None,
         modules: tuple[str, ...], verbose: bool) -> None:
     """Make a bootable GRUB ISO (BIOS, plus UEFI where GRUB's EFI files are installed)."""
     import tempfile
@@ -182,7 +184,7 @@ def iso(elf: Path | None, outputs: tuple[str, ...], output: Path | None, cmdline
     out = output or out or config.from_env().build_dir / "cllm.iso"
     elf = elf if elf is not None else _default_elf()
     words = cmdline.split() + [runlib.kernel_option(x) for x in opts]
-    mods = runlib.modules_from_args(model, tokenizer, modules)
+    mods = runlib.modules_from_args(model, tokenizer, modules, no_model=no_model)
     with tempfile.TemporaryDirectory(prefix="cllm-iso-prompt-") as tmp:
         if prompt is not None:
             pfile = Path(tmp) / "prompt"

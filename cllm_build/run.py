@@ -225,8 +225,13 @@ def wait_for_health(url: str, timeout_s: float) -> str | None:
 
 
 def modules_from_args(model: Path | None, tokenizer: Path | None,
-                      extra: Sequence[str]) -> list[qemu.Module]:
-    """Modules for an ISO: `model`, `tokenizer` and each PATH[:NAME]."""
+                      extra: Sequence[str], no_model: bool = False) -> list[qemu.Module]:
+    """Modules for an ISO: `model` (the default model when none is given, unless
+    no_model), `tokenizer` and each PATH[:NAME]."""
+    if no_model and model is not None:
+        raise UsageError("--model and --no-model exclude each other")
+    if model is None and not no_model and DEFAULT_MODEL.is_file():
+        model = DEFAULT_MODEL
     mods = []
     if model is not None:
         mods.append(qemu.Module(model, "model"))

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from cllm_build import image, qemu
+from cllm_build import run as runlib
 from cllm_build.errors import ImageError, ToolMissing, UsageError
 
 BOOT_TIMEOUT_S = 90
@@ -67,12 +68,31 @@ def test_iso_contains_kernel_modules_and_config(iso: Path, kernel_elf: Path, tmp
     cfg = (got / "grub.cfg").read_text()
     assert "multiboot /boot/cllm.elf cllm.iso_test=1 cllm.iso_opt=2\n" in cfg
     assert "module /boot/note note\n" in cfg
+    # no --model: the default model goes in
+    assert "module /boot/model model\n" in cfg
+    subprocess.run(["xorriso", "-osirrox", "on", "-indev", str(iso), "-extract", "/boot/model",
+                    str(got / "model")], capture_output=True, check=True)
+    assert (got / "model").read_bytes() == runlib.DEFAULT_MODEL.read_bytes()
+
+
+def test_iso_no_model_leaves_the_default_out(kernel_elf: Path, tmp_path: Path) -> None:
+    out = tmp_path / "bare.iso"
+    r = _cllm("iso", str(kernel_elf), "-o", str(out), "--no-model")
+    assert r.returncode == 0, r.stderr
+    cfg = tmp_path / "grub.cfg"
+    subprocess.run(["xorriso", "-osirrox", "on", "-indev", str(out), "-extract",
+                    "/boot/grub/grub.cfg", str(cfg)], capture_output=True, check=True)
+    assert "module" not in cfg.read_text()
+    r = _cllm("iso", str(kernel_elf), "-o", str(out), "--no-model", "--model",
+              str(runlib.DEFAULT_MODEL))
+    assert r.returncode != 0 and "--no-model" in r.stderr
 
 
 @pytest.mark.qemu
 def test_iso_boots_under_seabios(iso: Path) -> None:
     lines = _boot_ready(qemu.QemuSpec(iso=iso, memory_mib=128))
     assert any(ln.startswith("cllm ") and " build " in ln for ln in lines)
+    assert any(ln.startswith("cllm: model: cllm-default arch llama") for ln in lines), lines
 
 
 @pytest.mark.qemu
