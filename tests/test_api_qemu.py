@@ -184,6 +184,7 @@ def test_greedy_completion_equals_console_mode(guest, kernel_elf, models_dir):
     r = client.completions.create(model="stories260K", prompt=prompt, max_tokens=n, temperature=0)
     assert r.choices[0].text == proc.stdout.decode()
     assert r.usage.completion_tokens == n and r.choices[0].finish_reason == "length"
+    assert abs(r.created - time.time()) < 600  # Unix time, from the guest's RTC
 
 
 def test_openai_chat_and_streaming(guest):

@@ -153,3 +153,22 @@ def test_module_name_survives_a_long_path(kernel_elf, tmp_path):
     log = proc.stdout.decode("utf-8", "replace")
     assert re.search(r"^cllm: module blob at 0x[0-9a-f]+ len 100\r?$", log, re.MULTILINE), log
     assert qemu.kernel_status(proc.returncode) == 0, log
+
+
+RTC_LINE = re.compile(r"^cllm: clock: rtc (\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d) UTC$")
+
+
+@pytest.mark.parametrize("base", ["1999-12-31T23:59:58", "2024-02-29T12:34:56", "2038-01-19T03:14:07"])
+def test_rtc_gives_the_wall_clock(kernel_elf, base):
+    """QEMU's RTC started at `base`: the boot log shows that time (a second or two on,
+    across a century, on a leap day, past 2^31 - 1 seconds)."""
+    from datetime import datetime
+
+    spec = qemu.QemuSpec(elf=kernel_elf, memory_mib=64, accel="tcg", cmdline="cllm.selftest=page",
+                         extra_args=("-rtc", f"base={base}"))
+    log = qemu.boot_to_exit(spec, 60)
+    m = next((RTC_LINE.match(line) for line in log.lines if RTC_LINE.match(line)), None)
+    assert m, log.lines
+    got = datetime(*map(int, m.groups()))
+    drift = (got - datetime.fromisoformat(base)).total_seconds()
+    assert 0 <= drift <= 30, (got, base)

@@ -4,9 +4,11 @@
  * scales it, else clock_us counts PIT ticks plus the position inside the current
  * tick read from the PIT's counter. Every reading is clamped to the last one, so the
  * clock never runs backwards. Needs traps_init (IRQ0 handler) and cpu_init (TSC flag).
+ * The wall clock is the CMOS RTC read once at boot (dev/rtc.c) plus clock_us.
  */
 #include "clock.h"
 #include "cpu.h"
+#include "dev/rtc.h"
 #include "kernel.h"
 #include "param.h"
 #include "trap.h"
@@ -25,6 +27,7 @@ static volatile uint64_t ticks;
 static uint64_t tsc_hz, tsc_base;
 static uint32_t tsc_us_mult; /* 2^32 * 1e6 / tsc_hz: microseconds per TSC cycle, fixed point */
 static uint64_t last_us;
+static uint64_t boot_unix; /* wall clock at clock_us() == 0, seconds; 0 = unknown */
 
 static void clock_irq(void) {
     ticks++;
@@ -62,6 +65,18 @@ void clock_init(void) {
         tsc_hz = 0;
         printk("cllm: clock: pit %u Hz, no tsc\n", PIT_HZ);
     }
+    struct rtc_date d;
+    if (rtc_read(&d)) {
+        boot_unix = rtc_unix_seconds(&d) - clock_us() / 1000000u;
+        printk("cllm: clock: rtc %04d-%02d-%02d %02d:%02d:%02d UTC\n", d.year, d.month, d.day,
+               d.hour, d.minute, d.second);
+    } else {
+        printk("cllm: clock: no rtc, no wall clock\n");
+    }
+}
+
+uint64_t clock_unix_s(void) {
+    return boot_unix ? boot_unix + clock_us() / 1000000u : 0;
 }
 
 static uint64_t clock_pit_us(void) {

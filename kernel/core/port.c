@@ -22,6 +22,10 @@ uint64_t port_time_us(void) {
     return clock_us();
 }
 
+uint64_t port_unix_time(void) {
+    return clock_unix_s();
+}
+
 void port_log(const char *fmt, ...) {
     char line[PORT_LOG_MAX];
     va_list ap;

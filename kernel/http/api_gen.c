@@ -19,7 +19,7 @@ struct api_task {
     bool sent_role;         /* chat stream: the first delta carried the role */
     struct hbuf text;       /* generated text (non-streaming) */
     unsigned id;
-    uint64_t created;       /* seconds since boot (there is no wall clock) */
+    uint64_t created;       /* Unix time; seconds since boot without a wall clock */
     char model[96];
 };
 
@@ -387,7 +387,9 @@ void api_gen_handle(struct http_conn *c, const struct http_request *req, enum ap
     t->stream = f.stream;
     t->include_usage = f.include_usage;
     t->id = ++api_next_id;
-    t->created = port_time_us() / 1000000u;
+    t->created = port_unix_time();
+    if (!t->created)
+        t->created = port_time_us() / 1000000u;
     hbuf_init(&t->text);
     api_active++;
     c->task = t;

@@ -15,5 +15,6 @@ uint64_t clock_ms(void);          /* clock_us() / 1000 */
 uint64_t clock_ticks(void);       /* PIT interrupts taken so far */
 uint64_t clock_tsc_hz(void);      /* calibrated TSC rate, 0 without a TSC */
 void clock_delay_us(uint64_t us); /* busy-wait */
+uint64_t clock_unix_s(void);      /* seconds since 1970 UTC from the RTC; 0 without one */
 
 #endif

@@ -7,7 +7,8 @@
  *   memory:  port_alloc(n) (16-byte aligned, NULL on failure), port_free(p)
  *   text:    memcpy memset memcmp strlen strcmp strncmp snprintf vsnprintf
  *   math:    expf logf sqrtf powf sinf cosf fabsf tanhf floorf (float, C99 names)
- *   time:    port_time_us() monotonic microseconds
+ *   time:    port_time_us() monotonic microseconds; port_unix_time() wall clock
+ *            seconds since 1970 UTC, 0 when there is none
  *   log:     port_log(fmt, ...) one status line, prefixed "cllm: " in the kernel
  *   errors:  port_fail(err, errlen, fmt, ...) formats a message into err, returns -1
  */
@@ -30,6 +31,7 @@
 void *port_alloc(size_t n);
 void port_free(void *p);
 uint64_t port_time_us(void);
+uint64_t port_unix_time(void);
 void port_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #ifdef CLLM_HOST

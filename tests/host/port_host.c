@@ -24,6 +24,10 @@ uint64_t port_time_us(void) {
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+uint64_t port_unix_time(void) {
+    return (uint64_t)time(NULL);
+}
+
 void port_log(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
