@@ -131,7 +131,7 @@ static void api_models(struct http_conn *c, const struct http_request *req) {
     json_write_key(&w, "object");
     json_write_string(&w, "model");
     json_write_key(&w, "created");
-    json_write_int(&w, 0);
+    json_write_int(&w, (int64_t)port_unix_time());
     json_write_key(&w, "owned_by");
     json_write_string(&w, "cllm");
     json_write_key(&w, "meta");
