@@ -80,6 +80,10 @@ def test_quantized_batched_prompt_is_exact(converted, qtype):
     prompt = [1] + [(29 * i + 5) % 500 + 3 for i in range(20)]
     for scalar in (False, True):
         H.assert_batch_is_exact(converted[qtype], prompt, scalar=scalar)
+    prompts = [prompt, [1, 7], prompt[:9]]  # and three sequences decoded together
+    out = H.run(converted[qtype], "multi", 24, *(",".join(map(str, p)) for p in prompts))
+    for line, p in zip(out.stdout.strip().splitlines(), prompts, strict=True):
+        assert [int(t) for t in line.split()] == H.greedy(converted[qtype], p, 24)
 
 
 def test_q4_greedy_matches_its_reference(converted):

@@ -41,6 +41,20 @@ def test_batched_prompt_is_exact(models_dir, name, scalar):
     H.assert_batch_is_exact(models_dir / name, LONG_PROMPT, scalar=scalar)
 
 
+@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("scalar", [False, True])
+def test_several_sequences_decode_together_exactly(models_dir, name, scalar):
+    """model_forward_multi: 5 sequences of different prompt lengths stepped together
+    give, token for token, each sequence's own greedy run."""
+    path = models_dir / name
+    prompts = [[1], [1, 403, 407], LONG_PROMPT[:20], [1, 300, 10], LONG_PROMPT]
+    out = H.run(path, "multi", 40, *(",".join(map(str, p)) for p in prompts), scalar=scalar)
+    lines = out.stdout.strip().splitlines()
+    assert len(lines) == len(prompts)
+    for line, p in zip(lines, prompts):
+        assert [int(t) for t in line.split()] == H.greedy(path, p, 40, scalar=scalar)
+
+
 def test_batched_prompt_refuses_what_one_token_refuses(models_dir):
     path = models_dir / "stories260K.gguf"
     for toks in ([1, 512, 3], [1, -1], [1] * 513):  # bad id, negative id, past the context (512)

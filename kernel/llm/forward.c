@@ -4,9 +4,10 @@
  * cache, SwiGLU FFN, final norm and the output matrix. Called by generation code
  * and host tests through model_forward (model.h); the math is in ops.c.
  *
- * model_forward_batch runs several prompt tokens through each layer together, so
- * every weight matrix is read once per batch instead of once per token; its
- * activations live in a scratch buffer here (single-threaded use only). It gives
+ * model_forward_batch (several prompt tokens of one sequence) and model_forward_multi
+ * (the next token of several sequences) run their rows through each layer together,
+ * so every weight matrix is read once per batch instead of once per token; the
+ * activations live in a scratch buffer here (single-threaded use only). Both give
  * the same numbers as model_forward token by token.
  */
 #include "llm/ops.h"
@@ -107,35 +108,46 @@ static float *forward_scratch(size_t n) {
     return fwd_buf;
 }
 
-/* Tokens pos..pos+nb-1 (nb <= FORWARD_BATCH) through every layer; the residual
- * stream of the last one is left in s->x. -1 if the scratch cannot be had. */
-static int forward_chunk(const struct model *m, struct model_state *s, const int *tokens, int nb,
-                         int pos) {
+/* One row of a batch: a token of some sequence at its position. */
+struct forward_row {
+    struct model_state *s;
+    int token, pos;
+};
+
+/* Rows (nb <= FORWARD_BATCH) through every layer, the matrices shared by all rows,
+ * attention per row over its own sequence's cache (rows of one sequence in position
+ * order, so each sees the ones before it). With logits, every row's state gets its
+ * logits; without, only the residual stream of the last row is left in its s->x.
+ * -1 if the scratch cannot be had. */
+static int forward_rows(const struct model *m, const struct forward_row *r, int nb, bool logits) {
     const struct model_config *c = &m->cfg;
     int dim = c->dim, hid = c->hidden_dim, kv_dim = c->n_kv_heads * c->head_dim;
     int qd = c->n_heads * c->head_dim, wide = MAX(dim, qd);
-    float *x = forward_scratch((size_t)nb * (size_t)(dim + 2 * wide + qd + 2 * hid));
+    size_t per_row = (size_t)(dim + 2 * wide + qd + 2 * kv_dim + 2 * hid);
+    if (logits)
+        per_row += (size_t)c->vocab_size;
+    float *x = forward_scratch((size_t)nb * per_row);
     if (!x)
         return -1;
     float *xb = x + nb * dim, *xb2 = xb + nb * wide, *q = xb2 + nb * wide;
-    float *hb = q + nb * qd, *hb2 = hb + nb * hid;
+    float *k = q + nb * qd, *v = k + nb * kv_dim, *hb = v + nb * kv_dim, *hb2 = hb + nb * hid;
     for (int b = 0; b < nb; b++)
-        ops_get_row(x + b * dim, &m->tok_embd, tokens[b]);
+        ops_get_row(x + b * dim, &m->tok_embd, r[b].token);
     for (int l = 0; l < c->n_layers; l++) {
         const struct model_layer *w = &m->layers[l];
-        size_t loff = (size_t)l * (size_t)s->n_ctx * (size_t)kv_dim;
-        float *k = s->key_cache + loff + (size_t)pos * kv_dim;
-        float *v = s->value_cache + loff + (size_t)pos * kv_dim;
-
         for (int b = 0; b < nb; b++)
             ops_rmsnorm(xb + b * dim, x + b * dim, w->attn_norm, dim, c->rms_eps);
-        float *const qkv_out[3] = {q, k, v}; /* k, v rows are the cache's, kv_dim apart */
+        float *const qkv_out[3] = {q, k, v};
         const struct model_matrix *const qkv[3] = {&w->wq, &w->wk, &w->wv};
         ops_matmul_batch(qkv_out, qkv, 3, xb, nb);
+        for (int b = 0; b < nb; b++) {
+            forward_rope(c, q + b * qd, k + b * kv_dim, r[b].pos);
+            size_t at = ((size_t)l * (size_t)r[b].s->n_ctx + (size_t)r[b].pos) * (size_t)kv_dim;
+            memcpy(r[b].s->key_cache + at, k + b * kv_dim, (size_t)kv_dim * sizeof(float));
+            memcpy(r[b].s->value_cache + at, v + b * kv_dim, (size_t)kv_dim * sizeof(float));
+        }
         for (int b = 0; b < nb; b++)
-            forward_rope(c, q + b * qd, k + b * kv_dim, pos + b);
-        for (int b = 0; b < nb; b++)
-            forward_attention(c, s, l, pos + b, q + b * qd, xb2 + b * qd);
+            forward_attention(c, r[b].s, l, r[b].pos, q + b * qd, xb2 + b * qd);
         float *const wo_out[1] = {xb};
         const struct model_matrix *const wo[1] = {&w->wo};
         ops_matmul_batch(wo_out, wo, 1, xb2, nb);
@@ -155,7 +167,18 @@ static int forward_chunk(const struct model *m, struct model_state *s, const int
         for (int i = 0; i < nb * dim; i++)
             x[i] += xb[i];
     }
-    memcpy(s->x, x + (nb - 1) * dim, (size_t)dim * sizeof(float));
+    if (!logits) {
+        memcpy(r[nb - 1].s->x, x + (nb - 1) * dim, (size_t)dim * sizeof(float));
+        return 0;
+    }
+    float *out = hb2 + nb * hid;
+    for (int b = 0; b < nb; b++)
+        ops_rmsnorm(x + b * dim, x + b * dim, m->output_norm, dim, c->rms_eps);
+    float *const lg_out[1] = {out};
+    const struct model_matrix *const lg[1] = {&m->output};
+    ops_matmul_batch(lg_out, lg, 1, x, nb);
+    for (int b = 0; b < nb; b++)
+        memcpy(r[b].s->logits, out + (size_t)b * c->vocab_size, (size_t)c->vocab_size * sizeof(float));
     return 0;
 }
 
@@ -167,9 +190,12 @@ const float *model_forward_batch(const struct model *m, struct model_state *s, c
     for (int i = 0; i < n; i++)
         if (tokens[i] < 0 || tokens[i] >= c->vocab_size)
             return NULL;
+    struct forward_row rows[FORWARD_BATCH];
     for (int done = 0; done < n;) {
         int nb = MIN(FORWARD_BATCH, n - done);
-        if (nb == 1 || forward_chunk(m, s, tokens + done, nb, pos + done) != 0) {
+        for (int b = 0; b < nb; b++)
+            rows[b] = (struct forward_row){s, tokens[done + b], pos + done + b};
+        if (nb == 1 || forward_rows(m, rows, nb, false) != 0) {
             /* one token, or no scratch memory: the one-token pass */
             for (int i = 0; i < nb; i++)
                 if (!model_forward(m, s, tokens[done + i], pos + done + i))
@@ -181,4 +207,25 @@ const float *model_forward_batch(const struct model *m, struct model_state *s, c
         done += nb;
     }
     return s->logits;
+}
+
+int model_forward_multi(const struct model *m, struct model_state *const *s, const int *tokens,
+                        const int *pos, int n) {
+    const struct model_config *c = &m->cfg;
+    for (int i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= c->vocab_size || pos[i] < 0 || pos[i] >= s[i]->n_ctx)
+            return -1;
+    struct forward_row rows[FORWARD_BATCH];
+    for (int done = 0; done < n;) {
+        int nb = MIN(FORWARD_BATCH, n - done);
+        for (int b = 0; b < nb; b++)
+            rows[b] = (struct forward_row){s[done + b], tokens[done + b], pos[done + b]};
+        if (nb == 1 || forward_rows(m, rows, nb, true) != 0) {
+            for (int i = 0; i < nb; i++)
+                if (!model_forward(m, s[done + i], tokens[done + i], pos[done + i]))
+                    return -1;
+        }
+        done += nb;
+    }
+    return 0;
 }

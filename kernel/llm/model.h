@@ -122,6 +122,13 @@ const float *model_forward(const struct model *m, struct model_state *s, int tok
 const float *model_forward_batch(const struct model *m, struct model_state *s, const int *tokens,
                                  int n, int pos);
 
+/* One token for each of n sequences: tokens[i] at position pos[i] of state s[i]
+ * (positions before it already run; each state at most once). Every state gets its
+ * logits in s[i]->logits, equal to model_forward's. 0, or -1 if a token or position
+ * is out of range (checked before anything runs). */
+int model_forward_multi(const struct model *m, struct model_state *const *s, const int *tokens,
+                        const int *pos, int n);
+
 /* Name of a weight type ("F32", "F16", "Q8_0", "Q4_0", "Q8"). */
 const char *model_wtype_name(uint32_t type);
 

@@ -6,6 +6,9 @@
  *   llm_main [--scalar] [--ctx N] MODEL logits TOK...      one line of logits per token
  *   llm_main [--scalar] [--ctx N] MODEL greedy STEPS TOK... feed TOKs, then greedy
  *   llm_main [--scalar] [--ctx N] MODEL bench STEPS TOK...  timings of prompt and generation
+ *   llm_main [--scalar] [--ctx N] MODEL multi STEPS T,T,... T,T,...  several sequences
+ *       (comma-separated prompts): each prompt batched, then STEPS greedy steps of all
+ *       sequences together through model_forward_multi; one line of tokens per sequence
  *   llm_main [--ctx N] MODEL mutate SEED COUNT LIMIT      load COUNT copies of MODEL with
  *       random bytes changed within its first LIMIT bytes; run two tokens through each
  *       one that loads; print how many loaded and were refused (a fuzz test under ASan)
@@ -68,6 +71,58 @@ static int argmax(const float *v, int n) {
     return best;
 }
 
+#define MULTI_MAX 16
+
+/* The `multi` command: argv[0] is STEPS, argv[1..] the prompts. */
+static int multi(const struct model *m, int n_ctx, int argc, char **argv) {
+    int n = argc - 1, steps = argc > 0 ? atoi(argv[0]) : 0;
+    if (n < 1 || n > MULTI_MAX) {
+        printf("error: multi needs STEPS and 1..%d prompts\n", MULTI_MAX);
+        return 1;
+    }
+    struct model_state st[MULTI_MAX];
+    struct model_state *sp[MULTI_MAX];
+    int pos[MULTI_MAX], next[MULTI_MAX], out[MULTI_MAX][512], rc = 0, ready = 0;
+    for (int i = 0; i < n; i++) {
+        int toks[512], k = 0;
+        for (char *t = strtok(argv[i + 1], ","); t && k < 512; t = strtok(NULL, ","))
+            toks[k++] = atoi(t);
+        sp[i] = &st[i];
+        const float *lg = NULL;
+        if (model_state_init(&st[i], m, n_ctx) == 0)
+            ready++;
+        if (ready == i || !(lg = model_forward_batch(m, &st[i], toks, k, 0))) {
+            printf("error: prompt %d refused\n", i);
+            rc = 1;
+            goto out;
+        }
+        pos[i] = k;
+        next[i] = argmax(lg, m->cfg.vocab_size);
+    }
+    for (int s = 0; s < steps && s < 512; s++) {
+        for (int i = 0; i < n; i++)
+            out[i][s] = next[i];
+        if (model_forward_multi(m, sp, next, pos, n) != 0) {
+            printf("error: step %d refused\n", s);
+            rc = 1;
+            goto out;
+        }
+        for (int i = 0; i < n; i++) {
+            pos[i]++;
+            next[i] = argmax(st[i].logits, m->cfg.vocab_size);
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        for (int s = 0; s < steps && s < 512; s++)
+            printf(s ? " %d" : "%d", out[i][s]);
+        printf("\n");
+    }
+out:
+    for (int i = 0; i < ready; i++)
+        model_state_free(&st[i]);
+    return rc;
+}
+
 int main(int argc, char **argv) {
     bool scalar = false, batch = false;
     int n_ctx = 0, a = 1;
@@ -116,6 +171,12 @@ int main(int argc, char **argv) {
         model_free(&m);
         int rc = mutate(data, len, (uint32_t)strtoul(argv[a], NULL, 10) | 1u, atoi(argv[a + 1]),
                         (size_t)strtoul(argv[a + 2], NULL, 10), n_ctx > 0 ? n_ctx : 8);
+        port_free(data);
+        return rc;
+    }
+    if (!strcmp(cmd, "multi")) {
+        int rc = multi(&m, n_ctx, argc - a, argv + a);
+        model_free(&m);
         port_free(data);
         return rc;
     }
