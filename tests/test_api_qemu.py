@@ -266,6 +266,11 @@ def test_sixteen_concurrent_clients(guest):
     assert "cllm_net_drops_total" in metrics.decode()
     heap = re.search(r"^cllm_memory_heap_bytes (\d+)$", metrics.decode(), re.MULTILINE)
     assert heap and int(heap.group(1)) > 0
+    # the concurrent generations advanced together (and, above, gave the same text as alone)
+    batches = re.search(r"^cllm_decode_batches_total (\d+)$", metrics.decode(), re.MULTILINE)
+    rows = re.search(r"^cllm_decode_batch_rows_total (\d+)$", metrics.decode(), re.MULTILINE)
+    assert batches and rows and int(batches.group(1)) > 0, metrics.decode()
+    assert int(rows.group(1)) >= 2 * int(batches.group(1))
 
 
 def test_virtio_net_serves_the_same_answers(kernel_elf, models_dir, guest):

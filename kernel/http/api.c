@@ -28,6 +28,7 @@ struct api_metric {
 #define API_METRICS_MAX 64
 static struct api_metric api_metrics[API_METRICS_MAX];
 static uint64_t api_prompt_tokens, api_gen_tokens, api_prompt_us, api_gen_us;
+static uint64_t api_batches, api_batch_rows; /* batched decode passes and their rows */
 
 void api_configure(const struct api_backend *backend, const char *key) {
     api_backend = backend;
@@ -59,6 +60,11 @@ void api_metrics_tokens(int n_prompt, int n_gen, uint64_t t_prompt_us, uint64_t 
     api_gen_tokens += (uint64_t)(n_gen > 0 ? n_gen : 0);
     api_prompt_us += t_prompt_us;
     api_gen_us += t_gen_us;
+}
+
+void api_metrics_batch(int rows) {
+    api_batches++;
+    api_batch_rows += (uint64_t)rows;
 }
 
 void api_put_double(struct hbuf *b, double v) {
@@ -260,9 +266,15 @@ static void api_metrics_handler(struct http_conn *c, const struct http_request *
                 "# HELP cllm_http_connections_evicted_total Idle or unfinished connections "
                 "reset to admit newer ones.\n"
                 "# TYPE cllm_http_connections_evicted_total counter\n"
-                "cllm_http_connections_evicted_total %llu\n",
+                "cllm_http_connections_evicted_total %llu\n"
+                "# HELP cllm_decode_batches_total Forward passes that advanced several "
+                "generations at once.\n"
+                "# TYPE cllm_decode_batches_total counter\ncllm_decode_batches_total %llu\n"
+                "# HELP cllm_decode_batch_rows_total Generations advanced by those passes.\n"
+                "# TYPE cllm_decode_batch_rows_total counter\ncllm_decode_batch_rows_total %llu\n",
                 api_tasks_active(), (unsigned)http_server_n_conns(),
-                (unsigned long long)http_server_n_evicted());
+                (unsigned long long)http_server_n_evicted(), (unsigned long long)api_batches,
+                (unsigned long long)api_batch_rows);
 #ifndef CLLM_HOST
     hbuf_printf(&b,
                 "# HELP cllm_memory_heap_bytes Heap bytes in use.\n"

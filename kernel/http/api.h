@@ -23,6 +23,8 @@ const struct api_backend *api_backend_get(void);
 void api_handle(struct http_conn *c, const struct http_request *req);
 /* Advance the connection's task by one generation step (one token). */
 void api_task_step(struct http_conn *c);
+/* After a poll turn's steps: run the forward passes they left pending, batched. */
+void api_tasks_flush(void);
 /* Drop the connection's task, if any (the connection is going away). */
 void api_task_free(struct http_conn *c);
 /* Generations in progress. */
@@ -31,6 +33,8 @@ int api_tasks_active(void);
 /* Metrics: one response sent for `route` (a static label; NULL counts as "other"). */
 void api_metrics_record(const char *route, int status);
 void api_metrics_tokens(int n_prompt, int n_gen, uint64_t t_prompt_us, uint64_t t_gen_us);
+/* Metrics: one batched decode pass over `rows` generations. */
+void api_metrics_batch(int rows);
 
 /* api_gen.c: POST bodies of the generation endpoints. */
 enum api_kind {

@@ -60,6 +60,10 @@ struct api_backend {
     void *(*gen_start)(const int *prompt, int n, const struct gen_params *p, char *err,
                        size_t errlen);
     int (*gen_step)(void *g, struct gen_output *out); /* GEN_STEP_*, -1 after done */
+    /* Optional: run the work the last steps of all live generations left pending in
+     * one batch (each generation's next step would do its own otherwise); returns the
+     * generations advanced together, 0 for none. */
+    int (*gen_flush)(void);
     void (*gen_stats)(void *g, struct api_gen_stats *st);
     void (*gen_free)(void *g);
 };

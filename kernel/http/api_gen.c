@@ -607,6 +607,13 @@ static void api_finish_whole(struct http_conn *c, struct api_task *t,
     hbuf_free(&b);
 }
 
+void api_tasks_flush(void) {
+    const struct api_backend *be = api_backend_get();
+    int rows = be && be->gen_flush ? be->gen_flush() : 0;
+    if (rows > 1)
+        api_metrics_batch(rows);
+}
+
 void api_task_step(struct http_conn *c) {
     struct api_task *t = c->task;
     const struct api_backend *be = api_backend_get();

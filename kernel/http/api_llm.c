@@ -78,6 +78,19 @@ static size_t api_llm_chat(const struct chat_message *msgs, size_t n, char *out,
     return chat_apply(chat_detect(llm_record()->chat_template), msgs, n, true, out, cap);
 }
 
+/* Live generations, for batched decode passes (a full table only costs batching). */
+#define API_LLM_LIVE_MAX 32
+static struct gen_request *api_llm_live[API_LLM_LIVE_MAX];
+
+/* Put `to` in the first slot holding `from` (NULL: a free slot). */
+static void api_llm_live_swap(struct gen_request *from, struct gen_request *to) {
+    for (int i = 0; i < API_LLM_LIVE_MAX; i++)
+        if (api_llm_live[i] == from) {
+            api_llm_live[i] = to;
+            return;
+        }
+}
+
 static void *api_llm_gen_start(const int *prompt, int n, const struct gen_params *p, char *err,
                                size_t errlen) {
     const struct llm *l = llm_get();
@@ -95,6 +108,7 @@ static void *api_llm_gen_start(const int *prompt, int n, const struct gen_params
         port_free(req);
         return NULL;
     }
+    api_llm_live_swap(NULL, req);
     return req;
 }
 
@@ -112,9 +126,14 @@ static void api_llm_gen_stats(void *g, struct api_gen_stats *st) {
     st->t_gen_us = req->t_gen_us;
 }
 
+static int api_llm_gen_flush(void) {
+    return gen_forward_pending(api_llm_live, API_LLM_LIVE_MAX);
+}
+
 static void api_llm_gen_free(void *g) {
     if (!g)
         return;
+    api_llm_live_swap(g, NULL);
     gen_free(g);
     port_free(g);
 }
@@ -129,6 +148,7 @@ const struct api_backend api_llm_backend = {
     .params_default = gen_params_default,
     .gen_start = api_llm_gen_start,
     .gen_step = api_llm_gen_step,
+    .gen_flush = api_llm_gen_flush,
     .gen_stats = api_llm_gen_stats,
     .gen_free = api_llm_gen_free,
 };

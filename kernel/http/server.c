@@ -372,6 +372,8 @@ bool http_server_poll_at(uint64_t now_ms) {
         if (http_conn_alive(c))
             http_conn_flush(c, now_ms);
     }
+    if (worked)
+        api_tasks_flush(); /* the tokens just sampled, one forward pass for all */
     http_leave();
     return worked;
 }

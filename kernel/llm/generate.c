@@ -1,8 +1,9 @@
 /*
  * generate.c: the generation loop of one request (see generate.h): prompt evaluation
  * in chunks, then per step: sample, decode, hold back text that is not final yet (an
- * incomplete UTF-8 character, a possible start of a stop string), run the new token
- * through the model. Called by console.c and the HTTP API; relies on model.h
+ * incomplete UTF-8 character, a possible start of a stop string); the new token's
+ * forward pass waits, so that gen_forward_pending can run it together with other
+ * requests' tokens (the next gen_step runs it alone otherwise). Called by console.c and the HTTP API; relies on model.h
  * (model_state_init, model_forward_batch for the prompt, model_forward after it),
  * tokenizer.h, sampler.h and port.h.
  */
@@ -187,11 +188,58 @@ static int gen_prompt_step(struct gen_request *req) {
     return req->logits ? GEN_STEP_PROMPT : -1;
 }
 
+/* Run the sampled token that awaits its forward pass, alone. */
+static int gen_forward_one(struct gen_request *req) {
+    uint64_t t0 = port_time_us();
+    req->logits = model_forward(&req->llm->model, req->state, req->tokens[req->n_eval], req->n_eval);
+    req->pending = false;
+    req->n_eval++;
+    req->t_gen_us += port_time_us() - t0;
+    return req->logits ? 0 : -1;
+}
+
+int gen_forward_pending(struct gen_request *const *reqs, int n) {
+    struct model_state *states[GEN_BATCH_MAX];
+    int tokens[GEN_BATCH_MAX], pos[GEN_BATCH_MAX], rows = 0;
+    struct gen_request *batch[GEN_BATCH_MAX];
+    for (int i = 0; i < n; i++) {
+        struct gen_request *r = reqs[i];
+        if (!r || !r->pending)
+            continue;
+        if (rows == GEN_BATCH_MAX || (rows && r->llm != batch[0]->llm)) {
+            (void)gen_forward_one(r); /* past the batch, or another model: alone */
+            continue;
+        }
+        batch[rows] = r;
+        states[rows] = r->state;
+        tokens[rows] = r->tokens[r->n_eval];
+        pos[rows] = r->n_eval;
+        rows++;
+    }
+    if (rows == 0)
+        return 0;
+    uint64_t t0 = port_time_us();
+    int rc = model_forward_multi(&batch[0]->llm->model, states, tokens, pos, rows);
+    uint64_t share = (port_time_us() - t0) / (uint64_t)rows;
+    for (int i = 0; i < rows; i++) {
+        struct gen_request *r = batch[i];
+        r->pending = false;
+        r->n_eval++;
+        r->logits = rc == 0 ? r->state->logits : NULL; /* NULL: the next gen_step fails it */
+        r->t_gen_us += share;
+    }
+    return rows;
+}
+
 int gen_step(struct gen_request *req, struct gen_output *out) {
     out->token = -1;
     out->len = 0;
     if (req->finish != GEN_FINISH_NONE)
         return -1;
+    if (req->pending && gen_forward_one(req) != 0)
+        return gen_finish(req, out, GEN_FINISH_ERROR);
+    if (req->n_eval >= req->n_prompt && !req->logits)
+        return gen_finish(req, out, GEN_FINISH_ERROR); /* a batched forward pass failed */
     if (req->n_eval < req->n_prompt) {
         if (gen_prompt_step(req) < 0)
             return gen_finish(req, out, GEN_FINISH_ERROR);
@@ -231,10 +279,8 @@ int gen_step(struct gen_request *req, struct gen_output *out) {
     } else if (req->n_eval >= req->n_ctx) { /* the context is full */
         rc = gen_finish(req, out, GEN_FINISH_LENGTH);
     } else {
-        req->logits = model_forward(&req->llm->model, req->state, tok, req->n_eval);
-        req->n_eval++;
-        if (!req->logits)
-            rc = gen_finish(req, out, GEN_FINISH_ERROR);
+        req->pending = true; /* run by gen_forward_pending with others, or next step */
+        req->logits = NULL;
     }
     req->t_gen_us += port_time_us() - t0;
     return rc;

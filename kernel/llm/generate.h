@@ -32,6 +32,7 @@ struct model_state;
 #define GEN_MAX_STOP 4          /* stop strings per request */
 #define GEN_STOP_MAX_LEN 64     /* bytes per stop string, excluding the NUL */
 #define GEN_PROMPT_CHUNK 32     /* prompt tokens evaluated per gen_step call */
+#define GEN_BATCH_MAX 16        /* requests gen_forward_pending runs in one pass */
 #define GEN_TEXT_MAX 512        /* bytes one gen_step may release (held bytes + a piece) */
 #define GEN_SEED_RANDOM UINT64_MAX /* seed value meaning "from the clock" */
 
@@ -81,6 +82,7 @@ struct gen_request {
     int n_eval;                 /* tokens run through the forward pass so far */
     int n_gen;                  /* tokens sampled so far */
     const float *logits;        /* (vocab) of the last evaluated token, owned by state */
+    bool pending;               /* tokens[n_eval] is sampled and awaits its forward pass */
     enum gen_finish finish;
     char hold[GEN_TEXT_MAX];    /* decoded but not yet released bytes */
     size_t n_hold;
@@ -103,6 +105,12 @@ int gen_init(struct gen_request *req, const struct llm *llm, const int *prompt, 
 /* Advance by one step: a chunk of the prompt, or one sampled token. Returns GEN_STEP_*,
  * or -1 if called after GEN_STEP_DONE. */
 int gen_step(struct gen_request *req, struct gen_output *out);
+
+/* Run the forward passes the requests' last gen_step left pending, all in one batch
+ * (model_forward_multi; up to GEN_BATCH_MAX, the rest one by one). Requests with
+ * nothing pending, and NULL entries, are skipped. Returns the rows batched. The
+ * results are the same as if each request's next gen_step had run its own. */
+int gen_forward_pending(struct gen_request *const *reqs, int n);
 
 /* Release everything gen_init allocated. Safe after a failed gen_init and twice. */
 void gen_free(struct gen_request *req);
