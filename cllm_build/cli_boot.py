@@ -24,14 +24,19 @@ def _err(msg: str) -> None:
     click.echo(msg, err=True)
 
 
-def _default_elf(progress: bool = True) -> Path:
-    """build/cllm.elf (honouring CLLM_BUILD_DIR), built first if missing."""
+def _default_elf() -> Path:
+    """build/cllm.elf (honouring CLLM_BUILD_DIR), first brought up to date by an
+    incremental build (a no-op when no source changed), so no stale image boots."""
+    from cllm_build.build import build as do_build
+
     cfg = config.from_env()
     if not cfg.elf.is_file():
-        from cllm_build.build import build as do_build
-
         _err(f"{cfg.elf} missing; building it")
-        do_build(cfg, progress=_err if progress else None)
+        do_build(cfg, progress=_err)
+        return cfg.elf
+    res = do_build(cfg)
+    if res.compiled:
+        _err(f"{cfg.elf}: rebuilt, {res.compiled} changed unit(s) compiled")
     return cfg.elf
 
 
@@ -79,7 +84,8 @@ def run(elf: Path | None, cmdline: str, options: tuple[str, ...], modules: tuple
         top_p: float | None, seed: int | None,
         port: int, nic: str, tap: str | None, api_key: str | None, qemu_args: tuple[str, ...],
         verbose: bool) -> None:
-    """Boot ELF (default build/cllm.elf) in QEMU: COM1 log to stderr, COM2 to stdout.
+    """Boot ELF (default build/cllm.elf, rebuilt first if a source changed) in QEMU:
+    COM1 log to stderr, COM2 to stdout.
 
     With --prompt the kernel runs console mode. The command exits with the kernel's
     status: 0 ok, 1 failure; a panic prints the symbolized report and exits 7.

@@ -223,3 +223,23 @@ def test_stopping_cllm_run_stops_qemu(tmp_path: Path, sig: signal.Signals) -> No
     finally:
         proc.kill()
         proc.wait()
+
+
+@pytest.mark.qemu
+def test_run_without_elf_rebuilds_what_changed(kernel_elf: Path, tmp_path: Path) -> None:
+    """With no ELF argument, `cllm run` first brings the build up to date: nothing to
+    do when nothing changed; a unit whose object is gone is compiled again."""
+    import shutil
+
+    build = tmp_path / "build"
+    shutil.copytree(kernel_elf.parent, build, symlinks=True)  # copy2: mtimes kept
+    env = {**os.environ, "CLLM_BUILD_DIR": str(build)}
+    cmd = [sys.executable, "-m", "cllm_build", "run", "--no-model", "--prompt", "hi",
+           "--memory", "32", "--timeout", "60"]
+    r = subprocess.run(cmd, capture_output=True, env=env, timeout=300, check=False)
+    assert r.returncode == 1, r.stderr  # console mode without a model: status 1
+    assert b"rebuilt" not in r.stderr and b"no model" in r.stderr
+    (build / "obj" / "kernel" / "lib" / "string.o").unlink()
+    r = subprocess.run(cmd, capture_output=True, env=env, timeout=300, check=False)
+    assert r.returncode == 1, r.stderr
+    assert b"rebuilt, 1 changed unit(s) compiled" in r.stderr, r.stderr
