@@ -118,17 +118,7 @@ def make_plan(o: RunOptions) -> Plan:
     opts += list(o.options)
     words = [w for w in o.cmdline.split() if w] + [kernel_option(x) for x in opts]
 
-    modules: list[qemu.Module] = []
-    if o.no_model and o.model is not None:
-        raise UsageError("--model and --no-model exclude each other")
-    model = o.model
-    if model is None and not o.no_model and DEFAULT_MODEL.is_file():
-        model = DEFAULT_MODEL
-    if model is not None:
-        modules.append(qemu.Module(model, "model"))
-    if o.tokenizer is not None:
-        modules.append(qemu.Module(o.tokenizer, "tokenizer"))
-    modules += [parse_module(m) for m in o.modules]
+    modules = modules_from_args(o.model, o.tokenizer, o.modules, no_model=o.no_model)
     tmp = None
     if o.prompt is not None:
         tmp = tempfile.TemporaryDirectory(prefix="cllm-run-")
@@ -149,6 +139,8 @@ def make_plan(o: RunOptions) -> Plan:
     elif o.tap is None:
         host_port = o.port
         url = f"http://127.0.0.1:{o.port}/"
+    # the model module sizes the memory; a missing file is reported by spec.check() below
+    model = next((m.path for m in modules if m.name == "model" and m.path.is_file()), None)
     memory = o.memory_mib if o.memory_mib is not None else qemu.default_memory_mib(model)
     spec = qemu.QemuSpec(
         elf=o.elf, memory_mib=memory, cpu=o.cpu, accel=o.accel, cmdline=" ".join(words),
@@ -226,8 +218,8 @@ def wait_for_health(url: str, timeout_s: float) -> str | None:
 
 def modules_from_args(model: Path | None, tokenizer: Path | None,
                       extra: Sequence[str], no_model: bool = False) -> list[qemu.Module]:
-    """Modules for an ISO: `model` (the default model when none is given, unless
-    no_model), `tokenizer` and each PATH[:NAME]."""
+    """The modules of `cllm run` and `cllm iso`: `model` (the default model when none
+    is given, unless no_model), `tokenizer` and each PATH[:NAME]."""
     if no_model and model is not None:
         raise UsageError("--model and --no-model exclude each other")
     if model is None and not no_model and DEFAULT_MODEL.is_file():
