@@ -62,6 +62,11 @@ void api_metrics_tokens(int n_prompt, int n_gen, uint64_t t_prompt_us, uint64_t 
     api_gen_us += t_gen_us;
 }
 
+uint64_t api_created(void) {
+    uint64_t t = port_unix_time();
+    return t ? t : port_time_us() / 1000000u;
+}
+
 void api_metrics_batch(int rows) {
     api_batches++;
     api_batch_rows += (uint64_t)rows;
@@ -137,7 +142,7 @@ static void api_models(struct http_conn *c, const struct http_request *req) {
     json_write_key(&w, "object");
     json_write_string(&w, "model");
     json_write_key(&w, "created");
-    json_write_int(&w, (int64_t)port_unix_time());
+    json_write_int(&w, (int64_t)api_created());
     json_write_key(&w, "owned_by");
     json_write_string(&w, "cllm");
     json_write_key(&w, "meta");

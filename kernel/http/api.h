@@ -33,6 +33,8 @@ int api_tasks_active(void);
 /* Metrics: one response sent for `route` (a static label; NULL counts as "other"). */
 void api_metrics_record(const char *route, int status);
 void api_metrics_tokens(int n_prompt, int n_gen, uint64_t t_prompt_us, uint64_t t_gen_us);
+/* The `created` field of answers: Unix time, or seconds since boot without a wall clock. */
+uint64_t api_created(void);
 /* Metrics: one batched decode pass over `rows` generations. */
 void api_metrics_batch(int rows);
 

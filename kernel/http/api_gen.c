@@ -387,9 +387,7 @@ void api_gen_handle(struct http_conn *c, const struct http_request *req, enum ap
     t->stream = f.stream;
     t->include_usage = f.include_usage;
     t->id = ++api_next_id;
-    t->created = port_unix_time();
-    if (!t->created)
-        t->created = port_time_us() / 1000000u;
+    t->created = api_created();
     hbuf_init(&t->text);
     api_active++;
     c->task = t;

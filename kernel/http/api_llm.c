@@ -5,6 +5,7 @@
  * registers it; host tests use a fake instead (tests/host/http_fake_backend.c).
  */
 #include "http/api_backend.h"
+#include "http/http_param.h"
 #include "llm/llm.h"
 #include "llm/tokenizer.h"
 #include "port.h"
@@ -78,13 +79,12 @@ static size_t api_llm_chat(const struct chat_message *msgs, size_t n, char *out,
     return chat_apply(chat_detect(llm_record()->chat_template), msgs, n, true, out, cap);
 }
 
-/* Live generations, for batched decode passes (a full table only costs batching). */
-#define API_LLM_LIVE_MAX 32
-static struct gen_request *api_llm_live[API_LLM_LIVE_MAX];
+/* Live generations, for batched decode passes: at most one per generation slot. */
+static struct gen_request *api_llm_live[API_MAX_SLOTS];
 
 /* Put `to` in the first slot holding `from` (NULL: a free slot). */
 static void api_llm_live_swap(struct gen_request *from, struct gen_request *to) {
-    for (int i = 0; i < API_LLM_LIVE_MAX; i++)
+    for (int i = 0; i < API_MAX_SLOTS; i++)
         if (api_llm_live[i] == from) {
             api_llm_live[i] = to;
             return;
@@ -127,7 +127,7 @@ static void api_llm_gen_stats(void *g, struct api_gen_stats *st) {
 }
 
 static int api_llm_gen_flush(void) {
-    return gen_forward_pending(api_llm_live, API_LLM_LIVE_MAX);
+    return gen_forward_pending(api_llm_live, API_MAX_SLOTS);
 }
 
 static void api_llm_gen_free(void *g) {

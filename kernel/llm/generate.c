@@ -3,9 +3,10 @@
  * in chunks, then per step: sample, decode, hold back text that is not final yet (an
  * incomplete UTF-8 character, a possible start of a stop string); the new token's
  * forward pass waits, so that gen_forward_pending can run it together with other
- * requests' tokens (the next gen_step runs it alone otherwise). Called by console.c and the HTTP API; relies on model.h
- * (model_state_init, model_forward_batch for the prompt, model_forward after it),
- * tokenizer.h, sampler.h and port.h.
+ * requests' tokens (the next gen_step runs it alone otherwise). Called by console.c
+ * and the HTTP API; relies on model.h (model_state_init, model_forward_batch for the
+ * prompt, model_forward_multi and model_forward after it), tokenizer.h, sampler.h and
+ * port.h.
  */
 #include "llm/generate.h"
 
@@ -219,13 +220,14 @@ int gen_forward_pending(struct gen_request *const *reqs, int n) {
     if (rows == 0)
         return 0;
     uint64_t t0 = port_time_us();
-    int rc = model_forward_multi(&batch[0]->llm->model, states, tokens, pos, rows);
+    if (model_forward_multi(&batch[0]->llm->model, states, tokens, pos, rows) != 0)
+        return 0; /* still pending: each next gen_step runs its own and reports the error */
     uint64_t share = (port_time_us() - t0) / (uint64_t)rows;
     for (int i = 0; i < rows; i++) {
         struct gen_request *r = batch[i];
         r->pending = false;
         r->n_eval++;
-        r->logits = rc == 0 ? r->state->logits : NULL; /* NULL: the next gen_step fails it */
+        r->logits = r->state->logits;
         r->t_gen_us += share;
     }
     return rows;
@@ -238,8 +240,6 @@ int gen_step(struct gen_request *req, struct gen_output *out) {
         return -1;
     if (req->pending && gen_forward_one(req) != 0)
         return gen_finish(req, out, GEN_FINISH_ERROR);
-    if (req->n_eval >= req->n_prompt && !req->logits)
-        return gen_finish(req, out, GEN_FINISH_ERROR); /* a batched forward pass failed */
     if (req->n_eval < req->n_prompt) {
         if (gen_prompt_step(req) < 0)
             return gen_finish(req, out, GEN_FINISH_ERROR);

@@ -108,8 +108,9 @@ int gen_step(struct gen_request *req, struct gen_output *out);
 
 /* Run the forward passes the requests' last gen_step left pending, all in one batch
  * (model_forward_multi; up to GEN_BATCH_MAX, the rest one by one). Requests with
- * nothing pending, and NULL entries, are skipped. Returns the rows batched. The
- * results are the same as if each request's next gen_step had run its own. */
+ * nothing pending, and NULL entries, are skipped. Returns the rows batched (0 if the
+ * batch was refused: those stay pending for their own next gen_step). The results are
+ * the same as if each request's next gen_step had run its own. */
 int gen_forward_pending(struct gen_request *const *reqs, int n);
 
 /* Release everything gen_init allocated. Safe after a failed gen_init and twice. */
