@@ -35,12 +35,6 @@ def kernel_texts(model: Path, prompt: str, n: int, seeds: range, elf: Path | Non
     return texts
 
 
-def corpus_word_rate(texts: list[str], vocabulary: set[str]) -> float:
-    """kjv.real_word_rate over all texts, each without its last word."""
-    return kjv.real_word_rate(" ".join(t.rsplit(None, 1)[0] for t in texts if t.split()),
-                              vocabulary)
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", type=Path, default=HERE.parent / "models" / "default.gguf")
@@ -57,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     for seed, text in enumerate(texts, 1):
         print(f"[seed {seed}] {a.prompt}{text}")
-    print(f"corpus words: {corpus_word_rate(texts, vocabulary):.1%} of the words of "
+    print(f"corpus words: {kjv.corpus_word_rate(texts, vocabulary):.1%} of the words of "
           f"{len(texts)} texts")
     return 0
 

@@ -84,3 +84,9 @@ def real_word_rate(text: str, vocabulary: set[str]) -> float:
     A model that spells invented words ("maidensers", "thrun") scores low."""
     found = [w.lower() for w in _WORD.findall(text)]
     return sum(w in vocabulary for w in found) / len(found) if found else 0.0
+
+
+def corpus_word_rate(texts: list[str], vocabulary: set[str]) -> float:
+    """real_word_rate over generated continuations, each without its last word (a
+    token limit may cut it short)."""
+    return real_word_rate(" ".join(t.rsplit(None, 1)[0] for t in texts if t.split()), vocabulary)

@@ -208,8 +208,8 @@ def write_samples(model: Llama, sp, path: Path, seed: int, log,
     for line in lines:
         log(line)
     if vocabulary is not None:
-        log(f"corpus words: greedy {kjv.real_word_rate(' '.join(greedy_text), vocabulary):.1%}, "
-            f"sampled {kjv.real_word_rate(' '.join(sampled_text), vocabulary):.1%}")
+        log(f"corpus words: greedy {kjv.corpus_word_rate(greedy_text, vocabulary):.1%}, "
+            f"sampled {kjv.corpus_word_rate(sampled_text, vocabulary):.1%}")
 
 
 def parse_args(argv: list[str] | None) -> tuple[RunConfig, Path, str, bool]:
