@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from cllm_build import config, qemu
-from cllm_build.errors import BootError, KernelPanic, UsageError
+from cllm_build.errors import BootError, KernelPanic, ToolMissing, UsageError
 
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 # How long `cllm run` (serve mode) waits for the API to answer /health after ready.
@@ -34,7 +34,11 @@ def _default_elf() -> Path:
         _err(f"{cfg.elf} missing; building it")
         do_build(cfg, progress=_err)
         return cfg.elf
-    res = do_build(cfg)
+    try:
+        res = do_build(cfg)
+    except ToolMissing as exc:  # an image without its toolchain here: boot it as it is
+        _err(f"run: warning: cannot check that {cfg.elf} is up to date ({exc}); booting it as it is")
+        return cfg.elf
     if res.compiled:
         _err(f"{cfg.elf}: rebuilt, {res.compiled} changed unit(s) compiled")
     return cfg.elf
@@ -105,9 +109,9 @@ def run(elf: Path | None, cmdline: str, options: tuple[str, ...], modules: tuple
     lock = threading.Lock()
     if echo is None:
         echo = sys.stdout.isatty()
-    echo = echo and prompt is not None
-    if echo and prompt is not None:
-        out.write(prompt.encode("utf-8", "surrogateescape"))
+    echoed = prompt if echo else None  # console mode only: prompt is None when serving
+    if echoed is not None:
+        out.write(echoed.encode("utf-8", "surrogateescape"))
         out.flush()
 
     def on_data(chunk: bytes) -> None:
@@ -129,7 +133,7 @@ def run(elf: Path | None, cmdline: str, options: tuple[str, ...], modules: tuple
 
     res = runlib.run_plan(plan, on_log=_err, on_data=on_data, on_ready=on_ready,
                           timeout=timeout, log_cmd=_err if verbose else None)
-    if echo:
+    if echoed is not None:
         out.write(b"\n")
         out.flush()
     for line in res.qemu_output.splitlines():

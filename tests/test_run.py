@@ -243,3 +243,20 @@ def test_run_without_elf_rebuilds_what_changed(kernel_elf: Path, tmp_path: Path)
     r = subprocess.run(cmd, capture_output=True, env=env, timeout=300, check=False)
     assert r.returncode == 1, r.stderr
     assert b"rebuilt, 1 changed unit(s) compiled" in r.stderr, r.stderr
+
+
+def test_default_elf_without_its_toolchain_boots_as_it_is(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """An existing image is still used when the up-to-date check cannot run (no compiler)."""
+    from cllm_build import build, cli_boot
+    from cllm_build.errors import ToolMissing
+
+    (tmp_path / "cllm.elf").write_bytes(b"\x7fELF")
+    monkeypatch.setenv("CLLM_BUILD_DIR", str(tmp_path))
+
+    def no_zig(cfg: object, progress: object = None) -> None:
+        raise ToolMissing("zig not found (pip install ziglang)")
+
+    monkeypatch.setattr(build, "build", no_zig)
+    assert cli_boot._default_elf() == tmp_path / "cllm.elf"
+    assert "zig not found" in capsys.readouterr().err
