@@ -25,7 +25,8 @@ STRINGS = [
 
 @pytest.fixture(scope="module")
 def tok_main() -> Path:
-    return host_binary("tok_main", ["kernel/llm/tokenizer.c", "kernel/llm/gguf.c",
+    return host_binary("tok_main", ["kernel/llm/tokenizer.c", "kernel/llm/tokenizer_bpe.c",
+                                    "kernel/llm/tokenizer_unicode.c", "kernel/llm/gguf.c",
                                     "tests/host/tok_main.c"])
 
 
@@ -70,8 +71,9 @@ def test_tokenizer_bin_matches_sentencepiece(tok_main, sp, models_dir):
         assert dec.removeprefix(b"\n<s>\n") == s.encode(), s
 
 
-def llamacpp_vectors(models_dir: Path) -> list[tuple[str, list[int]]]:
-    base = models_dir / "tokenizer-tests" / "ggml-vocab-llama-spm.gguf"
+def llamacpp_vectors(models_dir: Path, vocab: str = "ggml-vocab-llama-spm.gguf"
+                     ) -> list[tuple[str, list[int]]]:
+    base = models_dir / "tokenizer-tests" / vocab
     inp = base.with_name(base.name + ".inp").read_text(encoding="utf-8")
     out = base.with_name(base.name + ".out").read_text(encoding="utf-8").split("\n")
     texts = inp.split("\n__ggml_vocab_test__\n")
@@ -164,7 +166,8 @@ def write_vocab_gguf(path: Path, *, model: str = "llama", n: int = 300, scores: 
 
 
 @pytest.mark.parametrize("kw,needle", [
-    ({"model": "gpt2"}, 'tokenizer.ggml.model: unsupported value "gpt2"'),
+    ({"model": "bert"}, 'tokenizer.ggml.model: unsupported value "bert" (only llama, gpt2)'),
+    ({"model": "gpt2"}, "tokenizer.ggml.merges: missing or not an array"),
     ({"scores": 10}, "tokenizer.ggml.scores: 10 elements"),
     ({"types": 5}, "tokenizer.ggml.token_type: 5 elements"),
     ({"bos": 300}, "tokenizer.ggml.bos_token_id: token id 300 out of range (vocab 300)"),
@@ -253,3 +256,17 @@ def test_corrupted_files_never_crash(tok_main, models_dir, tmp_path, name, args)
             assert proc.stdout.startswith("error: "), proc.stdout
         outcomes.add(proc.returncode)
     assert outcomes == {0, 1}  # some corruptions are harmless (in text), some are noticed
+
+
+# ---------------------------------------------------------------- byte-level BPE
+
+def test_gpt2_llamacpp_vectors(tok_main, models_dir):
+    """llama.cpp's test vectors for the GPT-2 vocabulary (pre-tokenizer gpt-2): every
+    one matches, and decoding gives the text back."""
+    cases = llamacpp_vectors(models_dir, "ggml-vocab-gpt-2.gguf")
+    assert len(cases) == 46
+    got = run_tok(tok_main, ["gguf", str(models_dir / "ggml-vocab-gpt-2.gguf")],
+                  [t.encode() for t, _ in cases], flags=0)
+    for (text, want), (ids, dec) in zip(cases, got):
+        assert ids == want, repr(text)
+        assert dec == text.encode(), repr(text)

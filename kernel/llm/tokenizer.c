@@ -13,6 +13,8 @@
 #include "llm/tokenizer.h"
 
 #include "llm/gguf.h"
+#include "llm/tokenizer_bpe.h"
+#include "llm/tokenizer_heap.h"
 #include "port.h"
 
 /* U+2581 LOWER ONE EIGHTH BLOCK, SentencePiece's escaped space. */
@@ -85,6 +87,7 @@ static void tok_reset(struct tokenizer *t) {
 }
 
 void tokenizer_free(struct tokenizer *t) {
+    tokenizer_bpe_free(t);
     port_free(t->tokens);
     port_free(t->hash);
     port_free(t->special);
@@ -160,14 +163,35 @@ static int tok_check_id(struct tokenizer *t, const char *key, uint32_t v, int *o
     return 0;
 }
 
+/* The GGUF vocabulary types (tokenizer.ggml.model): llama.cpp's default special ids
+ * and flags for each, and the loader of what the type adds to the token list. */
+struct tok_vocab_type {
+    const char *model;
+    enum tokenizer_kind kind;
+    int bos, eos, unk; /* default ids, -1 for none */
+    bool add_bos, add_space_prefix;
+    int (*load)(struct tokenizer *t, const struct gguf_file *g, char *err, size_t errlen);
+};
+
+static const struct tok_vocab_type tok_vocab_types[] = {
+    {"llama", TOKENIZER_KIND_SPM, 1, 2, 0, true, true, NULL},
+    {"gpt2", TOKENIZER_KIND_BPE, -1, -1, -1, false, false, tokenizer_bpe_load},
+};
+
 int tokenizer_load_gguf(struct tokenizer *t, const struct gguf_file *g, char *err, size_t errlen) {
     tok_reset(t);
     struct gguf_str model;
     if (!gguf_get_str(g, "tokenizer.ggml.model", &model))
         return port_fail(err, errlen, "tokenizer.ggml.model: missing");
-    if (!gguf_str_eq(model, "llama")) {
+    const struct tok_vocab_type *vt = NULL;
+    for (size_t i = 0; i < ARRAY_SIZE(tok_vocab_types) && !vt; i++) {
+        if (gguf_str_eq(model, tok_vocab_types[i].model))
+            vt = &tok_vocab_types[i];
+    }
+    if (!vt) {
         int n = model.len > 32 ? 32 : (int)model.len;
-        return port_fail(err, errlen, "tokenizer.ggml.model: unsupported value \"%.*s\" (only llama)",
+        return port_fail(err, errlen,
+                         "tokenizer.ggml.model: unsupported value \"%.*s\" (only llama, gpt2)",
                          n, model.ptr);
     }
     const struct gguf_kv *kv_tok, *kv_score = NULL, *kv_type = NULL;
@@ -196,7 +220,7 @@ int tokenizer_load_gguf(struct tokenizer *t, const struct gguf_file *g, char *er
     }
     if (tok_alloc(t, (int)n, err, errlen) != 0)
         return -1;
-    t->kind = TOKENIZER_KIND_SPM;
+    t->kind = vt->kind;
     for (uint64_t i = 0; i < n; i++) {
         struct gguf_str s;
         if (!gguf_arr_str(kv_tok, i, &s))
@@ -220,15 +244,14 @@ int tokenizer_load_gguf(struct tokenizer *t, const struct gguf_file *g, char *er
     }
     if (tok_index(t, err, errlen) != 0)
         goto fail;
-    /* llama.cpp's defaults for SPM vocabularies: unk 0, bos 1, eos 2 */
-    static const struct {
+    const struct {
         const char *key;
         int def;
         size_t off;
     } ids[] = {
-        {"tokenizer.ggml.bos_token_id", 1, offsetof(struct tokenizer, bos_id)},
-        {"tokenizer.ggml.eos_token_id", 2, offsetof(struct tokenizer, eos_id)},
-        {"tokenizer.ggml.unknown_token_id", 0, offsetof(struct tokenizer, unk_id)},
+        {"tokenizer.ggml.bos_token_id", vt->bos, offsetof(struct tokenizer, bos_id)},
+        {"tokenizer.ggml.eos_token_id", vt->eos, offsetof(struct tokenizer, eos_id)},
+        {"tokenizer.ggml.unknown_token_id", vt->unk, offsetof(struct tokenizer, unk_id)},
         {"tokenizer.ggml.eot_token_id", -1, offsetof(struct tokenizer, eot_id)},
     };
     for (size_t i = 0; i < ARRAY_SIZE(ids); i++) {
@@ -250,8 +273,10 @@ int tokenizer_load_gguf(struct tokenizer *t, const struct gguf_file *g, char *er
         for (size_t i = 0; i < ARRAY_SIZE(eot_names) && t->eot_id < 0; i++)
             t->eot_id = tokenizer_find(t, eot_names[i], strlen(eot_names[i]));
     }
-    t->add_bos = true;
-    t->add_space_prefix = true;
+    t->add_bos = vt->add_bos;
+    t->add_space_prefix = vt->add_space_prefix;
+    if (vt->load && vt->load(t, g, err, errlen) != 0)
+        goto fail;
     if (gguf_find_kv(g, "tokenizer.ggml.add_bos_token") &&
         !gguf_get_bool(g, "tokenizer.ggml.add_bos_token", &t->add_bos)) {
         port_fail(err, errlen, "tokenizer.ggml.add_bos_token: not a bool");
@@ -331,56 +356,11 @@ struct tok_sym {
     int id;          /* fixed token (llama2.c byte fallback), or -1: look up the text */
 };
 
-/* A candidate merge of sym[left] and its right neighbour into a token of `len` bytes. */
-struct tok_pair {
-    float score;
-    int left, right, len;
-};
-
-/* Heap order: higher score first, then the leftmost. */
-static bool tok_pair_before(const struct tok_pair *a, const struct tok_pair *b) {
-    if (a->score != b->score)
-        return a->score > b->score;
-    return a->left < b->left;
-}
-
-static void tok_heap_push(struct tok_pair *h, int *n, struct tok_pair p) {
-    int i = (*n)++;
-    while (i > 0) {
-        int parent = (i - 1) / 2;
-        if (!tok_pair_before(&p, &h[parent]))
-            break;
-        h[i] = h[parent];
-        i = parent;
-    }
-    h[i] = p;
-}
-
-static struct tok_pair tok_heap_pop(struct tok_pair *h, int *n) {
-    struct tok_pair top = h[0];
-    struct tok_pair last = h[--(*n)];
-    int i = 0;
-    for (;;) {
-        int c = 2 * i + 1;
-        if (c >= *n)
-            break;
-        if (c + 1 < *n && tok_pair_before(&h[c + 1], &h[c]))
-            c++;
-        if (!tok_pair_before(&h[c], &last))
-            break;
-        h[i] = h[c];
-        i = c;
-    }
-    if (*n > 0)
-        h[i] = last;
-    return top;
-}
-
 struct tok_work {
     const struct tokenizer *t;
     const char *text;       /* normalized text */
     struct tok_sym *sym;    /* (n_text) */
-    struct tok_pair *heap;  /* (3 * n_text) */
+    struct tokenizer_pair *heap;  /* (3 * n_text) */
     int n_heap;
 };
 
@@ -393,8 +373,8 @@ static void tok_try_pair(struct tok_work *w, int left, int right) {
     int id = tokenizer_find(w->t, w->text + a->start, (size_t)(a->len + b->len));
     if (id < 0)
         return;
-    struct tok_pair p = {w->t->tokens[id].score, left, right, a->len + b->len};
-    tok_heap_push(w->heap, &w->n_heap, p);
+    struct tokenizer_pair p = {w->t->tokens[id].score, left, right, a->len + b->len};
+    tokenizer_heap_push(w->heap, &w->n_heap, p);
 }
 
 /* Length of the UTF-8 character starting at s[0], clamped to n. llama2.c (run.c)
@@ -421,12 +401,14 @@ static int tok_emit(int *out, int *n, int max_out, int id) {
 /* Encode one run of plain text (no special tokens); prefix adds the space prefix. */
 static int tok_encode_text(const struct tokenizer *t, const char *text, size_t len, bool prefix,
                            int *out, int *n_out, int max_out) {
+    if (t->kind == TOKENIZER_KIND_BPE)
+        return tokenizer_bpe_encode_text(t, text, len, prefix, out, n_out, max_out);
     bool spm = t->kind == TOKENIZER_KIND_SPM;
     size_t n_norm = 0;
     size_t cap = (len + 1) * 3;
     char *norm = port_alloc(cap);
     struct tok_sym *sym = port_alloc((len + 1) * sizeof *sym);
-    struct tok_pair *heap = port_alloc(3 * (len + 1) * sizeof *heap);
+    struct tokenizer_pair *heap = port_alloc(3 * (len + 1) * sizeof *heap);
     int rc = 0;
     if (!norm || !sym || !heap) {
         rc = TOKENIZER_ERR_NOMEM;
@@ -469,7 +451,7 @@ static int tok_encode_text(const struct tokenizer *t, const char *text, size_t l
     for (int i = 0; i + 1 < n_sym; i++)
         tok_try_pair(&w, i, i + 1);
     while (w.n_heap > 0) {
-        struct tok_pair p = tok_heap_pop(w.heap, &w.n_heap);
+        struct tokenizer_pair p = tokenizer_heap_pop(w.heap, &w.n_heap);
         struct tok_sym *a = &sym[p.left], *b = &sym[p.right];
         if (a->len == 0 || b->len == 0 || a->len + b->len != p.len || a->next != p.right)
             continue; /* stale: one side merged since this pair was queued */
@@ -515,7 +497,7 @@ static int tok_encode(const struct tokenizer *t, const char *text, size_t len, b
     size_t i = 0, run = 0;
     while (rc == 0 && i <= len) {
         int sid = -1;
-        if (i < len && t->kind == TOKENIZER_KIND_SPM) {
+        if (i < len && t->kind != TOKENIZER_KIND_LLAMA2C) {
             for (int k = 0; k < t->n_special; k++) {
                 const struct tokenizer_token *tk = &t->tokens[t->special[k]];
                 if (!special && tk->type != TOKENIZER_TYPE_USER_DEFINED)
@@ -571,6 +553,8 @@ int tokenizer_decode(const struct tokenizer *t, int prev_token, int token, char 
             return 1;
         }
     }
+    if (t->kind == TOKENIZER_KIND_BPE)
+        return tokenizer_bpe_decode(t, token, out, cap);
     bool spm = t->kind == TOKENIZER_KIND_SPM;
     if (spm && tk->type == TOKENIZER_TYPE_CONTROL)
         return 0;

@@ -1,7 +1,8 @@
 /*
  * tokenizer: SentencePiece-style BPE with byte fallback (Llama 1/2 family vocabularies),
  * read either from a GGUF's tokenizer.ggml.* metadata (tokenizer.ggml.model = "llama")
- * or from a llama2.c tokenizer.bin. llm_boot.c builds one per loaded model; the
+ * or from a llama2.c tokenizer.bin, and byte-level BPE (tokenizer.ggml.model = "gpt2",
+ * in tokenizer_bpe.c). llm_boot.c builds one per loaded model; the
  * generation loop, console mode and the HTTP API (/tokenize, prompts) encode and decode
  * through it. Relies only on port.h (port_alloc for the tables, the vocabulary text stays
  * in the model or tokenizer image, which must outlive the tokenizer).
@@ -18,6 +19,7 @@
 #include "types.h"
 
 struct gguf_file;
+struct tokenizer_bpe;
 
 /* Longest piece accepted at load (bytes, as stored): longer tokens are refused with an
  * error naming the token. Also the size that always suffices for tokenizer_decode. */
@@ -34,6 +36,7 @@ struct gguf_file;
 enum tokenizer_kind {
     TOKENIZER_KIND_SPM,     /* GGUF tokenizer.ggml.model = llama: pieces use U+2581 for space */
     TOKENIZER_KIND_LLAMA2C, /* llama2.c tokenizer.bin: pieces use ASCII space */
+    TOKENIZER_KIND_BPE,     /* GGUF tokenizer.ggml.model = gpt2: byte-level BPE */
 };
 
 /* Token types as stored in GGUF tokenizer.ggml.token_type. */
@@ -70,9 +73,10 @@ struct tokenizer {
     int max_piece_len;              /* longest token text, bytes */
     int32_t *special;               /* (n_special) CONTROL/USER_DEFINED/UNKNOWN ids, longest first */
     int n_special;
+    struct tokenizer_bpe *bpe;      /* merges and pre-tokenizer (KIND_BPE only), owned */
 };
 
-/* Build from the GGUF metadata (tokenizer.ggml.model must be "llama"). The GGUF image
+/* Build from the GGUF metadata (tokenizer.ggml.model "llama" or "gpt2"). The GGUF image
  * must stay mapped while the tokenizer is used. 0 on success, else -1 and a message
  * naming the key and value in err. */
 int tokenizer_load_gguf(struct tokenizer *t, const struct gguf_file *g, char *err, size_t errlen);
@@ -100,7 +104,8 @@ int tokenizer_encode_special(const struct tokenizer *t, const char *text, size_t
 /* The bytes `token` stands for when it follows prev_token (-1 at the start of the text):
  * byte tokens give their byte, U+2581 becomes a space, the leading space of the first
  * piece of the text (prev_token -1 or BOS) is dropped, CONTROL tokens give nothing (GGUF) or their stored text (llama2.c, as run.c
- * prints it). The bytes of a multi-byte character may be split across tokens. Returns
+ * prints it); byte-level BPE tokens give the bytes their characters stand for. The
+ * bytes of a multi-byte character may be split across tokens. Returns
  * the byte count written to out (cap >= TOKENIZER_PIECE_MAX always suffices), or
  * TOKENIZER_ERR_*. */
 int tokenizer_decode(const struct tokenizer *t, int prev_token, int token, char *out, size_t cap);
