@@ -231,6 +231,7 @@ def test_user_defined_tokens_always_match(tok_main, tmp_path):
 @pytest.mark.parametrize("name,args", [
     ("aidreams260K-tok512.bin", ["512"]),
     ("ggml-vocab-llama-spm.gguf", []),
+    ("ggml-vocab-gpt-2.gguf", []),
 ])
 def test_corrupted_files_never_crash(tok_main, models_dir, tmp_path, name, args):
     import random

@@ -256,6 +256,25 @@ static void bpe_build_stand_ins(struct tokenizer_bpe *bp) {
     }
 }
 
+/* Up to 24 bytes of untrusted text for an error message: printable ASCII as it is,
+ * other bytes as \xNN, "..." when cut. */
+static const char *bpe_quote(const char *s, size_t n, char *buf, size_t cap) {
+    size_t o = 0;
+    for (size_t i = 0; i < n && i < 24 && o + 8 < cap; i++) {
+        uint8_t c = (uint8_t)s[i];
+        if (c >= 0x20 && c < 0x7F && c != '"' && c != '\\')
+            buf[o++] = (char)c;
+        else
+            o += (size_t)snprintf(buf + o, cap - o, "\\x%02x", c);
+    }
+    if (n > 24 && o + 4 < cap) {
+        memcpy(buf + o, "...", 3);
+        o += 3;
+    }
+    buf[o] = 0;
+    return buf;
+}
+
 static const struct bpe_pre *bpe_find_pre(struct gguf_str name) {
     for (size_t i = 0; i < ARRAY_SIZE(bpe_pres); i++) {
         for (int j = 0; j < BPE_PRE_NAMES && bpe_pres[i].names[j]; j++) {
@@ -280,11 +299,10 @@ int tokenizer_bpe_load(struct tokenizer *t, const struct gguf_file *g, char *err
     if (gguf_find_kv(g, "tokenizer.ggml.pre") && !gguf_get_str(g, "tokenizer.ggml.pre", &pre_name))
         return port_fail(err, errlen, "tokenizer.ggml.pre: not a string");
     const struct bpe_pre *pre = bpe_find_pre(pre_name);
-    if (!pre) {
-        int n = pre_name.len > 32 ? 32 : (int)pre_name.len;
-        return port_fail(err, errlen, "tokenizer.ggml.pre: unsupported pre-tokenizer \"%.*s\"", n,
-                         pre_name.ptr);
-    }
+    char quoted[128];
+    if (!pre)
+        return port_fail(err, errlen, "tokenizer.ggml.pre: unsupported pre-tokenizer \"%s\"",
+                         bpe_quote(pre_name.ptr, pre_name.len, quoted, sizeof quoted));
     const struct gguf_kv *kv;
     uint32_t et;
     uint64_t n;
@@ -322,11 +340,10 @@ int tokenizer_bpe_load(struct tokenizer *t, const struct gguf_file *g, char *err
             sp++;
         if (s.len < 3 || sp + 1 >= s.len || sp > TOKENIZER_PIECE_MAX ||
             s.len - sp - 1 > TOKENIZER_PIECE_MAX) {
-            int k = s.len > 32 ? 32 : (int)s.len;
-            return port_fail(err, errlen, "tokenizer.ggml.merges[%llu]: \"%.*s\" (%llu bytes) is "
+            return port_fail(err, errlen, "tokenizer.ggml.merges[%llu]: \"%s\" (%llu bytes) is "
                              "not two pieces of at most %d bytes separated by a space",
-                             (unsigned long long)i, k, s.ptr, (unsigned long long)s.len,
-                             TOKENIZER_PIECE_MAX);
+                             (unsigned long long)i, bpe_quote(s.ptr, s.len, quoted, sizeof quoted),
+                             (unsigned long long)s.len, TOKENIZER_PIECE_MAX);
         }
         struct bpe_merge *m = &bp->merges[i];
         *m = (struct bpe_merge){s.ptr, s.ptr + sp + 1, (uint16_t)sp, (uint16_t)(s.len - sp - 1)};
