@@ -32,7 +32,7 @@ static void api_llm_info(struct api_model_info *mi) {
     memset(mi, 0, sizeof(*mi));
     mi->name = l->name ? l->name : m->name;
     mi->arch = "llama";
-    mi->chat_template = chat_template_name(chat_detect(l->chat_template));
+    mi->chat_template = chat_template_name(chat_detect_model(l->chat_template, l->tok));
     mi->n_vocab = cfg->vocab_size;
     mi->n_ctx_train = cfg->seq_len;
     mi->n_ctx = cfg->seq_len;
@@ -76,7 +76,8 @@ static int api_llm_piece(int prev, int token, char *out, size_t cap) {
 }
 
 static size_t api_llm_chat(const struct chat_message *msgs, size_t n, char *out, size_t cap) {
-    return chat_apply(chat_detect(llm_record()->chat_template), msgs, n, true, out, cap);
+    const struct llm *l = llm_record();
+    return chat_apply_model(l->chat_template, l->tok, msgs, n, true, out, cap);
 }
 
 /* Live generations, for batched decode passes: at most one per generation slot. */
