@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from hostcc import host_binary
+from test_tokenizer import vocab_only
 
 MSGS = [("system", "You are terse."), ("user", "Hi there"), ("assistant", "Hello."),
         ("user", "  Tell me a story.  ")]
@@ -131,31 +132,8 @@ def test_smollm2_chat_gets_its_default_system_message(exe, pulled):
     assert text.startswith("<|im_start|>system\nBe brief.<|im_end|>\n") and "SmolLM" not in text
 
 
-def vocab_only(src: Path, dst: Path) -> Path:
-    """The tokenizer metadata of src in a GGUF without tensors (the chat code reads
-    nothing else, and this keeps the test independent of the weight types)."""
-    import gguf
-
-    r = gguf.GGUFReader(str(src))
-    f = {k: v.contents() for k, v in r.fields.items() if k.startswith("tokenizer.")}
-    w = gguf.GGUFWriter(str(dst), "llama")
-    w.add_tokenizer_model(f["tokenizer.ggml.model"])
-    w.add_token_list(f["tokenizer.ggml.tokens"])
-    w.add_token_scores(f["tokenizer.ggml.scores"])
-    w.add_token_types(f["tokenizer.ggml.token_type"])
-    w.add_bos_token_id(f["tokenizer.ggml.bos_token_id"])
-    w.add_eos_token_id(f["tokenizer.ggml.eos_token_id"])
-    w.add_add_bos_token(f["tokenizer.ggml.add_bos_token"])
-    w.add_add_space_prefix(f["tokenizer.ggml.add_space_prefix"])
-    assert "tokenizer.chat_template" not in f
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
-    return dst
-
-
 def test_gemma3_without_template_uses_its_turn_tokens(exe, pulled, tmp_path):
+    # the vocabulary alone: the chat code reads nothing else, and the GGUF has no template
     gguf = vocab_only(pulled["gemma3-270m"], tmp_path / "gemma3-vocab.gguf")
     name, text, ids = model_chat(exe, gguf, [("system", "Be brief."), ("user", "Hi")])
     assert name == "gemma"

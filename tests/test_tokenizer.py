@@ -405,3 +405,51 @@ def test_smollm2_vocabulary(tok_main, smollm2):
     assert dec == chat.replace("<|im_start|>", "").replace("<|im_end|>", "").encode()
     (plain, _), = run_tok(tok_main, args, [chat.encode()], flags=0)
     assert 1 not in plain and 2 not in plain  # control tokens are text without `special`
+
+
+def vocab_only(src: Path, dst: Path) -> Path:
+    """Every tokenizer.* key of src in a GGUF without tensors: the tokenizer reads
+    nothing else, and the tests stay independent of the weight types."""
+    import gguf
+
+    r = gguf.GGUFReader(str(src))
+    w = gguf.GGUFWriter(str(dst), "llama")
+    for key, f in r.fields.items():
+        if key.startswith("tokenizer."):
+            sub = f.types[1] if f.types[0] == gguf.GGUFValueType.ARRAY else None
+            w.add_key_value(key, f.contents(), f.types[0], sub)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return dst
+
+
+@pytest.mark.parametrize("name", ["smollm2-135m-instruct", "gemma3-270m"])
+def test_real_vocabularies_match_llamacpp_golden(tok_main, tmp_path, name):
+    """Token ids made by llama.cpp (tools/gen_tokenizer_golden.py, its version in the
+    file) for the pulled models' vocabularies: plain text with and without the
+    vocabulary's BOS, chat-formatted text with and without special tokens."""
+    import json
+
+    from cllm_build import pull
+
+    golden = json.loads((Path(__file__).parent / "golden" / f"tokens-{name}.json").read_text(
+        encoding="utf-8"))
+    res = pull.pull(name)
+    assert res.sha256 == golden["sha256"]
+    path = vocab_only(res.path, tmp_path / "vocab.gguf")
+    cases = golden["cases"]
+    flags = [(4 if c["add_special"] else 0) | (2 if c["parse_special"] else 0) for c in cases]
+    stdin = "".join(f"{f} {c['text'].encode().hex()}\n" for f, c in zip(flags, cases))
+    proc = subprocess.run([str(tok_main), "gguf", str(path)], input=stdin, capture_output=True,
+                          text=True, check=False, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    lines = proc.stdout.splitlines()
+    assert len(lines) == len(cases)
+    bad = []
+    for c, line in zip(cases, lines):
+        ids = [int(x) for x in line.partition("|")[0].split()]
+        if ids != c["ids"]:
+            bad.append((c["text"][:60], c["add_special"], c["parse_special"]))
+    assert not bad, bad

@@ -155,6 +155,21 @@ static int tok_index(struct tokenizer *t, char *err, size_t errlen) {
     return 0;
 }
 
+/* llama.cpp's end-of-generation token names: such a token ends generation and is a
+ * CONTROL token whatever its stored type (so "</s>", user-defined in Gemma 3's
+ * vocabulary, is plain text unless special tokens are parsed). */
+static void tok_mark_eog(struct tokenizer *t) {
+    static const char *const names[] = {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>",
+                                        "<|endoftext|>", "<|eom_id|>", "<|end_of_text|>", "</s>"};
+    for (size_t i = 0; i < ARRAY_SIZE(names) && t->n_eog < TOKENIZER_EOG_MAX; i++) {
+        int id = tokenizer_find(t, names[i], strlen(names[i]));
+        if (id < 0)
+            continue;
+        t->tokens[id].type = TOKENIZER_TYPE_CONTROL;
+        t->eog[t->n_eog++] = id;
+    }
+}
+
 static int tok_check_id(struct tokenizer *t, const char *key, uint32_t v, int *out, char *err,
                         size_t errlen) {
     if (v >= (uint32_t)t->n_vocab)
@@ -273,6 +288,7 @@ int tokenizer_load_gguf(struct tokenizer *t, const struct gguf_file *g, char *er
         for (size_t i = 0; i < ARRAY_SIZE(eot_names) && t->eot_id < 0; i++)
             t->eot_id = tokenizer_find(t, eot_names[i], strlen(eot_names[i]));
     }
+    tok_mark_eog(t);
     t->add_bos = vt->add_bos;
     t->add_space_prefix = vt->add_space_prefix;
     if (vt->load && vt->load(t, g, err, errlen) != 0)
@@ -588,5 +604,11 @@ bool tokenizer_is_eog(const struct tokenizer *t, int token) {
         return false;
     if (t->kind == TOKENIZER_KIND_LLAMA2C)
         return token == t->bos_id;
-    return token == t->eos_id || token == t->eot_id;
+    if (token == t->eos_id || token == t->eot_id)
+        return true;
+    for (int i = 0; i < t->n_eog; i++) {
+        if (token == t->eog[i])
+            return true;
+    }
+    return false;
 }

@@ -28,6 +28,9 @@ struct tokenizer_bpe;
 /* Largest vocabulary accepted (tokens). */
 #define TOKENIZER_VOCAB_MAX 262144
 
+/* Most end-of-generation tokens recorded beside EOS (see tokenizer_is_eog). */
+#define TOKENIZER_EOG_MAX 8
+
 /* Error returns of tokenizer_encode / tokenizer_decode (negative). */
 #define TOKENIZER_ERR_NOMEM (-1)   /* scratch allocation failed */
 #define TOKENIZER_ERR_SPACE (-2)   /* out / max_out too small */
@@ -74,6 +77,8 @@ struct tokenizer {
     int32_t *special;               /* (n_special) CONTROL/USER_DEFINED/UNKNOWN ids, longest first */
     int n_special;
     struct tokenizer_bpe *bpe;      /* merges and pre-tokenizer (KIND_BPE only), owned */
+    int eog[TOKENIZER_EOG_MAX];     /* end-of-generation tokens found by name (GGUF) */
+    int n_eog;
 };
 
 /* Build from the GGUF metadata (tokenizer.ggml.model "llama" or "gpt2"). The GGUF image
@@ -110,7 +115,9 @@ int tokenizer_encode_special(const struct tokenizer *t, const char *text, size_t
  * TOKENIZER_ERR_*. */
 int tokenizer_decode(const struct tokenizer *t, int prev_token, int token, char *out, size_t cap);
 
-/* True if generation ends at `token`: EOS/EOT for GGUF, BOS (id 1) for llama2.c. */
+/* True if generation ends at `token`: EOS, EOT or a token named like one of llama.cpp's
+ * end-of-generation tokens ("<|im_end|>", "<end_of_turn>", "</s>", ...; GGUF, which
+ * also makes those CONTROL tokens, as llama.cpp does), BOS (id 1) for llama2.c. */
 bool tokenizer_is_eog(const struct tokenizer *t, int token);
 
 /* The id whose text is exactly text[0..len), or -1. */
