@@ -453,3 +453,21 @@ def test_real_vocabularies_match_llamacpp_golden(tok_main, tmp_path, name):
         if ids != c["ids"]:
             bad.append((c["text"][:60], c["add_special"], c["parse_special"]))
     assert not bad, bad
+
+
+@pytest.mark.parametrize("name,text,eog", [
+    ("smollm2-135m-instruct", "<|im_start|><|im_end|><|endoftext|>", [0, 1, 1]),
+    ("gemma3-270m", "<start_of_turn><end_of_turn></s><eos><bos>", [0, 1, 1, 1, 0]),
+])
+def test_real_vocabularies_end_of_generation(tok_main, tmp_path, name, text, eog):
+    """Generation stops at the model's end-of-turn and end-of-text tokens (llama.cpp's
+    end-of-generation set), not at the tokens that open a turn."""
+    from cllm_build import pull
+
+    path = vocab_only(pull.pull(name).path, tmp_path / "vocab.gguf")
+    proc = subprocess.run([str(tok_main), "gguf", str(path)], input=f"a {text.encode().hex()}\n",
+                          capture_output=True, text=True, check=False, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    ids, _, flags = proc.stdout.strip().split("|")
+    assert len(ids.split()) == len(eog)
+    assert [int(x) for x in flags.split()] == eog

@@ -1,9 +1,11 @@
 /*
  * Host harness for the tokenizer (tests/test_tokenizer.py): loads a vocabulary from a
- * GGUF or a llama2.c tokenizer.bin, then for each stdin line "<flags> <hex>" encodes the
- * hex-decoded bytes and prints "<ids separated by spaces>|<hex of the decoded ids>".
+ * GGUF or a llama2.c tokenizer.bin, then for each stdin line "<flags> <hex>" (flags one
+ * hex digit) encodes the hex-decoded bytes and prints "<ids separated by spaces>|<hex of
+ * the decoded ids>".
  * flags: bit 0 = add BOS, bit 1 = parse special-token text, bit 2 = add BOS as the
- * vocabulary says (tokenizer.ggml.add_bos_token or its default) instead of bit 0.
+ * vocabulary says (tokenizer.ggml.add_bos_token or its default) instead of bit 0, bit 3 =
+ * append "|" and tokenizer_is_eog of each id (0/1, space-separated).
  *
  *   tok_main gguf FILE
  *   tok_main bin FILE N_VOCAB
@@ -59,7 +61,7 @@ int main(int argc, char **argv) {
     int *ids = malloc(cap * sizeof *ids);
     char piece[TOKENIZER_PIECE_MAX];
     while (fgets(line, (int)cap, stdin)) {
-        int flags = line[0] - '0';
+        int flags = hexval(line[0]); /* one hex digit */
         size_t n = 0;
         for (char *p = line + 2; hexval(p[0]) >= 0 && hexval(p[1]) >= 0; p += 2)
             text[n++] = (char)(hexval(p[0]) * 16 + hexval(p[1]));
@@ -77,6 +79,11 @@ int main(int argc, char **argv) {
             int m = tokenizer_decode(&t, i ? ids[i - 1] : -1, ids[i], piece, sizeof piece);
             for (int j = 0; j < m; j++)
                 printf("%02x", (uint8_t)piece[j]);
+        }
+        if (flags & 8) {
+            putchar('|');
+            for (int i = 0; i < k; i++)
+                printf(i ? " %d" : "%d", tokenizer_is_eog(&t, ids[i]));
         }
         putchar('\n');
         fflush(stdout);
