@@ -9,12 +9,12 @@ from __future__ import annotations
 import re
 import sys
 import unicodedata
-from functools import lru_cache
+from functools import cache
 
 WS = "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _ranges(major: str) -> str:
     out, start, prev = [], None, None
     for cp in range(sys.maxunicode + 1):

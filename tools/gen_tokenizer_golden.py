@@ -36,8 +36,8 @@ STRINGS = [
     "What is the capital of France?", "The quick brown fox jumps over the lazy dog.",
 ]
 CHATS = [
-    "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face"
-    "<|im_end|>\n<|im_start|>user\nWhat's 12+30?<|im_end|>\n<|im_start|>assistant\n",
+    ("<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face"
+     "<|im_end|>\n<|im_start|>user\nWhat's 12+30?<|im_end|>\n<|im_start|>assistant\n"),
     "<|im_start|>user\nWrite a haiku about the sea.<|im_end|>\n<|im_start|>assistant\n",
     "<start_of_turn>user\nBe brief.\n\nHi<end_of_turn>\n<start_of_turn>model\n",
     "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>",
