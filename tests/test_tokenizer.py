@@ -407,17 +407,23 @@ def test_smollm2_vocabulary(tok_main, smollm2):
     assert 1 not in plain and 2 not in plain  # control tokens are text without `special`
 
 
+def copy_tokenizer_kv(src: Path, w) -> None:
+    """Every tokenizer.* key of the GGUF src into the GGUFWriter w."""
+    import gguf
+
+    for key, f in gguf.GGUFReader(str(src)).fields.items():
+        if key.startswith("tokenizer."):
+            sub = f.types[1] if f.types[0] == gguf.GGUFValueType.ARRAY else None
+            w.add_key_value(key, f.contents(), f.types[0], sub)
+
+
 def vocab_only(src: Path, dst: Path) -> Path:
     """Every tokenizer.* key of src in a GGUF without tensors: the tokenizer reads
     nothing else, and the tests stay independent of the weight types."""
     import gguf
 
-    r = gguf.GGUFReader(str(src))
     w = gguf.GGUFWriter(str(dst), "llama")
-    for key, f in r.fields.items():
-        if key.startswith("tokenizer."):
-            sub = f.types[1] if f.types[0] == gguf.GGUFValueType.ARRAY else None
-            w.add_key_value(key, f.contents(), f.types[0], sub)
+    copy_tokenizer_kv(src, w)
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
