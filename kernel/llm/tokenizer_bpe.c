@@ -397,6 +397,8 @@ static int bpe_emit(int *out, int *n_out, int max_out, int id) {
 /* Merge one word (text[0..n) in stand-ins) and append its tokens. */
 static int bpe_encode_word(struct bpe_work *w, int n, int *out, int *n_out, int max_out) {
     const struct tokenizer *t = w->t;
+    if (n == 0)
+        return 0;
     if (t->bpe->pre->ignore_merges) {
         int id = tokenizer_find(t, w->text, (size_t)n);
         if (id >= 0)
@@ -468,12 +470,12 @@ int tokenizer_bpe_encode_text(const struct tokenizer *t, const char *text, size_
     }
     int n_cp = 0, n_utf8 = 0;
     for (size_t i = 0; i < n_in;) {
-        const uint8_t *s = (const uint8_t *)text + i - (prefix ? 1 : 0);
         int k = 1;
         if (prefix && i == 0)
             cp[n_cp] = ' ';
         else
-            k = unicode_decode(s, n_in - i, &cp[n_cp]);
+            k = unicode_decode((const uint8_t *)text + (i - (prefix ? 1 : 0)), n_in - i,
+                               &cp[n_cp]);
         off[n_cp++] = n_utf8;
         n_utf8 += unicode_encode(cp[n_cp - 1], utf8 + n_utf8);
         i += (size_t)k;
