@@ -27,7 +27,8 @@ ENGINE_SOURCES: list[Path | str] = [
     "kernel/llm/gguf.c", "kernel/llm/arch.c", "kernel/llm/model.c", "kernel/llm/llama2c.c",
     "kernel/llm/quant.c", "kernel/llm/ops.c", "kernel/llm/ops_sse2.c", "kernel/llm/forward.c",
     "kernel/llm/tokenizer.c", "kernel/llm/sampler.c", "kernel/llm/generate.c",
-    "kernel/llm/chat.c", "kernel/http/api_llm.c", "tests/host/http_llm_host.c",
+    "kernel/llm/chat.c", "kernel/llm/sched.c", "kernel/http/api_llm.c",
+    "tests/host/http_llm_host.c",
 ]
 
 

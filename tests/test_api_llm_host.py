@@ -92,3 +92,19 @@ def test_tokenize_detokenize_and_chat(model):
     body = chat.json()
     assert body["choices"][0]["message"]["role"] == "assistant"
     assert body["usage"]["completion_tokens"] == 8
+
+
+def test_requests_running_together_share_decode_passes(model):
+    # The scheduler (kernel/llm/sched.c) runs the tokens sampled in one turn as one
+    # batched pass; /metrics counts those passes from the source the harness registers.
+    s = Script(model=model)
+    for i, p in enumerate(("Lily", "The dog ran", "Tom and Sue"), start=1):
+        s.open(i).send(i, request("POST", "/v1/completions",
+                                  {"prompt": p, "max_tokens": 8, "temperature": 0}))
+    s.run().open(9).send(9, request("GET", "/metrics")).run()
+    text = s.execute().responses(9)[0].body.decode()
+    values = dict(line.split(" ") for line in text.splitlines()
+                  if line.startswith("cllm_decode_batch"))
+    batches = int(values["cllm_decode_batches_total"])
+    rows = int(values["cllm_decode_batch_rows_total"])
+    assert batches > 0 and 2 * batches <= rows <= 3 * batches, text

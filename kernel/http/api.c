@@ -1,8 +1,9 @@
 /*
  * API routing and the small endpoints: /health, /v1/models, /props, /slots,
  * /metrics, /tokenize, /detokenize; the API-key check; the request counters behind
- * /metrics. The generation endpoints are in api_gen.c. Called by server.c with each
- * parsed request; answers through the response writer (http_resp.c).
+ * /metrics and the sources of its other lines; api_app, the ops the server calls.
+ * The generation endpoints are in api_gen.c. The server hands it each parsed request;
+ * it answers through the response writer (http_resp.c).
  */
 #include "http/api.h"
 #include "http/conn.h"
@@ -12,9 +13,6 @@
 #include "memlayout.h"
 #include "mm.h"
 #endif
-
-/* The network stack's drop counters, when it is linked in (net engineer's API). */
-size_t net_stats_format(char *buf, size_t cap) __attribute__((weak));
 
 static const struct api_backend *api_backend;
 static char api_key[128];
@@ -28,11 +26,30 @@ struct api_metric {
 #define API_METRICS_MAX 64
 static struct api_metric api_metrics[API_METRICS_MAX];
 static uint64_t api_prompt_tokens, api_gen_tokens, api_prompt_us, api_gen_us;
-static uint64_t api_batches, api_batch_rows; /* batched decode passes and their rows */
+
+#define API_METRICS_SOURCES 4
+static size_t (*api_metrics_sources[API_METRICS_SOURCES])(char *buf, size_t cap);
+
+const struct http_app api_app = {
+    .handle = api_handle,
+    .conn_gone = api_task_free,
+    .responded = api_metrics_record,
+};
 
 void api_configure(const struct api_backend *backend, const char *key) {
     api_backend = backend;
     snprintf(api_key, sizeof(api_key), "%s", key ? key : "");
+    if (api_key[0])
+        port_log("api: api key required");
+}
+
+void api_metrics_add_source(size_t (*format)(char *buf, size_t cap)) {
+    for (size_t i = 0; i < API_METRICS_SOURCES; i++) {
+        if (!api_metrics_sources[i]) {
+            api_metrics_sources[i] = format;
+            return;
+        }
+    }
 }
 
 const struct api_backend *api_backend_get(void) {
@@ -65,11 +82,6 @@ void api_metrics_tokens(int n_prompt, int n_gen, uint64_t t_prompt_us, uint64_t 
 uint64_t api_created(void) {
     uint64_t t = port_unix_time();
     return t ? t : port_time_us() / 1000000u;
-}
-
-void api_metrics_batch(int rows) {
-    api_batches++;
-    api_batch_rows += (uint64_t)rows;
 }
 
 void api_put_double(struct hbuf *b, double v) {
@@ -271,15 +283,9 @@ static void api_metrics_handler(struct http_conn *c, const struct http_request *
                 "# HELP cllm_http_connections_evicted_total Idle or unfinished connections "
                 "reset to admit newer ones.\n"
                 "# TYPE cllm_http_connections_evicted_total counter\n"
-                "cllm_http_connections_evicted_total %llu\n"
-                "# HELP cllm_decode_batches_total Forward passes that advanced several "
-                "generations at once.\n"
-                "# TYPE cllm_decode_batches_total counter\ncllm_decode_batches_total %llu\n"
-                "# HELP cllm_decode_batch_rows_total Generations advanced by those passes.\n"
-                "# TYPE cllm_decode_batch_rows_total counter\ncllm_decode_batch_rows_total %llu\n",
+                "cllm_http_connections_evicted_total %llu\n",
                 api_tasks_active(), (unsigned)http_server_n_conns(),
-                (unsigned long long)http_server_n_evicted(), (unsigned long long)api_batches,
-                (unsigned long long)api_batch_rows);
+                (unsigned long long)http_server_n_evicted());
 #ifndef CLLM_HOST
     hbuf_printf(&b,
                 "# HELP cllm_memory_heap_bytes Heap bytes in use.\n"
@@ -288,16 +294,14 @@ static void api_metrics_handler(struct http_conn *c, const struct http_request *
                 "# TYPE cllm_memory_free_bytes gauge\ncllm_memory_free_bytes %llu\n",
                 heap_bytes, free_bytes);
 #endif
-    if (net_stats_format) {
-        /* On the heap: the poll loop's stack is small. */
-        size_t cap = API_NET_STATS_BYTES;
-        char *tmp = port_alloc(cap);
-        if (tmp) {
-            size_t n = net_stats_format(tmp, cap);
-            hbuf_append(&b, tmp, MIN(n, cap - 1));
-            port_free(tmp);
-        }
+    /* On the heap: the poll loop's stack is small. */
+    size_t cap = API_NET_STATS_BYTES;
+    char *tmp = api_metrics_sources[0] ? port_alloc(cap) : NULL;
+    for (size_t i = 0; tmp && i < API_METRICS_SOURCES && api_metrics_sources[i]; i++) {
+        size_t n = api_metrics_sources[i](tmp, cap);
+        hbuf_append(&b, tmp, MIN(n, cap - 1));
     }
+    port_free(tmp);
     if (b.failed)
         http_respond_error(c, 500, "out of memory building the response");
     else

@@ -1,15 +1,21 @@
 /*
  * The model behind the HTTP API, as an ops table: what the handlers in api.c and
  * api_gen.c need from the tokenizer, the chat templates and the generator. The
- * kernel registers api_llm.c (over llm.h, tokenizer.h, chat.h and generate.h);
- * host tests register a small deterministic fake, so routing, streaming, limits and
- * the scheduler are tested without a model.
+ * kernel registers api_llm.c (over llm.h, tokenizer.h, chat.h, generate.h and the
+ * generation scheduler, sched.h); host tests register a small deterministic fake, so
+ * routing, streaming and limits are tested without a model.
+ *
+ * A generation's life: gen_start creates it (the caller owns the handle from then
+ * on), gen_run hands it to the backend's scheduler, which advances it outside the
+ * API's calls (the poll loop's gen_poll) and reports through the sink: output for each
+ * step's text, done last. gen_free ends it at any time (running or done) and frees it.
  */
 #ifndef CLLM_HTTP_API_BACKEND_H
 #define CLLM_HTTP_API_BACKEND_H
 
 #include "llm/chat.h"
 #include "llm/generate.h"
+#include "llm/sched.h"
 #include "types.h"
 
 enum api_model_status {
@@ -59,13 +65,14 @@ struct api_backend {
      * names what is wrong with the request (400). */
     void *(*gen_start)(const int *prompt, int n, const struct gen_params *p, char *err,
                        size_t errlen);
-    int (*gen_step)(void *g, struct gen_output *out); /* GEN_STEP_*, -1 after done */
-    /* Optional: run the work the last steps of all live generations left pending in
-     * one batch (each generation's next step would do its own otherwise); returns the
-     * generations advanced together, 0 for none. */
-    int (*gen_flush)(void);
+    /* Start advancing g; its text goes to sink (ctx is passed back) until done. 0, or
+     * -1 when the scheduler has no room (nothing changed: the caller still frees g). */
+    int (*gen_run)(void *g, const struct sched_sink *sink, void *ctx);
     void (*gen_stats)(void *g, struct api_gen_stats *st);
-    void (*gen_free)(void *g);
+    void (*gen_free)(void *g); /* stops g if it runs; then the sink is not called again */
 };
+
+/* The kernel's backend over the loaded model (api_llm.c). */
+extern const struct api_backend api_llm_backend;
 
 #endif

@@ -3,15 +3,19 @@
  * shape) and POST /completion (llama.cpp shape). api_gen_handle checks the body
  * (every bad field is a 400 naming it), builds the prompt (chat template for
  * messages), tokenizes it and starts a generation through the backend; the
- * connection then carries an api_task that server.c steps once per poll turn, so
- * many requests advance together and none blocks the loop. Streaming responses are
- * Server-Sent Events; OpenAI streams end with "data: [DONE]".
+ * connection then carries an api_task (c->app_state) whose generation the backend's
+ * scheduler advances a step per poll turn, so many requests advance together and none
+ * blocks the loop. The task is the generation's sink: it takes each step's text
+ * while the connection has room for it (api_task_ready), and answers when the
+ * generation is done. Streaming responses are Server-Sent Events; OpenAI streams end
+ * with "data: [DONE]".
  */
 #include "http/api.h"
 #include "http/conn.h"
 #include "http/json.h"
 
 struct api_task {
+    struct http_conn *conn;  /* the connection answered */
     enum api_kind kind;
     void *gen;              /* backend generation, owned */
     bool stream;
@@ -25,6 +29,7 @@ struct api_task {
 
 static int api_active;
 static unsigned api_next_id;
+static const struct sched_sink api_task_sink;
 
 int api_tasks_active(void) {
     return api_active;
@@ -388,22 +393,30 @@ void api_gen_handle(struct http_conn *c, const struct http_request *req, enum ap
     t->include_usage = f.include_usage;
     t->id = ++api_next_id;
     t->created = api_created();
+    t->conn = c;
     hbuf_init(&t->text);
+    if (be->gen_run(t->gen, &api_task_sink, t) != 0) {
+        be->gen_free(t->gen);
+        hbuf_free(&t->text);
+        port_free(t);
+        http_respond_error(c, 503, "all generation slots are busy; retry later");
+        return;
+    }
     api_active++;
-    c->task = t;
+    c->app_state = t;
     c->busy = true;
     if (t->stream)
         http_stream_begin(c, 200, "text/event-stream");
 }
 
 void api_task_free(struct http_conn *c) {
-    struct api_task *t = c->task;
+    struct api_task *t = c->app_state;
     if (!t)
         return;
     api_backend_get()->gen_free(t->gen);
     hbuf_free(&t->text);
     port_free(t);
-    c->task = NULL;
+    c->app_state = NULL;
     api_active--;
 }
 
@@ -605,30 +618,28 @@ static void api_finish_whole(struct http_conn *c, struct api_task *t,
     hbuf_free(&b);
 }
 
-void api_tasks_flush(void) {
-    const struct api_backend *be = api_backend_get();
-    int rows = be && be->gen_flush ? be->gen_flush() : 0;
-    if (rows > 1)
-        api_metrics_batch(rows);
+/* The sink: a step only while the client keeps up with the output. */
+static bool api_task_ready(void *ctx) {
+    const struct api_task *t = ctx;
+    return http_conn_unsent(t->conn) < HTTP_OUT_HIGH_WATER;
 }
 
-void api_task_step(struct http_conn *c) {
-    struct api_task *t = c->task;
-    const struct api_backend *be = api_backend_get();
-    struct gen_output out;
-    out.len = 0;
-    int r = be->gen_step(t->gen, &out);
-    if (out.len) {
-        if (t->stream)
-            api_stream_piece(c, t, out.text, out.len);
-        else
-            hbuf_append(&t->text, out.text, out.len);
-    }
-    if (r != GEN_STEP_DONE && r >= 0)
+static void api_task_output(void *ctx, const struct gen_output *out) {
+    struct api_task *t = ctx;
+    if (!out->len)
         return;
+    if (t->stream)
+        api_stream_piece(t->conn, t, out->text, out->len);
+    else
+        hbuf_append(&t->text, out->text, out->len);
+}
+
+static void api_task_done(void *ctx) {
+    struct api_task *t = ctx;
+    struct http_conn *c = t->conn;
     struct api_gen_stats st;
-    be->gen_stats(t->gen, &st);
-    if (r < 0 && st.finish == GEN_FINISH_NONE)
+    api_backend_get()->gen_stats(t->gen, &st);
+    if (st.finish == GEN_FINISH_NONE)
         st.finish = GEN_FINISH_ERROR;
     api_metrics_tokens(st.n_prompt, st.n_gen, st.t_prompt_us, st.t_gen_us);
     if (t->stream)
@@ -637,3 +648,9 @@ void api_task_step(struct http_conn *c) {
         api_finish_whole(c, t, &st);
     api_task_free(c);
 }
+
+static const struct sched_sink api_task_sink = {
+    .ready = api_task_ready,
+    .output = api_task_output,
+    .done = api_task_done,
+};

@@ -1,7 +1,7 @@
 /*
  * generate: one text-generation request, advanced a step at a time. Console mode
  * (console.c) drives one request to the end; the HTTP API creates one per call and the
- * scheduler (llm_poll) steps every active request, so all per-sequence state (KV cache,
+ * scheduler (sched.c) steps every active request, so all per-sequence state (KV cache,
  * sampler, held-back bytes) lives in struct gen_request and the model stays shared and
  * read-only.
  *

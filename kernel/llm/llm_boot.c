@@ -13,6 +13,7 @@
 #include "kernel.h"
 #include "llm/llm.h"
 #include "llm/ops.h"
+#include "llm/sched.h"
 #include "llm/tokenizer.h"
 #include "memlayout.h"
 #include "subsys.h"
@@ -157,6 +158,6 @@ void llm_init(const struct bootinfo *bi) {
         llm_check(m, MIN(steps, LLM_CHECK_MAX_STEPS));
 }
 
-/* The generation scheduler replaces this when it is linked in. */
-__attribute__((weak)) void llm_poll(void) {
+bool gen_poll(void) {
+    return sched_poll();
 }
