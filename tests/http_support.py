@@ -19,6 +19,9 @@ HTTP_SOURCES: list[Path | str] = [
     "kernel/http/json_write.c",
     "kernel/http/api.c",
     "kernel/http/api_gen.c",
+    "kernel/http/api_task.c",
+    "kernel/http/api_oai.c",
+    "kernel/http/api_native.c",
     "kernel/http/server.c",
     "tests/host/http_main.c",
 ]
