@@ -7,6 +7,7 @@ and stop strings work with the real tokenizer."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -108,3 +109,17 @@ def test_requests_running_together_share_decode_passes(model):
     batches = int(values["cllm_decode_batches_total"])
     rows = int(values["cllm_decode_batch_rows_total"])
     assert batches > 0 and 2 * batches <= rows <= 3 * batches, text
+
+
+def test_models_say_when_the_model_is_the_bundled_demonstration(model):
+    default = Path(__file__).resolve().parent.parent / "models" / "default.gguf"
+    for path, demo in ((default, True), (model, False)):
+        s = Script(model=path).open(1).send(1, request("GET", "/v1/models"))
+        [resp] = s.run().execute().responses(1)
+        [entry] = resp.json()["data"]
+        assert entry.get("demo", False) is demo, entry
+        if demo:
+            assert entry["id"] == "cllm-default"
+            assert "not an assistant" in entry["description"]
+        else:
+            assert "description" not in entry

@@ -14,6 +14,11 @@
 #include "mm.h"
 #endif
 
+/* What /v1/models says of the bundled demonstration model. */
+#define API_DEMO_DESCRIPTION                                                                  \
+    "the bundled demonstration model (about 1 M parameters, trained by cllm on the King "   \
+    "James Bible): it continues text in the style of that book; it is not an assistant"
+
 static const struct api_backend *api_backend;
 static char api_key[128];
 
@@ -157,6 +162,12 @@ static void api_models(struct http_conn *c, const struct http_request *req) {
     json_write_int(&w, (int64_t)api_created());
     json_write_key(&w, "owned_by");
     json_write_string(&w, "cllm");
+    if (mi.demo) {
+        json_write_key(&w, "demo");
+        json_write_bool(&w, true);
+        json_write_key(&w, "description");
+        json_write_string(&w, API_DEMO_DESCRIPTION);
+    }
     json_write_key(&w, "meta");
     json_write_object_begin(&w);
     api_write_meta(&w, &mi);

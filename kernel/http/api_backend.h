@@ -37,6 +37,7 @@ struct api_model_info {
     int n_head;
     uint64_t n_params;
     uint64_t size_bytes;     /* bytes of the weights */
+    bool demo;               /* the bundled demonstration model (llm.h LLM_DEMO_NAME) */
 };
 
 /* Counters of one generation, for usage and timings. */

@@ -54,6 +54,7 @@ static void api_llm_info(struct api_model_info *mi) {
     }
     mi->n_params = n;
     mi->size_bytes = m->format == MODEL_FORMAT_GGUF ? m->gguf.len : 0;
+    mi->demo = strcmp(mi->name, LLM_DEMO_NAME) == 0;
 }
 
 static int api_llm_tokenize(const char *text, size_t len, bool add_bos, bool special, int *out,

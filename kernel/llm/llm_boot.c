@@ -153,6 +153,9 @@ void llm_init(const struct bootinfo *bi) {
     llm_the.status = LLM_STATUS_READY;
     printk("cllm: model: loaded from %s, %lu bytes, kernels %s\n", mod ? "module" : "image",
            (unsigned long)len, ops_name());
+    if (!strcmp(m->name, LLM_DEMO_NAME))
+        printk("cllm: model: %s is the bundled demonstration model: it continues text in the "
+               "style of the King James Bible; it is not an assistant\n", m->name);
     long steps = llm_cmdline_num(bi->cmdline, "llm_check");
     if (steps >= 0)
         llm_check(m, MIN(steps, LLM_CHECK_MAX_STEPS));
