@@ -169,7 +169,7 @@ class Script:
                 tasks = int(words[1])
             elif line.startswith("after close"):
                 after = line
-        assert after == "after close: conns 0 tasks 0", text
+        assert after == "after close: conns 0 tasks 0 running 0", text
         return Result(out, state, conns, tasks, after)
 
 

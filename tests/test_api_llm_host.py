@@ -123,3 +123,15 @@ def test_models_say_when_the_model_is_the_bundled_demonstration(model):
             assert "not an assistant" in entry["description"]
         else:
             assert "description" not in entry
+
+
+def test_client_gone_mid_generation_leaves_the_scheduler(model):
+    # Resets while both generations run: each leaves the scheduler's table before its
+    # request is freed (ASan would catch a step of a freed one); the rest go on.
+    s = Script(model=model).open(1).open(2).open(3)
+    for i, stream in ((1, True), (2, False), (3, False)):
+        s.send(i, request("POST", "/v1/completions",
+                          {"prompt": "Once", "max_tokens": 30, "temperature": 0, "stream": stream}))
+    s.poll(6).cmd("reset", 1).poll(3).cmd("reset", 2).run()
+    r = s.execute()
+    assert r.conns == 1 and r.tasks == 0 and r.responses(3)[0].status == 200

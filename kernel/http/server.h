@@ -6,8 +6,8 @@
  * connection limits) and hands every complete request to one app through struct
  * http_app; the app answers with the response writer (conn.h). The kernel's app is the
  * API (kernel/http/api.c); main.c registers it with http_server_start once the network
- * is up, and the poll loop calls http_poll() every turn: it flushes output and enforces
- * the idle, slow-client and send timeouts. Generations run in their own scheduler
+ * is up, and the poll loop calls http_poll() (subsys.h) every turn: it flushes output and
+ * enforces the idle, slow-client and send timeouts. Generations run in their own scheduler
  * (kernel/llm/sched.h), not in the server's turn.
  *
  * The glue below is what server_tcp.c (and the host test harness, with a fake
@@ -22,7 +22,9 @@
 struct http_conn;
 struct http_request;
 
-/* The app behind the server. Every op but handle may be NULL. */
+/* The app behind the server. Every op but handle may be NULL. There is no per-turn
+ * op: work that outlives a request (a generation) runs in its own subsystem's turn of
+ * the poll loop and writes to the connection from there. */
 struct http_app {
     /* Answer one request: at once (http_respond...), or begin a response that ends
      * later (c->busy stays set until the app's last write calls
@@ -39,11 +41,9 @@ struct http_app {
 };
 
 /* Serve `app` on TCP port cllm.port= (default 80), with cllm.request_timeout_ms=.
- * Safe to call once; main.c calls it once the network is up. */
+ * Safe to call once; main.c calls it once the network is up. The poll loop's turn of
+ * the server, http_poll, is declared with the other poll hooks in subsys.h. */
 void http_server_start(const struct http_app *app);
-/* One turn of the server in the poll loop (uses the kernel clock); true if it
- * started work that the next turn continues. */
-bool http_poll(void);
 
 /* What the glue needs from a transport connection `t`. */
 struct http_transport_ops {

@@ -11,6 +11,7 @@
 #include "net/net_param.h"
 #include "net/tcp.h"
 #include "port.h"
+#include "subsys.h" /* http_poll */
 
 #define HTTP_PORT_DEFAULT 80
 

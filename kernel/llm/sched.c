@@ -13,7 +13,8 @@ static struct gen_request *sched_reqs[SCHED_MAX_SEQS];
 static const struct sched_sink *sched_sinks[SCHED_MAX_SEQS];
 static void *sched_ctxs[SCHED_MAX_SEQS];
 static int sched_n;
-static struct sched_stats sched_counts;
+static uint64_t sched_batches;    /* decode passes that advanced more than one sequence */
+static uint64_t sched_batch_rows; /* sequences those passes advanced, all together */
 
 int sched_add(struct gen_request *req, const struct sched_sink *sink, void *ctx) {
     for (int i = 0; i < SCHED_MAX_SEQS; i++) {
@@ -78,14 +79,10 @@ bool sched_poll(void) {
     /* The tokens just sampled, one forward pass for all. */
     int rows = gen_forward_pending(sched_reqs, SCHED_MAX_SEQS);
     if (rows > 1) {
-        sched_counts.batches++;
-        sched_counts.batch_rows += (uint64_t)rows;
+        sched_batches++;
+        sched_batch_rows += (uint64_t)rows;
     }
     return true;
-}
-
-void sched_stats_get(struct sched_stats *st) {
-    *st = sched_counts;
 }
 
 size_t sched_metrics_format(char *buf, size_t cap) {
@@ -96,7 +93,6 @@ size_t sched_metrics_format(char *buf, size_t cap) {
                      "# HELP cllm_decode_batch_rows_total Generations advanced by those passes.\n"
                      "# TYPE cllm_decode_batch_rows_total counter\n"
                      "cllm_decode_batch_rows_total %llu\n",
-                     (unsigned long long)sched_counts.batches,
-                     (unsigned long long)sched_counts.batch_rows);
+                     (unsigned long long)sched_batches, (unsigned long long)sched_batch_rows);
     return n > 0 ? (size_t)n : 0;
 }

@@ -45,14 +45,9 @@ bool sched_poll(void);
 /* Sequences in the table. */
 int sched_active(void);
 
-/* Batched decode passes so far (passes that advanced more than one sequence). */
-struct sched_stats {
-    uint64_t batches;    /* such passes */
-    uint64_t batch_rows; /* sequences they advanced, all together */
-};
-void sched_stats_get(struct sched_stats *st);
-/* The counters above as Prometheus text for /metrics; snprintf-like (returns the
- * length it needed, writes at most cap - 1 bytes and a NUL). */
+/* The batched decode passes so far (passes that advanced more than one sequence) and
+ * the sequences they advanced, as Prometheus text for /metrics; snprintf-like
+ * (returns the length it needed, writes at most cap - 1 bytes and a NUL). */
 size_t sched_metrics_format(char *buf, size_t cap);
 
 #endif

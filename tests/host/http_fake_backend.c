@@ -251,6 +251,13 @@ bool harness_gen_poll(void) {
     return stepped;
 }
 
+int harness_gen_active(void) {
+    int n = 0;
+    for (int i = 0; i < FAKE_RUNNING; i++)
+        n += fake_running[i] != NULL;
+    return n;
+}
+
 size_t harness_metrics(char *buf, size_t cap) {
     int n = snprintf(buf, cap, "# TYPE cllm_fake_generations_total counter\n"
                                "cllm_fake_generations_total %lu\n", fake_started);

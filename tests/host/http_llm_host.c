@@ -28,6 +28,10 @@ bool harness_gen_poll(void) {
     return sched_poll();
 }
 
+int harness_gen_active(void) {
+    return sched_active();
+}
+
 size_t harness_metrics(char *buf, size_t cap) {
     return sched_metrics_format(buf, cap);
 }

@@ -14,7 +14,8 @@
  * server's, as the kernel's poll loop runs them), run (poll until no connection is
  * busy), dump.
  * Output: "out ID HEX" and "state ID open|closing|closed" per connection, then
- * "conns N" and "tasks N".
+ * "conns N" and "tasks N", and once every connection is closed "after close: conns N
+ * tasks N running N" (running: generations the backend still steps).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,10 +29,11 @@
 
 /* The model behind the API: the fake (http_fake_backend.c) or the real engine
  * (http_llm_host.c, loading the model named on the command line); the driver of its
- * generations (the kernel's gen_poll); its counters for /metrics. */
+ * generations (the kernel's gen_poll) and how many it runs; its counters for /metrics. */
 const struct api_backend *harness_backend(const char *model);
 void harness_set_status(int status);
 bool harness_gen_poll(void);
+int harness_gen_active(void);
 size_t harness_metrics(char *buf, size_t cap);
 
 static char *read_file(const char *path, size_t *len) {
@@ -461,7 +463,8 @@ static int cmd_serve(const char *model) {
             http_conn_closed(fakes[i].c);
         hbuf_free(&fakes[i].rx);
     }
-    printf("after close: conns %zu tasks %d\n", http_server_n_conns(), api_tasks_active());
+    printf("after close: conns %zu tasks %d running %d\n", http_server_n_conns(),
+           api_tasks_active(), harness_gen_active());
     return 0;
 }
 
