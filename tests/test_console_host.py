@@ -16,7 +16,8 @@ import reference_llama
 from hostcc import host_binary
 from llm_harness import LLM_SOURCES
 
-TOK_SOURCES = ["kernel/llm/tokenizer.c", "kernel/llm/sampler.c", "kernel/llm/generate.c"]
+TOK_SOURCES = ["kernel/llm/tokenizer.c", "kernel/llm/sampler.c", "kernel/llm/gen_param.c",
+               "kernel/llm/generate.c"]
 
 
 @pytest.fixture(scope="module")

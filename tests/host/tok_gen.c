@@ -40,17 +40,17 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--n") && has)
             p.n_predict = atoi(argv[++i]);
         else if (!strcmp(a, "--temp") && has)
-            p.temperature = fnum(argv[++i]);
+            p.sample.temperature = fnum(argv[++i]);
         else if (!strcmp(a, "--top-k") && has)
-            p.top_k = atoi(argv[++i]);
+            p.sample.top_k = atoi(argv[++i]);
         else if (!strcmp(a, "--top-p") && has)
-            p.top_p = fnum(argv[++i]);
+            p.sample.top_p = fnum(argv[++i]);
         else if (!strcmp(a, "--min-p") && has)
-            p.min_p = fnum(argv[++i]);
+            p.sample.min_p = fnum(argv[++i]);
         else if (!strcmp(a, "--repeat-penalty") && has)
-            p.repeat_penalty = fnum(argv[++i]);
+            p.sample.repeat_penalty = fnum(argv[++i]);
         else if (!strcmp(a, "--seed") && has)
-            p.seed = strtoull(argv[++i], NULL, 0);
+            p.sample.seed = strtoull(argv[++i], NULL, 0);
         else if (!strcmp(a, "--stop") && has && p.n_stop < GEN_MAX_STOP) {
             /* too long a string fills the slot without a NUL, for gen_init to refuse */
             size_t n = strlen(argv[++i]);
