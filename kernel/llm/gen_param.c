@@ -147,19 +147,22 @@ static const char *gen_param_find(const char *cmdline, const char *key, size_t *
     return found;
 }
 
-/* Decimal integer text, optionally negative, the whole string. */
+/* Decimal integer text, optionally negative, the whole string. Past 2^53 a double
+ * holds no exact integer, so such a value becomes one that fails every range. */
 static bool gen_param_parse_int(const char *s, double *out) {
     bool neg = *s == '-';
     s += neg;
     if (!*s)
         return false;
-    double v = 0;
+    uint64_t v = 0;
     for (; *s; s++) {
-        if (*s < '0' || *s > '9' || v > 1e17)
+        if (*s < '0' || *s > '9')
             return false;
-        v = v * 10 + (*s - '0');
+        if (v <= (1ull << 53))
+            v = v * 10 + (uint64_t)(*s - '0');
     }
-    *out = neg ? -v : v;
+    double d = v > (1ull << 53) ? 1e300 : (double)v;
+    *out = neg ? -d : d;
     return true;
 }
 
