@@ -125,6 +125,9 @@ def test_wrong_types_are_refused(row, key):
 def test_quotes_other_words_and_the_last_occurrence():
     err, p = parse('/boot/cllm.elf cllm.api_key="a cllm.temp=9" cllm.temp="0.25" other')
     assert err is None and float(p["temperature"]) == 0.25
+    assert parse("cllm.temp=0.5   ")[1]["temperature"] == "0.5"
+    assert parse('"quoted word" cllm.temp=0.5 cllm.seed')[1]["temperature"] == "0.5"
+    assert parse('cllm.x="unterminated cllm.temp=0.5')[1]["temperature"] != "0.5"
     assert parse("cllm.n=5 cllm.max_tokens=7")[1]["max_tokens"] == "7"
     assert parse("cllm.max_tokens=7 cllm.n=5")[1]["max_tokens"] == "5"
     assert parse("cllm.temp=0.5 cllm.temp=0")[1]["temperature"] == "0"

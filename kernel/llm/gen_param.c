@@ -122,6 +122,8 @@ static const char *gen_param_find(const char *cmdline, const char *key, size_t *
     for (const char *p = cmdline; p && *p;) {
         while (*p == ' ')
             p++;
+        if (!*p)
+            break;
         const char *word = p;
         bool match = strncmp(p, "cllm.", 5) == 0 && strncmp(p + 5, key, klen) == 0 &&
                      p[5 + klen] == '=';
@@ -141,8 +143,6 @@ static const char *gen_param_find(const char *cmdline, const char *key, size_t *
             *len = (size_t)(end - found);
         }
         p = *end == '"' ? end + 1 : end;
-        if (p == word)
-            p++;
     }
     return found;
 }
