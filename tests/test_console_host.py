@@ -194,3 +194,6 @@ def test_request_errors_name_the_problem(exe, models_dir):
     assert "stop[1]: length 0 not in 1..64" in gen_error(exe, aid, "Hi", "--stop", "a",
                                                           "--stop", "")
     assert "top_p: value 2.000 out of range" in gen_error(exe, aid, "Hi", "--top-p", 2)
+    # every one of them is the request's fault (an HTTP 400), not the server's (503)
+    assert gen_error(exe, aid, "Hi", "--top-p", 2).endswith(" [request]")
+    assert gen_error(exe, aid, "Hi", "--stop", "").endswith(" [request]")

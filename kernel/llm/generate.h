@@ -17,8 +17,9 @@
  * Text is released only when it is final: bytes of an incomplete UTF-8 character are
  * held until the character completes, and text that could still become the start of a
  * stop string is held until it can no longer match. A matched stop string and
- * everything after it is never released. Relies on model.h (model_state_init,
- * model_forward), tokenizer.h, sampler.h and port.h (allocation, port_time_us).
+ * everything after it is never released. Relies on gen_param.h (struct gen_params),
+ * model.h (model_state_init, model_forward), tokenizer.h, sampler.h and port.h
+ * (allocation, port_time_us).
  */
 #ifndef CLLM_LLM_GENERATE_H
 #define CLLM_LLM_GENERATE_H

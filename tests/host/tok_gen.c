@@ -10,6 +10,7 @@
  *   prompt <tokens> <id>...
  *   step <rc> <token> <hex of released text>
  *   finish <reason> <n_gen>
+ *   error: <message> [<enum gen_err, e.g. request>]   when gen_init refuses
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,8 +99,13 @@ int main(int argc, char **argv) {
         printf(" %d", ids[i]);
     putchar('\n');
     struct gen_request req;
-    if (gen_init(&req, &llm, ids, n, &p, err, sizeof err) != 0) {
-        printf("error: %s\n", err);
+    static const char *const why_names[] = {
+        [GEN_OK] = "ok", [GEN_ERR_REQUEST] = "request", [GEN_ERR_NO_MEMORY] = "no_memory",
+        [GEN_ERR_NO_MODEL] = "no_model",
+    };
+    enum gen_err why = gen_init(&req, &llm, ids, n, &p, err, sizeof err);
+    if (why != GEN_OK) {
+        printf("error: %s [%s]\n", err, why_names[why]);
     } else {
         static struct gen_output out;
         while ((rc = gen_step(&req, &out)) >= 0) {
