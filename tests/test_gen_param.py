@@ -65,7 +65,7 @@ def number_rows() -> list[Row]:
     return [r for r in rows() if r.kind in ("int", "float", "seed")]
 
 
-def text(v: float | int) -> str:
+def text(v: float) -> str:
     return str(int(v)) if v == int(v) else repr(v)
 
 

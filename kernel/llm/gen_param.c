@@ -13,7 +13,9 @@
 #define GEN_PARAM_SAMPLE(f) offsetof(struct gen_params, sample.f)
 
 /* Ranges follow the HTTP API (llama.cpp's server and OpenAI where they agree); the
- * order is the order in which a request's fields are checked. */
+ * order is the order in which a request's fields are checked. Kept out of
+ * clang-format: a row per parameter reads better than a field per line. */
+/* clang-format off */
 const struct gen_param gen_param_table[] = {
     {"max_tokens", {"n_predict", "max_tokens", "max_completion_tokens"}, {"max_tokens", "n"},
      GEN_PARAM_FIELD(n_predict), GEN_PARAM_INT, -1, 1 << 30, 256,
@@ -43,6 +45,7 @@ const struct gen_param gen_param_table[] = {
     {"stop", {"stop"}, {NULL}, GEN_PARAM_FIELD(stop), GEN_PARAM_STOP, 0, 0, 0,
      "up to 4 strings that end the generation (not included in the text)"},
 };
+/* clang-format on */
 
 const size_t gen_param_count = ARRAY_SIZE(gen_param_table);
 
@@ -125,8 +128,8 @@ static const char *gen_param_find(const char *cmdline, const char *key, size_t *
         if (!*p)
             break;
         const char *word = p;
-        bool match = strncmp(p, "cllm.", 5) == 0 && strncmp(p + 5, key, klen) == 0 &&
-                     p[5 + klen] == '=';
+        bool match =
+            strncmp(p, "cllm.", 5) == 0 && strncmp(p + 5, key, klen) == 0 && p[5 + klen] == '=';
         if (strncmp(p, "cllm.", 5) == 0) {
             while (*p && *p != ' ' && *p != '=')
                 p++;
@@ -219,8 +222,8 @@ static int gen_param_from_cmdline_row(struct gen_params *p, const struct gen_par
         return 0;
     char text[GEN_PARAM_TEXT_MAX + 1];
     if (len > GEN_PARAM_TEXT_MAX)
-        return port_fail(err, errlen, "cllm.%s: value of %u bytes is over the %d-byte limit",
-                         key, (unsigned)len, GEN_PARAM_TEXT_MAX);
+        return port_fail(err, errlen, "cllm.%s: value of %u bytes is over the %d-byte limit", key,
+                         (unsigned)len, GEN_PARAM_TEXT_MAX);
     memcpy(text, val, len);
     text[len] = '\0';
     struct gen_value v;

@@ -30,7 +30,7 @@ struct gen_params {
     struct sampler_params sample; /* seed GEN_SEED_RANDOM: taken from the clock */
     int n_stop;
     char stop[GEN_MAX_STOP][GEN_STOP_MAX_LEN + 1]; /* NUL-terminated, non-empty */
-    bool ignore_eos;              /* keep going past EOS (it is sampled but not decoded) */
+    bool ignore_eos; /* keep going past EOS (it is sampled but not decoded) */
 };
 
 enum gen_param_kind {
@@ -47,9 +47,9 @@ struct gen_param {
     const char *option[GEN_PARAM_SPELLINGS]; /* cllm.<key> spellings; none: not an option */
     size_t off;                              /* offset of the field in struct gen_params */
     enum gen_param_kind kind;
-    double lo, hi;                           /* inclusive range of numbers */
-    double def;                              /* default (numbers and booleans) */
-    const char *doc;                         /* one line */
+    double lo, hi;   /* inclusive range of numbers */
+    double def;      /* default (numbers and booleans) */
+    const char *doc; /* one line */
 };
 
 extern const struct gen_param gen_param_table[];
@@ -65,10 +65,10 @@ enum gen_value_type {
 
 struct gen_value {
     enum gen_value_type type;
-    double num;        /* GEN_VALUE_NUMBER */
-    bool is_int;       /* GEN_VALUE_NUMBER written without fraction or exponent */
-    bool boolean;      /* GEN_VALUE_BOOL */
-    const char *str;   /* GEN_VALUE_STRING, str[0..len) */
+    double num;      /* GEN_VALUE_NUMBER */
+    bool is_int;     /* GEN_VALUE_NUMBER written without fraction or exponent */
+    bool boolean;    /* GEN_VALUE_BOOL */
+    const char *str; /* GEN_VALUE_STRING, str[0..len) */
     size_t len;
 };
 

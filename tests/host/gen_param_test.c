@@ -19,14 +19,14 @@
 #include "llm/gen_param.h"
 
 static const char *const kind_names[] = {
-    [GEN_PARAM_INT] = "int", [GEN_PARAM_FLOAT] = "float", [GEN_PARAM_SEED] = "seed",
+    [GEN_PARAM_INT] = "int",   [GEN_PARAM_FLOAT] = "float", [GEN_PARAM_SEED] = "seed",
     [GEN_PARAM_BOOL] = "bool", [GEN_PARAM_STOP] = "stop",
 };
 
 static const char *const registry_kinds[] = {
-    [CMDLINE_KIND_STRING] = "string", [CMDLINE_KIND_U32] = "u32",
+    [CMDLINE_KIND_STRING] = "string",   [CMDLINE_KIND_U32] = "u32",
     [CMDLINE_KIND_DECIMAL] = "decimal", [CMDLINE_KIND_IPV4] = "ipv4",
-    [CMDLINE_KIND_CHOICE] = "choice", [CMDLINE_KIND_LIST] = "list",
+    [CMDLINE_KIND_CHOICE] = "choice",   [CMDLINE_KIND_LIST] = "list",
 };
 
 static void print_names(const char *label, const char *const *names) {
