@@ -263,7 +263,7 @@ def test_blank_lines_start_the_request_clock():
 
 def test_streaming_pauses_for_a_slow_reader_and_completes():
     prompt = "x" * 400
-    req = request("POST", "/v1/completions", {"prompt": prompt, "stream": True})
+    req = request("POST", "/v1/completions", {"prompt": prompt, "stream": True, "max_tokens": 400})
     free = Script().open(1).send(1, req).run().execute().responses(1)[0]
     s = Script().open(1).cmd("space", 1, 0).send(1, req).poll(50)
     s.cmd("space", 1, 3000).poll(2000)

@@ -61,11 +61,11 @@ struct api_backend {
     /* The prompt for a chat, in the model's template; snprintf-like return. */
     size_t (*chat)(const struct chat_message *msgs, size_t n, char *out, size_t cap);
     void (*params_default)(struct gen_params *p);
-    /* A new generation; NULL with err set when it cannot start. An err starting with
-     * "out of memory" is the server's condition (answered 503, retry later); any other
-     * names what is wrong with the request (400). */
-    void *(*gen_start)(const int *prompt, int n, const struct gen_params *p, char *err,
-                       size_t errlen);
+    /* A new generation; NULL when it cannot start, with the reason in *why (the
+     * request's fault, or the server's condition such as no memory) and a message in
+     * err. */
+    void *(*gen_start)(const int *prompt, int n, const struct gen_params *p, enum gen_err *why,
+                       char *err, size_t errlen);
     /* Start advancing g; its text goes to sink (ctx is passed back) until done. 0, or
      * -1 when the scheduler has no room (nothing changed: the caller still frees g). */
     int (*gen_run)(void *g, const struct sched_sink *sink, void *ctx);

@@ -30,32 +30,6 @@ static void api_field_error(char *err, size_t cap, const char *field, const char
     hbuf_free(&shown);
 }
 
-/* 0: absent or null; 1: *out set; -1: wrong type or out of [lo, hi] (err set). */
-static int api_get_num(const struct json_value *root, const char *name, double lo, double hi,
-                       bool integer, double *out, char *err, size_t cap) {
-    const struct json_value *v = json_get(root, name);
-    if (!v || v->type == JSON_NULL)
-        return 0;
-    if (v->type != JSON_NUMBER || (integer && !v->is_int)) {
-        api_field_error(err, cap, name, integer ? "expected an integer" : "expected a number", v);
-        return -1;
-    }
-    if (v->u.num < lo || v->u.num > hi) {
-        char what[80];
-        struct hbuf r;
-        hbuf_init(&r);
-        api_put_double(&r, lo);
-        hbuf_puts(&r, "..");
-        api_put_double(&r, hi);
-        snprintf(what, sizeof(what), "out of range %s", r.data ? r.data : "");
-        hbuf_free(&r);
-        api_field_error(err, cap, name, what, v);
-        return -1;
-    }
-    *out = v->u.num;
-    return 1;
-}
-
 static int api_get_bool(const struct json_value *root, const char *name, bool *out, char *err,
                         size_t cap) {
     const struct json_value *v = json_get(root, name);
@@ -69,81 +43,71 @@ static int api_get_bool(const struct json_value *root, const char *name, bool *o
     return 1;
 }
 
-static int api_add_stop(struct gen_params *gp, const struct json_value *s, char *err, size_t cap) {
-    if (s->type != JSON_STRING) {
-        api_field_error(err, cap, "stop", "expected a string or an array of strings", s);
-        return -1;
-    }
-    if (s->u.str.len == 0 || s->u.str.len > GEN_STOP_MAX_LEN || gp->n_stop >= GEN_MAX_STOP) {
-        snprintf(err, cap, "field 'stop': at most %d strings of 1..%d bytes", GEN_MAX_STOP,
+/* v, the body's field `name`, set as the parameter `row` of the table (gen_param.h);
+ * -1 with err naming the field and the value. */
+static int api_param_set(struct gen_params *gp, const struct gen_param *row, const char *name,
+                         const struct json_value *v, char *err, size_t cap) {
+    struct gen_value gv = {.type = GEN_VALUE_OTHER};
+    if (v->type == JSON_NUMBER)
+        gv = (struct gen_value){.type = GEN_VALUE_NUMBER, .num = v->u.num, .is_int = v->is_int};
+    else if (v->type == JSON_BOOL)
+        gv = (struct gen_value){.type = GEN_VALUE_BOOL, .boolean = v->boolean};
+    else if (v->type == JSON_STRING)
+        gv = (struct gen_value){.type = GEN_VALUE_STRING, .str = v->u.str.s, .len = v->u.str.len};
+    enum gen_param_status st = gen_param_set(gp, row, &gv);
+    if (st == GEN_PARAM_OK)
+        return 0;
+    if (st == GEN_PARAM_BAD_STOP) {
+        snprintf(err, cap, "field '%s': at most %d strings of 1..%d bytes", name, GEN_MAX_STOP,
                  GEN_STOP_MAX_LEN);
         return -1;
     }
-    memcpy(gp->stop[gp->n_stop], s->u.str.s, s->u.str.len);
-    gp->stop[gp->n_stop][s->u.str.len] = 0;
-    gp->n_stop++;
-    return 0;
+    char what[80];
+    struct hbuf r;
+    hbuf_init(&r);
+    if (st == GEN_PARAM_BAD_RANGE) {
+        hbuf_puts(&r, "out of range ");
+        api_put_double(&r, row->lo);
+        hbuf_puts(&r, "..");
+        api_put_double(&r, row->hi);
+    } else {
+        hbuf_puts(&r, "expected ");
+        hbuf_puts(&r, gen_param_want(row));
+    }
+    snprintf(what, sizeof(what), "%s", r.data ? r.data : "");
+    hbuf_free(&r);
+    api_field_error(err, cap, name, what, v);
+    return -1;
 }
 
-/* Sampling and control fields shared by all three endpoints. */
+/* Sampling and control fields shared by all three endpoints: every row of the
+ * parameter table under each of its JSON names, then the fields of the response. */
 static int api_parse_fields(const struct json_value *root, enum api_kind kind,
                             struct api_fields *f, char *err, size_t cap) {
-    const struct api_backend *be = api_backend_get();
     struct gen_params *gp = &f->gp;
-    be->params_default(gp);
-    double d;
-    int r;
-    static const char *const max_names[] = {"n_predict", "max_tokens", "max_completion_tokens"};
-    for (size_t i = 0; i < ARRAY_SIZE(max_names); i++) {
-        if ((r = api_get_num(root, max_names[i], -1, 1 << 30, true, &d, err, cap)) < 0)
-            return -1;
-        if (r)
-            gp->n_predict = (int)d;
+    api_backend_get()->params_default(gp);
+    for (size_t i = 0; i < gen_param_count; i++) {
+        const struct gen_param *row = &gen_param_table[i];
+        for (size_t k = 0; k < GEN_PARAM_SPELLINGS && row->json[k]; k++) {
+            const struct json_value *v = json_get(root, row->json[k]);
+            if (!v || v->type == JSON_NULL)
+                continue;
+            bool list = v->type == JSON_ARRAY && gen_param_takes_list(row);
+            for (const struct json_value *e = list ? v->u.list.first : v; e;
+                 e = list ? e->next : NULL)
+                if (api_param_set(gp, row, row->json[k], e, err, cap) < 0)
+                    return -1;
+        }
     }
-    if ((r = api_get_num(root, "temperature", 0, 100, false, &d, err, cap)) < 0)
-        return -1;
-    if (r)
-        gp->temperature = (float)d;
-    if ((r = api_get_num(root, "top_p", 0, 1, false, &d, err, cap)) < 0)
-        return -1;
-    if (r)
-        gp->top_p = (float)d;
-    if ((r = api_get_num(root, "min_p", 0, 1, false, &d, err, cap)) < 0)
-        return -1;
-    if (r)
-        gp->min_p = (float)d;
-    if ((r = api_get_num(root, "top_k", 0, 1 << 30, true, &d, err, cap)) < 0)
-        return -1;
-    if (r)
-        gp->top_k = (int)d;
-    if ((r = api_get_num(root, "repeat_penalty", 0, 100, false, &d, err, cap)) < 0)
-        return -1;
-    if (r)
-        gp->repeat_penalty = (float)d;
-    if ((r = api_get_num(root, "repeat_last_n", -1, 1 << 30, true, &d, err, cap)) < 0)
-        return -1;
-    if (r)
-        gp->repeat_last_n = (int)d;
-    if ((r = api_get_num(root, "presence_penalty", -2, 2, false, &d, err, cap)) < 0)
-        return -1;
-    if (r)
-        gp->presence_penalty = (float)d;
-    if ((r = api_get_num(root, "frequency_penalty", -2, 2, false, &d, err, cap)) < 0)
-        return -1;
-    if (r)
-        gp->frequency_penalty = (float)d;
-    if ((r = api_get_num(root, "seed", -1, 9007199254740992.0, true, &d, err, cap)) < 0)
-        return -1;
-    if (r)
-        gp->seed = d < 0 ? GEN_SEED_RANDOM : (uint64_t)(int64_t)d;
-    if ((r = api_get_num(root, "n", -1e300, 1e300, true, &d, err, cap)) < 0)
-        return -1;
-    if (r && d != 1) {
-        api_field_error(err, cap, "n", "only n=1 is supported", json_get(root, "n"));
+    const struct json_value *n = json_get(root, "n");
+    if (n && n->type != JSON_NULL && (n->type != JSON_NUMBER || !n->is_int)) {
+        api_field_error(err, cap, "n", "expected an integer", n);
         return -1;
     }
-    if (api_get_bool(root, "ignore_eos", &gp->ignore_eos, err, cap) < 0)
+    if (n && n->type == JSON_NUMBER && n->u.num != 1) {
+        api_field_error(err, cap, "n", "only n=1 is supported", n);
         return -1;
+    }
     f->stream = false;
     if (api_get_bool(root, "stream", &f->stream, err, cap) < 0)
         return -1;
@@ -155,17 +119,6 @@ static int api_parse_fields(const struct json_value *root, enum api_kind kind,
             return -1;
         }
         if (api_get_bool(so, "include_usage", &f->include_usage, err, cap) < 0)
-            return -1;
-    }
-    const struct json_value *stop = json_get(root, "stop");
-    gp->n_stop = 0;
-    if (stop && stop->type == JSON_ARRAY) {
-        for (const struct json_value *s = stop->u.list.first; s; s = s->next) {
-            if (api_add_stop(gp, s, err, cap) < 0)
-                return -1;
-        }
-    } else if (stop && stop->type != JSON_NULL) {
-        if (api_add_stop(gp, stop, err, cap) < 0)
             return -1;
     }
     UNUSED(kind);
@@ -313,6 +266,12 @@ static int api_prompt_tokens(const struct json_value *root, enum api_kind kind, 
     return -1;
 }
 
+/* The one place a generation's refusal becomes an HTTP status: the request's fault is
+ * a 400, the server's condition (no memory now, no model) a 503 to retry later. */
+static int api_gen_err_status(enum gen_err why) {
+    return why == GEN_ERR_REQUEST ? 400 : 503;
+}
+
 void api_gen_handle(struct http_conn *c, const struct http_request *req, enum api_kind kind) {
     const struct api_backend *be = api_backend_get();
     char err[200];
@@ -352,12 +311,13 @@ void api_gen_handle(struct http_conn *c, const struct http_request *req, enum ap
     }
     memset(t, 0, sizeof(*t));
     char gerr[160] = "";
-    t->gen = be->gen_start(toks, n, &f.gp, gerr, sizeof(gerr));
+    enum gen_err why = GEN_OK;
+    t->gen = be->gen_start(toks, n, &f.gp, &why, gerr, sizeof(gerr));
     port_free(toks);
     if (!t->gen) {
         port_free(t);
         snprintf(err, sizeof(err), "cannot start generation: %s", gerr);
-        http_respond_error(c, strncmp(gerr, "out of memory", 13) == 0 ? 503 : 400, err);
+        http_respond_error(c, api_gen_err_status(why), err);
         return;
     }
     struct api_model_info mi;

@@ -84,20 +84,23 @@ static size_t api_llm_chat(const struct chat_message *msgs, size_t n, char *out,
     return chat_apply(chat_detect(llm_record()->chat_template), msgs, n, true, out, cap);
 }
 
-static void *api_llm_gen_start(const int *prompt, int n, const struct gen_params *p, char *err,
-                               size_t errlen) {
+static void *api_llm_gen_start(const int *prompt, int n, const struct gen_params *p,
+                               enum gen_err *why, char *err, size_t errlen) {
     const struct llm *l = llm_get();
     if (!l) {
+        *why = GEN_ERR_NO_MODEL;
         snprintf(err, errlen, "no model loaded");
         return NULL;
     }
     struct gen_request *req = port_alloc(sizeof(*req));
     if (!req) {
+        *why = GEN_ERR_NO_MEMORY;
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
     memset(req, 0, sizeof(*req));
-    if (gen_init(req, l, prompt, n, p, err, errlen) != 0) {
+    *why = gen_init(req, l, prompt, n, p, err, errlen);
+    if (*why != GEN_OK) {
         port_free(req);
         return NULL;
     }

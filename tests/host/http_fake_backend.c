@@ -2,10 +2,11 @@
  * A deterministic stand-in model for the host tests of the HTTP API: 256 byte
  * tokens plus BOS (256) and EOS (257). Generating echoes the prompt's bytes in upper
  * case, one token per step after one prompt step, then EOS; stop strings and
- * n_predict behave as the real generator's do. Its status can be switched to test
- * the 503 paths. Running generations are stepped by harness_gen_poll, the harness's
- * stand-in for the kernel's generation scheduler (kernel/llm/sched.c), with the same
- * sink protocol: a step only when the sink is ready, output per step, done last.
+ * n_predict behave as the real generator's do, and its defaults are the parameter
+ * table's (gen_param.c). Its status can be switched to test the 503 paths. Running
+ * generations are stepped by harness_gen_poll, the harness's stand-in for the kernel's
+ * generation scheduler (kernel/llm/sched.c), with the same sink protocol: a step only
+ * when the sink is ready, output per step, done last.
  */
 #include "http/api_backend.h"
 #include "port.h"
@@ -107,21 +108,10 @@ static size_t fake_chat(const struct chat_message *msgs, size_t n, char *out, si
     return len;
 }
 
-static void fake_params_default(struct gen_params *p) {
-    memset(p, 0, sizeof(*p));
-    p->n_predict = -1;
-    p->temperature = 0.8f;
-    p->top_k = 40;
-    p->top_p = 0.95f;
-    p->min_p = 0.05f;
-    p->repeat_penalty = 1.0f;
-    p->repeat_last_n = 64;
-    p->seed = GEN_SEED_RANDOM;
-}
-
-static void *fake_gen_start(const int *prompt, int n, const struct gen_params *p, char *err,
-                            size_t errlen) {
+static void *fake_gen_start(const int *prompt, int n, const struct gen_params *p,
+                            enum gen_err *why, char *err, size_t errlen) {
     if (n <= 0 || n > FAKE_CTX) {
+        *why = GEN_ERR_REQUEST;
         snprintf(err, errlen, "prompt has %d tokens, the context holds %d", n, FAKE_CTX);
         return NULL;
     }
@@ -133,6 +123,7 @@ static void *fake_gen_start(const int *prompt, int n, const struct gen_params *p
         fake_oom = prompt[skip + i] == (uint8_t)oom[i];
     struct fake_gen *g = fake_oom ? NULL : port_alloc(sizeof(*g));
     if (!g) {
+        *why = GEN_ERR_NO_MEMORY;
         snprintf(err, errlen, "out of memory for the generation");
         return NULL;
     }
@@ -271,7 +262,7 @@ static const struct api_backend fake_backend = {
     .tokenize = fake_tokenize,
     .piece = fake_piece,
     .chat = fake_chat,
-    .params_default = fake_params_default,
+    .params_default = gen_params_default,
     .gen_start = fake_gen_start,
     .gen_run = fake_gen_run,
     .gen_stats = fake_gen_stats,
