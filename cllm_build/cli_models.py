@@ -127,7 +127,7 @@ def bench_table(rows: list[str]) -> list[str]:
     """A markdown table: the BENCH_COLUMNS header, its delimiter row (numbers aligned
     right), then `rows` (each already `| a | b | c | d |`)."""
     header = "| " + " | ".join(BENCH_COLUMNS) + " |"
-    delim = "|" + "|".join(["---", "---", "---:", "---:"]) + "|"
+    delim = "|---|---|---:|---:|"
     return [header, delim, *rows]
 
 
