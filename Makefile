@@ -8,14 +8,15 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 # qemu-system-x86 provides qemu-system-i386; grub/xorriso/mtools make ISOs; gcc builds
-# the host unit tests of the portable kernel C (with ASan/UBSan).
+# the host unit tests of the portable kernel C (with ASan/UBSan); clang builds the libFuzzer
+# targets (tests/fuzzing.py).
 APT_PACKAGES := python3 python3-venv python3-pip qemu-system-x86 grub-pc-bin grub-efi-amd64-bin \
-                grub-efi-ia32-bin grub-common xorriso mtools ovmf gcc libc6-dev iproute2 curl \
+                grub-efi-ia32-bin grub-common xorriso mtools ovmf gcc libc6-dev clang iproute2 curl \
                 bible-kjv bible-kjv-text
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
 
-.PHONY: all setup system-deps run build test lint bench train clean
+.PHONY: all setup system-deps run build test lint bench fuzz train clean
 
 all: build
 
@@ -54,6 +55,13 @@ lint: setup
 	$(BIN)/pip install -q -e '.[lint]'
 	$(BIN)/ruff check cllm_build tests bench
 	$(BIN)/mypy cllm_build
+
+# Coverage-guided fuzzing: every libFuzzer target for FUZZ_SECONDS each (make test runs a
+# short fixed number of executions of each). FUZZ_TARGETS picks some (default: all).
+FUZZ_SECONDS ?= 300
+FUZZ_TARGETS ?=
+fuzz: setup
+	$(BIN)/python tests/fuzzing.py --seconds $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 bench: setup
 	$(BIN)/python bench/build_bench.py
