@@ -86,6 +86,10 @@ cli.add_command(__import__("cllm_build.pull", fromlist=["command"]).command)
 for _command in __import__("cllm_build.convert", fromlist=["COMMANDS"]).COMMANDS:
     cli.add_command(_command)
 
+# fleet: several kernels behind HAProxy (cllm_build/cli_fleet.py).
+for _command in __import__("cllm_build.cli_fleet", fromlist=["COMMANDS"]).COMMANDS:
+    cli.add_command(_command)
+
 
 def _install_signal_handlers() -> None:
     """Ctrl-C and SIGTERM always stop `cllm` cleanly (QEMU is killed on the way out).
