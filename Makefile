@@ -16,7 +16,7 @@ APT_PACKAGES := python3 python3-venv python3-pip qemu-system-x86 grub-pc-bin gru
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
 
-.PHONY: all setup system-deps run build test lint bench fuzz train clean
+.PHONY: all setup system-deps run build test lint bench fuzz soak train clean
 
 all: build
 
@@ -62,6 +62,11 @@ FUZZ_SECONDS ?= 300
 FUZZ_TARGETS ?=
 fuzz: setup
 	$(BIN)/python tests/fuzzing.py --seconds $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+# The soak test for an hour (make test runs its 2-minute form).
+SOAK_SECONDS ?= 3600
+soak: setup
+	CLLM_SOAK_SECONDS=$(SOAK_SECONDS) $(BIN)/python -m pytest tests/test_soak.py -s
 
 bench: setup
 	$(BIN)/python bench/build_bench.py
