@@ -13,9 +13,10 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 # qemu-system-x86 provides qemu-system-i386; grub/xorriso/mtools make ISOs; gcc builds
-# the host unit tests of the portable kernel C (with ASan/UBSan).
+# the host unit tests of the portable kernel C (with ASan/UBSan); clang builds the libFuzzer
+# targets (tests/fuzzing.py).
 APT_PACKAGES := python3 python3-venv python3-pip qemu-system-x86 grub-pc-bin grub-efi-amd64-bin \
-                grub-efi-ia32-bin grub-common xorriso mtools ovmf gcc libc6-dev iproute2 curl
+                grub-efi-ia32-bin grub-common xorriso mtools ovmf gcc libc6-dev clang haproxy iproute2 curl
 # The training corpus (bible-kjv prints it): `make train` and the tests of training only.
 APT_TRAIN    := bible-kjv bible-kjv-text
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -28,7 +29,7 @@ RUN_ARGS := $(if $(PORT),--port $(PORT)) $(if $(MODEL),--model $(MODEL)) $(ARGS)
 # The C sources `make lint` checks against .clang-format (checked only, never rewritten).
 LINT_C = $(shell find kernel tests/host -name '*.[ch]' | sort)
 
-.PHONY: all setup system-deps system-deps-train run build test lint bench train clean
+.PHONY: all setup system-deps system-deps-train run build test lint bench fuzz soak train clean
 
 all: build
 
@@ -92,6 +93,18 @@ lint: $(VENV)/.installed-lint
 	$(BIN)/ruff check cllm_build tests bench train
 	$(BIN)/mypy cllm_build
 	$(BIN)/clang-format --dry-run --Werror $(LINT_C)
+
+# Coverage-guided fuzzing: every libFuzzer target for FUZZ_SECONDS each (make test runs a
+# short fixed number of executions of each). FUZZ_TARGETS picks some (default: all).
+FUZZ_SECONDS ?= 300
+FUZZ_TARGETS ?=
+fuzz: system-deps $(VENV)/.installed-test
+	$(BIN)/python tests/fuzzing.py --seconds $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+# The soak test for an hour (make test runs its 2-minute form).
+SOAK_SECONDS ?= 3600
+soak: system-deps $(VENV)/.installed-test
+	CLLM_SOAK_SECONDS=$(SOAK_SECONDS) $(BIN)/python -m pytest tests/test_soak.py -s
 
 bench: setup
 	$(BIN)/python bench/build_bench.py

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from cllm_build import __version__, cli_boot, cli_models, config
+from cllm_build import __version__, cli_boot, cli_fleet, cli_models, config
 from cllm_build.errors import CllmError
 
 
@@ -76,8 +76,9 @@ def disasm(elf: Path, symbol: str | None) -> None:
 
 
 # run, iso, flash: booting and images (cli_boot.py); pull, convert, synth, bench: model
-# files and the inference benchmark (cli_models.py).
-for _command in (*cli_boot.COMMANDS, *cli_models.COMMANDS):
+# files and the inference benchmark (cli_models.py); fleet: several kernels behind
+# HAProxy (cli_fleet.py).
+for _command in (*cli_boot.COMMANDS, *cli_models.COMMANDS, *cli_fleet.COMMANDS):
     cli.add_command(_command)
 
 
