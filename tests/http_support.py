@@ -19,6 +19,7 @@ HTTP_SOURCES: list[Path | str] = [
     "kernel/http/json_write.c",
     "kernel/http/api.c",
     "kernel/http/api_gen.c",
+    "kernel/http/web.c",
     "kernel/http/server.c",
     "tests/host/http_main.c",
 ]
