@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.installed
 # the host unit tests of the portable kernel C (with ASan/UBSan).
 APT_PACKAGES := python3 python3-venv python3-pip qemu-system-x86 grub-pc-bin grub-efi-amd64-bin \
                 grub-efi-ia32-bin grub-common xorriso mtools ovmf gcc libc6-dev iproute2 curl \
-                bible-kjv bible-kjv-text
+                bible-kjv bible-kjv-text chromium chromium-driver
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
 
