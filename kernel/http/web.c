@@ -16,11 +16,13 @@ extern const uint8_t web_page[] __attribute__((weak));
 #define WEB_MAGIC "CWEB"
 #define WEB_HEADER_LEN 12u
 
-/* Headers of both forms: caches must key on Accept-Encoding; the page loads nothing
- * from elsewhere. */
-#define WEB_HEADERS                                                                   \
-    "Vary: Accept-Encoding\r\nCache-Control: no-cache\r\nX-Content-Type-Options: nosniff\r\n" \
-    "Content-Security-Policy: default-src 'self'; script-src 'unsafe-inline'; "      \
+/* Headers of both forms: caches key on Accept-Encoding, the browser revalidates (a new
+ * image may serve a new page), and the page may load nothing from elsewhere. */
+#define WEB_HEADERS                                                                    \
+    "Vary: Accept-Encoding\r\n"                                                        \
+    "Cache-Control: no-cache\r\n"                                                      \
+    "X-Content-Type-Options: nosniff\r\n"                                              \
+    "Content-Security-Policy: default-src 'self'; script-src 'unsafe-inline'; "        \
     "style-src 'unsafe-inline'\r\n"
 
 static uint32_t web_u32(const uint8_t *p) {
