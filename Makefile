@@ -19,6 +19,8 @@ APT_PACKAGES := python3 python3-venv python3-pip qemu-system-x86 grub-pc-bin gru
                 grub-efi-ia32-bin grub-common xorriso mtools ovmf gcc libc6-dev clang haproxy iproute2 curl
 # The training corpus (bible-kjv prints it): `make train` and the tests of training only.
 APT_TRAIN    := bible-kjv bible-kjv-text
+# The browser of the chat page's test (with selenium from the test extra): `make test` only.
+APT_TEST     := chromium chromium-driver
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
 # `make run PORT=9000 MODEL=path/to/model.gguf ARGS='--accel tcg'`
@@ -29,7 +31,7 @@ RUN_ARGS := $(if $(PORT),--port $(PORT)) $(if $(MODEL),--model $(MODEL)) $(ARGS)
 # The C sources `make lint` checks against .clang-format (checked only, never rewritten).
 LINT_C = $(shell find kernel tests/host -name '*.[ch]' | sort)
 
-.PHONY: all setup system-deps system-deps-train run build test lint bench fuzz soak train clean
+.PHONY: all setup system-deps system-deps-train system-deps-test run build test lint bench fuzz soak train clean
 
 all: build
 
@@ -54,6 +56,9 @@ system-deps:
 
 system-deps-train:
 	$(call apt_install,$(APT_TRAIN))
+
+system-deps-test:
+	$(call apt_install,$(APT_TEST))
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -84,7 +89,7 @@ build: setup
 run: build
 	$(BIN)/cllm run $(RUN_ARGS)
 
-test: system-deps system-deps-train $(VENV)/.installed-test
+test: system-deps system-deps-train system-deps-test $(VENV)/.installed-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # ruff and mypy over the Python; clang-format in dry-run mode over the kernel's C and the

@@ -153,6 +153,7 @@ def run(elf: Path | None, cmdline: str, options: tuple[str, ...], modules: tuple
             _err(f"run: warning: {url}health did not answer within {HEALTH_TIMEOUT_S:g} s")
         else:
             _err(f"run: serving on {url} (/health: {answer}; Ctrl-C stops the machine)")
+            _err(f"run: chat in a browser: {url}   API: {url}v1/")
 
     def on_ready(seconds: float) -> None:
         progress(f"run: ready after {seconds:.2f} s")

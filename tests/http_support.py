@@ -22,6 +22,7 @@ HTTP_SOURCES: list[Path | str] = [
     "kernel/http/api_task.c",
     "kernel/http/api_oai.c",
     "kernel/http/api_native.c",
+    "kernel/http/web.c",
     "kernel/http/server.c",
     "kernel/llm/gen_param.c",
     "kernel/llm/sampler.c",

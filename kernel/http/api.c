@@ -9,6 +9,7 @@
 #include "http/conn.h"
 #include "http/json.h"
 #include "http/server.h"
+#include "http/web.h"
 #ifndef CLLM_HOST
 #include "memlayout.h"
 #include "mm.h"
@@ -461,6 +462,7 @@ struct api_route {
 };
 
 static const struct api_route api_routes[] = {
+    {"GET", "/", web_page_handle, true},
     {"GET", "/health", api_health, true},
     {"GET", "/v1/health", api_health, true},
     {"GET", "/v1/models", api_models, false},
