@@ -142,8 +142,10 @@ def run(t: Target, *, runs: int | None = None, seconds: int | None = None,
     cmd = [str(exe), *limit, f"-seed={seed}", f"-max_len={t.max_len}", "-timeout=20",
            "-rss_limit_mb=2048", "-malloc_limit_mb=1024", "-print_final_stats=1",
            f"-artifact_prefix={crashes}/{t.name}-", str(work), str(FUZZ_DIR / "corpus" / t.name)]
+    # a bound for a hung target: the time asked for, or for runs a generous rate floor
+    bound = (seconds or 0) + 900 if runs is None else runs / 200 + 900
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False,
-                          timeout=(seconds or 0) + 900)
+                          timeout=bound)
     log = proc.stdout + proc.stderr
     stats = STAT.findall(log)
     execs, cov, corp = (int(x) for x in stats[-1]) if stats else (0, 0, 0)
