@@ -57,6 +57,13 @@ class Target:
     env: tuple[tuple[str, str], ...] = ()
 
 
+def server_sources() -> tuple[str, ...]:
+    """The host HTTP harness's sources with the real engine, less its script driver."""
+    from http_support import ENGINE_SOURCES, HTTP_SOURCES
+
+    return tuple(str(s) for s in [*HTTP_SOURCES, *ENGINE_SOURCES] if "http_main.c" not in str(s))
+
+
 def targets() -> dict[str, Target]:
     vocabs = ":".join(str(SHARED_MODELS / f) for f in ("ggml-vocab-llama-spm.gguf",))
     return {t.name: t for t in [
@@ -69,6 +76,8 @@ def targets() -> dict[str, Target]:
         Target("gguf", tuple(LLM), 65536),
         Target("llama2c", tuple(LLM), 65536),
         Target("net", tuple(net_sources()), 8192),
+        Target("server", server_sources(), 8192,
+               (("CLLM_FUZZ_MODEL", str(FUZZ_DIR / "corpus" / "gguf" / "tiny-Q8_0.gguf")),)),
     ]}
 
 

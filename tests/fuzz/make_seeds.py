@@ -3,7 +3,8 @@
 Run again after a format change: `python tests/fuzz/make_seeds.py`. The seeds are
 small on purpose (a fuzzer mutates every byte of them): a one-layer llama of width 32
 in each weight type, a llama2.c checkpoint with its tokenizer.bin, HTTP requests,
-JSON bodies, chat conversations, TCP/IP records and tokenizer texts.
+JSON bodies, chat conversations, TCP/IP records, tokenizer texts and request
+sequences for the server.
 """
 
 from __future__ import annotations
@@ -136,9 +137,35 @@ NET = [
 ]
 
 
+def send(conn: int, data: bytes) -> bytes:
+    """Server-target operations: data arriving on a connection, in pieces of 255."""
+    return b"".join(bytes([conn, len(data[i:i + 255])]) + data[i:i + 255]
+                    for i in range(0, len(data), 255))
+
+
+def post(path: str, body: dict) -> bytes:
+    raw = json.dumps(body).encode()
+    return (f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(raw)}\r\n\r\n".encode()
+            + raw)
+
+
+POLL = b"\x04\x40"  # 64 turns of the poll loop
+
+SERVER = [
+    send(0, post("/v1/completions", {"prompt": "ab", "max_tokens": 4, "temperature": 0})) + POLL * 2,
+    send(0, post("/v1/chat/completions", {"messages": [{"role": "user", "content": "a"}],
+                                          "max_tokens": 3, "stream": True})) + POLL
+    + send(1, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n") + b"\x05\x00" + POLL,
+    send(2, post("/completion", {"prompt": "b", "n_predict": 5, "stop": ["a"]})) + b"\x06\x02"
+    + POLL + b"\x07\xff" + POLL,
+    send(3, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\nGET /v1/models HTTP/1.1\r\n\r\n")
+    + send(0, b"POST /v1/completions HTTP/1.1\r\nContent-Length: 5\r\n\r\n{bad}") + POLL,
+]
+
+
 def main() -> None:
     dirs = {name: CORPUS / name for name in
-            ("gguf", "llama2c", "http", "json", "chat", "tokenizer", "net")}
+            ("gguf", "llama2c", "http", "json", "chat", "tokenizer", "net", "server")}
     for d in dirs.values():
         d.mkdir(parents=True, exist_ok=True)
     gguf_seeds(dirs["gguf"])
@@ -153,6 +180,8 @@ def main() -> None:
         (dirs["tokenizer"] / f"text{i}").write_bytes(b)
     for i, b in enumerate(NET):
         (dirs["net"] / f"net{i}").write_bytes(b)
+    for i, b in enumerate(SERVER):
+        (dirs["server"] / f"ops{i}").write_bytes(b)
 
 
 if __name__ == "__main__":
