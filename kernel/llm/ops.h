@@ -16,7 +16,7 @@
 #define OPS_PREFETCH_BYTES 2048
 #endif
 
-/* The input vector of a Q8_0/Q4_0 matmul, quantized once per matmul as llama.cpp
+/* The input vector of a matmul with Q8 input (OPS_INPUT_Q8), quantized once as llama.cpp
  * does: per block of QUANT_QK values one scale d and int8 values q (|q| <= 127),
  * stored widened to int16 so the SSE2 kernels can use pmaddwd directly. The block
  * dot products are then exact integer sums, the same in every kernel set. */
@@ -25,20 +25,36 @@ struct ops_xq {
     float *d;    /* (n / QUANT_QK) */
 };
 
-/* Dot products of one weight row with a vector of n elements. Block kernels need
- * n to be a multiple of QUANT_QK (checked at load). */
+/* What a weight type's dot product multiplies: a matmul rounds its f32 input once
+ * to this form (as ggml's CPU backend does) and passes it to the dot kernels as x. */
+enum ops_input {
+    OPS_INPUT_F32,  /* x: const float * (the input as is) */
+    OPS_INPUT_Q8,   /* x: const struct ops_xq * (Q8 blocks of QUANT_QK) */
+};
+
+/* One row of the weight-type table (ggml's type_traits): how to read a type and
+ * multiply it. The scalar set in ops.c has a row for every type the engine runs;
+ * another kernel set lists rows that replace its dot and dot_rows. The name and the
+ * block layout come from the container's table (gguf_type_info). */
+struct ops_type {
+    uint32_t type;         /* enum model_wtype */
+    enum ops_input input;  /* what x is in dot / dot_rows */
+    /* out(n) = one row of n values (n a whole number of blocks) */
+    void (*dequant)(const void *row, float *out, int n);
+    /* w(n) . x(n): one weight row times the rounded input */
+    float (*dot)(const void *w, const void *x, int n);
+    /* One row against nx inputs stored row after row in x (f32: n floats apart; Q8: q
+     * n apart, d n / QUANT_QK apart): out[i * stride] = dot of input i, bit for bit.
+     * NULL: one dot call per input. */
+    void (*dot_rows)(const void *w, const void *x, int nx, int n, float *out, int stride);
+};
+
+/* A kernel set: its rows of the weight-type table and the type-independent kernels. */
 struct ops_kernels {
     const char *name;
-    float (*dot_f32)(const float *w, const float *x, int n);
-    float (*dot_f16)(const uint16_t *w, const float *x, int n);
-    float (*dot_q8_0)(const void *w, const struct ops_xq *x, int n);
-    float (*dot_q4_0)(const void *w, const struct ops_xq *x, int n);
-    /* One row against nx inputs stored row after row in x (q: n apart, d: n / QUANT_QK
-     * apart): out[i * stride] = dot_q8_0 / dot_q4_0 of input i, bit for bit. */
-    void (*dot_q8_0_rows)(const void *w, const struct ops_xq *x, int nx, int n, float *out,
-                          int stride);
-    void (*dot_q4_0_rows)(const void *w, const struct ops_xq *x, int nx, int n, float *out,
-                          int stride);
+    const struct ops_type *types;  /* (n_types) */
+    int n_types;
+    float (*dot_f32)(const float *w, const float *x, int n); /* attention dot products */
     float (*dot_i8)(const int8_t *w, const float *x, int n); /* unscaled int8 run */
     void (*softmax)(float *x, int n);                        /* in place */
     void (*swiglu)(float *g, const float *up, int n);        /* g = silu(g) * up */
@@ -54,6 +70,10 @@ void ops_select(bool use_sse2);
 
 /* Name of the active kernel set ("scalar" or "sse2"). */
 const char *ops_name(void);
+
+/* True if matrices of this weight type can be multiplied (the table has a row with a
+ * dequantizer and a dot product for it); the loader refuses the others by name. */
+bool ops_supports(uint32_t type);
 
 /* out(rows) = W(rows, cols) . x(cols). Uses a scratch buffer of ops.c for the
  * quantized input: single-threaded use only. */
