@@ -13,10 +13,6 @@ static const struct ops_kernels *ops_active = &ops_scalar;
 static struct ops_type ops_table[GGUF_GGML_TYPE_COUNT];
 static bool ops_table_ready;
 
-/* Scratch for the quantized matmul input, grown to the widest row seen. */
-static struct ops_xq ops_xq_buf;
-static int ops_xq_cap;
-
 static float scalar_dot_f32(const float *w, const float *x, int n) {
     float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
     int i = 0;
@@ -225,9 +221,16 @@ static float ops_dot_split(const struct model_matrix *w, int r, const float *x) 
     return s;
 }
 
-/* The scratch input buffer for n columns; NULL when out of memory. */
-static struct ops_xq *ops_xq_reserve(int n) {
-    if (n > ops_xq_cap) {
+void ops_scratch_free(struct ops_scratch *sc) {
+    port_free(sc->xq.q);
+    port_free(sc->xq.d);
+    port_free(sc->act);
+    memset(sc, 0, sizeof(*sc));
+}
+
+/* The scratch input buffer for n values; NULL when out of memory. */
+static struct ops_xq *ops_xq_reserve(struct ops_scratch *sc, int n) {
+    if (n > sc->xq_cap) {
         int16_t *q = port_alloc((size_t)n * sizeof(int16_t));
         float *d = port_alloc((size_t)(n / QUANT_QK + 1) * sizeof(float));
         if (!q || !d) {
@@ -235,21 +238,22 @@ static struct ops_xq *ops_xq_reserve(int n) {
             port_free(d);
             return NULL;
         }
-        port_free(ops_xq_buf.q);
-        port_free(ops_xq_buf.d);
-        ops_xq_buf.q = q;
-        ops_xq_buf.d = d;
-        ops_xq_cap = n;
+        port_free(sc->xq.q);
+        port_free(sc->xq.d);
+        sc->xq.q = q;
+        sc->xq.d = d;
+        sc->xq_cap = n;
     }
-    return &ops_xq_buf;
+    return &sc->xq;
 }
 
 /* The inputs x(nb, n) in the form `in` names, ready for the dot kernels: x itself,
  * or its rows rounded into the scratch. NULL when out of memory. */
-static const void *ops_input_prepare(enum ops_input in, const float *x, int n, int nb) {
+static const void *ops_input_prepare(struct ops_scratch *sc, enum ops_input in, const float *x,
+                                     int n, int nb) {
     if (in == OPS_INPUT_F32)
         return x;
-    struct ops_xq *xq = ops_xq_reserve(nb * n);
+    struct ops_xq *xq = ops_xq_reserve(sc, nb * n);
     if (!xq)
         return NULL;
     for (int b = 0; b < nb; b++) {
@@ -283,7 +287,7 @@ static void ops_matmul_in(float *out, const struct model_matrix *w, const struct
         out[r] = t->dot(base + r * rb, in, w->cols);
 }
 
-void ops_matmul(float *out, const struct model_matrix *w, const float *x) {
+void ops_matmul(struct ops_scratch *sc, float *out, const struct model_matrix *w, const float *x) {
     if (w->type == MODEL_WTYPE_Q8_SPLIT) {
         for (int r = 0; r < w->rows; r++)
             out[r] = ops_dot_split(w, r, x);
@@ -294,26 +298,27 @@ void ops_matmul(float *out, const struct model_matrix *w, const float *x) {
         memset(out, 0, (size_t)w->rows * sizeof(float));
         return;
     }
-    const void *in = ops_input_prepare(t->input, x, w->cols, 1);
+    const void *in = ops_input_prepare(sc, t->input, x, w->cols, 1);
     if (!in)
         ops_matmul_slow(out, w, t, x);
     else
         ops_matmul_in(out, w, t, in);
 }
 
-void ops_matmul_n(float *const *out, const struct model_matrix *const *w, int n, const float *x) {
+void ops_matmul_n(struct ops_scratch *sc, float *const *out, const struct model_matrix *const *w,
+                  int n, const float *x) {
     const struct ops_type *t0 = ops_type_of(w[0]->type);
     bool shared = n > 1 && t0;
     for (int i = 0; shared && i < n; i++) {
         const struct ops_type *t = ops_type_of(w[i]->type);
         shared = t && t->input == t0->input && w[i]->cols == w[0]->cols;
     }
-    const void *in = shared ? ops_input_prepare(t0->input, x, w[0]->cols, 1) : NULL;
+    const void *in = shared ? ops_input_prepare(sc, t0->input, x, w[0]->cols, 1) : NULL;
     for (int i = 0; i < n; i++) {
         if (in)
             ops_matmul_in(out[i], w[i], ops_type_of(w[i]->type), in);
         else
-            ops_matmul(out[i], w[i], x);
+            ops_matmul(sc, out[i], w[i], x);
     }
 }
 
@@ -347,8 +352,8 @@ static void ops_matmul_rows(float *out, const struct model_matrix *w, const floa
     }
 }
 
-void ops_matmul_batch(float *const *out, const struct model_matrix *const *w, int n,
-                      const float *x, int nb) {
+void ops_matmul_batch(struct ops_scratch *sc, float *const *out,
+                      const struct model_matrix *const *w, int n, const float *x, int nb) {
     int cols = w[0]->cols;
     bool q8 = false, same = true;
     for (int i = 0; i < n; i++) {
@@ -357,10 +362,10 @@ void ops_matmul_batch(float *const *out, const struct model_matrix *const *w, in
         same = same && w[i]->cols == cols;
     }
     const void *xq = NULL;
-    if (q8 && (!same || !(xq = ops_input_prepare(OPS_INPUT_Q8, x, cols, nb)))) {
+    if (q8 && (!same || !(xq = ops_input_prepare(sc, OPS_INPUT_Q8, x, cols, nb)))) {
         for (int b = 0; b < nb; b++) /* unusual shapes, or out of memory: one at a time */
             for (int i = 0; i < n; i++)
-                ops_matmul(out[i] + b * w[i]->rows, w[i], x + b * cols);
+                ops_matmul(sc, out[i] + b * w[i]->rows, w[i], x + b * cols);
         return;
     }
     for (int i = 0; i < n; i++)

@@ -25,6 +25,21 @@ struct ops_xq {
     float *d;    /* (n / QUANT_QK) */
 };
 
+/* The scratch of forward passes on one CPU: the rounded matmul input (ops.c) and the
+ * activations of a batch of rows (forward.c). One per CPU that runs forward passes
+ * (forward.c keeps the boot CPU's); its owner passes it down to every ops_matmul
+ * call. Zeroed is empty; the buffers grow to the largest model seen and
+ * ops_scratch_free releases them. */
+struct ops_scratch {
+    struct ops_xq xq;  /* q (xq_cap), d (xq_cap / QUANT_QK + 1) */
+    int xq_cap;        /* values */
+    float *act;        /* (act_cap) forward.c's batch activations, row after row */
+    size_t act_cap;    /* floats */
+};
+
+/* Release the scratch's buffers; it is empty (and usable) again after. */
+void ops_scratch_free(struct ops_scratch *sc);
+
 /* What a weight type's dot product multiplies: a matmul rounds its f32 input once
  * to this form (as ggml's CPU backend does) and passes it to the dot kernels as x. */
 enum ops_input {
@@ -75,19 +90,19 @@ const char *ops_name(void);
  * dequantizer and a dot product for it); the loader refuses the others by name. */
 bool ops_supports(uint32_t type);
 
-/* out(rows) = W(rows, cols) . x(cols). Uses a scratch buffer of ops.c for the
- * quantized input: single-threaded use only. */
-void ops_matmul(float *out, const struct model_matrix *w, const float *x);
+/* out(rows) = W(rows, cols) . x(cols). The rounded input goes to sc. */
+void ops_matmul(struct ops_scratch *sc, float *out, const struct model_matrix *w, const float *x);
 
 /* out[i] = w[i] . x for i < n, all with the same input (quantized once when the
  * matrices share a block type): the Q/K/V and gate/up projections. */
-void ops_matmul_n(float *const *out, const struct model_matrix *const *w, int n, const float *x);
+void ops_matmul_n(struct ops_scratch *sc, float *const *out, const struct model_matrix *const *w,
+                  int n, const float *x);
 
 /* Batched: out[i](nb, w[i]->rows) = x(nb, cols) . w[i]^T for i < n, matrices of the
  * same width. Each weight row is read once for all nb inputs; every product equals
  * the one ops_matmul gives for that input. Prompt processing (model_forward_batch). */
-void ops_matmul_batch(float *const *out, const struct model_matrix *const *w, int n,
-                      const float *x, int nb);
+void ops_matmul_batch(struct ops_scratch *sc, float *const *out,
+                      const struct model_matrix *const *w, int n, const float *x, int nb);
 
 /* out(cols) = row `row` of W, dequantized */
 void ops_get_row(float *out, const struct model_matrix *w, int row);
