@@ -61,12 +61,27 @@ static void forward_attention(const struct model_config *c, struct model_state *
     }
 }
 
+#define FORWARD_ERR_RANGE "token or position out of range"
+#define FORWARD_ERR_NONFINITE "logits not finite (NaN or inf): NaN weights or an overflow in the model"
+
+/* True if the n values are all finite: once per token, so that NaN or inf logits
+ * (NaN weights, an overflow) end the generation instead of reaching the sampler.
+ * v * 0 is 0 for a finite v and NaN otherwise; the sum vectorizes. */
+static bool forward_finite(const float *v, int n) {
+    float acc = 0;
+    for (int i = 0; i < n; i++)
+        acc += v[i] * 0.0f;
+    return acc == 0;
+}
+
 /* model_forward with the scratch sc. */
 static const float *forward_one(const struct model *m, struct ops_scratch *sc, struct model_state *s,
                                 int token, int pos) {
     const struct model_config *c = &m->cfg;
-    if (token < 0 || token >= c->vocab_size || pos < 0 || pos >= s->n_ctx)
+    if (token < 0 || token >= c->vocab_size || pos < 0 || pos >= s->n_ctx) {
+        s->error = FORWARD_ERR_RANGE;
         return NULL;
+    }
     int kv_dim = c->n_kv_heads * c->head_dim;
     ops_get_row(s->x, &m->tok_embd, token);
     for (int l = 0; l < c->n_layers; l++) {
@@ -96,6 +111,10 @@ static const float *forward_one(const struct model *m, struct ops_scratch *sc, s
     }
     ops_rmsnorm(s->x, s->x, m->output_norm, c->dim, c->rms_eps);
     ops_matmul(sc, s->logits, &m->output, s->x);
+    if (!forward_finite(s->logits, c->vocab_size)) {
+        s->error = FORWARD_ERR_NONFINITE;
+        return NULL;
+    }
     return s->logits;
 }
 
@@ -129,7 +148,8 @@ struct forward_row {
  * attention per row over its own sequence's cache (rows of one sequence in position
  * order, so each sees the ones before it). With logits, every row's state gets its
  * logits; without, only the residual stream of the last row is left in its s->x.
- * -1 if the scratch cannot be had. */
+ * -1 if the scratch cannot be had, or if a row's logits are not finite (the caller
+ * then runs the rows one by one, which names the sequence). */
 static int forward_rows(const struct model *m, struct ops_scratch *sc, const struct forward_row *r,
                         int nb, bool logits) {
     const struct model_config *c = &m->cfg;
@@ -189,19 +209,24 @@ static int forward_rows(const struct model *m, struct ops_scratch *sc, const str
     float *const lg_out[1] = {out};
     const struct model_matrix *const lg[1] = {&m->output};
     ops_matmul_batch(sc, lg_out, lg, 1, x, nb);
-    for (int b = 0; b < nb; b++)
+    for (int b = 0; b < nb; b++) {
+        if (!forward_finite(out + (size_t)b * c->vocab_size, c->vocab_size))
+            return -1;
         memcpy(r[b].s->logits, out + (size_t)b * c->vocab_size, (size_t)c->vocab_size * sizeof(float));
+    }
     return 0;
 }
 
 const float *model_forward_batch(const struct model *m, struct model_state *s, const int *tokens,
                                  int n, int pos) {
     const struct model_config *c = &m->cfg;
-    if (n <= 0 || pos < 0 || pos > s->n_ctx - n)
+    bool ok = n > 0 && pos >= 0 && pos <= s->n_ctx - n;
+    for (int i = 0; ok && i < n; i++)
+        ok = tokens[i] >= 0 && tokens[i] < c->vocab_size;
+    if (!ok) {
+        s->error = FORWARD_ERR_RANGE;
         return NULL;
-    for (int i = 0; i < n; i++)
-        if (tokens[i] < 0 || tokens[i] >= c->vocab_size)
-            return NULL;
+    }
     struct ops_scratch *sc = &forward_cpu0;
     struct forward_row rows[FORWARD_BATCH];
     for (int done = 0; done < n;) {
@@ -216,6 +241,10 @@ const float *model_forward_batch(const struct model *m, struct model_state *s, c
         } else if (done + nb == n) {
             ops_rmsnorm(s->x, s->x, m->output_norm, c->dim, c->rms_eps);
             ops_matmul(sc, s->logits, &m->output, s->x);
+            if (!forward_finite(s->logits, c->vocab_size)) {
+                s->error = FORWARD_ERR_NONFINITE;
+                return NULL;
+            }
         }
         done += nb;
     }
@@ -225,9 +254,12 @@ const float *model_forward_batch(const struct model *m, struct model_state *s, c
 int model_forward_multi(const struct model *m, struct model_state *const *s, const int *tokens,
                         const int *pos, int n) {
     const struct model_config *c = &m->cfg;
-    for (int i = 0; i < n; i++)
-        if (tokens[i] < 0 || tokens[i] >= c->vocab_size || pos[i] < 0 || pos[i] >= s[i]->n_ctx)
+    for (int i = 0; i < n; i++) {
+        if (tokens[i] < 0 || tokens[i] >= c->vocab_size || pos[i] < 0 || pos[i] >= s[i]->n_ctx) {
+            s[i]->error = FORWARD_ERR_RANGE;
             return -1;
+        }
+    }
     struct ops_scratch *sc = &forward_cpu0;
     struct forward_row rows[FORWARD_BATCH];
     for (int done = 0; done < n;) {

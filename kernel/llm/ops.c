@@ -109,12 +109,28 @@ static void scalar_axpy(float *y, float a, const float *x, int n) {
         y[i] += a * x[i];
 }
 
+/* A block of input holding NaN or inf: its scale is NaN and its values 0, so every
+ * product with it is NaN and the forward pass reports non-finite logits. Converting
+ * such values to int16_t would be undefined. */
+void ops_quantize_nonfinite(struct ops_xq *xq, int k) {
+    xq->d[k] = NAN;
+    memset(xq->q + k * QUANT_QK, 0, QUANT_QK * sizeof(int16_t));
+}
+
 static void scalar_quantize(struct ops_xq *xq, const float *x, int n) {
     for (int k = 0; k < n / QUANT_QK; k++) {
         const float *v = x + k * QUANT_QK;
         float amax = 0;
-        for (int i = 0; i < QUANT_QK; i++)
-            amax = MAX(amax, fabsf(v[i]));
+        bool finite = true;
+        for (int i = 0; i < QUANT_QK; i++) {
+            float a = fabsf(v[i]);
+            finite = finite && a <= OPS_FLOAT_MAX;
+            amax = MAX(amax, a);
+        }
+        if (!finite) {
+            ops_quantize_nonfinite(xq, k);
+            continue;
+        }
         float d = amax / 127.0f, id = d > 0 ? 1.0f / d : 0.0f;
         xq->d[k] = d;
         for (int i = 0; i < QUANT_QK; i++) {

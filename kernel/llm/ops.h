@@ -25,6 +25,14 @@ struct ops_xq {
     float *d;    /* (n / QUANT_QK) */
 };
 
+/* The largest finite float: inputs above it in magnitude (inf, and NaN, which
+ * compares false) are not quantized. */
+#define OPS_FLOAT_MAX 3.40282347e38f
+
+/* Mark block k of xq as holding non-finite input: scale NaN, values 0 (the
+ * quantizers of every kernel set do this rather than convert NaN or inf). */
+void ops_quantize_nonfinite(struct ops_xq *xq, int k);
+
 /* The scratch of forward passes on one CPU: the rounded matmul input (ops.c) and the
  * activations of a batch of rows (forward.c). One per CPU that runs forward passes
  * (forward.c keeps the boot CPU's); its owner passes it down to every ops_matmul
@@ -111,7 +119,8 @@ void ops_get_row(float *out, const struct model_matrix *w, int row);
 void ops_rmsnorm(float *out, const float *x, const float *weight, int n, float eps);
 
 /* Quantize x(n) into xq (n a multiple of QUANT_QK): per block d = max|x| / 127,
- * q = x / d rounded half away from zero. */
+ * q = x / d rounded half away from zero; a block with NaN or inf gets d = NaN and
+ * q = 0 (ops_quantize_nonfinite). */
 void ops_quantize_x(struct ops_xq *xq, const float *x, int n);
 
 /* sum a[i] * b[i] over n floats, and y(n) += a * x(n): the attention loops */

@@ -343,12 +343,19 @@ static void sse2_axpy(float *y, float a, const float *x, int n) {
 static void sse2_quantize(struct ops_xq *xq, const float *x, int n) {
     const __m128 absmask = _mm_castsi128_ps(_mm_set1_epi32(0x7fffffff));
     const __m128 signmask = _mm_castsi128_ps(_mm_set1_epi32((int)0x80000000u));
-    const __m128 half = _mm_set1_ps(0.5f);
+    const __m128 half = _mm_set1_ps(0.5f), fmax = _mm_set1_ps(OPS_FLOAT_MAX);
     for (int k = 0; k < n / QUANT_QK; k++) {
         const float *v = x + k * QUANT_QK;
-        __m128 m = _mm_setzero_ps();
-        for (int i = 0; i < QUANT_QK; i += 4)
-            m = _mm_max_ps(m, _mm_and_ps(_mm_loadu_ps(v + i), absmask));
+        __m128 m = _mm_setzero_ps(), bad = _mm_setzero_ps();
+        for (int i = 0; i < QUANT_QK; i += 4) {
+            __m128 a = _mm_and_ps(_mm_loadu_ps(v + i), absmask);
+            bad = _mm_or_ps(bad, _mm_cmpnle_ps(a, fmax)); /* inf, or NaN (unordered) */
+            m = _mm_max_ps(m, a);
+        }
+        if (_mm_movemask_ps(bad)) {
+            ops_quantize_nonfinite(xq, k);
+            continue;
+        }
         m = _mm_max_ps(m, _mm_movehl_ps(m, m));
         m = _mm_max_ss(m, _mm_shuffle_ps(m, m, 1));
         float d = _mm_cvtss_f32(m) / 127.0f, id = d > 0 ? 1.0f / d : 0.0f;
