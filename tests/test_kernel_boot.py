@@ -21,7 +21,7 @@ from cllm_build import qemu
 
 pytestmark = pytest.mark.qemu
 
-# Self-tests that cllm.selftest=all runs (kernel/core/selftest.c).
+# Self-tests that cllm.selftest=all runs (kernel/init/selftest.c).
 ALL_TESTS = {"page", "heap", "heap_big", "paging", "timer", "string", "printf", "cmdline", "sse",
              "pci", "serial_data", "vga"}
 

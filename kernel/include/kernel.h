@@ -44,7 +44,7 @@ void panic(const char *fmt, ...) NORETURN __attribute__((format(printf, 1, 2)));
 #define EXIT_PANIC 2
 void kernel_exit(int status) NORETURN;
 
-/* kernel/core/main.c: subsystems call this from net_poll/llm_poll when they did
+/* kernel/init/main.c: subsystems call this from net_poll/llm_poll when they did
  * work, so the poll loop spins again instead of halting until the next interrupt. */
 void poll_note_work(void);
 
