@@ -17,7 +17,11 @@
 size_t net_stats_format(char *buf, size_t cap) __attribute__((weak));
 
 static const struct api_backend *api_backend;
-static char api_key[128];
+/* Longest API key accepted, bytes (`cllm run --api-key` checks the same bound). A longer
+ * one is never cut short: api_configure refuses it and every request answers 503. */
+#define API_KEY_MAX 255
+static char api_key[API_KEY_MAX + 1];
+static bool api_key_refused;
 
 struct api_metric {
     const char *route;
@@ -32,7 +36,16 @@ static uint64_t api_batches, api_batch_rows; /* batched decode passes and their 
 
 void api_configure(const struct api_backend *backend, const char *key) {
     api_backend = backend;
-    snprintf(api_key, sizeof(api_key), "%s", key ? key : "");
+    size_t n = key ? strlen(key) : 0;
+    api_key_refused = n > API_KEY_MAX;
+    if (api_key_refused) {
+        port_log("http: error: cllm.api_key is %u bytes, longer than the %d accepted: every "
+                 "request is refused (503) until it is shortened",
+                 (unsigned)n, API_KEY_MAX);
+        n = 0;
+    }
+    memcpy(api_key, key ? key : "", n);
+    api_key[n] = '\0';
 }
 
 const struct api_backend *api_backend_get(void) {
@@ -473,6 +486,8 @@ static bool api_key_matches(const char *given) {
 }
 
 static bool api_authorized(const struct http_request *req) {
+    if (api_key_refused)
+        return false;
     if (!api_key[0])
         return true;
     const char *auth = http_header_get(req, "Authorization");
@@ -488,6 +503,16 @@ static bool api_authorized(const struct http_request *req) {
 
 void api_handle(struct http_conn *c, const struct http_request *req) {
     const struct api_route *path_match = NULL;
+    if (api_key_refused) { /* closed, not open: the configured key could not be kept */
+        char msg[128];
+        snprintf(msg, sizeof(msg),
+                 "the API key (cllm.api_key) is longer than %d bytes; every request is refused "
+                 "until it is shortened",
+                 API_KEY_MAX);
+        c->route = "other";
+        http_respond_error(c, 503, msg);
+        return;
+    }
     for (size_t i = 0; i < ARRAY_SIZE(api_routes); i++) {
         const struct api_route *r = &api_routes[i];
         if (strcmp(r->path, req->path) != 0)
