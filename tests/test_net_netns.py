@@ -30,8 +30,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:  # the client half runs inside the namespace without the toolchain
+    from cllm_build import qemu
 
 HOST_IP = "192.168.77.1"
 GUEST_IP = "192.168.77.2"
@@ -124,9 +128,9 @@ def namespace_with_tap() -> Iterator[tuple[str, int]]:
 
 @contextmanager
 def guest_behind_tap(kernel_elf: Path, device: str, *, impaired: bool, seed: int, memory_mib: int = 128,
-                     modules: tuple = ()) -> Iterator[tuple[object, str, Relay]]:
+                     modules: tuple[qemu.Module, ...] = ()) -> Iterator[tuple[qemu.Qemu, str, Relay]]:
     """The kernel booted (static GUEST_IP) on a UDP socket netdev that a Relay joins to a
-    tap in a fresh namespace; yields (the running qemu.Qemu, namespace, relay)."""
+    tap in a fresh namespace; yields (the running QEMU, namespace, relay)."""
     from cllm_build import qemu
 
     with namespace_with_tap() as (ns, tap_fd):
