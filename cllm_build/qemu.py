@@ -49,9 +49,9 @@ STATUS_PANIC = 2
 STATUS_NAMES = {STATUS_OK: "success", STATUS_FAILURE: "failure", STATUS_PANIC: "panic"}
 
 ACCELS = ("auto", "kvm", "tcg")
-NICS = ("e1000", "virtio")
-# QEMU device names of the NIC models.
+# The NIC models a kernel can be given: cllm.nic= name (kernel/dev/nic.c) -> QEMU device.
 NIC_DEVICES = {"e1000": "e1000", "virtio": "virtio-net-pci"}
+NICS = tuple(NIC_DEVICES)
 # Guest TCP port the kernel's HTTP server listens on.
 GUEST_HTTP_PORT = 80
 

@@ -229,7 +229,7 @@ static bool test_cmdline(char *detail, size_t n) {
     CHECK(check_value("ip", "10.0.2.15") && !check_value("ip", "10.0.2") &&
               !check_value("ip", "256.1.1.1") && !check_value("ip", "1.2.3.4.5"),
           "IPv4");
-    CHECK(check_value("nic", "e1000") && !check_value("nic", "e100"), "choices");
+    CHECK(check_value("log", "debug") && !check_value("log", "debu"), "choices");
     CHECK(find_option("selftest") && !find_option("nonexistent"), "registry lookup");
     return true;
 }
