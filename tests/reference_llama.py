@@ -1,11 +1,11 @@
 """An independent float64 numpy implementation of the llama forward pass, used by
 the tests as the reference for the C engine in kernel/llm.
 
-Reads GGUF files through the `gguf` package (dequantizing F16/Q8_0/Q4_0 with
+Reads GGUF files through the `gguf` package (dequantizing F16 and the block types with
 gguf.quants) and llama2.c legacy checkpoints with numpy. RoPE is the interleaved
 (Meta) layout: pairs (2i, 2i+1) within each head rotate by pos * theta^(-2i/head_dim).
 
-Like llama.cpp, the engine multiplies Q8_0/Q4_0 matrices with an input quantized to
+Like llama.cpp, the engine multiplies block-type matrices with an input quantized to
 Q8_0 (per 32 values: d = max|x| / 127, q = round(x / d)); `quantize_act` (on by
 default) applies the same rounding here, so the comparison checks the arithmetic
 rather than the scheme.
@@ -58,7 +58,7 @@ def load_gguf(path: str | Path) -> RefModel:
     tensors = {}
     qact = set()
     for t in r.tensors:
-        if t.tensor_type.name in ("Q8_0", "Q4_0"):
+        if t.tensor_type.name in ("Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1"):
             qact.add(t.name)
         arr = gguf.quants.dequantize(np.asarray(t.data), t.tensor_type)
         shape = tuple(int(x) for x in reversed(t.shape.tolist()))  # (ne1, ne0)

@@ -151,7 +151,7 @@ def test_unknown_tensor_type(tmp_path, gguf_bytes):
 
 def test_unsupported_tensor_type(tmp_path, gguf_bytes):
     off = layout(gguf_bytes).tensors["blk.1.attn_k.weight"]["type"]
-    refuse(tmp_path, patch(gguf_bytes, off, "<I", 3), "blk.1.attn_k.weight", "Q4_1", "not supported")
+    refuse(tmp_path, patch(gguf_bytes, off, "<I", 20), "blk.1.attn_k.weight", "IQ4_NL", "not supported")
 
 
 def test_missing_tensor(tmp_path, gguf_bytes):

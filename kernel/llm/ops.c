@@ -5,6 +5,7 @@
  */
 #include "llm/ops.h"
 #include "llm/quant.h"
+#include "llm/wt_legacy.h"
 
 static const struct ops_kernels *ops_active = &ops_scalar;
 
@@ -152,6 +153,9 @@ static const struct ops_type scalar_types[] = {
     {MODEL_WTYPE_F16, OPS_INPUT_F32, quant_dequant_f16, scalar_dot_f16_row, NULL},
     {MODEL_WTYPE_Q8_0, OPS_INPUT_Q8, quant_dequant_q8_0, scalar_dot_q8_0, NULL},
     {MODEL_WTYPE_Q4_0, OPS_INPUT_Q8, quant_dequant_q4_0, scalar_dot_q4_0, NULL},
+    {MODEL_WTYPE_Q4_1, OPS_INPUT_Q8, wt_dequant_q4_1, wt_dot_q4_1, NULL},
+    {MODEL_WTYPE_Q5_0, OPS_INPUT_Q8, wt_dequant_q5_0, wt_dot_q5_0, NULL},
+    {MODEL_WTYPE_Q5_1, OPS_INPUT_Q8, wt_dequant_q5_1, wt_dot_q5_1, NULL},
 };
 
 const struct ops_kernels ops_scalar = {
