@@ -17,29 +17,23 @@ import numpy as np
 import pytest
 import reference_llama as R
 from gguf import GGMLQuantizationType as QT
-from gguf.constants import GGML_QUANT_SIZES
-from gguf_synth import write_llama
+from gguf_synth import SCALE_OFFSETS, random_blocks, write_llama
 from hostcc import host_binary
 
-# type: byte offsets of its f16 scale fields in a block
-SCALES = {QT.F32: [], QT.F16: [], QT.Q8_0: [0], QT.Q4_0: [0], QT.Q4_1: [0, 2],
-          QT.Q5_0: [0], QT.Q5_1: [0, 2]}
-NEW = [QT.Q4_1, QT.Q5_0, QT.Q5_1]  # scalar and SSE2 kernels identical by construction
+SCALES = [QT.F32, QT.F16, *SCALE_OFFSETS]
+K_TYPES = [QT.Q4_K, QT.Q5_K, QT.Q6_K]  # their input is rounded in blocks of 256
+# scalar and SSE2 kernels identical by construction
+NEW = [QT.Q4_1, QT.Q5_0, QT.Q5_1] + K_TYPES
 ROWS, COLS, NB = 5, 256, 18  # NB above the SSE2 batched kernels' 16 inputs per pass
 
 
 def random_rows(qtype: QT, rng: np.random.Generator) -> np.ndarray:
-    """ROWS rows of random blocks (uint8), scales replaced by sane f16 values."""
-    block, size = GGML_QUANT_SIZES[qtype]
+    """ROWS rows of random values or blocks (uint8), scales sane f16 values."""
     if qtype == QT.F32:
         return rng.standard_normal((ROWS, COLS)).astype(np.float32).view(np.uint8)
     if qtype == QT.F16:
         return rng.standard_normal((ROWS, COLS)).astype(np.float16).view(np.uint8)
-    raw = rng.integers(0, 256, size=(ROWS * COLS // block, size), dtype=np.uint8)
-    for off in SCALES[qtype]:
-        scale = (rng.uniform(0.001, 0.1, len(raw)) * rng.choice([-1, 1], len(raw)))
-        raw[:, off:off + 2] = scale.astype(np.float16).view(np.uint8).reshape(-1, 2)
-    return raw.reshape(ROWS, -1)
+    return random_blocks(qtype, ROWS, COLS, rng)
 
 
 def run_types(qtype: QT, w: np.ndarray, x: np.ndarray, tmp: Path, scalar: bool) -> dict:
@@ -61,11 +55,11 @@ def floats(lines: list[str]) -> np.ndarray:
     return np.array([[float(v) for v in line.split()] for line in lines])
 
 
-def dot_bound(deq: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """|engine - float64| bound per (input, row): the Q8 input rounding moves each x
-    by at most d / 2 = max|x of its block| / 254, plus float32 accumulation."""
-    amax = np.abs(x.reshape(NB, -1, 32)).max(axis=2)  # (NB, blocks)
-    wabs = np.abs(deq).reshape(ROWS, -1, 32).sum(axis=2)  # (ROWS, blocks)
+def dot_bound(deq: np.ndarray, x: np.ndarray, block: int) -> np.ndarray:
+    """|engine - float64| bound per (input, row): the Q8 / Q8_K input rounding moves
+    each x by at most d / 2 = max|x of its block| / 254, plus float32 accumulation."""
+    amax = np.abs(x.reshape(NB, -1, block)).max(axis=2)  # (NB, blocks)
+    wabs = np.abs(deq).reshape(ROWS, -1, block).sum(axis=2)  # (ROWS, blocks)
     rounding = (amax / 254.0) @ wabs.T
     return rounding * 1.001 + 1e-5 * (np.abs(x) @ np.abs(deq).T) + 1e-6
 
@@ -88,7 +82,8 @@ def test_type_kernels(tmp_path, qtype):
         if qtype in (QT.F32, QT.F16):  # f32 input: float32 accumulation only
             bound = 1e-5 * (np.abs(x) @ np.abs(ref_deq).T) + 1e-6
         else:
-            bound = dot_bound(ref_deq.astype(np.float64), x.astype(np.float64))
+            bound = dot_bound(ref_deq.astype(np.float64), x.astype(np.float64),
+                              256 if qtype in K_TYPES else 32)
         assert (np.abs(got - want) <= bound).all(), f"{qtype.name} dot (scalar={scalar})"
     if qtype in NEW:
         assert outs[True]["dot"] == outs[False]["dot"]
@@ -96,13 +91,14 @@ def test_type_kernels(tmp_path, qtype):
 
 @pytest.mark.parametrize("qtype", NEW, ids=lambda t: t.name)
 def test_gguf_of_each_type_runs_and_matches_reference(tmp_path, qtype):
-    path = write_llama(tmp_path / f"{qtype.name}.gguf", qtype, seed=int(qtype))
+    dims = {"dim": 256, "hidden": 512} if qtype in K_TYPES else {}
+    path = write_llama(tmp_path / f"{qtype.name}.gguf", qtype, seed=int(qtype), **dims)
     assert H.info(path)["type"] == qtype.name
     prompt = [1, 7, 9, 30, 2]
     ref = R.logits(R.load(path), prompt)
     for scalar in (True, False):
         got = H.logits(path, prompt, scalar=scalar)
-        assert np.abs(got - ref).max() < 1e-4
+        assert np.abs(got - ref).max() < 1e-4 * max(1.0, np.abs(ref).max())
         H.assert_batch_is_exact(path, prompt, scalar=scalar)
     assert len(H.greedy(path, prompt, 12)) == 12
 
@@ -111,12 +107,14 @@ def test_gguf_of_each_type_runs_and_matches_reference(tmp_path, qtype):
 def test_corrupt_files_of_each_type_are_refused(tmp_path, qtype):
     from test_gguf_bad import layout
 
-    path = write_llama(tmp_path / "m.gguf", qtype)
+    k = qtype in K_TYPES
+    path = write_llama(tmp_path / "m.gguf", qtype, **({"dim": 256, "hidden": 512} if k else {}))
     data = path.read_bytes()
     name = "blk.1.ffn_down.weight"
     ne = layout(data).tensors[name]["ne"]
     bad = bytearray(data)
-    bad[ne:ne + 8] = (48).to_bytes(8, "little")  # a row of 48: not whole blocks of 32
+    cols = 384 if k else 48  # a row that is not whole blocks (of 256, of 32)
+    bad[ne:ne + 8] = cols.to_bytes(8, "little")
     (tmp_path / "rows.gguf").write_bytes(bytes(bad))
     p = H.run(tmp_path / "rows.gguf", "info", check=False)
     assert p.returncode == 1 and name in p.stdout and "not a multiple" in p.stdout, p.stdout

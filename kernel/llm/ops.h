@@ -25,6 +25,21 @@ struct ops_xq {
     float *d;    /* (n / QUANT_QK) */
 };
 
+#define OPS_QK_K 256  /* values per K-quant super-block and per Q8_K input block */
+
+/* The input of a K-quant matmul, rounded as ggml's Q8_K: per block of OPS_QK_K
+ * values d = 1 / (-127 / v) with v the value of largest magnitude, q = x / d rounded
+ * to nearest even (at most 127), and the sums of each 16 q. */
+struct ops_xk {
+    int16_t *q;      /* (n) */
+    float *d;        /* (n / OPS_QK_K) */
+    int16_t *bsums;  /* (n / 16) */
+};
+
+/* Round x(n) into xk (n a multiple of OPS_QK_K); a block with NaN or inf gets
+ * d = NaN and q = 0. Portable C, the same in every kernel set (wt_kquant.c). */
+void ops_quantize_k(struct ops_xk *xk, const float *x, int n);
+
 /* The largest finite float: inputs above it in magnitude (inf, and NaN, which
  * compares false) are not quantized. */
 #define OPS_FLOAT_MAX 3.40282347e38f
@@ -41,6 +56,8 @@ void ops_quantize_nonfinite(struct ops_xq *xq, int k);
 struct ops_scratch {
     struct ops_xq xq;  /* q (xq_cap), d (xq_cap / QUANT_QK + 1) */
     int xq_cap;        /* values */
+    struct ops_xk xk;  /* q (xk_cap), d (xk_cap / OPS_QK_K), bsums (xk_cap / 16) */
+    int xk_cap;        /* values */
     float *act;        /* (act_cap) forward.c's batch activations, row after row */
     size_t act_cap;    /* floats */
 };
@@ -53,6 +70,8 @@ void ops_scratch_free(struct ops_scratch *sc);
 enum ops_input {
     OPS_INPUT_F32,  /* x: const float * (the input as is) */
     OPS_INPUT_Q8,   /* x: const struct ops_xq * (Q8 blocks of QUANT_QK) */
+    OPS_INPUT_Q8K,  /* x: const struct ops_xk * (Q8_K blocks of OPS_QK_K) */
+    OPS_INPUT_COUNT,
 };
 
 /* One row of the weight-type table (ggml's type_traits): how to read a type and

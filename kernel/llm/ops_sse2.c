@@ -7,6 +7,7 @@
 
 #include "llm/ops.h"
 #include "llm/quant.h"
+#include "llm/wt_kquant.h"
 #include "llm/wt_legacy.h"
 
 static float sse2_hsum(__m128 v) {
@@ -383,6 +384,9 @@ static const struct ops_type sse2_types[] = {
     {MODEL_WTYPE_Q4_1, OPS_INPUT_Q8, NULL, wt_dot_q4_1_sse2, NULL},
     {MODEL_WTYPE_Q5_0, OPS_INPUT_Q8, NULL, wt_dot_q5_0_sse2, NULL},
     {MODEL_WTYPE_Q5_1, OPS_INPUT_Q8, NULL, wt_dot_q5_1_sse2, NULL},
+    {MODEL_WTYPE_Q4_K, OPS_INPUT_Q8K, NULL, wt_dot_q4_k_sse2, NULL},
+    {MODEL_WTYPE_Q5_K, OPS_INPUT_Q8K, NULL, wt_dot_q5_k_sse2, NULL},
+    {MODEL_WTYPE_Q6_K, OPS_INPUT_Q8K, NULL, wt_dot_q6_k_sse2, NULL},
 };
 
 const struct ops_kernels ops_sse2 = {

@@ -10,10 +10,7 @@
 #include "llm/ops.h"
 #include "llm/quant.h"
 #include "llm/wt_legacy.h"
-
-static inline float wt_sse2_half(uint16_t h) {
-    return quant_f16_table ? quant_f16_table[h] : quant_f16_to_f32(h);
-}
+#include "llm/wt_sse2.h"
 
 /* Bits 0..15 of bits as sixteen bytes, 16 where the bit is set, else 0. */
 static inline __m128i wt_sse2_fifth_bits(uint32_t bits) {
@@ -42,20 +39,6 @@ static inline void wt_sse2_q5(const uint8_t *qh4, const uint8_t *qs, int bias, _
     __m128i b = _mm_set1_epi8((char)bias);
     *lo = _mm_sub_epi8(_mm_or_si128(*lo, wt_sse2_fifth_bits(qh)), b);
     *hi = _mm_sub_epi8(_mm_or_si128(*hi, wt_sse2_fifth_bits(qh >> 16)), b);
-}
-
-static inline int32_t wt_sse2_hsum(__m128i s) {
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
-    return _mm_cvtsi128_si32(s);
-}
-
-/* Exact sum of 16 signed bytes v times 16 int16 inputs x, as int32 lanes. */
-static inline __m128i wt_sse2_madd16(__m128i v, const int16_t *x) {
-    __m128i v0 = _mm_srai_epi16(_mm_unpacklo_epi8(v, v), 8);
-    __m128i v1 = _mm_srai_epi16(_mm_unpackhi_epi8(v, v), 8);
-    __m128i s = _mm_madd_epi16(v0, _mm_loadu_si128((const __m128i *)x));
-    return _mm_add_epi32(s, _mm_madd_epi16(v1, _mm_loadu_si128((const __m128i *)(x + 8))));
 }
 
 /* The block's dot with x (32 inputs) and, when sum is not NULL, the inputs' sum. */
