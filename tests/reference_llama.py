@@ -36,6 +36,7 @@ class RefModel:
     layers: list[dict[str, np.ndarray]] = field(default_factory=list)
     qact: set[str] = field(default_factory=set)  # tensor names whose input is Q8_0-quantized
     qact_k: set[str] = field(default_factory=set)  # tensor names whose input is Q8_K-rounded
+    qact_b: set[str] = field(default_factory=set)  # tensor names whose input is BF16-rounded
     quantize_act: bool = True
 
     @property
@@ -59,11 +60,14 @@ def load_gguf(path: str | Path) -> RefModel:
     tensors = {}
     qact = set()
     qact_k = set()
+    qact_b = set()
     for t in r.tensors:
         if t.tensor_type.name in ("Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1"):
             qact.add(t.name)
         if t.tensor_type.name in ("Q4_K", "Q5_K", "Q6_K"):
             qact_k.add(t.name)
+        if t.tensor_type.name == "BF16":
+            qact_b.add(t.name)
         arr = gguf.quants.dequantize(np.asarray(t.data), t.tensor_type)
         shape = tuple(int(x) for x in reversed(t.shape.tolist()))  # (ne1, ne0)
         tensors[t.name] = np.asarray(arr, dtype=np.float64).reshape(shape)
@@ -80,6 +84,7 @@ def load_gguf(path: str | Path) -> RefModel:
     tied = "output.weight" not in tensors
     m.qact = {("output" if n == "token_embd.weight" and tied else n) for n in qact}
     m.qact_k = {("output" if n == "token_embd.weight" and tied else n) for n in qact_k}
+    m.qact_b = {("output" if n == "token_embd.weight" and tied else n) for n in qact_b}
     for i in range(n_layers):
         p = f"blk.{i}."
         m.layers.append({k: tensors[p + k + ".weight"] for k in (
@@ -178,7 +183,16 @@ def _q8k_act(x: np.ndarray) -> np.ndarray:
     return out.reshape(-1)
 
 
+def _bf16_act(x: np.ndarray) -> np.ndarray:
+    """x rounded to bfloat16 (nearest even), as the engine rounds a BF16 matmul input."""
+    u = x.astype(np.float32).view(np.uint32).astype(np.uint64)
+    r = ((u + 0x7FFF + ((u >> 16) & 1)) >> 16) << 16
+    return r.astype(np.uint32).view(np.float32).astype(np.float64)
+
+
 def _round_act(m: RefModel, name: str, v: np.ndarray) -> np.ndarray:
+    if m.quantize_act and name in m.qact_b:
+        return _bf16_act(v)
     if m.quantize_act and name in m.qact_k:
         return _q8k_act(v)
     if m.quantize_act and name in m.qact:
@@ -215,7 +229,7 @@ def forward(m: RefModel, st: RefState, token: int, pos: int) -> np.ndarray:
         x = x + mm("ffn_down", g / (1 + np.exp(-g)) * mm("ffn_up", xb))
     x = _rmsnorm(x, m.output_norm, m.rms_eps)
     for name in ("output.weight", "output"):
-        if name in m.qact or name in m.qact_k:
+        if name in m.qact or name in m.qact_k or name in m.qact_b:
             return m.output @ _round_act(m, name, x)
     return m.output @ x
 

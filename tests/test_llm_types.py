@@ -20,10 +20,11 @@ from gguf import GGMLQuantizationType as QT
 from gguf_synth import SCALE_OFFSETS, random_blocks, write_llama
 from hostcc import host_binary
 
-SCALES = [QT.F32, QT.F16, *SCALE_OFFSETS]
+SCALES = [QT.F32, QT.F16, QT.BF16, *SCALE_OFFSETS]
 K_TYPES = [QT.Q4_K, QT.Q5_K, QT.Q6_K]  # their input is rounded in blocks of 256
 # scalar and SSE2 kernels identical by construction
 NEW = [QT.Q4_1, QT.Q5_0, QT.Q5_1] + K_TYPES
+RUN = NEW + [QT.BF16]  # the types a model file is run with below
 ROWS, COLS, NB = 5, 256, 18  # NB above the SSE2 batched kernels' 16 inputs per pass
 
 
@@ -33,6 +34,9 @@ def random_rows(qtype: QT, rng: np.random.Generator) -> np.ndarray:
         return rng.standard_normal((ROWS, COLS)).astype(np.float32).view(np.uint8)
     if qtype == QT.F16:
         return rng.standard_normal((ROWS, COLS)).astype(np.float16).view(np.uint8)
+    if qtype == QT.BF16:
+        return (rng.standard_normal((ROWS, COLS)).astype(np.float32).view(np.uint32) >> 16) \
+            .astype(np.uint16).view(np.uint8)
     return random_blocks(qtype, ROWS, COLS, rng)
 
 
@@ -81,6 +85,8 @@ def test_type_kernels(tmp_path, qtype):
         want = x.astype(np.float64) @ ref_deq.astype(np.float64).T
         if qtype in (QT.F32, QT.F16):  # f32 input: float32 accumulation only
             bound = 1e-5 * (np.abs(x) @ np.abs(ref_deq).T) + 1e-6
+        elif qtype == QT.BF16:  # the input rounded to bfloat16: 2^-9 relative each
+            bound = 2.0**-8 * (np.abs(x) @ np.abs(ref_deq).T) + 1e-6
         else:
             bound = dot_bound(ref_deq.astype(np.float64), x.astype(np.float64),
                               256 if qtype in K_TYPES else 32)
@@ -89,7 +95,7 @@ def test_type_kernels(tmp_path, qtype):
         assert outs[True]["dot"] == outs[False]["dot"]
 
 
-@pytest.mark.parametrize("qtype", NEW, ids=lambda t: t.name)
+@pytest.mark.parametrize("qtype", RUN, ids=lambda t: t.name)
 def test_gguf_of_each_type_runs_and_matches_reference(tmp_path, qtype):
     dims = {"dim": 256, "hidden": 512} if qtype in K_TYPES else {}
     path = write_llama(tmp_path / f"{qtype.name}.gguf", qtype, seed=int(qtype), **dims)

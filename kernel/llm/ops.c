@@ -5,6 +5,7 @@
  */
 #include "llm/ops.h"
 #include "llm/quant.h"
+#include "llm/wt_bf16.h"
 #include "llm/wt_kquant.h"
 #include "llm/wt_legacy.h"
 
@@ -160,6 +161,7 @@ static const struct ops_type scalar_types[] = {
     {MODEL_WTYPE_Q4_K, OPS_INPUT_Q8K, wt_dequant_q4_k, wt_dot_q4_k, NULL},
     {MODEL_WTYPE_Q5_K, OPS_INPUT_Q8K, wt_dequant_q5_k, wt_dot_q5_k, NULL},
     {MODEL_WTYPE_Q6_K, OPS_INPUT_Q8K, wt_dequant_q6_k, wt_dot_q6_k, NULL},
+    {MODEL_WTYPE_BF16, OPS_INPUT_BF16, wt_dequant_bf16, wt_dot_bf16, NULL},
 };
 
 const struct ops_kernels ops_scalar = {
@@ -251,6 +253,7 @@ void ops_scratch_free(struct ops_scratch *sc) {
     port_free(sc->xk.q);
     port_free(sc->xk.d);
     port_free(sc->xk.bsums);
+    port_free(sc->xb);
     port_free(sc->act);
     memset(sc, 0, sizeof(*sc));
 }
@@ -307,6 +310,18 @@ static const void *ops_input_prepare(struct ops_scratch *sc, enum ops_input in, 
                                      int n, int nb) {
     if (in == OPS_INPUT_F32)
         return x;
+    if (in == OPS_INPUT_BF16) {
+        if (nb * n > sc->xb_cap) {
+            uint16_t *v = port_alloc((size_t)nb * (size_t)n * sizeof(uint16_t));
+            if (!v)
+                return NULL;
+            port_free(sc->xb);
+            sc->xb = v;
+            sc->xb_cap = nb * n;
+        }
+        ops_round_bf16(sc->xb, x, nb * n);
+        return sc->xb;
+    }
     if (in == OPS_INPUT_Q8K) {
         struct ops_xk *xk = ops_xk_reserve(sc, nb * n);
         for (int b = 0; xk && b < nb; b++) {
@@ -332,6 +347,8 @@ static void ops_rows_each(const struct ops_type *t, const void *w, const void *x
     for (int i = 0; i < nx; i++) {
         if (t->input == OPS_INPUT_F32) {
             out[(size_t)i * stride] = t->dot(w, (const float *)x + (size_t)i * n, n);
+        } else if (t->input == OPS_INPUT_BF16) {
+            out[(size_t)i * stride] = t->dot(w, (const uint16_t *)x + (size_t)i * n, n);
         } else if (t->input == OPS_INPUT_Q8K) {
             struct ops_xk one = ops_xk_at(x, i, n);
             out[(size_t)i * stride] = t->dot(w, &one, n);

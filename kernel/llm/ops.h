@@ -40,6 +40,9 @@ struct ops_xk {
  * d = NaN and q = 0. Portable C, the same in every kernel set (wt_kquant.c). */
 void ops_quantize_k(struct ops_xk *xk, const float *x, int n);
 
+/* Round x(n) to bfloat16 (nearest even; NaN stays NaN) into out(n) (wt_bf16.c). */
+void ops_round_bf16(uint16_t *out, const float *x, int n);
+
 /* The largest finite float: inputs above it in magnitude (inf, and NaN, which
  * compares false) are not quantized. */
 #define OPS_FLOAT_MAX 3.40282347e38f
@@ -58,6 +61,8 @@ struct ops_scratch {
     int xq_cap;        /* values */
     struct ops_xk xk;  /* q (xk_cap), d (xk_cap / OPS_QK_K), bsums (xk_cap / 16) */
     int xk_cap;        /* values */
+    uint16_t *xb;      /* (xb_cap) bfloat16 input */
+    int xb_cap;        /* values */
     float *act;        /* (act_cap) forward.c's batch activations, row after row */
     size_t act_cap;    /* floats */
 };
@@ -71,6 +76,7 @@ enum ops_input {
     OPS_INPUT_F32,  /* x: const float * (the input as is) */
     OPS_INPUT_Q8,   /* x: const struct ops_xq * (Q8 blocks of QUANT_QK) */
     OPS_INPUT_Q8K,  /* x: const struct ops_xk * (Q8_K blocks of OPS_QK_K) */
+    OPS_INPUT_BF16, /* x: const uint16_t * (bfloat16 values, ops_round_bf16) */
     OPS_INPUT_COUNT,
 };
 

@@ -7,6 +7,7 @@
 
 #include "llm/ops.h"
 #include "llm/quant.h"
+#include "llm/wt_bf16.h"
 #include "llm/wt_kquant.h"
 #include "llm/wt_legacy.h"
 
@@ -387,6 +388,7 @@ static const struct ops_type sse2_types[] = {
     {MODEL_WTYPE_Q4_K, OPS_INPUT_Q8K, NULL, wt_dot_q4_k_sse2, NULL},
     {MODEL_WTYPE_Q5_K, OPS_INPUT_Q8K, NULL, wt_dot_q5_k_sse2, NULL},
     {MODEL_WTYPE_Q6_K, OPS_INPUT_Q8K, NULL, wt_dot_q6_k_sse2, NULL},
+    {MODEL_WTYPE_BF16, OPS_INPUT_BF16, NULL, wt_dot_bf16_sse2, NULL},
 };
 
 const struct ops_kernels ops_sse2 = {
