@@ -13,7 +13,8 @@ from gguf.constants import GGML_QUANT_SIZES
 
 # block types: byte offsets of their f16 scale fields in a block
 SCALE_OFFSETS = {QT.Q8_0: [0], QT.Q4_0: [0], QT.Q4_1: [0, 2], QT.Q5_0: [0], QT.Q5_1: [0, 2],
-                 QT.Q4_K: [0, 2], QT.Q5_K: [0, 2], QT.Q6_K: [208]}
+                 QT.Q4_K: [0, 2], QT.Q5_K: [0, 2], QT.Q6_K: [208], QT.Q2_K: [80, 82],
+                 QT.Q3_K: [108]}
 
 LAYER_MATRICES = {  # name: (rows, cols) in units of (dim, hidden)
     "attn_q": ("dim", "dim"), "attn_k": ("dim", "dim"), "attn_v": ("dim", "dim"),
@@ -38,7 +39,7 @@ def _matrix(w: gguf.GGUFWriter, name: str, a: np.ndarray, qtype: QT,
             rng: np.random.Generator) -> None:
     if qtype == QT.F32:
         w.add_tensor(name, a.astype(np.float32))
-    elif qtype in (QT.Q4_K, QT.Q5_K, QT.Q6_K):  # the package cannot quantize these
+    elif qtype in (QT.Q2_K, QT.Q3_K, QT.Q4_K, QT.Q5_K, QT.Q6_K):  # the package cannot quantize these
         rows, cols = a.shape
         raw = random_blocks(qtype, rows, cols, rng, (2e-4, 1e-3))
         w.add_tensor(name, raw, raw_dtype=qtype)

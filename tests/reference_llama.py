@@ -64,7 +64,7 @@ def load_gguf(path: str | Path) -> RefModel:
     for t in r.tensors:
         if t.tensor_type.name in ("Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1"):
             qact.add(t.name)
-        if t.tensor_type.name in ("Q4_K", "Q5_K", "Q6_K"):
+        if t.tensor_type.name in ("Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"):
             qact_k.add(t.name)
         if t.tensor_type.name == "BF16":
             qact_b.add(t.name)

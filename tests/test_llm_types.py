@@ -21,7 +21,7 @@ from gguf_synth import SCALE_OFFSETS, random_blocks, write_llama
 from hostcc import host_binary
 
 SCALES = [QT.F32, QT.F16, QT.BF16, *SCALE_OFFSETS]
-K_TYPES = [QT.Q4_K, QT.Q5_K, QT.Q6_K]  # their input is rounded in blocks of 256
+K_TYPES = [QT.Q2_K, QT.Q3_K, QT.Q4_K, QT.Q5_K, QT.Q6_K]  # their input is rounded in blocks of 256
 # scalar and SSE2 kernels identical by construction
 NEW = [QT.Q4_1, QT.Q5_0, QT.Q5_1] + K_TYPES
 RUN = NEW + [QT.BF16]  # the types a model file is run with below

@@ -158,6 +158,8 @@ static const struct ops_type scalar_types[] = {
     {MODEL_WTYPE_Q4_1, OPS_INPUT_Q8, wt_dequant_q4_1, wt_dot_q4_1, NULL},
     {MODEL_WTYPE_Q5_0, OPS_INPUT_Q8, wt_dequant_q5_0, wt_dot_q5_0, NULL},
     {MODEL_WTYPE_Q5_1, OPS_INPUT_Q8, wt_dequant_q5_1, wt_dot_q5_1, NULL},
+    {MODEL_WTYPE_Q2_K, OPS_INPUT_Q8K, wt_dequant_q2_k, wt_dot_q2_k, NULL},
+    {MODEL_WTYPE_Q3_K, OPS_INPUT_Q8K, wt_dequant_q3_k, wt_dot_q3_k, NULL},
     {MODEL_WTYPE_Q4_K, OPS_INPUT_Q8K, wt_dequant_q4_k, wt_dot_q4_k, NULL},
     {MODEL_WTYPE_Q5_K, OPS_INPUT_Q8K, wt_dequant_q5_k, wt_dot_q5_k, NULL},
     {MODEL_WTYPE_Q6_K, OPS_INPUT_Q8K, wt_dequant_q6_k, wt_dot_q6_k, NULL},

@@ -1,5 +1,5 @@
 /*
- * The K-quant weight types Q4_K, Q5_K, Q6_K (layouts in wt_kquant.h) and their
+ * The K-quant weight types Q2_K..Q6_K (layouts in wt_kquant.h) and their
  * input form Q8_K: dequantizers, the Q8_K rounding (ops_quantize_k) and the scalar
  * dot products, rows of the weight-type table in ops.c. As in ggml's CPU backend a
  * K-quant matrix multiplies its input rounded to Q8_K blocks of 256; the integer
@@ -194,6 +194,95 @@ float wt_dot_q6_k(const void *wv, const void *xv, int n) {
                     acc += q[l] * xq[at + l];
                 dot += b[k].scales[8 * h + half + 2 * kk] * acc;
             }
+        }
+        s += wt_k_scale(wt_k_half(b[k].d), 0.0f, x->d[k], dot, 0);
+    }
+    return s;
+}
+
+int wt_k3_scale(const uint8_t *s, int i) {
+    int lo = i < 8 ? s[i] & 15 : s[i - 8] >> 4;
+    int hi = (s[8 + i % 4] >> (2 * (i / 4))) & 3;
+    return (lo | hi << 4) - 32;
+}
+
+/* The 16 values of sub-block i of a Q2_K (hmask NULL) or Q3_K super-block: the
+ * 2-bit q, and for Q3_K q - 4 where the hmask bit is clear. */
+static void wt_k23_sub(const uint8_t *qs, const uint8_t *hmask, int i, int8_t *q) {
+    int h = i / 8, j = (i % 8) / 2, t = i % 2;
+    const uint8_t *p = qs + 32 * h + 16 * t;
+    for (int l = 0; l < 16; l++) {
+        q[l] = (int8_t)((p[l] >> (2 * j)) & 3);
+        if (hmask && !((hmask[16 * t + l] >> (4 * h + j)) & 1))
+            q[l] = (int8_t)(q[l] - 4);
+    }
+}
+
+void wt_dequant_q2_k(const void *row, float *out, int n) {
+    const struct wt_q2_k *b = row;
+    int8_t q[16];
+    for (int k = 0; k < n / OPS_QK_K; k++) {
+        float d = wt_k_half(b[k].d), dmin = wt_k_half(b[k].dmin);
+        for (int i = 0; i < 16; i++) {
+            float dl = d * (float)(b[k].scales[i] & 15), ml = dmin * (float)(b[k].scales[i] >> 4);
+            wt_k23_sub(b[k].qs, NULL, i, q);
+            for (int l = 0; l < 16; l++)
+                out[k * OPS_QK_K + 16 * i + l] = dl * (float)q[l] - ml;
+        }
+    }
+}
+
+void wt_dequant_q3_k(const void *row, float *out, int n) {
+    const struct wt_q3_k *b = row;
+    int8_t q[16];
+    for (int k = 0; k < n / OPS_QK_K; k++) {
+        float d = wt_k_half(b[k].d);
+        for (int i = 0; i < 16; i++) {
+            float dl = d * (float)wt_k3_scale(b[k].scales, i);
+            wt_k23_sub(b[k].qs, b[k].hmask, i, q);
+            for (int l = 0; l < 16; l++)
+                out[k * OPS_QK_K + 16 * i + l] = dl * (float)q[l];
+        }
+    }
+}
+
+/* sum q[l] * x[l] over a sub-block of 16: exact */
+static int32_t wt_k_dot16(const int8_t *q, const int16_t *x) {
+    int32_t acc = 0;
+    for (int l = 0; l < 16; l++)
+        acc += q[l] * x[l];
+    return acc;
+}
+
+float wt_dot_q2_k(const void *wv, const void *xv, int n) {
+    const struct wt_q2_k *b = wv;
+    const struct ops_xk *x = xv;
+    int8_t q[16];
+    float s = 0;
+    for (int k = 0; k < n / OPS_QK_K; k++) {
+        const int16_t *xq = x->q + k * OPS_QK_K, *bs = x->bsums + k * 16;
+        int32_t dot = 0, mins = 0;
+        for (int i = 0; i < 16; i++) {
+            wt_k23_sub(b[k].qs, NULL, i, q);
+            dot += (b[k].scales[i] & 15) * wt_k_dot16(q, xq + 16 * i);
+            mins += (b[k].scales[i] >> 4) * bs[i];
+        }
+        s += wt_k_scale(wt_k_half(b[k].d), wt_k_half(b[k].dmin), x->d[k], dot, mins);
+    }
+    return s;
+}
+
+float wt_dot_q3_k(const void *wv, const void *xv, int n) {
+    const struct wt_q3_k *b = wv;
+    const struct ops_xk *x = xv;
+    int8_t q[16];
+    float s = 0;
+    for (int k = 0; k < n / OPS_QK_K; k++) {
+        const int16_t *xq = x->q + k * OPS_QK_K;
+        int32_t dot = 0;
+        for (int i = 0; i < 16; i++) {
+            wt_k23_sub(b[k].qs, b[k].hmask, i, q);
+            dot += wt_k3_scale(b[k].scales, i) * wt_k_dot16(q, xq + 16 * i);
         }
         s += wt_k_scale(wt_k_half(b[k].d), 0.0f, x->d[k], dot, 0);
     }

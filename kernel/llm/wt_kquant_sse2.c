@@ -1,5 +1,5 @@
 /*
- * SSE2 dot products of Q4_K, Q5_K and Q6_K (see wt_kquant.h): each chunk's values
+ * SSE2 dot products of the K-quants Q2_K..Q6_K (see wt_kquant.h): each chunk's values
  * unpacked sixteen at a time and multiplied into exact integer sums, which
  * wt_k_scale turns into floats exactly as the scalar kernels do, so both sets give
  * the same bits. Compiled for SSE2 into .text.simd; entered only through the SSE2
@@ -68,6 +68,49 @@ float wt_dot_q6_k_sse2(const void *wv, const void *xv, int n) {
                 int32_t acc = wt_sse2_hsum(wt_sse2_madd16(v, xq + at + 16 * half));
                 dot += b[k].scales[8 * h + half + 2 * kk] * acc;
             }
+        }
+        s += wt_k_scale(wt_sse2_half(b[k].d), 0.0f, x->d[k], dot, 0);
+    }
+    return s;
+}
+
+/* The 16 values of sub-block i of a Q2_K (hmask NULL) or Q3_K super-block. */
+static inline __m128i wt_k23_sub_sse2(const uint8_t *qs, const uint8_t *hmask, int i) {
+    int h = i / 8, j = (i % 8) / 2, t = i % 2;
+    __m128i v = wt_k_bits(_mm_loadu_si128((const __m128i *)(qs + 32 * h + 16 * t)), 2 * j, 3, 0);
+    if (!hmask)
+        return v;
+    __m128i hb = wt_k_bits(_mm_loadu_si128((const __m128i *)(hmask + 16 * t)), 4 * h + j, 1, 2);
+    return _mm_sub_epi8(_mm_add_epi8(v, hb), _mm_set1_epi8(4));
+}
+
+float wt_dot_q2_k_sse2(const void *wv, const void *xv, int n) {
+    const struct wt_q2_k *b = wv;
+    const struct ops_xk *x = xv;
+    float s = 0;
+    for (int k = 0; k < n / OPS_QK_K; k++) {
+        const int16_t *xq = x->q + k * OPS_QK_K, *bs = x->bsums + k * 16;
+        int32_t dot = 0, mins = 0;
+        for (int i = 0; i < 16; i++) {
+            __m128i v = wt_k23_sub_sse2(b[k].qs, NULL, i);
+            dot += (b[k].scales[i] & 15) * wt_sse2_hsum(wt_sse2_madd16(v, xq + 16 * i));
+            mins += (b[k].scales[i] >> 4) * bs[i];
+        }
+        s += wt_k_scale(wt_sse2_half(b[k].d), wt_sse2_half(b[k].dmin), x->d[k], dot, mins);
+    }
+    return s;
+}
+
+float wt_dot_q3_k_sse2(const void *wv, const void *xv, int n) {
+    const struct wt_q3_k *b = wv;
+    const struct ops_xk *x = xv;
+    float s = 0;
+    for (int k = 0; k < n / OPS_QK_K; k++) {
+        const int16_t *xq = x->q + k * OPS_QK_K;
+        int32_t dot = 0;
+        for (int i = 0; i < 16; i++) {
+            __m128i v = wt_k23_sub_sse2(b[k].qs, b[k].hmask, i);
+            dot += wt_k3_scale(b[k].scales, i) * wt_sse2_hsum(wt_sse2_madd16(v, xq + 16 * i));
         }
         s += wt_k_scale(wt_sse2_half(b[k].d), 0.0f, x->d[k], dot, 0);
     }
