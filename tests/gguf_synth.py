@@ -67,6 +67,13 @@ def write_llama(path: Path, qtype: QT = QT.Q8_0, *, seed: int = 0, dim: int = 64
     w.add_head_count(heads)
     w.add_head_count_kv(heads)
     w.add_layer_norm_rms_eps(1e-5)
+    # a SentencePiece-style vocabulary: <unk>, <s>, </s>, then plain pieces
+    w.add_tokenizer_model("llama")
+    w.add_token_list(["<unk>", "<s>", "</s>"] + [f"t{i}" for i in range(3, vocab)])
+    w.add_token_scores([0.0] * vocab)
+    w.add_token_types([2, 3, 3] + [1] * (vocab - 3))
+    w.add_bos_token_id(1)
+    w.add_eos_token_id(2)
     embd = rng.standard_normal((vocab, dim)).astype(np.float32)
     if nan_token is not None:
         embd[nan_token] = np.nan
