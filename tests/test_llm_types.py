@@ -128,3 +128,27 @@ def test_corrupt_files_of_each_type_are_refused(tmp_path, qtype):
     p = H.run(tmp_path / "cut.gguf", "info", check=False)
     assert p.returncode == 1 and "past end of file" in p.stdout, p.stdout
     assert "blk.1.ffn_up.weight" in p.stdout
+
+
+@pytest.mark.parametrize("qtype", RUN, ids=lambda t: t.name)
+def test_each_type_without_undefined_behaviour_under_clang(tmp_path, qtype):
+    """clang's UBSan (with float-cast-overflow) over a model of each type, and
+    randomly damaged copies of it (every copy loads and runs, or is refused)."""
+    import shutil
+
+    if not shutil.which("clang"):
+        pytest.skip("clang not installed (apt-get install clang)")
+    from test_llm_nonfinite import clang_harness_path
+
+    exe = clang_harness_path()
+    dims = {"dim": 256, "hidden": 512} if qtype in K_TYPES else {}
+    path = write_llama(tmp_path / "m.gguf", qtype, seed=3, **dims)
+    for flags in ([], ["--scalar"]):
+        p = subprocess.run([str(exe), *flags, str(path), "greedy", "8", "1", "5"],
+                           capture_output=True, text=True, check=False, timeout=300)
+        assert p.returncode == 0 and "runtime error" not in p.stderr, p.stdout + p.stderr
+        assert len(p.stdout.split()) == 8
+    p = subprocess.run([str(exe), str(path), "mutate", "7", "60", str(path.stat().st_size)],
+                       capture_output=True, text=True, check=False, timeout=600)
+    assert p.returncode == 0 and "runtime error" not in p.stderr, p.stdout + p.stderr
+    assert p.stdout.startswith("loaded ")

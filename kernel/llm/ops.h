@@ -1,8 +1,11 @@
 /*
  * The transformer's math: matrix-vector products by weight type, RMSNorm, softmax,
- * SiLU. forward.c calls these. The dot products come from a table chosen once at
- * boot (ops_select): scalar kernels in ops.c, or SSE2 kernels in ops_sse2.c when
- * the CPU has SSE2 and the kernel enabled it. Relies on quant.h and port.h.
+ * SiLU. forward.c calls these. Every weight type is one row of the weight-type
+ * table (struct ops_type: the input form it multiplies, its dequantizer, its dot
+ * products; the scalar rows in ops.c, their kernels in ops.c and wt_*.c); the SSE2
+ * set (ops_sse2.c, wt_*_sse2.c) replaces the dot products of the rows it lists when
+ * the CPU has SSE2 and the kernel enabled it, chosen once at boot (ops_select). A
+ * type without a row is refused at load. Relies on quant.h and port.h.
  */
 #ifndef CLLM_LLM_OPS_H
 #define CLLM_LLM_OPS_H
@@ -126,8 +129,8 @@ bool ops_supports(uint32_t type);
 /* out(rows) = W(rows, cols) . x(cols). The rounded input goes to sc. */
 void ops_matmul(struct ops_scratch *sc, float *out, const struct model_matrix *w, const float *x);
 
-/* out[i] = w[i] . x for i < n, all with the same input (quantized once when the
- * matrices share a block type): the Q/K/V and gate/up projections. */
+/* out[i] = w[i] . x for i < n, all with the same input (rounded once when the
+ * matrices share an input form): the Q/K/V and gate/up projections. */
 void ops_matmul_n(struct ops_scratch *sc, float *const *out, const struct model_matrix *const *w,
                   int n, const float *x);
 
