@@ -39,7 +39,8 @@ def _matrix(w: gguf.GGUFWriter, name: str, a: np.ndarray, qtype: QT,
             rng: np.random.Generator) -> None:
     if qtype == QT.F32:
         w.add_tensor(name, a.astype(np.float32))
-    elif qtype in (QT.Q2_K, QT.Q3_K, QT.Q4_K, QT.Q5_K, QT.Q6_K):  # the package cannot quantize these
+    elif qtype in (QT.Q2_K, QT.Q3_K, QT.Q4_K, QT.Q5_K, QT.Q6_K):
+        # random blocks: the package cannot quantize K-quants
         rows, cols = a.shape
         raw = random_blocks(qtype, rows, cols, rng, (2e-4, 1e-3))
         w.add_tensor(name, raw, raw_dtype=qtype)

@@ -2,8 +2,8 @@
  * BF16 weights (see wt_bf16.h): dequantizer, the input rounding and the scalar dot
  * product, rows of the weight-type table in ops.c.
  */
-#include "llm/ops.h"
 #include "llm/wt_bf16.h"
+#include "llm/ops.h"
 
 static float wt_bf16_value(uint16_t h) {
     uint32_t bits = (uint32_t)h << 16;

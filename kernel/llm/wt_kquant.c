@@ -5,9 +5,9 @@
  * K-quant matrix multiplies its input rounded to Q8_K blocks of 256; the integer
  * sums are exact, so every kernel set agrees on them.
  */
+#include "llm/wt_kquant.h"
 #include "llm/ops.h"
 #include "llm/quant.h"
-#include "llm/wt_kquant.h"
 
 static float wt_k_half(uint16_t h) {
     return quant_f16_table ? quant_f16_table[h] : quant_f16_to_f32(h);

@@ -95,8 +95,7 @@ void wt_k45_sums(const uint8_t *scales, const uint8_t *qs, const uint8_t *qh, co
  * dot product of both kernel sets, which differ only in how they take the sums. */
 float wt_k45_dot(const void *w, const void *x, int n, bool has_qh,
                  void (*sums)(const uint8_t *scales, const uint8_t *qs, const uint8_t *qh,
-                              const int16_t *x, const int16_t *bsums, int32_t *dot,
-                              int32_t *mins));
+                              const int16_t *x, const int16_t *bsums, int32_t *dot, int32_t *mins));
 
 /* One super-block's share from its exact integer sums: d * xd * dot - dmin * xd *
  * mins (mins = sum over chunks of m times the chunk's input sum), the same float

@@ -17,8 +17,7 @@ static inline __m128i wt_k_bits(__m128i v, int bit, int mask, int to) {
 
 /* Integer sums of a Q4_K (qh NULL) or Q5_K super-block against its input. */
 static void wt_k45_sums_sse2(const uint8_t *scales, const uint8_t *qs, const uint8_t *qh,
-                             const int16_t *x, const int16_t *bsums, int32_t *dot,
-                             int32_t *mins) {
+                             const int16_t *x, const int16_t *bsums, int32_t *dot, int32_t *mins) {
     const __m128i low = _mm_set1_epi8(15);
     *dot = *mins = 0;
     for (int j = 0; j < 8; j++) {
@@ -30,11 +29,11 @@ static void wt_k45_sums_sse2(const uint8_t *scales, const uint8_t *qs, const uin
             __m128i b = _mm_loadu_si128((const __m128i *)(p + 16 * h));
             v[h] = _mm_and_si128(j % 2 ? _mm_srli_epi16(b, 4) : b, low);
             if (qh)
-                v[h] = _mm_or_si128(v[h], wt_k_bits(_mm_loadu_si128((const __m128i *)(qh + 16 * h)),
-                                                    j, 1, 4));
+                v[h] = _mm_or_si128(
+                    v[h], wt_k_bits(_mm_loadu_si128((const __m128i *)(qh + 16 * h)), j, 1, 4));
         }
-        __m128i s = _mm_add_epi32(wt_sse2_madd16(v[0], x + 32 * j),
-                                  wt_sse2_madd16(v[1], x + 32 * j + 16));
+        __m128i s =
+            _mm_add_epi32(wt_sse2_madd16(v[0], x + 32 * j), wt_sse2_madd16(v[1], x + 32 * j + 16));
         *dot += sc * wt_sse2_hsum(s);
         *mins += m * (bsums[2 * j] + bsums[2 * j + 1]);
     }
@@ -62,8 +61,8 @@ float wt_dot_q6_k_sse2(const void *wv, const void *xv, int n) {
             for (int half = 0; half < 2; half++) {
                 __m128i l = _mm_loadu_si128((const __m128i *)(ql + 16 * half));
                 l = _mm_and_si128(kk >= 2 ? _mm_srli_epi16(l, 4) : l, low);
-                __m128i hb = wt_k_bits(_mm_loadu_si128((const __m128i *)(qh + 16 * half)), 2 * kk,
-                                       3, 4);
+                __m128i hb =
+                    wt_k_bits(_mm_loadu_si128((const __m128i *)(qh + 16 * half)), 2 * kk, 3, 4);
                 __m128i v = _mm_sub_epi8(_mm_or_si128(l, hb), bias);
                 int32_t acc = wt_sse2_hsum(wt_sse2_madd16(v, xq + at + 16 * half));
                 dot += b[k].scales[8 * h + half + 2 * kk] * acc;

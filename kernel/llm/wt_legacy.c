@@ -1,14 +1,14 @@
 /*
  * The legacy block types beside Q8_0/Q4_0 (ggml layouts, see quant.h): Q4_1, Q5_0
  * and Q5_1. Their dequantizers and scalar dot products, named by their rows in the
- * weight-type table of ops.c; the SSE2 dot products are in wt_legacy_sse2.c. They multiply the input
- * rounded to Q8 blocks as ggml's CPU backend does: Q8_0 for Q5_0, Q8_1 (the same
- * values and the block's sum) for Q4_1 and Q5_1, whose offset m multiplies the sum.
- * The integer block sums are exact, so every kernel set agrees on them.
+ * weight-type table of ops.c; the SSE2 dot products are in wt_legacy_sse2.c. They multiply the
+ * input rounded to Q8 blocks as ggml's CPU backend does: Q8_0 for Q5_0, Q8_1 (the same values and
+ * the block's sum) for Q4_1 and Q5_1, whose offset m multiplies the sum. The integer block sums are
+ * exact, so every kernel set agrees on them.
  */
+#include "llm/wt_legacy.h"
 #include "llm/ops.h"
 #include "llm/quant.h"
-#include "llm/wt_legacy.h"
 
 static float wt_half(uint16_t h) {
     return quant_f16_table ? quant_f16_table[h] : quant_f16_to_f32(h);
@@ -22,8 +22,8 @@ void wt_q4_values(const uint8_t *qs, int8_t *v) {
 }
 
 void wt_q5_values(const uint8_t *qh4, const uint8_t *qs, int bias, int8_t *v) {
-    uint32_t qh = (uint32_t)qh4[0] | (uint32_t)qh4[1] << 8 | (uint32_t)qh4[2] << 16 |
-                  (uint32_t)qh4[3] << 24;
+    uint32_t qh =
+        (uint32_t)qh4[0] | (uint32_t)qh4[1] << 8 | (uint32_t)qh4[2] << 16 | (uint32_t)qh4[3] << 24;
     for (int j = 0; j < QUANT_QK / 2; j++) {
         v[j] = (int8_t)(((qs[j] & 15) | ((qh >> j) & 1) << 4) - bias);
         v[j + 16] = (int8_t)(((qs[j] >> 4) | ((qh >> (j + 16)) & 1) << 4) - bias);
@@ -95,7 +95,7 @@ float wt_dot_q4_1(const void *wv, const void *xv, int n) {
         const int16_t *xq = x->q + k * QUANT_QK;
         wt_q4_values(b[k].qs, v);
         s += wt_block_scale_m(wt_half(b[k].d), wt_half(b[k].m), x->d[k], wt_block_dot(v, xq),
-                            wt_block_sum(xq));
+                              wt_block_sum(xq));
     }
     return s;
 }
@@ -121,7 +121,7 @@ float wt_dot_q5_1(const void *wv, const void *xv, int n) {
         const int16_t *xq = x->q + k * QUANT_QK;
         wt_q5_values(b[k].qh, b[k].qs, 0, v);
         s += wt_block_scale_m(wt_half(b[k].d), wt_half(b[k].m), x->d[k], wt_block_dot(v, xq),
-                            wt_block_sum(xq));
+                              wt_block_sum(xq));
     }
     return s;
 }
