@@ -211,11 +211,13 @@ int wt_k3_scale(const uint8_t *s, int i) {
 static void wt_k23_sub(const uint8_t *qs, const uint8_t *hmask, int i, int8_t *q) {
     int h = i / 8, j = (i % 8) / 2, t = i % 2;
     const uint8_t *p = qs + 32 * h + 16 * t;
-    for (int l = 0; l < 16; l++) {
+    for (int l = 0; l < 16; l++)
         q[l] = (int8_t)((p[l] >> (2 * j)) & 3);
-        if (hmask && !((hmask[16 * t + l] >> (4 * h + j)) & 1))
-            q[l] = (int8_t)(q[l] - 4);
-    }
+    if (!hmask)
+        return;
+    const uint8_t *m = hmask + 16 * t;
+    for (int l = 0; l < 16; l++) /* - 4 where the bit is clear, without a branch */
+        q[l] = (int8_t)(q[l] - 4 + 4 * ((m[l] >> (4 * h + j)) & 1));
 }
 
 void wt_dequant_q2_k(const void *row, float *out, int n) {
