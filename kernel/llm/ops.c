@@ -184,11 +184,12 @@ const struct ops_kernels ops_scalar = {
 static void ops_build_table(void) {
     memset(ops_table, 0, sizeof(ops_table));
     for (int i = 0; i < ops_scalar.n_types; i++)
-        ops_table[ops_scalar.types[i].type] = ops_scalar.types[i];
+        if (ops_scalar.types[i].type < GGUF_GGML_TYPE_COUNT)
+            ops_table[ops_scalar.types[i].type] = ops_scalar.types[i];
     for (int i = 0; ops_active != &ops_scalar && i < ops_active->n_types; i++) {
         const struct ops_type *o = &ops_active->types[i];
-        struct ops_type *t = &ops_table[o->type];
-        if (t->dot && o->input == t->input) {
+        struct ops_type *t = o->type < GGUF_GGML_TYPE_COUNT ? &ops_table[o->type] : NULL;
+        if (t && t->dot && o->input == t->input) {
             t->dot = o->dot;
             t->dot_rows = o->dot_rows;
         }
