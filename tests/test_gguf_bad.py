@@ -151,8 +151,8 @@ CASES: list[Bad] = [
     Bad("tensor-misaligned", lambda g, b: _misaligned(g), ("output_norm.weight", "not aligned")),
     Bad("unknown-tensor-type", lambda g, b: patch(g, _t(g, "blk.0.ffn_up.weight", "type"), "<I", 99),
         ("blk.0.ffn_up.weight", "unknown type 99")),
-    Bad("unsupported-tensor-type", lambda g, b: patch(g, _t(g, "blk.1.attn_k.weight", "type"), "<I", 3),
-        ("blk.1.attn_k.weight", "Q4_1", "not supported")),
+    Bad("unsupported-tensor-type", lambda g, b: patch(g, _t(g, "blk.1.attn_k.weight", "type"), "<I", 20),
+        ("blk.1.attn_k.weight", "IQ4_NL", "not supported")),
     Bad("missing-tensor", lambda g, b: _rename_tensor(g), ("blk.2.ffn_down.weight", "missing")),
     # ne1 32 -> 16: smaller, still in the file
     Bad("shape-mismatch", lambda g, b: patch(g, _t(g, "blk.4.attn_v.weight", "ne") + 8, "<Q", 16),
