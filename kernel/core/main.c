@@ -13,6 +13,7 @@
 #include "kernel.h"
 #include "mm.h"
 #include "selftest.h"
+#include "smp.h"
 #include "subsys.h"
 #include "trap.h"
 #include "x86.h"
@@ -41,6 +42,7 @@ void kernel_main(uint32_t magic, uint32_t mbi_addr) {
     page_report();                                             /* "cllm: memory: ..." */
     clock_init();                                              /* PIT IRQ0, TSC calibration */
     sti();                                                     /* interrupts on: the clock ticks */
+    smp_init();                                                /* start the other CPUs */
     pci_init();                                                /* enumerate PCI functions */
     llm_init(bi);                                              /* find and bind the model */
     net_init(bi);                                              /* NIC, IPv4, HTTP server */

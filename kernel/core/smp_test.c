@@ -1,0 +1,90 @@
+/*
+ * Self-tests of the SMP layer, run through kernel/core/selftest.c's table:
+ *   smp       (part of "all") every CPU takes part in smp_run, a float computation split
+ *             by rows across the CPUs is bit-identical to the same computation on the
+ *             boot CPU alone, and a thousand back-to-back jobs lose no CPU's share;
+ *   ap_fault  (on request) the last CPU reads page 0, so the host can check that the
+ *             panic report names that CPU.
+ */
+#include "kernel.h"
+#include "smp.h"
+
+#define SMP_TEST_ROWS 96      /* output rows, split across the CPUs */
+#define SMP_TEST_STEPS 200    /* float steps per row */
+#define SMP_TEST_ROUNDS 1000  /* back-to-back jobs in the barrier check */
+
+struct smp_test_job {
+    float out[SMP_TEST_ROWS];   /* (rows) */
+    uint32_t ran[SMP_MAX_CPUS]; /* (cpus) shares run by each CPU */
+    uint32_t total;             /* shares run, all CPUs (atomic) */
+};
+
+/* A row's value depends on rounding at every step, so a CPU with other FPU
+ * settings (precision, rounding mode) would give different bits. */
+static void smp_test_rows(void *arg, int cpu, int n_cpus) {
+    struct smp_test_job *job = arg;
+    int lo = cpu * SMP_TEST_ROWS / n_cpus, hi = (cpu + 1) * SMP_TEST_ROWS / n_cpus;
+    for (int r = lo; r < hi; r++) {
+        float x = 1.0f + (float)r / 7.0f, acc = 0.0f;
+        for (int s = 0; s < SMP_TEST_STEPS; s++) {
+            x = x * 1.0009765625f + 0.1f / (float)(s + 1);
+            acc += x / (1.0f + acc * 0.001f);
+        }
+        job->out[r] = acc;
+    }
+    job->ran[cpu]++;
+    __atomic_add_fetch(&job->total, 1, __ATOMIC_RELAXED);
+}
+
+static void smp_test_count(void *arg, int cpu, int n_cpus) {
+    struct smp_test_job *job = arg;
+    (void)n_cpus;
+    job->ran[cpu]++;
+    __atomic_add_fetch(&job->total, 1, __ATOMIC_RELAXED);
+}
+
+bool selftest_smp(char *detail, size_t n) {
+    static struct smp_test_job split, one;
+    int cpus = smp_cpu_count();
+    memset(&split, 0, sizeof(split));
+    memset(&one, 0, sizeof(one));
+    smp_run(smp_test_rows, &split);
+    smp_test_rows(&one, 0, 1);
+    for (int c = 0; c < cpus; c++) {
+        if (split.ran[c] != 1) {
+            snprintf(detail, n, "cpu %d ran %u shares of one job", c, split.ran[c]);
+            return false;
+        }
+    }
+    if (memcmp(split.out, one.out, sizeof(one.out)) != 0) {
+        snprintf(detail, n, "split result differs from one CPU");
+        return false;
+    }
+    memset(&split, 0, sizeof(split));
+    for (int i = 0; i < SMP_TEST_ROUNDS; i++)
+        smp_run(smp_test_count, &split);
+    if (split.total != (uint32_t)(SMP_TEST_ROUNDS * cpus)) {
+        snprintf(detail, n, "%u shares in %d jobs on %d CPUs", split.total, SMP_TEST_ROUNDS, cpus);
+        return false;
+    }
+    snprintf(detail, n, "cpus=%d rows=%d identical to one CPU, %d jobs", cpus, SMP_TEST_ROWS,
+             SMP_TEST_ROUNDS);
+    return true;
+}
+
+static void smp_test_fault(void *arg, int cpu, int n_cpus) {
+    (void)arg;
+    if (cpu == n_cpus - 1 && cpu != 0)
+        (void)*(volatile uint32_t *)0; /* page 0 is never mapped */
+}
+
+bool selftest_ap_fault(char *detail, size_t n) {
+    if (smp_cpu_count() < 2) {
+        snprintf(detail, n, "needs a second CPU (have %d)", smp_cpu_count());
+        return false;
+    }
+    printk("cllm: selftest ap_fault: cpu %d reads address 0\n", smp_cpu_count() - 1);
+    smp_run(smp_test_fault, NULL);
+    snprintf(detail, n, "no page fault on cpu %d", smp_cpu_count() - 1);
+    return false;
+}
