@@ -190,6 +190,14 @@ def format_table(checks: list[Check]) -> str:
     return "\n".join(rows)
 
 
+def check_trampoline(data: bytes, source: Path) -> Check:
+    """The SMP trampoline linked into the image decodes to exactly `source` (steps/trampoline.py)."""
+    from cllm_build.steps import trampoline
+
+    ok, detail = trampoline.check_file(data, source)
+    return Check("SMP trampoline matches boot/ap_start.s", ok, detail)
+
+
 def verify_or_raise(path: Path, entry_source: Path | None = None) -> list[Check]:
     """Layout checks, plus the code checks of steps/disasm.py when `entry_source` is given."""
     data = path.read_bytes()
@@ -198,6 +206,8 @@ def verify_or_raise(path: Path, entry_source: Path | None = None) -> list[Check]
         from cllm_build.steps import disasm
 
         checks += disasm.code_checks(data, entry_source.read_text())
+    if entry_source is not None and all(c.ok for c in checks):
+        checks.append(check_trampoline(data, entry_source.parent / "ap_start.s"))
     if not all(c.ok for c in checks):
         failed = ", ".join(c.name for c in checks if not c.ok)
         raise VerifyError(f"{path} failed verification ({failed}):\n{format_table(checks)}")
