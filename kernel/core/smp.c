@@ -23,6 +23,8 @@
 
 #define INIT_DELAY_US 10000   /* INIT to first STARTUP (Intel MP spec B.4) */
 #define STARTUP_DELAY_US 200  /* between the two STARTUP IPIs */
+#define IDLE_SPIN_POLLS 100000 /* idle polls before sleeping when there is no TSC */
+#define OPCODE_HLT 0xF4
 #define GDT_FLAT_CODE 0x00CF9A000000FFFFull /* base 0, limit 4 GiB, ring 0, code */
 #define GDT_FLAT_DATA 0x00CF92000000FFFFull /* base 0, limit 4 GiB, ring 0, data */
 
@@ -59,6 +61,8 @@ static int job_n;
 static uint32_t job_generation;          /* bumped once per smp_run (release) */
 static uint32_t job_done;                /* CPUs other than the caller that finished */
 static uint64_t busy_cycles[SMP_MAX_CPUS];
+static uint32_t n_sleeping;              /* CPUs halted in smp_ap_loop, waiting for a wake NMI */
+static uint64_t idle_spin_cycles;        /* TSC cycles a CPU spins idle before it sleeps */
 
 int smp_cpu_count(void) {
     return n_cpus;
@@ -130,20 +134,57 @@ void smp_run(smp_fn fn, void *arg) {
     job_arg = arg;
     job_n = n;
     __atomic_store_n(&job_done, 0, __ATOMIC_RELAXED);
-    /* Release: a CPU that sees the new generation also sees the job above. */
-    __atomic_add_fetch(&job_generation, 1, __ATOMIC_RELEASE);
+    /* A CPU that sees the new generation also sees the job above. Sequentially
+     * consistent with the sleepers' count: either a CPU going to sleep sees the new
+     * generation, or this CPU sees it counted and wakes it. */
+    __atomic_add_fetch(&job_generation, 1, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&n_sleeping, __ATOMIC_SEQ_CST) != 0)
+        lapic_send_nmi_others();
     smp_do_job(fn, arg, 0, n);
     while (__atomic_load_n(&job_done, __ATOMIC_ACQUIRE) != (uint32_t)(n - 1))
         pause();
 }
 
+bool smp_nmi(uint32_t *eip) {
+    if (smp_stopping())
+        for (;;) { /* another CPU is reporting a panic: stop here for good */
+            cli();
+            hlt();
+        }
+    if (smp_cpu_index() == 0)
+        return false; /* the boot CPU gets no wake NMIs: a real one */
+    /* A wake that lands between the sleeper's last look at the generation and its hlt
+     * would be lost: step over that hlt instead. */
+    if (*(const uint8_t *)(uintptr_t)*eip == OPCODE_HLT)
+        *eip += 1;
+    return true;
+}
+
+/* Wait for the generation to move from `seen`: spin a while (jobs come in bursts, one
+ * per matrix product), then halt until smp_run's wake NMI. */
+static uint32_t smp_ap_wait(uint32_t seen) {
+    uint64_t t0 = smp_now();
+    uint32_t polls = 0, g;
+    while ((g = __atomic_load_n(&job_generation, __ATOMIC_ACQUIRE)) == seen) {
+        bool idle = idle_spin_cycles ? smp_now() - t0 > idle_spin_cycles : ++polls > IDLE_SPIN_POLLS;
+        if (!idle) {
+            pause();
+            continue;
+        }
+        __atomic_add_fetch(&n_sleeping, 1, __ATOMIC_SEQ_CST);
+        if (__atomic_load_n(&job_generation, __ATOMIC_SEQ_CST) == seen)
+            hlt(); /* interrupts are off: only an NMI wakes us */
+        __atomic_sub_fetch(&n_sleeping, 1, __ATOMIC_SEQ_CST);
+        t0 = smp_now();
+        polls = 0;
+    }
+    return g;
+}
+
 /* The loop every application processor spends its life in. */
 static NORETURN void smp_ap_loop(int cpu, uint32_t seen) {
     for (;;) {
-        uint32_t g;
-        while ((g = __atomic_load_n(&job_generation, __ATOMIC_ACQUIRE)) == seen)
-            pause();
-        seen = g;
+        seen = smp_ap_wait(seen);
         smp_do_job(job_fn, job_arg, cpu, job_n);
         __atomic_add_fetch(&job_done, 1, __ATOMIC_RELEASE);
     }
@@ -233,6 +274,7 @@ void smp_init(void) {
         goto single;
     }
     apic_ids[0] = lapic_id();
+    idle_spin_cycles = clock_tsc_hz() / 1000000 * SMP_IDLE_SPIN_US;
     printk("cllm: cpu 0: apic id %u started (boot CPU)\n", apic_ids[0]);
     if (limit > 1 && t.n > 1 && !smp_copy_trampoline())
         limit = 1;

@@ -6,12 +6,14 @@
  *   ap_fault  (on request) the last CPU reads page 0, so the host can check that the
  *             panic report names that CPU.
  */
+#include "clock.h"
 #include "kernel.h"
 #include "smp.h"
 
 #define SMP_TEST_ROWS 96      /* output rows, split across the CPUs */
 #define SMP_TEST_STEPS 200    /* float steps per row */
 #define SMP_TEST_ROUNDS 1000  /* back-to-back jobs in the barrier check */
+#define SMP_TEST_WAKES 5      /* jobs sent to CPUs that went to sleep */
 
 struct smp_test_job {
     float out[SMP_TEST_ROWS];   /* (rows) */
@@ -67,8 +69,19 @@ bool selftest_smp(char *detail, size_t n) {
         snprintf(detail, n, "%u shares in %d jobs on %d CPUs", split.total, SMP_TEST_ROUNDS, cpus);
         return false;
     }
-    snprintf(detail, n, "cpus=%d rows=%d identical to one CPU, %d jobs", cpus, SMP_TEST_ROWS,
-             SMP_TEST_ROUNDS);
+    /* Idle CPUs halt after SMP_IDLE_SPIN_US; each job must still reach all of them. */
+    memset(&split, 0, sizeof(split));
+    for (int i = 0; i < SMP_TEST_WAKES; i++) {
+        clock_delay_us(3 * SMP_IDLE_SPIN_US);
+        smp_run(smp_test_count, &split);
+    }
+    if (split.total != (uint32_t)(SMP_TEST_WAKES * cpus)) {
+        snprintf(detail, n, "%u shares in %d jobs after idle on %d CPUs", split.total,
+                 SMP_TEST_WAKES, cpus);
+        return false;
+    }
+    snprintf(detail, n, "cpus=%d rows=%d identical to one CPU, %d jobs, %d after idle", cpus,
+             SMP_TEST_ROWS, SMP_TEST_ROUNDS, SMP_TEST_WAKES);
     return true;
 }
 

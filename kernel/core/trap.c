@@ -3,8 +3,9 @@
  * report (kernel/core/panic.c); vector 8 (double fault) is a task gate into its own
  * task (kernel/core/gdt.c) so it works even when the stack is gone. Vectors 32-47 are
  * the remapped PIC lines, dispatched to handlers registered with irq_register. Relies
- * on the entry stubs of kernel/core/trapentry.c. Every CPU loads the same IDT; an NMI
- * that a panicking CPU sent (smp_stop_others) halts the CPU that takes it.
+ * on the entry stubs of kernel/core/trapentry.c. Every CPU loads the same IDT; NMIs
+ * go to smp_nmi first: one a panicking CPU sent (smp_stop_others) halts the CPU that
+ * takes it, one smp_run sent wakes an idle CPU.
  */
 #include "trap.h"
 #include "kernel.h"
@@ -52,11 +53,8 @@ void irq_register(unsigned irq, irq_handler_fn fn) {
 }
 
 void trap_dispatch(struct trap_frame *f) {
-    if (f->vector == VECTOR_NMI && smp_stopping())
-        for (;;) { /* another CPU is reporting a panic: stop here for good */
-            cli();
-            hlt();
-        }
+    if (f->vector == VECTOR_NMI && smp_nmi(&f->eip))
+        return; /* a wake-up from smp_run (a panic elsewhere never returns) */
     if (f->vector < TRAP_IRQ_BASE)
         panic_trap(f, read_cr2());
     unsigned irq = f->vector - TRAP_IRQ_BASE;

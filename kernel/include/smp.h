@@ -36,6 +36,13 @@
  * every store fn made on any CPU is visible to the caller when smp_run returns.
  * (x86 is TSO; the atomics also stop the compiler from moving loads and stores.)
  *
+ * Idle CPUs: a CPU with no job spins for SMP_IDLE_SPIN_US, then halts (interrupts
+ * stay off on every CPU but the boot CPU); smp_run wakes the sleepers with an NMI. The
+ * sleeper counts itself in before its last look at the generation, smp_run bumps the
+ * generation before it reads the count (both sequentially consistent), so one of
+ * the two always sees the other; an NMI that lands just before the hlt makes the
+ * handler step over it (smp_nmi).
+ *
  * Stopping: a panic on any CPU sends every other CPU an NMI (smp_stop_others); a CPU
  * that takes that NMI halts for good, so the report is the last thing printed.
  */
@@ -49,6 +56,7 @@
 #define SMP_TRAMPOLINE_ADDR 0x7000u  /* real-mode entry page (SIPI vector 0x07) */
 #define SMP_TRAMPOLINE_PARAMS 0x7F00u /* parameters for the trampoline, same page */
 #define SMP_START_TIMEOUT_MS 1000    /* how long a started CPU has to report in */
+#define SMP_IDLE_SPIN_US 2000        /* an idle CPU spins this long, then halts */
 
 typedef void (*smp_fn)(void *arg, int cpu, int n_cpus);
 
@@ -62,6 +70,7 @@ uint64_t smp_busy_cycles(int cpu);    /* TSC cycles CPU `cpu` spent in smp_run j
 /* For the panic path and the page tables. */
 void smp_stop_others(void);           /* NMI to every other started CPU */
 bool smp_stopping(void);              /* true once smp_stop_others ran */
+bool smp_nmi(uint32_t *eip);          /* NMI handler hook: true if it was a wake (handled) */
 bool smp_stack_bounds(uintptr_t addr, uintptr_t *lo, uintptr_t *hi); /* an AP stack holds addr */
 uintptr_t smp_stack_guard(int cpu);   /* the unmapped page below CPU cpu's stack (cpu >= 1) */
 
