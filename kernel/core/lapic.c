@@ -24,8 +24,8 @@
 #define ICR_PENDING (1u << 12)
 #define ICR_ASSERT (1u << 14)
 #define ICR_LEVEL (1u << 15)
-#define ICR_ALL_BUT_SELF (3u << 18)
-#define ICR_WAIT_US 10000 /* delivery normally takes well under a microsecond */
+#define ICR_WAIT_US 10000      /* delivery normally takes well under a microsecond */
+#define ICR_IDLE_POLLS 1000000 /* polls for a free ICR before an NMI is sent anyway */
 
 static volatile uint32_t *lapic;
 
@@ -82,10 +82,14 @@ bool lapic_send_startup(unsigned apic_id, unsigned vector) {
     return lapic_ipi(apic_id, ICR_STARTUP | (vector & 0xFFu));
 }
 
-/* No wait on delivery: this runs in a panic, possibly with the clock stopped. */
-void lapic_send_nmi_others(void) {
+/* Bounded by polls, not the clock: this also runs in a panic, on any CPU. Targets one
+ * CPU: a shorthand would also reach processors the kernel never started, which the
+ * firmware left parked in code that an NMI would derail. */
+void lapic_send_nmi(unsigned apic_id) {
     if (!lapic)
         return;
-    lapic_write(LAPIC_ICR_HI, 0);
-    lapic_write(LAPIC_ICR_LO, ICR_NMI | ICR_ASSERT | ICR_ALL_BUT_SELF);
+    for (unsigned i = 0; i < ICR_IDLE_POLLS && (lapic_read(LAPIC_ICR_LO) & ICR_PENDING); i++)
+        pause();
+    lapic_write(LAPIC_ICR_HI, (uint32_t)apic_id << 24);
+    lapic_write(LAPIC_ICR_LO, ICR_NMI | ICR_ASSERT);
 }

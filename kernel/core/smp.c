@@ -99,10 +99,17 @@ bool smp_stack_bounds(uintptr_t addr, uintptr_t *lo, uintptr_t *hi) {
     return false;
 }
 
+/* An NMI to every started CPU but this one. */
+static void smp_nmi_others(void) {
+    unsigned self = lapic_id();
+    for (int cpu = 0; cpu < n_cpus; cpu++)
+        if (apic_ids[cpu] != self)
+            lapic_send_nmi(apic_ids[cpu]);
+}
+
 void smp_stop_others(void) {
     __atomic_store_n(&stopping, true, __ATOMIC_RELEASE);
-    if (n_slots > 1)
-        lapic_send_nmi_others();
+    smp_nmi_others();
 }
 
 bool smp_stopping(void) {
@@ -139,7 +146,7 @@ void smp_run(smp_fn fn, void *arg) {
      * generation, or this CPU sees it counted and wakes it. */
     __atomic_add_fetch(&job_generation, 1, __ATOMIC_SEQ_CST);
     if (__atomic_load_n(&n_sleeping, __ATOMIC_SEQ_CST) != 0)
-        lapic_send_nmi_others();
+        smp_nmi_others();
     smp_do_job(fn, arg, 0, n);
     while (__atomic_load_n(&job_done, __ATOMIC_ACQUIRE) != (uint32_t)(n - 1))
         pause();

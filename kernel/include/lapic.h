@@ -14,6 +14,6 @@ bool lapic_present(void);                       /* lapic_init succeeded */
 unsigned lapic_id(void);                        /* this CPU's APIC id (CPUID if no LAPIC) */
 bool lapic_send_init(unsigned apic_id);         /* INIT assert + de-assert */
 bool lapic_send_startup(unsigned apic_id, unsigned vector); /* SIPI to page vector<<12 */
-void lapic_send_nmi_others(void);               /* NMI to all CPUs but this one */
+void lapic_send_nmi(unsigned apic_id);          /* NMI to one CPU */
 
 #endif
