@@ -14,6 +14,7 @@
 #include <sys/mman.h>
 
 #include "acpi.h"
+#include "host_expect.h"
 #include "bootinfo.h"
 #include "kernel.h"
 #include "mm.h"
@@ -26,7 +27,6 @@
 #define FUZZ_ROUNDS 20000
 
 static uint8_t *rom, *ram;
-static int failures;
 
 bool vm_is_mapped(uintptr_t a) {
     return (a >= ROM_LO && a < ROM_LO + ROM_LEN) || (a >= (uintptr_t)ram && a < (uintptr_t)ram + RAM_LEN);
@@ -36,15 +36,6 @@ const struct bootinfo *bootinfo_get(void) {
     return NULL;
 }
 
-#define EXPECT(cond, ...)                                                                          \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            printf("FAIL line %d: ", __LINE__);                                                    \
-            printf(__VA_ARGS__);                                                                   \
-            printf("\n");                                                                          \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
 
 static uint8_t *at(uint32_t addr) {
     return (uint8_t *)(uintptr_t)addr;
