@@ -10,6 +10,7 @@
  * processor is only sent its STARTUP IPI once the previous one has reported in.
  */
 #include "acpi.h"
+#include "bootinfo.h"
 #include "clock.h"
 #include "cmdline.h"
 #include "cpu.h"
@@ -256,11 +257,22 @@ static bool smp_discover(struct cpu_table *t) {
     return false;
 }
 
+/* True if a boot module overlaps the trampoline page (a boot loader may put one low). */
+static bool smp_page_has_module(void) {
+    const struct bootinfo *bi = bootinfo_get();
+    for (size_t i = 0; bi && i < bi->n_modules; i++) {
+        const struct boot_module *m = &bi->modules[i];
+        if (m->start < SMP_TRAMPOLINE_ADDR + PAGE_SIZE && SMP_TRAMPOLINE_ADDR < m->start + m->len)
+            return true;
+    }
+    return false;
+}
+
 static bool smp_copy_trampoline(void) {
     size_t len = (size_t)(smp_trampoline_end - smp_trampoline_start);
-    if (len == 0 || SMP_TRAMPOLINE_ADDR + len > SMP_TRAMPOLINE_PARAMS ||
+    if (len == 0 || SMP_TRAMPOLINE_ADDR + len > SMP_TRAMPOLINE_PARAMS || smp_page_has_module() ||
         !vm_is_mapped(SMP_TRAMPOLINE_ADDR) || vm_is_uncached(SMP_TRAMPOLINE_ADDR)) {
-        printk("cllm: smp: trampoline page 0x%x is not usable RAM: running on one CPU\n",
+        printk("cllm: smp: trampoline page 0x%x is not free RAM: running on one CPU\n",
                SMP_TRAMPOLINE_ADDR);
         return false;
     }
