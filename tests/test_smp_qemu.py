@@ -18,8 +18,8 @@ from cllm_build import qemu
 pytestmark = pytest.mark.qemu
 
 ROOT = Path(__file__).resolve().parent.parent
-STARTED = re.compile(r"^cllm: cpu (\d+): apic id (\d+) started", re.M)
-IN_USE = re.compile(r"^cllm: smp: (\d+) of (\d+) CPUs in use \(([^),]+)", re.M)
+STARTED = re.compile(r"^cllm: cpu (\d+): apic id (\d+) started", re.MULTILINE)
+IN_USE = re.compile(r"^cllm: smp: (\d+) of (\d+) CPUs in use \(([^),]+)", re.MULTILINE)
 
 
 def cllm_run(elf: Path, *args: object, timeout: float = 240) -> subprocess.CompletedProcess[str]:
@@ -64,7 +64,7 @@ def test_fault_on_an_application_processor_names_it(kernel_elf):
     m = re.search(r"kernel panic: page fault \(vector 14\) at address 0x00000000 on cpu 3 "
                   r"\(apic id (\d+)\)", res.stderr)
     assert m, res.stderr[-3000:]
-    assert ("cllm: cpu 3: apic id %s started" % m.group(1)) in res.stderr
+    assert f"cllm: cpu 3: apic id {m.group(1)} started" in res.stderr
     assert "smp_test_fault" in res.stderr  # the symbolized trace starts on the faulting CPU
     assert res.stderr.count("cllm: panic end") == 1  # the other CPUs were stopped, silently
 
@@ -93,3 +93,17 @@ def test_smp_flag_reaches_qemu(tmp_path):
     cmd = qemu.QemuSpec(elf=elf, smp=4).command("a", "b")
     assert cmd[cmd.index("-smp") + 1] == "4"
     assert 1 <= qemu.default_smp() <= qemu.SMP_DEFAULT_MAX
+
+
+def test_stack_overflow_on_an_application_processor(kernel_elf):
+    """The last CPU runs into the guard page below its own stack: a double fault, taken by
+    that CPU's double-fault task, reported as that CPU's."""
+    from cllm_build.steps.link import symbol_addresses
+
+    res = cllm_run(kernel_elf, "--no-model", "--smp", 3, "-o", "selftest=ap_stack", timeout=120)
+    assert res.returncode == 7, res.stderr[-3000:]
+    assert re.search(r"kernel panic: double fault \(vector 8\) on cpu 2 \(apic id \d+\)", res.stderr)
+    cr2 = int(re.search(r"cr2=0x([0-9a-f]{8})", res.stderr).group(1), 16)
+    stacks = symbol_addresses(kernel_elf, ("ap_stacks",))["ap_stacks"]
+    guard = stacks + 1 * (4096 + 65536)  # cpu 2's slot: guard page, then SMP_AP_STACK_SIZE
+    assert guard <= cr2 < guard + 4096, f"cr2 {cr2:#x} is not cpu 2's guard page {guard:#x}"

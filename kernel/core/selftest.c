@@ -397,6 +397,7 @@ static const struct selftest tests[] = {
     {"fault_zig", fault_zig, false},
     {"fault_stack", fault_stack, false},
     {"ap_fault", selftest_ap_fault, false},
+    {"ap_stack", selftest_ap_stack, false},
 };
 
 static bool selftest_one(const struct selftest *t) {

@@ -4,7 +4,9 @@
  *             by rows across the CPUs is bit-identical to the same computation on the
  *             boot CPU alone, and a thousand back-to-back jobs lose no CPU's share;
  *   ap_fault  (on request) the last CPU reads page 0, so the host can check that the
- *             panic report names that CPU.
+ *             panic report names that CPU;
+ *   ap_stack  (on request) the last CPU overflows its stack into its guard page: a
+ *             double fault, handled by that CPU's own double-fault task.
  */
 #include "clock.h"
 #include "kernel.h"
@@ -99,5 +101,29 @@ bool selftest_ap_fault(char *detail, size_t n) {
     printk("cllm: selftest ap_fault: cpu %d reads address 0\n", smp_cpu_count() - 1);
     smp_run(smp_test_fault, NULL);
     snprintf(detail, n, "no page fault on cpu %d", smp_cpu_count() - 1);
+    return false;
+}
+
+/* Each frame holds a 1 KiB buffer the compiler cannot drop; `stop` is never reached. */
+static uint32_t smp_test_deep(uint32_t level, const volatile uint32_t *stop) {
+    volatile uint32_t frame[256];
+    frame[level & 255] = level;
+    return level == *stop ? 0 : smp_test_deep(level + 1, stop) + frame[level & 255];
+}
+
+static void smp_test_overflow(void *arg, int cpu, int n_cpus) {
+    if (cpu == n_cpus - 1 && cpu != 0)
+        (void)smp_test_deep(0, arg);
+}
+
+bool selftest_ap_stack(char *detail, size_t n) {
+    static volatile uint32_t never = 0xFFFFFFFFu;
+    if (smp_cpu_count() < 2) {
+        snprintf(detail, n, "needs a second CPU (have %d)", smp_cpu_count());
+        return false;
+    }
+    printk("cllm: selftest ap_stack: cpu %d recurses into its guard page\n", smp_cpu_count() - 1);
+    smp_run(smp_test_overflow, (void *)&never);
+    snprintf(detail, n, "no stack overflow on cpu %d", smp_cpu_count() - 1);
     return false;
 }
