@@ -398,6 +398,7 @@ static const struct selftest tests[] = {
     {"fault_stack", fault_stack, false},
     {"ap_fault", selftest_ap_fault, false},
     {"ap_stack", selftest_ap_stack, false},
+    {"bench_smp", selftest_bench_smp, false},
 };
 
 static bool selftest_one(const struct selftest *t) {

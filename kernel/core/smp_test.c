@@ -5,6 +5,8 @@
  *             boot CPU alone, and a thousand back-to-back jobs lose no CPU's share;
  *   ap_fault  (on request) the last CPU reads page 0, so the host can check that the
  *             panic report names that CPU;
+ *   bench_smp (on request) the cost of one empty smp_run (the barrier) and the speed-up
+ *             of the row computation over one CPU;
  *   ap_stack  (on request) the last CPU overflows its stack into its guard page: a
  *             double fault, handled by that CPU's own double-fault task.
  */
@@ -16,6 +18,8 @@
 #define SMP_TEST_STEPS 200    /* float steps per row */
 #define SMP_TEST_ROUNDS 1000  /* back-to-back jobs in the barrier check */
 #define SMP_TEST_WAKES 5      /* jobs sent to CPUs that went to sleep */
+#define SMP_BENCH_CALLS 2000  /* empty jobs timed by bench_smp */
+#define SMP_BENCH_REPEAT 20   /* row computations timed by bench_smp, each way */
 
 struct smp_test_job {
     float out[SMP_TEST_ROWS];   /* (rows) */
@@ -84,6 +88,31 @@ bool selftest_smp(char *detail, size_t n) {
     }
     snprintf(detail, n, "cpus=%d rows=%d identical to one CPU, %d jobs, %d after idle", cpus,
              SMP_TEST_ROWS, SMP_TEST_ROUNDS, SMP_TEST_WAKES);
+    return true;
+}
+
+static void smp_test_nothing(void *arg, int cpu, int n_cpus) {
+    (void)arg, (void)cpu, (void)n_cpus;
+}
+
+bool selftest_bench_smp(char *detail, size_t n) {
+    static struct smp_test_job job;
+    uint64_t t0 = clock_us();
+    for (int i = 0; i < SMP_BENCH_CALLS; i++)
+        smp_run(smp_test_nothing, NULL);
+    uint64_t t1 = clock_us();
+    for (int i = 0; i < SMP_BENCH_REPEAT; i++)
+        smp_test_rows(&job, 0, 1);
+    uint64_t t2 = clock_us();
+    for (int i = 0; i < SMP_BENCH_REPEAT; i++)
+        smp_run(smp_test_rows, &job);
+    uint64_t t3 = clock_us();
+    uint64_t one = t2 - t1, all = t3 - t2 ? t3 - t2 : 1;
+    printk("cllm: bench smp: cpus %d barrier %u ns rows one-cpu %u us all-cpus %u us "
+           "speedup %u.%02u\n",
+           smp_cpu_count(), (unsigned)((t1 - t0) * 1000 / SMP_BENCH_CALLS), (unsigned)one,
+           (unsigned)all, (unsigned)(one / all), (unsigned)(one * 100 / all % 100));
+    snprintf(detail, n, "cpus=%d", smp_cpu_count());
     return true;
 }
 

@@ -78,6 +78,7 @@ uintptr_t smp_stack_guard(int cpu);   /* the unmapped page below CPU cpu's stack
 bool selftest_smp(char *detail, size_t n);
 bool selftest_ap_fault(char *detail, size_t n);
 bool selftest_ap_stack(char *detail, size_t n);
+bool selftest_bench_smp(char *detail, size_t n);
 
 /* Entered by the trampoline (boot/ap_start.s) on the new CPU's stack. */
 void smp_ap_main(void) NORETURN;
