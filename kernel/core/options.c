@@ -8,18 +8,24 @@
 #include "smp.h"
 
 const struct cmdline_option cmdline_options[] = {
-    /* Generation defaults (kernel/llm): console mode and API requests without a value. */
-    {"n", CMDLINE_KIND_U32, 1, 1u << 20, NULL, "tokens to generate in console mode"},
-    {"temp", CMDLINE_KIND_DECIMAL, 0, 100, NULL, "sampling temperature; 0 = greedy"},
-    {"top_k", CMDLINE_KIND_U32, 0, 1u << 20, NULL, "sample from the k most likely tokens; 0 = all"},
+    /* Generation defaults (kernel/llm/gen_param.c, whose table owns the ranges: values
+     * the kinds here cannot bound are STRING and checked there): console mode, and API
+     * requests that give no value. tests/test_gen_param.py keeps the two in step. */
+    {"max_tokens", CMDLINE_KIND_STRING, 0, 0, NULL, "tokens to generate, -1..2^30; default 256"},
+    {"n", CMDLINE_KIND_STRING, 0, 0, NULL, "same as cllm.max_tokens (console default 128)"},
+    {"temperature", CMDLINE_KIND_DECIMAL, 0, 100, NULL, "sampling temperature; 0 = greedy"},
+    {"temp", CMDLINE_KIND_DECIMAL, 0, 100, NULL, "same as cllm.temperature"},
     {"top_p", CMDLINE_KIND_DECIMAL, 0, 1, NULL, "nucleus sampling mass in [0, 1]"},
-    {"seed", CMDLINE_KIND_U32, 0, 0xFFFFFFFFu, NULL, "sampler random seed"},
     {"min_p", CMDLINE_KIND_DECIMAL, 0, 1, NULL, "drop tokens below min_p x the top probability"},
-    {"repeat_penalty", CMDLINE_KIND_DECIMAL, 0, 1000, NULL, "penalty on recent tokens; 1 = off"},
-    {"repeat_last_n", CMDLINE_KIND_U32, 0, 1u << 20, NULL, "how many recent tokens are penalized"},
-    /* Signed values: kernel/llm/console.c checks their range (-100..100). */
-    {"presence_penalty", CMDLINE_KIND_STRING, 0, 0, NULL, "subtracted once from seen tokens"},
-    {"frequency_penalty", CMDLINE_KIND_STRING, 0, 0, NULL, "subtracted per occurrence of a token"},
+    {"top_k", CMDLINE_KIND_U32, 0, 1u << 30, NULL, "sample from the k most likely tokens; 0 = all"},
+    {"repeat_penalty", CMDLINE_KIND_DECIMAL, 0, 100, NULL, "penalty on recent tokens; 1 = off"},
+    {"repeat_last_n", CMDLINE_KIND_STRING, 0, 0, NULL,
+     "how many recent tokens are penalized, -1..2^30; -1 = all"},
+    {"presence_penalty", CMDLINE_KIND_STRING, 0, 0, NULL,
+     "subtracted once from seen tokens, -2..2"},
+    {"frequency_penalty", CMDLINE_KIND_STRING, 0, 0, NULL,
+     "subtracted per occurrence of a token, -2..2"},
+    {"seed", CMDLINE_KIND_STRING, 0, 0, NULL, "sampler random seed, -1..2^53; -1 = from the clock"},
     {"llm_check", CMDLINE_KIND_U32, 0, 1024, NULL,
      "print the first logits and this many greedy tokens at boot (tests)"},
     /* Substrate (kernel/core). */

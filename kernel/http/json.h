@@ -88,7 +88,9 @@ size_t json_utf8_len(const uint8_t *s, size_t n);
 void json_write_string(struct json_writer *w, const char *s);
 void json_write_stringn(struct json_writer *w, const char *s, size_t len);
 void json_write_int(struct json_writer *w, int64_t v);
-/* Up to 6 decimals, trailing zeros dropped; NaN and infinities are written as null. */
+/* Up to JSON_DOUBLE_DECIMALS decimals and 15 significant digits, trailing zeros
+ * dropped; NaN and infinities are written as null. */
+#define JSON_DOUBLE_DECIMALS 6
 void json_write_double(struct json_writer *w, double v);
 void json_write_bool(struct json_writer *w, bool v);
 void json_write_null(struct json_writer *w);

@@ -145,14 +145,23 @@ void json_write_double(struct json_writer *w, double v) {
     }
     /* Signed 64-bit conversions only: x87 does them inline, without libgcc. */
     int64_t ip = (int64_t)v;
-    int64_t frac = (int64_t)((v - (double)ip) * 1e6 + 0.5);
-    if (frac >= 1000000) {
+    /* At most 15 significant digits in all (what a double holds), so that writing a
+     * parsed number and reading it back gives the same text again. */
+    int n = JSON_DOUBLE_DECIMALS, int_digits = 0;
+    for (int64_t t = ip; t > 0; t /= 10)
+        int_digits++;
+    if (int_digits + n > 15)
+        n = 15 - int_digits;
+    int64_t scale = 1;
+    for (int i = 0; i < n; i++)
+        scale *= 10;
+    int64_t frac = (int64_t)((v - (double)ip) * (double)scale + 0.5);
+    if (frac >= scale) {
         ip++;
-        frac -= 1000000;
+        frac -= scale;
     }
-    char digits[8];
-    snprintf(digits, sizeof(digits), "%06u", (unsigned)frac);
-    int n = 6;
+    char digits[JSON_DOUBLE_DECIMALS + 2];
+    snprintf(digits, sizeof(digits), "%0*u", n, (unsigned)frac);
     while (n > 0 && digits[n - 1] == '0')
         n--;
     digits[n] = 0;

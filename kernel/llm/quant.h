@@ -1,6 +1,7 @@
 /*
- * Weight block formats (ggml layouts) and half-precision conversion. Used by the
- * dot-product kernels (ops.c, ops_sse2.c) and by the model loader for size checks.
+ * Weight block formats (ggml layouts), half-precision conversion and the
+ * dequantizers of the block types. Used by the weight-type table and kernels (ops.c,
+ * ops_sse2.c) and by the model loader for size checks (quant_row_bytes).
  */
 #ifndef CLLM_LLM_QUANT_H
 #define CLLM_LLM_QUANT_H
@@ -35,7 +36,11 @@ int quant_init(void);
  * into whole blocks or the type is unknown. */
 size_t quant_row_bytes(uint32_t type, int cols);
 
-/* Dequantize one row (cols elements) of a block-format row into out. */
-void quant_dequant_row(uint32_t type, const void *row, float *out, int cols);
+/* Dequantizers: out(n) = the n values of a row of that type (n a whole number of
+ * blocks). */
+void quant_dequant_f32(const void *row, float *out, int n);
+void quant_dequant_f16(const void *row, float *out, int n);
+void quant_dequant_q8_0(const void *row, float *out, int n);
+void quant_dequant_q4_0(const void *row, float *out, int n);
 
 #endif

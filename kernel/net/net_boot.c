@@ -3,21 +3,19 @@
  * probes the NIC chosen by cllm.nic= (auto: e1000, then virtio-net), binds the
  * stack to it, configures IPv4 (cllm.ip=/netmask=/gw= static, else DHCP with the
  * QEMU user-net defaults as fallback), waits for the address, then starts the echo
- * diagnostic (port 7) and the HTTP server (cllm.port=, default 80). net_poll
- * drains the RX ring, runs the stack's timers and the HTTP server's turn.
- * Relies on clock.h for time and cmdline.h for options.
+ * diagnostic (port 7); main.c starts the HTTP server over it. net_poll drains the
+ * RX ring and runs the stack's timers. Relies on clock.h for time and cmdline.h for
+ * options.
  */
 #include "clock.h"
 #include "cmdline.h"
 #include "dev/netdev.h"
-#include "http/server.h"
 #include "kernel.h"
 #include "net/echo.h"
 #include "net/net.h"
 #include "net/net_param.h"
 #include "subsys.h"
 
-#define NET_HTTP_PORT_DEFAULT 80
 #define NET_LINK_CHECK_MS 1000           /* how often link state changes are looked for */
 #define NET_UP_WAIT_MS (DHCP_TIMEOUT_MS + 1000) /* net_init's bound on waiting for an address */
 #define QEMU_USER_IP NET_IP4(10, 0, 2, 15)
@@ -85,19 +83,19 @@ void net_init(const struct bootinfo *bi) {
     net_print_ip("gw", cfg->gw);
     printk(" (%s)\n", cfg->dhcp ? "dhcp" : "static");
 
-    uint32_t port = NET_HTTP_PORT_DEFAULT;
-    cmdline_get_u32("port", &port);
     if (echo_start(ECHO_PORT) != 0)
         printk("cllm: net: echo service could not listen on %d\n", ECHO_PORT);
-    http_server_start((uint16_t)port);
     UNUSED(bi);
 }
 
-void net_poll(void) {
+bool net_ready(void) {
+    return net_dev != NULL;
+}
+
+bool net_poll(void) {
     if (!net_dev)
-        return;
-    if (net_turn())
-        poll_note_work();
+        return false;
+    bool worked = net_turn();
     uint32_t now = (uint32_t)clock_ms();
     if ((int32_t)(now - net_link_checked_ms) >= NET_LINK_CHECK_MS) {
         net_link_checked_ms = now;
@@ -106,5 +104,5 @@ void net_poll(void) {
             printk("cllm: net: %s link %s\n", net_dev->name, up ? "up" : "down");
         net_link = up;
     }
-    http_server_poll();
+    return worked;
 }
