@@ -107,3 +107,24 @@ def test_stack_overflow_on_an_application_processor(kernel_elf):
     stacks = symbol_addresses(kernel_elf, ("ap_stacks",))["ap_stacks"]
     guard = stacks + 1 * (4096 + 65536)  # cpu 2's slot: guard page, then SMP_AP_STACK_SIZE
     assert guard <= cr2 < guard + 4096, f"cr2 {cr2:#x} is not cpu 2's guard page {guard:#x}"
+
+
+def test_metrics_report_every_cpu(kernel_elf):
+    import http.client
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    spec = qemu.QemuSpec(elf=kernel_elf, memory_mib=128, nic="e1000", host_port=port, smp=2)
+    with qemu.Qemu(spec) as vm:
+        vm.wait_for_line("cllm: ready", 120)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        conn.request("GET", "/metrics")
+        resp = conn.getresponse()
+        body = resp.read().decode()
+        conn.close()
+    assert resp.status == 200
+    assert re.search(r"^cllm_cpus 2$", body, re.MULTILINE), body
+    busy = re.findall(r'^cllm_cpu_busy_cycles_total\{cpu="(\d)"\} (\d+)$', body, re.MULTILINE)
+    assert [c for c, _ in busy] == ["0", "1"], body

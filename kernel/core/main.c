@@ -47,6 +47,7 @@ void kernel_main(uint32_t magic, uint32_t mbi_addr) {
     api_configure(&api_llm_backend, cmdline_get("api_key"));   /* the API app: model, key */
     api_metrics_add_source(sched_metrics_format);              /* /metrics: batched passes */
     api_metrics_add_source(net_stats_format);                  /* /metrics: network counters */
+    api_metrics_add_source(smp_metrics_format);                /* /metrics: CPUs, busy cycles */
     if (net_ready())
         http_server_start(&api_app);                           /* HTTP on cllm.port=: the API */
     page_report_in_use();                                      /* what the subsystems took */

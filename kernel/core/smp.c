@@ -132,6 +132,23 @@ uint64_t smp_busy_cycles(int cpu) {
     return cpu >= 0 && cpu < SMP_MAX_CPUS ? busy_cycles[cpu] : 0;
 }
 
+size_t smp_metrics_format(char *buf, size_t cap) {
+    size_t used = 0;
+    int k = snprintf(buf, cap,
+                     "# HELP cllm_cpus CPUs the kernel uses.\n# TYPE cllm_cpus gauge\ncllm_cpus %d\n"
+                     "# HELP cllm_cpu_busy_cycles_total TSC cycles each CPU spent running "
+                     "smp_run jobs.\n# TYPE cllm_cpu_busy_cycles_total counter\n",
+                     n_cpus);
+    for (int cpu = 0; k > 0 && (size_t)k < cap - used && cpu < n_cpus; cpu++) {
+        used += (size_t)k;
+        k = snprintf(buf + used, cap - used, "cllm_cpu_busy_cycles_total{cpu=\"%d\"} %llu\n", cpu,
+                     (unsigned long long)__atomic_load_n(&busy_cycles[cpu], __ATOMIC_RELAXED));
+    }
+    if (k > 0 && (size_t)k < cap - used)
+        used += (size_t)k;
+    return used;
+}
+
 void smp_run(smp_fn fn, void *arg) {
     int n = n_cpus;
     if (n == 1) {

@@ -66,6 +66,7 @@ int smp_cpu_count(void);              /* CPUs working (1 before smp_init or with
 int smp_cpu_index(void);              /* this CPU's index, 0 = boot CPU */
 unsigned smp_apic_id(int cpu);        /* local APIC id of CPU `cpu` */
 uint64_t smp_busy_cycles(int cpu);    /* TSC cycles CPU `cpu` spent in smp_run jobs */
+size_t smp_metrics_format(char *buf, size_t cap); /* /metrics lines: CPUs, busy cycles each */
 
 /* For the panic path and the page tables. */
 void smp_stop_others(void);           /* NMI to every other started CPU */
