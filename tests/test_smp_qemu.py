@@ -23,7 +23,7 @@ IN_USE = re.compile(r"^cllm: smp: (\d+) of (\d+) CPUs in use \(([^),]+)", re.MUL
 
 
 def cllm_run(elf: Path, *args: object, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, "-m", "cllm_build", "run", str(elf), "--timeout", str(timeout),
+    cmd = [sys.executable, "-m", "cllm_build", "run", str(elf), "--accel", "tcg", "--timeout", str(timeout),
            *map(str, args)]
     return subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=timeout + 60)
 

@@ -25,7 +25,8 @@
 #define INIT_DELAY_US 10000   /* INIT to first STARTUP (Intel MP spec B.4) */
 #define STARTUP_DELAY_US 200  /* between the two STARTUP IPIs */
 #define IDLE_SPIN_POLLS 100000 /* idle polls before sleeping when there is no TSC */
-#define OPCODE_HLT 0xF4
+#define WAKE_RETRY_US 50       /* smp_run sends the wake NMIs again after this long */
+#define WAKE_RETRY_POLLS 10000 /* the same without a TSC */
 #define GDT_FLAT_CODE 0x00CF9A000000FFFFull /* base 0, limit 4 GiB, ring 0, code */
 #define GDT_FLAT_DATA 0x00CF92000000FFFFull /* base 0, limit 4 GiB, ring 0, data */
 
@@ -54,6 +55,7 @@ static unsigned apic_ids[SMP_MAX_CPUS];  /* local APIC id of each CPU index */
 static int starting_cpu;                 /* index the starting processor takes */
 static uint32_t started;                 /* set by a processor that reached smp_ap_main */
 static bool stopping;                    /* a panic has stopped the others */
+static int stopper;                      /* the CPU that stopped them (it reports) */
 
 /* The current job (smp_run); written by the boot CPU before it bumps job_generation. */
 static smp_fn job_fn;
@@ -64,6 +66,7 @@ static uint32_t job_done;                /* CPUs other than the caller that fini
 static uint64_t busy_cycles[SMP_MAX_CPUS];
 static uint32_t n_sleeping;              /* CPUs halted in smp_ap_loop, waiting for a wake NMI */
 static uint64_t idle_spin_cycles;        /* TSC cycles a CPU spins idle before it sleeps */
+static uint64_t wake_retry_cycles;       /* TSC cycles between two rounds of wake NMIs */
 
 int smp_cpu_count(void) {
     return n_cpus;
@@ -109,6 +112,7 @@ static void smp_nmi_others(void) {
 }
 
 void smp_stop_others(void) {
+    __atomic_store_n(&stopper, smp_cpu_index(), __ATOMIC_RELAXED);
     __atomic_store_n(&stopping, true, __ATOMIC_RELEASE);
     smp_nmi_others();
 }
@@ -125,11 +129,12 @@ static uint64_t smp_now(void) {
 static void smp_do_job(smp_fn fn, void *arg, int cpu, int n) {
     uint64_t t0 = smp_now();
     fn(arg, cpu, n);
-    busy_cycles[cpu] += smp_now() - t0;
+    /* Atomic: /metrics reads it from the boot CPU, and a 64-bit store could tear. */
+    __atomic_store_n(&busy_cycles[cpu], busy_cycles[cpu] + (smp_now() - t0), __ATOMIC_RELAXED);
 }
 
 uint64_t smp_busy_cycles(int cpu) {
-    return cpu >= 0 && cpu < SMP_MAX_CPUS ? busy_cycles[cpu] : 0;
+    return cpu >= 0 && cpu < SMP_MAX_CPUS ? __atomic_load_n(&busy_cycles[cpu], __ATOMIC_RELAXED) : 0;
 }
 
 size_t smp_metrics_format(char *buf, size_t cap) {
@@ -166,23 +171,34 @@ void smp_run(smp_fn fn, void *arg) {
     if (__atomic_load_n(&n_sleeping, __ATOMIC_SEQ_CST) != 0)
         smp_nmi_others();
     smp_do_job(fn, arg, 0, n);
-    while (__atomic_load_n(&job_done, __ATOMIC_ACQUIRE) != (uint32_t)(n - 1))
+    /* An NMI that lands after a sleeper's last look at the generation but before its
+     * hlt is spent: while anyone still counts as asleep, wake them again now and then. */
+    uint64_t last = smp_now();
+    uint32_t polls = 0;
+    while (__atomic_load_n(&job_done, __ATOMIC_ACQUIRE) != (uint32_t)(n - 1)) {
+        bool retry = wake_retry_cycles ? smp_now() - last > wake_retry_cycles
+                                       : ++polls > WAKE_RETRY_POLLS;
+        if (retry && __atomic_load_n(&n_sleeping, __ATOMIC_SEQ_CST) != 0) {
+            smp_nmi_others();
+            last = smp_now();
+            polls = 0;
+        }
         pause();
+    }
 }
 
-bool smp_nmi(uint32_t *eip) {
-    if (smp_stopping())
+bool smp_nmi(void) {
+    int me = smp_cpu_index();
+    if (smp_stopping()) {
+        /* The reporting CPU can still get a wake NMI sent just before the stop. */
+        if (me == __atomic_load_n(&stopper, __ATOMIC_RELAXED))
+            return true;
         for (;;) { /* another CPU is reporting a panic: stop here for good */
             cli();
             hlt();
         }
-    if (smp_cpu_index() == 0)
-        return false; /* the boot CPU gets no wake NMIs: a real one */
-    /* A wake that lands between the sleeper's last look at the generation and its hlt
-     * would be lost: step over that hlt instead. */
-    if (*(const uint8_t *)(uintptr_t)*eip == OPCODE_HLT)
-        *eip += 1;
-    return true;
+    }
+    return me != 0; /* the boot CPU gets no wake NMIs: a real one */
 }
 
 /* Wait for the generation to move from `seen`: spin a while (jobs come in bursts, one
@@ -311,6 +327,7 @@ void smp_init(void) {
     }
     apic_ids[0] = lapic_id();
     idle_spin_cycles = clock_tsc_hz() / 1000000 * SMP_IDLE_SPIN_US;
+    wake_retry_cycles = clock_tsc_hz() / 1000000 * WAKE_RETRY_US;
     printk("cllm: cpu 0: apic id %u started (boot CPU)\n", apic_ids[0]);
     if (limit > 1 && t.n > 1 && !smp_copy_trampoline())
         limit = 1;

@@ -53,7 +53,7 @@ void irq_register(unsigned irq, irq_handler_fn fn) {
 }
 
 void trap_dispatch(struct trap_frame *f) {
-    if (f->vector == VECTOR_NMI && smp_nmi(&f->eip))
+    if (f->vector == VECTOR_NMI && smp_nmi())
         return; /* a wake-up from smp_run (a panic elsewhere never returns) */
     if (f->vector < TRAP_IRQ_BASE)
         panic_trap(f, read_cr2());

@@ -40,8 +40,9 @@
  * stay off on every CPU but the boot CPU); smp_run wakes the sleepers with an NMI. The
  * sleeper counts itself in before its last look at the generation, smp_run bumps the
  * generation before it reads the count (both sequentially consistent), so one of
- * the two always sees the other; an NMI that lands just before the hlt makes the
- * handler step over it (smp_nmi).
+ * the two always sees the other. An NMI that lands after the sleeper's last look but
+ * before its hlt is spent, so smp_run repeats the NMIs every 50 us while a CPU still
+ * counts as asleep.
  *
  * Stopping: a panic on any CPU sends every other CPU an NMI (smp_stop_others); a CPU
  * that takes that NMI halts for good, so the report is the last thing printed.
@@ -71,7 +72,7 @@ size_t smp_metrics_format(char *buf, size_t cap); /* /metrics lines: CPUs, busy 
 /* For the panic path and the page tables. */
 void smp_stop_others(void);           /* NMI to every other started CPU */
 bool smp_stopping(void);              /* true once smp_stop_others ran */
-bool smp_nmi(uint32_t *eip);          /* NMI handler hook: true if it was a wake (handled) */
+bool smp_nmi(void);                   /* NMI handler hook: true if it was a wake (handled) */
 bool smp_stack_bounds(uintptr_t addr, uintptr_t *lo, uintptr_t *hi); /* an AP stack holds addr */
 uintptr_t smp_stack_guard(int cpu);   /* the unmapped page below CPU cpu's stack (cpu >= 1) */
 
