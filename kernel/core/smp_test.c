@@ -2,7 +2,8 @@
  * Self-tests of the SMP layer, run through kernel/core/selftest.c's table:
  *   smp       (part of "all") every CPU takes part in smp_run, a float computation split
  *             by rows across the CPUs is bit-identical to the same computation on the
- *             boot CPU alone, and a thousand back-to-back jobs lose no CPU's share;
+ *             boot CPU alone, and 200 back-to-back jobs, and 40 more after 1-4 ms of idle
+ *             (CPUs asleep and woken), lose no CPU's share;
  *   ap_fault  (on request) the last CPU reads page 0, so the host can check that the
  *             panic report names that CPU;
  *   bench_smp (on request) the cost of one empty smp_run (the barrier) and the speed-up
@@ -16,8 +17,8 @@
 
 #define SMP_TEST_ROWS 96      /* output rows, split across the CPUs */
 #define SMP_TEST_STEPS 200    /* float steps per row */
-#define SMP_TEST_ROUNDS 1000  /* back-to-back jobs in the barrier check */
-#define SMP_TEST_WAKES 5      /* jobs sent to CPUs that went to sleep */
+#define SMP_TEST_ROUNDS 200   /* back-to-back jobs in the barrier check */
+#define SMP_TEST_WAKES 40     /* jobs sent after 1-4 ms idle: around the sleep threshold */
 #define SMP_BENCH_CALLS 2000  /* empty jobs timed by bench_smp */
 #define SMP_BENCH_REPEAT 20   /* row computations timed by bench_smp, each way */
 
@@ -78,7 +79,7 @@ bool selftest_smp(char *detail, size_t n) {
     /* Idle CPUs halt after SMP_IDLE_SPIN_US; each job must still reach all of them. */
     memset(&split, 0, sizeof(split));
     for (int i = 0; i < SMP_TEST_WAKES; i++) {
-        clock_delay_us(3 * SMP_IDLE_SPIN_US);
+        clock_delay_us((uint64_t)SMP_IDLE_SPIN_US * (uint64_t)(i % 4 + 1) / 2);
         smp_run(smp_test_count, &split);
     }
     if (split.total != (uint32_t)(SMP_TEST_WAKES * cpus)) {
