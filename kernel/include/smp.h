@@ -61,6 +61,16 @@
 
 typedef void (*smp_fn)(void *arg, int cpu, int n_cpus);
 
+#ifdef CLLM_HOST
+/* Host builds of the portable code (kernel/llm tests and benchmarks): one CPU, the
+ * caller, so code written against smp_run runs unchanged. */
+static inline void smp_run(smp_fn fn, void *arg) {
+    fn(arg, 0, 1);
+}
+static inline int smp_cpu_count(void) {
+    return 1;
+}
+#else
 void smp_init(void);                  /* find and start the other CPUs; log one line each */
 void smp_run(smp_fn fn, void *arg);   /* fn on every CPU; returns when all are done */
 int smp_cpu_count(void);              /* CPUs working (1 before smp_init or without SMP) */
@@ -68,6 +78,7 @@ int smp_cpu_index(void);              /* this CPU's index, 0 = boot CPU */
 unsigned smp_apic_id(int cpu);        /* local APIC id of CPU `cpu` */
 uint64_t smp_busy_cycles(int cpu);    /* TSC cycles CPU `cpu` spent in smp_run jobs */
 size_t smp_metrics_format(char *buf, size_t cap); /* /metrics lines: CPUs, busy cycles each */
+#endif
 
 /* For the panic path and the page tables. */
 void smp_stop_others(void);           /* NMI to every other started CPU */
