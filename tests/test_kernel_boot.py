@@ -23,7 +23,7 @@ pytestmark = pytest.mark.qemu
 
 # Self-tests that cllm.selftest=all runs (kernel/init/selftest.c).
 ALL_TESTS = {"page", "heap", "heap_big", "paging", "timer", "string", "printf", "cmdline", "sse",
-             "pci", "serial_data", "vga"}
+             "pci", "serial_data", "vga", "smp"}
 
 
 def test_boot_selftests_cmdline_module(kernel_elf, tmp_path):

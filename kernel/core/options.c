@@ -5,6 +5,7 @@
  * option adds one row here.
  */
 #include "cmdline.h"
+#include "smp.h"
 
 const struct cmdline_option cmdline_options[] = {
     /* Generation defaults (kernel/llm/gen_param.c, whose table owns the ranges: values
@@ -29,6 +30,7 @@ const struct cmdline_option cmdline_options[] = {
      "print the first logits and this many greedy tokens at boot (tests)"},
     /* Substrate (kernel/core). */
     {"selftest", CMDLINE_KIND_LIST, 0, 0, NULL, "run in-image self-tests (all, or names) and exit"},
+    {"smp", CMDLINE_KIND_U32, 1, SMP_MAX_CPUS, NULL, "use at most this many CPUs"},
     {"log", CMDLINE_KIND_CHOICE, 0, 0, "quiet|info|debug", "how much the serial log says"},
     /* Network (kernel/net, kernel/http). */
     {"ip", CMDLINE_KIND_IPV4, 0, 0, NULL, "static IPv4 address; DHCP when absent"},
