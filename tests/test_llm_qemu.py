@@ -179,8 +179,9 @@ def test_kernel_weight_types_match_host(kernel_elf, short_tmp, qtype, cpu, kerne
 def test_console_nan_model_ends_with_error(models_dir, kernel_elf, short_tmp, cpu):
     """NaN weights in the kernel (SSE2 and x87): the generation ends with an error
     after the token whose forward pass went NaN, no panic, the kernel exits cleanly."""
-    from cllm_build.qemu import boot_to_exit
     from test_llm_nonfinite import FIRST_OF_LILY, nan_stories
+
+    from cllm_build.qemu import boot_to_exit
 
     model = nan_stories(models_dir, short_tmp / "nan.gguf", FIRST_OF_LILY)
     prompt = short_tmp / "prompt.txt"
