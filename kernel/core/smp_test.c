@@ -1,5 +1,5 @@
 /*
- * Self-tests of the SMP layer, run through kernel/core/selftest.c's table:
+ * Self-tests of the SMP layer, run through kernel/init/selftest.c's table:
  *   smp       (part of "all") every CPU takes part in smp_run, a float computation split
  *             by rows across the CPUs is bit-identical to the same computation on the
  *             boot CPU alone, and 200 back-to-back jobs, and 40 more after 1-4 ms of idle

@@ -87,7 +87,7 @@ bool smp_nmi(void);                   /* NMI handler hook: true if it was a wake
 bool smp_stack_bounds(uintptr_t addr, uintptr_t *lo, uintptr_t *hi); /* an AP stack holds addr */
 uintptr_t smp_stack_guard(int cpu);   /* the unmapped page below CPU cpu's stack (cpu >= 1) */
 
-/* Self-tests (kernel/core/smp_test.c), listed in kernel/core/selftest.c. */
+/* Self-tests (kernel/core/smp_test.c), listed in kernel/init/selftest.c. */
 bool selftest_smp(char *detail, size_t n);
 bool selftest_ap_fault(char *detail, size_t n);
 bool selftest_ap_stack(char *detail, size_t n);
