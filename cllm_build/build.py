@@ -23,6 +23,7 @@ from cllm_build.errors import UsageError
 from cllm_build.steps import compile as compile_step
 from cllm_build.steps import link as link_step
 from cllm_build.steps import verify as verify_step
+from cllm_build.steps import web as web_step
 
 Progress = Callable[[str], None]
 
@@ -42,7 +43,7 @@ class BuildResult:
 
 
 def _sources(cfg: BuildConfig) -> list[Path]:
-    pats = ["kernel/**/*.c", "kernel/**/*.h", "kernel/**/*.zig", "boot/*"]
+    pats = ["kernel/**/*.c", "kernel/**/*.h", "kernel/**/*.zig", "boot/*", str(web_step.PAGE)]
     files: set[Path] = set()
     for p in pats:
         files.update(f for f in cfg.root.glob(p) if f.is_file())
@@ -110,7 +111,7 @@ def _link_key(cfg: BuildConfig, inputs: list[Path]) -> str:
     for obj in inputs:
         st = obj.stat()
         h.update(f"{obj}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-    for rel in ("boot/linker.ld", "boot/entry.s"):
+    for rel in ("boot/linker.ld", "boot/entry.s", "boot/ap_start.s"):
         h.update((cfg.root / rel).read_bytes())
     h.update(" ".join(link_step.LD_FLAGS).encode())
     return h.hexdigest()
@@ -127,6 +128,8 @@ def build(cfg: BuildConfig, progress: Progress | None = None) -> BuildResult:
             compiled += 1
     say(f"compiled {compiled} of {len(units)} units ({len(units) - compiled} up to date)")
     embedded = _embed_objects(cfg, say)
+    page = web_step.page_object(cfg, say)
+    embedded += [page] if page else []
     inputs = [u.obj for u in units] + embedded
     key = _link_key(cfg, inputs)
     stamp = cfg.elf.with_suffix(".inputs")

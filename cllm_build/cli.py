@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from cllm_build import __version__, config
+from cllm_build import __version__, cli_boot, cli_fleet, cli_models, config
 from cllm_build.errors import CllmError
 
 
@@ -75,15 +75,10 @@ def disasm(elf: Path, symbol: str | None) -> None:
     click.echo("\n".join(d.disassemble(elf.read_bytes(), symbol)))
 
 
-# run, iso, flash: booting and images (cllm_build/cli_boot.py).
-for _command in __import__("cllm_build.cli_boot", fromlist=["COMMANDS"]).COMMANDS:
-    cli.add_command(_command)
-
-# pull: fetch a model into the local cache (cllm_build/pull.py).
-cli.add_command(__import__("cllm_build.pull", fromlist=["command"]).command)
-
-# convert, synth, bench: model files and the inference benchmark (cllm_build/convert.py).
-for _command in __import__("cllm_build.convert", fromlist=["COMMANDS"]).COMMANDS:
+# run, iso, flash: booting and images (cli_boot.py); pull, convert, synth, bench: model
+# files and the inference benchmark (cli_models.py); fleet: several kernels behind
+# HAProxy (cli_fleet.py).
+for _command in (*cli_boot.COMMANDS, *cli_models.COMMANDS, *cli_fleet.COMMANDS):
     cli.add_command(_command)
 
 

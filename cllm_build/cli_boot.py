@@ -61,11 +61,15 @@ def _default_elf() -> Path:
               help="Extra Multiboot module (repeatable); NAME defaults to the file name.")
 @click.option("--memory", "memory_mib", type=click.IntRange(16, 3584), default=None,
               help="Guest RAM in MiB (default: 256 + 2x the model size, at most 3072).")
-@click.option("--accel", type=click.Choice(qemu.ACCELS), default="tcg", show_default=True,
-              help="QEMU accelerator; auto uses KVM only if /dev/kvm opens.")
+@click.option("--accel", type=click.Choice(qemu.ACCELS), default="auto", show_default=True,
+              envvar="CLLM_ACCEL", show_envvar=True,
+              help="QEMU accelerator: auto uses KVM if /dev/kvm opens, else TCG; a KVM boot "
+                   "that fails before `cllm: ready` is booted again under TCG.")
 @click.option("--cpu", default=None, help="QEMU CPU model, e.g. pentium, qemu32, max.")
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=None,
               help="Stop the machine after this many seconds (exit 6).")
+@click.option("--smp", type=click.IntRange(1, qemu.SMP_MAX), default=None,
+              help="Guest CPUs (default: the host's cores, at most 8).")
 @click.option("--model", default=None, callback=_model_arg,
               help="Model file (GGUF or llama2.c .bin) or pulled model name, module 'model' "
                    "(default: models/default.gguf).")
@@ -89,20 +93,25 @@ def _default_elf() -> Path:
 @click.option("--api-key", default=None, help="Require this bearer key (cllm.api_key).")
 @click.option("--qemu-arg", "qemu_args", multiple=True, metavar="ARG",
               help="Extra argument for QEMU (repeatable), e.g. --qemu-arg=-d --qemu-arg=int.")
-@click.option("-v", "--verbose", is_flag=True, help="Print the QEMU command line.")
+@click.option("-v", "--verbose", is_flag=True,
+              help="Print the QEMU command line; show the boot log in console mode on a terminal.")
+@click.option("-q", "--quiet", is_flag=True,
+              help="No boot log and no progress lines on stderr (the log is shown if the run fails).")
 def run(elf: Path | None, cmdline: str, options: tuple[str, ...], modules: tuple[str, ...],
         memory_mib: int | None, accel: str, cpu: str | None, timeout: float | None,
         model: Path | None, no_model: bool, tokenizer: Path | None, prompt: str | None,
         n: int | None, echo: bool | None, temperature: float | None, top_k: int | None,
         top_p: float | None, seed: int | None,
         port: int, nic: str, tap: str | None, api_key: str | None, qemu_args: tuple[str, ...],
-        verbose: bool) -> None:
+        verbose: bool, quiet: bool, smp: int | None = None) -> None:
     """Boot ELF (default build/cllm.elf, rebuilt first if a source changed) in QEMU:
     COM1 log to stderr, COM2 to stdout.
 
     With --prompt the kernel runs console mode. The command exits with the kernel's
     status: 0 ok, 1 failure; a panic prints the symbolized report and exits 7.
-    Without it the kernel serves the HTTP API until it exits or Ctrl-C.
+    On a terminal (stdout) console mode hides the boot log unless -v: the prompt,
+    then the answer. Without --prompt the kernel serves the HTTP API until it exits
+    or Ctrl-C.
     """
     from cllm_build import run as runlib
     from cllm_build import symbolize
@@ -112,12 +121,33 @@ def run(elf: Path | None, cmdline: str, options: tuple[str, ...], modules: tuple
         elf=elf, cmdline=cmdline, options=options, modules=modules, memory_mib=memory_mib,
         accel=accel, cpu=cpu, model=model, no_model=no_model, tokenizer=tokenizer, prompt=prompt, n=n,
         temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, port=port, nic=nic,
-        tap=tap, api_key=api_key, extra_args=qemu_args,
+        tap=tap, api_key=api_key, extra_args=qemu_args, smp=smp,
     ))
     out = sys.stdout.buffer
     lock = threading.Lock()
+    on_terminal = sys.stdout.isatty()
+    if quiet and verbose:
+        raise UsageError("-q/--quiet and -v/--verbose exclude each other")
+    # the boot log and progress lines are held back, and shown only if the run fails
+    hidden: list[str] | None = [] if quiet or (plan.console and on_terminal and not verbose) else None
+
+    def progress(msg: str) -> None:
+        if hidden is None:
+            _err(msg)
+
+    def on_log(line: str) -> None:
+        if hidden is None:
+            _err(line)
+        else:
+            hidden.append(line)
+
+    def show_hidden() -> None:
+        if hidden:
+            _err("\n".join(hidden))
+            hidden.clear()
+
     if echo is None:
-        echo = sys.stdout.isatty()
+        echo = on_terminal
     echoed = prompt if echo else None  # console mode only: prompt is None when serving
     if echoed is not None:
         out.write(echoed.encode("utf-8", "surrogateescape"))
@@ -134,20 +164,28 @@ def run(elf: Path | None, cmdline: str, options: tuple[str, ...], modules: tuple
             _err(f"run: warning: {url}health did not answer within {HEALTH_TIMEOUT_S:g} s")
         else:
             _err(f"run: serving on {url} (/health: {answer}; Ctrl-C stops the machine)")
+            _err(f"run: chat in a browser: {url}   API: {url}v1/")
 
     def on_ready(seconds: float) -> None:
-        _err(f"run: ready after {seconds:.2f} s")
+        progress(f"run: ready after {seconds:.2f} s")
         if not plan.console and plan.url:
             threading.Thread(target=announce, args=(plan.url,), daemon=True).start()
 
-    res = runlib.run_plan(plan, on_log=_err, on_data=on_data, on_ready=on_ready,
-                          timeout=timeout, log_cmd=_err if verbose else None)
+    try:
+        res = runlib.run_plan(plan, on_log=on_log, on_data=on_data, on_ready=on_ready,
+                              on_fallback=lambda why: _err(f"run: {why}"),
+                              timeout=timeout, log_cmd=_err if verbose else None)
+    except BootError:
+        show_hidden()
+        raise
     if echoed is not None:
         out.write(b"\n")
         out.flush()
+    if res.status != qemu.STATUS_OK:
+        show_hidden()
     for line in res.qemu_output.splitlines():
-        _err(f"run: qemu said: {line}")
-    _err(f"run: {res.ending} after {res.seconds:.2f} s")
+        progress(f"run: qemu said: {line}")
+    progress(f"run: {res.ending} after {res.seconds:.2f} s")
     if res.status is None:
         raise BootError(f"the machine ended without a kernel status: {res.ending}")
     if res.status == qemu.STATUS_PANIC:
@@ -156,30 +194,12 @@ def run(elf: Path | None, cmdline: str, options: tuple[str, ...], modules: tuple
     sys.exit(res.status)
 
 
-def _split_iso_outputs(values: tuple[str, ...]) -> tuple[Path | None, list[str]]:
-    """`-o` of `cllm iso` is both the output file and KEY=VALUE kernel options:
-    a value whose left of '=' is an option key is an option, anything else the file."""
-    from cllm_build.run import _KEY
-
-    out: Path | None = None
-    opts = []
-    for v in values:
-        key, sep, _ = v.partition("=")
-        if sep and _KEY.match(key.removeprefix("cllm.")) and "/" not in key:
-            opts.append(v)
-        elif out is None:
-            out = Path(v)
-        else:
-            raise UsageError(f"two output files given: {out} and {v}")
-    return out, opts
-
-
 @click.command()
 @click.argument("elf", type=_FILE, required=False)
-@click.option("-o", "outputs", multiple=True, metavar="FILE|KEY=VALUE",
-              help="Output ISO (default cllm.iso in the build dir), or a kernel option KEY=VALUE.")
-@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Output ISO file.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Output ISO file (default: cllm.iso in the build dir).")
+@click.option("--opt", "options", multiple=True, metavar="KEY=VALUE",
+              help="Kernel option cllm.KEY=VALUE (repeatable), as for `cllm run`.")
 @click.option("--cmdline", default="", help="Extra kernel command line words.")
 @click.option("--model", default=None, callback=_model_arg,
               help="Model file or pulled model name, module 'model' (default: models/default.gguf).")
@@ -188,7 +208,7 @@ def _split_iso_outputs(values: tuple[str, ...]) -> tuple[Path | None, list[str]]
 @click.option("--prompt", default=None, help="Bake a prompt in (the ISO then boots to console mode).")
 @click.option("--module", "modules", multiple=True, metavar="PATH[:NAME]", help="Extra module.")
 @click.option("-v", "--verbose", is_flag=True, help="Print the grub-mkrescue command.")
-def iso(elf: Path | None, outputs: tuple[str, ...], output: Path | None, cmdline: str,
+def iso(elf: Path | None, output: Path | None, options: tuple[str, ...], cmdline: str,
         model: Path | None, no_model: bool, tokenizer: Path | None, prompt: str | None,
         modules: tuple[str, ...], verbose: bool) -> None:
     """Make a bootable GRUB ISO (BIOS, plus UEFI where GRUB's EFI files are installed)."""
@@ -197,12 +217,11 @@ def iso(elf: Path | None, outputs: tuple[str, ...], output: Path | None, cmdline
     from cllm_build import image
     from cllm_build import run as runlib
 
-    out, opts = _split_iso_outputs(outputs)
-    if output is not None and out is not None:
-        raise UsageError(f"two output files given: {output} and {out}")
-    out = output or out or config.from_env().build_dir / "cllm.iso"
+    if output is not None and "=" in output.name and output.suffix != ".iso" and len(output.parts) == 1:
+        raise UsageError(f"-o {output}: -o is the output file; a kernel option is --opt {output}")
+    out = output or config.from_env().build_dir / "cllm.iso"
     elf = elf if elf is not None else _default_elf()
-    words = cmdline.split() + [runlib.kernel_option(x) for x in opts]
+    words = cmdline.split() + [runlib.kernel_option(x) for x in options]
     mods = runlib.modules_from_args(model, tokenizer, modules, no_model=no_model)
     with tempfile.TemporaryDirectory(prefix="cllm-iso-prompt-") as tmp:
         if prompt is not None:

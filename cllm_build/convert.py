@@ -2,8 +2,7 @@
 models with real shapes (`cllm synth`), and the inference benchmark (`cllm bench`).
 
 The library part (read_llama2c, read_llama2c_tokenizer, synth_vocab, convert,
-synth) raises CllmError subclasses and never prints; the click commands at the end
-are registered by cli.py. Writing goes through gguf_export.write_llama_gguf.
+synth) raises CllmError subclasses and never prints; its commands are in cli_models.py. Writing goes through gguf_export.write_llama_gguf.
 """
 
 from __future__ import annotations
@@ -12,12 +11,10 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-import click
 import numpy as np
 
 from cllm_build.errors import UsageError
 from cllm_build.gguf_export import (
-    QTYPES,
     TOKEN_TYPE_BYTE,
     TOKEN_TYPE_CONTROL,
     TOKEN_TYPE_NORMAL,
@@ -206,62 +203,3 @@ def synth(shape: str, out: Path, qtype: str = "F32", seed: int = 0, tokenizer: P
             tensors[k] = (rng.standard_normal(shp, dtype=np.float32) / np.sqrt(shp[1])).astype(np.float32)
     return write_llama_gguf(out, cfg, tensors, vocab.tokens, vocab.scores, vocab.types, qtype=qtype,
                             name=f"synth-{shape}")
-
-
-# -- commands (registered by cli.py) ---------------------------------------------------
-
-_IN = click.Path(exists=True, dir_okay=False, path_type=Path)
-_OUT = click.Path(dir_okay=False, path_type=Path)
-
-
-@click.command("convert")
-@click.argument("src", type=_IN)
-@click.option("--tokenizer", type=_IN, required=True, help="llama2.c tokenizer.bin for the vocabulary.")
-@click.option("-o", "--output", type=_OUT, required=True, help="GGUF file to write.")
-@click.option("--type", "qtype", type=click.Choice(QTYPES), default="F32", show_default=True,
-              help="Storage type of the weight matrices.")
-@click.option("--name", default=None, help="general.name (default: the input file's stem).")
-def convert_command(src: Path, tokenizer: Path, output: Path, qtype: str, name: str | None) -> None:
-    """Convert a llama2.c checkpoint SRC (legacy, v1 or v2) to a llama GGUF."""
-    out = convert(src, tokenizer, output, qtype, name)
-    click.echo(f"{out}: {out.stat().st_size} bytes, type {qtype}")
-
-
-@click.command("synth")
-@click.option("--shape", type=click.Choice(list(SHAPES)), required=True, help="Real model shape to copy.")
-@click.option("--type", "qtype", type=click.Choice(QTYPES), default="F32", show_default=True)
-@click.option("-o", "--output", type=_OUT, required=True, help="GGUF file to write.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed of the weights.")
-@click.option("--tokenizer", type=_IN, default=None,
-              help="llama2.c tokenizer.bin for the vocabulary (default: a synthetic one).")
-def synth_command(shape: str, qtype: str, output: Path, seed: int, tokenizer: Path | None) -> None:
-    """Write a GGUF with random weights and the shapes of a real model."""
-    out = synth(shape, output, qtype, seed, tokenizer)
-    click.echo(f"{out}: {out.stat().st_size} bytes, shape {shape}, type {qtype}")
-
-
-@click.command("bench")
-@click.argument("models", type=_IN, nargs=-1, required=True)
-@click.option("--prompt-tokens", type=int, default=32, show_default=True)
-@click.option("--gen-tokens", type=int, default=64, show_default=True)
-@click.option("--peer/--no-peer", default=True, help="Also run llama.cpp (llama-cpp-python) if installed.")
-@click.option("--kernel", type=_IN, default=None, help="Also time this kernel ELF in QEMU (TCG).")
-def bench_command(models: tuple[Path, ...], prompt_tokens: int, gen_tokens: int, peer: bool,
-                  kernel: Path | None) -> None:
-    """Prompt and generation tokens/s of the host build of the engine on MODELS."""
-    import importlib.util
-
-    root = Path(__file__).resolve().parent.parent
-    path = root / "bench" / "llm_bench.py"
-    if not path.is_file():
-        raise UsageError(f"{path} not found: cllm bench runs from a source checkout")
-    spec = importlib.util.spec_from_file_location("llm_bench", path)
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    click.echo("| model | engine | prompt tok/s | generate tok/s |")
-    for row in mod.bench(list(models), prompt_tokens, gen_tokens, peer=peer, kernel=kernel):
-        click.echo(mod.format_row(row))
-
-
-COMMANDS = [convert_command, synth_command, bench_command]

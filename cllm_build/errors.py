@@ -59,3 +59,9 @@ class PullError(CllmError):
     """A model download failed: HTTP status, broken connection, or checksum mismatch."""
 
     exit_code = 9
+
+
+class PortInUse(CllmError):
+    """The host port `cllm run` would forward to the guest is taken by another program."""
+
+    exit_code = 10

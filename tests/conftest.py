@@ -10,6 +10,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_MODELS = ROOT.parent / "shared" / "models"
+# `cllm run` boots under TCG in the tests, whatever KVM the host has, so every host
+# runs the same machines (tests/test_run_fallback.py covers the accelerated path).
+os.environ.setdefault("CLLM_ACCEL", "tcg")
 
 
 @pytest.fixture(scope="session")

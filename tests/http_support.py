@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hostcc import host_binary
+from llm_harness import LLM_SOURCES
 
 HTTP_SOURCES: list[Path | str] = [
     "kernel/http/hbuf.c",
@@ -19,16 +20,21 @@ HTTP_SOURCES: list[Path | str] = [
     "kernel/http/json_write.c",
     "kernel/http/api.c",
     "kernel/http/api_gen.c",
+    "kernel/http/api_task.c",
+    "kernel/http/api_oai.c",
+    "kernel/http/api_native.c",
+    "kernel/http/web.c",
     "kernel/http/server.c",
+    "kernel/llm/gen_param.c",
+    "kernel/llm/sampler.c",
     "tests/host/http_main.c",
 ]
 # The real engine: the API backend over kernel/llm (see tests/host/http_llm_host.c).
 ENGINE_SOURCES: list[Path | str] = [
-    "kernel/llm/gguf.c", "kernel/llm/arch.c", "kernel/llm/model.c", "kernel/llm/llama2c.c",
-    "kernel/llm/quant.c", "kernel/llm/ops.c", "kernel/llm/ops_sse2.c", "kernel/llm/forward.c",
+    *LLM_SOURCES,
     "kernel/llm/tokenizer.c", "kernel/llm/tokenizer_bpe.c", "kernel/llm/tokenizer_unicode.c",
-    "kernel/llm/sampler.c", "kernel/llm/generate.c",
-    "kernel/llm/chat.c", "kernel/http/api_llm.c", "tests/host/http_llm_host.c",
+    "kernel/llm/generate.c", "kernel/llm/chat.c", "kernel/llm/sched.c", "kernel/http/api_llm.c",
+    "tests/host/http_llm_host.c",
 ]
 
 
@@ -166,7 +172,7 @@ class Script:
                 tasks = int(words[1])
             elif line.startswith("after close"):
                 after = line
-        assert after == "after close: conns 0 tasks 0", text
+        assert after == "after close: conns 0 tasks 0 running 0", text
         return Result(out, state, conns, tasks, after)
 
 

@@ -326,3 +326,78 @@ def test_seventeenth_generation_gets_503():
     assert_error(resp, 503, "slots", "unavailable_error")
     slots = r.responses(18)[0].json()
     assert all(x["is_processing"] for x in slots)
+
+
+# --- the parameter table (kernel/llm/gen_param.c) over HTTP ---------------------------------
+
+def _table_rows():
+    from test_gen_param import rows
+    return rows()
+
+
+def _json_spellings(kinds):
+    return [(r, name) for r in _table_rows() if r.kind in kinds for name in r.json]
+
+
+def _ids(x):
+    return x if isinstance(x, str) else ""
+
+
+@pytest.mark.parametrize("row, name", _json_spellings(("int", "float", "seed")), ids=_ids)
+def test_every_number_parameter_takes_its_range_edges_and_refuses_past_them(row, name):
+    integer = row.kind in ("int", "seed")
+    edges = [int(row.lo), int(row.hi)] if integer else [row.lo, row.hi]
+    step = 2 if row.hi >= 2**53 else 1  # 2^53 + 1 reads as 2^53 in a double
+    past = [int(row.lo) - 1, int(row.hi) + step] if integer else [row.lo - 0.5, row.hi + 0.5]
+    resps = exchange(*(request("POST", "/v1/completions", {"prompt": "ab", name: v})
+                       for v in edges + past))
+    assert [r.status for r in resps] == [200, 200, 400, 400], [r.body for r in resps]
+    for r, v in zip(resps[2:], past):
+        err = assert_error(r, 400, f"field '{name}': out of range ")
+        assert err["message"].endswith(f", got {v}"), err
+
+
+@pytest.mark.parametrize("row, name", _json_spellings(("int", "float", "seed", "bool", "stop")),
+                         ids=_ids)
+def test_every_parameter_refuses_a_wrong_type_naming_field_and_value(row, name):
+    want = {"int": "an integer", "seed": "an integer", "float": "a number", "bool": "a boolean",
+            "stop": "a string or an array of strings"}[row.kind]
+    bad = {"int": [1.5, "3", True], "seed": [1.5, "3"], "float": ["warm", False, [1]],
+           "bool": [1, "true"], "stop": [5, {"a": 1}, ["ok", 7]]}[row.kind]
+    resps = exchange(*(request("POST", "/v1/completions", {"prompt": "ab", name: v}) for v in bad))
+    for r, v in zip(resps, bad):
+        got = json.dumps(v[-1] if isinstance(v, list) and row.kind == "stop" else v,
+                         separators=(",", ":"))
+        assert_error(r, 400, f"field '{name}': expected {want}, got {got}")
+
+
+@pytest.mark.parametrize("path", ["/v1/completions", "/v1/chat/completions", "/completion"])
+def test_max_tokens_defaults_to_256_on_every_endpoint(path):
+    long = "y" * 300
+    body = ({"messages": [{"role": "user", "content": long}]} if "chat" in path
+            else {"prompt": long})
+    resp = post(path, body)
+    assert resp.status == 200, resp.body
+    data = resp.json()
+    n = data["tokens_predicted"] if path == "/completion" else data["usage"]["completion_tokens"]
+    assert n == 256
+    assert get("/props").json()["default_generation_settings"]["n_predict"] == 256
+    assert post(path, {**body, "max_tokens": -1}).status == 200
+
+
+def test_max_tokens_spellings_and_which_wins():
+    def text(body):
+        return post("/v1/completions", {"prompt": "abcdef", **body}).json()["choices"][0]["text"]
+    assert text({"n_predict": 1}) == "A"
+    assert text({"max_tokens": 2}) == "AB"
+    assert text({"max_completion_tokens": 3}) == "ABC"
+    assert text({"n_predict": 1, "max_tokens": 2}) == "AB"
+    assert text({"max_tokens": 2, "max_completion_tokens": 3, "n_predict": 1}) == "ABC"
+    assert text({"max_tokens": None}) == "ABCDEF"
+
+
+def test_boolean_and_stop_parameters_apply():
+    c = post("/v1/completions", {"prompt": "abcabc", "stop": ["CA"], "ignore_eos": False})
+    assert c.json()["choices"][0]["text"] == "AB"
+    assert_error(post("/v1/completions", {"prompt": "x", "stop": ["a"] * 5}), 400,
+                 "field 'stop': at most 4 strings of 1..64 bytes")

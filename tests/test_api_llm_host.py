@@ -7,6 +7,7 @@ and stop strings work with the real tokenizer."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -92,3 +93,45 @@ def test_tokenize_detokenize_and_chat(model):
     body = chat.json()
     assert body["choices"][0]["message"]["role"] == "assistant"
     assert body["usage"]["completion_tokens"] == 8
+
+
+def test_requests_running_together_share_decode_passes(model):
+    # The scheduler (kernel/llm/sched.c) runs the tokens sampled in one turn as one
+    # batched pass; /metrics counts those passes from the source the harness registers.
+    s = Script(model=model)
+    for i, p in enumerate(("Lily", "The dog ran", "Tom and Sue"), start=1):
+        s.open(i).send(i, request("POST", "/v1/completions",
+                                  {"prompt": p, "max_tokens": 8, "temperature": 0}))
+    s.run().open(9).send(9, request("GET", "/metrics")).run()
+    text = s.execute().responses(9)[0].body.decode()
+    values = dict(line.split(" ") for line in text.splitlines()
+                  if line.startswith("cllm_decode_batch"))
+    batches = int(values["cllm_decode_batches_total"])
+    rows = int(values["cllm_decode_batch_rows_total"])
+    assert batches > 0 and 2 * batches <= rows <= 3 * batches, text
+
+
+def test_models_say_when_the_model_is_the_bundled_demonstration(model):
+    default = Path(__file__).resolve().parent.parent / "models" / "default.gguf"
+    for path, demo in ((default, True), (model, False)):
+        s = Script(model=path).open(1).send(1, request("GET", "/v1/models"))
+        [resp] = s.run().execute().responses(1)
+        [entry] = resp.json()["data"]
+        assert entry.get("demo", False) is demo, entry
+        if demo:
+            assert entry["id"] == "cllm-default"
+            assert "not an assistant" in entry["description"]
+        else:
+            assert "description" not in entry
+
+
+def test_client_gone_mid_generation_leaves_the_scheduler(model):
+    # Resets while both generations run: each leaves the scheduler's table before its
+    # request is freed (ASan would catch a step of a freed one); the rest go on.
+    s = Script(model=model).open(1).open(2).open(3)
+    for i, stream in ((1, True), (2, False), (3, False)):
+        s.send(i, request("POST", "/v1/completions",
+                          {"prompt": "Once", "max_tokens": 30, "temperature": 0, "stream": stream}))
+    s.poll(6).cmd("reset", 1).poll(3).cmd("reset", 2).run()
+    r = s.execute()
+    assert r.conns == 1 and r.tasks == 0 and r.responses(3)[0].status == 200

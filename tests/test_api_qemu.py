@@ -307,3 +307,26 @@ def test_without_a_model_health_is_503(kernel_elf, models_dir):
         assert g.call("GET", "/metrics")[0] == 200
     finally:
         vm.close()
+
+
+def test_max_tokens_default_and_cllm_max_tokens(kernel_elf, models_dir, guest):
+    """A request without max_tokens generates 256 tokens (not until the context is
+    full); cllm.max_tokens (and the other table rows) set the server-wide defaults."""
+    body = {"prompt": "Once upon a time", "temperature": 0, "ignore_eos": True}
+    status, raw = guest.call("POST", "/v1/completions", body)
+    assert status == 200, raw
+    answer = json.loads(raw)
+    assert answer["usage"]["completion_tokens"] == 256
+    assert answer["choices"][0]["finish_reason"] == "length"
+    vm, port = _boot(kernel_elf, models_dir, cmdline="cllm.max_tokens=7 cllm.temp=0")
+    try:
+        g = Guest(vm, port)
+        props = json.loads(g.call("GET", "/props")[1])["default_generation_settings"]
+        assert props["n_predict"] == 7 and props["temperature"] == 0
+        status, raw = g.call("POST", "/v1/completions", {"prompt": "The little bird"})
+        assert status == 200, raw
+        answer = json.loads(raw)
+        assert answer["usage"]["completion_tokens"] <= 7
+        assert answer["choices"][0]["text"] == guest.completion("The little bird", 7)
+    finally:
+        vm.close()

@@ -64,7 +64,7 @@ def test_verify_prints_the_table(mini_elf):
     res = cllm("verify", str(mini_elf))
     assert res.returncode == 0, res.stderr
     rows = res.stdout.splitlines()
-    assert len(rows) == 12 and all(r.startswith("  ok    ") for r in rows)
+    assert len(rows) == 13 and all(r.startswith("  ok    ") for r in rows)
     assert any("entry stub matches boot/entry.s" in r for r in rows)
 
 
@@ -114,3 +114,36 @@ def test_entry_source_option(mini_elf, tmp_path):
     res = cllm("verify", str(mini_elf), "--entry-source", str(changed))
     assert res.returncode == 5
     assert "FAIL  entry stub matches boot/entry.s" in res.stderr and "expected `cld`" in res.stderr
+
+
+def _markdown_cells(line: str) -> list[str]:
+    assert line.startswith("|") and line.endswith("|"), line
+    return [c.strip() for c in line[1:-1].split("|")]
+
+
+def test_bench_prints_a_markdown_table(tmp_path, monkeypatch):
+    """`cllm bench` writes a header, its delimiter row and one row per measurement, all
+    with the same number of cells (the measuring is bench/llm_bench.py's, faked here)."""
+    from cllm_build import config
+
+    (tmp_path / "bench").mkdir()
+    (tmp_path / "bench" / "llm_bench.py").write_text(
+        "def bench(models, n_prompt, n_gen, *, peer, kernel):\n"
+        "    return [{'model': m.name, 'engine': e, 'tok_s': 1.5} for m in models for e in ('a', 'b')]\n"
+        "def format_row(r):\n"
+        "    return f\"| {r['model']} | {r['engine']} | {r['tok_s']:.1f} | {r['tok_s']:.1f} |\"\n")
+    model = tmp_path / "m.gguf"
+    model.write_bytes(b"GGUF")
+    monkeypatch.setattr(config, "ROOT", tmp_path)
+    res = CliRunner().invoke(cli, ["bench", str(model), "--no-peer"])
+    assert res.exit_code == 0, res.output
+    lines = res.output.splitlines()
+    assert len(lines) == 4
+    assert _markdown_cells(lines[0]) == ["model", "engine", "prompt tok/s", "generate tok/s"]
+    assert all(set(c) <= set("-:") and "-" in c for c in _markdown_cells(lines[1]))
+    assert [_markdown_cells(ln) for ln in lines[2:]] == [["m.gguf", e, "1.5", "1.5"] for e in "ab"]
+
+
+def test_bench_requires_a_model():
+    res = cllm("bench")
+    assert res.returncode == 2 and "Missing argument 'MODELS...'" in res.stderr

@@ -129,6 +129,33 @@ def test_bad_sampling_value_is_an_error(kernel_elf, models_dir):
     assert proc.stdout == b""
 
 
+@pytest.mark.parametrize("option, words", [
+    ("presence_penalty=3", 'cllm.presence_penalty: bad value "3" (want a number in -2..2)'),
+    ("max_tokens=1.5", 'cllm.max_tokens: bad value "1.5" (want an integer in -1..1073741824)'),
+    ("seed=x", 'cllm.seed: bad value "x" (want an integer in -1..9007199254740992)'),
+])
+def test_console_ranges_are_the_parameter_tables(kernel_elf, models_dir, option, words):
+    proc = cllm_run(kernel_elf, models_dir, "stories260K.gguf", "--prompt", "Hi", "-o", option)
+    log = proc.stderr.decode(errors="replace")
+    assert proc.returncode == 1, log
+    assert f"cllm: console: error: {words}" in log
+    assert proc.stdout == b""
+
+
+def test_console_spellings_of_max_tokens_and_temperature(kernel_elf, models_dir):
+    """cllm.max_tokens and cllm.temperature are the table's names; cllm.n and cllm.temp
+    (what `cllm run -n --temperature` writes) stay; of several, the last wins."""
+    base = cllm_run(kernel_elf, models_dir, "stories260K.gguf", "--prompt", "Once upon a time",
+                    "-n", 12, "--temperature", 0)
+    long = cllm_run(kernel_elf, models_dir, "stories260K.gguf", "--prompt", "Once upon a time",
+                    "-o", "n=5", "-o", "max_tokens=12", "-o", "temperature=0")
+    for p in (base, long):
+        assert p.returncode == 0, p.stderr.decode(errors="replace")
+    assert long.stdout == base.stdout
+    m = TIMINGS.search(long.stderr.decode())
+    assert m and int(m.group(2)) == 12
+
+
 def test_without_model_fails_cleanly(kernel_elf, tmp_path):
     prompt = tmp_path / "prompt"
     prompt.write_bytes(b"Once upon a time")

@@ -17,7 +17,7 @@ from hostcc import host_binary
 from llm_harness import LLM_SOURCES
 
 TOK_SOURCES = ["kernel/llm/tokenizer.c", "kernel/llm/tokenizer_bpe.c", "kernel/llm/tokenizer_unicode.c",
-               "kernel/llm/sampler.c", "kernel/llm/generate.c"]
+               "kernel/llm/sampler.c", "kernel/llm/gen_param.c", "kernel/llm/generate.c"]
 
 
 @pytest.fixture(scope="module")
@@ -194,3 +194,6 @@ def test_request_errors_name_the_problem(exe, models_dir):
     assert "stop[1]: length 0 not in 1..64" in gen_error(exe, aid, "Hi", "--stop", "a",
                                                           "--stop", "")
     assert "top_p: value 2.000 out of range" in gen_error(exe, aid, "Hi", "--top-p", 2)
+    # every one of them is the request's fault (an HTTP 400), not the server's (503)
+    assert gen_error(exe, aid, "Hi", "--top-p", 2).endswith(" [request]")
+    assert gen_error(exe, aid, "Hi", "--stop", "").endswith(" [request]")

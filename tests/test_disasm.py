@@ -32,6 +32,15 @@ def test_entry_listing_names_symbols(image):
     assert "bytes of NOP padding" in text
 
 
+def test_an_address_is_named_by_its_global_symbol(image):
+    """The stack top is a linker-script mark where a file's static variable begins (the
+    miniature kernel's mini_table): the listing names the mark, not the variable."""
+    stack = image.symbol("boot_stack_top")
+    assert image.symbol("mini_table") == stack
+    line = next(ln for ln in disasm.disassemble(bytes(image.b)) if "mov esp" in ln)
+    assert line.endswith(f"mov esp, {stack:#x}  ; boot_stack_top"), line
+
+
 def test_function_listing_names_call_targets(image):
     lines = disasm.disassemble(bytes(image.b), "kernel_main")
     assert lines[0] == "kernel_main:"

@@ -263,7 +263,7 @@ def test_blank_lines_start_the_request_clock():
 
 def test_streaming_pauses_for_a_slow_reader_and_completes():
     prompt = "x" * 400
-    req = request("POST", "/v1/completions", {"prompt": prompt, "stream": True})
+    req = request("POST", "/v1/completions", {"prompt": prompt, "stream": True, "max_tokens": 400})
     free = Script().open(1).send(1, req).run().execute().responses(1)[0]
     s = Script().open(1).cmd("space", 1, 0).send(1, req).poll(50)
     s.cmd("space", 1, 3000).poll(2000)
@@ -316,7 +316,7 @@ def test_connection_limit_evicts_unfinished_requests_oldest_first():
     s = Script()
     for i in range(1, MAX_CONNS + 1):
         s.cmd("clock", 1000 + i).open(i).send(i, b"POST /tokenize HTTP/1.1\r\n")
-    s.open(21).poll()
+    s.cmd("clock", 2100).open(21).poll()  # every one has had HTTP_ACCEPT_GRACE_MS
     r = s.execute()
     assert r.state[1] == "closed" and r.out[1] == b""
     assert all(r.state[i] == "open" for i in range(2, MAX_CONNS + 2))
@@ -364,3 +364,33 @@ def test_pipelined_requests_before_fin_are_all_answered():
 def test_incomplete_request_then_fin_closes_quietly():
     r = Script().open(1).send(1, b"GET /health HTTP/1.1\r\nHo").cmd("fin", 1).run().execute()
     assert r.out[1] == b"" and r.state[1] == "closed"
+
+
+# --- the app host ------------------------------------------------------------------------
+
+def test_app_counts_the_servers_own_answers_and_appends_metric_sources():
+    # The server tells the hosted app about the answers it writes itself (a malformed
+    # request: route "invalid"); /metrics ends with the sources registered with the app
+    # (the harness's, as main.c registers the scheduler's and the network stack's).
+    s = Script().open(1).send(1, b"GET /health HTTP/one\r\n\r\n")
+    s.open(2).send(2, request("POST", "/v1/completions", {"prompt": "ab"})).run()
+    s.open(3).send(3, request("GET", "/metrics")).run()
+    r = s.execute()
+    assert r.responses(1)[0].status == 400 and r.responses(2)[0].status == 200
+    text = r.responses(3)[0].body.decode()
+    assert 'cllm_requests_total{path="invalid",status="400"} 1\n' in text
+    assert 'cllm_requests_total{path="/v1/completions",status="200"} 1\n' in text
+    assert text.endswith("# TYPE cllm_fake_generations_total counter\n"
+                         "cllm_fake_generations_total 1\n")
+
+
+def test_generation_waits_while_its_reader_is_behind():
+    # The sink holds the generation while 16 KiB are unsent: 1000 turns would finish
+    # its 300 tokens otherwise.
+    req = request("POST", "/v1/completions", {"prompt": "w" * 300, "stream": True})
+    s = Script().open(1).cmd("space", 1, 0).send(1, req).poll(1000)
+    held = s.execute()
+    assert held.out[1] == b"" and held.tasks == 1 and held.state[1] == "open"
+    s.cmd("space", 1, -1).cmd("writable", 1).run()
+    [resp] = s.execute().responses(1)
+    assert resp.sse_events()[-1] == "[DONE]"

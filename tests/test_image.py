@@ -34,7 +34,7 @@ def iso(kernel_elf: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     note = d / "note.txt"
     note.write_bytes(b"module payload\n")
     out = d / "cllm.iso"
-    r = _cllm("iso", str(kernel_elf), "-o", str(out), "-o", "iso_opt=2", "--cmdline", "cllm.iso_test=1",
+    r = _cllm("iso", str(kernel_elf), "-o", str(out), "--opt", "iso_opt=2", "--cmdline", "cllm.iso_test=1",
               "--module", f"{note}:note")
     assert r.returncode == 0, r.stderr
     assert f"{out}: " in r.stdout and "BIOS" in r.stdout
@@ -86,6 +86,17 @@ def test_iso_no_model_leaves_the_default_out(kernel_elf: Path, tmp_path: Path) -
     r = _cllm("iso", str(kernel_elf), "-o", str(out), "--no-model", "--model",
               str(runlib.DEFAULT_MODEL))
     assert r.returncode != 0 and "--no-model" in r.stderr
+
+
+def test_iso_dash_o_is_the_output_only(kernel_elf: Path, tmp_path: Path) -> None:
+    """`-o` names the output file; a KEY=VALUE after it is refused with a pointer to --opt."""
+    r = _cllm("iso", str(kernel_elf), "--no-model", "-o", "n=16")
+    assert r.returncode == UsageError.exit_code
+    assert "a kernel option is --opt n=16" in r.stderr and not Path("n=16").exists()
+    out = tmp_path / "named.iso"
+    r = _cllm("iso", str(kernel_elf), "--no-model", "--output", str(out), "--opt", "n=3")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith(f"{out}: ")
 
 
 @pytest.mark.qemu
@@ -205,7 +216,7 @@ def test_console_iso_generates_what_cllm_run_does(kernel_elf: Path, models_dir: 
     prompt = 'One day, "Tim" said:\n'
     out = tmp_path / "console.iso"
     r = _cllm("iso", str(kernel_elf), "-o", str(out), "--model", str(model), "--prompt", prompt,
-              "-o", "n=16", "-o", "temp=0")
+              "--opt", "n=16", "--opt", "temp=0")
     assert r.returncode == 0, r.stderr
     booted = qemu.boot_to_exit(qemu.QemuSpec(iso=out, memory_mib=256), BOOT_TIMEOUT_S)
     assert booted.status == 0, booted.log

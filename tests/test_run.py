@@ -19,7 +19,7 @@ import pytest
 from qemu_guest import make_guest
 
 from cllm_build import run as runlib
-from cllm_build.errors import BootError, KernelPanic, UsageError
+from cllm_build.errors import BootError, KernelPanic, PortInUse, UsageError
 
 
 def _cllm(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
@@ -76,6 +76,8 @@ def test_serve_mode_forwards_the_port_and_passes_the_api_key(tmp_path: Path) -> 
     ({"options": ("novalue",)}, "not key=value"),
     ({"options": ("Bad Key=1",)}, "option key"),
     ({"api_key": "has space"}, "may not contain spaces"),
+    ({"api_key": "k" * (runlib.MAX_API_KEY_BYTES + 1)}, f"at most {runlib.MAX_API_KEY_BYTES}"),
+    ({"api_key": "\u00e9" * 128}, "256 bytes"),
     ({"top_p": 1.5}, "top-p"),
     ({"temperature": -1.0}, "negative"),
     ({"modules": ("/nonexistent/x:model",)}, "does not exist"),
@@ -83,6 +85,23 @@ def test_serve_mode_forwards_the_port_and_passes_the_api_key(tmp_path: Path) -> 
 def test_bad_flags_are_refused_by_name(tmp_path: Path, kw: dict, message: str) -> None:
     with pytest.raises(UsageError, match=message):
         runlib.make_plan(_opts(tmp_path, **kw))
+
+
+def test_the_longest_api_key_the_kernel_accepts_passes(tmp_path: Path) -> None:
+    key = "k" * runlib.MAX_API_KEY_BYTES
+    assert f"cllm.api_key={key}" in runlib.make_plan(_opts(tmp_path, api_key=key)).spec.cmdline
+
+
+def test_a_port_in_use_is_one_line_before_qemu_starts(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        r = _cllm("run", str(make_guest(tmp_path / "g.elf")), "--no-model", "--port", str(port))
+    err = r.stderr.decode()
+    assert r.returncode == PortInUse.exit_code == 10
+    assert err.splitlines() == [(f"cllm: error: port {port} on 127.0.0.1 is not available "
+                                "(Address already in use); choose another with --port")]
 
 
 def test_default_model_unless_no_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -29,7 +29,7 @@ from elftools.elf.sections import SymbolTableSection
 
 from cllm_build.errors import ToolMissing, UsageError, VerifyError
 from cllm_build.steps.assemble import _strip_comments
-from cllm_build.steps.verify import Check
+from cllm_build.steps.checks import Check, format_table
 
 ENTRY_SYMBOL = "cllm_entry"
 SIMD_SECTION = ".text.simd"
@@ -82,9 +82,14 @@ class Symbols:
         self._addrs = [r[0] for r in rows]
 
     def exact(self, addr: int) -> str | None:
-        """Every name at `addr` (` = `-joined; linker-script marks and variables can share one)."""
+        """The names at `addr`, ` = `-joined. Global names only when there is one: a
+        linker-script mark such as `boot_stack_top` ends one region where a file's static
+        variable (e.g. `tsc_hz`) may begin, and the mark is what the code refers to."""
         lo, hi = bisect.bisect_left(self._addrs, addr), bisect.bisect_right(self._addrs, addr)
-        names = sorted({r[3] for r in self._rows[lo:hi]}, key=lambda n: [r[3] for r in self._rows[lo:hi]].index(n))
+        here = sorted(self._rows[lo:hi], key=lambda r: (r[2], -r[1], r[3]))  # globals first
+        if here and here[0][2] == 0:
+            here = [r for r in here if r[2] == 0]
+        names = list(dict.fromkeys(r[3] for r in here))
         return " = ".join(names[:3]) if names else None
 
     def describe(self, addr: int) -> str | None:
@@ -317,8 +322,6 @@ def code_checks(data: bytes, source: str) -> list[Check]:
 
 
 def check_or_raise(elf: Path, entry_source: Path) -> list[Check]:
-    from cllm_build.steps.verify import format_table
-
     checks = code_checks(elf.read_bytes(), entry_source.read_text())
     if not all(c.ok for c in checks):
         raise VerifyError(f"{elf} failed the code checks:\n{format_table(checks)}")

@@ -1,6 +1,6 @@
 """Layout checks of a kernel ELF, with pyelftools. Runs after every link and as `cllm verify`.
 
-Called by build.py and cli.py. Each rule is one function giving one Check row;
+Called by build.py and cli.py; the code checks are steps/disasm.py's. Each rule is one function giving one Check row;
 verify_or_raise turns any failure into a VerifyError whose message is the whole table,
 so a bad image never reaches QEMU. The rules read only the file's bytes, so they hold
 for any file given to `cllm verify`, however broken: a rule that cannot parse what it
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from elftools.elf.constants import P_FLAGS
@@ -29,17 +28,12 @@ from elftools.elf.sections import SymbolTableSection
 
 from cllm_build import multiboot
 from cllm_build.errors import VerifyError
+from cllm_build.steps import disasm, trampoline
+from cllm_build.steps.checks import Check, format_table
 
 LOAD_FLOOR = 0x100000  # 1 MiB: below it are the BIOS data, VGA memory and option ROMs
 REQUIRED_SECTIONS = (".boot", ".text", ".rodata", ".bss")
 ENTRY_SYMBOL = "cllm_entry"
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    ok: bool
-    detail: str
 
 
 def _loads(elf: ELFFile) -> list:  # type: ignore[type-arg]
@@ -184,10 +178,10 @@ def check_file(path: Path) -> list[Check]:
     return check_image(path.read_bytes())
 
 
-def format_table(checks: list[Check]) -> str:
-    width = max(len(c.name) for c in checks)
-    rows = [f"  {'ok  ' if c.ok else 'FAIL'}  {c.name:<{width}}  {c.detail}" for c in checks]
-    return "\n".join(rows)
+def check_trampoline(data: bytes, source: Path) -> Check:
+    """The SMP trampoline linked into the image decodes to exactly `source` (steps/trampoline.py)."""
+    ok, detail = trampoline.check_file(data, source)
+    return Check("SMP trampoline matches boot/ap_start.s", ok, detail)
 
 
 def verify_or_raise(path: Path, entry_source: Path | None = None) -> list[Check]:
@@ -195,9 +189,9 @@ def verify_or_raise(path: Path, entry_source: Path | None = None) -> list[Check]
     data = path.read_bytes()
     checks = check_image(data)
     if entry_source is not None and all(c.ok for c in checks):
-        from cllm_build.steps import disasm
-
         checks += disasm.code_checks(data, entry_source.read_text())
+    if entry_source is not None and all(c.ok for c in checks):
+        checks.append(check_trampoline(data, entry_source.parent / "ap_start.s"))
     if not all(c.ok for c in checks):
         failed = ", ".join(c.name for c in checks if not c.ok)
         raise VerifyError(f"{path} failed verification ({failed}):\n{format_table(checks)}")

@@ -1,23 +1,31 @@
 /*
  * API routing and the small endpoints: /health, /v1/models, /props, /slots,
  * /metrics, /tokenize, /detokenize; the API-key check; the request counters behind
- * /metrics. The generation endpoints are in api_gen.c. Called by server.c with each
- * parsed request; answers through the response writer (http_resp.c).
+ * /metrics and the sources of its other lines; api_app, the ops the server calls.
+ * The generation endpoints are in api_gen.c. The server hands it each parsed request;
+ * it answers through the response writer (http_resp.c).
  */
 #include "http/api.h"
 #include "http/conn.h"
 #include "http/json.h"
 #include "http/server.h"
+#include "http/web.h"
 #ifndef CLLM_HOST
 #include "memlayout.h"
 #include "mm.h"
 #endif
 
-/* The network stack's drop counters, when it is linked in (net engineer's API). */
-size_t net_stats_format(char *buf, size_t cap) __attribute__((weak));
+/* What /v1/models says of the bundled demonstration model. */
+#define API_DEMO_DESCRIPTION                                                                  \
+    "the bundled demonstration model (about 1 M parameters, trained by cllm on the King "   \
+    "James Bible): it continues text in the style of that book; it is not an assistant"
 
 static const struct api_backend *api_backend;
-static char api_key[128];
+/* Longest API key accepted, bytes (`cllm run --api-key` checks the same bound). A longer
+ * one is never cut short: api_configure refuses it and every request answers 503. */
+#define API_KEY_MAX 255
+static char api_key[API_KEY_MAX + 1];
+static bool api_key_refused;
 
 struct api_metric {
     const char *route;
@@ -28,11 +36,39 @@ struct api_metric {
 #define API_METRICS_MAX 64
 static struct api_metric api_metrics[API_METRICS_MAX];
 static uint64_t api_prompt_tokens, api_gen_tokens, api_prompt_us, api_gen_us;
-static uint64_t api_batches, api_batch_rows; /* batched decode passes and their rows */
+
+#define API_METRICS_SOURCES 4
+static size_t (*api_metrics_sources[API_METRICS_SOURCES])(char *buf, size_t cap);
+
+const struct http_app api_app = {
+    .handle = api_handle,
+    .conn_gone = api_task_free,
+    .responded = api_metrics_record,
+};
 
 void api_configure(const struct api_backend *backend, const char *key) {
     api_backend = backend;
-    snprintf(api_key, sizeof(api_key), "%s", key ? key : "");
+    size_t n = key ? strlen(key) : 0;
+    api_key_refused = n > API_KEY_MAX;
+    if (api_key_refused) {
+        port_log("api: error: cllm.api_key is %u bytes, longer than the %d accepted: every "
+                 "request is refused (503) until it is shortened",
+                 (unsigned)n, API_KEY_MAX);
+        n = 0;
+    }
+    memcpy(api_key, key ? key : "", n);
+    api_key[n] = '\0';
+    if (api_key[0])
+        port_log("api: api key required");
+}
+
+void api_metrics_add_source(size_t (*format)(char *buf, size_t cap)) {
+    for (size_t i = 0; i < API_METRICS_SOURCES; i++) {
+        if (!api_metrics_sources[i]) {
+            api_metrics_sources[i] = format;
+            return;
+        }
+    }
 }
 
 const struct api_backend *api_backend_get(void) {
@@ -65,11 +101,6 @@ void api_metrics_tokens(int n_prompt, int n_gen, uint64_t t_prompt_us, uint64_t 
 uint64_t api_created(void) {
     uint64_t t = port_unix_time();
     return t ? t : port_time_us() / 1000000u;
-}
-
-void api_metrics_batch(int rows) {
-    api_batches++;
-    api_batch_rows += (uint64_t)rows;
 }
 
 void api_put_double(struct hbuf *b, double v) {
@@ -145,6 +176,12 @@ static void api_models(struct http_conn *c, const struct http_request *req) {
     json_write_int(&w, (int64_t)api_created());
     json_write_key(&w, "owned_by");
     json_write_string(&w, "cllm");
+    if (mi.demo) {
+        json_write_key(&w, "demo");
+        json_write_bool(&w, true);
+        json_write_key(&w, "description");
+        json_write_string(&w, API_DEMO_DESCRIPTION);
+    }
     json_write_key(&w, "meta");
     json_write_object_begin(&w);
     api_write_meta(&w, &mi);
@@ -184,21 +221,21 @@ static void api_props(struct http_conn *c, const struct http_request *req) {
         json_write_key(&w, "n_predict");
         json_write_int(&w, gp.n_predict);
         json_write_key(&w, "temperature");
-        json_write_double(&w, gp.temperature);
+        json_write_double(&w, gp.sample.temperature);
         json_write_key(&w, "top_k");
-        json_write_int(&w, gp.top_k);
+        json_write_int(&w, gp.sample.top_k);
         json_write_key(&w, "top_p");
-        json_write_double(&w, gp.top_p);
+        json_write_double(&w, gp.sample.top_p);
         json_write_key(&w, "min_p");
-        json_write_double(&w, gp.min_p);
+        json_write_double(&w, gp.sample.min_p);
         json_write_key(&w, "repeat_penalty");
-        json_write_double(&w, gp.repeat_penalty);
+        json_write_double(&w, gp.sample.repeat_penalty);
         json_write_key(&w, "repeat_last_n");
-        json_write_int(&w, gp.repeat_last_n);
+        json_write_int(&w, gp.sample.repeat_last_n);
         json_write_key(&w, "presence_penalty");
-        json_write_double(&w, gp.presence_penalty);
+        json_write_double(&w, gp.sample.presence_penalty);
         json_write_key(&w, "frequency_penalty");
-        json_write_double(&w, gp.frequency_penalty);
+        json_write_double(&w, gp.sample.frequency_penalty);
         json_write_object_end(&w);
         json_write_key(&w, "meta");
         json_write_object_begin(&w);
@@ -271,15 +308,9 @@ static void api_metrics_handler(struct http_conn *c, const struct http_request *
                 "# HELP cllm_http_connections_evicted_total Idle or unfinished connections "
                 "reset to admit newer ones.\n"
                 "# TYPE cllm_http_connections_evicted_total counter\n"
-                "cllm_http_connections_evicted_total %llu\n"
-                "# HELP cllm_decode_batches_total Forward passes that advanced several "
-                "generations at once.\n"
-                "# TYPE cllm_decode_batches_total counter\ncllm_decode_batches_total %llu\n"
-                "# HELP cllm_decode_batch_rows_total Generations advanced by those passes.\n"
-                "# TYPE cllm_decode_batch_rows_total counter\ncllm_decode_batch_rows_total %llu\n",
+                "cllm_http_connections_evicted_total %llu\n",
                 api_tasks_active(), (unsigned)http_server_n_conns(),
-                (unsigned long long)http_server_n_evicted(), (unsigned long long)api_batches,
-                (unsigned long long)api_batch_rows);
+                (unsigned long long)http_server_n_evicted());
 #ifndef CLLM_HOST
     hbuf_printf(&b,
                 "# HELP cllm_memory_heap_bytes Heap bytes in use.\n"
@@ -288,16 +319,14 @@ static void api_metrics_handler(struct http_conn *c, const struct http_request *
                 "# TYPE cllm_memory_free_bytes gauge\ncllm_memory_free_bytes %llu\n",
                 heap_bytes, free_bytes);
 #endif
-    if (net_stats_format) {
-        /* On the heap: the poll loop's stack is small. */
-        size_t cap = API_NET_STATS_BYTES;
-        char *tmp = port_alloc(cap);
-        if (tmp) {
-            size_t n = net_stats_format(tmp, cap);
-            hbuf_append(&b, tmp, MIN(n, cap - 1));
-            port_free(tmp);
-        }
+    /* On the heap: the poll loop's stack is small. */
+    size_t cap = API_NET_STATS_BYTES;
+    char *tmp = api_metrics_sources[0] ? port_alloc(cap) : NULL;
+    for (size_t i = 0; tmp && i < API_METRICS_SOURCES && api_metrics_sources[i]; i++) {
+        size_t n = api_metrics_sources[i](tmp, cap);
+        hbuf_append(&b, tmp, MIN(n, cap - 1));
     }
+    port_free(tmp);
     if (b.failed)
         http_respond_error(c, 500, "out of memory building the response");
     else
@@ -446,6 +475,7 @@ struct api_route {
 };
 
 static const struct api_route api_routes[] = {
+    {"GET", "/", web_page_handle, true},
     {"GET", "/health", api_health, true},
     {"GET", "/v1/health", api_health, true},
     {"GET", "/v1/models", api_models, false},
@@ -473,6 +503,8 @@ static bool api_key_matches(const char *given) {
 }
 
 static bool api_authorized(const struct http_request *req) {
+    if (api_key_refused)
+        return false;
     if (!api_key[0])
         return true;
     const char *auth = http_header_get(req, "Authorization");
@@ -488,6 +520,16 @@ static bool api_authorized(const struct http_request *req) {
 
 void api_handle(struct http_conn *c, const struct http_request *req) {
     const struct api_route *path_match = NULL;
+    if (api_key_refused) { /* closed, not open: the configured key could not be kept */
+        char msg[128];
+        snprintf(msg, sizeof(msg),
+                 "the API key (cllm.api_key) is longer than %d bytes; every request is refused "
+                 "until it is shortened",
+                 API_KEY_MAX);
+        c->route = "other";
+        http_respond_error(c, 503, msg);
+        return;
+    }
     for (size_t i = 0; i < ARRAY_SIZE(api_routes); i++) {
         const struct api_route *r = &api_routes[i];
         if (strcmp(r->path, req->path) != 0)

@@ -1,8 +1,11 @@
 /*
- * The API (llama.cpp-shaped, OpenAI-compatible) behind the HTTP server: routing,
- * API-key check, the small endpoints (api.c) and the generation endpoints with their
- * per-request tasks (api_gen.c). server.c calls api_handle for each parsed request
- * and api_task_step once per poll turn for a connection with an active generation.
+ * The API (llama.cpp-shaped, OpenAI-compatible), the app the HTTP server hosts
+ * (api_app, struct http_app in server.h): routing, API-key check, the small endpoints
+ * and the request counters (api.c), the generation endpoints with their per-request
+ * tasks (api_gen.c). main.c configures it (the model backend, the key, the extra
+ * /metrics sources) and hands it to the server; the host test harness does the same
+ * with a fake model. A generation's output arrives through the backend's scheduler
+ * (a sched_sink per task), outside the server's calls.
  */
 #ifndef CLLM_HTTP_API_H
 #define CLLM_HTTP_API_H
@@ -10,22 +13,24 @@
 #include "http/api_backend.h"
 #include "http/hbuf.h"
 #include "http/http_parse.h"
+#include "http/server.h"
 
 struct http_conn;
+
+/* The app: handle = api_handle, conn_gone = api_task_free, responded =
+ * api_metrics_record. */
+extern const struct http_app api_app;
 
 /* The model (NULL: none, every model endpoint answers 503) and the API key (NULL or
  * "": no authentication). */
 void api_configure(const struct api_backend *backend, const char *api_key);
 const struct api_backend *api_backend_get(void);
 
-/* Answer one request: at once, or by starting a task (c->task, c->busy). The request
- * and its body are only valid during the call. */
+/* Answer one request: at once, or by starting a task (c->app_state, c->busy). The
+ * request and its body are only valid during the call. */
 void api_handle(struct http_conn *c, const struct http_request *req);
-/* Advance the connection's task by one generation step (one token). */
-void api_task_step(struct http_conn *c);
-/* After a poll turn's steps: run the forward passes they left pending, batched. */
-void api_tasks_flush(void);
-/* Drop the connection's task, if any (the connection is going away). */
+/* Drop the connection's task, if any: its generation stops (the connection is going
+ * away, or the answer is complete). */
 void api_task_free(struct http_conn *c);
 /* Generations in progress. */
 int api_tasks_active(void);
@@ -35,8 +40,11 @@ void api_metrics_record(const char *route, int status);
 void api_metrics_tokens(int n_prompt, int n_gen, uint64_t t_prompt_us, uint64_t t_gen_us);
 /* The `created` field of answers: Unix time, or seconds since boot without a wall clock. */
 uint64_t api_created(void);
-/* Metrics: one batched decode pass over `rows` generations. */
-void api_metrics_batch(int rows);
+/* Metrics: another subsystem's counters, appended to /metrics as Prometheus text.
+ * format is snprintf-like (returns the length it needed, writes at most cap - 1
+ * bytes and a NUL); main.c adds the scheduler's and the network stack's. At most
+ * API_METRICS_SOURCES; more are ignored. */
+void api_metrics_add_source(size_t (*format)(char *buf, size_t cap));
 
 /* api_gen.c: POST bodies of the generation endpoints. */
 enum api_kind {

@@ -1,15 +1,21 @@
 /*
  * The model behind the HTTP API, as an ops table: what the handlers in api.c and
  * api_gen.c need from the tokenizer, the chat templates and the generator. The
- * kernel registers api_llm.c (over llm.h, tokenizer.h, chat.h and generate.h);
- * host tests register a small deterministic fake, so routing, streaming, limits and
- * the scheduler are tested without a model.
+ * kernel registers api_llm.c (over llm.h, tokenizer.h, chat.h, generate.h and the
+ * generation scheduler, sched.h); host tests register a small deterministic fake, so
+ * routing, streaming and limits are tested without a model.
+ *
+ * A generation's life: gen_start creates it (the caller owns the handle from then
+ * on), gen_run hands it to the backend's scheduler, which advances it outside the
+ * API's calls (the poll loop's gen_poll) and reports through the sink: output for each
+ * step's text, done last. gen_free ends it at any time (running or done) and frees it.
  */
 #ifndef CLLM_HTTP_API_BACKEND_H
 #define CLLM_HTTP_API_BACKEND_H
 
 #include "llm/chat.h"
 #include "llm/generate.h"
+#include "llm/sched.h"
 #include "types.h"
 
 enum api_model_status {
@@ -31,6 +37,7 @@ struct api_model_info {
     int n_head;
     uint64_t n_params;
     uint64_t size_bytes;     /* bytes of the weights */
+    bool demo;               /* the bundled demonstration model (llm.h LLM_DEMO_NAME) */
 };
 
 /* Counters of one generation, for usage and timings. */
@@ -54,18 +61,19 @@ struct api_backend {
     /* The prompt for a chat, in the model's template; snprintf-like return. */
     size_t (*chat)(const struct chat_message *msgs, size_t n, char *out, size_t cap);
     void (*params_default)(struct gen_params *p);
-    /* A new generation; NULL with err set when it cannot start. An err starting with
-     * "out of memory" is the server's condition (answered 503, retry later); any other
-     * names what is wrong with the request (400). */
-    void *(*gen_start)(const int *prompt, int n, const struct gen_params *p, char *err,
-                       size_t errlen);
-    int (*gen_step)(void *g, struct gen_output *out); /* GEN_STEP_*, -1 after done */
-    /* Optional: run the work the last steps of all live generations left pending in
-     * one batch (each generation's next step would do its own otherwise); returns the
-     * generations advanced together, 0 for none. */
-    int (*gen_flush)(void);
+    /* A new generation; NULL when it cannot start, with the reason in *why (the
+     * request's fault, or the server's condition such as no memory) and a message in
+     * err. */
+    void *(*gen_start)(const int *prompt, int n, const struct gen_params *p, enum gen_err *why,
+                       char *err, size_t errlen);
+    /* Start advancing g; its text goes to sink (ctx is passed back) until done. 0, or
+     * -1 when the scheduler has no room (nothing changed: the caller still frees g). */
+    int (*gen_run)(void *g, const struct sched_sink *sink, void *ctx);
     void (*gen_stats)(void *g, struct api_gen_stats *st);
-    void (*gen_free)(void *g);
+    void (*gen_free)(void *g); /* stops g if it runs; then the sink is not called again */
 };
+
+/* The kernel's backend over the loaded model (api_llm.c). */
+extern const struct api_backend api_llm_backend;
 
 #endif

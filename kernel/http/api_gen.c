@@ -2,33 +2,13 @@
  * The generation endpoints: POST /v1/completions and /v1/chat/completions (OpenAI
  * shape) and POST /completion (llama.cpp shape). api_gen_handle checks the body
  * (every bad field is a 400 naming it), builds the prompt (chat template for
- * messages), tokenizes it and starts a generation through the backend; the
- * connection then carries an api_task that server.c steps once per poll turn, so
- * many requests advance together and none blocks the loop. Streaming responses are
- * Server-Sent Events; OpenAI streams end with "data: [DONE]".
+ * messages), tokenizes it and starts a generation through the backend as an
+ * api_task on the connection (api_task.c runs it: the backend's scheduler advances it
+ * a step per poll turn, so many requests advance together and none blocks the loop,
+ * and the task answers in its endpoint's format, api_oai.c or api_native.c).
  */
-#include "http/api.h"
+#include "http/api_task.h"
 #include "http/conn.h"
-#include "http/json.h"
-
-struct api_task {
-    enum api_kind kind;
-    void *gen;              /* backend generation, owned */
-    bool stream;
-    bool include_usage;     /* stream_options.include_usage */
-    bool sent_role;         /* chat stream: the first delta carried the role */
-    struct hbuf text;       /* generated text (non-streaming) */
-    unsigned id;
-    uint64_t created;       /* Unix time; seconds since boot without a wall clock */
-    char model[96];
-};
-
-static int api_active;
-static unsigned api_next_id;
-
-int api_tasks_active(void) {
-    return api_active;
-}
 
 /* Request fields, checked. */
 struct api_fields {
@@ -50,32 +30,6 @@ static void api_field_error(char *err, size_t cap, const char *field, const char
     hbuf_free(&shown);
 }
 
-/* 0: absent or null; 1: *out set; -1: wrong type or out of [lo, hi] (err set). */
-static int api_get_num(const struct json_value *root, const char *name, double lo, double hi,
-                       bool integer, double *out, char *err, size_t cap) {
-    const struct json_value *v = json_get(root, name);
-    if (!v || v->type == JSON_NULL)
-        return 0;
-    if (v->type != JSON_NUMBER || (integer && !v->is_int)) {
-        api_field_error(err, cap, name, integer ? "expected an integer" : "expected a number", v);
-        return -1;
-    }
-    if (v->u.num < lo || v->u.num > hi) {
-        char what[80];
-        struct hbuf r;
-        hbuf_init(&r);
-        api_put_double(&r, lo);
-        hbuf_puts(&r, "..");
-        api_put_double(&r, hi);
-        snprintf(what, sizeof(what), "out of range %s", r.data ? r.data : "");
-        hbuf_free(&r);
-        api_field_error(err, cap, name, what, v);
-        return -1;
-    }
-    *out = v->u.num;
-    return 1;
-}
-
 static int api_get_bool(const struct json_value *root, const char *name, bool *out, char *err,
                         size_t cap) {
     const struct json_value *v = json_get(root, name);
@@ -89,81 +43,71 @@ static int api_get_bool(const struct json_value *root, const char *name, bool *o
     return 1;
 }
 
-static int api_add_stop(struct gen_params *gp, const struct json_value *s, char *err, size_t cap) {
-    if (s->type != JSON_STRING) {
-        api_field_error(err, cap, "stop", "expected a string or an array of strings", s);
-        return -1;
-    }
-    if (s->u.str.len == 0 || s->u.str.len > GEN_STOP_MAX_LEN || gp->n_stop >= GEN_MAX_STOP) {
-        snprintf(err, cap, "field 'stop': at most %d strings of 1..%d bytes", GEN_MAX_STOP,
+/* v, the body's field `name`, set as the parameter `row` of the table (gen_param.h);
+ * -1 with err naming the field and the value. */
+static int api_param_set(struct gen_params *gp, const struct gen_param *row, const char *name,
+                         const struct json_value *v, char *err, size_t cap) {
+    struct gen_value gv = {.type = GEN_VALUE_OTHER};
+    if (v->type == JSON_NUMBER)
+        gv = (struct gen_value){.type = GEN_VALUE_NUMBER, .num = v->u.num, .is_int = v->is_int};
+    else if (v->type == JSON_BOOL)
+        gv = (struct gen_value){.type = GEN_VALUE_BOOL, .boolean = v->boolean};
+    else if (v->type == JSON_STRING)
+        gv = (struct gen_value){.type = GEN_VALUE_STRING, .str = v->u.str.s, .len = v->u.str.len};
+    enum gen_param_status st = gen_param_set(gp, row, &gv);
+    if (st == GEN_PARAM_OK)
+        return 0;
+    if (st == GEN_PARAM_BAD_STOP) {
+        snprintf(err, cap, "field '%s': at most %d strings of 1..%d bytes", name, GEN_MAX_STOP,
                  GEN_STOP_MAX_LEN);
         return -1;
     }
-    memcpy(gp->stop[gp->n_stop], s->u.str.s, s->u.str.len);
-    gp->stop[gp->n_stop][s->u.str.len] = 0;
-    gp->n_stop++;
-    return 0;
+    char what[80];
+    struct hbuf r;
+    hbuf_init(&r);
+    if (st == GEN_PARAM_BAD_RANGE) {
+        hbuf_puts(&r, "out of range ");
+        api_put_double(&r, row->lo);
+        hbuf_puts(&r, "..");
+        api_put_double(&r, row->hi);
+    } else {
+        hbuf_puts(&r, "expected ");
+        hbuf_puts(&r, gen_param_want(row));
+    }
+    snprintf(what, sizeof(what), "%s", r.data ? r.data : "");
+    hbuf_free(&r);
+    api_field_error(err, cap, name, what, v);
+    return -1;
 }
 
-/* Sampling and control fields shared by all three endpoints. */
+/* Sampling and control fields shared by all three endpoints: every row of the
+ * parameter table under each of its JSON names, then the fields of the response. */
 static int api_parse_fields(const struct json_value *root, enum api_kind kind,
                             struct api_fields *f, char *err, size_t cap) {
-    const struct api_backend *be = api_backend_get();
     struct gen_params *gp = &f->gp;
-    be->params_default(gp);
-    double d;
-    int r;
-    static const char *const max_names[] = {"n_predict", "max_tokens", "max_completion_tokens"};
-    for (size_t i = 0; i < ARRAY_SIZE(max_names); i++) {
-        if ((r = api_get_num(root, max_names[i], -1, 1 << 30, true, &d, err, cap)) < 0)
-            return -1;
-        if (r)
-            gp->n_predict = (int)d;
+    api_backend_get()->params_default(gp);
+    for (size_t i = 0; i < gen_param_count; i++) {
+        const struct gen_param *row = &gen_param_table[i];
+        for (size_t k = 0; k < GEN_PARAM_SPELLINGS && row->json[k]; k++) {
+            const struct json_value *v = json_get(root, row->json[k]);
+            if (!v || v->type == JSON_NULL)
+                continue;
+            bool list = v->type == JSON_ARRAY && gen_param_takes_list(row);
+            for (const struct json_value *e = list ? v->u.list.first : v; e;
+                 e = list ? e->next : NULL)
+                if (api_param_set(gp, row, row->json[k], e, err, cap) < 0)
+                    return -1;
+        }
     }
-    if ((r = api_get_num(root, "temperature", 0, 100, false, &d, err, cap)) < 0)
-        return -1;
-    if (r)
-        gp->temperature = (float)d;
-    if ((r = api_get_num(root, "top_p", 0, 1, false, &d, err, cap)) < 0)
-        return -1;
-    if (r)
-        gp->top_p = (float)d;
-    if ((r = api_get_num(root, "min_p", 0, 1, false, &d, err, cap)) < 0)
-        return -1;
-    if (r)
-        gp->min_p = (float)d;
-    if ((r = api_get_num(root, "top_k", 0, 1 << 30, true, &d, err, cap)) < 0)
-        return -1;
-    if (r)
-        gp->top_k = (int)d;
-    if ((r = api_get_num(root, "repeat_penalty", 0, 100, false, &d, err, cap)) < 0)
-        return -1;
-    if (r)
-        gp->repeat_penalty = (float)d;
-    if ((r = api_get_num(root, "repeat_last_n", -1, 1 << 30, true, &d, err, cap)) < 0)
-        return -1;
-    if (r)
-        gp->repeat_last_n = (int)d;
-    if ((r = api_get_num(root, "presence_penalty", -2, 2, false, &d, err, cap)) < 0)
-        return -1;
-    if (r)
-        gp->presence_penalty = (float)d;
-    if ((r = api_get_num(root, "frequency_penalty", -2, 2, false, &d, err, cap)) < 0)
-        return -1;
-    if (r)
-        gp->frequency_penalty = (float)d;
-    if ((r = api_get_num(root, "seed", -1, 9007199254740992.0, true, &d, err, cap)) < 0)
-        return -1;
-    if (r)
-        gp->seed = d < 0 ? GEN_SEED_RANDOM : (uint64_t)(int64_t)d;
-    if ((r = api_get_num(root, "n", -1e300, 1e300, true, &d, err, cap)) < 0)
-        return -1;
-    if (r && d != 1) {
-        api_field_error(err, cap, "n", "only n=1 is supported", json_get(root, "n"));
+    const struct json_value *n = json_get(root, "n");
+    if (n && n->type != JSON_NULL && (n->type != JSON_NUMBER || !n->is_int)) {
+        api_field_error(err, cap, "n", "expected an integer", n);
         return -1;
     }
-    if (api_get_bool(root, "ignore_eos", &gp->ignore_eos, err, cap) < 0)
+    if (n && n->type == JSON_NUMBER && n->u.num != 1) {
+        api_field_error(err, cap, "n", "only n=1 is supported", n);
         return -1;
+    }
     f->stream = false;
     if (api_get_bool(root, "stream", &f->stream, err, cap) < 0)
         return -1;
@@ -175,17 +119,6 @@ static int api_parse_fields(const struct json_value *root, enum api_kind kind,
             return -1;
         }
         if (api_get_bool(so, "include_usage", &f->include_usage, err, cap) < 0)
-            return -1;
-    }
-    const struct json_value *stop = json_get(root, "stop");
-    gp->n_stop = 0;
-    if (stop && stop->type == JSON_ARRAY) {
-        for (const struct json_value *s = stop->u.list.first; s; s = s->next) {
-            if (api_add_stop(gp, s, err, cap) < 0)
-                return -1;
-        }
-    } else if (stop && stop->type != JSON_NULL) {
-        if (api_add_stop(gp, stop, err, cap) < 0)
             return -1;
     }
     UNUSED(kind);
@@ -333,6 +266,12 @@ static int api_prompt_tokens(const struct json_value *root, enum api_kind kind, 
     return -1;
 }
 
+/* The one place a generation's refusal becomes an HTTP status: the request's fault is
+ * a 400, the server's condition (no memory now, no model) a 503 to retry later. */
+static int api_gen_err_status(enum gen_err why) {
+    return why == GEN_ERR_REQUEST ? 400 : 503;
+}
+
 void api_gen_handle(struct http_conn *c, const struct http_request *req, enum api_kind kind) {
     const struct api_backend *be = api_backend_get();
     char err[200];
@@ -359,9 +298,11 @@ void api_gen_handle(struct http_conn *c, const struct http_request *req, enum ap
         http_respond_error(c, 400, err);
         return;
     }
-    if (api_active >= API_MAX_SLOTS) {
+    if (api_tasks_active() >= API_MAX_SLOTS) {
         port_free(toks);
-        http_respond_error(c, 503, "all generation slots are busy; retry later");
+        char retry[32];
+        snprintf(retry, sizeof(retry), "Retry-After: %d\r\n", HTTP_RETRY_AFTER_S);
+        http_respond_error_headers(c, 503, "all generation slots are busy; retry later", retry);
         return;
     }
     struct api_task *t = port_alloc(sizeof(*t));
@@ -372,12 +313,13 @@ void api_gen_handle(struct http_conn *c, const struct http_request *req, enum ap
     }
     memset(t, 0, sizeof(*t));
     char gerr[160] = "";
-    t->gen = be->gen_start(toks, n, &f.gp, gerr, sizeof(gerr));
+    enum gen_err why = GEN_OK;
+    t->gen = be->gen_start(toks, n, &f.gp, &why, gerr, sizeof(gerr));
     port_free(toks);
     if (!t->gen) {
         port_free(t);
         snprintf(err, sizeof(err), "cannot start generation: %s", gerr);
-        http_respond_error(c, strncmp(gerr, "out of memory", 13) == 0 ? 503 : 400, err);
+        http_respond_error(c, api_gen_err_status(why), err);
         return;
     }
     struct api_model_info mi;
@@ -386,254 +328,5 @@ void api_gen_handle(struct http_conn *c, const struct http_request *req, enum ap
     t->kind = kind;
     t->stream = f.stream;
     t->include_usage = f.include_usage;
-    t->id = ++api_next_id;
-    t->created = api_created();
-    hbuf_init(&t->text);
-    api_active++;
-    c->task = t;
-    c->busy = true;
-    if (t->stream)
-        http_stream_begin(c, 200, "text/event-stream");
-}
-
-void api_task_free(struct http_conn *c) {
-    struct api_task *t = c->task;
-    if (!t)
-        return;
-    api_backend_get()->gen_free(t->gen);
-    hbuf_free(&t->text);
-    port_free(t);
-    c->task = NULL;
-    api_active--;
-}
-
-/* The opening fields every OpenAI response object has. */
-static void api_oai_head(struct json_writer *w, const struct api_task *t, const char *object) {
-    char id[32];
-    snprintf(id, sizeof(id), "%s-%u", t->kind == API_KIND_CHAT ? "chatcmpl" : "cmpl", t->id);
-    json_write_key(w, "id");
-    json_write_string(w, id);
-    json_write_key(w, "object");
-    json_write_string(w, object);
-    json_write_key(w, "created");
-    json_write_int(w, (int64_t)t->created);
-    json_write_key(w, "model");
-    json_write_string(w, t->model);
-}
-
-static const char *api_finish_reason(enum gen_finish f) {
-    return f == GEN_FINISH_LENGTH ? "length" : f == GEN_FINISH_ERROR ? "error" : "stop";
-}
-
-static void api_write_usage(struct json_writer *w, const struct api_gen_stats *st) {
-    json_write_key(w, "usage");
-    json_write_object_begin(w);
-    json_write_key(w, "prompt_tokens");
-    json_write_int(w, st->n_prompt);
-    json_write_key(w, "completion_tokens");
-    json_write_int(w, st->n_gen);
-    json_write_key(w, "total_tokens");
-    json_write_int(w, st->n_prompt + st->n_gen);
-    json_write_object_end(w);
-}
-
-static void api_write_timings(struct json_writer *w, const struct api_gen_stats *st) {
-    double pms = (double)(int64_t)st->t_prompt_us / 1000.0;
-    double gms = (double)(int64_t)st->t_gen_us / 1000.0;
-    json_write_key(w, "timings");
-    json_write_object_begin(w);
-    json_write_key(w, "prompt_n");
-    json_write_int(w, st->n_prompt);
-    json_write_key(w, "prompt_ms");
-    json_write_double(w, pms);
-    json_write_key(w, "prompt_per_second");
-    json_write_double(w, pms > 0 ? st->n_prompt * 1000.0 / pms : 0);
-    json_write_key(w, "predicted_n");
-    json_write_int(w, st->n_gen);
-    json_write_key(w, "predicted_ms");
-    json_write_double(w, gms);
-    json_write_key(w, "predicted_per_second");
-    json_write_double(w, gms > 0 ? st->n_gen * 1000.0 / gms : 0);
-    json_write_object_end(w);
-}
-
-/* One OpenAI choice: text (completion), message or delta (chat). */
-static void api_write_choice(struct json_writer *w, const struct api_task *t, const char *text,
-                             size_t len, const char *finish, bool with_role) {
-    json_write_key(w, "choices");
-    json_write_array_begin(w);
-    json_write_object_begin(w);
-    json_write_key(w, "index");
-    json_write_int(w, 0);
-    if (t->kind == API_KIND_CHAT) {
-        json_write_key(w, t->stream ? "delta" : "message");
-        json_write_object_begin(w);
-        if (with_role || !t->stream) {
-            json_write_key(w, "role");
-            json_write_string(w, "assistant");
-        }
-        if (text) {
-            json_write_key(w, "content");
-            json_write_stringn(w, text, len);
-        }
-        json_write_object_end(w);
-    } else {
-        json_write_key(w, "text");
-        json_write_stringn(w, text ? text : "", text ? len : 0);
-        json_write_key(w, "logprobs");
-        json_write_null(w);
-    }
-    json_write_key(w, "finish_reason");
-    if (finish)
-        json_write_string(w, finish);
-    else
-        json_write_null(w);
-    json_write_object_end(w);
-    json_write_array_end(w);
-}
-
-static void api_native_fields(struct json_writer *w, const struct api_task *t,
-                              const struct api_gen_stats *st) {
-    json_write_key(w, "id_slot");
-    json_write_int(w, 0);
-    json_write_key(w, "stop");
-    json_write_bool(w, true);
-    json_write_key(w, "model");
-    json_write_string(w, t->model);
-    json_write_key(w, "tokens_predicted");
-    json_write_int(w, st->n_gen);
-    json_write_key(w, "tokens_evaluated");
-    json_write_int(w, st->n_prompt);
-    json_write_key(w, "stop_type");
-    json_write_string(w, st->finish == GEN_FINISH_LENGTH ? "limit"
-                         : st->finish == GEN_FINISH_STOP ? "word"
-                                                         : "eos");
-    json_write_key(w, "truncated");
-    json_write_bool(w, false);
-    api_write_timings(w, st);
-}
-
-/* Streaming: one event carrying text[0..len). */
-static void api_stream_piece(struct http_conn *c, struct api_task *t, const char *text,
-                             size_t len) {
-    struct hbuf b;
-    struct json_writer w;
-    hbuf_init(&b);
-    json_write_init(&w, &b);
-    json_write_object_begin(&w);
-    if (t->kind == API_KIND_NATIVE) {
-        json_write_key(&w, "content");
-        json_write_stringn(&w, text, len);
-        json_write_key(&w, "stop");
-        json_write_bool(&w, false);
-        json_write_key(&w, "id_slot");
-        json_write_int(&w, 0);
-    } else {
-        api_oai_head(&w, t, t->kind == API_KIND_CHAT ? "chat.completion.chunk" : "text_completion");
-        api_write_choice(&w, t, text, len, NULL, t->kind == API_KIND_CHAT && !t->sent_role);
-        t->sent_role = true;
-    }
-    json_write_object_end(&w);
-    if (!b.failed)
-        http_stream_sse(c, b.data, b.len);
-    hbuf_free(&b);
-}
-
-static void api_finish_stream(struct http_conn *c, struct api_task *t,
-                              const struct api_gen_stats *st) {
-    struct hbuf b;
-    struct json_writer w;
-    hbuf_init(&b);
-    json_write_init(&w, &b);
-    json_write_object_begin(&w);
-    if (t->kind == API_KIND_NATIVE) {
-        json_write_key(&w, "content");
-        json_write_string(&w, "");
-        api_native_fields(&w, t, st);
-    } else {
-        api_oai_head(&w, t, t->kind == API_KIND_CHAT ? "chat.completion.chunk" : "text_completion");
-        api_write_choice(&w, t, NULL, 0, api_finish_reason(st->finish), false);
-        api_write_timings(&w, st);
-    }
-    json_write_object_end(&w);
-    http_stream_sse(c, b.data, b.len);
-    if (t->kind != API_KIND_NATIVE && t->include_usage) {
-        hbuf_reset(&b);
-        json_write_init(&w, &b);
-        json_write_object_begin(&w);
-        api_oai_head(&w, t, t->kind == API_KIND_CHAT ? "chat.completion.chunk" : "text_completion");
-        json_write_key(&w, "choices");
-        json_write_array_begin(&w);
-        json_write_array_end(&w);
-        api_write_usage(&w, st);
-        json_write_object_end(&w);
-        http_stream_sse(c, b.data, b.len);
-    }
-    if (t->kind != API_KIND_NATIVE)
-        http_stream_sse(c, "[DONE]", 6);
-    hbuf_free(&b);
-    http_stream_end(c);
-}
-
-static void api_finish_whole(struct http_conn *c, struct api_task *t,
-                             const struct api_gen_stats *st) {
-    if (st->finish == GEN_FINISH_ERROR) {
-        http_respond_error(c, 500, "generation failed in the forward pass");
-        return;
-    }
-    struct hbuf b;
-    struct json_writer w;
-    hbuf_init(&b);
-    json_write_init(&w, &b);
-    const char *text = t->text.data ? t->text.data : "";
-    json_write_object_begin(&w);
-    if (t->kind == API_KIND_NATIVE) {
-        json_write_key(&w, "content");
-        json_write_stringn(&w, text, t->text.len);
-        api_native_fields(&w, t, st);
-    } else {
-        api_oai_head(&w, t, t->kind == API_KIND_CHAT ? "chat.completion" : "text_completion");
-        api_write_choice(&w, t, text, t->text.len, api_finish_reason(st->finish), false);
-        api_write_usage(&w, st);
-        api_write_timings(&w, st);
-    }
-    json_write_object_end(&w);
-    if (b.failed || t->text.failed)
-        http_respond_error(c, 500, "out of memory building the response");
-    else
-        http_respond(c, 200, "application/json; charset=utf-8", b.data, b.len, NULL);
-    hbuf_free(&b);
-}
-
-void api_tasks_flush(void) {
-    const struct api_backend *be = api_backend_get();
-    int rows = be && be->gen_flush ? be->gen_flush() : 0;
-    if (rows > 1)
-        api_metrics_batch(rows);
-}
-
-void api_task_step(struct http_conn *c) {
-    struct api_task *t = c->task;
-    const struct api_backend *be = api_backend_get();
-    struct gen_output out;
-    out.len = 0;
-    int r = be->gen_step(t->gen, &out);
-    if (out.len) {
-        if (t->stream)
-            api_stream_piece(c, t, out.text, out.len);
-        else
-            hbuf_append(&t->text, out.text, out.len);
-    }
-    if (r != GEN_STEP_DONE && r >= 0)
-        return;
-    struct api_gen_stats st;
-    be->gen_stats(t->gen, &st);
-    if (r < 0 && st.finish == GEN_FINISH_NONE)
-        st.finish = GEN_FINISH_ERROR;
-    api_metrics_tokens(st.n_prompt, st.n_gen, st.t_prompt_us, st.t_gen_us);
-    if (t->stream)
-        api_finish_stream(c, t, &st);
-    else
-        api_finish_whole(c, t, &st);
-    api_task_free(c);
+    api_task_run(c, t);
 }

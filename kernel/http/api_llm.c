@@ -1,14 +1,18 @@
 /*
  * The API backend over the kernel's one loaded model: llm.h (model, status),
- * tokenizer.h, chat.h (template detected from the GGUF) and generate.h (one
- * gen_request per API request, stepped by the server's poll). server_tcp.c
- * registers it; host tests use a fake instead (tests/host/http_fake_backend.c).
+ * tokenizer.h, chat.h (template detected from the GGUF), generate.h (one
+ * gen_request per API request) and the generation scheduler (sched.h), which steps
+ * them in the poll loop's gen_poll. main.c registers it with the API; host tests use
+ * a fake instead (tests/host/http_fake_backend.c).
  */
 #include "http/api_backend.h"
 #include "http/http_param.h"
 #include "llm/llm.h"
+#include "llm/sched.h"
 #include "llm/tokenizer.h"
 #include "port.h"
+
+_Static_assert(API_MAX_SLOTS <= SCHED_MAX_SEQS, "the scheduler cannot run every API slot");
 
 static int api_llm_status(void) {
     const struct llm *l = llm_record();
@@ -50,6 +54,7 @@ static void api_llm_info(struct api_model_info *mi) {
     }
     mi->n_params = n;
     mi->size_bytes = m->format == MODEL_FORMAT_GGUF ? m->gguf.len : 0;
+    mi->demo = strcmp(mi->name, LLM_DEMO_NAME) == 0;
 }
 
 static int api_llm_tokenize(const char *text, size_t len, bool add_bos, bool special, int *out,
@@ -80,41 +85,31 @@ static size_t api_llm_chat(const struct chat_message *msgs, size_t n, char *out,
     return chat_apply_model(l->chat_template, l->tok, msgs, n, true, out, cap);
 }
 
-/* Live generations, for batched decode passes: at most one per generation slot. */
-static struct gen_request *api_llm_live[API_MAX_SLOTS];
-
-/* Put `to` in the first slot holding `from` (NULL: a free slot). */
-static void api_llm_live_swap(struct gen_request *from, struct gen_request *to) {
-    for (int i = 0; i < API_MAX_SLOTS; i++)
-        if (api_llm_live[i] == from) {
-            api_llm_live[i] = to;
-            return;
-        }
-}
-
-static void *api_llm_gen_start(const int *prompt, int n, const struct gen_params *p, char *err,
-                               size_t errlen) {
+static void *api_llm_gen_start(const int *prompt, int n, const struct gen_params *p,
+                               enum gen_err *why, char *err, size_t errlen) {
     const struct llm *l = llm_get();
     if (!l) {
+        *why = GEN_ERR_NO_MODEL;
         snprintf(err, errlen, "no model loaded");
         return NULL;
     }
     struct gen_request *req = port_alloc(sizeof(*req));
     if (!req) {
+        *why = GEN_ERR_NO_MEMORY;
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
     memset(req, 0, sizeof(*req));
-    if (gen_init(req, l, prompt, n, p, err, errlen) != 0) {
+    *why = gen_init(req, l, prompt, n, p, err, errlen);
+    if (*why != GEN_OK) {
         port_free(req);
         return NULL;
     }
-    api_llm_live_swap(NULL, req);
     return req;
 }
 
-static int api_llm_gen_step(void *g, struct gen_output *out) {
-    return gen_step(g, out);
+static int api_llm_gen_run(void *g, const struct sched_sink *sink, void *ctx) {
+    return sched_add(g, sink, ctx);
 }
 
 static void api_llm_gen_stats(void *g, struct api_gen_stats *st) {
@@ -127,14 +122,10 @@ static void api_llm_gen_stats(void *g, struct api_gen_stats *st) {
     st->t_gen_us = req->t_gen_us;
 }
 
-static int api_llm_gen_flush(void) {
-    return gen_forward_pending(api_llm_live, API_MAX_SLOTS);
-}
-
 static void api_llm_gen_free(void *g) {
     if (!g)
         return;
-    api_llm_live_swap(g, NULL);
+    sched_remove(g);
     gen_free(g);
     port_free(g);
 }
@@ -148,8 +139,7 @@ const struct api_backend api_llm_backend = {
     .chat = api_llm_chat,
     .params_default = gen_params_default,
     .gen_start = api_llm_gen_start,
-    .gen_step = api_llm_gen_step,
-    .gen_flush = api_llm_gen_flush,
+    .gen_run = api_llm_gen_run,
     .gen_stats = api_llm_gen_stats,
     .gen_free = api_llm_gen_free,
 };

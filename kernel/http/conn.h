@@ -1,6 +1,6 @@
 /*
- * One HTTP connection as the server glue (server.c) and the API handlers (api.c,
- * api_gen.c) share it, and the response writer (http_resp.c) the handlers answer
+ * One HTTP connection as the server glue (server.c) and the hosted app (the API:
+ * api.c, api_gen.c) share it, and the response writer (http_resp.c) the app answers
  * with. Internal to kernel/http.
  *
  * Output is queued in `out` (unsent bytes out.data[out_off..out.len)) and flushed to
@@ -15,8 +15,6 @@
 #include "http/http_parse.h"
 #include "http/server.h"
 
-struct api_task;
-
 struct http_conn {
     void *transport;
     const struct http_transport_ops *ops;
@@ -27,6 +25,7 @@ struct http_conn {
     size_t out_off;
     struct hbuf pending;         /* received, not yet parsed */
     uint64_t last_ms;            /* last byte in or out */
+    uint64_t opened_ms;          /* accepted */
     uint64_t req_start_ms;       /* first byte of the request being read */
     bool busy;                   /* a response is in progress (task or stream) */
     bool close_after;            /* close once out is flushed */
@@ -40,7 +39,8 @@ struct http_conn {
     bool chunked_out;            /* the response uses chunked transfer coding */
     int version_minor;
     const char *route;           /* metrics label of the request's route */
-    struct api_task *task;       /* active generation, owned (api_gen.c) */
+    void *app_state;             /* the app's, for a response in progress; the app frees
+                                  * it (at the latest in http_app.conn_gone) */
 };
 
 /* Queue raw bytes. */
@@ -66,5 +66,8 @@ const char *http_error_type(int status);
 
 /* server.c: the response of the current request is complete (keep-alive or close). */
 void http_conn_response_done(struct http_conn *c);
+/* server.c: a response head with `status` was written on c (NULL: on a connection
+ * refused before it had one); tells the app (http_app.responded). */
+void http_conn_note_response(const struct http_conn *c, int status);
 
 #endif

@@ -2,9 +2,9 @@
  * Response writer: status line and headers, Content-Length bodies, OpenAI-shaped
  * error bodies and Server-Sent Events streams (chunked transfer coding for HTTP/1.1
  * clients, connection-close framing for HTTP/1.0). Called by the API handlers and
- * the server glue; every response is counted for /metrics.
+ * the server glue; every response head is reported to the hosted app
+ * (http_conn_note_response), which keeps the counters.
  */
-#include "http/api.h"
 #include "http/conn.h"
 #include "http/json.h"
 
@@ -47,7 +47,7 @@ static void http_write_head(struct http_conn *c, int status, const char *content
         hbuf_printf(o, "Content-Type: %s\r\n", content_type);
     hbuf_puts(o, c->keep_alive ? "Connection: keep-alive\r\n" : "Connection: close\r\n");
     hbuf_puts(o, "Access-Control-Allow-Origin: *\r\n");
-    api_metrics_record(c->route, status);
+    http_conn_note_response(c, status);
 }
 
 void http_respond(struct http_conn *c, int status, const char *content_type, const char *body,

@@ -129,13 +129,18 @@ void json_write_double(struct json_writer *w, double v) {
     if (neg)
         v = -v;
     if (v >= 9.2e18) {
-        /* Past int64: a mantissa of 15 digits and a decimal exponent. */
+        /* Past int64: a mantissa of 12 digits and a decimal exponent, made by one
+         * division by json_pow10, which the reader multiplies by: reading the text back
+         * gives a number that writes as the same text. */
         int e = 0;
-        while (v >= 1e15) {
-            v /= 10;
+        for (double t = v; t >= 1e12; t /= 10)
             e++;
+        int64_t m = (int64_t)(v / json_pow10(e) + 0.5);
+        if (m >= 1000000000000LL) {
+            e++;
+            m = (int64_t)(v / json_pow10(e) + 0.5);
         }
-        hbuf_printf(w->out, "%s%llde%d", neg ? "-" : "", (long long)(v + 0.5), e);
+        hbuf_printf(w->out, "%s%llde%d", neg ? "-" : "", (long long)m, e);
         return;
     }
     if (v >= 1e15) {
@@ -145,14 +150,23 @@ void json_write_double(struct json_writer *w, double v) {
     }
     /* Signed 64-bit conversions only: x87 does them inline, without libgcc. */
     int64_t ip = (int64_t)v;
-    int64_t frac = (int64_t)((v - (double)ip) * 1e6 + 0.5);
-    if (frac >= 1000000) {
+    /* At most 15 significant digits in all (what a double holds), so that writing a
+     * parsed number and reading it back gives the same text again. */
+    int n = JSON_DOUBLE_DECIMALS, int_digits = 0;
+    for (int64_t t = ip; t > 0; t /= 10)
+        int_digits++;
+    if (int_digits + n > 15)
+        n = 15 - int_digits;
+    int64_t scale = 1;
+    for (int i = 0; i < n; i++)
+        scale *= 10;
+    int64_t frac = (int64_t)((v - (double)ip) * (double)scale + 0.5);
+    if (frac >= scale) {
         ip++;
-        frac -= 1000000;
+        frac -= scale;
     }
-    char digits[8];
-    snprintf(digits, sizeof(digits), "%06u", (unsigned)frac);
-    int n = 6;
+    char digits[JSON_DOUBLE_DECIMALS + 2];
+    snprintf(digits, sizeof(digits), "%0*u", n, (unsigned)frac);
     while (n > 0 && digits[n - 1] == '0')
         n--;
     digits[n] = 0;

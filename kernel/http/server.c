@@ -1,23 +1,24 @@
 /*
- * HTTP server glue: per-connection state between a byte transport and the API.
- * Received bytes go through the incremental parser (http_parse.c); each complete
- * request goes to api_handle (api.c), which answers at once or starts a task that
- * http_server_poll_at advances one step per turn; output is queued and flushed as
- * the transport accepts it. Timeouts come from the caller's clock (now_ms), so the
- * host tests drive them with a fake one. Transport bindings: server_tcp.c (kernel)
- * and the host harness.
+ * HTTP server glue: per-connection state between a byte transport and the hosted
+ * app (struct http_app, server.h). Received bytes go through the incremental parser
+ * (http_parse.c); each complete request goes to the app's handle op, which answers at
+ * once or begins a response that it finishes later (a generation, written as the
+ * scheduler produces it); output is queued and flushed as the transport accepts it.
+ * Timeouts come from the caller's clock (now_ms), so the host tests drive them with a
+ * fake one. Transport bindings: server_tcp.c (kernel) and the host harness.
  *
  * Re-entrancy: a transport may report closed() from inside send/close/abort; the
  * connection is then only marked dead and freed when the outermost glue call ends.
  *
  * Connection limit: at HTTP_MAX_CONNS, a new connection is admitted by marking one
  * that is not working on a response (one the server already closed, else the
- * longest idle, else the oldest unfinished request) for a reset on the next poll
- * turn, so a flood of idle or half-sent connections cannot lock clients out. The
+ * longest idle, else the oldest unfinished request; never one younger than
+ * HTTP_ACCEPT_GRACE_MS, so a burst of clients is not reset before it could send its
+ * requests) for a reset on the next poll turn, so a flood of idle or half-sent
+ * connections cannot lock clients out; with none to give way, 503 and Retry-After. The
  * reset waits for the poll turn because accepts arrive from inside the transport's
  * own callbacks.
  */
-#include "http/api.h"
 #include "http/conn.h"
 
 static struct http_conn *http_conns;
@@ -27,7 +28,7 @@ static int http_depth; /* glue calls in progress (reaping waits for 0) */
 static size_t http_n_evicting; /* connections marked for a reset (evict) */
 static uint64_t http_n_evicted;
 static uint32_t http_request_timeout_ms = HTTP_REQUEST_TIMEOUT_MS;
-
+static const struct http_app *http_app;
 
 /* Connections whose transport is gone are kept here until reaped. */
 static struct http_conn *http_dead;
@@ -44,12 +45,18 @@ void http_server_set_request_timeout(uint32_t ms) {
     http_request_timeout_ms = ms ? ms : HTTP_REQUEST_TIMEOUT_MS;
 }
 
-void http_server_configure(const struct api_backend *backend, const char *api_key) {
-    api_configure(backend, api_key);
+void http_server_host(const struct http_app *app) {
+    http_app = app;
+}
+
+void http_conn_note_response(const struct http_conn *c, int status) {
+    if (http_app && http_app->responded)
+        http_app->responded(c ? c->route : NULL, status);
 }
 
 static void http_conn_free(struct http_conn *c) {
-    api_task_free(c);
+    if (http_app && http_app->conn_gone)
+        http_app->conn_gone(c);
     if (c->parser) {
         http_parser_free(c->parser);
         port_free(c->parser);
@@ -134,7 +141,10 @@ static void http_conn_dispatch(struct http_conn *c) {
     c->version_minor = p->req.version_minor;
     c->route = NULL;
     c->head_only = strcmp(p->req.method, "HEAD") == 0;
-    api_handle(c, &p->req);
+    if (http_app)
+        http_app->handle(c, &p->req);
+    else
+        http_respond_error(c, 503, "no application is served");
     /* The handler copied what it needs; the parser is free for the next request. */
     http_parser_reset(p);
     c->sent_continue = false;
@@ -183,19 +193,20 @@ static void http_conn_parse(struct http_conn *c, const uint8_t *data, size_t len
         http_conn_stash(c, data + off, len - off);
 }
 
-/* Parse what waited while the previous response was produced. */
-static void http_conn_drain_pending(struct http_conn *c, uint64_t now_ms) {
+/* Parse what waited while the previous response was produced; true if there was some. */
+static bool http_conn_drain_pending(struct http_conn *c, uint64_t now_ms) {
     if (c->busy || c->pending.len == 0 || c->close_after)
-        return;
+        return false;
     struct hbuf tmp = c->pending;
     hbuf_init(&c->pending);
     http_conn_parse(c, (const uint8_t *)tmp.data, tmp.len, now_ms);
     hbuf_free(&tmp);
+    return true;
 }
 
 /* The connection to reset so a new one fits, or NULL: first one the server closed
  * whose peer lingers, then the longest idle, then the oldest unfinished request;
- * never one producing or delivering a response. */
+ * never one producing or delivering a response, nor one still in its accept grace. */
 static struct http_conn *http_conn_victim(uint64_t now_ms) {
     struct http_conn *best = NULL;
     int best_rank = 0;
@@ -210,6 +221,8 @@ static struct http_conn *http_conn_victim(uint64_t now_ms) {
                 continue;
             rank = 0;
         } else if (c->busy || http_conn_unsent(c) || c->close_after) {
+            continue;
+        } else if (now_ms - c->opened_ms < HTTP_ACCEPT_GRACE_MS) {
             continue;
         } else if (!c->parser->started && c->pending.len == 0) {
             rank = 1;
@@ -248,10 +261,11 @@ struct http_conn *http_conn_open(void *t, const struct http_transport_ops *ops, 
         char msg[256];
         int n = snprintf(msg, sizeof(msg),
                          "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n"
-                         "Content-Type: application/json\r\nContent-Length: %u\r\n\r\n%s",
-                         (unsigned)(sizeof(body) - 1), body);
+                         "Retry-After: %d\r\nContent-Type: application/json\r\n"
+                         "Content-Length: %u\r\n\r\n%s",
+                         HTTP_RETRY_AFTER_S, (unsigned)(sizeof(body) - 1), body);
         ops->send(t, msg, (size_t)n);
-        api_metrics_record("other", 503);
+        http_conn_note_response(NULL, 503);
         return NULL;
     }
     if (victim) {
@@ -264,7 +278,7 @@ struct http_conn *http_conn_open(void *t, const struct http_transport_ops *ops, 
     c->transport = t;
     c->ops = ops;
     c->id = ++http_next_id;
-    c->last_ms = now_ms;
+    c->last_ms = c->opened_ms = now_ms;
     c->keep_alive = true;
     c->version_minor = 1;
     c->next = http_conns;
@@ -362,18 +376,13 @@ bool http_server_poll_at(uint64_t now_ms) {
         http_conn_timeouts(c, now_ms);
         if (!http_conn_alive(c))
             continue;
-        if (c->busy && c->task && http_conn_unsent(c) < HTTP_OUT_HIGH_WATER) {
-            api_task_step(c);
+        if (http_conn_drain_pending(c, now_ms))
             worked = true;
-        }
-        http_conn_drain_pending(c, now_ms);
         if (c->peer_fin && !c->busy && c->pending.len == 0)
             c->close_after = true;
         if (http_conn_alive(c))
             http_conn_flush(c, now_ms);
     }
-    if (worked)
-        api_tasks_flush(); /* the tokens just sampled, one forward pass for all */
     http_leave();
     return worked;
 }

@@ -1,8 +1,8 @@
 /*
  * The HTTP server on the kernel's TCP stack: binds the transport-neutral glue in
- * server.c to the callbacks of net/tcp.h, registers the model backend (api_llm.c)
- * and the API key (cllm.api_key=), and gives the poll loop http_server_poll().
- * net_init calls http_server_start once the interface is up.
+ * server.c to the callbacks of net/tcp.h, listens on cllm.port= for the app main.c
+ * hands it (http_server_start, once the network is up) and gives the poll loop
+ * http_poll(). Relies on net/tcp.h, cmdline.h and port.h; knows nothing of the app.
  */
 #include "cmdline.h"
 #include "http/http_param.h"
@@ -11,11 +11,9 @@
 #include "net/net_param.h"
 #include "net/tcp.h"
 #include "port.h"
-#ifndef CLLM_HOST
-#include "kernel.h" /* poll_note_work */
-#endif
+#include "subsys.h" /* http_poll */
 
-extern const struct api_backend api_llm_backend;
+#define HTTP_PORT_DEFAULT 80
 
 /* A new SYN must find a TCP slot while the HTTP connections and the echo service are
  * at their limits, or the server could never see the accept that evicts an idle one. */
@@ -81,26 +79,23 @@ static const struct tcp_handler http_tcp_handler = {
 
 static bool http_started;
 
-void http_server_start(uint16_t port) {
+void http_server_start(const struct http_app *app) {
     if (http_started)
         return;
-    const char *key = cmdline_get("api_key");
-    http_server_configure(&api_llm_backend, key);
+    http_server_host(app);
+    uint32_t port = HTTP_PORT_DEFAULT;
+    cmdline_get_u32("port", &port);
     uint32_t timeout_ms;
     if (cmdline_get_u32("request_timeout_ms", &timeout_ms))
         http_server_set_request_timeout(timeout_ms);
-    if (tcp_listen(port, &http_tcp_handler) != 0) {
+    if (tcp_listen((uint16_t)port, &http_tcp_handler) != 0) {
         port_log("http: cannot listen on port %u", (unsigned)port);
         return;
     }
     http_started = true;
-    port_log("http: listening on port %u%s", (unsigned)port, key && key[0] ? " (api key required)" : "");
+    port_log("http: listening on port %u", (unsigned)port);
 }
 
-void http_server_poll(void) {
-    if (http_started && http_server_poll_at(http_now_ms())) {
-#ifndef CLLM_HOST
-        poll_note_work(); /* a generation is running: do not halt until the next tick */
-#endif
-    }
+bool http_poll(void) {
+    return http_started && http_server_poll_at(http_now_ms());
 }

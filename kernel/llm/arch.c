@@ -4,6 +4,7 @@
  * ggml ne0 x ne1 where ne0 is the input (row length) dimension.
  */
 #include "llm/arch.h"
+#include "llm/ops.h"
 #include "llm/quant.h"
 
 /* What a tensor is: a vector of `ne0`, or a matrix of ne1 rows by ne0 columns. */
@@ -49,13 +50,9 @@ static uint64_t arch_dim_value(const struct model_config *c, enum arch_dim d) {
 }
 
 int arch_check_matrix(const struct model_matrix *w, const char *what, char *err, size_t errlen) {
-    switch (w->type) {
-    case MODEL_WTYPE_F32: case MODEL_WTYPE_F16: case MODEL_WTYPE_Q8_0: case MODEL_WTYPE_Q4_0:
-    case MODEL_WTYPE_Q8_SPLIT:
-        break;
-    default:
-        port_fail(err, errlen, "tensor %s: type %s (%u) not supported (F32, F16, Q8_0, Q4_0)", what,
-                  gguf_type_name(w->type), (unsigned)w->type);
+    if (!ops_supports(w->type)) {
+        port_fail(err, errlen, "tensor %s: type %s (%u) not supported: no kernels for it", what,
+                  model_wtype_name(w->type), (unsigned)w->type);
         return -1;
     }
     if (!quant_row_bytes(w->type, w->cols)) {

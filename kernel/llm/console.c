@@ -3,20 +3,20 @@
  * llm_console_run instead of serving: encode the prompt's raw UTF-8 with BOS, generate
  * up to cllm.n tokens, write exactly the continuation (not the prompt) to COM2, report
  * the prompt size, the finish reason and the timings on COM1, and return the exit
- * status. Relies on llm.h (the loaded model), generate.h, tokenizer.h, sampler.h
- * (decimal parsing), bootinfo.h and dev/serial.h.
+ * status. Relies on llm.h (the loaded model), generate.h, gen_param.h, tokenizer.h,
+ * bootinfo.h and dev/serial.h.
  *
- * Sampling options are read from the command line text itself, so that a value the
+ * Sampling options come from the command line through the parameter table
+ * (gen_param.h), which reads the command line text itself, so that a value the
  * option registry rejected is still reported here as an error rather than silently
- * replaced by a default: cllm.n, cllm.temp, cllm.top_k, cllm.top_p, cllm.min_p,
- * cllm.repeat_penalty, cllm.repeat_last_n, cllm.presence_penalty,
- * cllm.frequency_penalty, cllm.seed.
+ * replaced by a default: cllm.max_tokens (or cllm.n), cllm.temperature (or
+ * cllm.temp), cllm.top_k, cllm.top_p, cllm.min_p, cllm.repeat_penalty,
+ * cllm.repeat_last_n, cllm.presence_penalty, cllm.frequency_penalty, cllm.seed.
  */
 #include "dev/serial.h"
 #include "kernel.h"
 #include "llm/generate.h"
 #include "llm/llm.h"
-#include "llm/sampler.h"
 #include "llm/tokenizer.h"
 #include "port.h"
 #include "subsys.h"
@@ -25,110 +25,21 @@
 #define CONSOLE_PROMPT_MAX (16u << 20)
 
 #define CONSOLE_DEFAULT_N 128      /* tokens generated when cllm.n is absent */
-#define CONSOLE_VALUE_MAX 64       /* longest option value accepted, bytes */
 
 bool llm_console_requested(const struct bootinfo *bi) {
     UNUSED(bi);
     return bootinfo_module("prompt") != NULL;
 }
 
-/* Copy the value of cllm.<key>= from the command line into val (quotes removed).
- * 1 if present, 0 if absent, -1 if too long. */
-static int console_opt(const char *cmdline, const char *key, char *val, size_t cap) {
-    size_t klen = strlen(key);
-    for (const char *p = cmdline; p && *p; p++) {
-        if ((p != cmdline && p[-1] != ' ') || strncmp(p, "cllm.", 5) != 0 ||
-            strncmp(p + 5, key, klen) != 0 || p[5 + klen] != '=')
-            continue;
-        const char *v = p + 6 + klen;
-        bool quoted = *v == '"';
-        v += quoted;
-        size_t n = 0;
-        while (v[n] && (quoted ? v[n] != '"' : v[n] != ' '))
-            n++;
-        if (n >= cap)
-            return -1;
-        memcpy(val, v, n);
-        val[n] = '\0';
-        return 1;
-    }
-    return 0;
-}
-
-/* Unsigned decimal, the whole string; false if malformed or above max. */
-static bool console_parse_u64(const char *s, uint64_t max, uint64_t *out) {
-    uint64_t v = 0;
-    if (!*s)
-        return false;
-    for (; *s; s++) {
-        if (*s < '0' || *s > '9')
-            return false;
-        uint64_t d = (uint64_t)(*s - '0');
-        if (v > (max - d) / 10)
-            return false;
-        v = v * 10 + d;
-    }
-    *out = v;
-    return true;
-}
-
-static int console_bad(const char *key, const char *val, const char *want) {
-    printk("cllm: console: error: cllm.%s: bad value \"%s\" (%s)\n", key, val, want);
-    return -1;
-}
-
 /* Fill p from the defaults and the command line; -1 after reporting a bad value. */
 static int console_params(const char *cmdline, struct gen_params *p) {
-    static const struct {
-        const char *key;
-        size_t off;
-        float lo, hi;
-    } floats[] = {
-        {"temp", offsetof(struct gen_params, temperature), 0.0f, 100.0f},
-        {"top_p", offsetof(struct gen_params, top_p), 0.0f, 1.0f},
-        {"min_p", offsetof(struct gen_params, min_p), 0.0f, 1.0f},
-        {"repeat_penalty", offsetof(struct gen_params, repeat_penalty), 0.000001f, 1000.0f},
-        {"presence_penalty", offsetof(struct gen_params, presence_penalty), -100.0f, 100.0f},
-        {"frequency_penalty", offsetof(struct gen_params, frequency_penalty), -100.0f, 100.0f},
-    };
-    static const struct {
-        const char *key;
-        uint64_t max;
-    } ints[] = {{"n", 1u << 20}, {"top_k", 1u << 20}, {"repeat_last_n", 1u << 20},
-                {"seed", UINT64_MAX - 1}};
-    char val[CONSOLE_VALUE_MAX];
+    char err[160];
     gen_params_default(p);
     p->n_predict = CONSOLE_DEFAULT_N;
-    for (size_t i = 0; i < ARRAY_SIZE(floats); i++) {
-        int r = console_opt(cmdline, floats[i].key, val, sizeof val);
-        if (r < 0)
-            return console_bad(floats[i].key, "(too long)", "a decimal number");
-        float v;
-        if (r == 0)
-            continue;
-        if (sampler_parse_float(val, &v) != 0 || !(v >= floats[i].lo && v <= floats[i].hi))
-            return console_bad(floats[i].key, val, "a decimal number in range");
-        *(float *)((char *)p + floats[i].off) = v;
-    }
-    for (size_t i = 0; i < ARRAY_SIZE(ints); i++) {
-        int r = console_opt(cmdline, ints[i].key, val, sizeof val);
-        if (r < 0)
-            return console_bad(ints[i].key, "(too long)", "an unsigned integer");
-        uint64_t v;
-        if (r == 0)
-            continue;
-        if (!console_parse_u64(val, ints[i].max, &v))
-            return console_bad(ints[i].key, val, "an unsigned integer in range");
-        if (i == 0)
-            p->n_predict = (int)v;
-        else if (i == 1)
-            p->top_k = (int)v;
-        else if (i == 2)
-            p->repeat_last_n = (int)v;
-        else
-            p->seed = v;
-    }
-    return 0;
+    if (gen_params_from_cmdline(p, cmdline, err, sizeof err) == 0)
+        return 0;
+    printk("cllm: console: error: %s\n", err);
+    return -1;
 }
 
 /* "X.XX" tokens per second, without floating point formatting. */

@@ -6,11 +6,18 @@
  *
  * model_forward_batch (several prompt tokens of one sequence) and model_forward_multi
  * (the next token of several sequences) run their rows through each layer together,
- * so every weight matrix is read once per batch instead of once per token; the
- * activations live in a scratch buffer here (single-threaded use only). Both give
+ * so every weight matrix is read once per batch instead of once per token. Both give
  * the same numbers as model_forward token by token.
+ *
+ * Scratch (the rounded matmul inputs, a batch's activations) lives in a struct
+ * ops_scratch passed down from the entry points; there is one per CPU that runs
+ * forward passes, today only the boot CPU's below.
  */
 #include "llm/ops.h"
+
+/* The boot CPU's scratch, owned here: it grows to the largest model seen and lives
+ * as long as the kernel. */
+static struct ops_scratch forward_cpu0;
 
 /* Rotate q (n_heads heads) and k (n_kv_heads heads) in place for position pos. */
 static void forward_rope(const struct model_config *c, float *q, float *k, int pos) {
@@ -54,10 +61,27 @@ static void forward_attention(const struct model_config *c, struct model_state *
     }
 }
 
-const float *model_forward(const struct model *m, struct model_state *s, int token, int pos) {
+#define FORWARD_ERR_RANGE "token or position out of range"
+#define FORWARD_ERR_NONFINITE "logits not finite (NaN or inf): NaN weights or an overflow in the model"
+
+/* True if the n values are all finite: once per token, so that NaN or inf logits
+ * (NaN weights, an overflow) end the generation instead of reaching the sampler.
+ * v * 0 is 0 for a finite v and NaN otherwise; the sum vectorizes. */
+static bool forward_finite(const float *v, int n) {
+    float acc = 0;
+    for (int i = 0; i < n; i++)
+        acc += v[i] * 0.0f;
+    return acc == 0;
+}
+
+/* model_forward with the scratch sc. */
+static const float *forward_one(const struct model *m, struct ops_scratch *sc, struct model_state *s,
+                                int token, int pos) {
     const struct model_config *c = &m->cfg;
-    if (token < 0 || token >= c->vocab_size || pos < 0 || pos >= s->n_ctx)
+    if (token < 0 || token >= c->vocab_size || pos < 0 || pos >= s->n_ctx) {
+        s->error = FORWARD_ERR_RANGE;
         return NULL;
+    }
     int kv_dim = c->n_kv_heads * c->head_dim;
     ops_get_row(s->x, &m->tok_embd, token);
     for (int l = 0; l < c->n_layers; l++) {
@@ -69,43 +93,49 @@ const float *model_forward(const struct model *m, struct model_state *s, int tok
         ops_rmsnorm(s->xb, s->x, w->attn_norm, c->dim, c->rms_eps);
         float *const qkv_out[3] = {s->q, k, v};
         const struct model_matrix *const qkv[3] = {&w->wq, &w->wk, &w->wv};
-        ops_matmul_n(qkv_out, qkv, 3, s->xb);
+        ops_matmul_n(sc, qkv_out, qkv, 3, s->xb);
         forward_rope(c, s->q, k, pos);
         forward_attention(c, s, l, pos, s->q, s->xb);
-        ops_matmul(s->xb2, &w->wo, s->xb);
+        ops_matmul(sc, s->xb2, &w->wo, s->xb);
         for (int i = 0; i < c->dim; i++)
             s->x[i] += s->xb2[i];
 
         ops_rmsnorm(s->xb, s->x, w->ffn_norm, c->dim, c->rms_eps);
         float *const ffn_out[2] = {s->hb, s->hb2};
         const struct model_matrix *const ffn[2] = {&w->w1, &w->w3};
-        ops_matmul_n(ffn_out, ffn, 2, s->xb);
+        ops_matmul_n(sc, ffn_out, ffn, 2, s->xb);
         ops_swiglu(s->hb, s->hb2, c->hidden_dim);
-        ops_matmul(s->xb2, &w->w2, s->hb);
+        ops_matmul(sc, s->xb2, &w->w2, s->hb);
         for (int i = 0; i < c->dim; i++)
             s->x[i] += s->xb2[i];
     }
     ops_rmsnorm(s->x, s->x, m->output_norm, c->dim, c->rms_eps);
-    ops_matmul(s->logits, &m->output, s->x);
+    ops_matmul(sc, s->logits, &m->output, s->x);
+    if (!forward_finite(s->logits, c->vocab_size)) {
+        s->error = FORWARD_ERR_NONFINITE;
+        return NULL;
+    }
     return s->logits;
 }
 
-/* Activations of a batch of FORWARD_BATCH tokens, row after row, grown to the
- * largest model seen. */
-#define FORWARD_BATCH 16
-static float *fwd_buf;
-static size_t fwd_cap; /* floats */
+const float *model_forward(const struct model *m, struct model_state *s, int token, int pos) {
+    return forward_one(m, &forward_cpu0, s, token, pos);
+}
 
-static float *forward_scratch(size_t n) {
-    if (n > fwd_cap) {
+/* Rows of a batch at most (prompt tokens, or sequences of model_forward_multi). */
+#define FORWARD_BATCH 16
+
+/* Activations of a batch, n floats, in sc; NULL when out of memory. */
+static float *forward_scratch(struct ops_scratch *sc, size_t n) {
+    if (n > sc->act_cap) {
         float *p = port_alloc(n * sizeof(float));
         if (!p)
             return NULL;
-        port_free(fwd_buf);
-        fwd_buf = p;
-        fwd_cap = n;
+        port_free(sc->act);
+        sc->act = p;
+        sc->act_cap = n;
     }
-    return fwd_buf;
+    return sc->act;
 }
 
 /* One row of a batch: a token of some sequence at its position. */
@@ -118,15 +148,17 @@ struct forward_row {
  * attention per row over its own sequence's cache (rows of one sequence in position
  * order, so each sees the ones before it). With logits, every row's state gets its
  * logits; without, only the residual stream of the last row is left in its s->x.
- * -1 if the scratch cannot be had. */
-static int forward_rows(const struct model *m, const struct forward_row *r, int nb, bool logits) {
+ * -1 if the scratch cannot be had, or if a row's logits are not finite (the caller
+ * then runs the rows one by one, which names the sequence). */
+static int forward_rows(const struct model *m, struct ops_scratch *sc, const struct forward_row *r,
+                        int nb, bool logits) {
     const struct model_config *c = &m->cfg;
     int dim = c->dim, hid = c->hidden_dim, kv_dim = c->n_kv_heads * c->head_dim;
     int qd = c->n_heads * c->head_dim, wide = MAX(dim, qd);
     size_t per_row = (size_t)(dim + 2 * wide + qd + 2 * kv_dim + 2 * hid);
     if (logits)
         per_row += (size_t)c->vocab_size;
-    float *x = forward_scratch((size_t)nb * per_row);
+    float *x = forward_scratch(sc, (size_t)nb * per_row);
     if (!x)
         return -1;
     float *xb = x + nb * dim, *xb2 = xb + nb * wide, *q = xb2 + nb * wide;
@@ -139,7 +171,7 @@ static int forward_rows(const struct model *m, const struct forward_row *r, int 
             ops_rmsnorm(xb + b * dim, x + b * dim, w->attn_norm, dim, c->rms_eps);
         float *const qkv_out[3] = {q, k, v};
         const struct model_matrix *const qkv[3] = {&w->wq, &w->wk, &w->wv};
-        ops_matmul_batch(qkv_out, qkv, 3, xb, nb);
+        ops_matmul_batch(sc, qkv_out, qkv, 3, xb, nb);
         for (int b = 0; b < nb; b++) {
             forward_rope(c, q + b * qd, k + b * kv_dim, r[b].pos);
             size_t at = ((size_t)l * (size_t)r[b].s->n_ctx + (size_t)r[b].pos) * (size_t)kv_dim;
@@ -150,7 +182,7 @@ static int forward_rows(const struct model *m, const struct forward_row *r, int 
             forward_attention(c, r[b].s, l, r[b].pos, q + b * qd, xb2 + b * qd);
         float *const wo_out[1] = {xb};
         const struct model_matrix *const wo[1] = {&w->wo};
-        ops_matmul_batch(wo_out, wo, 1, xb2, nb);
+        ops_matmul_batch(sc, wo_out, wo, 1, xb2, nb);
         for (int i = 0; i < nb * dim; i++)
             x[i] += xb[i];
 
@@ -158,12 +190,12 @@ static int forward_rows(const struct model *m, const struct forward_row *r, int 
             ops_rmsnorm(xb + b * dim, x + b * dim, w->ffn_norm, dim, c->rms_eps);
         float *const ffn_out[2] = {hb, hb2};
         const struct model_matrix *const ffn[2] = {&w->w1, &w->w3};
-        ops_matmul_batch(ffn_out, ffn, 2, xb, nb);
+        ops_matmul_batch(sc, ffn_out, ffn, 2, xb, nb);
         for (int b = 0; b < nb; b++)
             ops_swiglu(hb + b * hid, hb2 + b * hid, hid);
         float *const w2_out[1] = {xb};
         const struct model_matrix *const w2[1] = {&w->w2};
-        ops_matmul_batch(w2_out, w2, 1, hb, nb);
+        ops_matmul_batch(sc, w2_out, w2, 1, hb, nb);
         for (int i = 0; i < nb * dim; i++)
             x[i] += xb[i];
     }
@@ -176,33 +208,43 @@ static int forward_rows(const struct model *m, const struct forward_row *r, int 
         ops_rmsnorm(x + b * dim, x + b * dim, m->output_norm, dim, c->rms_eps);
     float *const lg_out[1] = {out};
     const struct model_matrix *const lg[1] = {&m->output};
-    ops_matmul_batch(lg_out, lg, 1, x, nb);
-    for (int b = 0; b < nb; b++)
+    ops_matmul_batch(sc, lg_out, lg, 1, x, nb);
+    for (int b = 0; b < nb; b++) {
+        if (!forward_finite(out + (size_t)b * c->vocab_size, c->vocab_size))
+            return -1;
         memcpy(r[b].s->logits, out + (size_t)b * c->vocab_size, (size_t)c->vocab_size * sizeof(float));
+    }
     return 0;
 }
 
 const float *model_forward_batch(const struct model *m, struct model_state *s, const int *tokens,
                                  int n, int pos) {
     const struct model_config *c = &m->cfg;
-    if (n <= 0 || pos < 0 || pos > s->n_ctx - n)
+    bool ok = n > 0 && pos >= 0 && pos <= s->n_ctx - n;
+    for (int i = 0; ok && i < n; i++)
+        ok = tokens[i] >= 0 && tokens[i] < c->vocab_size;
+    if (!ok) {
+        s->error = FORWARD_ERR_RANGE;
         return NULL;
-    for (int i = 0; i < n; i++)
-        if (tokens[i] < 0 || tokens[i] >= c->vocab_size)
-            return NULL;
+    }
+    struct ops_scratch *sc = &forward_cpu0;
     struct forward_row rows[FORWARD_BATCH];
     for (int done = 0; done < n;) {
         int nb = MIN(FORWARD_BATCH, n - done);
         for (int b = 0; b < nb; b++)
             rows[b] = (struct forward_row){s, tokens[done + b], pos + done + b};
-        if (nb == 1 || forward_rows(m, rows, nb, false) != 0) {
+        if (nb == 1 || forward_rows(m, sc, rows, nb, false) != 0) {
             /* one token, or no scratch memory: the one-token pass */
             for (int i = 0; i < nb; i++)
-                if (!model_forward(m, s, tokens[done + i], pos + done + i))
+                if (!forward_one(m, sc, s, tokens[done + i], pos + done + i))
                     return NULL;
         } else if (done + nb == n) {
             ops_rmsnorm(s->x, s->x, m->output_norm, c->dim, c->rms_eps);
-            ops_matmul(s->logits, &m->output, s->x);
+            ops_matmul(sc, s->logits, &m->output, s->x);
+            if (!forward_finite(s->logits, c->vocab_size)) {
+                s->error = FORWARD_ERR_NONFINITE;
+                return NULL;
+            }
         }
         done += nb;
     }
@@ -212,17 +254,21 @@ const float *model_forward_batch(const struct model *m, struct model_state *s, c
 int model_forward_multi(const struct model *m, struct model_state *const *s, const int *tokens,
                         const int *pos, int n) {
     const struct model_config *c = &m->cfg;
-    for (int i = 0; i < n; i++)
-        if (tokens[i] < 0 || tokens[i] >= c->vocab_size || pos[i] < 0 || pos[i] >= s[i]->n_ctx)
+    for (int i = 0; i < n; i++) {
+        if (tokens[i] < 0 || tokens[i] >= c->vocab_size || pos[i] < 0 || pos[i] >= s[i]->n_ctx) {
+            s[i]->error = FORWARD_ERR_RANGE;
             return -1;
+        }
+    }
+    struct ops_scratch *sc = &forward_cpu0;
     struct forward_row rows[FORWARD_BATCH];
     for (int done = 0; done < n;) {
         int nb = MIN(FORWARD_BATCH, n - done);
         for (int b = 0; b < nb; b++)
             rows[b] = (struct forward_row){s[done + b], tokens[done + b], pos[done + b]};
-        if (nb == 1 || forward_rows(m, rows, nb, true) != 0) {
+        if (nb == 1 || forward_rows(m, sc, rows, nb, true) != 0) {
             for (int i = 0; i < nb; i++)
-                if (!model_forward(m, s[done + i], tokens[done + i], pos[done + i]))
+                if (!forward_one(m, sc, s[done + i], tokens[done + i], pos[done + i]))
                     return -1;
         }
         done += nb;

@@ -16,18 +16,6 @@
 
 #define GEN_SEED_MIX 0x9E3779B97F4A7C15ull /* spreads clock seeds over all 64 bits */
 
-void gen_params_default(struct gen_params *p) {
-    memset(p, 0, sizeof *p);
-    p->n_predict = -1;
-    p->temperature = 0.8f;
-    p->top_k = 40;
-    p->top_p = 0.95f;
-    p->min_p = 0.05f;
-    p->repeat_penalty = 1.0f;
-    p->repeat_last_n = 64;
-    p->seed = GEN_SEED_RANDOM;
-}
-
 const char *gen_finish_name(enum gen_finish f) {
     switch (f) {
     case GEN_FINISH_LENGTH:
@@ -53,70 +41,81 @@ void gen_free(struct gen_request *req) {
     req->tokens = NULL;
 }
 
-int gen_init(struct gen_request *req, const struct llm *llm, const int *prompt, int n_prompt,
-             const struct gen_params *params, char *err, size_t errlen) {
+/* gen_init's failure: the message into err, the reason returned. */
+static enum gen_err gen_refuse(enum gen_err why, char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static enum gen_err gen_refuse(enum gen_err why, char *err, size_t errlen, const char *fmt, ...) {
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return why;
+}
+
+enum gen_err gen_init(struct gen_request *req, const struct llm *llm, const int *prompt,
+                      int n_prompt, const struct gen_params *params, char *err, size_t errlen) {
     memset(req, 0, sizeof *req);
     if (!llm || !llm->tok)
-        return port_fail(err, errlen, "no model loaded");
+        return gen_refuse(GEN_ERR_NO_MODEL, err, errlen, "no model loaded");
     const struct model_config *cfg = &llm->model.cfg;
     if (n_prompt <= 0)
-        return port_fail(err, errlen, "prompt: empty (at least one token, e.g. BOS, is needed)");
+        return gen_refuse(GEN_ERR_REQUEST, err, errlen,
+                          "prompt: empty (at least one token, e.g. BOS, is needed)");
     if (n_prompt > cfg->seq_len)
-        return port_fail(err, errlen, "prompt: %d tokens exceed the context of %d", n_prompt,
-                         cfg->seq_len);
+        return gen_refuse(GEN_ERR_REQUEST, err, errlen,
+                          "prompt: %d tokens exceed the context of %d", n_prompt, cfg->seq_len);
     for (int i = 0; i < n_prompt; i++)
         if (prompt[i] < 0 || prompt[i] >= cfg->vocab_size)
-            return port_fail(err, errlen, "prompt: token %d at %d out of range (vocab %d)",
-                             prompt[i], i, cfg->vocab_size);
+            return gen_refuse(GEN_ERR_REQUEST, err, errlen,
+                              "prompt: token %d at %d out of range (vocab %d)", prompt[i], i,
+                              cfg->vocab_size);
     if (params->n_stop < 0 || params->n_stop > GEN_MAX_STOP)
-        return port_fail(err, errlen, "stop: %d strings, at most %d", params->n_stop, GEN_MAX_STOP);
+        return gen_refuse(GEN_ERR_REQUEST, err, errlen, "stop: %d strings, at most %d",
+                          params->n_stop, GEN_MAX_STOP);
     for (int i = 0; i < params->n_stop; i++) {
         size_t n = 0;
         while (n <= GEN_STOP_MAX_LEN && params->stop[i][n])
             n++;
         if (n == 0 || n > GEN_STOP_MAX_LEN)
-            return port_fail(err, errlen, "stop[%d]: length %u not in 1..%d", i, (unsigned)n,
-                             GEN_STOP_MAX_LEN);
+            return gen_refuse(GEN_ERR_REQUEST, err, errlen, "stop[%d]: length %u not in 1..%d", i,
+                              (unsigned)n, GEN_STOP_MAX_LEN);
     }
-    if (params->top_k < 0)
-        return port_fail(err, errlen, "top_k: value %d is negative", params->top_k);
+    if (params->sample.top_k < 0)
+        return gen_refuse(GEN_ERR_REQUEST, err, errlen, "top_k: value %d is negative",
+                          params->sample.top_k);
     req->llm = llm;
     req->params = *params;
     req->n_prompt = n_prompt;
     /* positions needed: the prompt, then every sampled token but the last */
     long need = params->n_predict < 0 ? (long)cfg->seq_len : (long)n_prompt + params->n_predict;
     req->n_ctx = need < cfg->seq_len ? (int)need : cfg->seq_len;
-    struct sampler_params sp = {
-        .temperature = params->temperature,
-        .top_k = params->top_k,
-        .top_p = params->top_p,
-        .min_p = params->min_p,
-        .repeat_penalty = params->repeat_penalty,
-        .repeat_last_n = params->repeat_last_n,
-        .presence_penalty = params->presence_penalty,
-        .frequency_penalty = params->frequency_penalty,
-        .seed = params->seed,
-    };
+    struct sampler_params sp = params->sample;
     if (sp.seed == GEN_SEED_RANDOM)
         sp.seed = (port_time_us() + 1) * GEN_SEED_MIX;
-    if (sampler_init(&req->sampler, cfg->vocab_size, &sp, err, errlen) != 0)
-        return -1;
+    int src = sampler_init(&req->sampler, cfg->vocab_size, &sp, err, errlen);
+    if (src != 0)
+        return src == SAMPLER_ERR_MEMORY ? GEN_ERR_NO_MEMORY : GEN_ERR_REQUEST;
     req->tokens = port_alloc(((size_t)req->n_ctx + 1) * sizeof *req->tokens);
     req->state = port_alloc(sizeof *req->state);
     if (!req->tokens || !req->state) {
         port_free(req->state);
         req->state = NULL;
         gen_free(req);
-        return port_fail(err, errlen, "out of memory for a request of %d positions", req->n_ctx);
+        return gen_refuse(GEN_ERR_NO_MEMORY, err, errlen,
+                          "out of memory for a request of %d positions", req->n_ctx);
     }
     if (model_state_init(req->state, &llm->model, req->n_ctx) != 0) {
         port_free(req->state);
         req->state = NULL;
         gen_free(req);
-        return port_fail(err, errlen, "out of memory for the KV cache (%d positions)", req->n_ctx);
+        return gen_refuse(GEN_ERR_NO_MEMORY, err, errlen,
+                          "out of memory for the KV cache (%d positions)", req->n_ctx);
     }
     memcpy(req->tokens, prompt, (size_t)n_prompt * sizeof *prompt);
-    return 0;
+    return GEN_OK;
 }
 
 /* Bytes at the end of s[0..n) that form an incomplete UTF-8 character. */

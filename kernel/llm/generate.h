@@ -1,12 +1,12 @@
 /*
  * generate: one text-generation request, advanced a step at a time. Console mode
  * (console.c) drives one request to the end; the HTTP API creates one per call and the
- * scheduler (llm_poll) steps every active request, so all per-sequence state (KV cache,
+ * scheduler (sched.c) steps every active request, so all per-sequence state (KV cache,
  * sampler, held-back bytes) lives in struct gen_request and the model stays shared and
  * read-only.
  *
  * Usage:
- *   gen_params_default(&p); p.n_predict = 64; ...
+ *   gen_params_default(&p); p.n_predict = 64; ...       (gen_param.h)
  *   if (gen_init(&req, llm, toks, n, &p, err, sizeof err) != 0) -> err says why
  *   while ((r = gen_step(&req, &out)) >= 0) {
  *       use out.text[0..out.len)        (valid for every return >= 0, may be empty)
@@ -17,39 +17,30 @@
  * Text is released only when it is final: bytes of an incomplete UTF-8 character are
  * held until the character completes, and text that could still become the start of a
  * stop string is held until it can no longer match. A matched stop string and
- * everything after it is never released. Relies on model.h (model_state_init,
- * model_forward), tokenizer.h, sampler.h and port.h (allocation, port_time_us).
+ * everything after it is never released. Relies on gen_param.h (struct gen_params),
+ * model.h (model_state_init, model_forward), tokenizer.h, sampler.h and port.h
+ * (allocation, port_time_us).
  */
 #ifndef CLLM_LLM_GENERATE_H
 #define CLLM_LLM_GENERATE_H
 
+#include "llm/gen_param.h"
 #include "llm/sampler.h"
 #include "types.h"
 
 struct llm;
 struct model_state;
 
-#define GEN_MAX_STOP 4          /* stop strings per request */
-#define GEN_STOP_MAX_LEN 64     /* bytes per stop string, excluding the NUL */
 #define GEN_PROMPT_CHUNK 32     /* prompt tokens evaluated per gen_step call */
 #define GEN_BATCH_MAX 16        /* requests gen_forward_pending runs in one pass */
 #define GEN_TEXT_MAX 512        /* bytes one gen_step may release (held bytes + a piece) */
-#define GEN_SEED_RANDOM UINT64_MAX /* seed value meaning "from the clock" */
 
-struct gen_params {
-    int n_predict;            /* tokens to generate; < 0: until EOS or the context is full */
-    float temperature;        /* 0: greedy */
-    int top_k;                /* 0: off */
-    float top_p;              /* 1: off */
-    float min_p;              /* 0: off */
-    float repeat_penalty;     /* 1: off */
-    int repeat_last_n;        /* penalty window in tokens; 0: off, -1: whole context */
-    float presence_penalty;   /* 0: off */
-    float frequency_penalty;  /* 0: off */
-    uint64_t seed;            /* GEN_SEED_RANDOM: taken from the clock */
-    int n_stop;
-    char stop[GEN_MAX_STOP][GEN_STOP_MAX_LEN + 1]; /* NUL-terminated, non-empty */
-    bool ignore_eos;          /* keep going past EOS (it is sampled but not decoded) */
+/* Why gen_init refused a request; the HTTP API maps each to a status in one place. */
+enum gen_err {
+    GEN_OK = 0,
+    GEN_ERR_REQUEST,   /* the request is wrong: prompt, stop strings, a parameter */
+    GEN_ERR_NO_MEMORY, /* the server has no memory for it now; retry later */
+    GEN_ERR_NO_MODEL,  /* no model is loaded */
 };
 
 enum gen_finish {
@@ -90,17 +81,12 @@ struct gen_request {
     uint64_t t_gen_us;          /* time spent generating (forward of sampled tokens + sampling) */
 };
 
-/* llama.cpp-like defaults: temperature 0.8, top_k 40, top_p 0.95, min_p 0.05,
- * repeat_penalty 1 (off), repeat_last_n 64, no presence/frequency penalty, random seed,
- * n_predict -1, no stop strings. */
-void gen_params_default(struct gen_params *p);
-
 /* Start a request for prompt[0..n_prompt) (already tokenized, BOS included if wanted).
- * Copies the prompt and params. 0 on success, else -1 with a message in err (no model,
- * empty or too long prompt, bad parameter, out of memory); on failure nothing needs
- * freeing. */
-int gen_init(struct gen_request *req, const struct llm *llm, const int *prompt, int n_prompt,
-             const struct gen_params *params, char *err, size_t errlen);
+ * Copies the prompt and params. GEN_OK on success, else the reason with a message in
+ * err (no model, empty or too long prompt, bad parameter, out of memory); on failure
+ * nothing needs freeing. */
+enum gen_err gen_init(struct gen_request *req, const struct llm *llm, const int *prompt,
+                      int n_prompt, const struct gen_params *params, char *err, size_t errlen);
 
 /* Advance by one step: a chunk of the prompt, or one sampled token. Returns GEN_STEP_*,
  * or -1 if called after GEN_STEP_DONE. */

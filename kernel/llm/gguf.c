@@ -101,34 +101,55 @@ static const char *gguf_show(struct gguf_str s, char *buf, size_t n) {
     return buf;
 }
 
-/* Elements per block and bytes per block of a ggml type; false if unknown. */
-static bool gguf_block(uint32_t type, uint32_t *elems, uint32_t *bytes) {
-    switch (type) {
-    case GGUF_GGML_F32: *elems = 1; *bytes = 4; return true;
-    case GGUF_GGML_F16: case GGUF_GGML_BF16: *elems = 1; *bytes = 2; return true;
-    case GGUF_GGML_Q4_0: *elems = 32; *bytes = 18; return true;
-    case GGUF_GGML_Q4_1: *elems = 32; *bytes = 20; return true;
-    case GGUF_GGML_Q5_0: *elems = 32; *bytes = 22; return true;
-    case GGUF_GGML_Q5_1: *elems = 32; *bytes = 24; return true;
-    case GGUF_GGML_Q8_0: *elems = 32; *bytes = 34; return true;
-    case GGUF_GGML_Q8_1: *elems = 32; *bytes = 36; return true;
-    default: return false;
-    }
+/* The ggml tensor types, indexed by type number: name, values per block, bytes per
+ * block. Layouts of the block types (little endian, d/m/scales are IEEE halves):
+ *   Q4_0  d, 16 bytes of 4-bit values          Q4_1  d, m, 16 bytes of 4-bit values
+ *   Q5_0  d, 4 bytes of fifth bits, 16 bytes    Q5_1  d, m, 4 bytes of fifth bits, 16 bytes
+ *   Q8_0  d, 32 int8                           Q8_1  d, s, 32 int8
+ *   K types: super-blocks of 256 values in sub-blocks with 6-bit (Q3_K..Q5_K) or
+ *   8-bit (Q6_K) or 4-bit (Q2_K) sub-scales; Q8_K (the K input form): f32 d, 256
+ *   int8, 16 int16 sums of 16. IQ types are known by size only. */
+static const struct gguf_type_info gguf_types[GGUF_GGML_TYPE_COUNT] = {
+    [GGUF_GGML_F32] = {"F32", 1, 4},
+    [GGUF_GGML_F16] = {"F16", 1, 2},
+    [GGUF_GGML_Q4_0] = {"Q4_0", 32, 18},
+    [GGUF_GGML_Q4_1] = {"Q4_1", 32, 20},
+    [GGUF_GGML_Q5_0] = {"Q5_0", 32, 22},
+    [GGUF_GGML_Q5_1] = {"Q5_1", 32, 24},
+    [GGUF_GGML_Q8_0] = {"Q8_0", 32, 34},
+    [GGUF_GGML_Q8_1] = {"Q8_1", 32, 36},
+    [GGUF_GGML_Q2_K] = {"Q2_K", 256, 84},
+    [GGUF_GGML_Q3_K] = {"Q3_K", 256, 110},
+    [GGUF_GGML_Q4_K] = {"Q4_K", 256, 144},
+    [GGUF_GGML_Q5_K] = {"Q5_K", 256, 176},
+    [GGUF_GGML_Q6_K] = {"Q6_K", 256, 210},
+    [GGUF_GGML_Q8_K] = {"Q8_K", 256, 292},
+    [16] = {"IQ2_XXS", 256, 66},
+    [17] = {"IQ2_XS", 256, 74},
+    [18] = {"IQ3_XXS", 256, 98},
+    [19] = {"IQ1_S", 256, 50},
+    [20] = {"IQ4_NL", 32, 18},
+    [21] = {"IQ3_S", 256, 110},
+    [22] = {"IQ2_S", 256, 82},
+    [23] = {"IQ4_XS", 256, 136},
+    [24] = {"I8", 1, 1},
+    [25] = {"I16", 1, 2},
+    [26] = {"I32", 1, 4},
+    [27] = {"I64", 1, 8},
+    [28] = {"F64", 1, 8},
+    [29] = {"IQ1_M", 256, 56},
+    [GGUF_GGML_BF16] = {"BF16", 1, 2},
+};
+
+const struct gguf_type_info *gguf_type_info(uint32_t type) {
+    if (type >= GGUF_GGML_TYPE_COUNT || !gguf_types[type].name)
+        return NULL;
+    return &gguf_types[type];
 }
 
 const char *gguf_type_name(uint32_t type) {
-    switch (type) {
-    case GGUF_GGML_F32: return "F32";
-    case GGUF_GGML_F16: return "F16";
-    case GGUF_GGML_BF16: return "BF16";
-    case GGUF_GGML_Q4_0: return "Q4_0";
-    case GGUF_GGML_Q4_1: return "Q4_1";
-    case GGUF_GGML_Q5_0: return "Q5_0";
-    case GGUF_GGML_Q5_1: return "Q5_1";
-    case GGUF_GGML_Q8_0: return "Q8_0";
-    case GGUF_GGML_Q8_1: return "Q8_1";
-    default: return "unknown";
-    }
+    const struct gguf_type_info *ti = gguf_type_info(type);
+    return ti ? ti->name : "unknown";
 }
 
 void gguf_close(struct gguf_file *g) {
@@ -263,13 +284,14 @@ static int gguf_read_tensor(struct cursor *c, struct gguf_tensor *t, size_t idx,
 /* Check a tensor's size and place it inside the data section. */
 static int gguf_place_tensor(struct gguf_file *g, struct gguf_tensor *t, char *err, size_t errlen) {
     char show[64];
-    uint32_t be, bb;
     gguf_show(t->name, show, sizeof(show));
-    if (!gguf_block(t->type, &be, &bb)) {
+    const struct gguf_type_info *ti = gguf_type_info(t->type);
+    if (!ti) {
         port_fail(err, errlen, "tensor %s: unknown type %u", show, (unsigned)t->type);
         return -1;
     }
-    /* elements: each ne <= 2^32; cap the product at 2^56 so bytes (<= 4 per element) fit */
+    uint32_t be = ti->block, bb = ti->block_bytes;
+    /* elements: each ne <= 2^32; cap the product at 2^56 so bytes (<= 8 per element) fit */
     uint64_t n = 1;
     for (uint32_t d = 0; d < GGUF_MAX_DIMS; d++) {
         if (t->ne[d] && n > (1ull << 56) / t->ne[d]) {

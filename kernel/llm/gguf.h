@@ -30,8 +30,9 @@ enum gguf_type {
     GGUF_TYPE_COUNT = 13,
 };
 
-/* Tensor element types (ggml numbering). Only F32, F16, Q8_0, Q4_0 are accepted by
- * the model loader; gguf_open itself accepts any type whose block size it knows. */
+/* Tensor element types (ggml numbering). gguf_open accepts every type of the table
+ * in gguf.c (gguf_type_info); the model loader only those the math table of ops.c
+ * has kernels for. */
 enum gguf_ggml_type {
     GGUF_GGML_F32 = 0,
     GGUF_GGML_F16 = 1,
@@ -41,7 +42,22 @@ enum gguf_ggml_type {
     GGUF_GGML_Q5_1 = 7,
     GGUF_GGML_Q8_0 = 8,
     GGUF_GGML_Q8_1 = 9,
+    GGUF_GGML_Q2_K = 10,
+    GGUF_GGML_Q3_K = 11,
+    GGUF_GGML_Q4_K = 12,
+    GGUF_GGML_Q5_K = 13,
+    GGUF_GGML_Q6_K = 14,
+    GGUF_GGML_Q8_K = 15,
     GGUF_GGML_BF16 = 30,
+    GGUF_GGML_TYPE_COUNT = 31, /* type numbers below this may be in the table */
+};
+
+/* What the container knows of a tensor type, ggml's type traits: its name and its
+ * block layout. A tensor row holds a whole number of blocks. */
+struct gguf_type_info {
+    const char *name;
+    uint32_t block;        /* values per block */
+    uint32_t block_bytes;  /* bytes per block */
 };
 
 #define GGUF_MAX_DIMS 4             /* ggml tensors have at most 4 dimensions */
@@ -119,6 +135,9 @@ int32_t gguf_arr_i32(const struct gguf_kv *kv, uint64_t i);
 
 /* Tensor lookup by name; NULL if absent. */
 const struct gguf_tensor *gguf_find_tensor(const struct gguf_file *g, const char *name);
+
+/* The layout of a ggml type; NULL for a number the table does not know. */
+const struct gguf_type_info *gguf_type_info(uint32_t type);
 
 /* Name of a ggml type ("F32", "Q8_0", ...), or "unknown". */
 const char *gguf_type_name(uint32_t type);

@@ -15,6 +15,10 @@ struct tokenizer;
 #define LLM_CHECK_LOGITS 512      /* logits printed (the first ids) */
 #define LLM_CHECK_PER_LINE 16     /* logits per line */
 
+/* general.name of the bundled demonstration model (models/default.gguf): the boot log
+ * and /v1/models say it is one, so nobody takes it for an assistant. */
+#define LLM_DEMO_NAME "cllm-default"
+
 enum llm_status {
     LLM_STATUS_NONE = 0,    /* no model given */
     LLM_STATUS_READY = 1,   /* model and tokenizer loaded */

@@ -5,14 +5,20 @@
  * publish it through llm_get(). Called once by kernel_main; relies on model.c,
  * tokenizer.c, ops.c (kernel choice by cpu_has_sse2) and printk.
  *
- * Option cllm.llm_check=N: after loading, run the model from BOS and print the
- * first position's logits and N greedy tokens, so tests can compare the kernel's
- * arithmetic with the host build.
+ * It also sets the server-wide generation defaults from the command line
+ * (gen_params_configure: cllm.max_tokens, cllm.temperature, ...).
+ *
+ * Option cllm.llm_check=N (checked by the option registry): after loading, run the
+ * model from BOS and print the first position's logits and N greedy tokens, so tests
+ * can compare the kernel's arithmetic with the host build.
  */
+#include "cmdline.h"
 #include "cpu.h"
 #include "kernel.h"
+#include "llm/gen_param.h"
 #include "llm/llm.h"
 #include "llm/ops.h"
+#include "llm/sched.h"
 #include "llm/tokenizer.h"
 #include "memlayout.h"
 #include "subsys.h"
@@ -28,24 +34,6 @@ struct llm *llm_get(void) {
 
 struct llm *llm_record(void) {
     return &llm_the;
-}
-
-/* The value of cllm.<key>=<digits> on the command line, or -1. */
-static long llm_cmdline_num(const char *cmdline, const char *key) {
-    size_t klen = strlen(key);
-    for (const char *p = cmdline; p && *p; p++) {
-        if ((p == cmdline || p[-1] == ' ') && !strncmp(p, "cllm.", 5) && !strncmp(p + 5, key, klen) &&
-            p[5 + klen] == '=') {
-            long v = 0;
-            const char *d = p + 6 + klen;
-            if (*d < '0' || *d > '9')
-                return -1;
-            for (; *d >= '0' && *d <= '9' && v < 100000000; d++)
-                v = v * 10 + (*d - '0');
-            return v;
-        }
-    }
-    return -1;
 }
 
 static void llm_fail(const char *what, const char *msg) {
@@ -126,6 +114,8 @@ void llm_init(const struct bootinfo *bi) {
     char err[160];
     struct model *m = &llm_the.model;
     ops_select(cpu_has_sse2());
+    if (gen_params_configure(bi->cmdline, err, sizeof(err)) != 0)
+        printk("cllm: warning: %s; its default stays\n", err);
     const struct boot_module *mod = bootinfo_module("model");
     const uint8_t *data = mod ? (const uint8_t *)mod->start : (const uint8_t *)embedded_model_start;
     size_t len = mod ? mod->len : (size_t)(embedded_model_end - embedded_model_start);
@@ -152,11 +142,14 @@ void llm_init(const struct bootinfo *bi) {
     llm_the.status = LLM_STATUS_READY;
     printk("cllm: model: loaded from %s, %lu bytes, kernels %s\n", mod ? "module" : "image",
            (unsigned long)len, ops_name());
-    long steps = llm_cmdline_num(bi->cmdline, "llm_check");
-    if (steps >= 0)
-        llm_check(m, MIN(steps, LLM_CHECK_MAX_STEPS));
+    if (!strcmp(m->name, LLM_DEMO_NAME))
+        printk("cllm: model: %s is the bundled demonstration model: it continues text in the "
+               "style of the King James Bible; it is not an assistant\n", m->name);
+    uint32_t steps;
+    if (cmdline_get_u32("llm_check", &steps))
+        llm_check(m, MIN((long)steps, LLM_CHECK_MAX_STEPS));
 }
 
-/* The generation scheduler replaces this when it is linked in. */
-__attribute__((weak)) void llm_poll(void) {
+bool gen_poll(void) {
+    return sched_poll();
 }

@@ -8,14 +8,7 @@
 #include "llm/llama2c.h"
 
 const char *model_wtype_name(uint32_t type) {
-    switch (type) {
-    case MODEL_WTYPE_F32: return "F32";
-    case MODEL_WTYPE_F16: return "F16";
-    case MODEL_WTYPE_Q8_0: return "Q8_0";
-    case MODEL_WTYPE_Q4_0: return "Q4_0";
-    case MODEL_WTYPE_Q8_SPLIT: return "Q8";
-    default: return gguf_type_name(type);
-    }
+    return type == MODEL_WTYPE_Q8_SPLIT ? "Q8" : gguf_type_name(type);
 }
 
 static void model_copy_name(struct model *m) {

@@ -32,7 +32,16 @@ enum model_wtype {
     MODEL_WTYPE_F32 = GGUF_GGML_F32,
     MODEL_WTYPE_F16 = GGUF_GGML_F16,
     MODEL_WTYPE_Q4_0 = GGUF_GGML_Q4_0,
+    MODEL_WTYPE_Q4_1 = GGUF_GGML_Q4_1,
+    MODEL_WTYPE_Q5_0 = GGUF_GGML_Q5_0,
+    MODEL_WTYPE_Q5_1 = GGUF_GGML_Q5_1,
     MODEL_WTYPE_Q8_0 = GGUF_GGML_Q8_0,
+    MODEL_WTYPE_Q2_K = GGUF_GGML_Q2_K,
+    MODEL_WTYPE_Q3_K = GGUF_GGML_Q3_K,
+    MODEL_WTYPE_Q4_K = GGUF_GGML_Q4_K,
+    MODEL_WTYPE_Q5_K = GGUF_GGML_Q5_K,
+    MODEL_WTYPE_Q6_K = GGUF_GGML_Q6_K,
+    MODEL_WTYPE_BF16 = GGUF_GGML_BF16,
     MODEL_WTYPE_Q8_SPLIT = 1000,
 };
 
@@ -97,6 +106,7 @@ struct model_state {
     float *logits;       /* (vocab_size) */
     float *key_cache;    /* (n_layers, n_ctx, n_kv_heads * head_dim) */
     float *value_cache;  /* (n_layers, n_ctx, n_kv_heads * head_dim) */
+    const char *error;   /* why the last refused forward pass failed (static text) */
 };
 
 /* Load a model from a file in memory: GGUF (arch llama) or a llama2.c checkpoint
@@ -112,20 +122,22 @@ void model_state_free(struct model_state *s);
 
 /* Run `token` at position `pos` (0 <= pos < s->n_ctx; positions before pos must
  * have been run in order). Returns the logits, (vocab_size) floats in s->logits;
- * NULL if token or pos is out of range. */
+ * NULL if token or pos is out of range, or if a logit is NaN or inf (a model with
+ * NaN weights, an overflow): s->error then says which. */
 const float *model_forward(const struct model *m, struct model_state *s, int token, int pos);
 
 /* Run tokens[0..n) at positions pos..pos+n-1 (positions before pos must have been
  * run), several at a time through each matrix. Returns the logits of the last
- * token, equal to what model_forward token by token gives; NULL if a token or the
- * range is out of bounds. */
+ * token, equal to what model_forward token by token gives; NULL (and s->error) if a
+ * token or the range is out of bounds or the logits are not finite. */
 const float *model_forward_batch(const struct model *m, struct model_state *s, const int *tokens,
                                  int n, int pos);
 
 /* One token for each of n sequences: tokens[i] at position pos[i] of state s[i]
  * (positions before it already run; each state at most once). Every state gets its
  * logits in s[i]->logits, equal to model_forward's. 0, or -1 if a token or position
- * is out of range (checked before anything runs). */
+ * is out of range (checked before anything runs) or a sequence's logits are not
+ * finite (its s[i]->error says so; running each alone again gives the same). */
 int model_forward_multi(const struct model *m, struct model_state *const *s, const int *tokens,
                         const int *pos, int n);
 

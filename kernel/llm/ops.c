@@ -1,15 +1,20 @@
 /*
- * Scalar math kernels and the dispatch table (see ops.h). Called by forward.c;
- * relies on quant.c for half floats and on port.h for expf/sqrtf.
+ * Scalar math kernels, the weight-type table and the matmuls that dispatch through
+ * it (see ops.h). Called by forward.c; relies on quant.c for half floats and
+ * dequantizers, gguf.c for the block layouts and on port.h for expf/sqrtf.
  */
 #include "llm/ops.h"
 #include "llm/quant.h"
+#include "llm/wt_bf16.h"
+#include "llm/wt_kquant.h"
+#include "llm/wt_legacy.h"
 
 static const struct ops_kernels *ops_active = &ops_scalar;
 
-/* Scratch for the quantized matmul input, grown to the widest row seen. */
-static struct ops_xq ops_xq_buf;
-static int ops_xq_cap;
+/* The weight-type table in use, indexed by type number: the scalar rows with the
+ * active set's replacements (ops_select). A type without a row has dot == NULL. */
+static struct ops_type ops_table[GGUF_GGML_TYPE_COUNT];
+static bool ops_table_ready;
 
 static float scalar_dot_f32(const float *w, const float *x, int n) {
     float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
@@ -36,8 +41,17 @@ static float scalar_dot_f16(const uint16_t *w, const float *x, int n) {
     return s;
 }
 
+static float scalar_dot_f32_row(const void *w, const void *x, int n) {
+    return scalar_dot_f32(w, x, n);
+}
+
+static float scalar_dot_f16_row(const void *w, const void *x, int n) {
+    return scalar_dot_f16(w, x, n);
+}
+
 /* Integer block sums: exact, so every kernel set agrees on them. */
-static float scalar_dot_q8_0(const void *wv, const struct ops_xq *x, int n) {
+static float scalar_dot_q8_0(const void *wv, const void *xv, int n) {
+    const struct ops_xq *x = xv;
     const struct quant_q8_0 *b = wv;
     float s = 0;
     for (int k = 0; k < n / QUANT_QK; k++) {
@@ -50,7 +64,8 @@ static float scalar_dot_q8_0(const void *wv, const struct ops_xq *x, int n) {
     return s;
 }
 
-static float scalar_dot_q4_0(const void *wv, const struct ops_xq *x, int n) {
+static float scalar_dot_q4_0(const void *wv, const void *xv, int n) {
+    const struct ops_xq *x = xv;
     const struct quant_q4_0 *b = wv;
     float s = 0;
     for (int k = 0; k < n / QUANT_QK; k++) {
@@ -63,25 +78,6 @@ static float scalar_dot_q4_0(const void *wv, const struct ops_xq *x, int n) {
         s += scalar_half(b[k].d) * x->d[k] * (float)acc;
     }
     return s;
-}
-
-/* The batched forms of the scalar block kernels: one call per input. */
-static void scalar_rows(float (*dot)(const void *, const struct ops_xq *, int), const void *w,
-                        const struct ops_xq *x, int nx, int n, float *out, int stride) {
-    for (int i = 0; i < nx; i++) {
-        struct ops_xq one = {x->q + (size_t)i * n, x->d + (size_t)i * (n / QUANT_QK)};
-        out[(size_t)i * stride] = dot(w, &one, n);
-    }
-}
-
-static void scalar_dot_q8_0_rows(const void *w, const struct ops_xq *x, int nx, int n, float *out,
-                                 int stride) {
-    scalar_rows(scalar_dot_q8_0, w, x, nx, n, out, stride);
-}
-
-static void scalar_dot_q4_0_rows(const void *w, const struct ops_xq *x, int nx, int n, float *out,
-                                 int stride) {
-    scalar_rows(scalar_dot_q4_0, w, x, nx, n, out, stride);
 }
 
 static float scalar_dot_i8(const int8_t *w, const float *x, int n) {
@@ -116,12 +112,28 @@ static void scalar_axpy(float *y, float a, const float *x, int n) {
         y[i] += a * x[i];
 }
 
+/* A block of input holding NaN or inf: its scale is NaN and its values 0, so every
+ * product with it is NaN and the forward pass reports non-finite logits. Converting
+ * such values to int16_t would be undefined. */
+void ops_quantize_nonfinite(struct ops_xq *xq, int k) {
+    xq->d[k] = NAN;
+    memset(xq->q + k * QUANT_QK, 0, QUANT_QK * sizeof(int16_t));
+}
+
 static void scalar_quantize(struct ops_xq *xq, const float *x, int n) {
     for (int k = 0; k < n / QUANT_QK; k++) {
         const float *v = x + k * QUANT_QK;
         float amax = 0;
-        for (int i = 0; i < QUANT_QK; i++)
-            amax = MAX(amax, fabsf(v[i]));
+        bool finite = true;
+        for (int i = 0; i < QUANT_QK; i++) {
+            float a = fabsf(v[i]);
+            finite = finite && a <= OPS_FLOAT_MAX;
+            amax = MAX(amax, a);
+        }
+        if (!finite) {
+            ops_quantize_nonfinite(xq, k);
+            continue;
+        }
         float d = amax / 127.0f, id = d > 0 ? 1.0f / d : 0.0f;
         xq->d[k] = d;
         for (int i = 0; i < QUANT_QK; i++) {
@@ -135,14 +147,30 @@ void ops_quantize_x(struct ops_xq *xq, const float *x, int n) {
     ops_active->quantize(xq, x, n);
 }
 
+/* The weight-type table: one row per type the engine runs. A new type is a row here
+ * (its dequantizer and scalar dot in its own file) and, for speed, a row in the
+ * SSE2 set. */
+static const struct ops_type scalar_types[] = {
+    {MODEL_WTYPE_F32, OPS_INPUT_F32, quant_dequant_f32, scalar_dot_f32_row, NULL},
+    {MODEL_WTYPE_F16, OPS_INPUT_F32, quant_dequant_f16, scalar_dot_f16_row, NULL},
+    {MODEL_WTYPE_Q8_0, OPS_INPUT_Q8, quant_dequant_q8_0, scalar_dot_q8_0, NULL},
+    {MODEL_WTYPE_Q4_0, OPS_INPUT_Q8, quant_dequant_q4_0, scalar_dot_q4_0, NULL},
+    {MODEL_WTYPE_Q4_1, OPS_INPUT_Q8, wt_dequant_q4_1, wt_dot_q4_1, NULL},
+    {MODEL_WTYPE_Q5_0, OPS_INPUT_Q8, wt_dequant_q5_0, wt_dot_q5_0, NULL},
+    {MODEL_WTYPE_Q5_1, OPS_INPUT_Q8, wt_dequant_q5_1, wt_dot_q5_1, NULL},
+    {MODEL_WTYPE_Q2_K, OPS_INPUT_Q8K, wt_dequant_q2_k, wt_dot_q2_k, NULL},
+    {MODEL_WTYPE_Q3_K, OPS_INPUT_Q8K, wt_dequant_q3_k, wt_dot_q3_k, NULL},
+    {MODEL_WTYPE_Q4_K, OPS_INPUT_Q8K, wt_dequant_q4_k, wt_dot_q4_k, NULL},
+    {MODEL_WTYPE_Q5_K, OPS_INPUT_Q8K, wt_dequant_q5_k, wt_dot_q5_k, NULL},
+    {MODEL_WTYPE_Q6_K, OPS_INPUT_Q8K, wt_dequant_q6_k, wt_dot_q6_k, NULL},
+    {MODEL_WTYPE_BF16, OPS_INPUT_BF16, wt_dequant_bf16, wt_dot_bf16, NULL},
+};
+
 const struct ops_kernels ops_scalar = {
     .name = "scalar",
+    .types = scalar_types,
+    .n_types = (int)ARRAY_SIZE(scalar_types),
     .dot_f32 = scalar_dot_f32,
-    .dot_f16 = scalar_dot_f16,
-    .dot_q8_0 = scalar_dot_q8_0,
-    .dot_q4_0 = scalar_dot_q4_0,
-    .dot_q8_0_rows = scalar_dot_q8_0_rows,
-    .dot_q4_0_rows = scalar_dot_q4_0_rows,
     .dot_i8 = scalar_dot_i8,
     .softmax = scalar_softmax,
     .swiglu = scalar_swiglu,
@@ -150,17 +178,52 @@ const struct ops_kernels ops_scalar = {
     .quantize = scalar_quantize,
 };
 
+/* The scalar rows, then the active set's replacements of dot and dot_rows (a row of
+ * another set for a type the scalar set lacks is ignored: the type would have no
+ * dequantizer). */
+static void ops_build_table(void) {
+    memset(ops_table, 0, sizeof(ops_table));
+    for (int i = 0; i < ops_scalar.n_types; i++)
+        if (ops_scalar.types[i].type < GGUF_GGML_TYPE_COUNT)
+            ops_table[ops_scalar.types[i].type] = ops_scalar.types[i];
+    for (int i = 0; ops_active != &ops_scalar && i < ops_active->n_types; i++) {
+        const struct ops_type *o = &ops_active->types[i];
+        struct ops_type *t = o->type < GGUF_GGML_TYPE_COUNT ? &ops_table[o->type] : NULL;
+        if (t && t->dot && o->input == t->input) {
+            t->dot = o->dot;
+            t->dot_rows = o->dot_rows;
+        }
+    }
+    ops_table_ready = true;
+}
+
 void ops_select(bool use_sse2) {
     quant_init();
     ops_active = use_sse2 ? &ops_sse2 : &ops_scalar;
+    ops_build_table();
+}
+
+/* The table row of a weight type, NULL if it has no kernels. */
+static const struct ops_type *ops_type_of(uint32_t type) {
+    if (!ops_table_ready)
+        ops_build_table();
+    if (type >= GGUF_GGML_TYPE_COUNT || !ops_table[type].dot || !ops_table[type].dequant)
+        return NULL;
+    return &ops_table[type];
+}
+
+bool ops_supports(uint32_t type) {
+    return type == MODEL_WTYPE_Q8_SPLIT || ops_type_of(type) != NULL;
 }
 
 const char *ops_name(void) {
     return ops_active->name;
 }
 
-/* Dequantize each row into a stack buffer and take a float dot product. */
-static void ops_matmul_slow(float *out, const struct model_matrix *w, const float *x) {
+/* Dequantize each row into a stack buffer and take a float dot product: the way
+ * when the rounded input cannot be had (out of memory). */
+static void ops_matmul_slow(float *out, const struct model_matrix *w, const struct ops_type *t,
+                            const float *x) {
     float row[256];
     const uint8_t *base = w->data;
     size_t rb = quant_row_bytes(w->type, w->cols);
@@ -168,14 +231,16 @@ static void ops_matmul_slow(float *out, const struct model_matrix *w, const floa
         float s = 0;
         for (int c0 = 0; c0 < w->cols; c0 += 256) {
             int m = MIN(256, w->cols - c0);
-            quant_dequant_row(w->type, base + (size_t)r * rb + quant_row_bytes(w->type, c0), row, m);
+            t->dequant(base + (size_t)r * rb + quant_row_bytes(w->type, c0), row, m);
             s += ops_active->dot_f32(row, x + c0, m);
         }
         out[r] = s;
     }
 }
 
-/* One row of a llama2.c v2 matrix: whole groups of int8 with one scale each. */
+/* One row of a llama2.c v2 matrix: whole groups of int8 with one scale each. This
+ * layout keeps its scales apart from the values, so it is a matrix form of its own
+ * rather than a row of the weight-type table. */
 static float ops_dot_split(const struct model_matrix *w, int r, const float *x) {
     const int8_t *q = (const int8_t *)w->data + (size_t)r * w->cols;
     const float *sc = w->scales + (size_t)r * w->cols / w->group;
@@ -185,9 +250,20 @@ static float ops_dot_split(const struct model_matrix *w, int r, const float *x) 
     return s;
 }
 
-/* The scratch input buffer for n columns; NULL when out of memory. */
-static struct ops_xq *ops_xq_reserve(int n) {
-    if (n > ops_xq_cap) {
+void ops_scratch_free(struct ops_scratch *sc) {
+    port_free(sc->xq.q);
+    port_free(sc->xq.d);
+    port_free(sc->xk.q);
+    port_free(sc->xk.d);
+    port_free(sc->xk.bsums);
+    port_free(sc->xb);
+    port_free(sc->act);
+    memset(sc, 0, sizeof(*sc));
+}
+
+/* The scratch input buffer for n values; NULL when out of memory. */
+static struct ops_xq *ops_xq_reserve(struct ops_scratch *sc, int n) {
+    if (n > sc->xq_cap) {
         int16_t *q = port_alloc((size_t)n * sizeof(int16_t));
         float *d = port_alloc((size_t)(n / QUANT_QK + 1) * sizeof(float));
         if (!q || !d) {
@@ -195,138 +271,193 @@ static struct ops_xq *ops_xq_reserve(int n) {
             port_free(d);
             return NULL;
         }
-        port_free(ops_xq_buf.q);
-        port_free(ops_xq_buf.d);
-        ops_xq_buf.q = q;
-        ops_xq_buf.d = d;
-        ops_xq_cap = n;
+        port_free(sc->xq.q);
+        port_free(sc->xq.d);
+        sc->xq.q = q;
+        sc->xq.d = d;
+        sc->xq_cap = n;
     }
-    return &ops_xq_buf;
+    return &sc->xq;
 }
 
-/* out = W . x for a block-format W whose input is already quantized in xq. */
-static void ops_matmul_q(float *out, const struct model_matrix *w, const struct ops_xq *xq) {
-    const uint8_t *base = w->data;
-    size_t rb = quant_row_bytes(w->type, w->cols);
-    float (*dot)(const void *, const struct ops_xq *, int) =
-        w->type == MODEL_WTYPE_Q8_0 ? ops_active->dot_q8_0 : ops_active->dot_q4_0;
-    for (int r = 0; r < w->rows; r++)
-        out[r] = dot(base + r * rb, xq, w->cols);
-}
-
-static bool ops_is_block(uint32_t type) {
-    return type == MODEL_WTYPE_Q8_0 || type == MODEL_WTYPE_Q4_0;
-}
-
-void ops_matmul(float *out, const struct model_matrix *w, const float *x) {
-    const struct ops_kernels *k = ops_active;
-    const uint8_t *base = w->data;
-    size_t rb = quant_row_bytes(w->type, w->cols);
-    int n = w->cols;
-    switch (w->type) {
-    case MODEL_WTYPE_F32:
-        for (int r = 0; r < w->rows; r++)
-            out[r] = k->dot_f32((const float *)(base + r * rb), x, n);
-        break;
-    case MODEL_WTYPE_F16:
-        for (int r = 0; r < w->rows; r++)
-            out[r] = k->dot_f16((const uint16_t *)(base + r * rb), x, n);
-        break;
-    case MODEL_WTYPE_Q8_0:
-    case MODEL_WTYPE_Q4_0: {
-        struct ops_xq *xq = ops_xq_reserve(n);
-        if (!xq) { /* out of memory: dequantize row by row instead */
-            ops_matmul_slow(out, w, x);
-            break;
+/* The scratch Q8_K input for n values; NULL when out of memory. */
+static struct ops_xk *ops_xk_reserve(struct ops_scratch *sc, int n) {
+    if (n > sc->xk_cap) {
+        int16_t *q = port_alloc((size_t)n * sizeof(int16_t));
+        float *d = port_alloc((size_t)(n / OPS_QK_K + 1) * sizeof(float));
+        int16_t *bs = port_alloc((size_t)(n / 16 + 1) * sizeof(int16_t));
+        if (!q || !d || !bs) {
+            port_free(q);
+            port_free(d);
+            port_free(bs);
+            return NULL;
         }
-        k->quantize(xq, x, n);
-        ops_matmul_q(out, w, xq);
-        break;
+        port_free(sc->xk.q);
+        port_free(sc->xk.d);
+        port_free(sc->xk.bsums);
+        sc->xk = (struct ops_xk){q, d, bs};
+        sc->xk_cap = n;
     }
-    case MODEL_WTYPE_Q8_SPLIT:
+    return &sc->xk;
+}
+
+/* Input i of a Q8_K input of n values per input. */
+static struct ops_xk ops_xk_at(const struct ops_xk *xk, int i, int n) {
+    return (struct ops_xk){xk->q + (size_t)i * n, xk->d + (size_t)i * (n / OPS_QK_K),
+                           xk->bsums + (size_t)i * (n / 16)};
+}
+
+/* The inputs x(nb, n) in the form `in` names, ready for the dot kernels: x itself,
+ * or its rows rounded into the scratch. NULL when out of memory. */
+static const void *ops_input_prepare(struct ops_scratch *sc, enum ops_input in, const float *x,
+                                     int n, int nb) {
+    if (in == OPS_INPUT_F32)
+        return x;
+    if (in == OPS_INPUT_BF16) {
+        if (nb * n > sc->xb_cap) {
+            uint16_t *v = port_alloc((size_t)nb * (size_t)n * sizeof(uint16_t));
+            if (!v)
+                return NULL;
+            port_free(sc->xb);
+            sc->xb = v;
+            sc->xb_cap = nb * n;
+        }
+        ops_round_bf16(sc->xb, x, nb * n);
+        return sc->xb;
+    }
+    if (in == OPS_INPUT_Q8K) {
+        struct ops_xk *xk = ops_xk_reserve(sc, nb * n);
+        for (int b = 0; xk && b < nb; b++) {
+            struct ops_xk one = ops_xk_at(xk, b, n);
+            ops_quantize_k(&one, x + (size_t)b * n, n);
+        }
+        return xk;
+    }
+    struct ops_xq *xq = ops_xq_reserve(sc, nb * n);
+    if (!xq)
+        return NULL;
+    for (int b = 0; b < nb; b++) {
+        struct ops_xq one = {xq->q + (size_t)b * n, xq->d + (size_t)b * (n / QUANT_QK)};
+        ops_active->quantize(&one, x + (size_t)b * n, n);
+    }
+    return xq;
+}
+
+/* Input i of nx prepared inputs of n values (laid out as ops_input_prepare leaves
+ * them) times one weight row, by the single-input dot: a type without dot_rows. */
+static void ops_rows_each(const struct ops_type *t, const void *w, const void *x, int nx, int n,
+                          float *out, int stride) {
+    for (int i = 0; i < nx; i++) {
+        if (t->input == OPS_INPUT_F32) {
+            out[(size_t)i * stride] = t->dot(w, (const float *)x + (size_t)i * n, n);
+        } else if (t->input == OPS_INPUT_BF16) {
+            out[(size_t)i * stride] = t->dot(w, (const uint16_t *)x + (size_t)i * n, n);
+        } else if (t->input == OPS_INPUT_Q8K) {
+            struct ops_xk one = ops_xk_at(x, i, n);
+            out[(size_t)i * stride] = t->dot(w, &one, n);
+        } else {
+            const struct ops_xq *xq = x;
+            struct ops_xq one = {xq->q + (size_t)i * n, xq->d + (size_t)i * (n / QUANT_QK)};
+            out[(size_t)i * stride] = t->dot(w, &one, n);
+        }
+    }
+}
+
+/* out = W . x for W of table row t, the input already prepared. */
+static void ops_matmul_in(float *out, const struct model_matrix *w, const struct ops_type *t,
+                          const void *in) {
+    const uint8_t *base = w->data;
+    size_t rb = quant_row_bytes(w->type, w->cols);
+    for (int r = 0; r < w->rows; r++)
+        out[r] = t->dot(base + r * rb, in, w->cols);
+}
+
+void ops_matmul(struct ops_scratch *sc, float *out, const struct model_matrix *w, const float *x) {
+    if (w->type == MODEL_WTYPE_Q8_SPLIT) {
         for (int r = 0; r < w->rows; r++)
             out[r] = ops_dot_split(w, r, x);
-        break;
-    default:
-        memset(out, 0, (size_t)w->rows * sizeof(float));
-        break;
-    }
-}
-
-void ops_matmul_n(float *const *out, const struct model_matrix *const *w, int n, const float *x) {
-    bool shared = n > 1;
-    for (int i = 0; i < n; i++)
-        shared = shared && ops_is_block(w[i]->type) && w[i]->cols == w[0]->cols;
-    struct ops_xq *xq = shared ? ops_xq_reserve(w[0]->cols) : NULL;
-    if (!xq) {
-        for (int i = 0; i < n; i++)
-            ops_matmul(out[i], w[i], x);
         return;
     }
-    ops_active->quantize(xq, x, w[0]->cols);
-    for (int i = 0; i < n; i++)
-        ops_matmul_q(out[i], w[i], xq);
+    const struct ops_type *t = ops_type_of(w->type);
+    if (!t) { /* refused at load (ops_supports); zeros rather than another type's kernel */
+        memset(out, 0, (size_t)w->rows * sizeof(float));
+        return;
+    }
+    const void *in = ops_input_prepare(sc, t->input, x, w->cols, 1);
+    if (!in)
+        ops_matmul_slow(out, w, t, x);
+    else
+        ops_matmul_in(out, w, t, in);
+}
+
+void ops_matmul_n(struct ops_scratch *sc, float *const *out, const struct model_matrix *const *w,
+                  int n, const float *x) {
+    const struct ops_type *t0 = ops_type_of(w[0]->type);
+    bool shared = n > 1 && t0;
+    for (int i = 0; shared && i < n; i++) {
+        const struct ops_type *t = ops_type_of(w[i]->type);
+        shared = t && t->input == t0->input && w[i]->cols == w[0]->cols;
+    }
+    const void *in = shared ? ops_input_prepare(sc, t0->input, x, w[0]->cols, 1) : NULL;
+    for (int i = 0; i < n; i++) {
+        if (in)
+            ops_matmul_in(out[i], w[i], ops_type_of(w[i]->type), in);
+        else
+            ops_matmul(sc, out[i], w[i], x);
+    }
 }
 
 /* One matrix, nb inputs, rows outermost: each weight row is read once and used for
- * all nb inputs while it is in the cache. xq (block types) holds the nb quantized
- * inputs, row after row; every product is the one ops_matmul computes. */
+ * all nb inputs while it is in the cache. in[kind] holds the nb inputs prepared in
+ * each form some matrix of the batch multiplies; every product is the one
+ * ops_matmul computes. */
 static void ops_matmul_rows(float *out, const struct model_matrix *w, const float *x,
-                            const struct ops_xq *xq, int nb) {
-    const struct ops_kernels *k = ops_active;
+                            const void *const *in, int nb) {
     const uint8_t *base = w->data;
     size_t rb = quant_row_bytes(w->type, w->cols);
     int n = w->cols, rows = w->rows;
-    for (int r = 0; r < rows; r++) {
-        const uint8_t *row = base + r * rb;
-        switch (w->type) {
-        case MODEL_WTYPE_F32:
-            for (int b = 0; b < nb; b++)
-                out[b * rows + r] = k->dot_f32((const float *)row, x + b * n, n);
-            break;
-        case MODEL_WTYPE_F16:
-            for (int b = 0; b < nb; b++)
-                out[b * rows + r] = k->dot_f16((const uint16_t *)row, x + b * n, n);
-            break;
-        case MODEL_WTYPE_Q8_0:
-            k->dot_q8_0_rows(row, xq, nb, n, out + r, rows);
-            break;
-        case MODEL_WTYPE_Q4_0:
-            k->dot_q4_0_rows(row, xq, nb, n, out + r, rows);
-            break;
-        case MODEL_WTYPE_Q8_SPLIT:
+    if (w->type == MODEL_WTYPE_Q8_SPLIT) {
+        for (int r = 0; r < rows; r++)
             for (int b = 0; b < nb; b++)
                 out[b * rows + r] = ops_dot_split(w, r, x + b * n);
-            break;
-        default:
-            for (int b = 0; b < nb; b++)
-                out[b * rows + r] = 0;
-            break;
-        }
+        return;
+    }
+    const struct ops_type *t = ops_type_of(w->type);
+    if (!t) {
+        memset(out, 0, (size_t)nb * (size_t)rows * sizeof(float));
+        return;
+    }
+    for (int r = 0; r < rows; r++) {
+        const uint8_t *row = base + r * rb;
+        if (t->dot_rows)
+            t->dot_rows(row, in[t->input], nb, n, out + r, rows);
+        else
+            ops_rows_each(t, row, in[t->input], nb, n, out + r, rows);
     }
 }
 
-void ops_matmul_batch(float *const *out, const struct model_matrix *const *w, int n,
-                      const float *x, int nb) {
+void ops_matmul_batch(struct ops_scratch *sc, float *const *out,
+                      const struct model_matrix *const *w, int n, const float *x, int nb) {
     int cols = w[0]->cols;
-    bool block = false, same = true;
+    bool need[OPS_INPUT_COUNT] = {false}, same = true, ok = true;
     for (int i = 0; i < n; i++) {
-        block = block || ops_is_block(w[i]->type);
+        const struct ops_type *t = ops_type_of(w[i]->type);
+        if (t)
+            need[t->input] = true;
         same = same && w[i]->cols == cols;
     }
-    struct ops_xq *xq = NULL;
-    if (block && (!same || !(xq = ops_xq_reserve(nb * cols)))) {
+    const void *in[OPS_INPUT_COUNT] = {x};
+    for (int k = OPS_INPUT_F32 + 1; k < OPS_INPUT_COUNT; k++)
+        if (need[k] && (!same || !(in[k] = ops_input_prepare(sc, (enum ops_input)k, x, cols, nb))))
+            ok = false;
+    if (!ok) {
         for (int b = 0; b < nb; b++) /* unusual shapes, or out of memory: one at a time */
             for (int i = 0; i < n; i++)
-                ops_matmul(out[i] + b * w[i]->rows, w[i], x + b * cols);
+                ops_matmul(sc, out[i] + b * w[i]->rows, w[i], x + b * cols);
         return;
     }
-    for (int b = 0; xq && b < nb; b++) {
-        struct ops_xq one = {xq->q + b * cols, xq->d + b * (cols / QUANT_QK)};
-        ops_active->quantize(&one, x + b * cols, cols);
-    }
     for (int i = 0; i < n; i++)
-        ops_matmul_rows(out[i], w[i], x, xq, nb);
+        ops_matmul_rows(out[i], w[i], x, in, nb);
 }
 
 void ops_get_row(float *out, const struct model_matrix *w, int row) {
@@ -339,7 +470,12 @@ void ops_get_row(float *out, const struct model_matrix *w, int row) {
             out[i] = sc[i / w->group] * (float)q[i];
         return;
     }
-    quant_dequant_row(w->type, base + (size_t)row * rb, out, w->cols);
+    const struct ops_type *t = ops_type_of(w->type);
+    if (!t) {
+        memset(out, 0, (size_t)w->cols * sizeof(float));
+        return;
+    }
+    t->dequant(base + (size_t)row * rb, out, w->cols);
 }
 
 void ops_rmsnorm(float *out, const float *x, const float *weight, int n, float eps) {

@@ -1,8 +1,11 @@
 /*
  * The transformer's math: matrix-vector products by weight type, RMSNorm, softmax,
- * SiLU. forward.c calls these. The dot products come from a table chosen once at
- * boot (ops_select): scalar kernels in ops.c, or SSE2 kernels in ops_sse2.c when
- * the CPU has SSE2 and the kernel enabled it. Relies on quant.h and port.h.
+ * SiLU. forward.c calls these. Every weight type is one row of the weight-type
+ * table (struct ops_type: the input form it multiplies, its dequantizer, its dot
+ * products; the scalar rows in ops.c, their kernels in ops.c and wt_*.c); the SSE2
+ * set (ops_sse2.c, wt_*_sse2.c) replaces the dot products of the rows it lists when
+ * the CPU has SSE2 and the kernel enabled it, chosen once at boot (ops_select). A
+ * type without a row is refused at load. Relies on quant.h and port.h.
  */
 #ifndef CLLM_LLM_OPS_H
 #define CLLM_LLM_OPS_H
@@ -16,7 +19,7 @@
 #define OPS_PREFETCH_BYTES 2048
 #endif
 
-/* The input vector of a Q8_0/Q4_0 matmul, quantized once per matmul as llama.cpp
+/* The input vector of a matmul with Q8 input (OPS_INPUT_Q8), quantized once as llama.cpp
  * does: per block of QUANT_QK values one scale d and int8 values q (|q| <= 127),
  * stored widened to int16 so the SSE2 kernels can use pmaddwd directly. The block
  * dot products are then exact integer sums, the same in every kernel set. */
@@ -25,20 +28,84 @@ struct ops_xq {
     float *d;    /* (n / QUANT_QK) */
 };
 
-/* Dot products of one weight row with a vector of n elements. Block kernels need
- * n to be a multiple of QUANT_QK (checked at load). */
+#define OPS_QK_K 256  /* values per K-quant super-block and per Q8_K input block */
+
+/* The input of a K-quant matmul, rounded as ggml's Q8_K: per block of OPS_QK_K
+ * values d = 1 / (-127 / v) with v the value of largest magnitude, q = x / d rounded
+ * to nearest even (at most 127), and the sums of each 16 q. */
+struct ops_xk {
+    int16_t *q;      /* (n) */
+    float *d;        /* (n / OPS_QK_K) */
+    int16_t *bsums;  /* (n / 16) */
+};
+
+/* Round x(n) into xk (n a multiple of OPS_QK_K); a block with NaN or inf gets
+ * d = NaN and q = 0. Portable C, the same in every kernel set (wt_kquant.c). */
+void ops_quantize_k(struct ops_xk *xk, const float *x, int n);
+
+/* Round x(n) to bfloat16 (nearest even; NaN stays NaN) into out(n) (wt_bf16.c). */
+void ops_round_bf16(uint16_t *out, const float *x, int n);
+
+/* The largest finite float: inputs above it in magnitude (inf, and NaN, which
+ * compares false) are not quantized. */
+#define OPS_FLOAT_MAX 3.40282347e38f
+
+/* Mark block k of xq as holding non-finite input: scale NaN, values 0 (the
+ * quantizers of every kernel set do this rather than convert NaN or inf). */
+void ops_quantize_nonfinite(struct ops_xq *xq, int k);
+
+/* The scratch of forward passes on one CPU: the rounded matmul input (ops.c) and the
+ * activations of a batch of rows (forward.c). One per CPU that runs forward passes
+ * (forward.c keeps the boot CPU's); its owner passes it down to every ops_matmul
+ * call. Zeroed is empty; the buffers grow to the largest model seen and
+ * ops_scratch_free releases them. */
+struct ops_scratch {
+    struct ops_xq xq;  /* q (xq_cap), d (xq_cap / QUANT_QK + 1) */
+    int xq_cap;        /* values */
+    struct ops_xk xk;  /* q (xk_cap), d (xk_cap / OPS_QK_K), bsums (xk_cap / 16) */
+    int xk_cap;        /* values */
+    uint16_t *xb;      /* (xb_cap) bfloat16 input */
+    int xb_cap;        /* values */
+    float *act;        /* (act_cap) forward.c's batch activations, row after row */
+    size_t act_cap;    /* floats */
+};
+
+/* Release the scratch's buffers; it is empty (and usable) again after. */
+void ops_scratch_free(struct ops_scratch *sc);
+
+/* What a weight type's dot product multiplies: a matmul rounds its f32 input once
+ * to this form (as ggml's CPU backend does) and passes it to the dot kernels as x. */
+enum ops_input {
+    OPS_INPUT_F32,  /* x: const float * (the input as is) */
+    OPS_INPUT_Q8,   /* x: const struct ops_xq * (Q8 blocks of QUANT_QK) */
+    OPS_INPUT_Q8K,  /* x: const struct ops_xk * (Q8_K blocks of OPS_QK_K) */
+    OPS_INPUT_BF16, /* x: const uint16_t * (bfloat16 values, ops_round_bf16) */
+    OPS_INPUT_COUNT,
+};
+
+/* One row of the weight-type table (ggml's type_traits): how to read a type and
+ * multiply it. The scalar set in ops.c has a row for every type the engine runs;
+ * another kernel set lists rows that replace its dot and dot_rows. The name and the
+ * block layout come from the container's table (gguf_type_info). */
+struct ops_type {
+    uint32_t type;         /* enum model_wtype */
+    enum ops_input input;  /* what x is in dot / dot_rows */
+    /* out(n) = one row of n values (n a whole number of blocks) */
+    void (*dequant)(const void *row, float *out, int n);
+    /* w(n) . x(n): one weight row times the rounded input */
+    float (*dot)(const void *w, const void *x, int n);
+    /* One row against nx inputs stored row after row in x (f32: n floats apart; Q8: q
+     * n apart, d n / QUANT_QK apart): out[i * stride] = dot of input i, bit for bit.
+     * NULL: one dot call per input. */
+    void (*dot_rows)(const void *w, const void *x, int nx, int n, float *out, int stride);
+};
+
+/* A kernel set: its rows of the weight-type table and the type-independent kernels. */
 struct ops_kernels {
     const char *name;
-    float (*dot_f32)(const float *w, const float *x, int n);
-    float (*dot_f16)(const uint16_t *w, const float *x, int n);
-    float (*dot_q8_0)(const void *w, const struct ops_xq *x, int n);
-    float (*dot_q4_0)(const void *w, const struct ops_xq *x, int n);
-    /* One row against nx inputs stored row after row in x (q: n apart, d: n / QUANT_QK
-     * apart): out[i * stride] = dot_q8_0 / dot_q4_0 of input i, bit for bit. */
-    void (*dot_q8_0_rows)(const void *w, const struct ops_xq *x, int nx, int n, float *out,
-                          int stride);
-    void (*dot_q4_0_rows)(const void *w, const struct ops_xq *x, int nx, int n, float *out,
-                          int stride);
+    const struct ops_type *types;  /* (n_types) */
+    int n_types;
+    float (*dot_f32)(const float *w, const float *x, int n); /* attention dot products */
     float (*dot_i8)(const int8_t *w, const float *x, int n); /* unscaled int8 run */
     void (*softmax)(float *x, int n);                        /* in place */
     void (*swiglu)(float *g, const float *up, int n);        /* g = silu(g) * up */
@@ -55,19 +122,23 @@ void ops_select(bool use_sse2);
 /* Name of the active kernel set ("scalar" or "sse2"). */
 const char *ops_name(void);
 
-/* out(rows) = W(rows, cols) . x(cols). Uses a scratch buffer of ops.c for the
- * quantized input: single-threaded use only. */
-void ops_matmul(float *out, const struct model_matrix *w, const float *x);
+/* True if matrices of this weight type can be multiplied (the table has a row with a
+ * dequantizer and a dot product for it); the loader refuses the others by name. */
+bool ops_supports(uint32_t type);
 
-/* out[i] = w[i] . x for i < n, all with the same input (quantized once when the
- * matrices share a block type): the Q/K/V and gate/up projections. */
-void ops_matmul_n(float *const *out, const struct model_matrix *const *w, int n, const float *x);
+/* out(rows) = W(rows, cols) . x(cols). The rounded input goes to sc. */
+void ops_matmul(struct ops_scratch *sc, float *out, const struct model_matrix *w, const float *x);
+
+/* out[i] = w[i] . x for i < n, all with the same input (rounded once when the
+ * matrices share an input form): the Q/K/V and gate/up projections. */
+void ops_matmul_n(struct ops_scratch *sc, float *const *out, const struct model_matrix *const *w,
+                  int n, const float *x);
 
 /* Batched: out[i](nb, w[i]->rows) = x(nb, cols) . w[i]^T for i < n, matrices of the
  * same width. Each weight row is read once for all nb inputs; every product equals
  * the one ops_matmul gives for that input. Prompt processing (model_forward_batch). */
-void ops_matmul_batch(float *const *out, const struct model_matrix *const *w, int n,
-                      const float *x, int nb);
+void ops_matmul_batch(struct ops_scratch *sc, float *const *out,
+                      const struct model_matrix *const *w, int n, const float *x, int nb);
 
 /* out(cols) = row `row` of W, dequantized */
 void ops_get_row(float *out, const struct model_matrix *w, int row);
@@ -76,7 +147,8 @@ void ops_get_row(float *out, const struct model_matrix *w, int row);
 void ops_rmsnorm(float *out, const float *x, const float *weight, int n, float eps);
 
 /* Quantize x(n) into xq (n a multiple of QUANT_QK): per block d = max|x| / 127,
- * q = x / d rounded half away from zero. */
+ * q = x / d rounded half away from zero; a block with NaN or inf gets d = NaN and
+ * q = 0 (ops_quantize_nonfinite). */
 void ops_quantize_x(struct ops_xq *xq, const float *x, int n);
 
 /* sum a[i] * b[i] over n floats, and y(n) += a * x(n): the attention loops */

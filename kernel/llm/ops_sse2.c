@@ -7,6 +7,9 @@
 
 #include "llm/ops.h"
 #include "llm/quant.h"
+#include "llm/wt_bf16.h"
+#include "llm/wt_kquant.h"
+#include "llm/wt_legacy.h"
 
 static float sse2_hsum(__m128 v) {
     __m128 t = _mm_add_ps(v, _mm_movehl_ps(v, v));
@@ -161,8 +164,9 @@ static inline __m128i sse2_q4_block(const struct quant_q4_0 *b, const int16_t *x
  * float add per four blocks. The block sums stay exact. BLOCK_FN gives the exact
  * int32 lanes of one block; LINES is how many cache lines four blocks span. */
 #define SSE2_DEFINE_DOT(NAME, BLOCK_T, BLOCK_FN, LINES)                                    \
-    static float NAME(const void *wv, const struct ops_xq *x, int n) {                     \
+    static float NAME(const void *wv, const void *xv, int n) {                             \
         const BLOCK_T *b = wv;                                                              \
+        const struct ops_xq *x = xv;                                                        \
         const int16_t *xq = x->q;                                                           \
         const float *xd = x->d, *tab = quant_f16_table;                                     \
         const int nb = n / QUANT_QK;                                                        \
@@ -198,9 +202,9 @@ SSE2_DEFINE_DOT(sse2_dot_q4_0, struct quant_q4_0, sse2_q4_block, 2) /* 72 bytes 
  * kernel above gives for input i, since every input's float operations are the same
  * ones in the same order (only the exact integer block sums are shared work). */
 #define SSE2_DEFINE_DOT_ROWS(NAME, BLOCK_T, UNPACK_FN, LINES)                               \
-    static void NAME(const void *wv, const struct ops_xq *x, int nx, int n, float *out,       \
-                     int stride) {                                                             \
+    static void NAME(const void *wv, const void *xv, int nx, int n, float *out, int stride) { \
         const BLOCK_T *b = wv;                                                                 \
+        const struct ops_xq *x = xv;                                                           \
         const float *tab = quant_f16_table;                                                    \
         const int nb = n / QUANT_QK;                                                           \
         const __m128i zero = _mm_setzero_si128();                                              \
@@ -247,6 +251,14 @@ SSE2_DEFINE_DOT(sse2_dot_q4_0, struct quant_q4_0, sse2_q4_block, 2) /* 72 bytes 
 
 SSE2_DEFINE_DOT_ROWS(sse2_dot_q8_0_rows, struct quant_q8_0, sse2_q8_unpack, 3)
 SSE2_DEFINE_DOT_ROWS(sse2_dot_q4_0_rows, struct quant_q4_0, sse2_q4_unpack, 2)
+
+static float sse2_dot_f32_row(const void *w, const void *x, int n) {
+    return sse2_dot_f32(w, x, n);
+}
+
+static float sse2_dot_f16_row(const void *w, const void *x, int n) {
+    return sse2_dot_f16(w, x, n);
+}
 
 static float sse2_dot_i8(const int8_t *w, const float *x, int n) {
     __m128 acc = _mm_setzero_ps();
@@ -334,12 +346,19 @@ static void sse2_axpy(float *y, float a, const float *x, int n) {
 static void sse2_quantize(struct ops_xq *xq, const float *x, int n) {
     const __m128 absmask = _mm_castsi128_ps(_mm_set1_epi32(0x7fffffff));
     const __m128 signmask = _mm_castsi128_ps(_mm_set1_epi32((int)0x80000000u));
-    const __m128 half = _mm_set1_ps(0.5f);
+    const __m128 half = _mm_set1_ps(0.5f), fmax = _mm_set1_ps(OPS_FLOAT_MAX);
     for (int k = 0; k < n / QUANT_QK; k++) {
         const float *v = x + k * QUANT_QK;
-        __m128 m = _mm_setzero_ps();
-        for (int i = 0; i < QUANT_QK; i += 4)
-            m = _mm_max_ps(m, _mm_and_ps(_mm_loadu_ps(v + i), absmask));
+        __m128 m = _mm_setzero_ps(), bad = _mm_setzero_ps();
+        for (int i = 0; i < QUANT_QK; i += 4) {
+            __m128 a = _mm_and_ps(_mm_loadu_ps(v + i), absmask);
+            bad = _mm_or_ps(bad, _mm_cmpnle_ps(a, fmax)); /* inf, or NaN (unordered) */
+            m = _mm_max_ps(m, a);
+        }
+        if (_mm_movemask_ps(bad)) {
+            ops_quantize_nonfinite(xq, k);
+            continue;
+        }
         m = _mm_max_ps(m, _mm_movehl_ps(m, m));
         m = _mm_max_ss(m, _mm_shuffle_ps(m, m, 1));
         float d = _mm_cvtss_f32(m) / 127.0f, id = d > 0 ? 1.0f / d : 0.0f;
@@ -356,14 +375,29 @@ static void sse2_quantize(struct ops_xq *xq, const float *x, int n) {
     }
 }
 
+/* Rows replacing the scalar set's dot products (input and dequantizer stay the
+ * table's). */
+static const struct ops_type sse2_types[] = {
+    {MODEL_WTYPE_F32, OPS_INPUT_F32, NULL, sse2_dot_f32_row, NULL},
+    {MODEL_WTYPE_F16, OPS_INPUT_F32, NULL, sse2_dot_f16_row, NULL},
+    {MODEL_WTYPE_Q8_0, OPS_INPUT_Q8, NULL, sse2_dot_q8_0, sse2_dot_q8_0_rows},
+    {MODEL_WTYPE_Q4_0, OPS_INPUT_Q8, NULL, sse2_dot_q4_0, sse2_dot_q4_0_rows},
+    {MODEL_WTYPE_Q4_1, OPS_INPUT_Q8, NULL, wt_dot_q4_1_sse2, NULL},
+    {MODEL_WTYPE_Q5_0, OPS_INPUT_Q8, NULL, wt_dot_q5_0_sse2, NULL},
+    {MODEL_WTYPE_Q5_1, OPS_INPUT_Q8, NULL, wt_dot_q5_1_sse2, NULL},
+    {MODEL_WTYPE_Q2_K, OPS_INPUT_Q8K, NULL, wt_dot_q2_k_sse2, NULL},
+    {MODEL_WTYPE_Q3_K, OPS_INPUT_Q8K, NULL, wt_dot_q3_k_sse2, NULL},
+    {MODEL_WTYPE_Q4_K, OPS_INPUT_Q8K, NULL, wt_dot_q4_k_sse2, NULL},
+    {MODEL_WTYPE_Q5_K, OPS_INPUT_Q8K, NULL, wt_dot_q5_k_sse2, NULL},
+    {MODEL_WTYPE_Q6_K, OPS_INPUT_Q8K, NULL, wt_dot_q6_k_sse2, NULL},
+    {MODEL_WTYPE_BF16, OPS_INPUT_BF16, NULL, wt_dot_bf16_sse2, NULL},
+};
+
 const struct ops_kernels ops_sse2 = {
     .name = "sse2",
+    .types = sse2_types,
+    .n_types = (int)ARRAY_SIZE(sse2_types),
     .dot_f32 = sse2_dot_f32,
-    .dot_f16 = sse2_dot_f16,
-    .dot_q8_0 = sse2_dot_q8_0,
-    .dot_q4_0 = sse2_dot_q4_0,
-    .dot_q8_0_rows = sse2_dot_q8_0_rows,
-    .dot_q4_0_rows = sse2_dot_q4_0_rows,
     .dot_i8 = sse2_dot_i8,
     .softmax = sse2_softmax,
     .swiglu = sse2_swiglu,

@@ -48,55 +48,44 @@ int quant_init(void) {
 size_t quant_row_bytes(uint32_t type, int cols) {
     if (cols <= 0)
         return 0;
-    switch (type) {
-    case MODEL_WTYPE_F32: return (size_t)cols * 4;
-    case MODEL_WTYPE_F16: return (size_t)cols * 2;
-    case MODEL_WTYPE_Q8_0:
-        return cols % QUANT_QK ? 0 : (size_t)(cols / QUANT_QK) * sizeof(struct quant_q8_0);
-    case MODEL_WTYPE_Q4_0:
-        return cols % QUANT_QK ? 0 : (size_t)(cols / QUANT_QK) * sizeof(struct quant_q4_0);
-    case MODEL_WTYPE_Q8_SPLIT: return (size_t)cols;
-    default: return 0;
-    }
+    if (type == MODEL_WTYPE_Q8_SPLIT) /* int8 values; the scales are stored apart */
+        return (size_t)cols;
+    const struct gguf_type_info *ti = gguf_type_info(type);
+    if (!ti || (uint32_t)cols % ti->block)
+        return 0;
+    return (size_t)((uint32_t)cols / ti->block) * ti->block_bytes;
 }
 
 static float quant_half(uint16_t h) {
     return quant_f16_table ? quant_f16_table[h] : quant_f16_to_f32(h);
 }
 
-void quant_dequant_row(uint32_t type, const void *row, float *out, int cols) {
-    switch (type) {
-    case MODEL_WTYPE_F32:
-        memcpy(out, row, (size_t)cols * 4);
-        break;
-    case MODEL_WTYPE_F16: {
-        const uint16_t *h = row;
-        for (int i = 0; i < cols; i++)
-            out[i] = quant_half(h[i]);
-        break;
+void quant_dequant_f32(const void *row, float *out, int n) {
+    memcpy(out, row, (size_t)n * 4);
+}
+
+void quant_dequant_f16(const void *row, float *out, int n) {
+    const uint16_t *h = row;
+    for (int i = 0; i < n; i++)
+        out[i] = quant_half(h[i]);
+}
+
+void quant_dequant_q8_0(const void *row, float *out, int n) {
+    const struct quant_q8_0 *b = row;
+    for (int k = 0; k < n / QUANT_QK; k++) {
+        float d = quant_half(b[k].d);
+        for (int i = 0; i < QUANT_QK; i++)
+            out[k * QUANT_QK + i] = d * (float)b[k].qs[i];
     }
-    case MODEL_WTYPE_Q8_0: {
-        const struct quant_q8_0 *b = row;
-        for (int k = 0; k < cols / QUANT_QK; k++) {
-            float d = quant_half(b[k].d);
-            for (int i = 0; i < QUANT_QK; i++)
-                out[k * QUANT_QK + i] = d * (float)b[k].qs[i];
+}
+
+void quant_dequant_q4_0(const void *row, float *out, int n) {
+    const struct quant_q4_0 *b = row;
+    for (int k = 0; k < n / QUANT_QK; k++) {
+        float d = quant_half(b[k].d);
+        for (int j = 0; j < QUANT_QK / 2; j++) {
+            out[k * QUANT_QK + j] = d * (float)((b[k].qs[j] & 15) - 8);
+            out[k * QUANT_QK + j + 16] = d * (float)((b[k].qs[j] >> 4) - 8);
         }
-        break;
-    }
-    case MODEL_WTYPE_Q4_0: {
-        const struct quant_q4_0 *b = row;
-        for (int k = 0; k < cols / QUANT_QK; k++) {
-            float d = quant_half(b[k].d);
-            for (int j = 0; j < QUANT_QK / 2; j++) {
-                out[k * QUANT_QK + j] = d * (float)((b[k].qs[j] & 15) - 8);
-                out[k * QUANT_QK + j + 16] = d * (float)((b[k].qs[j] >> 4) - 8);
-            }
-        }
-        break;
-    }
-    default:
-        memset(out, 0, (size_t)cols * 4);
-        break;
     }
 }

@@ -1,6 +1,7 @@
 /*
- * Weight block formats (ggml layouts) and half-precision conversion. Used by the
- * dot-product kernels (ops.c, ops_sse2.c) and by the model loader for size checks.
+ * Weight block formats (ggml layouts), half-precision conversion and the
+ * dequantizers of the block types. Used by the weight-type table and kernels (ops.c,
+ * ops_sse2.c) and by the model loader for size checks (quant_row_bytes).
  */
 #ifndef CLLM_LLM_QUANT_H
 #define CLLM_LLM_QUANT_H
@@ -21,6 +22,27 @@ struct quant_q4_0 {
     uint8_t qs[QUANT_QK / 2];
 } PACKED;
 
+/* Q4_1: value[j] = d * (qs[j] & 15) + m, value[j + 16] = d * (qs[j] >> 4) + m */
+struct quant_q4_1 {
+    uint16_t d, m;  /* scale and offset, IEEE halves */
+    uint8_t qs[QUANT_QK / 2];
+} PACKED;
+
+/* Q5_0: value[j] = d * (((qs[j] & 15) | bit j of qh << 4) - 16), value[j + 16] the
+ * same with qs[j] >> 4 and bit j + 16 of qh (qh a little-endian uint32). */
+struct quant_q5_0 {
+    uint16_t d;
+    uint8_t qh[4];
+    uint8_t qs[QUANT_QK / 2];
+} PACKED;
+
+/* Q5_1: as Q5_0 without the - 16, plus the offset m. */
+struct quant_q5_1 {
+    uint16_t d, m;
+    uint8_t qh[4];
+    uint8_t qs[QUANT_QK / 2];
+} PACKED;
+
 /* IEEE half to float, exact for every input (subnormals, inf, NaN). */
 float quant_f16_to_f32(uint16_t h);
 
@@ -35,7 +57,11 @@ int quant_init(void);
  * into whole blocks or the type is unknown. */
 size_t quant_row_bytes(uint32_t type, int cols);
 
-/* Dequantize one row (cols elements) of a block-format row into out. */
-void quant_dequant_row(uint32_t type, const void *row, float *out, int cols);
+/* Dequantizers: out(n) = the n values of a row of that type (n a whole number of
+ * blocks). */
+void quant_dequant_f32(const void *row, float *out, int n);
+void quant_dequant_f16(const void *row, float *out, int n);
+void quant_dequant_q8_0(const void *row, float *out, int n);
+void quant_dequant_q4_0(const void *row, float *out, int n);
 
 #endif

@@ -16,7 +16,7 @@ static int sampler_fail(char *err, size_t errlen, const char *name, float v) {
         sampler_format_float(num, sizeof num, v, 3);
         snprintf(err, errlen, "%s: value %s out of range", name, num);
     }
-    return -1;
+    return SAMPLER_ERR_PARAM;
 }
 
 static bool sampler_bad(float v, float lo, float hi) {
@@ -29,7 +29,7 @@ int sampler_init(struct sampler *s, int n_vocab, const struct sampler_params *p,
     if (n_vocab <= 0) {
         if (err && errlen)
             snprintf(err, errlen, "vocab size %d out of range", n_vocab);
-        return -1;
+        return SAMPLER_ERR_PARAM;
     }
     if (sampler_bad(p->temperature, -1e30f, 1e30f))
         return sampler_fail(err, errlen, "temperature", p->temperature);
@@ -52,7 +52,7 @@ int sampler_init(struct sampler *s, int n_vocab, const struct sampler_params *p,
         sampler_free(s);
         if (err && errlen)
             snprintf(err, errlen, "out of memory for the sampler (vocab %d)", n_vocab);
-        return -1;
+        return SAMPLER_ERR_MEMORY;
     }
     memset(s->count, 0, (size_t)n_vocab * sizeof *s->count);
     return 0;

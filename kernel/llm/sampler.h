@@ -43,8 +43,11 @@ struct sampler {
     uint16_t *count;             /* (n_vocab) occurrences in the penalty window, zero between calls */
 };
 
-/* 0 on success, -1 if the scratch cannot be allocated or a parameter is out of range
- * (message naming it in err). */
+#define SAMPLER_ERR_PARAM (-1)  /* sampler_init: a parameter is out of range */
+#define SAMPLER_ERR_MEMORY (-2) /* sampler_init: the scratch cannot be allocated */
+
+/* 0 on success, else SAMPLER_ERR_PARAM or SAMPLER_ERR_MEMORY with a message naming
+ * the parameter or the size in err. */
 int sampler_init(struct sampler *s, int n_vocab, const struct sampler_params *p, char *err,
                  size_t errlen);
 void sampler_free(struct sampler *s);

@@ -1,23 +1,21 @@
 /*
  * net_init / net_poll (subsys.h): the kernel side of the network stack. net_init
- * probes the NIC chosen by cllm.nic= (auto: e1000, then virtio-net), binds the
- * stack to it, configures IPv4 (cllm.ip=/netmask=/gw= static, else DHCP with the
- * QEMU user-net defaults as fallback), waits for the address, then starts the echo
- * diagnostic (port 7) and the HTTP server (cllm.port=, default 80). net_poll
- * drains the RX ring, runs the stack's timers and the HTTP server's turn.
- * Relies on clock.h for time and cmdline.h for options.
+ * probes the NIC chosen by cllm.nic= through the driver table (kernel/dev/nic.c;
+ * auto: each driver in turn), binds the stack to it, configures IPv4
+ * (cllm.ip=/netmask=/gw= static, else DHCP with the QEMU user-net defaults as
+ * fallback), waits for the address, then starts the echo diagnostic (port 7); main.c
+ * starts the HTTP server over it. net_poll drains the RX ring and runs the stack's
+ * timers. Relies on clock.h for time and cmdline.h for options.
  */
 #include "clock.h"
 #include "cmdline.h"
 #include "dev/netdev.h"
-#include "http/server.h"
 #include "kernel.h"
 #include "net/echo.h"
 #include "net/net.h"
 #include "net/net_param.h"
 #include "subsys.h"
 
-#define NET_HTTP_PORT_DEFAULT 80
 #define NET_LINK_CHECK_MS 1000           /* how often link state changes are looked for */
 #define NET_UP_WAIT_MS (DHCP_TIMEOUT_MS + 1000) /* net_init's bound on waiting for an address */
 #define QEMU_USER_IP NET_IP4(10, 0, 2, 15)
@@ -36,14 +34,6 @@ static void net_print_ip(const char *what, uint32_t ip) {
     printk(" %s %u.%u.%u.%u", what, ip >> 24, (ip >> 16) & 0xff, (ip >> 8) & 0xff, ip & 0xff);
 }
 
-static int net_probe(const char *nic) {
-    if (!strcmp(nic, "e1000"))
-        return e1000_probe();
-    if (!strcmp(nic, "virtio"))
-        return virtio_net_probe();
-    return e1000_probe() == 0 ? 0 : virtio_net_probe();
-}
-
 /* Drain received frames and run timers; true if any frame came in. */
 static bool net_turn(void) {
     int n = net_dev->ops->poll_rx(net_dev, net_rx, NET_RX_BUDGET);
@@ -59,7 +49,7 @@ void net_init(const struct bootinfo *bi) {
         printk("cllm: net: disabled (cllm.nic=none)\n");
         return;
     }
-    if (net_probe(nic) != 0 || netdev_count() == 0) {
+    if (nic_probe(nic) != 0 || netdev_count() == 0) {
         printk("cllm: net: no network card found (cllm.nic=%s)\n", nic);
         return;
     }
@@ -85,19 +75,19 @@ void net_init(const struct bootinfo *bi) {
     net_print_ip("gw", cfg->gw);
     printk(" (%s)\n", cfg->dhcp ? "dhcp" : "static");
 
-    uint32_t port = NET_HTTP_PORT_DEFAULT;
-    cmdline_get_u32("port", &port);
     if (echo_start(ECHO_PORT) != 0)
         printk("cllm: net: echo service could not listen on %d\n", ECHO_PORT);
-    http_server_start((uint16_t)port);
     UNUSED(bi);
 }
 
-void net_poll(void) {
+bool net_ready(void) {
+    return net_dev != NULL;
+}
+
+bool net_poll(void) {
     if (!net_dev)
-        return;
-    if (net_turn())
-        poll_note_work();
+        return false;
+    bool worked = net_turn();
     uint32_t now = (uint32_t)clock_ms();
     if ((int32_t)(now - net_link_checked_ms) >= NET_LINK_CHECK_MS) {
         net_link_checked_ms = now;
@@ -106,5 +96,5 @@ void net_poll(void) {
             printk("cllm: net: %s link %s\n", net_dev->name, up ? "up" : "down");
         net_link = up;
     }
-    http_server_poll();
+    return worked;
 }

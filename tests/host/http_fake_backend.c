@@ -2,8 +2,11 @@
  * A deterministic stand-in model for the host tests of the HTTP API: 256 byte
  * tokens plus BOS (256) and EOS (257). Generating echoes the prompt's bytes in upper
  * case, one token per step after one prompt step, then EOS; stop strings and
- * n_predict behave as the real generator's do. Its status can be switched to test
- * the 503 paths.
+ * n_predict behave as the real generator's do, and its defaults are the parameter
+ * table's (gen_param.c). Its status can be switched to test the 503 paths. Running
+ * generations are stepped by harness_gen_poll, the harness's stand-in for the kernel's
+ * generation scheduler (kernel/llm/sched.c), with the same sink protocol: a step only
+ * when the sink is ready, output per step, done last.
  */
 #include "http/api_backend.h"
 #include "port.h"
@@ -12,8 +15,10 @@
 #define FAKE_EOS 257
 #define FAKE_VOCAB 258
 #define FAKE_CTX 512
+#define FAKE_RUNNING 16 /* generations running at once, as SCHED_MAX_SEQS */
 
 static int fake_status = API_MODEL_READY;
+static unsigned long fake_started; /* generations run so far, for harness_metrics */
 
 struct fake_gen {
     int prompt[FAKE_CTX];
@@ -26,7 +31,11 @@ struct fake_gen {
     size_t n_text;
     size_t released;
     enum gen_finish finish;
+    const struct sched_sink *sink; /* set while running */
+    void *ctx;
 };
+
+static struct fake_gen *fake_running[FAKE_RUNNING];
 
 static int fake_status_fn(void) {
     return fake_status;
@@ -99,21 +108,10 @@ static size_t fake_chat(const struct chat_message *msgs, size_t n, char *out, si
     return len;
 }
 
-static void fake_params_default(struct gen_params *p) {
-    memset(p, 0, sizeof(*p));
-    p->n_predict = -1;
-    p->temperature = 0.8f;
-    p->top_k = 40;
-    p->top_p = 0.95f;
-    p->min_p = 0.05f;
-    p->repeat_penalty = 1.0f;
-    p->repeat_last_n = 64;
-    p->seed = GEN_SEED_RANDOM;
-}
-
-static void *fake_gen_start(const int *prompt, int n, const struct gen_params *p, char *err,
-                            size_t errlen) {
+static void *fake_gen_start(const int *prompt, int n, const struct gen_params *p,
+                            enum gen_err *why, char *err, size_t errlen) {
     if (n <= 0 || n > FAKE_CTX) {
+        *why = GEN_ERR_REQUEST;
         snprintf(err, errlen, "prompt has %d tokens, the context holds %d", n, FAKE_CTX);
         return NULL;
     }
@@ -125,6 +123,7 @@ static void *fake_gen_start(const int *prompt, int n, const struct gen_params *p
         fake_oom = prompt[skip + i] == (uint8_t)oom[i];
     struct fake_gen *g = fake_oom ? NULL : port_alloc(sizeof(*g));
     if (!g) {
+        *why = GEN_ERR_NO_MEMORY;
         snprintf(err, errlen, "out of memory for the generation");
         return NULL;
     }
@@ -203,8 +202,57 @@ static void fake_gen_stats(void *vg, struct api_gen_stats *st) {
     st->t_gen_us = (uint64_t)g->n_gen * 500;
 }
 
+static int fake_gen_run(void *vg, const struct sched_sink *sink, void *ctx) {
+    struct fake_gen *g = vg;
+    for (int i = 0; i < FAKE_RUNNING; i++) {
+        if (!fake_running[i]) {
+            fake_running[i] = g;
+            g->sink = sink;
+            g->ctx = ctx;
+            fake_started++;
+            return 0;
+        }
+    }
+    return -1;
+}
+
 static void fake_gen_free(void *g) {
+    for (int i = 0; i < FAKE_RUNNING; i++) {
+        if (fake_running[i] == g)
+            fake_running[i] = NULL;
+    }
     port_free(g);
+}
+
+bool harness_gen_poll(void) {
+    bool stepped = false;
+    for (int i = 0; i < FAKE_RUNNING; i++) {
+        struct fake_gen *g = fake_running[i];
+        if (!g || (g->sink->ready && !g->sink->ready(g->ctx)))
+            continue;
+        struct gen_output out;
+        int r = fake_gen_step(g, &out);
+        g->sink->output(g->ctx, &out);
+        if (r == GEN_STEP_DONE) {
+            fake_running[i] = NULL;
+            g->sink->done(g->ctx);
+        }
+        stepped = true;
+    }
+    return stepped;
+}
+
+int harness_gen_active(void) {
+    int n = 0;
+    for (int i = 0; i < FAKE_RUNNING; i++)
+        n += fake_running[i] != NULL;
+    return n;
+}
+
+size_t harness_metrics(char *buf, size_t cap) {
+    int n = snprintf(buf, cap, "# TYPE cllm_fake_generations_total counter\n"
+                               "cllm_fake_generations_total %lu\n", fake_started);
+    return n > 0 ? (size_t)n : 0;
 }
 
 static const struct api_backend fake_backend = {
@@ -214,9 +262,9 @@ static const struct api_backend fake_backend = {
     .tokenize = fake_tokenize,
     .piece = fake_piece,
     .chat = fake_chat,
-    .params_default = fake_params_default,
+    .params_default = gen_params_default,
     .gen_start = fake_gen_start,
-    .gen_step = fake_gen_step,
+    .gen_run = fake_gen_run,
     .gen_stats = fake_gen_stats,
     .gen_free = fake_gen_free,
 };

@@ -1,17 +1,17 @@
 /*
  * The real engine behind the host HTTP harness (tests/test_api_llm_host.py): loads a
  * GGUF model and its tokenizer into the llm record that api_llm.c reads, standing in
- * for the kernel's llm_boot.c (which needs Multiboot modules). Linked instead of
- * http_fake_backend.c.
+ * for the kernel's llm_boot.c (which needs Multiboot modules), and steps the
+ * generations with the kernel's scheduler (sched.c) as main.c's gen_poll does.
+ * Linked instead of http_fake_backend.c.
  */
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "http/api_backend.h"
 #include "llm/llm.h"
+#include "llm/sched.h"
 #include "llm/tokenizer.h"
-
-extern const struct api_backend api_llm_backend;
 
 static struct llm host_llm;
 static struct tokenizer host_tok;
@@ -22,6 +22,18 @@ struct llm *llm_get(void) {
 
 struct llm *llm_record(void) {
     return &host_llm;
+}
+
+bool harness_gen_poll(void) {
+    return sched_poll();
+}
+
+int harness_gen_active(void) {
+    return sched_active();
+}
+
+size_t harness_metrics(char *buf, size_t cap) {
+    return sched_metrics_format(buf, cap);
 }
 
 void harness_set_status(int status) {

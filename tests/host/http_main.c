@@ -10,9 +10,12 @@
  *                               (MODEL: a model file, when linked with http_llm_host.c)
  * Serve script lines: backend ready|none|loading|error, key K, open ID, send ID HEX,
  * space ID N (bytes the transport accepts from now on, -1: unlimited), writable ID,
- * fin ID, reset ID, clock MS, poll N, run (poll until no connection is busy), dump.
+ * fin ID, reset ID, clock MS, poll N (N turns: the generations' step, then the
+ * server's, as the kernel's poll loop runs them), run (poll until no connection is
+ * busy), dump.
  * Output: "out ID HEX" and "state ID open|closing|closed" per connection, then
- * "conns N" and "tasks N".
+ * "conns N" and "tasks N", and once every connection is closed "after close: conns N
+ * tasks N running N" (running: generations the backend still steps).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,9 +28,13 @@
 #include "http/server.h"
 
 /* The model behind the API: the fake (http_fake_backend.c) or the real engine
- * (http_llm_host.c, loading the model named on the command line). */
+ * (http_llm_host.c, loading the model named on the command line); the driver of its
+ * generations (the kernel's gen_poll) and how many it runs; its counters for /metrics. */
 const struct api_backend *harness_backend(const char *model);
 void harness_set_status(int status);
+bool harness_gen_poll(void);
+int harness_gen_active(void);
+size_t harness_metrics(char *buf, size_t cap);
 
 static char *read_file(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
@@ -345,6 +352,13 @@ static bool any_busy(void) {
     return false;
 }
 
+/* One turn of the kernel's poll loop without the network: gen_poll, http_poll. */
+static void turn(uint64_t now) {
+    harness_gen_poll();
+    http_server_poll_at(now);
+    fake_settle();
+}
+
 static int hexval(char c) {
     return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
 }
@@ -353,7 +367,9 @@ static int cmd_serve(const char *model) {
     const struct api_backend *backend = harness_backend(model);
     if (!backend)
         return 1;
-    http_server_configure(backend, NULL);
+    api_configure(backend, NULL);
+    api_metrics_add_source(harness_metrics);
+    http_server_host(&api_app);
     static char line[1 << 20];
     uint64_t now = 1000;
     while (fgets(line, sizeof(line), stdin)) {
@@ -368,8 +384,9 @@ static int cmd_serve(const char *model) {
                                : strcmp(arg, "error") == 0   ? API_MODEL_ERROR
                                                              : API_MODEL_NONE);
         } else if (strcmp(cmd, "key") == 0) {
-            sscanf(line, "%*s %63s", arg);
-            http_server_configure(backend, arg);
+            static char key[1024]; /* room for keys longer than the API accepts */
+            sscanf(line, "%*s %1023s", key);
+            api_configure(backend, key);
         } else if (strcmp(cmd, "open") == 0) {
             sscanf(line, "%*s %d", &id);
             struct fake_conn *f = &fakes[n_fakes++];
@@ -422,15 +439,11 @@ static int cmd_serve(const char *model) {
         } else if (strcmp(cmd, "poll") == 0) {
             int n = 1;
             sscanf(line, "%*s %d", &n);
-            for (int i = 0; i < n; i++) {
-                http_server_poll_at(now);
-                fake_settle();
-            }
+            for (int i = 0; i < n; i++)
+                turn(now);
         } else if (strcmp(cmd, "run") == 0) {
-            for (int i = 0; i < 1000000 && (i == 0 || any_busy()); i++) {
-                http_server_poll_at(now);
-                fake_settle();
-            }
+            for (int i = 0; i < 1000000 && (i == 0 || any_busy()); i++)
+                turn(now);
             http_server_poll_at(now);
             fake_settle();
         }
@@ -451,7 +464,8 @@ static int cmd_serve(const char *model) {
             http_conn_closed(fakes[i].c);
         hbuf_free(&fakes[i].rx);
     }
-    printf("after close: conns %zu tasks %d\n", http_server_n_conns(), api_tasks_active());
+    printf("after close: conns %zu tasks %d running %d\n", http_server_n_conns(),
+           api_tasks_active(), harness_gen_active());
     return 0;
 }
 

@@ -92,7 +92,7 @@ static int multi(const struct model *m, int n_ctx, int argc, char **argv) {
         if (model_state_init(&st[i], m, n_ctx) == 0)
             ready++;
         if (ready == i || !(lg = model_forward_batch(m, &st[i], toks, k, 0))) {
-            printf("error: prompt %d refused\n", i);
+            printf("error: prompt %d refused: %s\n", i, ready == i ? "out of memory" : st[i].error);
             rc = 1;
             goto out;
         }
@@ -103,6 +103,9 @@ static int multi(const struct model *m, int n_ctx, int argc, char **argv) {
         for (int i = 0; i < n; i++)
             out[i][s] = next[i];
         if (model_forward_multi(m, sp, next, pos, n) != 0) {
+            for (int i = 0; i < n; i++) /* each alone: the failing sequence says why */
+                if (!model_forward(m, sp[i], next[i], pos[i]))
+                    printf("error: sequence %d step %d: %s\n", i, s, st[i].error);
             printf("error: step %d refused\n", s);
             rc = 1;
             goto out;
@@ -203,7 +206,7 @@ int main(int argc, char **argv) {
         logits = toks ? model_forward_batch(&m, &s, toks, n_prompt, 0) : NULL;
         port_free(toks);
         if (!logits) {
-            printf("error: prompt of %d tokens refused\n", n_prompt);
+            printf("error: prompt of %d tokens refused: %s\n", n_prompt, s.error);
             rc = 1;
             goto out;
         }
@@ -218,7 +221,7 @@ int main(int argc, char **argv) {
     for (; a < argc; a++, pos++) {
         logits = model_forward(&m, &s, atoi(argv[a]), pos);
         if (!logits) {
-            printf("error: token %s at position %d out of range\n", argv[a], pos);
+            printf("error: token %s at position %d: %s\n", argv[a], pos, s.error);
             rc = 1;
             goto out;
         }
@@ -236,6 +239,11 @@ int main(int argc, char **argv) {
             if (strcmp(cmd, "bench"))
                 printf(n ? " %d" : "%d", tok);
             logits = model_forward(&m, &s, tok, pos);
+            if (!logits) {
+                printf("\nerror: step %d at position %d: %s\n", n, pos, s.error);
+                rc = 1;
+                goto out;
+            }
         }
         uint64_t t2 = port_time_us();
         if (!strcmp(cmd, "bench"))

@@ -10,6 +10,7 @@
  *   prompt <tokens> <id>...
  *   step <rc> <token> <hex of released text>
  *   finish <reason> <n_gen>
+ *   error: <message> [<enum gen_err, e.g. request>]   when gen_init refuses
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,17 +41,17 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--n") && has)
             p.n_predict = atoi(argv[++i]);
         else if (!strcmp(a, "--temp") && has)
-            p.temperature = fnum(argv[++i]);
+            p.sample.temperature = fnum(argv[++i]);
         else if (!strcmp(a, "--top-k") && has)
-            p.top_k = atoi(argv[++i]);
+            p.sample.top_k = atoi(argv[++i]);
         else if (!strcmp(a, "--top-p") && has)
-            p.top_p = fnum(argv[++i]);
+            p.sample.top_p = fnum(argv[++i]);
         else if (!strcmp(a, "--min-p") && has)
-            p.min_p = fnum(argv[++i]);
+            p.sample.min_p = fnum(argv[++i]);
         else if (!strcmp(a, "--repeat-penalty") && has)
-            p.repeat_penalty = fnum(argv[++i]);
+            p.sample.repeat_penalty = fnum(argv[++i]);
         else if (!strcmp(a, "--seed") && has)
-            p.seed = strtoull(argv[++i], NULL, 0);
+            p.sample.seed = strtoull(argv[++i], NULL, 0);
         else if (!strcmp(a, "--stop") && has && p.n_stop < GEN_MAX_STOP) {
             /* too long a string fills the slot without a NUL, for gen_init to refuse */
             size_t n = strlen(argv[++i]);
@@ -98,8 +99,13 @@ int main(int argc, char **argv) {
         printf(" %d", ids[i]);
     putchar('\n');
     struct gen_request req;
-    if (gen_init(&req, &llm, ids, n, &p, err, sizeof err) != 0) {
-        printf("error: %s\n", err);
+    static const char *const why_names[] = {
+        [GEN_OK] = "ok", [GEN_ERR_REQUEST] = "request", [GEN_ERR_NO_MEMORY] = "no_memory",
+        [GEN_ERR_NO_MODEL] = "no_model",
+    };
+    enum gen_err why = gen_init(&req, &llm, ids, n, &p, err, sizeof err);
+    if (why != GEN_OK) {
+        printf("error: %s [%s]\n", err, why_names[why]);
     } else {
         static struct gen_output out;
         while ((rc = gen_step(&req, &out)) >= 0) {

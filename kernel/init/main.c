@@ -10,20 +10,19 @@
 #include "dev/pci.h"
 #include "dev/serial.h"
 #include "dev/vga.h"
+#include "http/api.h"
+#include "http/server.h"
 #include "kernel.h"
+#include "llm/sched.h"
 #include "mm.h"
+#include "net/net.h"
 #include "selftest.h"
+#include "smp.h"
 #include "subsys.h"
 #include "trap.h"
 #include "x86.h"
 
 void kernel_main(uint32_t magic, uint32_t mbi_addr) __attribute__((section(".text.kernel_main")));
-
-static bool poll_worked;
-
-void poll_note_work(void) {
-    poll_worked = true;
-}
 
 /* The step comments stay in one column. */
 /* clang-format off */
@@ -41,19 +40,26 @@ void kernel_main(uint32_t magic, uint32_t mbi_addr) {
     page_report();                                             /* "cllm: memory: ..." */
     clock_init();                                              /* PIT IRQ0, TSC calibration */
     sti();                                                     /* interrupts on: the clock ticks */
+    smp_init();                                                /* start the other CPUs */
     pci_init();                                                /* enumerate PCI functions */
     llm_init(bi);                                              /* find and bind the model */
-    net_init(bi);                                              /* NIC, IPv4, HTTP server */
+    net_init(bi);                                              /* NIC, IPv4, echo service */
+    api_configure(&api_llm_backend, cmdline_get("api_key"));   /* the API app: model, key */
+    api_metrics_add_source(sched_metrics_format);              /* /metrics: batched passes */
+    api_metrics_add_source(net_stats_format);                  /* /metrics: network counters */
+    api_metrics_add_source(smp_metrics_format);                /* /metrics: CPUs, busy cycles */
+    if (net_ready())
+        http_server_start(&api_app);                           /* HTTP on cllm.port=: the API */
     page_report_in_use();                                      /* what the subsystems took */
     printk("cllm: ready\n");
     selftest_run(cmdline_get("selftest"));                     /* exits if self-tests were asked */
     if (llm_console_requested(bi))
         kernel_exit(llm_console_run(bi));                      /* console mode: generate and exit */
     for (;;) {                                                 /* steady state: the poll loop */
-        poll_worked = false;
-        net_poll();
-        llm_poll();
-        if (!poll_worked)
+        bool worked = net_poll();                              /* frames in, TCP timers */
+        worked |= http_poll();                                 /* flush, timeouts, pipelined */
+        worked |= gen_poll();                                  /* a step per generation, batched */
+        if (!worked)
             sti_hlt(); /* nothing happened: sleep until the next interrupt (PIT at PIT_HZ) */
     }
 }

@@ -1,0 +1,81 @@
+/*
+ * llama.cpp's native response format of POST /completion: "content", "stop", the
+ * slot, the token counts, "stop_type" (limit, word, eos) and "timings", which the
+ * OpenAI answers (api_oai.c) carry too. Streamed events carry "content" and
+ * "stop":false; the last one "stop":true with the counts. Used by api_task.c through
+ * api_format_native (api_task.h).
+ */
+#include "http/api_task.h"
+
+void api_write_timings(struct json_writer *w, const struct api_gen_stats *st) {
+    double pms = (double)(int64_t)st->t_prompt_us / 1000.0;
+    double gms = (double)(int64_t)st->t_gen_us / 1000.0;
+    json_write_key(w, "timings");
+    json_write_object_begin(w);
+    json_write_key(w, "prompt_n");
+    json_write_int(w, st->n_prompt);
+    json_write_key(w, "prompt_ms");
+    json_write_double(w, pms);
+    json_write_key(w, "prompt_per_second");
+    json_write_double(w, pms > 0 ? st->n_prompt * 1000.0 / pms : 0);
+    json_write_key(w, "predicted_n");
+    json_write_int(w, st->n_gen);
+    json_write_key(w, "predicted_ms");
+    json_write_double(w, gms);
+    json_write_key(w, "predicted_per_second");
+    json_write_double(w, gms > 0 ? st->n_gen * 1000.0 / gms : 0);
+    json_write_object_end(w);
+}
+
+/* The fields after "content" of the final answer (or last event). */
+static void api_native_fields(struct json_writer *w, const struct api_task *t,
+                              const struct api_gen_stats *st) {
+    json_write_key(w, "id_slot");
+    json_write_int(w, 0);
+    json_write_key(w, "stop");
+    json_write_bool(w, true);
+    json_write_key(w, "model");
+    json_write_string(w, t->model);
+    json_write_key(w, "tokens_predicted");
+    json_write_int(w, st->n_gen);
+    json_write_key(w, "tokens_evaluated");
+    json_write_int(w, st->n_prompt);
+    json_write_key(w, "stop_type");
+    json_write_string(w, st->finish == GEN_FINISH_LENGTH ? "limit"
+                         : st->finish == GEN_FINISH_STOP ? "word"
+                                                         : "eos");
+    json_write_key(w, "truncated");
+    json_write_bool(w, false);
+    api_write_timings(w, st);
+}
+
+static void api_native_piece(struct json_writer *w, struct api_task *t, const char *text,
+                             size_t len) {
+    json_write_key(w, "content");
+    json_write_stringn(w, text, len);
+    json_write_key(w, "stop");
+    json_write_bool(w, false);
+    json_write_key(w, "id_slot");
+    json_write_int(w, 0);
+}
+
+static void api_native_last(struct json_writer *w, const struct api_task *t,
+                            const struct api_gen_stats *st) {
+    json_write_key(w, "content");
+    json_write_string(w, "");
+    api_native_fields(w, t, st);
+}
+
+static void api_native_whole(struct json_writer *w, const struct api_task *t,
+                             const struct api_gen_stats *st) {
+    json_write_key(w, "content");
+    json_write_stringn(w, t->text.data ? t->text.data : "", t->text.len);
+    api_native_fields(w, t, st);
+}
+
+const struct api_format api_format_native = {
+    .piece = api_native_piece,
+    .last = api_native_last,
+    .after_last = NULL,
+    .whole = api_native_whole,
+};

@@ -1,0 +1,54 @@
+/*
+ * A generation request in progress, internal to the API (kernel/http): the task the
+ * generation endpoints (api_gen.c: validation, prompt, start) put on a connection,
+ * its life cycle (api_task.c: it is the generation's sink, then it answers), and the
+ * response formats that write the answer: api_oai.c (OpenAI completions and chat)
+ * and api_native.c (llama.cpp's /completion), each as streamed events or one body.
+ */
+#ifndef CLLM_HTTP_API_TASK_H
+#define CLLM_HTTP_API_TASK_H
+
+#include "http/api.h"
+#include "http/json.h"
+
+struct api_task {
+    struct http_conn *conn;  /* the connection answered */
+    enum api_kind kind;
+    void *gen;              /* backend generation, owned */
+    bool stream;
+    bool include_usage;     /* stream_options.include_usage */
+    bool sent_role;         /* chat stream: the first delta carried the role */
+    struct hbuf text;       /* generated text (non-streaming) */
+    unsigned id;
+    uint64_t created;       /* Unix time; seconds since boot without a wall clock */
+    char model[96];
+};
+
+/* api_task.c: t (port_alloc'd, gen, kind, stream, include_usage and model set) takes
+ * over c: its generation starts and, when streaming, the event stream's head is
+ * written. When the backend has no room to run it, t is freed and c gets a 503. */
+void api_task_run(struct http_conn *c, struct api_task *t);
+
+/* One response format: the fields of each JSON object it answers with, written into
+ * an object the caller opened. */
+struct api_format {
+    /* A streamed event carrying text[0..len). */
+    void (*piece)(struct json_writer *w, struct api_task *t, const char *text, size_t len);
+    /* The stream's last event: why it finished, timings. */
+    void (*last)(struct json_writer *w, const struct api_task *t,
+                 const struct api_gen_stats *st);
+    /* Events after the last one, written on c (NULL: none). */
+    void (*after_last)(struct http_conn *c, const struct api_task *t,
+                       const struct api_gen_stats *st);
+    /* The body of an answer that was not streamed (the text is t->text). */
+    void (*whole)(struct json_writer *w, const struct api_task *t,
+                  const struct api_gen_stats *st);
+};
+
+extern const struct api_format api_format_oai;    /* api_oai.c: completions and chat */
+extern const struct api_format api_format_native; /* api_native.c: /completion */
+
+/* api_native.c: llama.cpp's "timings" object, which the OpenAI answers carry too. */
+void api_write_timings(struct json_writer *w, const struct api_gen_stats *st);
+
+#endif

@@ -1,0 +1,181 @@
+"""Soak: one kernel under mixed traffic for a while, then back to its idle state.
+
+Eight client threads run for CLLM_SOAK_SECONDS (default 120; `make soak` runs an hour)
+against one kernel in QEMU, each request drawn from a fixed rotation: greedy
+completions and streamed greedy chats (whose text must equal what the idle server
+answers), streams cancelled after their first chunk (the socket reset), bad requests
+(malformed JSON, an unknown route, an out-of-range parameter, an oversized body: each
+must get its status and an error body), bursts of half-sent connections left to time
+out, and prompts longer than the context (a 400, or an answer). Afterwards the kernel
+must be back where it was when idle: one open HTTP connection (the asking one), no
+generation in progress, the same heap bytes and the same free pages, no TCP connection
+beyond the asking one, and no panic in the log."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import struct
+import threading
+import time
+from collections import Counter
+
+import pytest
+from test_api_qemu import Guest, _boot
+from test_serve_robust import Served, completion_request
+
+pytestmark = [pytest.mark.qemu, pytest.mark.soak]
+
+SOAK_SECONDS = float(os.environ.get("CLLM_SOAK_SECONDS", "120"))
+CLIENTS = 8
+PROMPTS = ["Once upon a time", "The little dog", "Lily wanted to", "One day, a bird"]
+N_TOKENS = 12
+REQUEST_TIMEOUT_S = 3.0
+
+
+def chat_body(prompt: str, stream: bool) -> dict[str, object]:
+    return {"messages": [{"role": "user", "content": prompt}], "max_tokens": N_TOKENS,
+            "temperature": 0, "stream": stream}
+
+
+def chat_text(g: Guest, prompt: str) -> str:
+    status, body = g.call("POST", "/v1/chat/completions", chat_body(prompt, False))
+    assert status == 200, body
+    return str(json.loads(body)["choices"][0]["message"]["content"])
+
+
+def stream_chat(g: Guest, prompt: str, cancel: bool) -> str | None:
+    """A streamed chat: its whole text, or None when cancelled after the first chunk
+    (the connection is reset, as a client that gives up does)."""
+    c = g.conn(60)
+    try:
+        c.request("POST", "/v1/chat/completions", body=json.dumps(chat_body(prompt, True)),
+                  headers={"Content-Type": "application/json"})
+        r = c.getresponse()
+        assert r.status == 200, r.read()
+        text = ""
+        while line := r.readline():
+            line = line.strip()
+            if not line.startswith(b"data: "):
+                continue
+            if line == b"data: [DONE]":
+                return text
+            delta = json.loads(line[6:])["choices"][0]["delta"]
+            text += delta.get("content", "")
+            if cancel:
+                sock = c.sock
+                assert sock is not None
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                return None
+        raise AssertionError(f"stream ended without [DONE]: {text!r}")
+    finally:
+        c.close()
+
+
+def bad_requests(g: Guest) -> None:
+    status, body = g.call("POST", "/v1/completions", b'{"prompt": "x", ')
+    assert status == 400 and b"error" in body, (status, body)
+    status, _ = g.call("GET", "/no/such/route")
+    assert status == 404
+    status, body = g.call("POST", "/v1/completions", {"prompt": "x", "temperature": -3})
+    assert status == 400 and b"temperature" in body, (status, body)
+    s = socket.create_connection(("127.0.0.1", g.port), timeout=30)
+    try:
+        s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: guest\r\nContent-Length: 99999999\r\n\r\n")
+        assert s.recv(64).startswith(b"HTTP/1.1 413"), "oversized body not refused with 413"
+    finally:
+        s.close()
+
+
+def half_sent_burst(g: Guest) -> None:
+    socks = []
+    try:
+        for _ in range(6):
+            s = socket.create_connection(("127.0.0.1", g.port), timeout=30)
+            s.sendall(completion_request({"prompt": "x"})[:20])
+            socks.append(s)
+        time.sleep(REQUEST_TIMEOUT_S + 1)  # the server's request timeout answers them 408
+    finally:
+        for s in socks:
+            s.close()
+
+
+def long_prompt(g: Guest) -> None:
+    status, body = g.call("POST", "/v1/completions",
+                          {"prompt": "Once upon a time " * 400, "max_tokens": 4, "temperature": 0})
+    assert status in (200, 400), (status, body)
+    if status == 400:
+        assert json.loads(body)["error"]["message"]
+
+
+@pytest.fixture(scope="module")
+def served(kernel_elf, models_dir):
+    vm, port = _boot(kernel_elf, models_dir,
+                     cmdline=f"cllm.request_timeout_ms={int(REQUEST_TIMEOUT_S * 1000)}")
+    try:
+        g = Guest(vm, port)
+        s = Served(vm, g, g.completion(PROMPTS[0], N_TOKENS))
+        yield s
+    finally:
+        vm.close()
+
+
+def test_mixed_traffic_returns_to_idle(served) -> None:
+    g = served.guest
+    answers = {p: g.completion(p, N_TOKENS) for p in PROMPTS}
+    chats = {p: chat_text(g, p) for p in PROMPTS}
+    # one round of each kind first: lazily made buffers exist before the idle snapshot
+    bad_requests(g)
+    stream_chat(g, PROMPTS[0], cancel=True)
+    served.idle_heap = 0
+    served.idle_heap = served.wait_connections_closed()
+    idle_free = served.metrics()[1]["cllm_memory_free_bytes"]
+
+    kinds = ["completion", "stream", "cancel", "bad", "completion", "stream", "burst", "long"]
+    done: Counter[str] = Counter()
+    errors: list[str] = []
+    lock = threading.Lock()
+    deadline = time.monotonic() + SOAK_SECONDS
+
+    def client(seed: int) -> None:
+        i = seed
+        while time.monotonic() < deadline:
+            kind, prompt = kinds[i % len(kinds)], PROMPTS[i % len(PROMPTS)]
+            i += 1
+            try:
+                if kind == "completion":
+                    got = g.completion(prompt, N_TOKENS)
+                    assert got == answers[prompt], (prompt, got, answers[prompt])
+                elif kind in ("stream", "cancel"):
+                    got = stream_chat(g, prompt, cancel=kind == "cancel")
+                    assert got is None or got == chats[prompt], (prompt, got, chats[prompt])
+                elif kind == "bad":
+                    bad_requests(g)
+                elif kind == "burst":
+                    half_sent_burst(g)
+                else:
+                    long_prompt(g)
+            except Exception as e:  # noqa: BLE001 (collected and reported below)
+                with lock:
+                    errors.append(f"{kind}: {type(e).__name__}: {e}")
+            with lock:
+                done[kind] += 1
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(CLIENTS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(SOAK_SECONDS + 300)
+    assert not any(t.is_alive() for t in threads), "a client hung"
+    assert not errors, f"{len(errors)} failures of {sum(done.values())} requests: {errors[:5]}"
+    assert done["completion"] and done["stream"] and done["cancel"], done
+
+    served.wait_connections_closed()  # one connection, the idle heap, nothing processing
+    plain = served.metrics()[1]
+    assert plain["cllm_memory_free_bytes"] == idle_free, (plain["cllm_memory_free_bytes"], idle_free)
+    assert plain["cllm_requests_processing"] == 0
+    tcp = plain.get("cllm_net_tcp_connections")
+    assert tcp is None or tcp <= 2, f"{tcp} TCP connections left"
+    assert not any("panic" in ln for ln in served.vm.lines), served.vm.log_text()[-3000:]
+    print(f"soak {SOAK_SECONDS:g} s: {dict(done)}")
