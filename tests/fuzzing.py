@@ -39,9 +39,15 @@ FLAGS = ["-std=c11", "-O1", "-g", "-Wall", "-Wextra", "-Werror", "-Wno-unused-pa
 
 def llm_sources() -> list[str]:
     """Kernel sources of the model path (the host harness's list) and the tokenizer."""
-    from llm_harness import LLM_SOURCES
+    from llm_harness import LLM_SOURCES, TOKENIZER_SOURCES
 
-    return [str(x) for x in LLM_SOURCES] + ["kernel/llm/tokenizer.c"]
+    return [str(x) for x in LLM_SOURCES] + TOKENIZER_SOURCES
+
+
+def tokenizer_sources() -> list[str]:
+    from llm_harness import TOKENIZER_SOURCES
+
+    return TOKENIZER_SOURCES
 
 
 def net_sources() -> list[str]:
@@ -66,13 +72,14 @@ def server_sources() -> tuple[str, ...]:
 
 
 def targets() -> dict[str, Target]:
-    vocabs = ":".join(str(SHARED_MODELS / f) for f in ("ggml-vocab-llama-spm.gguf",))
+    vocabs = ":".join(str(SHARED_MODELS / f)
+                      for f in ("ggml-vocab-llama-spm.gguf", "ggml-vocab-gpt-2.gguf"))
     return {t.name: t for t in [
         Target("http", ("kernel/http/http_parse.c",), 16384),
         Target("json", ("kernel/http/json_read.c", "kernel/http/json_write.c",
                         "kernel/http/hbuf.c"), 8192),
-        Target("chat", ("kernel/llm/chat.c",), 4096),
-        Target("tokenizer", ("kernel/llm/gguf.c", "kernel/llm/tokenizer.c"), 1025,
+        Target("chat", ("kernel/llm/chat.c", "kernel/llm/gguf.c", *tokenizer_sources()), 4096),
+        Target("tokenizer", ("kernel/llm/gguf.c", *tokenizer_sources()), 1025,
                (("CLLM_FUZZ_VOCABS", vocabs),)),
         Target("gguf", tuple(llm_sources()), 65536),
         Target("llama2c", tuple(llm_sources()), 65536),

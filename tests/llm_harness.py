@@ -17,6 +17,10 @@ LLM_SOURCES = [
     "kernel/llm/wt_bf16.c", "kernel/llm/wt_bf16_sse2.c",
 ]
 
+# Both tokenizers (SentencePiece and byte-level BPE) and the Unicode classes they use.
+TOKENIZER_SOURCES = ["kernel/llm/tokenizer.c", "kernel/llm/tokenizer_bpe.c",
+                     "kernel/llm/tokenizer_unicode.c"]
+
 
 def harness(sanitize: bool = True) -> Path:
     return host_binary("llm_main" if sanitize else "llm_main_fast",

@@ -16,8 +16,8 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1)
         return 0;
-    int tmpl = data[0] % 4;
-    const char *names[] = {"chatml", "llama2", "zephyr", "llama3"};
+    static const char *const names[] = {"chatml", "llama2", "zephyr", "llama3", "gemma"};
+    int tmpl = data[0] % (int)(sizeof(names) / sizeof(names[0]));
     if (chat_template_from_name(names[tmpl]) < 0)
         return 0;
     enum chat_template t = (enum chat_template)chat_template_from_name(names[tmpl]);
