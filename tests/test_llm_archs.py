@@ -135,3 +135,63 @@ def test_sanitized_build_runs_gemma3():
     path = model_path("gemma3-270m", "requant-q8_0", g)
     prompt = g["cases"][0]["prompt"]
     assert H.greedy(path, prompt, 3) == H.greedy(path, prompt, 3, sanitize=False)
+
+
+# Small random models of each architecture (tests/arch_synth.py): every option the
+# bindings set, against the reference, with prompts longer than gemma3's window.
+SYNTH_PROMPT = [(7 * i + 3) % 64 for i in range(20)]
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory):
+    import arch_synth
+
+    d = tmp_path_factory.mktemp("archs")
+    return {a: arch_synth.write(d / f"{a}.gguf", a) for a in ("llama", "qwen2", "gemma3")}
+
+
+# gemma3's GeGLU rounds to half precision, where a float32 input that lands beside
+# a rounding boundary moves by half an ulp of a half (2^-12 relative): a looser bound
+@pytest.mark.parametrize("arch,tol", [("llama", 1e-4), ("qwen2", 1e-4), ("gemma3", 1e-3)])
+def test_synthetic_logits_match_reference(synth, arch, tol):
+    ref = R.logits(R.load(synth[arch]), SYNTH_PROMPT)
+    got = H.logits(synth[arch], SYNTH_PROMPT)
+    assert got.shape == ref.shape
+    assert np.abs(got - ref).max() < tol
+
+
+@pytest.mark.parametrize("arch", ["llama", "qwen2", "gemma3"])
+def test_synthetic_batched_prompt_is_exact(synth, arch):
+    H.assert_batch_is_exact(synth[arch], SYNTH_PROMPT)
+
+
+def test_sliding_window_matters(synth, tmp_path):
+    """With the window the reference agrees (above); without it, it does not: the
+    window really limits the sliding layers."""
+    m = R.load(synth["gemma3"])
+    m.layer_window = []
+    ref = R.logits(m, SYNTH_PROMPT)
+    got = H.logits(synth["gemma3"], SYNTH_PROMPT)
+    assert np.abs(got[:5] - ref[:5]).max() < 1e-4  # positions inside the window
+    assert np.abs(got[-1] - ref[-1]).max() > 1e-2
+
+
+@pytest.mark.parametrize("arch,drop,words", [
+    ("qwen2", "blk.1.attn_k.bias", "tensor blk.1.attn_k.bias: missing"),
+    ("gemma3", "blk.0.attn_q_norm.weight", "tensor blk.0.attn_q_norm.weight: missing"),
+])
+def test_missing_tensor_is_refused(tmp_path, arch, drop, words):
+    import arch_synth
+
+    path = arch_synth.write(tmp_path / "m.gguf", arch, drop=(drop,))
+    r = H.run(path, "info", check=False)
+    assert r.returncode != 0 and words in r.stdout, r.stdout
+
+
+def test_unknown_architecture_is_refused(tmp_path):
+    import arch_synth
+
+    path = arch_synth.write(tmp_path / "m.gguf", "llama", arch_name="mamba")
+    r = H.run(path, "info", check=False)
+    assert r.returncode != 0
+    assert "general.architecture: 'mamba' not supported (llama, qwen2, gemma3)" in r.stdout
