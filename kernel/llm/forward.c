@@ -106,8 +106,8 @@ static void forward_softcap(const struct model_config *c, float *logits) {
         logits[i] = c->logit_softcap * tanhf(logits[i] / c->logit_softcap);
 }
 
-/* out(n_heads * head_dim) = attention of q over positions 0..pos of layer l. */
-/* A layer with a sliding window sees positions pos - n_swa + 1 .. pos only. */
+/* out(n_heads * head_dim) = attention of q over positions 0..pos of layer l; a layer
+ * with a sliding window sees positions pos - n_swa + 1 .. pos only. */
 static void forward_attention(const struct model *m, struct model_state *s, int l, int pos, const float *qv,
                               float *outv) {
     const struct model_config *c = &m->cfg;
