@@ -2,7 +2,7 @@
 weights, written with the `gguf` package, for tests of the architecture bindings
 and the forward-pass options they set: Q/K/V biases, per-head Q/K norms, post norms,
 a head size other than dim / n_heads, sliding-window layers with their own RoPE
-base, Llama 3 frequency divisors. `drop` leaves tensors out and `arch_name`
+base, Llama 3 frequency divisors, linear RoPE scaling, logit soft-capping. `drop` leaves tensors out and `arch_name`
 overrides general.architecture, for the loader's refusals."""
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ GEMMA_WINDOW = 5
 
 
 def write(path: Path, arch: str, *, seed: int = 0, drop: tuple[str, ...] = (),
-          arch_name: str | None = None) -> Path:
+          arch_name: str | None = None, softcap: float = 0.0, rope_linear: float = 0.0) -> Path:
+    """With softcap, <arch>.final_logit_softcapping; with rope_linear, linear RoPE
+    scaling by that factor."""
     rng = np.random.default_rng(seed)
     gemma = arch == "gemma3"
     hd = GEMMA_HEAD if gemma else DIM // HEADS
@@ -34,6 +36,11 @@ def write(path: Path, arch: str, *, seed: int = 0, drop: tuple[str, ...] = (),
     w.add_uint32(f"{p}.attention.head_count_kv", KV_HEADS)
     w.add_float32(f"{p}.attention.layer_norm_rms_epsilon", 1e-6)
     w.add_float32(f"{p}.rope.freq_base", 1e6 if gemma else 5e5)
+    if softcap:
+        w.add_float32(f"{p}.final_logit_softcapping", softcap)
+    if rope_linear:
+        w.add_string(f"{p}.rope.scaling.type", "linear")
+        w.add_float32(f"{p}.rope.scaling.factor", rope_linear)
     if gemma:
         w.add_uint32(f"{p}.attention.key_length", hd)
         w.add_uint32(f"{p}.attention.value_length", hd)

@@ -51,6 +51,8 @@ class RefModel:
     layer_theta: list[float] = field(default_factory=list)  # RoPE base per layer (empty: rope_theta)
     layer_window: list[int] = field(default_factory=list)   # sliding window per layer, 0 = all
     rope_freqs: np.ndarray | None = None                    # (head_dim/2) divisors (Llama 3)
+    rope_scale: float = 1.0       # positions times this on global layers (linear scaling)
+    softcap: float = 0.0          # logits = softcap * tanh(logits / softcap) when > 0
 
     @property
     def head_dim(self) -> int:
@@ -91,7 +93,10 @@ def load_gguf(path: str | Path) -> RefModel:
         tok_embd=tensors["token_embd.weight"], output_norm=tensors["output_norm.weight"],
         output=tensors.get("output.weight", tensors["token_embd.weight"]),
         arch=arch, key_length=int(a("attention.key_length", 0)), rope_neox=arch != "llama",
-        gelu=arch == "gemma3", rope_freqs=tensors.get("rope_freqs.weight"))
+        gelu=arch == "gemma3", rope_freqs=tensors.get("rope_freqs.weight"),
+        softcap=float(a("final_logit_softcapping", 0.0)))
+    if a("rope.scaling.type") == "linear":
+        m.rope_scale = 1.0 / float(a("rope.scaling.factor"))
     m.qact = {("output" if n == "token_embd.weight" and "output.weight" not in tensors else n) for n in qact}
     if arch == "gemma3":
         m.embd_scale = float(np.float32(np.sqrt(np.float32(m.dim))))
@@ -169,7 +174,7 @@ def _rmsnorm(x: np.ndarray, w: np.ndarray, eps: float) -> np.ndarray:
     return w * (x / np.sqrt(np.mean(x * x) + eps))
 
 
-def _rope(x: np.ndarray, n_heads: int, hd: int, pos: int, theta: float, neox: bool = False,
+def _rope(x: np.ndarray, n_heads: int, hd: int, pos: float, theta: float, neox: bool = False,
           freqs: np.ndarray | None = None) -> np.ndarray:
     freq = theta ** (-np.arange(0, hd, 2) / hd)
     if freqs is not None:
@@ -228,13 +233,14 @@ def forward(m: RefModel, st: RefState, token: int, pos: int) -> np.ndarray:
 
         theta = m.layer_theta[li] if m.layer_theta else m.rope_theta
         window = m.layer_window[li] if m.layer_window else 0
+        rpos = pos if window else pos * m.rope_scale
         xb = _rmsnorm(x, L["attn_norm"], m.rms_eps)
         q, k = mm("attn_q", xb), mm("attn_k", xb)
         if "attn_q_norm.weight" in L:
             q = _head_norm(q, m.n_heads, L["attn_q_norm.weight"], m.rms_eps)
             k = _head_norm(k, m.n_kv_heads, L["attn_k_norm.weight"], m.rms_eps)
-        q = _rope(q, m.n_heads, hd, pos, theta, m.rope_neox, m.rope_freqs)
-        st.k[li, pos] = _rope(k, m.n_kv_heads, hd, pos, theta, m.rope_neox, m.rope_freqs)
+        q = _rope(q, m.n_heads, hd, rpos, theta, m.rope_neox, m.rope_freqs)
+        st.k[li, pos] = _rope(k, m.n_kv_heads, hd, rpos, theta, m.rope_neox, m.rope_freqs)
         st.v[li, pos] = mm("attn_v", xb)
         t0 = max(0, pos - window + 1) if window else 0
         q = q.reshape(m.n_heads, hd)
@@ -260,7 +266,8 @@ def forward(m: RefModel, st: RefState, token: int, pos: int) -> np.ndarray:
     x = _rmsnorm(x, m.output_norm, m.rms_eps)
     if m.quantize_act and ({"output.weight", "output"} & m.qact):
         x = _q8_act(x)
-    return m.output @ x
+    out = m.output @ x
+    return m.softcap * np.tanh(out / m.softcap) if m.softcap > 0 else out
 
 
 def logits(m: RefModel, tokens: list[int]) -> np.ndarray:

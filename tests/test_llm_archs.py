@@ -147,12 +147,16 @@ def synth(tmp_path_factory):
     import arch_synth
 
     d = tmp_path_factory.mktemp("archs")
-    return {a: arch_synth.write(d / f"{a}.gguf", a) for a in ("llama", "qwen2", "gemma3")}
+    m = {a: arch_synth.write(d / f"{a}.gguf", a) for a in ("llama", "qwen2", "gemma3")}
+    m["llama-linear"] = arch_synth.write(d / "ll.gguf", "llama", rope_linear=4.0)
+    m["gemma3-softcap"] = arch_synth.write(d / "gs.gguf", "gemma3", softcap=0.5)
+    return m
 
 
 # gemma3's GeGLU rounds to half precision, where a float32 input that lands beside
 # a rounding boundary moves by half an ulp of a half (2^-12 relative): a looser bound
-@pytest.mark.parametrize("arch,tol", [("llama", 1e-4), ("qwen2", 1e-4), ("gemma3", 1e-3)])
+@pytest.mark.parametrize("arch,tol", [("llama", 1e-4), ("qwen2", 1e-4), ("gemma3", 1e-3),
+                                      ("llama-linear", 1e-4), ("gemma3-softcap", 1e-3)])
 def test_synthetic_logits_match_reference(synth, arch, tol):
     ref = R.logits(R.load(synth[arch]), SYNTH_PROMPT)
     got = H.logits(synth[arch], SYNTH_PROMPT)
@@ -165,7 +169,15 @@ def test_synthetic_batched_prompt_is_exact(synth, arch):
     H.assert_batch_is_exact(synth[arch], SYNTH_PROMPT)
 
 
-def test_sliding_window_matters(synth, tmp_path):
+def test_softcap_and_linear_rope_matter(synth):
+    """The soft-capped model's logits stay within the cap; linear RoPE scaling changes
+    the logits after the first position."""
+    assert np.abs(H.logits(synth["gemma3-softcap"], SYNTH_PROMPT[:4])).max() < 0.5
+    a, b = H.logits(synth["llama"], SYNTH_PROMPT[:4]), H.logits(synth["llama-linear"], SYNTH_PROMPT[:4])
+    assert np.abs(a[0] - b[0]).max() == 0 and np.abs(a[-1] - b[-1]).max() > 1e-3
+
+
+def test_sliding_window_matters(synth):
     """With the window the reference agrees (above); without it, it does not: the
     window really limits the sliding layers."""
     m = R.load(synth["gemma3"])
