@@ -36,6 +36,12 @@ def write(path: Path, arch: str, *, seed: int = 0, drop: tuple[str, ...] = (),
     w.add_uint32(f"{p}.attention.head_count_kv", KV_HEADS)
     w.add_float32(f"{p}.attention.layer_norm_rms_epsilon", 1e-6)
     w.add_float32(f"{p}.rope.freq_base", 1e6 if gemma else 5e5)
+    # a SentencePiece vocabulary of VOCAB pieces, so that the kernel serves the model
+    w.add_tokenizer_model("llama")
+    w.add_token_list(["<unk>", "<s>", "</s>"] + [f"\u2581t{i}" for i in range(3, VOCAB)])
+    w.add_token_scores([0.0] * 3 + [-float(i) for i in range(3, VOCAB)])
+    w.add_bos_token_id(1)
+    w.add_eos_token_id(2)
     if softcap:
         w.add_float32(f"{p}.final_logit_softcapping", softcap)
     if rope_linear:

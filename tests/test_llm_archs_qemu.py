@@ -50,3 +50,24 @@ def test_gemma3_console_continues_as_llama_cpp(kernel_elf):
     assert res.status == 0, res.log
     assert "arch gemma3 dim 640 layers 18 heads 4/1 vocab 262144" in res.log
     assert res.data.decode() == want
+
+
+@pytest.mark.parametrize("arch", ["qwen2", "gemma3"])
+@pytest.mark.parametrize("cpu,kernels", [(None, "sse2"), ("pentium", "scalar")])
+def test_kernel_matches_host_on_each_architecture(kernel_elf, tmp_path, arch, cpu, kernels):
+    """A small random model of the architecture (tests/arch_synth.py): the kernel's
+    logits after BOS and its greedy run (past gemma3's sliding window) equal the host
+    build's, on the SSE2 and the x87 kernels."""
+    import arch_synth
+    import llm_harness as H
+    import numpy as np
+    from test_llm_qemu import CHECK_STEPS, boot_check, parse_check
+
+    with tempfile.TemporaryDirectory(prefix="cllm") as d:
+        model = arch_synth.write(Path(d) / "m.gguf", arch)
+        log = boot_check(kernel_elf, [Module(model, "model")], cpu)
+        assert f"arch {arch} dim {arch_synth.DIM}" in log
+        logits, toks, used = parse_check(log)
+        assert used == kernels
+        assert np.abs(logits - H.logits(model, [1])[0]).max() < 1e-4
+        assert toks == H.greedy(model, [1], CHECK_STEPS, scalar=kernels == "scalar")
