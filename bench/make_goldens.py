@@ -32,7 +32,12 @@ import model_files
 
 GOLDENS = ROOT / "tests" / "goldens"
 STEPS = 48          # greedy tokens at most per case
-N_CTX = 512         # every prompt + continuation fits
+N_CTX = 1024        # every prompt + continuation fits
+TOP_LOGITS = 16     # logits kept of the long prompt's last position
+
+# Longer than gemma3's sliding window (512): its last position's logits show whether
+# the sliding layers look at the right positions.
+LONG_TEXT = "The quick brown fox jumps over the lazy dog, and the dog sleeps on. " * 50
 GGML_TYPE_F32 = 0   # KV cache element type
 
 RAW_PROMPTS = [
@@ -77,18 +82,30 @@ def render_chat(llm: object, messages: list[dict[str, str]]) -> str:
                                             bos_token="", eos_token="")
 
 
+def last_logits(llm: object, prompt: list[int]) -> np.ndarray:
+    """The logits after `prompt` (one evaluation from an empty cache)."""
+    import llama_cpp
+
+    llm.reset()  # type: ignore[attr-defined]
+    llm.eval(prompt)  # type: ignore[attr-defined]
+    ptr = llama_cpp.llama_get_logits_ith(llm.ctx, -1)  # type: ignore[attr-defined]
+    n_vocab = llm.n_vocab()  # type: ignore[attr-defined]
+    return np.ctypeslib.as_array(ctypes.cast(ptr, ctypes.POINTER(ctypes.c_float)), shape=(n_vocab,)).copy()
+
+
 def greedy(llm: object, prompt: list[int]) -> tuple[list[int], list[float], str]:
     import llama_cpp
 
     vocab = llama_cpp.llama_model_get_vocab(llm.model)  # type: ignore[attr-defined]
     n_vocab = llm.n_vocab()  # type: ignore[attr-defined]
-    llm.reset()  # type: ignore[attr-defined]
-    llm.eval(prompt)  # type: ignore[attr-defined]
+    lg = last_logits(llm, prompt)
     toks: list[int] = []
     margins: list[float] = []
-    for _ in range(STEPS):
-        ptr = llama_cpp.llama_get_logits_ith(llm.ctx, -1)  # type: ignore[attr-defined]
-        lg = np.ctypeslib.as_array(ctypes.cast(ptr, ctypes.POINTER(ctypes.c_float)), shape=(n_vocab,)).copy()
+    for step in range(STEPS):
+        if step:
+            ptr = llama_cpp.llama_get_logits_ith(llm.ctx, -1)  # type: ignore[attr-defined]
+            lg = np.ctypeslib.as_array(ctypes.cast(ptr, ctypes.POINTER(ctypes.c_float)),
+                                       shape=(n_vocab,)).copy()
         top2 = np.partition(lg, -2)[-2:]
         t = int(np.argmax(lg))
         toks.append(t)
@@ -117,10 +134,15 @@ def goldens_for(path: Path, name: str, variant: str) -> dict[str, object]:
         c["continuation"], c["margins"], c["stop"] = greedy(llm, c["prompt"])  # type: ignore[arg-type]
         print(f"{name} {variant}: {len(c['continuation'])} tokens, "  # type: ignore[arg-type]
               f"min margin {min(c['margins']):.4f}: {c['text'][:40]!r}", file=sys.stderr)  # type: ignore[type-var,index]
+    long = {"text": LONG_TEXT, "prompt": llm.tokenize(LONG_TEXT.encode(), add_bos=True, special=False)}
+    lg = last_logits(llm, long["prompt"])  # type: ignore[arg-type]
+    top = np.argsort(-lg)[:TOP_LOGITS]
+    long["top_ids"] = [int(t) for t in top]
+    long["top_logits"] = [round(float(lg[t]), 5) for t in top]
     llm.close()
     return {"model": name, "variant": variant, "file": path.name, "sha256": model_files.sha256(path),
             "llama_cpp_python": llama_cpp.__version__, "kv_type": "f32", "steps": STEPS,
-            "cases": cases}
+            "cases": cases, "long": long}
 
 
 def main() -> None:

@@ -101,6 +101,26 @@ def test_published_file_replays_llama_cpp(name):
     assert_replays(model_path(name, "published", g), g)
 
 
+# Logits after a prompt of about 700 tokens, longer than gemma3's window of 512: float32
+# sums in another order than llama.cpp's, over 18-30 layers.
+LONG_TOL = 0.02
+
+
+@pytest.mark.parametrize("name", list(M.REAL_MODELS))
+def test_long_prompt_logits_match_llama_cpp(name):
+    """The largest logits after the golden's long prompt are llama.cpp's: on gemma3 this
+    holds only if the sliding layers see the same positions as llama.cpp's."""
+    g = golden(name, "requant-f32")
+    long = g["long"]
+    assert len(long["prompt"]) > 600
+    out = H.run(model_path(name, "requant-f32", g), "logits", *long["prompt"], batch=True,
+                sanitize=False).stdout
+    got = np.array([float(x) for x in out.split()])
+    err = np.abs(got[long["top_ids"]] - np.array(long["top_logits"])).max()
+    assert err < LONG_TOL, err
+    assert int(np.argmax(got)) == long["top_ids"][0]
+
+
 @pytest.mark.parametrize("name,arch,head_dim", [("smollm2-135m-instruct", "llama", "64"),
                                                 ("gemma3-270m", "gemma3", "256")])
 def test_info_names_the_architecture(name, arch, head_dim):
