@@ -56,16 +56,15 @@ def checked_length(margins: list[float]) -> int:
 
 
 def assert_replays(path: Path, g: dict) -> None:
-    fails = []
+    """Every case, in order; the first that differs fails with the step it differs at."""
     for c in g["cases"]:
         n = checked_length(c["margins"])
         got = H.greedy(path, c["prompt"], n, sanitize=False)
         want = c["continuation"][:n]
         if got != want:
             at = next(i for i, (a, b) in enumerate(zip(got, want)) if a != b)
-            fails.append(f"{c['text'][:40]!r}: step {at} gave {got[at]}, llama.cpp {want[at]} "
-                         f"(margin {c['margins'][at]})")
-    assert not fails, "\n".join(fails)
+            pytest.fail(f"{c['text'][:40]!r}: step {at} gave {got[at]}, llama.cpp {want[at]} "
+                        f"(margin {c['margins'][at]})")
 
 
 def test_goldens_are_long_enough():
