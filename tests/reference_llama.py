@@ -1,9 +1,16 @@
-"""An independent float64 numpy implementation of the llama forward pass, used by
-the tests as the reference for the C engine in kernel/llm.
+"""An independent float64 numpy implementation of the llama forward pass and of the
+qwen2 and gemma3 architectures, used by the tests as the reference for the C engine
+in kernel/llm.
 
 Reads GGUF files through the `gguf` package (dequantizing F16 and the block types with
-gguf.quants) and llama2.c legacy checkpoints with numpy. RoPE is the interleaved
-(Meta) layout: pairs (2i, 2i+1) within each head rotate by pos * theta^(-2i/head_dim).
+gguf.quants) and llama2.c legacy checkpoints with numpy. RoPE for llama is the
+interleaved (Meta) layout: pairs (2i, 2i+1) within each head rotate by
+pos * theta^(-2i/head_dim); qwen2 and gemma3 rotate pairs (i, i + head_dim/2).
+qwen2 adds biases to Q, K and V. gemma3 scales the embeddings by sqrt(dim), norms
+each Q and K head, norms the attention and FFN outputs before the residual adds,
+uses GeGLU (tanh; input and output rounded to half precision, as ggml does), and
+every layer but each 6th sees only the last `sliding_window` positions, with RoPE
+base 10000 (the others: the file's base).
 
 Like llama.cpp, the engine multiplies block-type matrices with an input quantized to
 Q8_0 (per 32 values: d = max|x| / 127, q = round(x / d)); `quantize_act` (on by
@@ -38,10 +45,20 @@ class RefModel:
     qact_k: set[str] = field(default_factory=set)  # tensor names whose input is Q8_K-rounded
     qact_b: set[str] = field(default_factory=set)  # tensor names whose input is BF16-rounded
     quantize_act: bool = True
+    arch: str = "llama"
+    key_length: int = 0           # head size when the file gives it (gemma3), else dim / n_heads
+    rope_neox: bool = False       # pairs (i, i + head_dim/2) instead of (2i, 2i+1)
+    gelu: bool = False            # GeGLU instead of SwiGLU
+    embd_scale: float = 1.0
+    layer_theta: list[float] = field(default_factory=list)  # RoPE base per layer (empty: rope_theta)
+    layer_window: list[int] = field(default_factory=list)   # sliding window per layer, 0 = all
+    rope_freqs: np.ndarray | None = None                    # (head_dim/2) divisors (Llama 3)
+    rope_scale: float = 1.0       # positions times this on global layers (linear scaling)
+    softcap: float = 0.0          # logits = softcap * tanh(logits / softcap) when > 0
 
     @property
     def head_dim(self) -> int:
-        return self.dim // self.n_heads
+        return self.key_length or self.dim // self.n_heads
 
 
 def _field_value(reader, key: str):
@@ -71,25 +88,43 @@ def load_gguf(path: str | Path) -> RefModel:
         arr = gguf.quants.dequantize(np.asarray(t.data), t.tensor_type)
         shape = tuple(int(x) for x in reversed(t.shape.tolist()))  # (ne1, ne0)
         tensors[t.name] = np.asarray(arr, dtype=np.float64).reshape(shape)
-    n_layers = int(g("llama.block_count"))
+    arch = str(g("general.architecture"))
+    a = lambda k, d=None: g(f"{arch}.{k}", d)
+    n_layers = int(a("block_count"))
     m = RefModel(
-        dim=int(g("llama.embedding_length")), hidden_dim=int(g("llama.feed_forward_length")),
-        n_layers=n_layers, n_heads=int(g("llama.attention.head_count")),
-        n_kv_heads=int(g("llama.attention.head_count_kv", g("llama.attention.head_count"))),
-        vocab_size=tensors["token_embd.weight"].shape[0], seq_len=int(g("llama.context_length")),
-        rms_eps=float(g("llama.attention.layer_norm_rms_epsilon", 1e-5)),
-        rope_theta=float(g("llama.rope.freq_base", 10000.0)),
+        dim=int(a("embedding_length")), hidden_dim=int(a("feed_forward_length")),
+        n_layers=n_layers, n_heads=int(a("attention.head_count")),
+        n_kv_heads=int(a("attention.head_count_kv", a("attention.head_count"))),
+        vocab_size=tensors["token_embd.weight"].shape[0], seq_len=int(a("context_length")),
+        rms_eps=float(a("attention.layer_norm_rms_epsilon", 1e-5 if arch == "llama" else 1e-6)),
+        rope_theta=float(a("rope.freq_base", 10000.0)),
         tok_embd=tensors["token_embd.weight"], output_norm=tensors["output_norm.weight"],
-        output=tensors.get("output.weight", tensors["token_embd.weight"]))
+        output=tensors.get("output.weight", tensors["token_embd.weight"]),
+        arch=arch, key_length=int(a("attention.key_length", 0)), rope_neox=arch != "llama",
+        gelu=arch == "gemma3", rope_freqs=tensors.get("rope_freqs.weight"),
+        softcap=float(a("final_logit_softcapping", 0.0)))
+    if a("rope.scaling.type") == "linear":
+        m.rope_scale = 1.0 / float(a("rope.scaling.factor"))
     tied = "output.weight" not in tensors
     m.qact = {("output" if n == "token_embd.weight" and tied else n) for n in qact}
     m.qact_k = {("output" if n == "token_embd.weight" and tied else n) for n in qact_k}
     m.qact_b = {("output" if n == "token_embd.weight" and tied else n) for n in qact_b}
+    if arch == "gemma3":
+        m.embd_scale = float(np.float32(np.sqrt(np.float32(m.dim))))
+        window = int(a("attention.sliding_window"))
+        sliding = [i % 6 != 5 for i in range(n_layers)]
+        m.layer_theta = [10000.0 if s else m.rope_theta for s in sliding]
+        m.layer_window = [window if s else 0 for s in sliding]
+    extra = {"qwen2": ("attn_q.bias", "attn_k.bias", "attn_v.bias"),
+             "gemma3": ("attn_q_norm.weight", "attn_k_norm.weight", "post_attention_norm.weight",
+                        "post_ffw_norm.weight")}.get(arch, ())
     for i in range(n_layers):
         p = f"blk.{i}."
-        m.layers.append({k: tensors[p + k + ".weight"] for k in (
+        L = {k: tensors[p + k + ".weight"] for k in (
             "attn_norm", "attn_q", "attn_k", "attn_v", "attn_output",
-            "ffn_norm", "ffn_gate", "ffn_up", "ffn_down")})
+            "ffn_norm", "ffn_gate", "ffn_up", "ffn_down")}
+        L.update({k: tensors[p + k] for k in extra})
+        m.layers.append(L)
     return m
 
 
@@ -135,26 +170,53 @@ def load(path: str | Path) -> RefModel:
     return load_gguf(path) if magic == b"GGUF" else load_llama2c(path)
 
 
+REF_MAX_CTX = 2048  # positions a RefState holds at most (real models declare 8K-32K)
+
+
 class RefState:
     def __init__(self, m: RefModel) -> None:
         kv = m.n_kv_heads * m.head_dim
-        self.k = np.zeros((m.n_layers, m.seq_len, kv))
-        self.v = np.zeros((m.n_layers, m.seq_len, kv))
+        n = min(m.seq_len, REF_MAX_CTX)
+        self.k = np.zeros((m.n_layers, n, kv))
+        self.v = np.zeros((m.n_layers, n, kv))
 
 
 def _rmsnorm(x: np.ndarray, w: np.ndarray, eps: float) -> np.ndarray:
     return w * (x / np.sqrt(np.mean(x * x) + eps))
 
 
-def _rope(x: np.ndarray, n_heads: int, hd: int, pos: int, theta: float) -> np.ndarray:
-    x = x.reshape(n_heads, hd // 2, 2)
+def _rope(x: np.ndarray, n_heads: int, hd: int, pos: float, theta: float, neox: bool = False,
+          freqs: np.ndarray | None = None) -> np.ndarray:
     freq = theta ** (-np.arange(0, hd, 2) / hd)
+    if freqs is not None:
+        freq = freq / freqs
     ang = pos * freq
     c, s = np.cos(ang), np.sin(ang)
+    if neox:  # pair j is (j, j + hd/2)
+        h = x.reshape(n_heads, 2, hd // 2)
+        out = np.empty_like(h)
+        out[:, 0] = h[:, 0] * c - h[:, 1] * s
+        out[:, 1] = h[:, 0] * s + h[:, 1] * c
+        return out.reshape(-1)
+    x = x.reshape(n_heads, hd // 2, 2)
     out = np.empty_like(x)
     out[..., 0] = x[..., 0] * c - x[..., 1] * s
     out[..., 1] = x[..., 0] * s + x[..., 1] * c
     return out.reshape(-1)
+
+
+def _geglu(g: np.ndarray, up: np.ndarray) -> np.ndarray:
+    """gelu(g) * up, tanh form, g and gelu(g) rounded to half as ggml's table does."""
+    x = g.astype(np.float16).astype(np.float64)
+    y = 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * x * (1 + 0.044715 * x * x)))
+    y = y.astype(np.float16).astype(np.float64)
+    y = np.where(g <= -10, 0.0, np.where(g >= 10, g, y))
+    return y * up
+
+
+def _head_norm(x: np.ndarray, n_heads: int, w: np.ndarray, eps: float) -> np.ndarray:
+    h = x.reshape(n_heads, -1)
+    return (w * h / np.sqrt(np.mean(h * h, axis=1, keepdims=True) + eps)).reshape(-1)
 
 
 def _q8_act(x: np.ndarray) -> np.ndarray:
@@ -203,35 +265,53 @@ def _round_act(m: RefModel, name: str, v: np.ndarray) -> np.ndarray:
 def forward(m: RefModel, st: RefState, token: int, pos: int) -> np.ndarray:
     hd = m.head_dim
     rep = m.n_heads // m.n_kv_heads
-    x = m.tok_embd[token].copy()
+    x = m.tok_embd[token] * m.embd_scale
     for li, L in enumerate(m.layers):
         p = f"blk.{li}."
 
         def mm(k: str, v: np.ndarray, p: str = p, L: dict[str, np.ndarray] = L) -> np.ndarray:
-            return L[k] @ _round_act(m, p + k + ".weight", v)
+            out = L[k] @ _round_act(m, p + k + ".weight", v)
+            return out + L[k + ".bias"] if k + ".bias" in L else out
 
+        theta = m.layer_theta[li] if m.layer_theta else m.rope_theta
+        window = m.layer_window[li] if m.layer_window else 0
+        rpos = pos if window else pos * m.rope_scale
         xb = _rmsnorm(x, L["attn_norm"], m.rms_eps)
-        q = _rope(mm("attn_q", xb), m.n_heads, hd, pos, m.rope_theta)
-        st.k[li, pos] = _rope(mm("attn_k", xb), m.n_kv_heads, hd, pos, m.rope_theta)
+        q, k = mm("attn_q", xb), mm("attn_k", xb)
+        if "attn_q_norm.weight" in L:
+            q = _head_norm(q, m.n_heads, L["attn_q_norm.weight"], m.rms_eps)
+            k = _head_norm(k, m.n_kv_heads, L["attn_k_norm.weight"], m.rms_eps)
+        q = _rope(q, m.n_heads, hd, rpos, theta, m.rope_neox, m.rope_freqs)
+        st.k[li, pos] = _rope(k, m.n_kv_heads, hd, rpos, theta, m.rope_neox, m.rope_freqs)
         st.v[li, pos] = mm("attn_v", xb)
+        t0 = max(0, pos - window + 1) if window else 0
         q = q.reshape(m.n_heads, hd)
-        keys = st.k[li, :pos + 1].reshape(pos + 1, m.n_kv_heads, hd)
-        vals = st.v[li, :pos + 1].reshape(pos + 1, m.n_kv_heads, hd)
+        keys = st.k[li, t0:pos + 1].reshape(pos + 1 - t0, m.n_kv_heads, hd)
+        vals = st.v[li, t0:pos + 1].reshape(pos + 1 - t0, m.n_kv_heads, hd)
         out = np.empty((m.n_heads, hd))
         for h in range(m.n_heads):
             sc = keys[:, h // rep] @ q[h] / np.sqrt(hd)
             sc = np.exp(sc - sc.max())
             sc /= sc.sum()
             out[h] = sc @ vals[:, h // rep]
-        x = x + mm("attn_output", out.reshape(-1))
+        o = mm("attn_output", out.reshape(-1))
+        if "post_attention_norm.weight" in L:
+            o = _rmsnorm(o, L["post_attention_norm.weight"], m.rms_eps)
+        x = x + o
         xb = _rmsnorm(x, L["ffn_norm"], m.rms_eps)
         g = mm("ffn_gate", xb)
-        x = x + mm("ffn_down", g / (1 + np.exp(-g)) * mm("ffn_up", xb))
+        hid = _geglu(g, mm("ffn_up", xb)) if m.gelu else g / (1 + np.exp(-g)) * mm("ffn_up", xb)
+        o = mm("ffn_down", hid)
+        if "post_ffw_norm.weight" in L:
+            o = _rmsnorm(o, L["post_ffw_norm.weight"], m.rms_eps)
+        x = x + o
     x = _rmsnorm(x, m.output_norm, m.rms_eps)
+    out = m.output @ x
     for name in ("output.weight", "output"):
         if name in m.qact or name in m.qact_k or name in m.qact_b:
-            return m.output @ _round_act(m, name, x)
-    return m.output @ x
+            out = m.output @ _round_act(m, name, x)
+            break
+    return m.softcap * np.tanh(out / m.softcap) if m.softcap > 0 else out
 
 
 def logits(m: RefModel, tokens: list[int]) -> np.ndarray:
@@ -255,7 +335,7 @@ def greedy_with_margins(m: RefModel, prompt: list[int], steps: int) -> tuple[lis
         lg = forward(m, st, t, pos)
         pos += 1
     for _ in range(steps):
-        if pos >= m.seq_len:
+        if pos >= min(m.seq_len, REF_MAX_CTX):
             break
         top2 = np.partition(lg, -2)[-2:]
         gaps.append(float(top2[1] - top2[0]))

@@ -1,7 +1,9 @@
 /*
- * Architecture binding: reads the `llama` hyperparameters from GGUF metadata and
- * binds each weight by its tensor name (arch.c holds the name table), checking
- * types and shapes. Called by model_load (model.c); relies on gguf.h.
+ * Architecture bindings: for the file's general.architecture (llama, qwen2, gemma3:
+ * one table row each in arch.c) read the hyperparameters from GGUF metadata, bind
+ * each weight by its tensor name, checking types and shapes, and set the options
+ * the forward pass reads (model_config, model_layer). Called by model_load
+ * (model.c); relies on gguf.h.
  */
 #ifndef CLLM_LLM_ARCH_H
 #define CLLM_LLM_ARCH_H
@@ -10,7 +12,11 @@
 
 /* Fill m->cfg and bind all weights from the already opened m->gguf. 0 on success,
  * -1 with a message naming the key or tensor and the value. */
-int arch_bind_llama(struct model *m, char *err, size_t errlen);
+int arch_bind_gguf(struct model *m, char *err, size_t errlen);
+
+/* Set the forward-pass options of the llama architecture on a model whose cfg and
+ * layers are already filled (the llama2.c loader's). */
+void arch_use_llama(struct model *m);
 
 /* Check a bound matrix: type supported, data present, rows * row_bytes within
  * `avail` bytes. Shared with llama2c.c. */

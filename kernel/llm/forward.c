@@ -1,8 +1,13 @@
 /*
- * The llama forward pass for one token of one sequence: RMSNorm, interleaved RoPE
- * (rotate pairs 2i, 2i+1 within each head), grouped-query attention over the KV
- * cache, SwiGLU FFN, final norm and the output matrix. Called by generation code
- * and host tests through model_forward (model.h); the math is in ops.c.
+ * The forward pass for one token of one sequence: RMSNorm, RoPE, grouped-query
+ * attention over the KV cache, gated FFN, final norm and the output matrix. Called
+ * by generation code and host tests through model_forward (model.h); the math is in
+ * ops.c. What differs between architectures is read from the options the binding
+ * (arch.c) set in model_config and model_layer: RoPE pairing (2i, 2i+1 or i,
+ * i + rope_dim/2), base and position scale per layer, Llama 3 frequency divisors,
+ * Q/K/V biases, per-head Q/K norms, post-attention and post-FFN norms, the FFN
+ * activation, the embedding scale, the attention scale and sliding windows, and the
+ * logit soft-cap.
  *
  * model_forward_batch (several prompt tokens of one sequence) and model_forward_multi
  * (the next token of several sequences) run their rows through each layer together,
@@ -19,44 +24,107 @@
  * as long as the kernel. */
 static struct ops_scratch forward_cpu0;
 
-/* Rotate q (n_heads heads) and k (n_kv_heads heads) in place for position pos. */
-static void forward_rope(const struct model_config *c, float *q, float *k, int pos) {
-    int hd = c->head_dim;
-    for (int i = 0; i < hd; i += 2) {
-        float freq = 1.0f / powf(c->rope_theta, (float)i / (float)hd);
-        float val = (float)pos * freq;
-        float fcr = cosf(val), fci = sinf(val);
-        for (int h = 0; h < c->n_heads; h++) {
-            float *v = q + h * hd + i;
-            float v0 = v[0], v1 = v[1];
-            v[0] = v0 * fcr - v1 * fci;
-            v[1] = v0 * fci + v1 * fcr;
-        }
-        for (int h = 0; h < c->n_kv_heads; h++) {
-            float *v = k + h * hd + i;
-            float v0 = v[0], v1 = v[1];
-            v[0] = v0 * fcr - v1 * fci;
-            v[1] = v0 * fci + v1 * fcr;
-        }
+/* Rotate pairs (v[i], v[i + stride]) of n heads of hd values by angle (cos, sin). */
+static void forward_rotate(float *x, int n, int hd, int i, int stride, float fcr, float fci) {
+    for (int h = 0; h < n; h++) {
+        float *v = x + h * hd + i;
+        float v0 = v[0], v1 = v[stride];
+        v[0] = v0 * fcr - v1 * fci;
+        v[stride] = v0 * fci + v1 * fcr;
     }
 }
 
-/* out(n_heads * head_dim) = attention of q over positions 0..pos of layer l. */
-static void forward_attention(const struct model_config *c, struct model_state *s, int l, int pos,
-                              const float *qv, float *outv) {
+/* Rotate q (n_heads heads) and k (n_kv_heads heads) in place for position pos, with
+ * layer w's base and scale. Pair j (of rope_dim / 2) turns by pos * scale *
+ * theta^(-2j/rope_dim) / freqs[j]; NORM pairs are (2j, 2j+1), NEOX (j, j + rope_dim/2). */
+static void forward_rope(const struct model *m, const struct model_layer *w, float *q, float *k, int pos) {
+    const struct model_config *c = &m->cfg;
+    int hd = c->head_dim, rd = c->rope_dim;
+    bool neox = c->rope_kind == MODEL_ROPE_NEOX;
+    for (int i = 0; i < rd; i += 2) {
+        float freq = 1.0f / powf(w->rope_theta, (float)i / (float)rd);
+        if (m->rope_freqs)
+            freq /= m->rope_freqs[i / 2];
+        float val = (float)pos * w->rope_scale * freq;
+        float fcr = cosf(val), fci = sinf(val);
+        int at = neox ? i / 2 : i, stride = neox ? rd / 2 : 1;
+        forward_rotate(q, c->n_heads, hd, at, stride, fcr, fci);
+        forward_rotate(k, c->n_kv_heads, hd, at, stride, fcr, fci);
+    }
+}
+
+/* The projections' optional extras, on q (n_heads heads) and k, v (n_kv_heads): the
+ * biases, then the per-head RMSNorms of q and k; then RoPE. */
+static void forward_qkv_post(const struct model *m, const struct model_layer *w, float *q, float *k, float *v,
+                             int pos) {
+    const struct model_config *c = &m->cfg;
+    int hd = c->head_dim, qd = c->n_heads * hd, kvd = c->n_kv_heads * hd;
+    if (w->bq) {
+        for (int i = 0; i < qd; i++)
+            q[i] += w->bq[i];
+        for (int i = 0; i < kvd; i++) {
+            k[i] += w->bk[i];
+            v[i] += w->bv[i];
+        }
+    }
+    if (w->attn_q_norm) {
+        for (int h = 0; h < c->n_heads; h++)
+            ops_rmsnorm(q + h * hd, q + h * hd, w->attn_q_norm, hd, c->rms_eps);
+        for (int h = 0; h < c->n_kv_heads; h++)
+            ops_rmsnorm(k + h * hd, k + h * hd, w->attn_k_norm, hd, c->rms_eps);
+    }
+    forward_rope(m, w, q, k, pos);
+}
+
+/* x(dim) += out, normed first by `post_norm` where the layer has one. */
+static void forward_residual(const struct model_config *c, float *x, float *out, const float *post_norm) {
+    if (post_norm)
+        ops_rmsnorm(out, out, post_norm, c->dim, c->rms_eps);
+    for (int i = 0; i < c->dim; i++)
+        x[i] += out[i];
+}
+
+/* The gated FFN activations, by enum model_act. */
+static void (*const forward_glu[])(float *g, const float *up, int n) = {
+    [MODEL_ACT_SILU] = ops_swiglu,
+    [MODEL_ACT_GELU] = ops_geglu,
+};
+
+/* x(dim) = row `token` of the embeddings, times the architecture's scale. */
+static void forward_embed(const struct model *m, float *x, int token) {
+    ops_get_row(x, &m->tok_embd, token);
+    if (m->cfg.embd_scale != 1.0f)
+        for (int i = 0; i < m->cfg.dim; i++)
+            x[i] *= m->cfg.embd_scale;
+}
+
+/* logits(vocab) = softcap * tanh(logits / softcap) where the model asks for it. */
+static void forward_softcap(const struct model_config *c, float *logits) {
+    if (c->logit_softcap <= 0)
+        return;
+    for (int i = 0; i < c->vocab_size; i++)
+        logits[i] = c->logit_softcap * tanhf(logits[i] / c->logit_softcap);
+}
+
+/* out(n_heads * head_dim) = attention of q over positions 0..pos of layer l; a layer
+ * with a sliding window sees positions pos - n_swa + 1 .. pos only. */
+static void forward_attention(const struct model *m, struct model_state *s, int l, int pos, const float *qv,
+                              float *outv) {
+    const struct model_config *c = &m->cfg;
     int hd = c->head_dim, kv_dim = c->n_kv_heads * hd, rep = c->n_heads / c->n_kv_heads;
     size_t loff = (size_t)l * (size_t)s->n_ctx * (size_t)kv_dim;
-    float scale = 1.0f / sqrtf((float)hd);
+    float scale = c->attn_scale;
+    int n_swa = m->layers[l].n_swa, t0 = n_swa && pos >= n_swa ? pos - n_swa + 1 : 0;
     for (int h = 0; h < c->n_heads; h++) {
         const float *q = qv + h * hd;
         float *att = s->att + (size_t)h * (size_t)s->n_ctx;
         int kvh = h / rep;
-        for (int t = 0; t <= pos; t++)
+        for (int t = t0; t <= pos; t++)
             att[t] = ops_dot(q, s->key_cache + loff + (size_t)t * kv_dim + kvh * hd, hd) * scale;
-        ops_softmax(att, pos + 1);
+        ops_softmax(att + t0, pos + 1 - t0);
         float *out = outv + h * hd;
         memset(out, 0, (size_t)hd * sizeof(float));
-        for (int t = 0; t <= pos; t++)
+        for (int t = t0; t <= pos; t++)
             ops_axpy(out, att[t], s->value_cache + loff + (size_t)t * kv_dim + kvh * hd, hd);
     }
 }
@@ -83,7 +151,7 @@ static const float *forward_one(const struct model *m, struct ops_scratch *sc, s
         return NULL;
     }
     int kv_dim = c->n_kv_heads * c->head_dim;
-    ops_get_row(s->x, &m->tok_embd, token);
+    forward_embed(m, s->x, token);
     for (int l = 0; l < c->n_layers; l++) {
         const struct model_layer *w = &m->layers[l];
         size_t loff = (size_t)l * (size_t)s->n_ctx * (size_t)kv_dim;
@@ -94,23 +162,22 @@ static const float *forward_one(const struct model *m, struct ops_scratch *sc, s
         float *const qkv_out[3] = {s->q, k, v};
         const struct model_matrix *const qkv[3] = {&w->wq, &w->wk, &w->wv};
         ops_matmul_n(sc, qkv_out, qkv, 3, s->xb);
-        forward_rope(c, s->q, k, pos);
-        forward_attention(c, s, l, pos, s->q, s->xb);
+        forward_qkv_post(m, w, s->q, k, v, pos);
+        forward_attention(m, s, l, pos, s->q, s->xb);
         ops_matmul(sc, s->xb2, &w->wo, s->xb);
-        for (int i = 0; i < c->dim; i++)
-            s->x[i] += s->xb2[i];
+        forward_residual(c, s->x, s->xb2, w->attn_post_norm);
 
         ops_rmsnorm(s->xb, s->x, w->ffn_norm, c->dim, c->rms_eps);
         float *const ffn_out[2] = {s->hb, s->hb2};
         const struct model_matrix *const ffn[2] = {&w->w1, &w->w3};
         ops_matmul_n(sc, ffn_out, ffn, 2, s->xb);
-        ops_swiglu(s->hb, s->hb2, c->hidden_dim);
+        forward_glu[c->ffn_act](s->hb, s->hb2, c->hidden_dim);
         ops_matmul(sc, s->xb2, &w->w2, s->hb);
-        for (int i = 0; i < c->dim; i++)
-            s->x[i] += s->xb2[i];
+        forward_residual(c, s->x, s->xb2, w->ffn_post_norm);
     }
     ops_rmsnorm(s->x, s->x, m->output_norm, c->dim, c->rms_eps);
     ops_matmul(sc, s->logits, &m->output, s->x);
+    forward_softcap(c, s->logits);
     if (!forward_finite(s->logits, c->vocab_size)) {
         s->error = FORWARD_ERR_NONFINITE;
         return NULL;
@@ -164,7 +231,7 @@ static int forward_rows(const struct model *m, struct ops_scratch *sc, const str
     float *xb = x + nb * dim, *xb2 = xb + nb * wide, *q = xb2 + nb * wide;
     float *k = q + nb * qd, *v = k + nb * kv_dim, *hb = v + nb * kv_dim, *hb2 = hb + nb * hid;
     for (int b = 0; b < nb; b++)
-        ops_get_row(x + b * dim, &m->tok_embd, r[b].token);
+        forward_embed(m, x + b * dim, r[b].token);
     for (int l = 0; l < c->n_layers; l++) {
         const struct model_layer *w = &m->layers[l];
         for (int b = 0; b < nb; b++)
@@ -173,18 +240,18 @@ static int forward_rows(const struct model *m, struct ops_scratch *sc, const str
         const struct model_matrix *const qkv[3] = {&w->wq, &w->wk, &w->wv};
         ops_matmul_batch(sc, qkv_out, qkv, 3, xb, nb);
         for (int b = 0; b < nb; b++) {
-            forward_rope(c, q + b * qd, k + b * kv_dim, r[b].pos);
+            forward_qkv_post(m, w, q + b * qd, k + b * kv_dim, v + b * kv_dim, r[b].pos);
             size_t at = ((size_t)l * (size_t)r[b].s->n_ctx + (size_t)r[b].pos) * (size_t)kv_dim;
             memcpy(r[b].s->key_cache + at, k + b * kv_dim, (size_t)kv_dim * sizeof(float));
             memcpy(r[b].s->value_cache + at, v + b * kv_dim, (size_t)kv_dim * sizeof(float));
         }
         for (int b = 0; b < nb; b++)
-            forward_attention(c, r[b].s, l, r[b].pos, q + b * qd, xb2 + b * qd);
+            forward_attention(m, r[b].s, l, r[b].pos, q + b * qd, xb2 + b * qd);
         float *const wo_out[1] = {xb};
         const struct model_matrix *const wo[1] = {&w->wo};
         ops_matmul_batch(sc, wo_out, wo, 1, xb2, nb);
-        for (int i = 0; i < nb * dim; i++)
-            x[i] += xb[i];
+        for (int b = 0; b < nb; b++)
+            forward_residual(c, x + b * dim, xb + b * dim, w->attn_post_norm);
 
         for (int b = 0; b < nb; b++)
             ops_rmsnorm(xb + b * dim, x + b * dim, w->ffn_norm, dim, c->rms_eps);
@@ -192,12 +259,12 @@ static int forward_rows(const struct model *m, struct ops_scratch *sc, const str
         const struct model_matrix *const ffn[2] = {&w->w1, &w->w3};
         ops_matmul_batch(sc, ffn_out, ffn, 2, xb, nb);
         for (int b = 0; b < nb; b++)
-            ops_swiglu(hb + b * hid, hb2 + b * hid, hid);
+            forward_glu[c->ffn_act](hb + b * hid, hb2 + b * hid, hid);
         float *const w2_out[1] = {xb};
         const struct model_matrix *const w2[1] = {&w->w2};
         ops_matmul_batch(sc, w2_out, w2, 1, hb, nb);
-        for (int i = 0; i < nb * dim; i++)
-            x[i] += xb[i];
+        for (int b = 0; b < nb; b++)
+            forward_residual(c, x + b * dim, xb + b * dim, w->ffn_post_norm);
     }
     if (!logits) {
         memcpy(r[nb - 1].s->x, x + (nb - 1) * dim, (size_t)dim * sizeof(float));
@@ -210,6 +277,7 @@ static int forward_rows(const struct model *m, struct ops_scratch *sc, const str
     const struct model_matrix *const lg[1] = {&m->output};
     ops_matmul_batch(sc, lg_out, lg, 1, x, nb);
     for (int b = 0; b < nb; b++) {
+        forward_softcap(c, out + (size_t)b * c->vocab_size);
         if (!forward_finite(out + (size_t)b * c->vocab_size, c->vocab_size))
             return -1;
         memcpy(r[b].s->logits, out + (size_t)b * c->vocab_size, (size_t)c->vocab_size * sizeof(float));
@@ -241,6 +309,7 @@ const float *model_forward_batch(const struct model *m, struct model_state *s, c
         } else if (done + nb == n) {
             ops_rmsnorm(s->x, s->x, m->output_norm, c->dim, c->rms_eps);
             ops_matmul(sc, s->logits, &m->output, s->x);
+            forward_softcap(c, s->logits);
             if (!forward_finite(s->logits, c->vocab_size)) {
                 s->error = FORWARD_ERR_NONFINITE;
                 return NULL;

@@ -129,8 +129,8 @@ void llm_init(const struct bootinfo *bi) {
         return;
     }
     const struct model_config *c = &m->cfg;
-    printk("cllm: model: %s arch llama dim %d layers %d heads %d/%d vocab %d ctx %d type %s\n", m->name, c->dim,
-           c->n_layers, c->n_heads, c->n_kv_heads, c->vocab_size, c->seq_len, model_wtype_name(c->wtype));
+    printk("cllm: model: %s arch %s dim %d layers %d heads %d/%d vocab %d ctx %d type %s\n", m->name, c->arch,
+           c->dim, c->n_layers, c->n_heads, c->n_kv_heads, c->vocab_size, c->seq_len, model_wtype_name(c->wtype));
     if (llm_load_tokenizer(m, err, sizeof(err))) {
         model_free(m);
         llm_fail("tokenizer: ", err);

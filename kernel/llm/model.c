@@ -36,7 +36,7 @@ int model_load(struct model *m, const uint8_t *data, size_t len, char *err, size
         m->format = MODEL_FORMAT_GGUF;
         if (gguf_open(&m->gguf, data, len, err, errlen))
             return -1;
-        if (arch_bind_llama(m, err, errlen)) {
+        if (arch_bind_gguf(m, err, errlen)) {
             model_free(m);
             return -1;
         }
@@ -56,6 +56,7 @@ int model_load(struct model *m, const uint8_t *data, size_t len, char *err, size
         model_free(m);
         return -1;
     }
+    arch_use_llama(m);
     return 0;
 }
 

@@ -502,3 +502,50 @@ void ops_softmax(float *x, int n) {
 void ops_swiglu(float *g, const float *up, int n) {
     ops_active->swiglu(g, up, n);
 }
+
+/* f to the nearest IEEE half (ties to even), back to float: finite inputs only. */
+static float ops_round_f16(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    uint32_t sign = u & 0x80000000u, a = u & 0x7fffffffu;
+    uint16_t h;
+    if (a > 0x7f800000u)               /* NaN stays NaN */
+        return f;
+    if (a >= 0x477ff000u) {            /* rounds to >= 65536: inf */
+        h = 0x7c00;
+    } else if (a < 0x38800000u) {      /* below 2^-14: a subnormal half */
+        float v;
+        memcpy(&v, &a, 4);
+        float q = v * 16777216.0f;     /* in units of 2^-24, exact */
+        uint32_t n = (uint32_t)q;
+        float rest = q - (float)n;
+        if (rest > 0.5f || (rest == 0.5f && (n & 1)))
+            n++;
+        h = (uint16_t)n;
+    } else {
+        uint32_t mant = a & 0x7fffffu, exp = (a >> 23) - 112u;
+        uint32_t hv = (exp << 10) | (mant >> 13), low = mant & 0x1fffu;
+        if (low > 0x1000u || (low == 0x1000u && (hv & 1)))
+            hv++;
+        h = (uint16_t)hv;
+    }
+    return sign ? -quant_f16_to_f32(h) : quant_f16_to_f32(h);
+}
+
+#define OPS_GELU_A 0.044715f
+#define OPS_SQRT_2_OVER_PI 0.79788456080286535588f
+
+void ops_geglu(float *g, const float *up, int n) {
+    for (int i = 0; i < n; i++) {
+        float x = g[i], y;
+        if (x <= -10.0f) {
+            y = 0.0f;
+        } else if (x >= 10.0f) {
+            y = x;
+        } else {
+            x = ops_round_f16(x);
+            y = ops_round_f16(0.5f * x * (1.0f + tanhf(OPS_SQRT_2_OVER_PI * x * (1.0f + OPS_GELU_A * x * x))));
+        }
+        g[i] = y * up[i];
+    }
+}

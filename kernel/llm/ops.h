@@ -161,4 +161,9 @@ void ops_softmax(float *x, int n);
 /* g(n) = silu(g) * up, silu(v) = v / (1 + exp(-v)) */
 void ops_swiglu(float *g, const float *up, int n);
 
+/* g(n) = gelu(g) * up with the tanh approximation, rounded as ggml's CPU backend
+ * rounds it: gelu of g rounded to half precision, the result rounded to half
+ * (g <= -10 gives 0, g >= 10 gives g). The same in every kernel set. */
+void ops_geglu(float *g, const float *up, int n);
+
 #endif

@@ -159,9 +159,10 @@ int main(int argc, char **argv) {
     }
     const struct model_config *c = &m.cfg;
     if (!strcmp(cmd, "info")) {
-        printf("name %s dim %d hidden %d layers %d heads %d kv_heads %d vocab %d ctx %d type %s tied %d ops %s\n",
+        printf("name %s dim %d hidden %d layers %d heads %d kv_heads %d vocab %d ctx %d type %s tied %d ops %s "
+               "arch %s head_dim %d\n",
                m.name, c->dim, c->hidden_dim, c->n_layers, c->n_heads, c->n_kv_heads, c->vocab_size, c->seq_len,
-               model_wtype_name(c->wtype), m.tied_output, ops_name());
+               model_wtype_name(c->wtype), m.tied_output, ops_name(), c->arch, c->head_dim);
         model_free(&m);
         port_free(data);
         return 0;
