@@ -22,10 +22,12 @@ HTTP_SOURCES: list[Path | str] = [
     "kernel/http/api_task.c",
     "kernel/http/api_oai.c",
     "kernel/http/api_native.c",
+    "kernel/http/json_schema.c",
     "kernel/http/web.c",
     "kernel/http/server.c",
     "kernel/llm/gen_param.c",
     "kernel/llm/sampler.c",
+    "kernel/llm/grammar.c",
     "tests/host/http_main.c",
 ]
 # The real engine: the API backend over kernel/llm (see tests/host/http_llm_host.c).

@@ -145,6 +145,60 @@ def test_bad_chat_fields_are_named(body, field):
     assert_error(post("/v1/chat/completions", body), 400, field)
 
 
+MSG = [{"role": "user", "content": "hi"}]
+
+
+@pytest.mark.parametrize("path, body, field", [
+    ("/v1/chat/completions", {"messages": MSG, "tools": []}, "'tools': not supported"),
+    ("/v1/chat/completions", {"messages": MSG, "functions": [{}]}, "'functions': not supported"),
+    ("/v1/chat/completions", {"messages": MSG, "audio": {}}, "'audio': not supported"),
+    ("/v1/chat/completions", {"messages": MSG, "modalities": ["text"]}, "'modalities'"),
+    ("/v1/chat/completions", {"messages": MSG, "logprobs": True}, "'logprobs': not supported"),
+    ("/v1/chat/completions", {"messages": MSG, "prompt": "x"}, "'prompt': not supported"),
+    ("/v1/completions", {"prompt": "x", "messages": MSG}, "'messages': not supported"),
+    ("/v1/completions", {"prompt": "x", "logit_bias": {"5": 1}}, "'logit_bias': not supported"),
+    ("/completion", {"prompt": "x", "n_probs": 3}, "'n_probs': not supported"),
+    ("/completion", {"prompt": "x", "mirostat": 2}, "'mirostat': not supported"),
+])
+def test_unimplemented_fields_are_refused_by_name(path, body, field):
+    assert_error(post(path, body), 400, field)
+
+
+@pytest.mark.parametrize("path, body", [
+    ("/v1/chat/completions", {"messages": MSG, "user": "u1", "metadata": {"a": "b"},
+                              "store": False, "service_tier": "auto", "logprobs": False,
+                              "tools": None, "model": "any"}),
+    ("/v1/completions", {"prompt": "x", "user": "u1", "response_format": {"type": "text"}}),
+    ("/completion", {"prompt": "x", "cache_prompt": True}),
+])
+def test_ignorable_fields_are_accepted(path, body):
+    assert post(path, {**body, "max_tokens": 2}).status == 200
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"grammar": 'root ::= "a" foo'}, "'grammar': grammar: line 1 col 14: undefined rule"),
+    ({"grammar": 'root ::= "a'}, "'grammar': grammar: line 1 col"),
+    ({"grammar": 7}, "'grammar': expected a GBNF string"),
+    ({"grammar": 'root ::= "a"', "json_schema": {}}, "'grammar' and 'json_schema'"),
+    ({"json_schema": {"type": "string", "pattern": "a+"}}, "unsupported keyword 'pattern' at $"),
+    ({"json_schema": {"properties": {"a": {"type": "integer", "minimum": 3}}}},
+     "unsupported keyword 'minimum' at $.properties.a"),
+    ({"json_schema": {"items": {"$ref": "#/$defs/x"}}}, "unsupported keyword '$ref' at $.items"),
+    ({"json_schema": {"type": "date"}}, "unsupported type 'date'"),
+    ({"json_schema": {"type": "string", "maxLength": 100}}, "maxLength"),
+    ({"json_schema": {"type": "object", "properties": {"a": {}}, "required": ["b"]}},
+     "'required'"),
+    ({"json_schema": {"type": "object", "additionalProperties": True}},
+     "'additionalProperties'"),
+    ({"response_format": {"type": "xml"}}, "'response_format.type'"),
+    ({"response_format": {"type": "json_schema"}}, "'response_format.json_schema.schema'"),
+    ({"response_format": {"type": "json_schema", "json_schema": {"schema": {"anyOf": []}}}},
+     "'response_format.json_schema.schema': expected a non-empty array of schemas for 'anyOf'"),
+])
+def test_bad_grammar_or_schema_is_400_naming_where(body, field):
+    assert_error(post("/v1/completions", {"prompt": "x", **body}), 400, field)
+
+
 def test_prompt_longer_than_the_context_is_400():
     assert_error(post("/v1/completions", {"prompt": "z" * 600}), 400, "context")
 

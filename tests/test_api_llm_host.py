@@ -26,8 +26,13 @@ def model(models_dir):
 
 def complete(model, bodies: list[dict], path: str = "/v1/completions") -> list[Any]:
     """All requests at once, each on its own connection."""
+    return post_all(model, [(path, b) for b in bodies])
+
+
+def post_all(model, bodies: list[tuple[str, dict]]) -> list[Any]:
+    """All requests (path, body) at once, each on its own connection; their JSON answers."""
     s = Script(model=model)
-    for i, b in enumerate(bodies, start=1):
+    for i, (path, b) in enumerate(bodies, start=1):
         s.open(i).send(i, request("POST", path, b))
     r = s.run().execute()
     out = []

@@ -17,6 +17,7 @@ from hostcc import host_binary
 from llm_harness import LLM_SOURCES
 
 TOK_SOURCES = ["kernel/llm/tokenizer.c", "kernel/llm/sampler.c", "kernel/llm/gen_param.c",
+               "kernel/llm/grammar.c",
                "kernel/llm/generate.c"]
 
 

@@ -48,6 +48,8 @@ struct api_gen_stats {
     enum gen_finish finish;
     uint64_t t_prompt_us;
     uint64_t t_gen_us;
+    uint64_t t_grammar_us;   /* part of t_gen_us spent checking tokens against a grammar */
+    int n_masked;            /* tokens drawn again under the grammar's whole-vocabulary mask */
 };
 
 struct api_backend {

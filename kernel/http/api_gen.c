@@ -1,7 +1,8 @@
 /*
  * The generation endpoints: POST /v1/completions and /v1/chat/completions (OpenAI
  * shape) and POST /completion (llama.cpp shape). api_gen_handle checks the body
- * (every bad field is a 400 naming it), builds the prompt (chat template for
+ * (every bad field is a 400 naming it, and so is every field the server does not
+ * implement; a grammar or JSON schema is checked here too), builds the prompt (chat template for
  * messages), tokenizes it and starts a generation through the backend as an
  * api_task on the connection (api_task.c runs it: the backend's scheduler advances it
  * a step per poll turn, so many requests advance together and none blocks the loop,
@@ -9,12 +10,82 @@
  */
 #include "http/api_task.h"
 #include "http/conn.h"
+#include "http/json_schema.h"
+#include "llm/grammar.h"
+
+/* The fields a request may carry besides the rows of the parameter table: those the
+ * endpoints read, and those OpenAI documents as hints a server may ignore. Every
+ * other field is refused by name, so no parameter is silently dropped. `kinds` is a
+ * mask of the endpoints (1 << enum api_kind) that take the field. */
+#define API_ALL_KINDS ((1u << API_KIND_COMPLETION) | (1u << API_KIND_CHAT) | (1u << API_KIND_NATIVE))
+#define API_OAI_KINDS ((1u << API_KIND_COMPLETION) | (1u << API_KIND_CHAT))
+
+struct api_field_rule {
+    const char *name;
+    unsigned kinds;
+    bool ignored; /* accepted and ignored: a hint with no effect on the answer */
+};
+
+/* clang-format off */
+static const struct api_field_rule api_field_rules[] = {
+    {"model", API_ALL_KINDS, false},
+    {"prompt", (1u << API_KIND_COMPLETION) | (1u << API_KIND_NATIVE), false},
+    {"content", 1u << API_KIND_NATIVE, false},
+    {"messages", 1u << API_KIND_CHAT, false},
+    {"stream", API_ALL_KINDS, false},
+    {"stream_options", API_OAI_KINDS, false},
+    {"n", API_OAI_KINDS, false},
+    {"grammar", API_ALL_KINDS, false},
+    {"json_schema", API_ALL_KINDS, false},
+    {"response_format", API_ALL_KINDS, false},
+    {"user", API_OAI_KINDS, true},
+    {"metadata", API_OAI_KINDS, true},
+    {"store", API_OAI_KINDS, true},
+    {"service_tier", API_OAI_KINDS, true},
+    {"safety_identifier", API_OAI_KINDS, true},
+    {"prompt_cache_key", API_OAI_KINDS, true},
+    {"cache_prompt", 1u << API_KIND_NATIVE, true},
+};
+/* clang-format on */
+
+/* Whether `name` is a JSON spelling of a row of the parameter table. */
+static bool api_is_param(const char *name) {
+    for (size_t i = 0; i < gen_param_count; i++)
+        for (size_t k = 0; k < GEN_PARAM_SPELLINGS && gen_param_table[i].json[k]; k++)
+            if (!strcmp(gen_param_table[i].json[k], name))
+                return true;
+    return false;
+}
+
+/* Every member of the body is a parameter or a field of api_field_rules for this
+ * endpoint; else -1 with err naming the first other one. A null value counts as
+ * absent, and so does `logprobs: false` (what clients send for "no log probabilities"). */
+static int api_check_known(const struct json_value *root, enum api_kind kind, char *err,
+                           size_t cap) {
+    for (const struct json_value *m = root->u.list.first; m; m = m->next) {
+        if (m->type == JSON_NULL || api_is_param(m->key))
+            continue;
+        if (!strcmp(m->key, "logprobs") && m->type == JSON_BOOL && !m->boolean)
+            continue;
+        bool known = false;
+        for (size_t i = 0; i < ARRAY_SIZE(api_field_rules) && !known; i++)
+            known = !strcmp(api_field_rules[i].name, m->key) &&
+                    (api_field_rules[i].kinds & (1u << kind));
+        if (!known) {
+            snprintf(err, cap, "field '%.64s': not supported by this server", m->key);
+            return -1;
+        }
+    }
+    return 0;
+}
 
 /* Request fields, checked. */
 struct api_fields {
     struct gen_params gp;
     bool stream;
     bool include_usage;
+    struct hbuf grammar; /* GBNF made from a JSON schema; gp.grammar points here or into
+                          * the request body */
 };
 
 static void api_field_error(char *err, size_t cap, const char *field, const char *what,
@@ -80,12 +151,102 @@ static int api_param_set(struct gen_params *gp, const struct gen_param *row, con
     return -1;
 }
 
+/* The JSON schema that response_format v asks for: *schema set (NULL for any JSON
+ * object), 1; 0 for plain text; -1 with err naming the field. */
+static int api_response_format(const struct json_value *v, const struct json_value **schema,
+                               char *err, size_t cap) {
+    const struct json_value *type = json_get(v, "type");
+    if (v->type != JSON_OBJECT || !type || type->type != JSON_STRING) {
+        api_field_error(err, cap, "response_format", "expected an object with a \"type\"", v);
+        return -1;
+    }
+    *schema = NULL;
+    if (!strcmp(type->u.str.s, "text"))
+        return 0;
+    if (!strcmp(type->u.str.s, "json_object"))
+        return 1;
+    if (strcmp(type->u.str.s, "json_schema") != 0) {
+        api_field_error(err, cap, "response_format.type",
+                        "expected \"text\", \"json_object\" or \"json_schema\"", type);
+        return -1;
+    }
+    const struct json_value *js = json_get(v, "json_schema");
+    *schema = js && js->type == JSON_OBJECT ? json_get(js, "schema") : NULL;
+    if (!*schema || ((*schema)->type != JSON_OBJECT && (*schema)->type != JSON_BOOL)) {
+        api_field_error(err, cap, "response_format.json_schema.schema", "expected a schema object",
+                        *schema);
+        return -1;
+    }
+    return 1;
+}
+
+/* The grammar the answer must follow: llama.cpp's `grammar` (GBNF) or `json_schema`, or
+ * OpenAI's `response_format`; at most one of them. gp.grammar is set and checked here,
+ * so a bad one is a 400 with its position before anything starts. */
+static int api_parse_grammar(const struct json_value *root, struct api_fields *f, char *err,
+                             size_t cap) {
+    static const char *const names[] = {"grammar", "json_schema", "response_format"};
+    const struct json_value *given[3];
+    const char *name = NULL;
+    for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+        given[i] = json_get(root, names[i]);
+        if (!given[i] || given[i]->type == JSON_NULL) {
+            given[i] = NULL;
+            continue;
+        }
+        if (name) {
+            snprintf(err, cap, "fields '%s' and '%s': give at most one", name, names[i]);
+            return -1;
+        }
+        name = names[i];
+    }
+    const struct json_value *schema = NULL;
+    int want_schema = 0;
+    if (given[0]) {
+        if (given[0]->type != JSON_STRING) {
+            api_field_error(err, cap, "grammar", "expected a GBNF string", given[0]);
+            return -1;
+        }
+        f->gp.grammar = given[0]->u.str.s;
+        f->gp.grammar_len = given[0]->u.str.len;
+    } else if (given[1]) {
+        schema = given[1];
+        want_schema = 1;
+    } else if (given[2]) {
+        want_schema = api_response_format(given[2], &schema, err, cap);
+        if (want_schema < 0)
+            return -1;
+        name = schema ? "response_format.json_schema.schema" : name;
+    }
+    if (want_schema) {
+        char why[160];
+        if (json_schema_to_gbnf(schema, &f->grammar, why, sizeof why) != 0) {
+            snprintf(err, cap, "field '%s': %.150s", name, why);
+            return -1;
+        }
+        f->gp.grammar = f->grammar.data;
+        f->gp.grammar_len = f->grammar.len;
+    }
+    if (!f->gp.grammar)
+        return 0;
+    struct grammar *g;
+    char why[160];
+    if (grammar_compile(&g, f->gp.grammar, f->gp.grammar_len, why, sizeof why) != 0) {
+        snprintf(err, cap, "field '%s': %.150s", name, why);
+        return -1;
+    }
+    grammar_free(g);
+    return 0;
+}
+
 /* Sampling and control fields shared by all three endpoints: every row of the
  * parameter table under each of its JSON names, then the fields of the response. */
 static int api_parse_fields(const struct json_value *root, enum api_kind kind,
                             struct api_fields *f, char *err, size_t cap) {
     struct gen_params *gp = &f->gp;
     api_backend_get()->params_default(gp);
+    if (api_check_known(root, kind, err, cap) < 0)
+        return -1;
     for (size_t i = 0; i < gen_param_count; i++) {
         const struct gen_param *row = &gen_param_table[i];
         for (size_t k = 0; k < GEN_PARAM_SPELLINGS && row->json[k]; k++) {
@@ -121,8 +282,7 @@ static int api_parse_fields(const struct json_value *root, enum api_kind kind,
         if (api_get_bool(so, "include_usage", &f->include_usage, err, cap) < 0)
             return -1;
     }
-    UNUSED(kind);
-    return 0;
+    return api_parse_grammar(root, f, err, cap);
 }
 
 /* The chat messages as one prompt in the model's template, into *out. */
@@ -290,30 +450,33 @@ void api_gen_handle(struct http_conn *c, const struct http_request *req, enum ap
     struct api_fields f;
     int *toks = NULL;
     int n = -1;
+    hbuf_init(&f.grammar);
     if (api_parse_fields(doc.root, kind, &f, err, sizeof(err)) == 0)
         n = api_prompt_tokens(doc.root, kind, &toks, err, sizeof(err));
-    json_doc_free(&doc);
-    if (n < 0) {
-        port_free(toks);
-        http_respond_error(c, 400, err);
-        return;
+    struct api_task *t = NULL;
+    int status = 400;
+    if (n >= 0) {
+        status = 503;
+        if (api_tasks_active() >= API_MAX_SLOTS)
+            snprintf(err, sizeof(err), "all generation slots are busy; retry later");
+        else if (!(t = port_alloc(sizeof(*t))))
+            snprintf(err, sizeof(err), "out of memory for the request");
     }
-    if (api_tasks_active() >= API_MAX_SLOTS) {
-        port_free(toks);
-        http_respond_error(c, 503, "all generation slots are busy; retry later");
-        return;
-    }
-    struct api_task *t = port_alloc(sizeof(*t));
     if (!t) {
         port_free(toks);
-        http_respond_error(c, 503, "out of memory for the request");
+        json_doc_free(&doc);
+        hbuf_free(&f.grammar);
+        http_respond_error(c, status, err);
         return;
     }
     memset(t, 0, sizeof(*t));
     char gerr[160] = "";
     enum gen_err why = GEN_OK;
+    /* the grammar is borrowed from the body or f.grammar until gen_start returns */
     t->gen = be->gen_start(toks, n, &f.gp, &why, gerr, sizeof(gerr));
     port_free(toks);
+    json_doc_free(&doc);
+    hbuf_free(&f.grammar);
     if (!t->gen) {
         port_free(t);
         snprintf(err, sizeof(err), "cannot start generation: %s", gerr);

@@ -119,6 +119,8 @@ static void api_llm_gen_stats(void *g, struct api_gen_stats *st) {
     st->finish = req->finish;
     st->t_prompt_us = req->t_prompt_us;
     st->t_gen_us = req->t_gen_us;
+    st->t_grammar_us = req->t_grammar_us;
+    st->n_masked = req->n_masked;
 }
 
 static void api_llm_gen_free(void *g) {

@@ -24,6 +24,11 @@ void api_write_timings(struct json_writer *w, const struct api_gen_stats *st) {
     json_write_double(w, gms);
     json_write_key(w, "predicted_per_second");
     json_write_double(w, gms > 0 ? st->n_gen * 1000.0 / gms : 0);
+    /* what a grammar cost: its share of predicted_ms, and the tokens it refused */
+    json_write_key(w, "grammar_ms");
+    json_write_double(w, (double)(int64_t)st->t_grammar_us / 1000.0);
+    json_write_key(w, "grammar_masked_n");
+    json_write_int(w, st->n_masked);
     json_write_object_end(w);
 }
 

@@ -31,6 +31,12 @@ struct gen_params {
     int n_stop;
     char stop[GEN_MAX_STOP][GEN_STOP_MAX_LEN + 1]; /* NUL-terminated, non-empty */
     bool ignore_eos; /* keep going past EOS (it is sampled but not decoded) */
+    /* GBNF (grammar.h) the text must follow, grammar_len bytes; NULL: none. Borrowed:
+     * valid until gen_init, which compiles its own copy. Not a table row: it is no
+     * value of the command line, and the HTTP API sets it from `grammar`,
+     * `json_schema` or `response_format` (api_gen.c). */
+    const char *grammar;
+    size_t grammar_len;
 };
 
 enum gen_param_kind {

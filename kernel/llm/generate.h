@@ -17,7 +17,14 @@
  * Text is released only when it is final: bytes of an incomplete UTF-8 character are
  * held until the character completes, and text that could still become the start of a
  * stop string is held until it can no longer match. A matched stop string and
- * everything after it is never released. Relies on gen_param.h (struct gen_params),
+ * everything after it is never released.
+ *
+ * Under a grammar (params.grammar) a sampled token whose bytes cannot continue a valid
+ * parse is refused; only then is every token of the vocabulary checked and the draw
+ * repeated over those allowed, so the common case costs one check (and the answer is
+ * a draw from the allowed tokens' distribution). End-of-generation is allowed only when
+ * the text is a whole sentence; when nothing more can follow, the generation ends as
+ * if at EOS. Relies on grammar.h, gen_param.h (struct gen_params),
  * model.h (model_state_init, model_forward), tokenizer.h, sampler.h and port.h
  * (allocation, port_time_us).
  */
@@ -25,6 +32,7 @@
 #define CLLM_LLM_GENERATE_H
 
 #include "llm/gen_param.h"
+#include "llm/grammar.h"
 #include "llm/sampler.h"
 #include "types.h"
 
@@ -79,6 +87,11 @@ struct gen_request {
     size_t n_hold;
     uint64_t t_prompt_us;       /* time spent evaluating the prompt */
     uint64_t t_gen_us;          /* time spent generating (forward of sampled tokens + sampling) */
+    struct grammar *grammar;    /* owned: params.grammar compiled; NULL when unconstrained */
+    struct grammar_state gstate; /* the text generated so far, parsed by grammar */
+    float *masked;              /* (vocab) owned: logits with the refused tokens at -1e30 */
+    uint64_t t_grammar_us;      /* part of t_gen_us spent checking tokens against grammar */
+    int n_masked;               /* tokens drawn again under the whole vocabulary's mask */
 };
 
 /* Start a request for prompt[0..n_prompt) (already tokenized, BOS included if wanted).
