@@ -153,11 +153,16 @@ MSG = [{"role": "user", "content": "hi"}]
     ("/v1/chat/completions", {"messages": MSG, "functions": [{}]}, "'functions': not supported"),
     ("/v1/chat/completions", {"messages": MSG, "audio": {}}, "'audio': not supported"),
     ("/v1/chat/completions", {"messages": MSG, "modalities": ["text"]}, "'modalities'"),
-    ("/v1/chat/completions", {"messages": MSG, "logprobs": True}, "'logprobs': not supported"),
+    ("/v1/chat/completions", {"messages": MSG, "logprobs": 3}, "'logprobs': expected a boolean"),
+    ("/v1/chat/completions", {"messages": MSG, "logprobs": True, "top_logprobs": 21},
+     "'top_logprobs': expected an integer in 0..20"),
+    ("/v1/chat/completions", {"messages": MSG, "top_logprobs": 2}, "'top_logprobs': needs"),
+    ("/v1/completions", {"prompt": "x", "logprobs": True}, "'logprobs': expected an integer"),
+    ("/completion", {"prompt": "x", "logprobs": 2}, "'logprobs': not supported"),
+    ("/completion", {"prompt": "x", "n_probs": 21}, "'n_probs': out of range 0..20"),
     ("/v1/chat/completions", {"messages": MSG, "prompt": "x"}, "'prompt': not supported"),
     ("/v1/completions", {"prompt": "x", "messages": MSG}, "'messages': not supported"),
     ("/v1/completions", {"prompt": "x", "logit_bias": {"5": 1}}, "'logit_bias': not supported"),
-    ("/completion", {"prompt": "x", "n_probs": 3}, "'n_probs': not supported"),
     ("/completion", {"prompt": "x", "mirostat": 2}, "'mirostat': not supported"),
 ])
 def test_unimplemented_fields_are_refused_by_name(path, body, field):

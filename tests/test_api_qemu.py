@@ -207,9 +207,10 @@ def test_openai_chat_and_streaming(guest):
     assert streamed == guest.completion("The dog", 16)
 
 
-def test_openai_structured_output_validates(guest):
+def test_openai_structured_output_logprobs_and_refusals(guest):
     """The openai client's response_format with a JSON schema at temperature 1: every
-    seed's answer parses and validates; an unimplemented field is refused by name."""
+    seed's answer parses and validates; log probabilities in both shapes; an
+    unimplemented field is refused by name."""
     import jsonschema
     import openai
 
@@ -226,6 +227,15 @@ def test_openai_structured_output_validates(guest):
                              "json_schema": {"name": "cat", "strict": True, "schema": schema}})
         assert r.choices[0].finish_reason == "stop"
         jsonschema.validate(json.loads(r.choices[0].message.content), schema)
+    r = client.chat.completions.create(model="stories260K", messages=msgs, max_tokens=8,
+                                       temperature=0, logprobs=True, top_logprobs=2)
+    content = r.choices[0].logprobs.content
+    assert len(content) == r.usage.completion_tokens == 8
+    assert "".join(c.token for c in content) == r.choices[0].message.content
+    assert all(c.logprob == c.top_logprobs[0].logprob <= 0 for c in content)
+    c = client.completions.create(model="stories260K", prompt="The dog", max_tokens=4,
+                                  temperature=0, logprobs=3)
+    assert len(c.choices[0].logprobs.token_logprobs) == 4
     with pytest.raises(openai.BadRequestError, match="'tools': not supported"):
         client.chat.completions.create(model="stories260K", messages=msgs, max_tokens=4,
                                        tools=[{"type": "function",

@@ -35,6 +35,8 @@ static const struct api_field_rule api_field_rules[] = {
     {"stream", API_ALL_KINDS, false},
     {"stream_options", API_OAI_KINDS, false},
     {"n", API_OAI_KINDS, false},
+    {"logprobs", API_OAI_KINDS, false},
+    {"top_logprobs", 1u << API_KIND_CHAT, false},
     {"grammar", API_ALL_KINDS, false},
     {"json_schema", API_ALL_KINDS, false},
     {"response_format", API_ALL_KINDS, false},
@@ -59,13 +61,11 @@ static bool api_is_param(const char *name) {
 
 /* Every member of the body is a parameter or a field of api_field_rules for this
  * endpoint; else -1 with err naming the first other one. A null value counts as
- * absent, and so does `logprobs: false` (what clients send for "no log probabilities"). */
+ * absent. */
 static int api_check_known(const struct json_value *root, enum api_kind kind, char *err,
                            size_t cap) {
     for (const struct json_value *m = root->u.list.first; m; m = m->next) {
         if (m->type == JSON_NULL || api_is_param(m->key))
-            continue;
-        if (!strcmp(m->key, "logprobs") && m->type == JSON_BOOL && !m->boolean)
             continue;
         bool known = false;
         for (size_t i = 0; i < ARRAY_SIZE(api_field_rules) && !known; i++)
@@ -239,6 +239,49 @@ static int api_parse_grammar(const struct json_value *root, struct api_fields *f
     return 0;
 }
 
+/* A count of alternatives 0..GEN_MAX_PROBS in v; -1 with err naming the field. */
+static int api_probs_count(const struct json_value *v, const char *name, int *out, char *err,
+                           size_t cap) {
+    if (v->type != JSON_NUMBER || !v->is_int || v->u.num < 0 || v->u.num > GEN_MAX_PROBS) {
+        char what[48];
+        snprintf(what, sizeof(what), "expected an integer in 0..%d", GEN_MAX_PROBS);
+        api_field_error(err, cap, name, what, v);
+        return -1;
+    }
+    *out = (int)v->u.num;
+    return 0;
+}
+
+/* Log probabilities in each endpoint's spelling: chat's `logprobs` (a boolean) and
+ * `top_logprobs`, the completions' `logprobs` (the count of alternatives), llama.cpp's
+ * `n_probs` (a table row; more than 0 asks for them). */
+static int api_parse_logprobs(const struct json_value *root, enum api_kind kind,
+                              struct gen_params *gp, char *err, size_t cap) {
+    gp->logprobs = gp->n_probs > 0;
+    const struct json_value *lp = json_get(root, "logprobs");
+    const struct json_value *top = json_get(root, "top_logprobs");
+    lp = lp && lp->type != JSON_NULL ? lp : NULL;
+    top = top && top->type != JSON_NULL ? top : NULL;
+    if (kind == API_KIND_CHAT) {
+        if (lp && lp->type != JSON_BOOL) {
+            api_field_error(err, cap, "logprobs", "expected a boolean", lp);
+            return -1;
+        }
+        gp->logprobs = lp ? lp->boolean : gp->logprobs;
+        if (top && api_probs_count(top, "top_logprobs", &gp->n_probs, err, cap) < 0)
+            return -1;
+        if (top && !gp->logprobs) {
+            api_field_error(err, cap, "top_logprobs", "needs \"logprobs\": true", top);
+            return -1;
+        }
+    } else if (kind == API_KIND_COMPLETION && lp) {
+        if (api_probs_count(lp, "logprobs", &gp->n_probs, err, cap) < 0)
+            return -1;
+        gp->logprobs = true;
+    }
+    return 0;
+}
+
 /* Sampling and control fields shared by all three endpoints: every row of the
  * parameter table under each of its JSON names, then the fields of the response. */
 static int api_parse_fields(const struct json_value *root, enum api_kind kind,
@@ -282,6 +325,8 @@ static int api_parse_fields(const struct json_value *root, enum api_kind kind,
         if (api_get_bool(so, "include_usage", &f->include_usage, err, cap) < 0)
             return -1;
     }
+    if (api_parse_logprobs(root, kind, gp, err, cap) < 0)
+        return -1;
     return api_parse_grammar(root, f, err, cap);
 }
 
@@ -489,5 +534,6 @@ void api_gen_handle(struct http_conn *c, const struct http_request *req, enum ap
     t->kind = kind;
     t->stream = f.stream;
     t->include_usage = f.include_usage;
+    t->logprobs = f.gp.logprobs;
     api_task_run(c, t);
 }

@@ -32,6 +32,18 @@ void api_write_timings(struct json_writer *w, const struct api_gen_stats *st) {
     json_write_object_end(w);
 }
 
+/* llama.cpp's "completion_probabilities" of probs[from..to): per token id, token,
+ * logprob, bytes and its top_logprobs alike. */
+static void api_native_probs(struct json_writer *w, const struct api_task *t, int from, int to) {
+    if (!t->logprobs)
+        return;
+    json_write_key(w, "completion_probabilities");
+    json_write_array_begin(w);
+    for (int i = from; i < to; i++)
+        api_write_prob(w, &t->probs[i], true);
+    json_write_array_end(w);
+}
+
 /* The fields after "content" of the final answer (or last event). */
 static void api_native_fields(struct json_writer *w, const struct api_task *t,
                               const struct api_gen_stats *st) {
@@ -62,6 +74,8 @@ static void api_native_piece(struct json_writer *w, struct api_task *t, const ch
     json_write_bool(w, false);
     json_write_key(w, "id_slot");
     json_write_int(w, 0);
+    api_native_probs(w, t, t->probs_sent, t->n_probs);
+    api_task_probs_sent(t, t->n_probs);
 }
 
 static void api_native_last(struct json_writer *w, const struct api_task *t,
@@ -75,6 +89,7 @@ static void api_native_whole(struct json_writer *w, const struct api_task *t,
                              const struct api_gen_stats *st) {
     json_write_key(w, "content");
     json_write_stringn(w, t->text.data ? t->text.data : "", t->text.len);
+    api_native_probs(w, t, 0, t->n_probs);
     api_native_fields(w, t, st);
 }
 

@@ -46,9 +46,68 @@ static void api_oai_usage(struct json_writer *w, const struct api_gen_stats *st)
     json_write_object_end(w);
 }
 
-/* One choice: text (completion), message or delta (chat). */
+/* Chat's "logprobs": {"content": [{token, logprob, bytes, top_logprobs}...]} of
+ * probs[from..to). */
+static void api_oai_chat_logprobs(struct json_writer *w, const struct api_task *t, int from,
+                                  int to) {
+    json_write_key(w, "logprobs");
+    json_write_object_begin(w);
+    json_write_key(w, "content");
+    json_write_array_begin(w);
+    for (int i = from; i < to; i++)
+        api_write_prob(w, &t->probs[i], false);
+    json_write_array_end(w);
+    json_write_object_end(w);
+}
+
+/* The text of token id after prev, NUL-terminated, into buf[API_PIECE_MAX + 1]. */
+static const char *api_oai_piece_text(int prev, int id, char *buf) {
+    int n = api_backend_get()->piece(prev, id, buf, API_PIECE_MAX);
+    buf[n > 0 ? n : 0] = '\0';
+    return buf;
+}
+
+/* The completions' legacy "logprobs": {tokens, token_logprobs, top_logprobs (an object
+ * per token: text -> log probability), text_offset} of probs[from..to). */
+static void api_oai_text_logprobs(struct json_writer *w, const struct api_task *t, int from,
+                                  int to) {
+    char buf[API_PIECE_MAX + 1];
+    json_write_key(w, "logprobs");
+    json_write_object_begin(w);
+    json_write_key(w, "tokens");
+    json_write_array_begin(w);
+    for (int i = from; i < to; i++)
+        json_write_string(w, api_oai_piece_text(t->probs[i].prev, t->probs[i].tok.id, buf));
+    json_write_array_end(w);
+    json_write_key(w, "token_logprobs");
+    json_write_array_begin(w);
+    for (int i = from; i < to; i++)
+        json_write_double(w, t->probs[i].tok.logprob);
+    json_write_array_end(w);
+    json_write_key(w, "top_logprobs");
+    json_write_array_begin(w);
+    for (int i = from; i < to; i++) {
+        const struct api_prob *p = &t->probs[i];
+        json_write_object_begin(w);
+        for (int k = 0; k < p->n_top; k++) {
+            json_write_key(w, api_oai_piece_text(p->prev, p->top[k].id, buf));
+            json_write_double(w, p->top[k].logprob);
+        }
+        json_write_object_end(w);
+    }
+    json_write_array_end(w);
+    json_write_key(w, "text_offset");
+    json_write_array_begin(w);
+    for (int i = from; i < to; i++)
+        json_write_int(w, (int64_t)t->probs[i].offset);
+    json_write_array_end(w);
+    json_write_object_end(w);
+}
+
+/* One choice: text (completion), message or delta (chat); with the log probabilities
+ * of probs[from..to) when the request asked for them. */
 static void api_oai_choice(struct json_writer *w, const struct api_task *t, const char *text,
-                           size_t len, const char *finish, bool with_role) {
+                           size_t len, const char *finish, bool with_role, int from, int to) {
     json_write_key(w, "choices");
     json_write_array_begin(w);
     json_write_object_begin(w);
@@ -66,11 +125,17 @@ static void api_oai_choice(struct json_writer *w, const struct api_task *t, cons
             json_write_stringn(w, text, len);
         }
         json_write_object_end(w);
+        if (t->logprobs)
+            api_oai_chat_logprobs(w, t, from, to);
     } else {
         json_write_key(w, "text");
         json_write_stringn(w, text ? text : "", text ? len : 0);
-        json_write_key(w, "logprobs");
-        json_write_null(w);
+        if (t->logprobs) {
+            api_oai_text_logprobs(w, t, from, to);
+        } else {
+            json_write_key(w, "logprobs");
+            json_write_null(w);
+        }
     }
     json_write_key(w, "finish_reason");
     if (finish)
@@ -84,14 +149,16 @@ static void api_oai_choice(struct json_writer *w, const struct api_task *t, cons
 static void api_oai_piece(struct json_writer *w, struct api_task *t, const char *text,
                           size_t len) {
     api_oai_head(w, t, true);
-    api_oai_choice(w, t, text, len, NULL, t->kind == API_KIND_CHAT && !t->sent_role);
+    api_oai_choice(w, t, text, len, NULL, t->kind == API_KIND_CHAT && !t->sent_role,
+                   t->probs_sent, t->n_probs);
+    api_task_probs_sent(t, t->n_probs);
     t->sent_role = true;
 }
 
 static void api_oai_last(struct json_writer *w, const struct api_task *t,
                          const struct api_gen_stats *st) {
     api_oai_head(w, t, true);
-    api_oai_choice(w, t, NULL, 0, api_oai_finish_reason(st->finish), false);
+    api_oai_choice(w, t, NULL, 0, api_oai_finish_reason(st->finish), false, 0, 0);
     api_write_timings(w, st);
 }
 
@@ -119,7 +186,7 @@ static void api_oai_whole(struct json_writer *w, const struct api_task *t,
                           const struct api_gen_stats *st) {
     api_oai_head(w, t, false);
     api_oai_choice(w, t, t->text.data ? t->text.data : "", t->text.len,
-                   api_oai_finish_reason(st->finish), false);
+                   api_oai_finish_reason(st->finish), false, 0, t->n_probs);
     api_oai_usage(w, st);
     api_write_timings(w, st);
 }

@@ -48,6 +48,7 @@ void api_task_free(struct http_conn *c) {
         return;
     api_backend_get()->gen_free(t->gen);
     hbuf_free(&t->text);
+    port_free(t->probs);
     port_free(t);
     c->app_state = NULL;
     api_active--;
@@ -111,8 +112,72 @@ static bool api_task_ready(void *ctx) {
     return http_conn_unsent(t->conn) < HTTP_OUT_HIGH_WATER;
 }
 
+void api_task_probs_sent(struct api_task *t, int to) {
+    t->probs_sent = to;
+}
+
+void api_write_token(struct json_writer *w, int prev, const struct gen_prob *p, bool with_id) {
+    char piece[API_PIECE_MAX];
+    int n = api_backend_get()->piece(prev, p->id, piece, sizeof(piece));
+    n = n < 0 ? 0 : MIN(n, (int)sizeof(piece));
+    if (with_id) {
+        json_write_key(w, "id");
+        json_write_int(w, p->id);
+    }
+    json_write_key(w, "token");
+    json_write_stringn(w, piece, (size_t)n);
+    json_write_key(w, "logprob");
+    json_write_double(w, p->logprob);
+    json_write_key(w, "bytes");
+    json_write_array_begin(w);
+    for (int i = 0; i < n; i++)
+        json_write_int(w, (uint8_t)piece[i]);
+    json_write_array_end(w);
+}
+
+void api_write_prob(struct json_writer *w, const struct api_prob *p, bool with_id) {
+    json_write_object_begin(w);
+    api_write_token(w, p->prev, &p->tok, with_id);
+    json_write_key(w, "top_logprobs");
+    json_write_array_begin(w);
+    for (int k = 0; k < p->n_top; k++) {
+        json_write_object_begin(w);
+        api_write_token(w, p->prev, &p->top[k], with_id);
+        json_write_object_end(w);
+    }
+    json_write_array_end(w);
+    json_write_object_end(w);
+}
+
+/* Keep the log probabilities of the step's token; false when out of memory. */
+static bool api_task_keep_prob(struct api_task *t, const struct gen_output *out) {
+    if (t->n_probs == t->cap_probs) {
+        int cap = t->cap_probs ? 2 * t->cap_probs : 64;
+        struct api_prob *p = port_alloc((size_t)cap * sizeof(*p));
+        if (!p)
+            return false;
+        if (t->n_probs)
+            memcpy(p, t->probs, (size_t)t->n_probs * sizeof(*p));
+        port_free(t->probs);
+        t->probs = p;
+        t->cap_probs = cap;
+    }
+    struct api_prob *p = &t->probs[t->n_probs++];
+    p->prev = out->prev;
+    p->offset = t->prob_bytes;
+    p->tok = out->prob;
+    p->n_top = out->n_top;
+    memcpy(p->top, out->top, (size_t)out->n_top * sizeof(*p->top));
+    char piece[API_PIECE_MAX];
+    int n = api_backend_get()->piece(out->prev, out->prob.id, piece, sizeof(piece));
+    t->prob_bytes += n > 0 ? (size_t)n : 0;
+    return true;
+}
+
 static void api_task_output(void *ctx, const struct gen_output *out) {
     struct api_task *t = ctx;
+    if (t->logprobs && out->has_prob && !api_task_keep_prob(t, out))
+        t->text.failed = true; /* answered as out of memory */
     if (!out->len)
         return;
     if (t->stream)
@@ -129,6 +194,8 @@ static void api_task_done(void *ctx) {
     if (st.finish == GEN_FINISH_NONE)
         st.finish = GEN_FINISH_ERROR;
     api_metrics_tokens(st.n_prompt, st.n_gen, st.t_prompt_us, st.t_gen_us);
+    if (t->stream && t->probs_sent < t->n_probs)
+        api_stream_piece(c, t, "", 0); /* the last tokens' probabilities (text held back) */
     if (t->stream)
         api_finish_stream(c, t, &st);
     else

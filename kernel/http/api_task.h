@@ -11,6 +11,17 @@
 #include "http/api.h"
 #include "http/json.h"
 
+#define API_PIECE_MAX 256 /* bytes of one token's text (the tokenizer's longest piece) */
+
+/* One generated token's log probability and its alternatives, as the answer reports it. */
+struct api_prob {
+    int prev;                           /* the token before it, for its text */
+    size_t offset;                      /* bytes of the tokens' text before it */
+    struct gen_prob tok;
+    int n_top;
+    struct gen_prob top[GEN_MAX_PROBS];
+};
+
 struct api_task {
     struct http_conn *conn;  /* the connection answered */
     enum api_kind kind;
@@ -22,6 +33,11 @@ struct api_task {
     unsigned id;
     uint64_t created;       /* Unix time; seconds since boot without a wall clock */
     char model[96];
+    bool logprobs;          /* the request asked for log probabilities */
+    struct api_prob *probs; /* (cap_probs) owned: one per generated token */
+    int n_probs, cap_probs;
+    int probs_sent;         /* streaming: probs[0..probs_sent) went out in earlier events */
+    size_t prob_bytes;      /* bytes of the tokens' text so far (api_prob.offset) */
 };
 
 /* api_task.c: t (port_alloc'd, gen, kind, stream, include_usage and model set) takes
@@ -47,6 +63,15 @@ struct api_format {
 
 extern const struct api_format api_format_oai;    /* api_oai.c: completions and chat */
 extern const struct api_format api_format_native; /* api_native.c: /completion */
+
+/* api_task.c: probs[from..to) of t went out; the streamed events call it. */
+void api_task_probs_sent(struct api_task *t, int to);
+/* api_task.c: "token" (the text, invalid UTF-8 replaced), "logprob" and "bytes" of p
+ * after the token prev, with "id" first when with_id, into an open object. */
+void api_write_token(struct json_writer *w, int prev, const struct gen_prob *p, bool with_id);
+/* api_task.c: the object of p: its token (api_write_token) and "top_logprobs", a list of
+ * such token objects (chat's and llama.cpp's shape). */
+void api_write_prob(struct json_writer *w, const struct api_prob *p, bool with_id);
 
 /* api_native.c: llama.cpp's "timings" object, which the OpenAI answers carry too. */
 void api_write_timings(struct json_writer *w, const struct api_gen_stats *st);

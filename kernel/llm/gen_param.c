@@ -44,6 +44,8 @@ const struct gen_param gen_param_table[] = {
      "keep generating past the end-of-generation token"},
     {"stop", {"stop"}, {NULL}, GEN_PARAM_FIELD(stop), GEN_PARAM_STOP, 0, 0, 0,
      "up to 4 strings that end the generation (not included in the text)"},
+    {"n_probs", {"n_probs"}, {NULL}, GEN_PARAM_FIELD(n_probs), GEN_PARAM_INT, 0, 20, 0,
+     "most likely alternatives reported with each token's log probability"},
 };
 /* clang-format on */
 

@@ -31,6 +31,9 @@ struct gen_params {
     int n_stop;
     char stop[GEN_MAX_STOP][GEN_STOP_MAX_LEN + 1]; /* NUL-terminated, non-empty */
     bool ignore_eos; /* keep going past EOS (it is sampled but not decoded) */
+    int n_probs;     /* alternatives reported with each token's log probability */
+    bool logprobs;   /* report each sampled token's log probability (set by the API from
+                      * its endpoint's field: `logprobs`, or `n_probs` > 0) */
     /* GBNF (grammar.h) the text must follow, grammar_len bytes; NULL: none. Borrowed:
      * valid until gen_init, which compiles its own copy. Not a table row: it is no
      * value of the command line, and the HTTP API sets it from `grammar`,

@@ -300,6 +300,37 @@ static int gen_sample(struct gen_request *req) {
     return tok;
 }
 
+/* The log probability of tok and the n_probs most likely tokens, from the logits it
+ * was sampled from (in double: a sum over the whole vocabulary). */
+static void gen_probs(const struct gen_request *req, int tok, struct gen_output *out) {
+    const float *l = req->logits;
+    int n_vocab = req->llm->model.cfg.vocab_size;
+    float max = l[0];
+    for (int v = 1; v < n_vocab; v++)
+        max = MAX(max, l[v]);
+    double sum = 0;
+    for (int v = 0; v < n_vocab; v++)
+        sum += (double)expf(l[v] - max);
+    float lse = max + logf((float)sum);
+    int k = MIN(req->params.n_probs, GEN_MAX_PROBS);
+    out->n_top = 0;
+    for (int v = 0; v < n_vocab; v++) { /* insertion into the k best so far */
+        int at = out->n_top;
+        while (at > 0 && l[out->top[at - 1].id] < l[v])
+            at--;
+        if (at >= k)
+            continue;
+        int last = MIN(out->n_top, k - 1);
+        memmove(out->top + at + 1, out->top + at, (size_t)(last - at) * sizeof *out->top);
+        out->top[at].id = v;
+        out->n_top = last + 1;
+    }
+    for (int i = 0; i < out->n_top; i++)
+        out->top[i].logprob = l[out->top[i].id] - lse;
+    out->prob = (struct gen_prob){.id = tok, .logprob = l[tok] - lse};
+    out->has_prob = true;
+}
+
 /* Feed the bytes of the sampled token to the grammar (gen_sample allowed them). */
 static void gen_grammar_advance(struct gen_request *req, const char *bytes, size_t n) {
     uint64_t t0 = port_time_us();
@@ -310,6 +341,8 @@ static void gen_grammar_advance(struct gen_request *req, const char *bytes, size
 int gen_step(struct gen_request *req, struct gen_output *out) {
     out->token = -1;
     out->len = 0;
+    out->has_prob = false;
+    out->n_top = 0;
     if (req->finish != GEN_FINISH_NONE)
         return -1;
     if (req->pending && gen_forward_one(req) != 0)
@@ -331,12 +364,15 @@ int gen_step(struct gen_request *req, struct gen_output *out) {
     req->tokens[req->n_eval] = tok;
     req->n_gen++;
     out->token = tok;
+    out->prev = req->tokens[req->n_eval - 1];
     const struct tokenizer *t = req->llm->tok;
     bool eog = tokenizer_is_eog(t, tok);
     if (eog && !p->ignore_eos) {
         req->t_gen_us += port_time_us() - t0;
         return gen_finish(req, out, GEN_FINISH_EOS);
     }
+    if (p->logprobs && !eog)
+        gen_probs(req, tok, out);
     if (!eog) {
         int n = tokenizer_decode(t, req->tokens[req->n_eval - 1], tok, req->hold + req->n_hold,
                                  sizeof req->hold - req->n_hold);

@@ -42,6 +42,7 @@ struct model_state;
 #define GEN_PROMPT_CHUNK 32     /* prompt tokens evaluated per gen_step call */
 #define GEN_BATCH_MAX 16        /* requests gen_forward_pending runs in one pass */
 #define GEN_TEXT_MAX 512        /* bytes one gen_step may release (held bytes + a piece) */
+#define GEN_MAX_PROBS 20        /* alternatives reported per token (gen_params.n_probs) */
 
 /* Why gen_init refused a request; the HTTP API maps each to a status in one place. */
 enum gen_err {
@@ -64,8 +65,20 @@ enum gen_finish {
 #define GEN_STEP_PROMPT 1 /* evaluated a chunk of the prompt; out is empty */
 #define GEN_STEP_TOKEN 2  /* sampled one token (out.token); out holds released text */
 
+/* A token and its log probability: the log softmax of the logits it was sampled from,
+ * before penalties, temperature, bias or grammar (what OpenAI and llama.cpp report). */
+struct gen_prob {
+    int id;
+    float logprob;
+};
+
 struct gen_output {
     int token;               /* sampled token, -1 for prompt steps and the final flush */
+    int prev;                /* the token before it (for its text: tokenizer_decode) */
+    bool has_prob;           /* params.logprobs and a token that is part of the text */
+    struct gen_prob prob;    /* the sampled token's */
+    int n_top;               /* params.n_probs most likely tokens, most likely first */
+    struct gen_prob top[GEN_MAX_PROBS];
     size_t len;              /* bytes in text */
     char text[GEN_TEXT_MAX]; /* released UTF-8, not NUL-terminated */
 };

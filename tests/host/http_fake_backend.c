@@ -232,7 +232,7 @@ bool harness_gen_poll(void) {
         struct fake_gen *g = fake_running[i];
         if (!g || (g->sink->ready && !g->sink->ready(g->ctx)))
             continue;
-        struct gen_output out;
+        struct gen_output out = {.has_prob = false}; /* the fake reports no probabilities */
         int r = fake_gen_step(g, &out);
         g->sink->output(g->ctx, &out);
         if (r == GEN_STEP_DONE) {
