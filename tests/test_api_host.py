@@ -120,7 +120,8 @@ def test_server_stays_healthy_after_bad_requests():
     ({"prompt": "x", "n_predict": "3"}, "'n_predict'"),
     ({"prompt": "x", "n": 2}, "'n': only n=1"),
     ({"prompt": "x", "stream": 1}, "'stream': expected a boolean"),
-    ({"prompt": "x", "stop": 5}, "'stop'"),
+    ({"prompt": "x", "stop": {"a": 1}}, "'stop'"),
+    ({"prompt": "x", "stop": [1, 2, 3, 4, 5]}, "'stop': at most 4"),
     ({"prompt": "x", "stop": ["a", "b", "c", "d", "e"]}, "'stop': at most 4"),
     ({"prompt": "x", "stop": [""]}, "'stop'"),
     ({"prompt": "x", "seed": 1.5}, "'seed'"),
@@ -162,7 +163,14 @@ MSG = [{"role": "user", "content": "hi"}]
     ("/completion", {"prompt": "x", "n_probs": 21}, "'n_probs': out of range 0..20"),
     ("/v1/chat/completions", {"messages": MSG, "prompt": "x"}, "'prompt': not supported"),
     ("/v1/completions", {"prompt": "x", "messages": MSG}, "'messages': not supported"),
-    ("/v1/completions", {"prompt": "x", "logit_bias": {"5": 1}}, "'logit_bias': not supported"),
+    ("/v1/completions", {"prompt": "x", "logit_bias": {"x5": 1}}, "'logit_bias[x5]': expected a token id"),
+    ("/v1/completions", {"prompt": "x", "logit_bias": {"5": 101}}, "'logit_bias[5]': expected a number"),
+    ("/v1/completions", {"prompt": "x", "logit_bias": [[5]]}, "'logit_bias': expected pairs"),
+    ("/v1/completions", {"prompt": "x", "logit_bias": 5}, "'logit_bias': expected an object"),
+    ("/v1/completions", {"prompt": "x", "stop": [1.5]}, "'stop': expected a string, a token id"),
+    ("/v1/completions", {"prompt": "x", "echo": 1}, "'echo': expected a boolean"),
+    ("/v1/completions", {"prompt": "x", "echo": True, "logprobs": 1}, "'echo': not supported"),
+    ("/v1/chat/completions", {"messages": MSG, "echo": True}, "'echo': not supported"),
     ("/completion", {"prompt": "x", "mirostat": 2}, "'mirostat': not supported"),
 ])
 def test_unimplemented_fields_are_refused_by_name(path, body, field):
@@ -248,6 +256,16 @@ def test_stop_strings_string_and_array():
     assert c["text"] == "HELLO " and c["finish_reason"] == "stop"
     c = post("/v1/completions", {"prompt": "hello world", "stop": ["zzz", "LL"]}).json()["choices"][0]
     assert c["text"] == "HE"
+
+
+def test_echo_puts_the_prompt_first():
+    c = post("/v1/completions", {"prompt": "abc", "echo": True, "max_tokens": 3}).json()
+    assert c["choices"][0]["text"] == "abcABC"
+    resp = post("/v1/completions", {"prompt": "abc", "echo": True, "max_tokens": 3,
+                                    "stream": True})
+    events = [json.loads(e) for e in resp.sse_events()[:-1]]
+    assert events[0]["choices"][0]["text"] == "abc"
+    assert "".join(e["choices"][0]["text"] for e in events) == "abcABC"
 
 
 def test_duplicate_keys_last_wins():
@@ -420,9 +438,9 @@ def test_every_number_parameter_takes_its_range_edges_and_refuses_past_them(row,
                          ids=_ids)
 def test_every_parameter_refuses_a_wrong_type_naming_field_and_value(row, name):
     want = {"int": "an integer", "seed": "an integer", "float": "a number", "bool": "a boolean",
-            "stop": "a string or an array of strings"}[row.kind]
+            "stop": "a string, a token id or an array of them"}[row.kind]
     bad = {"int": [1.5, "3", True], "seed": [1.5, "3"], "float": ["warm", False, [1]],
-           "bool": [1, "true"], "stop": [5, {"a": 1}, ["ok", 7]]}[row.kind]
+           "bool": [1, "true"], "stop": [-5, 1.5, {"a": 1}, ["ok", True]]}[row.kind]
     resps = exchange(*(request("POST", "/v1/completions", {"prompt": "ab", name: v}) for v in bad))
     for r, v in zip(resps, bad):
         got = json.dumps(v[-1] if isinstance(v, list) and row.kind == "stop" else v,

@@ -87,3 +87,44 @@ def test_streamed_logprobs_equal_whole(model):
     streamed = [c for ch in chunks for c in (ch["choices"][0].get("logprobs") or {})
                 .get("content", [])]
     assert streamed == whole["choices"][0]["logprobs"]["content"]
+
+
+def native(model: Path, **body) -> dict:
+    [a] = post_all(model, [("/completion", {"prompt": PROMPT, "temperature": 0, **body})])
+    return a
+
+
+def test_logit_bias_bans_and_forces_tokens(model):
+    plain = native(model, n_predict=8, n_probs=1)
+    ids = [p["id"] for p in plain["completion_probabilities"]]
+    banned = native(model, n_predict=8, n_probs=1, logit_bias=[[ids[0], False]])
+    assert banned["completion_probabilities"][0]["id"] != ids[0]
+    assert ids[0] not in [p["id"] for p in banned["completion_probabilities"]]
+    # OpenAI's object form; -100 bans as well
+    [oai] = post_all(model, [("/v1/completions", {"prompt": PROMPT, "max_tokens": 8,
+                                                  "temperature": 0,
+                                                  "logit_bias": {str(ids[0]): -100}})])
+    assert oai["choices"][0]["text"] == banned["content"]
+    forced = native(model, n_predict=5, n_probs=1, logit_bias={"300": 100})
+    assert [p["id"] for p in forced["completion_probabilities"]] == [300] * 5
+
+
+def test_stop_token_ids_end_the_answer(model):
+    plain = native(model, n_predict=8, n_probs=1)
+    probs = plain["completion_probabilities"]
+    stop_at = next(i for i, p in enumerate(probs) if i >= 2 and p["id"] not in
+                   [q["id"] for q in probs[:i]])
+    cut = native(model, n_predict=8, stop=[probs[stop_at]["id"]])
+    assert cut["content"] == "".join(p["token"] for p in probs[:stop_at])
+    assert cut["stop_type"] == "word"
+
+
+def test_bad_bias_or_stop_token_is_400(model):
+    s = Script(model=model)
+    bodies = [{"prompt": "x", "logit_bias": {"999999": 1}}, {"prompt": "x", "stop": [99999]}]
+    for i, b in enumerate(bodies, start=1):
+        s.open(i).send(i, request("POST", "/v1/completions", b))
+    r = s.run().execute()
+    assert b"logit_bias: token 999999 out of range" in r.responses(1)[0].body
+    assert b"stop: token 99999 out of range" in r.responses(2)[0].body
+    assert {r.responses(i)[0].status for i in (1, 2)} == {400}

@@ -37,6 +37,8 @@ static const struct api_field_rule api_field_rules[] = {
     {"n", API_OAI_KINDS, false},
     {"logprobs", API_OAI_KINDS, false},
     {"top_logprobs", 1u << API_KIND_CHAT, false},
+    {"logit_bias", API_ALL_KINDS, false},
+    {"echo", 1u << API_KIND_COMPLETION, false},
     {"grammar", API_ALL_KINDS, false},
     {"json_schema", API_ALL_KINDS, false},
     {"response_format", API_ALL_KINDS, false},
@@ -84,6 +86,7 @@ struct api_fields {
     struct gen_params gp;
     bool stream;
     bool include_usage;
+    bool echo;           /* completions: the answer starts with the prompt */
     struct hbuf grammar; /* GBNF made from a JSON schema; gp.grammar points here or into
                           * the request body */
 };
@@ -282,6 +285,70 @@ static int api_parse_logprobs(const struct json_value *root, enum api_kind kind,
     return 0;
 }
 
+/* One logit_bias entry: token id (the text of an object's key, or a number) and bias
+ * (a number in -100..100, or false for a ban). */
+static int api_bias_entry(struct gen_params *gp, const char *id_text, const struct json_value *id,
+                          const struct json_value *bias, char *err, size_t cap) {
+    char field[48];
+    double num = -1;
+    if (id_text) { /* decimal digits only */
+        num = *id_text && strlen(id_text) <= 10 ? 0 : -1;
+        for (const char *d = id_text; num >= 0 && *d; d++)
+            num = *d >= '0' && *d <= '9' ? num * 10 + (*d - '0') : -1;
+    } else if (id && id->type == JSON_NUMBER && id->is_int) {
+        num = id->u.num;
+    }
+    snprintf(field, sizeof(field), "logit_bias[%.24s]", id_text ? id_text : "");
+    if (!(num >= 0 && num < 2147483648.0)) {
+        api_field_error(err, cap, field, "expected a token id", id);
+        return -1;
+    }
+    snprintf(field, sizeof(field), "logit_bias[%d]", (int)num);
+    float b;
+    if (bias && bias->type == JSON_BOOL && !bias->boolean) {
+        b = GEN_BIAS_BAN;
+    } else if (bias && bias->type == JSON_NUMBER && bias->u.num >= -100 && bias->u.num <= 100) {
+        b = (float)bias->u.num;
+    } else {
+        api_field_error(err, cap, field, "expected a number in -100..100 or false", bias);
+        return -1;
+    }
+    if (gp->n_bias >= GEN_MAX_BIAS) {
+        snprintf(err, cap, "field 'logit_bias': at most %d tokens", GEN_MAX_BIAS);
+        return -1;
+    }
+    gp->bias[gp->n_bias++] = (struct gen_bias){.id = (int)num, .bias = b};
+    return 0;
+}
+
+/* logit_bias as OpenAI writes it, {"token id": bias}, or as llama.cpp also does,
+ * [[id, bias], ...] (bias false: a ban). The ids are checked against the vocabulary
+ * when the generation starts. */
+static int api_parse_bias(const struct json_value *root, struct gen_params *gp, char *err,
+                          size_t cap) {
+    const struct json_value *lb = json_get(root, "logit_bias");
+    if (!lb || lb->type == JSON_NULL)
+        return 0;
+    if (lb->type != JSON_OBJECT && lb->type != JSON_ARRAY) {
+        api_field_error(err, cap, "logit_bias", "expected an object or an array of pairs", lb);
+        return -1;
+    }
+    for (const struct json_value *e = lb->u.list.first; e; e = e->next) {
+        if (lb->type == JSON_OBJECT) {
+            if (api_bias_entry(gp, e->key, NULL, e, err, cap) < 0)
+                return -1;
+            continue;
+        }
+        if (e->type != JSON_ARRAY || e->u.list.n != 2) {
+            api_field_error(err, cap, "logit_bias", "expected pairs [token id, bias]", e);
+            return -1;
+        }
+        if (api_bias_entry(gp, NULL, e->u.list.first, e->u.list.first->next, err, cap) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 /* Sampling and control fields shared by all three endpoints: every row of the
  * parameter table under each of its JSON names, then the fields of the response. */
 static int api_parse_fields(const struct json_value *root, enum api_kind kind,
@@ -325,8 +392,15 @@ static int api_parse_fields(const struct json_value *root, enum api_kind kind,
         if (api_get_bool(so, "include_usage", &f->include_usage, err, cap) < 0)
             return -1;
     }
-    if (api_parse_logprobs(root, kind, gp, err, cap) < 0)
+    if (api_parse_logprobs(root, kind, gp, err, cap) < 0 || api_parse_bias(root, gp, err, cap) < 0)
         return -1;
+    f->echo = false;
+    if (api_get_bool(root, "echo", &f->echo, err, cap) < 0)
+        return -1;
+    if (f->echo && gp->logprobs) {
+        snprintf(err, cap, "field 'echo': not supported together with 'logprobs'");
+        return -1;
+    }
     return api_parse_grammar(root, f, err, cap);
 }
 
@@ -515,6 +589,12 @@ void api_gen_handle(struct http_conn *c, const struct http_request *req, enum ap
         return;
     }
     memset(t, 0, sizeof(*t));
+    hbuf_init(&t->text);
+    for (int i = 0; f.echo && i < n; i++) { /* the prompt's text, as its tokens spell it */
+        char piece[API_PIECE_MAX];
+        int len = be->piece(i ? toks[i - 1] : -1, toks[i], piece, sizeof(piece));
+        hbuf_append(&t->text, piece, len > 0 ? (size_t)len : 0);
+    }
     char gerr[160] = "";
     enum gen_err why = GEN_OK;
     /* the grammar is borrowed from the body or f.grammar until gen_start returns */
@@ -523,6 +603,7 @@ void api_gen_handle(struct http_conn *c, const struct http_request *req, enum ap
     json_doc_free(&doc);
     hbuf_free(&f.grammar);
     if (!t->gen) {
+        hbuf_free(&t->text);
         port_free(t);
         snprintf(err, sizeof(err), "cannot start generation: %s", gerr);
         http_respond_error(c, api_gen_err_status(why), err);

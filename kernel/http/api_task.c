@@ -13,6 +13,8 @@
 static int api_active;
 static unsigned api_next_id;
 static const struct sched_sink api_task_sink;
+static void api_stream_piece(struct http_conn *c, struct api_task *t, const char *text,
+                             size_t len);
 
 int api_tasks_active(void) {
     return api_active;
@@ -27,7 +29,6 @@ void api_task_run(struct http_conn *c, struct api_task *t) {
     t->id = ++api_next_id;
     t->created = api_created();
     t->conn = c;
-    hbuf_init(&t->text);
     if (be->gen_run(t->gen, &api_task_sink, t) != 0) {
         be->gen_free(t->gen);
         hbuf_free(&t->text);
@@ -38,8 +39,13 @@ void api_task_run(struct http_conn *c, struct api_task *t) {
     api_active++;
     c->app_state = t;
     c->busy = true;
-    if (t->stream)
+    if (t->stream) {
         http_stream_begin(c, 200, "text/event-stream");
+        if (t->text.len) { /* the echoed prompt, the stream's first event */
+            api_stream_piece(c, t, t->text.data, t->text.len);
+            hbuf_reset(&t->text);
+        }
+    }
 }
 
 void api_task_free(struct http_conn *c) {

@@ -40,8 +40,8 @@ struct api_task {
     size_t prob_bytes;      /* bytes of the tokens' text so far (api_prob.offset) */
 };
 
-/* api_task.c: t (port_alloc'd, gen, kind, stream, include_usage and model set) takes
- * over c: its generation starts and, when streaming, the event stream's head is
+/* api_task.c: t (port_alloc'd, gen, kind, stream, include_usage, model and text set:
+ * text holds the echoed prompt, or nothing) takes over c: its generation starts and, when streaming, the event stream's head is
  * written. When the backend has no room to run it, t is freed and c gets a 503. */
 void api_task_run(struct http_conn *c, struct api_task *t);
 

@@ -45,8 +45,10 @@ void gen_free(struct gen_request *req) {
         grammar_free(req->grammar);
     }
     port_free(req->masked);
+    port_free(req->biased);
     req->grammar = NULL;
     req->masked = NULL;
+    req->biased = NULL;
 }
 
 /* gen_init's failure: the message into err, the reason returned. */
@@ -115,6 +117,18 @@ enum gen_err gen_init(struct gen_request *req, const struct llm *llm, const int 
             return gen_refuse(GEN_ERR_REQUEST, err, errlen, "stop[%d]: length %u not in 1..%d", i,
                               (unsigned)n, GEN_STOP_MAX_LEN);
     }
+    for (int i = 0; i < params->n_stop_ids; i++)
+        if (params->stop_ids[i] < 0 || params->stop_ids[i] >= cfg->vocab_size)
+            return gen_refuse(GEN_ERR_REQUEST, err, errlen, "stop: token %d out of range (vocab %d)",
+                              params->stop_ids[i], cfg->vocab_size);
+    if (params->n_bias < 0 || params->n_bias > GEN_MAX_BIAS)
+        return gen_refuse(GEN_ERR_REQUEST, err, errlen, "logit_bias: %d entries, at most %d",
+                          params->n_bias, GEN_MAX_BIAS);
+    for (int i = 0; i < params->n_bias; i++)
+        if (params->bias[i].id < 0 || params->bias[i].id >= cfg->vocab_size)
+            return gen_refuse(GEN_ERR_REQUEST, err, errlen,
+                              "logit_bias: token %d out of range (vocab %d)", params->bias[i].id,
+                              cfg->vocab_size);
     if (params->sample.top_k < 0)
         return gen_refuse(GEN_ERR_REQUEST, err, errlen, "top_k: value %d is negative",
                           params->sample.top_k);
@@ -147,6 +161,11 @@ enum gen_err gen_init(struct gen_request *req, const struct llm *llm, const int 
                           "out of memory for the KV cache (%d positions)", req->n_ctx);
     }
     memcpy(req->tokens, prompt, (size_t)n_prompt * sizeof *prompt);
+    if (params->n_bias &&
+        !(req->biased = port_alloc((size_t)cfg->vocab_size * sizeof *req->biased))) {
+        gen_free(req);
+        return gen_refuse(GEN_ERR_NO_MEMORY, err, errlen, "out of memory for logit_bias");
+    }
     req->params.grammar = NULL; /* borrowed: not valid past this call */
     return params->grammar ? gen_init_grammar(req, params, err, errlen) : GEN_OK;
 }
@@ -278,10 +297,25 @@ static bool gen_grammar_allows(struct gen_request *req, int prev, int tok) {
     return n > 0 && grammar_accepts(&req->gstate, (const uint8_t *)piece, (size_t)n);
 }
 
-/* The next token: a draw from the logits; under a grammar a refused draw is repeated
- * over the allowed tokens only. -1 when the grammar allows no token at all. */
+/* The logits to sample from: the model's, or with logit_bias added (a ban at
+ * GEN_MASKED_LOGIT, like a token the grammar refuses). */
+static const float *gen_biased_logits(struct gen_request *req) {
+    const struct gen_params *p = &req->params;
+    if (!p->n_bias)
+        return req->logits;
+    memcpy(req->biased, req->logits, (size_t)req->llm->model.cfg.vocab_size * sizeof *req->biased);
+    for (int i = 0; i < p->n_bias; i++) {
+        float *l = &req->biased[p->bias[i].id];
+        *l = p->bias[i].bias <= GEN_BIAS_BAN ? GEN_MASKED_LOGIT : *l + p->bias[i].bias;
+    }
+    return req->biased;
+}
+
+/* The next token: a draw from the (biased) logits; under a grammar a refused draw is
+ * repeated over the allowed tokens only. -1 when the grammar allows no token at all. */
 static int gen_sample(struct gen_request *req) {
-    int tok = sampler_sample(&req->sampler, req->logits, req->tokens, req->n_eval);
+    const float *logits = gen_biased_logits(req);
+    int tok = sampler_sample(&req->sampler, logits, req->tokens, req->n_eval);
     if (!req->grammar)
         return tok;
     uint64_t t0 = port_time_us();
@@ -290,7 +324,7 @@ static int gen_sample(struct gen_request *req) {
         int allowed = 0;
         for (int v = 0; v < req->llm->model.cfg.vocab_size; v++) {
             bool ok = gen_grammar_allows(req, prev, v);
-            req->masked[v] = ok ? req->logits[v] : GEN_MASKED_LOGIT;
+            req->masked[v] = ok ? logits[v] : GEN_MASKED_LOGIT;
             allowed += ok;
         }
         req->n_masked++;
@@ -370,6 +404,13 @@ int gen_step(struct gen_request *req, struct gen_output *out) {
     if (eog && !p->ignore_eos) {
         req->t_gen_us += port_time_us() - t0;
         return gen_finish(req, out, GEN_FINISH_EOS);
+    }
+    for (int i = 0; i < p->n_stop_ids; i++) {
+        if (tok == p->stop_ids[i]) { /* a stop token: its text is not part of the answer */
+            gen_release(req, out, req->n_hold);
+            req->t_gen_us += port_time_us() - t0;
+            return gen_finish(req, out, GEN_FINISH_STOP);
+        }
     }
     if (p->logprobs && !eog)
         gen_probs(req, tok, out);

@@ -103,6 +103,7 @@ struct gen_request {
     struct grammar *grammar;    /* owned: params.grammar compiled; NULL when unconstrained */
     struct grammar_state gstate; /* the text generated so far, parsed by grammar */
     float *masked;              /* (vocab) owned: logits with the refused tokens at -1e30 */
+    float *biased;              /* (vocab) owned when params.n_bias: logits + logit_bias */
     uint64_t t_grammar_us;      /* part of t_gen_us spent checking tokens against grammar */
     int n_masked;               /* tokens drawn again under the whole vocabulary's mask */
 };
