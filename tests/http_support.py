@@ -23,6 +23,7 @@ HTTP_SOURCES: list[Path | str] = [
     "kernel/http/api_oai.c",
     "kernel/http/api_native.c",
     "kernel/http/json_schema.c",
+    "kernel/http/api_embed.c",
     "kernel/http/web.c",
     "kernel/http/server.c",
     "kernel/llm/gen_param.c",
@@ -34,7 +35,7 @@ HTTP_SOURCES: list[Path | str] = [
 ENGINE_SOURCES: list[Path | str] = [
     "kernel/llm/gguf.c", "kernel/llm/arch.c", "kernel/llm/model.c", "kernel/llm/llama2c.c",
     "kernel/llm/quant.c", "kernel/llm/ops.c", "kernel/llm/ops_sse2.c", "kernel/llm/forward.c",
-    "kernel/llm/tokenizer.c", "kernel/llm/generate.c",
+    "kernel/llm/tokenizer.c", "kernel/llm/generate.c", "kernel/llm/embed.c",
     "kernel/llm/chat.c", "kernel/llm/sched.c", "kernel/http/api_llm.c",
     "tests/host/http_llm_host.c",
 ]

@@ -7,6 +7,7 @@
  */
 #include "http/api_backend.h"
 #include "http/http_param.h"
+#include "llm/embed.h"
 #include "llm/llm.h"
 #include "llm/sched.h"
 #include "llm/tokenizer.h"
@@ -131,6 +132,11 @@ static void api_llm_gen_free(void *g) {
     port_free(g);
 }
 
+static enum gen_err api_llm_embed(const int *tokens, int n, float *out, char *err,
+                                  size_t errlen) {
+    return embed_tokens(llm_get(), tokens, n, out, err, errlen);
+}
+
 const struct api_backend api_llm_backend = {
     .status = api_llm_status,
     .error = api_llm_error,
@@ -143,4 +149,5 @@ const struct api_backend api_llm_backend = {
     .gen_run = api_llm_gen_run,
     .gen_stats = api_llm_gen_stats,
     .gen_free = api_llm_gen_free,
+    .embed = api_llm_embed,
 };

@@ -257,6 +257,26 @@ size_t harness_metrics(char *buf, size_t cap) {
     return n > 0 ? (size_t)n : 0;
 }
 
+/* A stand-in embedding of n_embd 8: how many tokens fall in each residue class mod
+ * 8, normalized; an input with token id 255 fails as an engine would. */
+static enum gen_err fake_embed(const int *tokens, int n, float *out, char *err, size_t errlen) {
+    float norm = 0;
+    for (int d = 0; d < 8; d++)
+        out[d] = 0;
+    for (int i = 0; i < n; i++) {
+        if (tokens[i] == 255) {
+            snprintf(err, errlen, "token 255 refused");
+            return GEN_ERR_REQUEST;
+        }
+        out[tokens[i] % 8] += 1;
+    }
+    for (int d = 0; d < 8; d++)
+        norm += out[d] * out[d];
+    for (int d = 0; d < 8; d++)
+        out[d] /= sqrtf(norm);
+    return GEN_OK;
+}
+
 static const struct api_backend fake_backend = {
     .status = fake_status_fn,
     .error = fake_error,
@@ -269,6 +289,7 @@ static const struct api_backend fake_backend = {
     .gen_run = fake_gen_run,
     .gen_stats = fake_gen_stats,
     .gen_free = fake_gen_free,
+    .embed = fake_embed,
 };
 
 const struct api_backend *harness_backend(const char *model) {
