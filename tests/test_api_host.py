@@ -118,7 +118,8 @@ def test_server_stays_healthy_after_bad_requests():
     ({"prompt": "x", "top_k": 2.5}, "'top_k': expected an integer"),
     ({"prompt": "x", "max_tokens": -5}, "'max_tokens'"),
     ({"prompt": "x", "n_predict": "3"}, "'n_predict'"),
-    ({"prompt": "x", "n": 2}, "'n': only n=1"),
+    ({"prompt": "x", "n": 9}, "'n': expected an integer in 1..8"),
+    ({"prompt": "x", "n": 0}, "'n': expected an integer in 1..8"),
     ({"prompt": "x", "stream": 1}, "'stream': expected a boolean"),
     ({"prompt": "x", "stop": {"a": 1}}, "'stop'"),
     ({"prompt": "x", "stop": [1, 2, 3, 4, 5]}, "'stop': at most 4"),
@@ -256,6 +257,15 @@ def test_stop_strings_string_and_array():
     assert c["text"] == "HELLO " and c["finish_reason"] == "stop"
     c = post("/v1/completions", {"prompt": "hello world", "stop": ["zzz", "LL"]}).json()["choices"][0]
     assert c["text"] == "HE"
+
+
+def test_several_choices_on_the_fake():
+    one = post("/v1/completions", {"prompt": "abc", "max_tokens": 3}).json()
+    two = post("/v1/completions", {"prompt": "abc", "max_tokens": 3, "n": 2}).json()
+    assert [c["index"] for c in two["choices"]] == [0, 1]
+    assert [c["text"] for c in two["choices"]] == ["ABC", "ABC"]
+    assert two["usage"]["completion_tokens"] == 2 * one["usage"]["completion_tokens"]
+    assert two["usage"]["prompt_tokens"] == one["usage"]["prompt_tokens"]
 
 
 def test_echo_puts_the_prompt_first():

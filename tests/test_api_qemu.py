@@ -209,8 +209,8 @@ def test_openai_chat_and_streaming(guest):
 
 def test_openai_structured_output_logprobs_embeddings_and_refusals(guest):
     """The openai client's response_format with a JSON schema at temperature 1: every
-    seed's answer parses and validates; log probabilities in both shapes; embeddings
-    (the client asks for base64); an unimplemented field is refused by name."""
+    seed's answer parses and validates; log probabilities in both shapes; n choices;
+    embeddings (the client asks for base64); an unimplemented field is refused by name."""
     import jsonschema
     import openai
 
@@ -236,6 +236,9 @@ def test_openai_structured_output_logprobs_embeddings_and_refusals(guest):
     c = client.completions.create(model="stories260K", prompt="The dog", max_tokens=4,
                                   temperature=0, logprobs=3)
     assert len(c.choices[0].logprobs.token_logprobs) == 4
+    r = client.chat.completions.create(model="stories260K", messages=msgs, max_tokens=8,
+                                       temperature=1, seed=3, n=3)
+    assert [ch.index for ch in r.choices] == [0, 1, 2]
     e = client.embeddings.create(model="stories260K", input=["Once upon a time", "The dog"])
     assert [d.index for d in e.data] == [0, 1] and len(e.data[0].embedding) == 64
     assert abs(sum(x * x for x in e.data[0].embedding) - 1) < 1e-4

@@ -87,6 +87,7 @@ struct api_fields {
     bool stream;
     bool include_usage;
     bool echo;           /* completions: the answer starts with the prompt */
+    int n_choices;       /* `n` */
     struct hbuf grammar; /* GBNF made from a JSON schema; gp.grammar points here or into
                           * the request body */
 };
@@ -371,13 +372,15 @@ static int api_parse_fields(const struct json_value *root, enum api_kind kind,
         }
     }
     const struct json_value *n = json_get(root, "n");
-    if (n && n->type != JSON_NULL && (n->type != JSON_NUMBER || !n->is_int)) {
-        api_field_error(err, cap, "n", "expected an integer", n);
-        return -1;
-    }
-    if (n && n->type == JSON_NUMBER && n->u.num != 1) {
-        api_field_error(err, cap, "n", "only n=1 is supported", n);
-        return -1;
+    f->n_choices = 1;
+    if (n && n->type != JSON_NULL) {
+        if (n->type != JSON_NUMBER || !n->is_int || n->u.num < 1 || n->u.num > API_MAX_CHOICES) {
+            char what[48];
+            snprintf(what, sizeof(what), "expected an integer in 1..%d", API_MAX_CHOICES);
+            api_field_error(err, cap, "n", what, n);
+            return -1;
+        }
+        f->n_choices = (int)n->u.num;
     }
     f->stream = false;
     if (api_get_bool(root, "stream", &f->stream, err, cap) < 0)
@@ -576,7 +579,7 @@ void api_gen_handle(struct http_conn *c, const struct http_request *req, enum ap
     int status = 400;
     if (n >= 0) {
         status = 503;
-        if (api_tasks_active() >= API_MAX_SLOTS)
+        if (api_tasks_active() + f.n_choices > API_MAX_SLOTS)
             snprintf(err, sizeof(err), "all generation slots are busy; retry later");
         else if (!(t = port_alloc(sizeof(*t))))
             snprintf(err, sizeof(err), "out of memory for the request");
@@ -589,21 +592,35 @@ void api_gen_handle(struct http_conn *c, const struct http_request *req, enum ap
         return;
     }
     memset(t, 0, sizeof(*t));
-    hbuf_init(&t->text);
-    for (int i = 0; f.echo && i < n; i++) { /* the prompt's text, as its tokens spell it */
-        char piece[API_PIECE_MAX];
-        int len = be->piece(i ? toks[i - 1] : -1, toks[i], piece, sizeof(piece));
-        hbuf_append(&t->text, piece, len > 0 ? (size_t)len : 0);
-    }
     char gerr[160] = "";
     enum gen_err why = GEN_OK;
-    /* the grammar is borrowed from the body or f.grammar until gen_start returns */
-    t->gen = be->gen_start(toks, n, &f.gp, &why, gerr, sizeof(gerr));
+    /* Each choice evaluates the prompt itself (no copy of a sequence's state), with a
+     * seed of its own: the request's plus its index, or one from the clock. */
+    uint64_t seed = f.gp.sample.seed == GEN_SEED_RANDOM && f.n_choices > 1
+                        ? (port_time_us() + 1) * 0x9E3779B97F4A7C15ull >> 12
+                        : f.gp.sample.seed;
+    for (int i = 0; i < f.n_choices && why == GEN_OK; i++) {
+        struct api_choice *ch = &t->choice[i];
+        hbuf_init(&ch->text);
+        for (int k = 0; f.echo && k < n; k++) { /* the prompt's text, as its tokens spell it */
+            char piece[API_PIECE_MAX];
+            int len = be->piece(k ? toks[k - 1] : -1, toks[k], piece, sizeof(piece));
+            hbuf_append(&ch->text, piece, len > 0 ? (size_t)len : 0);
+        }
+        struct gen_params gp = f.gp;
+        gp.sample.seed = seed == GEN_SEED_RANDOM ? seed : seed + (uint64_t)i;
+        /* the grammar is borrowed from the body or f.grammar until gen_start returns */
+        ch->gen = be->gen_start(toks, n, &gp, &why, gerr, sizeof(gerr));
+        t->n_choices = i + 1;
+    }
     port_free(toks);
     json_doc_free(&doc);
     hbuf_free(&f.grammar);
-    if (!t->gen) {
-        hbuf_free(&t->text);
+    if (why != GEN_OK) {
+        for (int i = 0; i < t->n_choices; i++) {
+            be->gen_free(t->choice[i].gen);
+            hbuf_free(&t->choice[i].text);
+        }
         port_free(t);
         snprintf(err, sizeof(err), "cannot start generation: %s", gerr);
         http_respond_error(c, api_gen_err_status(why), err);

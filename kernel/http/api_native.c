@@ -34,13 +34,14 @@ void api_write_timings(struct json_writer *w, const struct api_gen_stats *st) {
 
 /* llama.cpp's "completion_probabilities" of probs[from..to): per token id, token,
  * logprob, bytes and its top_logprobs alike. */
-static void api_native_probs(struct json_writer *w, const struct api_task *t, int from, int to) {
-    if (!t->logprobs)
+static void api_native_probs(struct json_writer *w, const struct api_choice *ch, int from,
+                             int to) {
+    if (!ch->task->logprobs)
         return;
     json_write_key(w, "completion_probabilities");
     json_write_array_begin(w);
     for (int i = from; i < to; i++)
-        api_write_prob(w, &t->probs[i], true);
+        api_write_prob(w, &ch->probs[i], true);
     json_write_array_end(w);
 }
 
@@ -66,7 +67,7 @@ static void api_native_fields(struct json_writer *w, const struct api_task *t,
     api_write_timings(w, st);
 }
 
-static void api_native_piece(struct json_writer *w, struct api_task *t, const char *text,
+static void api_native_piece(struct json_writer *w, struct api_choice *ch, const char *text,
                              size_t len) {
     json_write_key(w, "content");
     json_write_stringn(w, text, len);
@@ -74,22 +75,23 @@ static void api_native_piece(struct json_writer *w, struct api_task *t, const ch
     json_write_bool(w, false);
     json_write_key(w, "id_slot");
     json_write_int(w, 0);
-    api_native_probs(w, t, t->probs_sent, t->n_probs);
-    api_task_probs_sent(t, t->n_probs);
+    api_native_probs(w, ch, ch->probs_sent, ch->n_probs);
+    api_task_probs_sent(ch, ch->n_probs);
 }
 
-static void api_native_last(struct json_writer *w, const struct api_task *t,
+static void api_native_last(struct json_writer *w, const struct api_choice *ch,
                             const struct api_gen_stats *st) {
     json_write_key(w, "content");
     json_write_string(w, "");
-    api_native_fields(w, t, st);
+    api_native_fields(w, ch->task, st);
 }
 
 static void api_native_whole(struct json_writer *w, const struct api_task *t,
                              const struct api_gen_stats *st) {
     json_write_key(w, "content");
-    json_write_stringn(w, t->text.data ? t->text.data : "", t->text.len);
-    api_native_probs(w, t, 0, t->n_probs);
+    const struct api_choice *ch = &t->choice[0]; /* `n` is an OpenAI field: one choice */
+    json_write_stringn(w, ch->text.data ? ch->text.data : "", ch->text.len);
+    api_native_probs(w, ch, 0, ch->n_probs);
     api_native_fields(w, t, st);
 }
 
