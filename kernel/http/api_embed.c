@@ -170,8 +170,9 @@ void api_embed_handle(struct http_conn *c, const struct http_request *req, bool 
         in = json_get(doc.root, "input");
         in = in || openai ? in : json_get(doc.root, "content");
         if (!in)
-            snprintf(err, sizeof(err), "field 'input': expected a string, a list of strings or "
-                                       "token ids");
+            snprintf(err, sizeof(err),
+                     "field 'input': expected a string, a list of strings or "
+                     "token ids");
     }
     struct hbuf b;
     struct json_writer w;
@@ -184,9 +185,8 @@ void api_embed_handle(struct http_conn *c, const struct http_request *req, bool 
         json_write_key(&w, "data");
     }
     json_write_array_begin(&w);
-    int rc = in ? api_embed_all(&w, in, openai, base64 == 1, &n_tokens, &status, err,
-                                sizeof(err))
-                : -1;
+    int rc =
+        in ? api_embed_all(&w, in, openai, base64 == 1, &n_tokens, &status, err, sizeof(err)) : -1;
     json_write_array_end(&w);
     if (openai) {
         struct api_model_info mi;

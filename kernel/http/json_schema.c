@@ -16,7 +16,8 @@
 static const char js_common[] =
     "ws ::= \" \"?\n"
     "jvalue ::= jobject | jarray | jstring | jnumber | \"true\" | \"false\" | \"null\"\n"
-    "jobject ::= \"{\" ws ( jstring ws \":\" ws jvalue ( ws \",\" ws jstring ws \":\" ws jvalue )* )? "
+    "jobject ::= \"{\" ws ( jstring ws \":\" ws jvalue ( ws \",\" ws jstring ws \":\" ws jvalue )* "
+    ")? "
     "ws \"}\"\n"
     "jarray ::= \"[\" ws ( jvalue ( ws \",\" ws jvalue )* )? ws \"]\"\n"
     "jchar ::= [^\"\\\\\\x7F\\x00-\\x1F] | \"\\\\\" ( [\"\\\\/bfnrt] | \"u\" [0-9a-fA-F]{4} )\n"
@@ -26,10 +27,11 @@ static const char js_common[] =
 
 /* Keywords a schema object may carry; the annotations among them change nothing. */
 static const char *const js_keywords[] = {
-    "type",     "properties", "required", "additionalProperties", "items",
-    "minItems", "maxItems",   "minLength", "maxLength",           "enum",
-    "const",    "anyOf",      "oneOf",    "title",                "description",
-    "default",  "examples",   "$schema",  "$id",
+    "type",      "properties", "required",    "additionalProperties",
+    "items",     "minItems",   "maxItems",    "minLength",
+    "maxLength", "enum",       "const",       "anyOf",
+    "oneOf",     "title",      "description", "default",
+    "examples",  "$schema",    "$id",
 };
 
 struct js_conv {
@@ -355,8 +357,7 @@ static int js_rule(struct js_conv *c, const struct json_value *s) {
     return id;
 }
 
-int json_schema_to_gbnf(const struct json_value *schema, struct hbuf *out, char *err,
-                        size_t cap) {
+int json_schema_to_gbnf(const struct json_value *schema, struct hbuf *out, char *err, size_t cap) {
     struct js_conv c = {.out = out, .err = err, .cap = cap, .path = "$"};
     if (!schema) {
         hbuf_puts(out, "root ::= jobject\n");

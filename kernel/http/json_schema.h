@@ -22,7 +22,6 @@
 /* GBNF for schema (NULL: any JSON object, for response_format json_object) appended to
  * out; 0, or -1 with err naming the keyword and where ("unsupported keyword 'pattern'
  * at $.properties.name"). */
-int json_schema_to_gbnf(const struct json_value *schema, struct hbuf *out, char *err,
-                        size_t cap);
+int json_schema_to_gbnf(const struct json_value *schema, struct hbuf *out, char *err, size_t cap);
 
 #endif

@@ -29,8 +29,9 @@ enum gen_err embed_tokens(const struct llm *llm, const int *tokens, int n, float
                           cfg->seq_len);
     for (int i = 0; i < n; i++)
         if (tokens[i] < 0 || tokens[i] >= cfg->vocab_size)
-            return embed_fail(GEN_ERR_REQUEST, err, errlen, "input: token %d out of range (vocab %d)",
-                              tokens[i], cfg->vocab_size);
+            return embed_fail(GEN_ERR_REQUEST, err, errlen,
+                              "input: token %d out of range (vocab %d)", tokens[i],
+                              cfg->vocab_size);
     struct model_state *s = port_alloc(sizeof *s);
     double *sum = port_alloc((size_t)cfg->dim * sizeof *sum); /* (dim) */
     if (!s || !sum || model_state_init(s, m, n) != 0) {
