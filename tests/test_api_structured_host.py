@@ -39,6 +39,16 @@ PERSON = {
     "required": ["name", "age", "alive", "kind", "tags"],
     "additionalProperties": False,
 }
+PATTERNS = {
+    "type": "object",
+    "properties": {
+        "code": {"type": "string", "pattern": "^[A-Z]{2}-\\d{3}$"},
+        "pet": {"type": "string", "pattern": "^(?:cat|dog)s?$"},
+        "free": {"type": "string", "pattern": "^[^,]{0,8}\\.?$"},
+        "mix": {"type": "string", "pattern": "^\\w+( \\w+){0,2}|x\\(y\\)$"},
+    },
+    "required": ["code", "pet", "free", "mix"],
+}
 OPTIONAL_ONLY = {"type": "object", "properties": {"a": {"type": "boolean"}, "b": {"type": "null"},
                                                   "c": {"enum": [1, 2.5, "x"]}}}
 
@@ -56,7 +66,8 @@ def chat_body(schema: dict, seed: int) -> dict:
                                 "json_schema": {"name": "person", "strict": True, "schema": schema}}}
 
 
-@pytest.mark.parametrize("schema", [PERSON, OPTIONAL_ONLY], ids=["person", "optional-only"])
+@pytest.mark.parametrize("schema", [PERSON, OPTIONAL_ONLY, PATTERNS],
+                         ids=["person", "optional-only", "patterns"])
 def test_response_format_json_schema_always_validates(model, schema):
     answers = []
     for first in (1, 17):  # two rounds of 16 (the generation slots)

@@ -31,7 +31,7 @@ static const char *const js_keywords[] = {
     "items",     "minItems",   "maxItems",    "minLength",
     "maxLength", "enum",       "const",       "anyOf",
     "oneOf",     "title",      "description", "default",
-    "examples",  "$schema",    "$id",
+    "examples",  "$schema",    "$id",         "pattern",
 };
 
 struct js_conv {
@@ -109,8 +109,208 @@ static int js_sub(struct js_conv *c, const struct json_value *s, const char *nam
     return id;
 }
 
+/*
+ * `pattern`: a regular expression of the subset below as a GBNF expression for the
+ * characters of a JSON string (no escapes: a quote, a backslash or a control character
+ * cannot be matched). The pattern must be anchored (^...$), as llama.cpp requires.
+ *   alternatives  a|b     groups (...) (?:...)     any character .
+ *   classes  [abc] [a-z] [^...]  with \d \w \s      escapes \d \w \s \. \( ...
+ *   repetition  * + ? {m} {m,} {m,n} (m, n <= 64)
+ * Anything else (lookaround, backreferences, lazy repetition, \b...) is refused.
+ */
+struct js_re {
+    const char *p, *end; /* the pattern left to read */
+    struct hbuf *e;      /* the GBNF written */
+    const char *why;     /* what was refused, first */
+};
+
+static bool js_re_fail(struct js_re *r, const char *why) {
+    if (!r->why)
+        r->why = why;
+    return false;
+}
+
+/* The class text of \d, \w or \s (without brackets); NULL for another letter. */
+static const char *js_re_shorthand(char ch) {
+    return ch == 'd'   ? "\\x30-\\x39"
+           : ch == 'w' ? "\\x30-\\x39\\x41-\\x5A\\x61-\\x7A\\x5F"
+           : ch == 's' ? "\\x20"
+                       : NULL;
+}
+
+/* A character a JSON string holds as itself: printable ASCII but " and \. */
+static bool js_re_plain(uint8_t ch) {
+    return ch >= 0x20 && ch < 0x7F && ch != '"' && ch != '\\';
+}
+
+static bool js_re_meta(char ch) {
+    return ch && strchr(".^$*+?()[]{}|/-\\", ch) != NULL;
+}
+
+/* [...] after the '[' */
+static bool js_re_class(struct js_re *r) {
+    bool neg = r->p < r->end && *r->p == '^';
+    r->p += neg;
+    hbuf_puts(r->e, neg ? "[^" : "[");
+    bool first = true;
+    while (r->p < r->end && (*r->p != ']' || first)) {
+        first = false;
+        uint8_t lo = (uint8_t)*r->p++;
+        if (lo == '\\' && r->p < r->end) {
+            char esc = *r->p++;
+            if (js_re_shorthand(esc)) {
+                hbuf_puts(r->e, js_re_shorthand(esc));
+                continue;
+            }
+            if (!js_re_meta(esc))
+                return js_re_fail(r, "an unsupported escape in");
+            lo = (uint8_t)esc;
+        }
+        uint8_t hi = lo;
+        if (r->p + 1 < r->end && *r->p == '-' && r->p[1] != ']') {
+            hi = (uint8_t)r->p[1];
+            r->p += 2;
+            if (hi == '\\')
+                return js_re_fail(r, "an unsupported range in");
+        }
+        if (hi < lo || !js_re_plain(lo) || !js_re_plain(hi) || (lo < '"' && hi > '"') ||
+            (lo < '\\' && hi > '\\'))
+            return js_re_fail(r, "a class with a character a JSON string escapes in");
+        hbuf_printf(r->e, lo == hi ? "\\x%02X" : "\\x%02X-\\x%02X", lo, hi);
+    }
+    if (r->p >= r->end)
+        return js_re_fail(r, "an unclosed class in");
+    r->p++;
+    hbuf_puts(r->e, neg ? "\\x22\\x5C\\x7F\\x00-\\x1F]" : "]");
+    return true;
+}
+
+/* One atom: a group, a class, '.', an escape or a character. */
+static bool js_re_atom(struct js_re *r, bool (*alt)(struct js_re *)) {
+    uint8_t ch = (uint8_t)*r->p++;
+    if (ch == '(') {
+        if (r->p + 1 < r->end && r->p[0] == '?' && r->p[1] == ':')
+            r->p += 2;
+        else if (r->p < r->end && *r->p == '?')
+            return js_re_fail(r, "a lookaround in");
+        hbuf_puts(r->e, "( ");
+        if (!alt(r))
+            return false;
+        if (r->p >= r->end || *r->p != ')')
+            return js_re_fail(r, "an unclosed group in");
+        r->p++;
+        hbuf_puts(r->e, " )");
+        return true;
+    }
+    if (ch == '[')
+        return js_re_class(r);
+    if (ch == '.') {
+        hbuf_puts(r->e, "[^\\x22\\x5C\\x7F\\x00-\\x1F]");
+        return true;
+    }
+    if (ch == '\\') {
+        char esc = r->p < r->end ? *r->p++ : 0;
+        if (js_re_shorthand(esc)) {
+            hbuf_printf(r->e, "[%s]", js_re_shorthand(esc));
+            return true;
+        }
+        if (!js_re_meta(esc) || !js_re_plain((uint8_t)esc))
+            return js_re_fail(r, "an unsupported escape in");
+        ch = (uint8_t)esc;
+    } else if (js_re_meta((char)ch) && ch != '-' && ch != '/') { /* those two are literal */
+        return js_re_fail(r, "a misplaced special character in");
+    }
+    if (ch >= 0x80) { /* a UTF-8 character: its bytes as they are */
+        const char *start = r->p - 1;
+        while (r->p < r->end && ((uint8_t)*r->p & 0xC0) == 0x80)
+            r->p++;
+        hbuf_puts(r->e, "\"");
+        hbuf_append(r->e, start, (size_t)(r->p - start));
+        hbuf_puts(r->e, "\"");
+        return true;
+    }
+    if (!js_re_plain(ch))
+        return js_re_fail(r, "a character a JSON string escapes in");
+    hbuf_printf(r->e, "\"\\x%02X\"", ch);
+    return true;
+}
+
+/* A repetition after an atom, if any. */
+static bool js_re_quant(struct js_re *r) {
+    if (r->p >= r->end || !strchr("*+?{", *r->p))
+        return true;
+    char q = *r->p++;
+    if (q != '{') {
+        hbuf_append(r->e, &q, 1);
+    } else {
+        int m = 0, n = -1, *at = &m;
+        bool comma = false;
+        for (; r->p < r->end && *r->p != '}'; r->p++) {
+            if (*r->p == ',' && !comma) {
+                comma = true;
+                n = 0;
+                at = &n;
+            } else if (*r->p >= '0' && *r->p <= '9' && *at <= GRAMMAR_MAX_REPEAT) {
+                *at = *at * 10 + (*r->p - '0');
+            } else {
+                return js_re_fail(r, "a bad repetition in");
+            }
+        }
+        if (r->p >= r->end || m > GRAMMAR_MAX_REPEAT || n > GRAMMAR_MAX_REPEAT ||
+            (comma && r->p[-1] != ',' && n < m))
+            return js_re_fail(r, "a repetition past 64 or malformed in");
+        r->p++;
+        if (!comma)
+            hbuf_printf(r->e, "{%d}", m);
+        else
+            js_repeat(r->e, m, r->p[-2] == ',' ? -1 : n);
+    }
+    if (r->p < r->end && strchr("*+?{", *r->p))
+        return js_re_fail(r, "a lazy or repeated repetition in");
+    return true;
+}
+
+/* alternatives of sequences, up to a ')' or the end */
+static bool js_re_alt(struct js_re *r) {
+    for (;;) {
+        bool empty = true;
+        while (r->p < r->end && *r->p != '|' && *r->p != ')') {
+            hbuf_puts(r->e, empty ? "" : " ");
+            if (!js_re_atom(r, js_re_alt) || !js_re_quant(r))
+                return false;
+            empty = false;
+        }
+        if (empty)
+            hbuf_puts(r->e, "\"\"");
+        if (r->p >= r->end || *r->p != '|')
+            return true;
+        r->p++;
+        hbuf_puts(r->e, " | ");
+    }
+}
+
+static int js_pattern(struct js_conv *c, const struct json_value *v, struct hbuf *e) {
+    if (v->type != JSON_STRING)
+        return js_fail(c, "expected a string for", "pattern");
+    const char *s = v->u.str.s;
+    size_t n = v->u.str.len;
+    if (n < 2 || s[0] != '^' || s[n - 1] != '$' || (n >= 3 && s[n - 2] == '\\'))
+        return js_fail(c, "a pattern not anchored as ^...$ in", "pattern");
+    struct js_re r = {.p = s + 1, .end = s + n - 1, .e = e};
+    hbuf_puts(e, "\"\\\"\" ( ");
+    if (!js_re_alt(&r) || r.p != r.end)
+        return js_fail(c, r.why ? r.why : "an unmatched ')' in", "pattern");
+    hbuf_puts(e, " ) \"\\\"\"");
+    return 0;
+}
+
 static int js_string(struct js_conv *c, const struct json_value *s, struct hbuf *e) {
     int lo = 0, hi = -1;
+    const struct json_value *pattern = json_get(s, "pattern");
+    if (pattern && (json_get(s, "minLength") || json_get(s, "maxLength")))
+        return js_fail(c, "minLength or maxLength together with", "pattern");
+    if (pattern)
+        return js_pattern(c, pattern, e);
     if (js_count(c, s, "minLength", GRAMMAR_MAX_REPEAT, &lo) < 0 ||
         js_count(c, s, "maxLength", GRAMMAR_MAX_REPEAT, &hi) < 0)
         return -1;

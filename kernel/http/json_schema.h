@@ -6,12 +6,13 @@
  *
  * The subset (that of llama.cpp's converter): `type` (one or a list) of object
  * (`properties`, `required`, `additionalProperties: false`), array (`items`,
- * `minItems`, `maxItems`), string (`minLength`, `maxLength`), number, integer, boolean,
+ * `minItems`, `maxItems`), string (`minLength`, `maxLength`, or an anchored `pattern` of
+ * the regular-expression subset json_schema.c describes), number, integer, boolean,
  * null; `enum`, `const`, `anyOf`, `oneOf`; annotations (`title`, `description`,
- * `default`, `examples`, `$schema`, `$id`) are ignored. Any other keyword (`pattern`,
- * `$ref`, `minimum`, `format`...) is refused by name. Properties come out in the order
- * the schema lists them; whitespace between tokens is at most one space, so a small
- * model cannot pad an answer with blanks.
+ * `default`, `examples`, `$schema`, `$id`) are ignored. Any other keyword (`$ref`,
+ * `minimum`, `format`...), and a pattern outside the subset, is refused by name. Properties come
+ * out in the order the schema lists them; whitespace between tokens is at most one space, so a
+ * small model cannot pad an answer with blanks.
  */
 #ifndef CLLM_HTTP_JSON_SCHEMA_H
 #define CLLM_HTTP_JSON_SCHEMA_H
@@ -20,7 +21,7 @@
 #include "http/json.h"
 
 /* GBNF for schema (NULL: any JSON object, for response_format json_object) appended to
- * out; 0, or -1 with err naming the keyword and where ("unsupported keyword 'pattern'
+ * out; 0, or -1 with err naming the keyword and where ("unsupported keyword 'format'
  * at $.properties.name"). */
 int json_schema_to_gbnf(const struct json_value *schema, struct hbuf *out, char *err, size_t cap);
 
