@@ -23,17 +23,22 @@ HTTP_SOURCES: list[Path | str] = [
     "kernel/http/api_task.c",
     "kernel/http/api_oai.c",
     "kernel/http/api_native.c",
+    "kernel/http/json_schema.c",
+    "kernel/http/api_embed.c",
     "kernel/http/web.c",
     "kernel/http/server.c",
     "kernel/llm/gen_param.c",
     "kernel/llm/sampler.c",
+    "kernel/llm/grammar_compile.c",
+    "kernel/llm/grammar.c",
     "tests/host/http_main.c",
 ]
 # The real engine: the API backend over kernel/llm (see tests/host/http_llm_host.c).
 ENGINE_SOURCES: list[Path | str] = [
     *LLM_SOURCES,
     "kernel/llm/tokenizer.c", "kernel/llm/tokenizer_bpe.c", "kernel/llm/tokenizer_unicode.c",
-    "kernel/llm/generate.c", "kernel/llm/chat.c", "kernel/llm/sched.c", "kernel/http/api_llm.c",
+    "kernel/llm/generate.c", "kernel/llm/embed.c", "kernel/llm/chat.c", "kernel/llm/sched.c",
+    "kernel/http/api_llm.c",
     "tests/host/http_llm_host.c",
 ]
 

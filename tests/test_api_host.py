@@ -118,9 +118,11 @@ def test_server_stays_healthy_after_bad_requests():
     ({"prompt": "x", "top_k": 2.5}, "'top_k': expected an integer"),
     ({"prompt": "x", "max_tokens": -5}, "'max_tokens'"),
     ({"prompt": "x", "n_predict": "3"}, "'n_predict'"),
-    ({"prompt": "x", "n": 2}, "'n': only n=1"),
+    ({"prompt": "x", "n": 9}, "'n': expected an integer in 1..8"),
+    ({"prompt": "x", "n": 0}, "'n': expected an integer in 1..8"),
     ({"prompt": "x", "stream": 1}, "'stream': expected a boolean"),
-    ({"prompt": "x", "stop": 5}, "'stop'"),
+    ({"prompt": "x", "stop": {"a": 1}}, "'stop'"),
+    ({"prompt": "x", "stop": [1, 2, 3, 4, 5]}, "'stop': at most 4"),
     ({"prompt": "x", "stop": ["a", "b", "c", "d", "e"]}, "'stop': at most 4"),
     ({"prompt": "x", "stop": [""]}, "'stop'"),
     ({"prompt": "x", "seed": 1.5}, "'seed'"),
@@ -143,6 +145,83 @@ def test_bad_completion_fields_are_named(body, field):
 ])
 def test_bad_chat_fields_are_named(body, field):
     assert_error(post("/v1/chat/completions", body), 400, field)
+
+
+MSG = [{"role": "user", "content": "hi"}]
+
+
+@pytest.mark.parametrize("path, body, field", [
+    ("/v1/chat/completions", {"messages": MSG, "tools": []}, "'tools': not supported"),
+    ("/v1/chat/completions", {"messages": MSG, "functions": [{}]}, "'functions': not supported"),
+    ("/v1/chat/completions", {"messages": MSG, "audio": {}}, "'audio': not supported"),
+    ("/v1/chat/completions", {"messages": MSG, "modalities": ["text"]}, "'modalities'"),
+    ("/v1/chat/completions", {"messages": MSG, "logprobs": 3}, "'logprobs': expected a boolean"),
+    ("/v1/chat/completions", {"messages": MSG, "logprobs": True, "top_logprobs": 21},
+     "'top_logprobs': expected an integer in 0..20"),
+    ("/v1/chat/completions", {"messages": MSG, "top_logprobs": 2}, "'top_logprobs': needs"),
+    ("/v1/completions", {"prompt": "x", "logprobs": True}, "'logprobs': expected an integer"),
+    ("/completion", {"prompt": "x", "logprobs": 2}, "'logprobs': not supported"),
+    ("/completion", {"prompt": "x", "n_probs": 21}, "'n_probs': out of range 0..20"),
+    ("/v1/chat/completions", {"messages": MSG, "prompt": "x"}, "'prompt': not supported"),
+    ("/v1/completions", {"prompt": "x", "messages": MSG}, "'messages': not supported"),
+    ("/v1/completions", {"prompt": "x", "logit_bias": {"x5": 1}}, "'logit_bias[x5]': expected a token id"),
+    ("/v1/completions", {"prompt": "x", "logit_bias": {"5": 101}}, "'logit_bias[5]': expected a number"),
+    ("/v1/completions", {"prompt": "x", "logit_bias": [[5]]}, "'logit_bias': expected pairs"),
+    ("/v1/completions", {"prompt": "x", "logit_bias": 5}, "'logit_bias': expected an object"),
+    ("/v1/completions", {"prompt": "x", "stop": [1.5]}, "'stop': expected a string, a token id"),
+    ("/v1/completions", {"prompt": "x", "echo": 1}, "'echo': expected a boolean"),
+    ("/v1/completions", {"prompt": "x", "echo": True, "logprobs": 1}, "'echo': not supported"),
+    ("/v1/chat/completions", {"messages": MSG, "echo": True}, "'echo': not supported"),
+    ("/completion", {"prompt": "x", "mirostat": 2}, "'mirostat': not supported"),
+])
+def test_unimplemented_fields_are_refused_by_name(path, body, field):
+    assert_error(post(path, body), 400, field)
+
+
+@pytest.mark.parametrize("path, body", [
+    ("/v1/chat/completions", {"messages": MSG, "user": "u1", "metadata": {"a": "b"},
+                              "store": False, "service_tier": "auto", "logprobs": False,
+                              "tools": None, "model": "any"}),
+    ("/v1/completions", {"prompt": "x", "user": "u1", "response_format": {"type": "text"}}),
+    ("/completion", {"prompt": "x", "cache_prompt": True}),
+])
+def test_ignorable_fields_are_accepted(path, body):
+    assert post(path, {**body, "max_tokens": 2}).status == 200
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"grammar": 'root ::= "a" foo'}, "'grammar': grammar: line 1 col 14: undefined rule"),
+    ({"grammar": 'root ::= "a'}, "'grammar': grammar: line 1 col"),
+    ({"grammar": 7}, "'grammar': expected a GBNF string"),
+    ({"grammar": 'root ::= "a"', "json_schema": {}}, "'grammar' and 'json_schema'"),
+    ({"json_schema": {"type": "string", "pattern": "a+"}}, "not anchored as ^...$ in 'pattern' at $"),
+    ({"json_schema": {"properties": {"a": {"type": "string", "pattern": "^a(?=b)$"}}}},
+     "a lookaround in 'pattern' at $.properties.a"),
+    ({"json_schema": {"type": "string", "pattern": "^\\bx$"}}, "an unsupported escape in 'pattern'"),
+    ({"json_schema": {"type": "string", "pattern": "^a{65}$"}}, "past 64"),
+    ({"json_schema": {"type": "string", "pattern": "^a+?$"}}, "a lazy or repeated repetition"),
+    ({"json_schema": {"type": "string", "pattern": "^[\"]$"}}, "a class with a character"),
+    ({"json_schema": {"type": "string", "pattern": "^(a$"}}, "an unclosed group"),
+    ({"json_schema": {"type": "string", "pattern": "^a)$"}}, "an unmatched ')'"),
+    ({"json_schema": {"type": "string", "pattern": "^a$", "maxLength": 3}},
+     "minLength or maxLength together with 'pattern'"),
+    ({"json_schema": {"type": "string", "format": "date"}}, "unsupported keyword 'format' at $"),
+    ({"json_schema": {"properties": {"a": {"type": "integer", "minimum": 3}}}},
+     "unsupported keyword 'minimum' at $.properties.a"),
+    ({"json_schema": {"items": {"$ref": "#/$defs/x"}}}, "unsupported keyword '$ref' at $.items"),
+    ({"json_schema": {"type": "date"}}, "unsupported type 'date'"),
+    ({"json_schema": {"type": "string", "maxLength": 100}}, "maxLength"),
+    ({"json_schema": {"type": "object", "properties": {"a": {}}, "required": ["b"]}},
+     "'required'"),
+    ({"json_schema": {"type": "object", "additionalProperties": True}},
+     "'additionalProperties'"),
+    ({"response_format": {"type": "xml"}}, "'response_format.type'"),
+    ({"response_format": {"type": "json_schema"}}, "'response_format.json_schema.schema'"),
+    ({"response_format": {"type": "json_schema", "json_schema": {"schema": {"anyOf": []}}}},
+     "'response_format.json_schema.schema': expected a non-empty array of schemas for 'anyOf'"),
+])
+def test_bad_grammar_or_schema_is_400_naming_where(body, field):
+    assert_error(post("/v1/completions", {"prompt": "x", **body}), 400, field)
 
 
 def test_prompt_longer_than_the_context_is_400():
@@ -189,6 +268,25 @@ def test_stop_strings_string_and_array():
     assert c["text"] == "HELLO " and c["finish_reason"] == "stop"
     c = post("/v1/completions", {"prompt": "hello world", "stop": ["zzz", "LL"]}).json()["choices"][0]
     assert c["text"] == "HE"
+
+
+def test_several_choices_on_the_fake():
+    one = post("/v1/completions", {"prompt": "abc", "max_tokens": 3}).json()
+    two = post("/v1/completions", {"prompt": "abc", "max_tokens": 3, "n": 2}).json()
+    assert [c["index"] for c in two["choices"]] == [0, 1]
+    assert [c["text"] for c in two["choices"]] == ["ABC", "ABC"]
+    assert two["usage"]["completion_tokens"] == 2 * one["usage"]["completion_tokens"]
+    assert two["usage"]["prompt_tokens"] == one["usage"]["prompt_tokens"]
+
+
+def test_echo_puts_the_prompt_first():
+    c = post("/v1/completions", {"prompt": "abc", "echo": True, "max_tokens": 3}).json()
+    assert c["choices"][0]["text"] == "abcABC"
+    resp = post("/v1/completions", {"prompt": "abc", "echo": True, "max_tokens": 3,
+                                    "stream": True})
+    events = [json.loads(e) for e in resp.sse_events()[:-1]]
+    assert events[0]["choices"][0]["text"] == "abc"
+    assert "".join(e["choices"][0]["text"] for e in events) == "abcABC"
 
 
 def test_duplicate_keys_last_wins():
@@ -361,9 +459,9 @@ def test_every_number_parameter_takes_its_range_edges_and_refuses_past_them(row,
                          ids=_ids)
 def test_every_parameter_refuses_a_wrong_type_naming_field_and_value(row, name):
     want = {"int": "an integer", "seed": "an integer", "float": "a number", "bool": "a boolean",
-            "stop": "a string or an array of strings"}[row.kind]
+            "stop": "a string, a token id or an array of them"}[row.kind]
     bad = {"int": [1.5, "3", True], "seed": [1.5, "3"], "float": ["warm", False, [1]],
-           "bool": [1, "true"], "stop": [5, {"a": 1}, ["ok", 7]]}[row.kind]
+           "bool": [1, "true"], "stop": [-5, 1.5, {"a": 1}, ["ok", True]]}[row.kind]
     resps = exchange(*(request("POST", "/v1/completions", {"prompt": "ab", name: v}) for v in bad))
     for r, v in zip(resps, bad):
         got = json.dumps(v[-1] if isinstance(v, list) and row.kind == "stop" else v,

@@ -26,8 +26,13 @@ def model(models_dir):
 
 def complete(model, bodies: list[dict], path: str = "/v1/completions") -> list[Any]:
     """All requests at once, each on its own connection."""
+    return post_all(model, [(path, b) for b in bodies])
+
+
+def post_all(model, bodies: list[tuple[str, dict]]) -> list[Any]:
+    """All requests (path, body) at once, each on its own connection; their JSON answers."""
     s = Script(model=model)
-    for i, b in enumerate(bodies, start=1):
+    for i, (path, b) in enumerate(bodies, start=1):
         s.open(i).send(i, request("POST", path, b))
     r = s.run().execute()
     out = []
@@ -135,3 +140,37 @@ def test_client_gone_mid_generation_leaves_the_scheduler(model):
     s.poll(6).cmd("reset", 1).poll(3).cmd("reset", 2).run()
     r = s.execute()
     assert r.conns == 1 and r.tasks == 0 and r.responses(3)[0].status == 200
+
+
+def test_several_choices_equal_single_requests_with_successive_seeds(model):
+    body = {"prompt": "Once upon a time", "max_tokens": 16, "temperature": 1, "seed": 5}
+    [many] = complete(model, [{**body, "n": 3}])
+    singles = complete(model, [{**body, "seed": 5 + i} for i in range(3)])
+    assert [c["index"] for c in many["choices"]] == [0, 1, 2]
+    assert [c["text"] for c in many["choices"]] == [s["choices"][0]["text"] for s in singles]
+    assert len({c["text"] for c in many["choices"]}) > 1
+    assert many["usage"]["prompt_tokens"] == singles[0]["usage"]["prompt_tokens"]
+    assert many["usage"]["completion_tokens"] == sum(s["usage"]["completion_tokens"]
+                                                     for s in singles)
+
+
+def test_several_choices_stream_with_their_index(model):
+    body = {"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 12,
+            "temperature": 1, "seed": 9, "n": 3, "logprobs": True}
+    [whole] = complete(model, [body], path="/v1/chat/completions")
+    s = Script(model=model).open(1).send(1, request("POST", "/v1/chat/completions",
+                                                   {**body, "stream": True}))
+    [resp] = s.run().execute().responses(1)
+    events = resp.sse_events()
+    assert events[-1] == "[DONE]"
+    text: dict[int, str] = {0: "", 1: "", 2: ""}
+    finish: dict[int, str] = {}
+    for e in events[:-1]:
+        [c] = json.loads(e)["choices"]
+        text[c["index"]] += c["delta"].get("content") or ""
+        if c["finish_reason"]:
+            finish[c["index"]] = c["finish_reason"]
+    assert [text[i] for i in range(3)] == [c["message"]["content"] for c in whole["choices"]]
+    assert sorted(finish) == [0, 1, 2]
+    for c in whole["choices"]:
+        assert "".join(x["token"] for x in c["logprobs"]["content"]) == c["message"]["content"]

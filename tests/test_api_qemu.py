@@ -207,6 +207,48 @@ def test_openai_chat_and_streaming(guest):
     assert streamed == guest.completion("The dog", 16)
 
 
+def test_openai_structured_output_logprobs_embeddings_and_refusals(guest):
+    """The openai client's response_format with a JSON schema at temperature 1: every
+    seed's answer parses and validates; log probabilities in both shapes; n choices;
+    embeddings (the client asks for base64); an unimplemented field is refused by name."""
+    import jsonschema
+    import openai
+
+    client = openai.OpenAI(base_url=f"http://127.0.0.1:{guest.port}/v1", api_key="unused",
+                           max_retries=0, timeout=120)
+    schema = {"type": "object", "additionalProperties": False, "required": ["name", "age", "ok"],
+              "properties": {"name": {"type": "string", "maxLength": 10},
+                             "age": {"type": "integer"}, "ok": {"type": "boolean"}}}
+    msgs = [{"role": "user", "content": "Describe a cat."}]
+    for seed in range(3):
+        r = client.chat.completions.create(
+            model="stories260K", messages=msgs, max_tokens=200, temperature=1, seed=seed,
+            response_format={"type": "json_schema",
+                             "json_schema": {"name": "cat", "strict": True, "schema": schema}})
+        assert r.choices[0].finish_reason == "stop"
+        jsonschema.validate(json.loads(r.choices[0].message.content), schema)
+    r = client.chat.completions.create(model="stories260K", messages=msgs, max_tokens=8,
+                                       temperature=0, logprobs=True, top_logprobs=2)
+    content = r.choices[0].logprobs.content
+    assert len(content) == r.usage.completion_tokens == 8
+    assert "".join(c.token for c in content) == r.choices[0].message.content
+    assert all(c.logprob == c.top_logprobs[0].logprob <= 0 for c in content)
+    c = client.completions.create(model="stories260K", prompt="The dog", max_tokens=4,
+                                  temperature=0, logprobs=3)
+    assert len(c.choices[0].logprobs.token_logprobs) == 4
+    r = client.chat.completions.create(model="stories260K", messages=msgs, max_tokens=8,
+                                       temperature=1, seed=3, n=3)
+    assert [ch.index for ch in r.choices] == [0, 1, 2]
+    e = client.embeddings.create(model="stories260K", input=["Once upon a time", "The dog"])
+    assert [d.index for d in e.data] == [0, 1] and len(e.data[0].embedding) == 64
+    assert abs(sum(x * x for x in e.data[0].embedding) - 1) < 1e-4
+    assert e.data[0].embedding != e.data[1].embedding
+    with pytest.raises(openai.BadRequestError, match="'tools': not supported"):
+        client.chat.completions.create(model="stories260K", messages=msgs, max_tokens=4,
+                                       tools=[{"type": "function",
+                                               "function": {"name": "f", "parameters": {}}}])
+
+
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
 def test_curl(guest):
     out = subprocess.run(["curl", "-sS", "-m", "60", f"http://127.0.0.1:{guest.port}/completion",

@@ -17,7 +17,8 @@ from hostcc import host_binary
 from llm_harness import LLM_SOURCES
 
 TOK_SOURCES = ["kernel/llm/tokenizer.c", "kernel/llm/tokenizer_bpe.c", "kernel/llm/tokenizer_unicode.c",
-               "kernel/llm/sampler.c", "kernel/llm/gen_param.c", "kernel/llm/generate.c"]
+               "kernel/llm/sampler.c", "kernel/llm/gen_param.c", "kernel/llm/grammar.c",
+               "kernel/llm/grammar_compile.c", "kernel/llm/generate.c"]
 
 
 @pytest.fixture(scope="module")

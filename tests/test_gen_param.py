@@ -77,7 +77,7 @@ def test_table_covers_the_request_fields():
     names = {r.name for r in rows()}
     assert names == {"max_tokens", "temperature", "top_p", "min_p", "top_k", "repeat_penalty",
                      "repeat_last_n", "presence_penalty", "frequency_penalty", "seed",
-                     "ignore_eos", "stop"}
+                     "ignore_eos", "stop", "n_probs"}
     by = {r.name: r for r in rows()}
     assert by["max_tokens"].json == ("n_predict", "max_tokens", "max_completion_tokens")
     assert by["max_tokens"].option == ("max_tokens", "n")

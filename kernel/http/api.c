@@ -109,7 +109,7 @@ void api_put_double(struct hbuf *b, double v) {
     json_write_double(&w, v);
 }
 
-static void api_respond_json(struct http_conn *c, int status, struct hbuf *b) {
+void api_respond_json(struct http_conn *c, int status, struct hbuf *b) {
     if (b->failed)
         http_respond_error(c, 500, "out of memory building the response");
     else
@@ -334,9 +334,7 @@ static void api_metrics_handler(struct http_conn *c, const struct http_request *
     hbuf_free(&b);
 }
 
-/* Parse the body as a JSON object; on failure answer 400 and return false. */
-static bool api_body_object(struct http_conn *c, const struct http_request *req,
-                            struct json_doc *doc) {
+bool api_body_object(struct http_conn *c, const struct http_request *req, struct json_doc *doc) {
     if (json_parse(doc, req->body, req->body_len) != 0) {
         char msg[160];
         snprintf(msg, sizeof(msg), "invalid JSON body: %s", doc->err);
@@ -467,6 +465,16 @@ static void api_native(struct http_conn *c, const struct http_request *req) {
         api_gen_handle(c, req, API_KIND_NATIVE);
 }
 
+static void api_embeddings(struct http_conn *c, const struct http_request *req) {
+    if (api_require_model(c))
+        api_embed_handle(c, req, true);
+}
+
+static void api_embedding(struct http_conn *c, const struct http_request *req) {
+    if (api_require_model(c))
+        api_embed_handle(c, req, false);
+}
+
 struct api_route {
     const char *method;
     const char *path;
@@ -490,6 +498,9 @@ static const struct api_route api_routes[] = {
     {"POST", "/completion", api_native, false},
     {"POST", "/tokenize", api_tokenize, false},
     {"POST", "/detokenize", api_detokenize, false},
+    {"POST", "/v1/embeddings", api_embeddings, false},
+    {"POST", "/embeddings", api_embeddings, false},
+    {"POST", "/embedding", api_embedding, false},
 };
 
 /* Constant-time comparison of the presented key with the configured one. */

@@ -54,6 +54,17 @@ enum api_kind {
 };
 void api_gen_handle(struct http_conn *c, const struct http_request *req, enum api_kind kind);
 
+/* Parse the body as a JSON object into doc (the caller frees it); on failure answer 400
+ * naming the byte offset and return false (nothing to free then). */
+struct json_doc;
+bool api_body_object(struct http_conn *c, const struct http_request *req, struct json_doc *doc);
+
+/* Answer b as JSON with status (a 500 if building b ran out of memory). */
+void api_respond_json(struct http_conn *c, int status, struct hbuf *b);
+
+/* api_embed.c: POST /v1/embeddings (openai) and llama.cpp's /embedding. */
+void api_embed_handle(struct http_conn *c, const struct http_request *req, bool openai);
+
 /* A double as text (no %f in the kernel's printf). */
 void api_put_double(struct hbuf *b, double v);
 

@@ -48,6 +48,8 @@ struct api_gen_stats {
     enum gen_finish finish;
     uint64_t t_prompt_us;
     uint64_t t_gen_us;
+    uint64_t t_grammar_us;   /* part of t_gen_us spent checking tokens against a grammar */
+    int n_masked;            /* tokens drawn again under the grammar's whole-vocabulary mask */
 };
 
 struct api_backend {
@@ -71,6 +73,9 @@ struct api_backend {
     int (*gen_run)(void *g, const struct sched_sink *sink, void *ctx);
     void (*gen_stats)(void *g, struct api_gen_stats *st);
     void (*gen_free)(void *g); /* stops g if it runs; then the sink is not called again */
+    /* The embedding of tokens[0..n) into out (n_embd floats): the mean of the last hidden
+     * states, normalized. GEN_OK, or why not with a message in err. */
+    enum gen_err (*embed)(const int *tokens, int n, float *out, char *err, size_t errlen);
 };
 
 /* The kernel's backend over the loaded model (api_llm.c). */

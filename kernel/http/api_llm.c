@@ -7,6 +7,7 @@
  */
 #include "http/api_backend.h"
 #include "http/http_param.h"
+#include "llm/embed.h"
 #include "llm/llm.h"
 #include "llm/sched.h"
 #include "llm/tokenizer.h"
@@ -120,6 +121,8 @@ static void api_llm_gen_stats(void *g, struct api_gen_stats *st) {
     st->finish = req->finish;
     st->t_prompt_us = req->t_prompt_us;
     st->t_gen_us = req->t_gen_us;
+    st->t_grammar_us = req->t_grammar_us;
+    st->n_masked = req->n_masked;
 }
 
 static void api_llm_gen_free(void *g) {
@@ -128,6 +131,11 @@ static void api_llm_gen_free(void *g) {
     sched_remove(g);
     gen_free(g);
     port_free(g);
+}
+
+static enum gen_err api_llm_embed(const int *tokens, int n, float *out, char *err,
+                                  size_t errlen) {
+    return embed_tokens(llm_get(), tokens, n, out, err, errlen);
 }
 
 const struct api_backend api_llm_backend = {
@@ -142,4 +150,5 @@ const struct api_backend api_llm_backend = {
     .gen_run = api_llm_gen_run,
     .gen_stats = api_llm_gen_stats,
     .gen_free = api_llm_gen_free,
+    .embed = api_llm_embed,
 };

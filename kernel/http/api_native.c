@@ -24,7 +24,25 @@ void api_write_timings(struct json_writer *w, const struct api_gen_stats *st) {
     json_write_double(w, gms);
     json_write_key(w, "predicted_per_second");
     json_write_double(w, gms > 0 ? st->n_gen * 1000.0 / gms : 0);
+    /* what a grammar cost: its share of predicted_ms, and the tokens it refused */
+    json_write_key(w, "grammar_ms");
+    json_write_double(w, (double)(int64_t)st->t_grammar_us / 1000.0);
+    json_write_key(w, "grammar_masked_n");
+    json_write_int(w, st->n_masked);
     json_write_object_end(w);
+}
+
+/* llama.cpp's "completion_probabilities" of probs[from..to): per token id, token,
+ * logprob, bytes and its top_logprobs alike. */
+static void api_native_probs(struct json_writer *w, const struct api_choice *ch, int from,
+                             int to) {
+    if (!ch->task->logprobs)
+        return;
+    json_write_key(w, "completion_probabilities");
+    json_write_array_begin(w);
+    for (int i = from; i < to; i++)
+        api_write_prob(w, &ch->probs[i], true);
+    json_write_array_end(w);
 }
 
 /* The fields after "content" of the final answer (or last event). */
@@ -49,7 +67,7 @@ static void api_native_fields(struct json_writer *w, const struct api_task *t,
     api_write_timings(w, st);
 }
 
-static void api_native_piece(struct json_writer *w, struct api_task *t, const char *text,
+static void api_native_piece(struct json_writer *w, struct api_choice *ch, const char *text,
                              size_t len) {
     json_write_key(w, "content");
     json_write_stringn(w, text, len);
@@ -57,19 +75,23 @@ static void api_native_piece(struct json_writer *w, struct api_task *t, const ch
     json_write_bool(w, false);
     json_write_key(w, "id_slot");
     json_write_int(w, 0);
+    api_native_probs(w, ch, ch->probs_sent, ch->n_probs);
+    api_task_probs_sent(ch, ch->n_probs);
 }
 
-static void api_native_last(struct json_writer *w, const struct api_task *t,
+static void api_native_last(struct json_writer *w, const struct api_choice *ch,
                             const struct api_gen_stats *st) {
     json_write_key(w, "content");
     json_write_string(w, "");
-    api_native_fields(w, t, st);
+    api_native_fields(w, ch->task, st);
 }
 
 static void api_native_whole(struct json_writer *w, const struct api_task *t,
                              const struct api_gen_stats *st) {
     json_write_key(w, "content");
-    json_write_stringn(w, t->text.data ? t->text.data : "", t->text.len);
+    const struct api_choice *ch = &t->choice[0]; /* `n` is an OpenAI field: one choice */
+    json_write_stringn(w, ch->text.data ? ch->text.data : "", ch->text.len);
+    api_native_probs(w, ch, 0, ch->n_probs);
     api_native_fields(w, t, st);
 }
 

@@ -46,14 +46,72 @@ static void api_oai_usage(struct json_writer *w, const struct api_gen_stats *st)
     json_write_object_end(w);
 }
 
-/* One choice: text (completion), message or delta (chat). */
-static void api_oai_choice(struct json_writer *w, const struct api_task *t, const char *text,
-                           size_t len, const char *finish, bool with_role) {
-    json_write_key(w, "choices");
+/* Chat's "logprobs": {"content": [{token, logprob, bytes, top_logprobs}...]} of
+ * probs[from..to). */
+static void api_oai_chat_logprobs(struct json_writer *w, const struct api_choice *ch, int from,
+                                  int to) {
+    json_write_key(w, "logprobs");
+    json_write_object_begin(w);
+    json_write_key(w, "content");
     json_write_array_begin(w);
+    for (int i = from; i < to; i++)
+        api_write_prob(w, &ch->probs[i], false);
+    json_write_array_end(w);
+    json_write_object_end(w);
+}
+
+/* The text of token id after prev, NUL-terminated, into buf[API_PIECE_MAX + 1]. */
+static const char *api_oai_piece_text(int prev, int id, char *buf) {
+    int n = api_backend_get()->piece(prev, id, buf, API_PIECE_MAX);
+    buf[n > 0 ? n : 0] = '\0';
+    return buf;
+}
+
+/* The completions' legacy "logprobs": {tokens, token_logprobs, top_logprobs (an object
+ * per token: text -> log probability), text_offset} of probs[from..to). */
+static void api_oai_text_logprobs(struct json_writer *w, const struct api_choice *ch, int from,
+                                  int to) {
+    char buf[API_PIECE_MAX + 1];
+    json_write_key(w, "logprobs");
+    json_write_object_begin(w);
+    json_write_key(w, "tokens");
+    json_write_array_begin(w);
+    for (int i = from; i < to; i++)
+        json_write_string(w, api_oai_piece_text(ch->probs[i].prev, ch->probs[i].tok.id, buf));
+    json_write_array_end(w);
+    json_write_key(w, "token_logprobs");
+    json_write_array_begin(w);
+    for (int i = from; i < to; i++)
+        json_write_double(w, ch->probs[i].tok.logprob);
+    json_write_array_end(w);
+    json_write_key(w, "top_logprobs");
+    json_write_array_begin(w);
+    for (int i = from; i < to; i++) {
+        const struct api_prob *p = &ch->probs[i];
+        json_write_object_begin(w);
+        for (int k = 0; k < p->n_top; k++) {
+            json_write_key(w, api_oai_piece_text(p->prev, p->top[k].id, buf));
+            json_write_double(w, p->top[k].logprob);
+        }
+        json_write_object_end(w);
+    }
+    json_write_array_end(w);
+    json_write_key(w, "text_offset");
+    json_write_array_begin(w);
+    for (int i = from; i < to; i++)
+        json_write_int(w, (int64_t)ch->probs[i].offset);
+    json_write_array_end(w);
+    json_write_object_end(w);
+}
+
+/* One choice's object: text (completion), message or delta (chat); with the log
+ * probabilities of probs[from..to) when the request asked for them. */
+static void api_oai_choice(struct json_writer *w, const struct api_choice *ch, const char *text,
+                           size_t len, const char *finish, bool with_role, int from, int to) {
+    const struct api_task *t = ch->task;
     json_write_object_begin(w);
     json_write_key(w, "index");
-    json_write_int(w, 0);
+    json_write_int(w, ch->index);
     if (t->kind == API_KIND_CHAT) {
         json_write_key(w, t->stream ? "delta" : "message");
         json_write_object_begin(w);
@@ -66,11 +124,17 @@ static void api_oai_choice(struct json_writer *w, const struct api_task *t, cons
             json_write_stringn(w, text, len);
         }
         json_write_object_end(w);
+        if (t->logprobs)
+            api_oai_chat_logprobs(w, ch, from, to);
     } else {
         json_write_key(w, "text");
         json_write_stringn(w, text ? text : "", text ? len : 0);
-        json_write_key(w, "logprobs");
-        json_write_null(w);
+        if (t->logprobs) {
+            api_oai_text_logprobs(w, ch, from, to);
+        } else {
+            json_write_key(w, "logprobs");
+            json_write_null(w);
+        }
     }
     json_write_key(w, "finish_reason");
     if (finish)
@@ -78,20 +142,27 @@ static void api_oai_choice(struct json_writer *w, const struct api_task *t, cons
     else
         json_write_null(w);
     json_write_object_end(w);
-    json_write_array_end(w);
 }
 
-static void api_oai_piece(struct json_writer *w, struct api_task *t, const char *text,
+static void api_oai_piece(struct json_writer *w, struct api_choice *ch, const char *text,
                           size_t len) {
-    api_oai_head(w, t, true);
-    api_oai_choice(w, t, text, len, NULL, t->kind == API_KIND_CHAT && !t->sent_role);
-    t->sent_role = true;
+    api_oai_head(w, ch->task, true);
+    json_write_key(w, "choices");
+    json_write_array_begin(w);
+    api_oai_choice(w, ch, text, len, NULL, ch->task->kind == API_KIND_CHAT && !ch->sent_role,
+                   ch->probs_sent, ch->n_probs);
+    json_write_array_end(w);
+    api_task_probs_sent(ch, ch->n_probs);
+    ch->sent_role = true;
 }
 
-static void api_oai_last(struct json_writer *w, const struct api_task *t,
+static void api_oai_last(struct json_writer *w, const struct api_choice *ch,
                          const struct api_gen_stats *st) {
-    api_oai_head(w, t, true);
-    api_oai_choice(w, t, NULL, 0, api_oai_finish_reason(st->finish), false);
+    api_oai_head(w, ch->task, true);
+    json_write_key(w, "choices");
+    json_write_array_begin(w);
+    api_oai_choice(w, ch, NULL, 0, api_oai_finish_reason(st->finish), false, 0, 0);
+    json_write_array_end(w);
     api_write_timings(w, st);
 }
 
@@ -118,8 +189,14 @@ static void api_oai_after_last(struct http_conn *c, const struct api_task *t,
 static void api_oai_whole(struct json_writer *w, const struct api_task *t,
                           const struct api_gen_stats *st) {
     api_oai_head(w, t, false);
-    api_oai_choice(w, t, t->text.data ? t->text.data : "", t->text.len,
-                   api_oai_finish_reason(st->finish), false);
+    json_write_key(w, "choices");
+    json_write_array_begin(w);
+    for (int i = 0; i < t->n_choices; i++) {
+        const struct api_choice *ch = &t->choice[i];
+        api_oai_choice(w, ch, ch->text.data ? ch->text.data : "", ch->text.len,
+                       api_oai_finish_reason(ch->finish), false, 0, ch->n_probs);
+    }
+    json_write_array_end(w);
     api_oai_usage(w, st);
     api_write_timings(w, st);
 }

@@ -1,18 +1,20 @@
 /*
- * The life cycle of a generation request (api_task.h): api_gen.c builds the task and
- * api_task_run hands its generation to the backend's scheduler with the task as the
- * sink. The scheduler steps it while the connection has room for more output
- * (api_task_ready); each step's text is streamed as an event or kept for the whole
- * answer (api_task_output); when the generation is done the task writes the answer in
+ * The life cycle of a generation request (api_task.h): api_gen.c builds the task with
+ * one generation per choice, and api_task_run hands each to the backend's scheduler
+ * with its choice as the sink. The scheduler steps them while the connection has room
+ * for more output (api_task_ready); each step's text is streamed as an event of its
+ * choice or kept for the whole answer (api_task_output); a choice that is done sends
+ * its last event (streaming), and when every choice is, the task writes the answer in
  * its kind's format (api_oai.c, api_native.c) and frees itself (api_task_done). A
  * connection that goes away first frees it through api_task_free (api_app.conn_gone).
  */
 #include "http/api_task.h"
 #include "http/conn.h"
 
-static int api_active;
+static int api_active; /* generations running for the API, one per choice */
 static unsigned api_next_id;
 static const struct sched_sink api_task_sink;
+static void api_stream_piece(struct api_choice *ch, const char *text, size_t len);
 
 int api_tasks_active(void) {
     return api_active;
@@ -22,74 +24,94 @@ static const struct api_format *api_task_format(const struct api_task *t) {
     return t->kind == API_KIND_NATIVE ? &api_format_native : &api_format_oai;
 }
 
+/* Free t and its choices, stopping their generations. */
+static void api_task_release(struct api_task *t) {
+    for (int i = 0; i < t->n_choices; i++) {
+        api_backend_get()->gen_free(t->choice[i].gen);
+        hbuf_free(&t->choice[i].text);
+        port_free(t->choice[i].probs);
+    }
+    port_free(t);
+}
+
 void api_task_run(struct http_conn *c, struct api_task *t) {
     const struct api_backend *be = api_backend_get();
     t->id = ++api_next_id;
     t->created = api_created();
     t->conn = c;
-    hbuf_init(&t->text);
-    if (be->gen_run(t->gen, &api_task_sink, t) != 0) {
-        be->gen_free(t->gen);
-        hbuf_free(&t->text);
-        port_free(t);
-        http_respond_error(c, 503, "all generation slots are busy; retry later");
-        return;
+    for (int i = 0; i < t->n_choices; i++) {
+        t->choice[i].task = t;
+        t->choice[i].index = i;
+        if (be->gen_run(t->choice[i].gen, &api_task_sink, &t->choice[i]) != 0) {
+            api_task_release(t);
+            http_respond_error(c, 503, "all generation slots are busy; retry later");
+            return;
+        }
     }
-    api_active++;
+    api_active += t->n_choices;
     c->app_state = t;
     c->busy = true;
-    if (t->stream)
-        http_stream_begin(c, 200, "text/event-stream");
+    if (!t->stream)
+        return;
+    http_stream_begin(c, 200, "text/event-stream");
+    for (int i = 0; i < t->n_choices; i++) {
+        struct api_choice *ch = &t->choice[i];
+        if (ch->text.len) { /* the echoed prompt, the choice's first event */
+            api_stream_piece(ch, ch->text.data, ch->text.len);
+            hbuf_reset(&ch->text);
+        }
+    }
 }
 
 void api_task_free(struct http_conn *c) {
     struct api_task *t = c->app_state;
     if (!t)
         return;
-    api_backend_get()->gen_free(t->gen);
-    hbuf_free(&t->text);
-    port_free(t);
+    api_active -= t->n_choices;
+    api_task_release(t);
     c->app_state = NULL;
-    api_active--;
 }
 
-/* Streaming: one event carrying text[0..len). */
-static void api_stream_piece(struct http_conn *c, struct api_task *t, const char *text,
-                             size_t len) {
+/* Send the event b holds on c (unless building it ran out of memory); b is freed. */
+static void api_stream_event(struct http_conn *c, struct hbuf *b) {
+    if (!b->failed)
+        http_stream_sse(c, b->data, b->len);
+    hbuf_free(b);
+}
+
+/* Streaming: one event of ch carrying text[0..len). */
+static void api_stream_piece(struct api_choice *ch, const char *text, size_t len) {
     struct hbuf b;
     struct json_writer w;
     hbuf_init(&b);
     json_write_init(&w, &b);
     json_write_object_begin(&w);
-    api_task_format(t)->piece(&w, t, text, len);
+    api_task_format(ch->task)->piece(&w, ch, text, len);
     json_write_object_end(&w);
-    if (!b.failed)
-        http_stream_sse(c, b.data, b.len);
-    hbuf_free(&b);
+    api_stream_event(ch->task->conn, &b);
 }
 
-static void api_finish_stream(struct http_conn *c, struct api_task *t,
-                              const struct api_gen_stats *st) {
-    const struct api_format *fmt = api_task_format(t);
+/* Streaming: the last event of ch. */
+static void api_stream_last(struct api_choice *ch, const struct api_gen_stats *st) {
     struct hbuf b;
     struct json_writer w;
     hbuf_init(&b);
     json_write_init(&w, &b);
     json_write_object_begin(&w);
-    fmt->last(&w, t, st);
+    api_task_format(ch->task)->last(&w, ch, st);
     json_write_object_end(&w);
-    http_stream_sse(c, b.data, b.len);
-    hbuf_free(&b);
-    if (fmt->after_last)
-        fmt->after_last(c, t, st);
-    http_stream_end(c);
+    api_stream_event(ch->task->conn, &b);
 }
 
 static void api_finish_whole(struct http_conn *c, struct api_task *t,
                              const struct api_gen_stats *st) {
-    if (st->finish == GEN_FINISH_ERROR) {
-        http_respond_error(c, 500, "generation failed in the forward pass");
-        return;
+    bool failed = false;
+    for (int i = 0; i < t->n_choices; i++) {
+        if (t->choice[i].finish == GEN_FINISH_ERROR) {
+            http_respond_error(c, 500, "generation failed in the forward pass");
+            return;
+        }
+        failed |= t->choice[i].text.failed;
     }
     struct hbuf b;
     struct json_writer w;
@@ -98,7 +120,7 @@ static void api_finish_whole(struct http_conn *c, struct api_task *t,
     json_write_object_begin(&w);
     api_task_format(t)->whole(&w, t, st);
     json_write_object_end(&w);
-    if (b.failed || t->text.failed)
+    if (b.failed || failed)
         http_respond_error(c, 500, "out of memory building the response");
     else
         http_respond(c, 200, "application/json; charset=utf-8", b.data, b.len, NULL);
@@ -107,32 +129,129 @@ static void api_finish_whole(struct http_conn *c, struct api_task *t,
 
 /* The sink: a step only while the client keeps up with the output. */
 static bool api_task_ready(void *ctx) {
-    const struct api_task *t = ctx;
-    return http_conn_unsent(t->conn) < HTTP_OUT_HIGH_WATER;
+    const struct api_choice *ch = ctx;
+    return http_conn_unsent(ch->task->conn) < HTTP_OUT_HIGH_WATER;
+}
+
+void api_task_probs_sent(struct api_choice *ch, int to) {
+    ch->probs_sent = to;
+}
+
+void api_write_token(struct json_writer *w, int prev, const struct gen_prob *p, bool with_id) {
+    char piece[API_PIECE_MAX];
+    int n = api_backend_get()->piece(prev, p->id, piece, sizeof(piece));
+    n = n < 0 ? 0 : MIN(n, (int)sizeof(piece));
+    if (with_id) {
+        json_write_key(w, "id");
+        json_write_int(w, p->id);
+    }
+    json_write_key(w, "token");
+    json_write_stringn(w, piece, (size_t)n);
+    json_write_key(w, "logprob");
+    json_write_double(w, p->logprob);
+    json_write_key(w, "bytes");
+    json_write_array_begin(w);
+    for (int i = 0; i < n; i++)
+        json_write_int(w, (uint8_t)piece[i]);
+    json_write_array_end(w);
+}
+
+void api_write_prob(struct json_writer *w, const struct api_prob *p, bool with_id) {
+    json_write_object_begin(w);
+    api_write_token(w, p->prev, &p->tok, with_id);
+    json_write_key(w, "top_logprobs");
+    json_write_array_begin(w);
+    for (int k = 0; k < p->n_top; k++) {
+        json_write_object_begin(w);
+        api_write_token(w, p->prev, &p->top[k], with_id);
+        json_write_object_end(w);
+    }
+    json_write_array_end(w);
+    json_write_object_end(w);
+}
+
+/* Keep the log probabilities of the step's token; false when out of memory. */
+static bool api_task_keep_prob(struct api_choice *ch, const struct gen_output *out) {
+    if (ch->n_probs == ch->cap_probs) {
+        int cap = ch->cap_probs ? 2 * ch->cap_probs : 64;
+        struct api_prob *p = port_alloc((size_t)cap * sizeof(*p));
+        if (!p)
+            return false;
+        if (ch->n_probs)
+            memcpy(p, ch->probs, (size_t)ch->n_probs * sizeof(*p));
+        port_free(ch->probs);
+        ch->probs = p;
+        ch->cap_probs = cap;
+    }
+    struct api_prob *p = &ch->probs[ch->n_probs++];
+    p->prev = out->prev;
+    p->offset = ch->prob_bytes;
+    p->tok = out->prob;
+    p->n_top = out->n_top;
+    memcpy(p->top, out->top, (size_t)out->n_top * sizeof(*p->top));
+    char piece[API_PIECE_MAX];
+    int n = api_backend_get()->piece(out->prev, out->prob.id, piece, sizeof(piece));
+    ch->prob_bytes += n > 0 ? (size_t)n : 0;
+    return true;
 }
 
 static void api_task_output(void *ctx, const struct gen_output *out) {
-    struct api_task *t = ctx;
+    struct api_choice *ch = ctx;
+    if (ch->task->logprobs && out->has_prob && !api_task_keep_prob(ch, out))
+        ch->text.failed = true; /* answered as out of memory */
     if (!out->len)
         return;
-    if (t->stream)
-        api_stream_piece(t->conn, t, out->text, out->len);
+    if (ch->task->stream)
+        api_stream_piece(ch, out->text, out->len);
     else
-        hbuf_append(&t->text, out->text, out->len);
+        hbuf_append(&ch->text, out->text, out->len);
+}
+
+/* The choices' counters together: the prompt once per choice, as it is evaluated. */
+static void api_task_stats(const struct api_task *t, struct api_gen_stats *sum) {
+    memset(sum, 0, sizeof(*sum));
+    for (int i = 0; i < t->n_choices; i++) {
+        struct api_gen_stats st;
+        api_backend_get()->gen_stats(t->choice[i].gen, &st);
+        sum->n_prompt = st.n_prompt; /* usage counts the prompt once, as OpenAI's */
+        sum->n_gen += st.n_gen;
+        sum->n_eval += st.n_eval;
+        sum->t_prompt_us += st.t_prompt_us;
+        sum->t_gen_us += st.t_gen_us;
+        sum->t_grammar_us += st.t_grammar_us;
+        sum->n_masked += st.n_masked;
+        sum->finish = t->choice[i].finish;
+    }
 }
 
 static void api_task_done(void *ctx) {
-    struct api_task *t = ctx;
+    struct api_choice *ch = ctx;
+    struct api_task *t = ch->task;
     struct http_conn *c = t->conn;
     struct api_gen_stats st;
-    api_backend_get()->gen_stats(t->gen, &st);
+    api_backend_get()->gen_stats(ch->gen, &st);
     if (st.finish == GEN_FINISH_NONE)
         st.finish = GEN_FINISH_ERROR;
+    ch->finish = st.finish;
+    ch->done = true;
+    t->n_done++;
     api_metrics_tokens(st.n_prompt, st.n_gen, st.t_prompt_us, st.t_gen_us);
-    if (t->stream)
-        api_finish_stream(c, t, &st);
-    else
+    if (t->stream) {
+        if (ch->probs_sent < ch->n_probs)
+            api_stream_piece(ch, "", 0); /* the last tokens' probabilities (text held back) */
+        api_stream_last(ch, &st);
+    }
+    if (t->n_done < t->n_choices)
+        return;
+    api_task_stats(t, &st);
+    if (t->stream) {
+        const struct api_format *fmt = api_task_format(t);
+        if (fmt->after_last)
+            fmt->after_last(c, t, &st);
+        http_stream_end(c);
+    } else {
         api_finish_whole(c, t, &st);
+    }
     api_task_free(c);
 }
 

@@ -43,7 +43,9 @@ const struct gen_param gen_param_table[] = {
     {"ignore_eos", {"ignore_eos"}, {NULL}, GEN_PARAM_FIELD(ignore_eos), GEN_PARAM_BOOL, 0, 1, 0,
      "keep generating past the end-of-generation token"},
     {"stop", {"stop"}, {NULL}, GEN_PARAM_FIELD(stop), GEN_PARAM_STOP, 0, 0, 0,
-     "up to 4 strings that end the generation (not included in the text)"},
+     "up to 4 strings (and up to 4 token ids) that end the generation (not in the text)"},
+    {"n_probs", {"n_probs"}, {NULL}, GEN_PARAM_FIELD(n_probs), GEN_PARAM_INT, 0, 20, 0,
+     "most likely alternatives reported with each token's log probability"},
 };
 /* clang-format on */
 
@@ -58,7 +60,7 @@ const char *gen_param_want(const struct gen_param *row) {
         [GEN_PARAM_FLOAT] = "a number",
         [GEN_PARAM_SEED] = "an integer",
         [GEN_PARAM_BOOL] = "a boolean",
-        [GEN_PARAM_STOP] = "a string or an array of strings",
+        [GEN_PARAM_STOP] = "a string, a token id or an array of them",
     };
     return want[row->kind];
 }
@@ -76,6 +78,14 @@ enum gen_param_status gen_param_set(struct gen_params *p, const struct gen_param
         if (v->type != GEN_VALUE_BOOL)
             return GEN_PARAM_BAD_TYPE;
         *(bool *)field = v->boolean;
+        return GEN_PARAM_OK;
+    }
+    if (row->kind == GEN_PARAM_STOP && number) {
+        if (!v->is_int || v->num < 0 || v->num >= 2147483648.0)
+            return GEN_PARAM_BAD_TYPE;
+        if (p->n_stop_ids >= GEN_MAX_STOP)
+            return GEN_PARAM_BAD_STOP;
+        p->stop_ids[p->n_stop_ids++] = (int)v->num;
         return GEN_PARAM_OK;
     }
     if (row->kind == GEN_PARAM_STOP) {

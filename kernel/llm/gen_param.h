@@ -21,6 +21,8 @@
 
 #define GEN_MAX_STOP 4             /* stop strings per request */
 #define GEN_STOP_MAX_LEN 64        /* bytes per stop string, excluding the NUL */
+#define GEN_MAX_BIAS 128           /* logit_bias entries per request */
+#define GEN_BIAS_BAN (-100.0f)     /* a bias this low bans the token */
 #define GEN_SEED_RANDOM UINT64_MAX /* seed value meaning "from the clock" */
 #define GEN_PARAM_SPELLINGS 3      /* JSON fields or command-line keys per parameter, at most */
 #define GEN_PARAM_TEXT_MAX 64      /* longest command-line value accepted, bytes */
@@ -30,7 +32,23 @@ struct gen_params {
     struct sampler_params sample; /* seed GEN_SEED_RANDOM: taken from the clock */
     int n_stop;
     char stop[GEN_MAX_STOP][GEN_STOP_MAX_LEN + 1]; /* NUL-terminated, non-empty */
+    int n_stop_ids;
+    int stop_ids[GEN_MAX_STOP]; /* tokens that end the generation (not part of the text) */
+    int n_bias;
+    struct gen_bias {
+        int id;
+        float bias; /* added to the token's logit; <= GEN_BIAS_BAN: never sampled */
+    } bias[GEN_MAX_BIAS];
     bool ignore_eos; /* keep going past EOS (it is sampled but not decoded) */
+    int n_probs;     /* alternatives reported with each token's log probability */
+    bool logprobs;   /* report each sampled token's log probability (set by the API from
+                      * its endpoint's field: `logprobs`, or `n_probs` > 0) */
+    /* GBNF (grammar.h) the text must follow, grammar_len bytes; NULL: none. Borrowed:
+     * valid until gen_init, which compiles its own copy. Not a table row: it is no
+     * value of the command line, and the HTTP API sets it from `grammar`,
+     * `json_schema` or `response_format` (api_gen.c). */
+    const char *grammar;
+    size_t grammar_len;
 };
 
 enum gen_param_kind {
@@ -38,7 +56,8 @@ enum gen_param_kind {
     GEN_PARAM_FLOAT, /* float field; a number in [lo, hi] */
     GEN_PARAM_SEED,  /* uint64_t field; an integer in [lo, hi], -1 meaning GEN_SEED_RANDOM */
     GEN_PARAM_BOOL,  /* bool field; true or false */
-    GEN_PARAM_STOP,  /* appends to stop[]; a string of 1..GEN_STOP_MAX_LEN bytes */
+    GEN_PARAM_STOP,  /* appends to stop[] a string of 1..GEN_STOP_MAX_LEN bytes, or to
+                      * stop_ids[] a token id (an integer >= 0) */
 };
 
 struct gen_param {
@@ -77,7 +96,7 @@ enum gen_param_status {
     GEN_PARAM_OK = 0,
     GEN_PARAM_BAD_TYPE,  /* wrong type for the kind: gen_param_want() says what fits */
     GEN_PARAM_BAD_RANGE, /* a number outside [lo, hi] */
-    GEN_PARAM_BAD_STOP,  /* too many stop strings, or one empty or too long */
+    GEN_PARAM_BAD_STOP,  /* too many stop strings or ids, or a string empty or too long */
 };
 
 /* The table defaults, then the server-wide ones gen_params_configure set. */

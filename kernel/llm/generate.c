@@ -3,10 +3,11 @@
  * in chunks, then per step: sample, decode, hold back text that is not final yet (an
  * incomplete UTF-8 character, a possible start of a stop string); the new token's
  * forward pass waits, so that gen_forward_pending can run it together with other
- * requests' tokens (the next gen_step runs it alone otherwise). Called by console.c
+ * requests' tokens (the next gen_step runs it alone otherwise); a grammar, when the
+ * request has one, vets each sampled token (see generate.h). Called by console.c
  * and the HTTP API; relies on model.h (model_state_init, model_forward_batch for the
- * prompt, model_forward_multi and model_forward after it), tokenizer.h, sampler.h and
- * port.h.
+ * prompt, model_forward_multi and model_forward after it), tokenizer.h, sampler.h,
+ * grammar.h and port.h.
  */
 #include "llm/generate.h"
 
@@ -39,6 +40,15 @@ void gen_free(struct gen_request *req) {
     port_free(req->tokens);
     req->state = NULL;
     req->tokens = NULL;
+    if (req->grammar) {
+        grammar_state_free(&req->gstate);
+        grammar_free(req->grammar);
+    }
+    port_free(req->masked);
+    port_free(req->biased);
+    req->grammar = NULL;
+    req->masked = NULL;
+    req->biased = NULL;
 }
 
 /* gen_init's failure: the message into err, the reason returned. */
@@ -53,6 +63,30 @@ static enum gen_err gen_refuse(enum gen_err why, char *err, size_t errlen, const
         va_end(ap);
     }
     return why;
+}
+
+/* Compile the request's grammar and its parse state; on failure everything is freed. */
+static enum gen_err gen_init_grammar(struct gen_request *req, const struct gen_params *params,
+                                     char *err, size_t errlen) {
+    char why[160];
+    if (grammar_compile(&req->grammar, params->grammar, params->grammar_len, why, sizeof why) !=
+        0) {
+        req->grammar = NULL;
+        gen_free(req);
+        return gen_refuse(GEN_ERR_REQUEST, err, errlen, "grammar: %s", why);
+    }
+    if (grammar_state_init(&req->gstate, req->grammar, why, sizeof why) != 0) {
+        grammar_free(req->grammar);
+        req->grammar = NULL;
+        gen_free(req);
+        return gen_refuse(GEN_ERR_REQUEST, err, errlen, "grammar: %s", why);
+    }
+    req->masked = port_alloc((size_t)req->llm->model.cfg.vocab_size * sizeof *req->masked);
+    if (!req->masked) {
+        gen_free(req);
+        return gen_refuse(GEN_ERR_NO_MEMORY, err, errlen, "out of memory for the grammar's mask");
+    }
+    return GEN_OK;
 }
 
 enum gen_err gen_init(struct gen_request *req, const struct llm *llm, const int *prompt,
@@ -83,6 +117,18 @@ enum gen_err gen_init(struct gen_request *req, const struct llm *llm, const int 
             return gen_refuse(GEN_ERR_REQUEST, err, errlen, "stop[%d]: length %u not in 1..%d", i,
                               (unsigned)n, GEN_STOP_MAX_LEN);
     }
+    for (int i = 0; i < params->n_stop_ids; i++)
+        if (params->stop_ids[i] < 0 || params->stop_ids[i] >= cfg->vocab_size)
+            return gen_refuse(GEN_ERR_REQUEST, err, errlen, "stop: token %d out of range (vocab %d)",
+                              params->stop_ids[i], cfg->vocab_size);
+    if (params->n_bias < 0 || params->n_bias > GEN_MAX_BIAS)
+        return gen_refuse(GEN_ERR_REQUEST, err, errlen, "logit_bias: %d entries, at most %d",
+                          params->n_bias, GEN_MAX_BIAS);
+    for (int i = 0; i < params->n_bias; i++)
+        if (params->bias[i].id < 0 || params->bias[i].id >= cfg->vocab_size)
+            return gen_refuse(GEN_ERR_REQUEST, err, errlen,
+                              "logit_bias: token %d out of range (vocab %d)", params->bias[i].id,
+                              cfg->vocab_size);
     if (params->sample.top_k < 0)
         return gen_refuse(GEN_ERR_REQUEST, err, errlen, "top_k: value %d is negative",
                           params->sample.top_k);
@@ -115,7 +161,13 @@ enum gen_err gen_init(struct gen_request *req, const struct llm *llm, const int 
                           "out of memory for the KV cache (%d positions)", req->n_ctx);
     }
     memcpy(req->tokens, prompt, (size_t)n_prompt * sizeof *prompt);
-    return GEN_OK;
+    if (params->n_bias &&
+        !(req->biased = port_alloc((size_t)cfg->vocab_size * sizeof *req->biased))) {
+        gen_free(req);
+        return gen_refuse(GEN_ERR_NO_MEMORY, err, errlen, "out of memory for logit_bias");
+    }
+    req->params.grammar = NULL; /* borrowed: not valid past this call */
+    return params->grammar ? gen_init_grammar(req, params, err, errlen) : GEN_OK;
 }
 
 /* Bytes at the end of s[0..n) that form an incomplete UTF-8 character. */
@@ -232,9 +284,99 @@ int gen_forward_pending(struct gen_request *const *reqs, int n) {
     return rows;
 }
 
+#define GEN_MASKED_LOGIT (-1e30f) /* a refused token's logit: probability 0 after softmax */
+
+/* Whether the grammar lets tok follow prev: its bytes continue the parse (a token with
+ * no text never does), or it ends the generation where the text is a whole sentence. */
+static bool gen_grammar_allows(struct gen_request *req, int prev, int tok) {
+    const struct tokenizer *t = req->llm->tok;
+    if (tokenizer_is_eog(t, tok))
+        return grammar_complete(&req->gstate);
+    char piece[TOKENIZER_PIECE_MAX];
+    int n = tokenizer_decode(t, prev, tok, piece, sizeof piece);
+    return n > 0 && grammar_accepts(&req->gstate, (const uint8_t *)piece, (size_t)n);
+}
+
+/* The logits to sample from: the model's, or with logit_bias added (a ban at
+ * GEN_MASKED_LOGIT, like a token the grammar refuses). */
+static const float *gen_biased_logits(struct gen_request *req) {
+    const struct gen_params *p = &req->params;
+    if (!p->n_bias)
+        return req->logits;
+    memcpy(req->biased, req->logits, (size_t)req->llm->model.cfg.vocab_size * sizeof *req->biased);
+    for (int i = 0; i < p->n_bias; i++) {
+        float *l = &req->biased[p->bias[i].id];
+        *l = p->bias[i].bias <= GEN_BIAS_BAN ? GEN_MASKED_LOGIT : *l + p->bias[i].bias;
+    }
+    return req->biased;
+}
+
+/* The next token: a draw from the (biased) logits; under a grammar a refused draw is
+ * repeated over the allowed tokens only. -1 when the grammar allows no token at all. */
+static int gen_sample(struct gen_request *req) {
+    const float *logits = gen_biased_logits(req);
+    int tok = sampler_sample(&req->sampler, logits, req->tokens, req->n_eval);
+    if (!req->grammar)
+        return tok;
+    uint64_t t0 = port_time_us();
+    int prev = req->tokens[req->n_eval - 1];
+    if (!gen_grammar_allows(req, prev, tok)) {
+        int allowed = 0;
+        for (int v = 0; v < req->llm->model.cfg.vocab_size; v++) {
+            bool ok = gen_grammar_allows(req, prev, v);
+            req->masked[v] = ok ? logits[v] : GEN_MASKED_LOGIT;
+            allowed += ok;
+        }
+        req->n_masked++;
+        tok = allowed ? sampler_sample(&req->sampler, req->masked, req->tokens, req->n_eval) : -1;
+    }
+    req->t_grammar_us += port_time_us() - t0;
+    return tok;
+}
+
+/* The log probability of tok and the n_probs most likely tokens, from the logits it
+ * was sampled from (in double: a sum over the whole vocabulary). */
+static void gen_probs(const struct gen_request *req, int tok, struct gen_output *out) {
+    const float *l = req->logits;
+    int n_vocab = req->llm->model.cfg.vocab_size;
+    float max = l[0];
+    for (int v = 1; v < n_vocab; v++)
+        max = MAX(max, l[v]);
+    double sum = 0;
+    for (int v = 0; v < n_vocab; v++)
+        sum += (double)expf(l[v] - max);
+    float lse = max + logf((float)sum);
+    int k = MIN(req->params.n_probs, GEN_MAX_PROBS);
+    out->n_top = 0;
+    for (int v = 0; v < n_vocab; v++) { /* insertion into the k best so far */
+        int at = out->n_top;
+        while (at > 0 && l[out->top[at - 1].id] < l[v])
+            at--;
+        if (at >= k)
+            continue;
+        int last = MIN(out->n_top, k - 1);
+        memmove(out->top + at + 1, out->top + at, (size_t)(last - at) * sizeof *out->top);
+        out->top[at].id = v;
+        out->n_top = last + 1;
+    }
+    for (int i = 0; i < out->n_top; i++)
+        out->top[i].logprob = l[out->top[i].id] - lse;
+    out->prob = (struct gen_prob){.id = tok, .logprob = l[tok] - lse};
+    out->has_prob = true;
+}
+
+/* Feed the bytes of the sampled token to the grammar (gen_sample allowed them). */
+static void gen_grammar_advance(struct gen_request *req, const char *bytes, size_t n) {
+    uint64_t t0 = port_time_us();
+    (void)grammar_advance(&req->gstate, (const uint8_t *)bytes, n);
+    req->t_grammar_us += port_time_us() - t0;
+}
+
 int gen_step(struct gen_request *req, struct gen_output *out) {
     out->token = -1;
     out->len = 0;
+    out->has_prob = false;
+    out->n_top = 0;
     if (req->finish != GEN_FINISH_NONE)
         return -1;
     if (req->pending && gen_forward_one(req) != 0)
@@ -248,19 +390,35 @@ int gen_step(struct gen_request *req, struct gen_output *out) {
     if (p->n_predict >= 0 && req->n_gen >= p->n_predict)
         return gen_finish(req, out, GEN_FINISH_LENGTH);
     uint64_t t0 = port_time_us();
-    int tok = sampler_sample(&req->sampler, req->logits, req->tokens, req->n_eval);
+    int tok = gen_sample(req);
+    if (tok < 0) {
+        req->t_gen_us += port_time_us() - t0;
+        return gen_finish(req, out, GEN_FINISH_ERROR); /* the grammar allows nothing */
+    }
     req->tokens[req->n_eval] = tok;
     req->n_gen++;
     out->token = tok;
+    out->prev = req->tokens[req->n_eval - 1];
     const struct tokenizer *t = req->llm->tok;
     bool eog = tokenizer_is_eog(t, tok);
     if (eog && !p->ignore_eos) {
         req->t_gen_us += port_time_us() - t0;
         return gen_finish(req, out, GEN_FINISH_EOS);
     }
+    for (int i = 0; i < p->n_stop_ids; i++) {
+        if (tok == p->stop_ids[i]) { /* a stop token: its text is not part of the answer */
+            gen_release(req, out, req->n_hold);
+            req->t_gen_us += port_time_us() - t0;
+            return gen_finish(req, out, GEN_FINISH_STOP);
+        }
+    }
+    if (p->logprobs && !eog)
+        gen_probs(req, tok, out);
     if (!eog) {
         int n = tokenizer_decode(t, req->tokens[req->n_eval - 1], tok, req->hold + req->n_hold,
                                  sizeof req->hold - req->n_hold);
+        if (n > 0 && req->grammar)
+            gen_grammar_advance(req, req->hold + req->n_hold, (size_t)n);
         req->n_hold += n > 0 ? (size_t)n : 0;
     }
     long stop_at = gen_stop_find(p, req->hold, req->n_hold);
@@ -273,7 +431,9 @@ int gen_step(struct gen_request *req, struct gen_output *out) {
                       gen_stop_partial(p, req->hold, req->n_hold));
     gen_release(req, out, req->n_hold - keep);
     int rc = GEN_STEP_TOKEN;
-    if (p->n_predict >= 0 && req->n_gen >= p->n_predict) {
+    if (req->grammar && grammar_done(&req->gstate)) {
+        rc = gen_finish(req, out, GEN_FINISH_EOS); /* nothing more can follow */
+    } else if (p->n_predict >= 0 && req->n_gen >= p->n_predict) {
         rc = gen_finish(req, out, GEN_FINISH_LENGTH); /* the last token needs no forward pass */
     } else if (req->n_eval >= req->n_ctx) { /* the context is full */
         rc = gen_finish(req, out, GEN_FINISH_LENGTH);

@@ -17,7 +17,14 @@
  * Text is released only when it is final: bytes of an incomplete UTF-8 character are
  * held until the character completes, and text that could still become the start of a
  * stop string is held until it can no longer match. A matched stop string and
- * everything after it is never released. Relies on gen_param.h (struct gen_params),
+ * everything after it is never released.
+ *
+ * Under a grammar (params.grammar) a sampled token whose bytes cannot continue a valid
+ * parse is refused; only then is every token of the vocabulary checked and the draw
+ * repeated over those allowed, so the common case costs one check (and the answer is
+ * a draw from the allowed tokens' distribution). End-of-generation is allowed only when
+ * the text is a whole sentence; when nothing more can follow, the generation ends as
+ * if at EOS. Relies on grammar.h, gen_param.h (struct gen_params),
  * model.h (model_state_init, model_forward), tokenizer.h, sampler.h and port.h
  * (allocation, port_time_us).
  */
@@ -25,6 +32,7 @@
 #define CLLM_LLM_GENERATE_H
 
 #include "llm/gen_param.h"
+#include "llm/grammar.h"
 #include "llm/sampler.h"
 #include "types.h"
 
@@ -34,6 +42,7 @@ struct model_state;
 #define GEN_PROMPT_CHUNK 32     /* prompt tokens evaluated per gen_step call */
 #define GEN_BATCH_MAX 16        /* requests gen_forward_pending runs in one pass */
 #define GEN_TEXT_MAX 512        /* bytes one gen_step may release (held bytes + a piece) */
+#define GEN_MAX_PROBS 20        /* alternatives reported per token (gen_params.n_probs) */
 
 /* Why gen_init refused a request; the HTTP API maps each to a status in one place. */
 enum gen_err {
@@ -56,8 +65,20 @@ enum gen_finish {
 #define GEN_STEP_PROMPT 1 /* evaluated a chunk of the prompt; out is empty */
 #define GEN_STEP_TOKEN 2  /* sampled one token (out.token); out holds released text */
 
+/* A token and its log probability: the log softmax of the logits it was sampled from,
+ * before penalties, temperature, bias or grammar (what OpenAI and llama.cpp report). */
+struct gen_prob {
+    int id;
+    float logprob;
+};
+
 struct gen_output {
     int token;               /* sampled token, -1 for prompt steps and the final flush */
+    int prev;                /* the token before it (for its text: tokenizer_decode) */
+    bool has_prob;           /* params.logprobs and a token that is part of the text */
+    struct gen_prob prob;    /* the sampled token's */
+    int n_top;               /* params.n_probs most likely tokens, most likely first */
+    struct gen_prob top[GEN_MAX_PROBS];
     size_t len;              /* bytes in text */
     char text[GEN_TEXT_MAX]; /* released UTF-8, not NUL-terminated */
 };
@@ -79,6 +100,12 @@ struct gen_request {
     size_t n_hold;
     uint64_t t_prompt_us;       /* time spent evaluating the prompt */
     uint64_t t_gen_us;          /* time spent generating (forward of sampled tokens + sampling) */
+    struct grammar *grammar;    /* owned: params.grammar compiled; NULL when unconstrained */
+    struct grammar_state gstate; /* the text generated so far, parsed by grammar */
+    float *masked;              /* (vocab) owned: logits with the refused tokens at -1e30 */
+    float *biased;              /* (vocab) owned when params.n_bias: logits + logit_bias */
+    uint64_t t_grammar_us;      /* part of t_gen_us spent checking tokens against grammar */
+    int n_masked;               /* tokens drawn again under the whole vocabulary's mask */
 };
 
 /* Start a request for prompt[0..n_prompt) (already tokenized, BOS included if wanted).

@@ -177,6 +177,12 @@ static int gr_utf8_len(uint8_t c) {
     return c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
 }
 
+/* The smallest code point a sequence of len bytes may encode: a smaller one is an
+ * overlong form (F0 80 81 BB is not "{"), which is not UTF-8. */
+static uint32_t gr_utf8_min(int len) {
+    return len == 2 ? 0x80 : len == 3 ? 0x800 : len == 4 ? 0x10000 : 0;
+}
+
 /*
  * Run the text's pending bytes and bytes[0..n) through the stacks. The result is in
  * *res (one of the scratch sets, or the state's own set when nothing complete came);
@@ -206,6 +212,8 @@ static bool gr_run(struct grammar_state *s, const uint8_t *bytes, size_t n, stru
                 return false;
             cp = cp << 6 | (c & 0x3fu);
         }
+        if (cp < gr_utf8_min(len) || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return false;
         struct gr_set *next = cur.s == a.s ? &b : &a;
         gr_step(s->g, &cur, cp, next);
         if (next->overflow)
@@ -231,6 +239,10 @@ static bool gr_run(struct grammar_state *s, const uint8_t *bytes, size_t n, stru
             lo <<= 6;
             hi = hi << 6 | 0x3f;
         }
+        lo = MAX(lo, gr_utf8_min(len));
+        hi = MIN(hi, 0x10FFFFu);
+        if (lo > hi)
+            return false;
         bool any = false;
         for (int k = 0; k < cur.n && !any; k++)
             any = cur.s[k].depth && gr_match_range(s->g, cur.s[k].pos[cur.s[k].depth - 1], lo, hi);

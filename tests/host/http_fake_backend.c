@@ -200,6 +200,8 @@ static void fake_gen_stats(void *vg, struct api_gen_stats *st) {
     st->finish = g->finish;
     st->t_prompt_us = 1000;
     st->t_gen_us = (uint64_t)g->n_gen * 500;
+    st->t_grammar_us = 0;
+    st->n_masked = 0;
 }
 
 static int fake_gen_run(void *vg, const struct sched_sink *sink, void *ctx) {
@@ -230,7 +232,7 @@ bool harness_gen_poll(void) {
         struct fake_gen *g = fake_running[i];
         if (!g || (g->sink->ready && !g->sink->ready(g->ctx)))
             continue;
-        struct gen_output out;
+        struct gen_output out = {.has_prob = false}; /* the fake reports no probabilities */
         int r = fake_gen_step(g, &out);
         g->sink->output(g->ctx, &out);
         if (r == GEN_STEP_DONE) {
@@ -255,6 +257,26 @@ size_t harness_metrics(char *buf, size_t cap) {
     return n > 0 ? (size_t)n : 0;
 }
 
+/* A stand-in embedding of n_embd 8: how many tokens fall in each residue class mod
+ * 8, normalized; an input with token id 255 fails as an engine would. */
+static enum gen_err fake_embed(const int *tokens, int n, float *out, char *err, size_t errlen) {
+    float norm = 0;
+    for (int d = 0; d < 8; d++)
+        out[d] = 0;
+    for (int i = 0; i < n; i++) {
+        if (tokens[i] == 255) {
+            snprintf(err, errlen, "token 255 refused");
+            return GEN_ERR_REQUEST;
+        }
+        out[tokens[i] % 8] += 1;
+    }
+    for (int d = 0; d < 8; d++)
+        norm += out[d] * out[d];
+    for (int d = 0; d < 8; d++)
+        out[d] /= sqrtf(norm);
+    return GEN_OK;
+}
+
 static const struct api_backend fake_backend = {
     .status = fake_status_fn,
     .error = fake_error,
@@ -267,6 +289,7 @@ static const struct api_backend fake_backend = {
     .gen_run = fake_gen_run,
     .gen_stats = fake_gen_stats,
     .gen_free = fake_gen_free,
+    .embed = fake_embed,
 };
 
 const struct api_backend *harness_backend(const char *model) {
