@@ -21,6 +21,7 @@ from hostcc import host_binary
 
 SOURCES = ["kernel/llm/gguf.c", "kernel/llm/arch.c", "kernel/llm/model.c", "kernel/llm/llama2c.c",
            "kernel/llm/quant.c", "kernel/llm/ops.c", "kernel/llm/ops_sse2.c", "kernel/llm/forward.c",
+           "kernel/llm/kv.c",
            "tests/host/llm_main.c"]
 _BENCH = re.compile(r"prompt (\d+) tokens ([\d.]+) ms generate (\d+) tokens ([\d.]+) ms ops (\w+)")
 

@@ -40,6 +40,7 @@ FLAGS = ["-std=c11", "-O1", "-g", "-Wall", "-Wextra", "-Werror", "-Wno-unused-pa
 # Kernel sources of the model path: the loader, the math and the tokenizer.
 LLM = ["kernel/llm/gguf.c", "kernel/llm/arch.c", "kernel/llm/model.c", "kernel/llm/llama2c.c",
        "kernel/llm/quant.c", "kernel/llm/ops.c", "kernel/llm/ops_sse2.c", "kernel/llm/forward.c",
+       "kernel/llm/kv.c",
        "kernel/llm/tokenizer.c"]
 
 

@@ -5,6 +5,7 @@ script, and split the bytes it sent back into HTTP responses."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,7 @@ HTTP_SOURCES: list[Path | str] = [
 ENGINE_SOURCES: list[Path | str] = [
     "kernel/llm/gguf.c", "kernel/llm/arch.c", "kernel/llm/model.c", "kernel/llm/llama2c.c",
     "kernel/llm/quant.c", "kernel/llm/ops.c", "kernel/llm/ops_sse2.c", "kernel/llm/forward.c",
+    "kernel/llm/kv.c",
     "kernel/llm/tokenizer.c", "kernel/llm/generate.c",
     "kernel/llm/chat.c", "kernel/llm/sched.c", "kernel/http/api_llm.c",
     "tests/host/http_llm_host.c",
@@ -45,9 +47,10 @@ def harness(engine: bool = False) -> Path:
 
 
 def run_harness(*args: str, stdin: str | None = None, timeout: float = 60,
-                engine: bool = False) -> str:
+                engine: bool = False, env: dict[str, str] | None = None) -> str:
+    """Run the harness; env adds variables (the engine's KV pool: http_llm_host.c)."""
     proc = subprocess.run([str(harness(engine)), *args], input=stdin, capture_output=True, text=True,
-                          timeout=timeout, check=False)
+                          timeout=timeout, check=False, env={**os.environ, **(env or {})})
     assert proc.returncode == 0, f"harness failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
     return proc.stdout
 
@@ -133,6 +136,7 @@ class Script:
     """Commands for `http_main serve`; see tests/host/http_main.c."""
     lines: list[str] = field(default_factory=list)
     model: Path | None = None  # a GGUF: the real engine instead of the fake model
+    env: dict[str, str] | None = None  # the engine's KV pool (CLLM_KV_*, http_llm_host.c)
 
     def cmd(self, *words: object) -> Script:
         self.lines.append(" ".join(str(w) for w in words))
@@ -155,7 +159,7 @@ class Script:
     def execute(self) -> Result:
         args = ["serve"] + ([str(self.model)] if self.model else [])
         text = run_harness(*args, stdin="\n".join(self.lines) + "\n", timeout=600,
-                           engine=self.model is not None)
+                           engine=self.model is not None, env=self.env)
         out: dict[int, bytes] = {}
         state: dict[int, str] = {}
         conns = tasks = -1

@@ -23,7 +23,7 @@
 
 /* TCP */
 #define TCP_LISTENERS 4              /* listening ports */
-#define TCP_MAX_CONNS 32             /* connection pool (all states but LISTEN) */
+#define TCP_MAX_CONNS 88             /* connection pool (all states but LISTEN) */
 #define TCP_MAX_HALF_OPEN 8          /* SYN_RCVD connections; the oldest is evicted */
 #define TCP_SND_BUF 16384            /* send buffer bytes per connection (power of 2) */
 #define TCP_RCV_WND 16384            /* receive window advertised */
