@@ -115,3 +115,18 @@ def test_f16_pool_is_close_to_f32(model):
     f16, text = serve(model, bodies, env={"CLLM_KV_TYPE": "f16"}, metrics=True)
     assert texts(f16) == texts(f32)
     assert 'cllm_kv_pool_bytes{type="F16"}' in text
+
+
+def test_cli_ctx_and_kv_type_become_kernel_options(tmp_path):
+    from test_run import _opts
+
+    from cllm_build import run as runlib
+    from cllm_build.errors import UsageError
+
+    plan = runlib.make_plan(_opts(tmp_path, prompt="hi", ctx=256, kv_type="f32"))
+    try:
+        assert plan.spec.cmdline.split() == ["cllm.ctx=256", "cllm.kv_type=f32"]
+    finally:
+        plan.cleanup()
+    with pytest.raises(UsageError, match="context 0"):
+        runlib.make_plan(_opts(tmp_path, ctx=0))

@@ -28,8 +28,8 @@ const struct cmdline_option cmdline_options[] = {
     /* The KV pool (kernel/llm/llm_boot.c, kv.h). */
     {"kv_type", CMDLINE_KIND_CHOICE, 0, 0, "f16|f32",
      "element type of the KV cache; f16 when absent"},
-    {"kv_mb", CMDLINE_KIND_U32, 1, 1u << 20, NULL,
-     "MiB of the KV pool; default: the memory left after the model and a reserve"},
+    {"kv_kib", CMDLINE_KIND_U32, 1, 1u << 22, NULL,
+     "KiB of the KV pool; default: the memory left after the model and a reserve"},
     {"ctx", CMDLINE_KIND_U32, 1, 1u << 20, NULL,
      "positions one generation may reach; default: the model's, bounded by the KV pool"},
     {"llm_check", CMDLINE_KIND_U32, 0, 1024, NULL,

@@ -64,14 +64,16 @@ enum gen_err gen_init(struct gen_request *req, const struct llm *llm, const int 
     if (n_prompt <= 0)
         return gen_refuse(GEN_ERR_REQUEST, err, errlen,
                           "prompt: empty (at least one token, e.g. BOS, is needed)");
-    int limit = llm->n_ctx > 0 ? MIN(llm->n_ctx, cfg->seq_len) : cfg->seq_len;
-    if (n_prompt > limit)
-        return gen_refuse(GEN_ERR_REQUEST, err, errlen,
-                          "prompt: %d tokens exceed the context of %d", n_prompt, limit);
+    /* A prompt the whole pool cannot hold is the server's limit (503), not the
+     * request's fault; past the context (cllm.ctx, the model's) it is the request's. */
     if (llm->kv && n_prompt > kv_pool_positions(llm->kv))
         return gen_refuse(GEN_ERR_NO_MEMORY, err, errlen,
                           "prompt: %d tokens do not fit in the KV pool of %ld positions",
                           n_prompt, kv_pool_positions(llm->kv));
+    int limit = llm->n_ctx > 0 ? MIN(llm->n_ctx, cfg->seq_len) : cfg->seq_len;
+    if (n_prompt > limit)
+        return gen_refuse(GEN_ERR_REQUEST, err, errlen,
+                          "prompt: %d tokens exceed the context of %d", n_prompt, limit);
     if (llm->kv)
         limit = (int)MIN((long)limit, kv_pool_positions(llm->kv));
     for (int i = 0; i < n_prompt; i++)

@@ -8,7 +8,7 @@
  * It also sets the server-wide generation defaults from the command line
  * (gen_params_configure: cllm.max_tokens, cllm.temperature, ...).
  *
- * Then it builds the KV pool every generation shares (kv.h): cllm.kv_mb, else the free
+ * Then it builds the KV pool every generation shares (kv.h): cllm.kv_kib, else the free
  * memory less a reserve, never more than the scheduler's SCHED_MAX_SEQS whole contexts;
  * elements cllm.kv_type (f16 by default, as llama.cpp); cllm.ctx bounds one generation's
  * positions, by default the model's context, or the pool's if it holds less.
@@ -133,8 +133,8 @@ static void llm_kv_init(const struct model *m) {
     uint64_t reserve = ((uint64_t)LLM_KV_RESERVE_MB << 20) + (uint64_t)SCHED_MAX_SEQS * slot;
     uint64_t avail = (uint64_t)page_count(PAGE_OWNER_FREE) * PAGE_SIZE;
     uint64_t bytes = avail > reserve ? avail - reserve : 0;
-    if (cmdline_get_u32("kv_mb", &v))
-        bytes = (uint64_t)v << 20;
+    if (cmdline_get_u32("kv_kib", &v))
+        bytes = (uint64_t)v << 10;
     uint64_t per_seq = (uint64_t)((n_ctx + KV_BLOCK_LEN - 1) / KV_BLOCK_LEN) * bb;
     uint64_t most = (uint64_t)SCHED_MAX_SEQS * per_seq;
     bytes = MIN(MIN(bytes, most), (uint64_t)SIZE_MAX / 2);
