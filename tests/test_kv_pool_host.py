@@ -162,3 +162,43 @@ def test_f16_cache_logits_within_tolerance(models_dir, name):
     assert f32.shape == f16.shape == (len(prompt), 512)
     assert 0 < np.abs(f32 - f16).max() < F16_LOGIT_TOLERANCE
     assert run("--kv-f16", cmd="greedy", args=[120, 1]) == run(cmd="greedy", args=[120, 1])
+
+
+STEM = ("Once upon a time, there was a little girl named Lily. She loved to play outside in "
+        "the park with her friends. One day, she saw a big red ball under a tree. ")
+
+
+def cached_run(model, bodies: list[dict], env: dict[str, str]) -> tuple[list[str], str]:
+    """The first request alone, then the rest together (the first one's blocks are
+    cached by then); the answers and /metrics."""
+    s = Script(model=model, env=env)
+    s.open(1).send(1, request("POST", "/v1/completions", bodies[0])).run()
+    for i, b in enumerate(bodies[1:], start=2):
+        s.open(i).send(i, request("POST", "/v1/completions", b))
+    mid = len(bodies) + 1
+    s.run().open(mid).send(mid, request("GET", "/metrics")).run()
+    r = s.execute()
+    return texts([r.responses(i)[0] for i in range(1, mid)]), r.responses(mid)[0].body.decode()
+
+
+@pytest.mark.parametrize("sampling", [{"temperature": 0}, {"temperature": 0.9, "seed": 3}],
+                         ids=["greedy", "seeded"])
+def test_prefix_cache_gives_the_same_output_and_hits(model, sampling):
+    bodies = [{"prompt": STEM + end, "max_tokens": 30, **sampling}
+              for end in ("Lily", "She ran", "The ball", STEM, "Lily")]
+    off, off_metrics = cached_run(model, bodies, {"CLLM_KV_PREFIX": "0"})
+    on, on_metrics = cached_run(model, bodies, {})
+    assert on == off
+    assert on[0] == on[4]
+    assert metric(off_metrics, "cllm_kv_prefix_hits_total") == 0
+    hits = metric(on_metrics, "cllm_kv_prefix_hits_total")
+    assert hits >= 4 * 2, on_metrics  # the stem is more than two blocks, for each of four
+    assert metric(on_metrics, "cllm_kv_prefix_hit_tokens_total") == 16 * hits
+    assert metric(on_metrics, "cllm_kv_cached_blocks") > 0
+    assert metric(on_metrics, 'cllm_kv_blocks{state="used"}') == 0
+    assert metric(on_metrics, "cllm_kv_pool_consistent") == 1
+    # with a pool that forces preemption and evictions, still the same answers
+    tight, tight_metrics = cached_run(model, bodies, {"CLLM_KV_BLOCKS": "10"})
+    assert tight == off
+    assert metric(tight_metrics, "cllm_kv_prefix_evictions_total") > 0, tight_metrics
+    assert metric(tight_metrics, "cllm_kv_pool_consistent") == 1

@@ -36,7 +36,8 @@ def metric(text: str, name: str) -> int:
 
 def test_boot_log_describes_the_pool(tight):
     log = tight.vm.log_text()
-    m = re.search(r"cllm: kv: pool (\d+) blocks of 16 positions, F16, (\d+) KiB \(10 KiB a block\), "
+    m = re.search(r"cllm: kv: pool (\d+) blocks of 16 positions, F16, (\d+) KiB "
+                  r"\(10 KiB a block\), "
                   r"0 used (\d+) free; context (\d+)", log)
     assert m, log
     assert int(m.group(1)) == 8 == int(m.group(3)) and int(m.group(2)) == 80
@@ -79,3 +80,16 @@ def test_prompt_longer_than_the_pool_is_503_and_the_server_goes_on(tight):
     assert status == 503, body
     assert b"do not fit in the KV pool of 128 positions" in body
     assert tight.completion("Lily", 8) == tight.completion("Lily", 8)
+
+
+def test_prefix_cache_reuses_a_prompt_and_answers_the_same(tight):
+    prompt = ("Once upon a time, there was a little girl named Lily. She loved to play "
+              "outside in the park with her friends.")
+    before = metric(tight.call("GET", "/metrics")[1].decode(), "cllm_kv_prefix_hits_total")
+    first = tight.completion(prompt, 16)
+    again = tight.completion(prompt, 16)
+    text = tight.call("GET", "/metrics")[1].decode()
+    assert again == first
+    assert metric(text, "cllm_kv_prefix_hits_total") >= before + 2, text
+    assert metric(text, 'cllm_kv_blocks{state="used"}') == 0
+    assert metric(text, "cllm_kv_pool_consistent") == 1

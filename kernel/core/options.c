@@ -30,6 +30,8 @@ const struct cmdline_option cmdline_options[] = {
      "element type of the KV cache; f16 when absent"},
     {"kv_kib", CMDLINE_KIND_U32, 1, 1u << 22, NULL,
      "KiB of the KV pool; default: the memory left after the model and a reserve"},
+    {"prefix_cache", CMDLINE_KIND_CHOICE, 0, 0, "on|off",
+     "reuse the KV blocks of prompts seen before; on when absent"},
     {"ctx", CMDLINE_KIND_U32, 1, 1u << 20, NULL,
      "positions one generation may reach; default: the model's, bounded by the KV pool"},
     {"llm_check", CMDLINE_KIND_U32, 0, 1024, NULL,

@@ -201,6 +201,16 @@ int gen_kv_need(const struct gen_request *req) {
     return MIN(need, req->n_ctx);
 }
 
+int gen_kv_reserve(struct gen_request *req) {
+    struct kv_seq *kv = &req->state->kv;
+    if (!req->state->own && req->n_eval == 0 && kv->n_blocks == 0) {
+        /* Reuse cached blocks of the known tokens, all but the last: its logits are
+         * needed, so at least one token is always run. */
+        req->n_eval = kv_seq_match(kv, req->tokens, req->n_known - 1);
+    }
+    return kv_seq_reserve(kv, gen_kv_need(req));
+}
+
 void gen_preempt(struct gen_request *req) {
     if (!req->state || req->state->own || req->finish != GEN_FINISH_NONE)
         return;
@@ -218,8 +228,10 @@ static int gen_prompt_step(struct gen_request *req) {
     int n = MIN(req->n_known - req->n_eval, GEN_PROMPT_CHUNK);
     req->logits = model_forward_batch(&req->llm->model, req->state, req->tokens + req->n_eval, n,
                                       req->n_eval);
-    if (req->logits)
+    if (req->logits) {
         req->n_eval += n;
+        kv_seq_publish(&req->state->kv, req->tokens, req->n_eval);
+    }
     req->t_prompt_us += port_time_us() - t0;
     return req->logits ? GEN_STEP_PROMPT : -1;
 }
@@ -230,6 +242,7 @@ static int gen_forward_one(struct gen_request *req) {
     req->logits = model_forward(&req->llm->model, req->state, req->tokens[req->n_eval], req->n_eval);
     req->pending = false;
     req->n_eval++;
+    kv_seq_publish(&req->state->kv, req->tokens, req->n_eval);
     req->t_gen_us += port_time_us() - t0;
     return req->logits ? 0 : -1;
 }
@@ -262,6 +275,7 @@ int gen_forward_pending(struct gen_request *const *reqs, int n) {
         struct gen_request *r = batch[i];
         r->pending = false;
         r->n_eval++;
+        kv_seq_publish(&r->state->kv, r->tokens, r->n_eval);
         r->logits = r->state->logits;
         r->t_gen_us += share;
     }
@@ -274,7 +288,7 @@ int gen_step(struct gen_request *req, struct gen_output *out) {
     if (req->finish != GEN_FINISH_NONE)
         return -1;
     /* The scheduler reserved these already; a caller stepping alone gets them here. */
-    if (kv_seq_reserve(&req->state->kv, gen_kv_need(req)) != 0) {
+    if (gen_kv_reserve(req) != 0) {
         req->state->error = "the KV pool has no free block for this generation";
         return gen_finish(req, out, GEN_FINISH_ERROR);
     }

@@ -3,9 +3,13 @@
  * Called by model.c (state allocation), forward.c (K/V storage and access), the
  * scheduler and llm_boot.c; relies on port.h and quant.h (half to float).
  *
- * Free blocks form a singly linked list through next_free, newest freed first; a
- * block's reference count says how many sequences hold it (one today: the counts are
- * there so that the debug walk can prove every block is either free or held).
+ * Free blocks form a doubly linked list: blocks are taken at the head; a released
+ * block goes to the head if it holds nothing published, else to the tail, so the list
+ * is the prefix cache's LRU order. A block's reference count says how many sequences
+ * hold it; the debug walk proves every block is either free or held, once.
+ *
+ * Published blocks are found by a scan of the hashes (a few thousand words per new
+ * sequence; cheaper than a request's first matmul), then confirmed token by token.
  */
 #include "llm/kv.h"
 
@@ -51,7 +55,10 @@ size_t kv_block_bytes(int n_layers, int kv_dim, int type, int block_len) {
 void kv_pool_free(struct kv_pool *p) {
     port_free(p->mem);
     port_free(p->next_free);
+    port_free(p->prev_free);
     port_free(p->ref);
+    port_free(p->hash);
+    port_free(p->tokens);
     memset(p, 0, sizeof(*p));
 }
 
@@ -73,8 +80,11 @@ int kv_pool_init(struct kv_pool *p, int n_layers, int kv_dim, int type, int bloc
     p->n_blocks = (int)n;
     p->mem = n <= SIZE_MAX / bb ? port_alloc(n * bb) : NULL;
     p->next_free = port_alloc(n * sizeof(*p->next_free));
+    p->prev_free = port_alloc(n * sizeof(*p->prev_free));
     p->ref = port_alloc(n * sizeof(*p->ref));
-    if (!p->mem || !p->next_free || !p->ref) {
+    p->hash = port_alloc(n * sizeof(*p->hash));
+    p->tokens = port_alloc(n * (size_t)block_len * sizeof(*p->tokens));
+    if (!p->mem || !p->next_free || !p->prev_free || !p->ref || !p->hash || !p->tokens) {
         kv_pool_free(p);
         return port_fail(err, errlen, "kv: out of memory for %lu blocks of %lu bytes",
                          (unsigned long)n, (unsigned long)bb);
@@ -82,10 +92,15 @@ int kv_pool_init(struct kv_pool *p, int n_layers, int kv_dim, int type, int bloc
     /* Zeroed so that a position never written reads as 0, never as old bytes. */
     memset(p->mem, 0, n * bb);
     memset(p->ref, 0, n * sizeof(*p->ref));
-    for (int i = 0; i < p->n_blocks; i++)
+    memset(p->hash, 0, n * sizeof(*p->hash));
+    for (int i = 0; i < p->n_blocks; i++) {
         p->next_free[i] = i + 1 < p->n_blocks ? i + 1 : -1;
+        p->prev_free[i] = i - 1;
+    }
     p->free_head = 0;
+    p->free_tail = p->n_blocks - 1;
     p->n_free = p->n_blocks;
+    p->cache = true;
     return 0;
 }
 
@@ -94,12 +109,15 @@ long kv_pool_positions(const struct kv_pool *p) {
 }
 
 int kv_pool_check(const struct kv_pool *p, char *err, size_t errlen) {
-    int held = 0, seen = 0;
+    int held = 0, seen = 0, prev = -1;
     for (int i = 0; i < p->n_blocks; i++)
         held += p->ref[i] != 0;
-    for (int b = p->free_head; b != -1; b = p->next_free[b]) {
+    for (int b = p->free_head; b != -1; prev = b, b = p->next_free[b]) {
         if (b < 0 || b >= p->n_blocks)
             return port_fail(err, errlen, "kv: free list reaches block %d of %d", b, p->n_blocks);
+        if (p->prev_free[b] != prev)
+            return port_fail(err, errlen, "kv: block %d links back to %d, not %d", b,
+                             p->prev_free[b], prev);
         if (p->ref[b])
             return port_fail(err, errlen, "kv: block %d is on the free list with %u holders", b,
                              (unsigned)p->ref[b]);
@@ -107,10 +125,20 @@ int kv_pool_check(const struct kv_pool *p, char *err, size_t errlen) {
             return port_fail(err, errlen, "kv: free list longer than n_free %d (a cycle?)",
                              p->n_free);
     }
+    if (prev != p->free_tail)
+        return port_fail(err, errlen, "kv: free list ends at %d, tail says %d", prev, p->free_tail);
     if (seen != p->n_free || held + seen != p->n_blocks)
         return port_fail(err, errlen, "kv: free list %d blocks, n_free %d, held %d, %d in all",
                          seen, p->n_free, held, p->n_blocks);
     return 0;
+}
+
+/* Free blocks that hold a published prefix. */
+static int kv_pool_cached(const struct kv_pool *p) {
+    int n = 0;
+    for (int b = p->free_head; b != -1; b = p->next_free[b])
+        n += p->hash[b] != 0;
+    return n;
 }
 
 size_t kv_pool_metrics_format(const struct kv_pool *p, char *buf, size_t cap) {
@@ -128,11 +156,23 @@ size_t kv_pool_metrics_format(const struct kv_pool *p, char *buf, size_t cap) {
                      "# TYPE cllm_kv_pool_bytes gauge\ncllm_kv_pool_bytes{type=\"%s\"} %llu\n"
                      "# HELP cllm_kv_preemptions_total Sequences preempted for lack of KV blocks.\n"
                      "# TYPE cllm_kv_preemptions_total counter\ncllm_kv_preemptions_total %llu\n"
+                     "# HELP cllm_kv_prefix_hits_total KV blocks reused from the prefix cache.\n"
+                     "# TYPE cllm_kv_prefix_hits_total counter\ncllm_kv_prefix_hits_total %llu\n"
+                     "# HELP cllm_kv_prefix_hit_tokens_total Prompt tokens it saved evaluating.\n"
+                     "# TYPE cllm_kv_prefix_hit_tokens_total counter\n"
+                     "cllm_kv_prefix_hit_tokens_total %llu\n"
+                     "# HELP cllm_kv_prefix_evictions_total Cached blocks given new contents.\n"
+                     "# TYPE cllm_kv_prefix_evictions_total counter\n"
+                     "cllm_kv_prefix_evictions_total %llu\n"
+                     "# HELP cllm_kv_cached_blocks Free blocks that still hold a cached prefix.\n"
+                     "# TYPE cllm_kv_cached_blocks gauge\ncllm_kv_cached_blocks %d\n"
                      "# HELP cllm_kv_pool_consistent 1 if free list and reference counts agree.\n"
                      "# TYPE cllm_kv_pool_consistent gauge\ncllm_kv_pool_consistent %d\n",
                      p->n_blocks - p->n_free, p->n_free, p->block_len, kv_type_name(p->type),
                      (unsigned long long)p->n_blocks * (unsigned long long)p->block_bytes,
-                     (unsigned long long)p->n_preempted, ok);
+                     (unsigned long long)p->n_preempted, (unsigned long long)p->n_hits,
+                     (unsigned long long)p->n_hits * (unsigned long long)p->block_len,
+                     (unsigned long long)p->n_evictions, kv_pool_cached(p), ok);
     return n > 0 ? (size_t)n : 0;
 }
 
@@ -151,6 +191,22 @@ int kv_seq_positions(const struct kv_seq *s) {
     return s->pool ? MIN(s->n_blocks * s->pool->block_len, s->n_ctx) : 0;
 }
 
+/* Take free block b off the free list, held once. */
+static void kv_unlink(struct kv_pool *p, int b) {
+    int n = p->next_free[b], v = p->prev_free[b];
+    if (v != -1)
+        p->next_free[v] = n;
+    else
+        p->free_head = n;
+    if (n != -1)
+        p->prev_free[n] = v;
+    else
+        p->free_tail = v;
+    p->next_free[b] = p->prev_free[b] = -1;
+    p->ref[b] = 1;
+    p->n_free--;
+}
+
 int kv_seq_reserve(struct kv_seq *s, int n_pos) {
     struct kv_pool *p = s->pool;
     if (!p || n_pos > s->n_ctx)
@@ -162,10 +218,11 @@ int kv_seq_reserve(struct kv_seq *s, int n_pos) {
         return -1;
     for (int i = 0; i < want; i++) {
         int b = p->free_head;
-        p->free_head = p->next_free[b];
-        p->next_free[b] = -1;
-        p->ref[b] = 1;
-        p->n_free--;
+        kv_unlink(p, b);
+        if (p->hash[b]) { /* the least recently used cached prefix gives way */
+            p->hash[b] = 0;
+            p->n_evictions++;
+        }
         s->table[s->n_blocks++] = b;
     }
     return 0;
@@ -175,12 +232,84 @@ void kv_seq_release(struct kv_seq *s) {
     struct kv_pool *p = s->pool;
     while (p && s->n_blocks > 0) {
         int b = s->table[--s->n_blocks];
-        if (--p->ref[b] == 0) {
-            p->next_free[b] = p->free_head;
-            p->free_head = b;
-            p->n_free++;
+        if (--p->ref[b] != 0)
+            continue;
+        p->n_free++;
+        /* Published: at the tail, the last to be taken; else at the head. `inward`
+         * links point from that end into the list, `outward` ones toward that end. */
+        bool tail = p->hash[b] != 0;
+        int *end = tail ? &p->free_tail : &p->free_head;
+        int *other = tail ? &p->free_head : &p->free_tail;
+        int *inward = tail ? p->prev_free : p->next_free;
+        int *outward = tail ? p->next_free : p->prev_free;
+        outward[b] = -1;
+        inward[b] = *end;
+        if (*end != -1)
+            outward[*end] = b;
+        else
+            *other = b;
+        *end = b;
+    }
+    s->n_published = 0;
+}
+
+/* Hash of a block of tokens after the block whose hash is prev (FNV-1a, 64 bits);
+ * never 0, which means "not published". */
+static uint64_t kv_hash(uint64_t prev, const int *tokens, int n) {
+    uint64_t h = 0xcbf29ce484222325ull ^ prev;
+    for (int i = 0; i < n; i++) {
+        uint32_t t = (uint32_t)tokens[i];
+        for (int k = 0; k < 4; k++) {
+            h ^= (t >> (8 * k)) & 0xffu;
+            h *= 0x100000001b3ull;
         }
     }
+    return h ? h : 1;
+}
+
+int kv_seq_match(struct kv_seq *s, const int *tokens, int n) {
+    struct kv_pool *p = s->pool;
+    if (!p || !p->cache || s->n_blocks)
+        return 0;
+    int bl = p->block_len;
+    uint64_t prev = 0;
+    while ((s->n_blocks + 1) * bl <= n && s->n_blocks < s->max_blocks) {
+        const int *t = tokens + s->n_blocks * bl;
+        uint64_t h = kv_hash(prev, t, bl);
+        int found = -1;
+        for (int b = 0; b < p->n_blocks && found < 0; b++)
+            if (p->hash[b] == h && !memcmp(p->tokens + (size_t)b * (size_t)bl, t,
+                                           (size_t)bl * sizeof(*t)))
+                found = b;
+        if (found < 0)
+            break;
+        if (p->ref[found] == 0)
+            kv_unlink(p, found);
+        else
+            p->ref[found]++;
+        p->n_hits++;
+        s->table[s->n_blocks++] = found;
+        prev = h;
+    }
+    s->n_published = s->n_blocks;
+    return s->n_blocks * bl;
+}
+
+void kv_seq_publish(struct kv_seq *s, const int *tokens, int n_eval) {
+    struct kv_pool *p = s->pool;
+    if (!p || !p->cache)
+        return;
+    int bl = p->block_len, full = MIN(n_eval / bl, s->n_blocks);
+    for (int i = s->n_published; i < full; i++) {
+        int b = s->table[i];
+        uint64_t prev = i ? p->hash[s->table[i - 1]] : 0;
+        if (!p->hash[b]) {
+            p->hash[b] = kv_hash(prev, tokens + i * bl, bl);
+            memcpy(p->tokens + (size_t)b * (size_t)bl, tokens + i * bl,
+                   (size_t)bl * sizeof(*tokens));
+        }
+    }
+    s->n_published = MAX(s->n_published, full);
 }
 
 void kv_seq_free(struct kv_seq *s) {

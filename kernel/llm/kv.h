@@ -14,6 +14,14 @@
  * private pool that holds exactly its context); the scheduler (sched.c) reserves blocks
  * before each step and preempts a sequence when the pool runs out.
  *
+ * Prefix caching: a full block is published (kv_seq_publish) under a hash of its
+ * tokens and of the block before it, with the tokens kept to confirm a match. A new
+ * sequence whose tokens start with published blocks takes them (kv_seq_match; reference
+ * counts) and evaluates only the rest. Only full blocks are shared and a shared block
+ * is never written, so no copy is needed. A released block that is published stays on
+ * the free list's tail, reusable until it reaches the head and is taken (evicted): the
+ * free list is the LRU order, blocks never published first.
+ *
  * Ownership: a kv_pool owns its memory and tables (kv_pool_free). A kv_seq owns its
  * block table; the blocks it holds go back to the pool by kv_seq_release / kv_seq_free.
  */
@@ -41,11 +49,18 @@ struct kv_pool {
     size_t block_bytes; /* n_layers * 2 * block_len * kv_dim * elt_bytes */
     int n_blocks;
     uint8_t *mem;       /* (n_blocks, n_layers, 2, block_len, kv_dim) of type; owned */
-    int *next_free;     /* (n_blocks) free-list link of each free block, -1 ends; owned */
+    int *next_free;     /* (n_blocks) free-list links, -1 ends; owned */
+    int *prev_free;     /* (n_blocks) the links back, -1 at the head; owned */
     uint16_t *ref;      /* (n_blocks) holders of each block (0: on the free list); owned */
-    int free_head;      /* first free block, -1 when none */
+    uint64_t *hash;     /* (n_blocks) hash of a published block, 0 if not published; owned */
+    int *tokens;        /* (n_blocks, block_len) tokens of published blocks; owned */
+    int free_head;      /* next free block to take, -1 when none */
+    int free_tail;      /* the most recently released published block's end of the list */
     int n_free;
+    bool cache;         /* prefix caching on (the default) */
     uint64_t n_preempted; /* sequences preempted for lack of blocks (the scheduler counts) */
+    uint64_t n_hits;      /* published blocks taken by kv_seq_match */
+    uint64_t n_evictions; /* published free blocks taken for new contents */
 };
 
 /* One sequence's block table: positions [i * block_len, (i + 1) * block_len) live in
@@ -56,6 +71,7 @@ struct kv_seq {
     int n_blocks;    /* blocks held */
     int max_blocks;  /* ceil(n_ctx / block_len) */
     int n_ctx;       /* positions the sequence may reach */
+    int n_published; /* leading blocks published or matched (kv_seq_publish skips them) */
 };
 
 /* A pool of the largest number of blocks that fits in `bytes` (at least one).
@@ -83,6 +99,12 @@ int kv_seq_init(struct kv_seq *s, struct kv_pool *p, int n_ctx);
 /* Hold blocks for positions [0, n_pos) (n_pos <= n_ctx): 0, or -1 when the pool has
  * too few free blocks (nothing taken then). */
 int kv_seq_reserve(struct kv_seq *s, int n_pos);
+/* For a sequence holding no block: take the published blocks that hold tokens[0..n)
+ * from the start, as many whole blocks as match. Returns the positions they cover (0
+ * when caching is off or nothing matches); the caller runs only the tokens after. */
+int kv_seq_match(struct kv_seq *s, const int *tokens, int n);
+/* Publish the full blocks among positions [0, n_eval), whose tokens are tokens[0..). */
+void kv_seq_publish(struct kv_seq *s, const int *tokens, int n_eval);
 /* Positions the held blocks cover. */
 int kv_seq_positions(const struct kv_seq *s);
 /* Give every held block back (the table stays, empty). */

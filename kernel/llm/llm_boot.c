@@ -11,7 +11,8 @@
  * Then it builds the KV pool every generation shares (kv.h): cllm.kv_kib, else the free
  * memory less a reserve, never more than the scheduler's SCHED_MAX_SEQS whole contexts;
  * elements cllm.kv_type (f16 by default, as llama.cpp); cllm.ctx bounds one generation's
- * positions, by default the model's context, or the pool's if it holds less.
+ * positions, by default the model's context, or the pool's if it holds less;
+ * cllm.prefix_cache=off turns prefix caching off.
  *
  * Option cllm.llm_check=N (checked by the option registry): after loading, run the
  * model from BOS and print the first position's logits and N greedy tokens, so tests
@@ -144,6 +145,8 @@ static void llm_kv_init(const struct model *m) {
         printk("cllm: kv: warning: %s; each generation gets a cache of its own\n", err);
         return;
     }
+    const char *cache = cmdline_get("prefix_cache");
+    llm_kv.cache = !cache || strcmp(cache, "off") != 0;
     llm_the.kv = &llm_kv;
     llm_the.n_ctx = (int)MIN(n_ctx, kv_pool_positions(&llm_kv));
     printk("cllm: kv: pool %d blocks of %d positions, %s, %lu KiB (%lu KiB a block), "

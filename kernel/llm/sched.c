@@ -84,8 +84,7 @@ static bool sched_reserve(int i) {
     struct kv_seq *kv = sched_kv(req);
     if (!kv || req->finish != GEN_FINISH_NONE)
         return true;
-    int need = gen_kv_need(req);
-    while (kv_seq_reserve(kv, need) != 0) {
+    while (gen_kv_reserve(req) != 0) {
         if (!sched_preempt_newer(i)) {
             if (kv->n_blocks) {
                 kv->pool->n_preempted++;

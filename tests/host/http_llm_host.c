@@ -7,7 +7,8 @@
  *
  * The shared KV pool, as llm_boot.c builds it in the kernel, shaped by the environment:
  * CLLM_KV_TYPE (f32, the default here, or f16), CLLM_KV_BLOCKS (default: room for
- * SCHED_MAX_SEQS whole contexts), CLLM_KV_BLOCK_LEN (default KV_BLOCK_LEN), CLLM_CTX.
+ * SCHED_MAX_SEQS whole contexts), CLLM_KV_BLOCK_LEN (default KV_BLOCK_LEN), CLLM_CTX,
+ * CLLM_KV_PREFIX (0: no prefix caching).
  * When no generation runs, harness_gen_active walks the pool (kv_pool_check) and
  * reports a leaked block or a broken free list as -1 running, so every script's
  * "after close" line checks it.
@@ -114,6 +115,7 @@ const struct api_backend *harness_backend(const char *model) {
         fprintf(stderr, "kv pool: %s\n", type < 0 ? "CLLM_KV_TYPE is neither f32 nor f16" : err);
         return NULL;
     }
+    host_kv.cache = host_env("CLLM_KV_PREFIX", 1) != 0;
     host_llm.kv = &host_kv;
     host_llm.n_ctx = (int)host_env("CLLM_CTX", 0);
     host_llm.tok = &host_tok;
