@@ -202,3 +202,13 @@ def test_prefix_cache_gives_the_same_output_and_hits(model, sampling):
     assert tight == off
     assert metric(tight_metrics, "cllm_kv_prefix_evictions_total") > 0, tight_metrics
     assert metric(tight_metrics, "cllm_kv_pool_consistent") == 1
+
+
+def test_cache_prompt_false_takes_nothing_from_the_cache(model):
+    bodies = [{"prompt": STEM + "Lily", "max_tokens": 10, "temperature": 0, "cache_prompt": False}
+              for _ in range(3)]
+    out, text = cached_run(model, bodies, {})
+    assert out[0] == out[1] == out[2]
+    assert metric(text, "cllm_kv_prefix_hits_total") == 0
+    on, text = cached_run(model, [{**b, "cache_prompt": True} for b in bodies], {})
+    assert on == out and metric(text, "cllm_kv_prefix_hits_total") > 0

@@ -203,7 +203,7 @@ int gen_kv_need(const struct gen_request *req) {
 
 int gen_kv_reserve(struct gen_request *req) {
     struct kv_seq *kv = &req->state->kv;
-    if (!req->state->own && req->n_eval == 0 && kv->n_blocks == 0) {
+    if (req->params.cache_prompt && !req->state->own && req->n_eval == 0 && !kv->n_blocks) {
         /* Reuse cached blocks of the known tokens, all but the last: its logits are
          * needed, so at least one token is always run. */
         req->n_eval = kv_seq_match(kv, req->tokens, req->n_known - 1);

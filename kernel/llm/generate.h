@@ -112,9 +112,9 @@ int gen_forward_pending(struct gen_request *const *reqs, int n);
  * pending token and the one about to be sampled. */
 int gen_kv_need(const struct gen_request *req);
 
-/* Hold the KV blocks of gen_kv_need, first taking, for a request that holds none yet,
- * the cached blocks (kv_seq_match) of its known tokens but the last (which it then
- * skips). 0, or -1 when the pool is short (nothing taken then but the cached blocks). */
+/* Hold the KV blocks of gen_kv_need, first taking, for a request that holds none yet
+ * (and asks for it: params.cache_prompt), the cached blocks (kv_seq_match) of its
+ * known tokens but the last (which it then skips). 0, or -1 when the pool is short (nothing taken then but the cached blocks). */
 int gen_kv_reserve(struct gen_request *req);
 
 /* Give the request's KV blocks back to the shared pool, keeping its tokens: its next
