@@ -30,7 +30,7 @@ struct gen_params {
     struct sampler_params sample; /* seed GEN_SEED_RANDOM: taken from the clock */
     int n_stop;
     char stop[GEN_MAX_STOP][GEN_STOP_MAX_LEN + 1]; /* NUL-terminated, non-empty */
-    bool ignore_eos; /* keep going past EOS (it is sampled but not decoded) */
+    bool ignore_eos;   /* keep going past EOS (it is sampled but not decoded) */
     bool cache_prompt; /* start from the prefix cache's blocks of this prompt (kv.h) */
 };
 

@@ -68,8 +68,8 @@ enum gen_err gen_init(struct gen_request *req, const struct llm *llm, const int 
      * request's fault; past the context (cllm.ctx, the model's) it is the request's. */
     if (llm->kv && n_prompt > kv_pool_positions(llm->kv))
         return gen_refuse(GEN_ERR_NO_MEMORY, err, errlen,
-                          "prompt: %d tokens do not fit in the KV pool of %ld positions",
-                          n_prompt, kv_pool_positions(llm->kv));
+                          "prompt: %d tokens do not fit in the KV pool of %ld positions", n_prompt,
+                          kv_pool_positions(llm->kv));
     int limit = llm->n_ctx > 0 ? MIN(llm->n_ctx, cfg->seq_len) : cfg->seq_len;
     if (n_prompt > limit)
         return gen_refuse(GEN_ERR_REQUEST, err, errlen,

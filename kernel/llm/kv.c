@@ -62,8 +62,8 @@ void kv_pool_free(struct kv_pool *p) {
     memset(p, 0, sizeof(*p));
 }
 
-int kv_pool_init(struct kv_pool *p, int n_layers, int kv_dim, int type, int block_len,
-                 size_t bytes, char *err, size_t errlen) {
+int kv_pool_init(struct kv_pool *p, int n_layers, int kv_dim, int type, int block_len, size_t bytes,
+                 char *err, size_t errlen) {
     memset(p, 0, sizeof(*p));
     size_t bb = kv_block_bytes(n_layers, kv_dim, type, block_len);
     if (!bb)
@@ -278,8 +278,8 @@ int kv_seq_match(struct kv_seq *s, const int *tokens, int n) {
         uint64_t h = kv_hash(prev, t, bl);
         int found = -1;
         for (int b = 0; b < p->n_blocks && found < 0; b++)
-            if (p->hash[b] == h && !memcmp(p->tokens + (size_t)b * (size_t)bl, t,
-                                           (size_t)bl * sizeof(*t)))
+            if (p->hash[b] == h &&
+                !memcmp(p->tokens + (size_t)b * (size_t)bl, t, (size_t)bl * sizeof(*t)))
                 found = b;
         if (found < 0)
             break;
@@ -322,8 +322,8 @@ void kv_seq_free(struct kv_seq *s) {
 static uint8_t *kv_at(const struct kv_seq *s, int l, int kind, int pos) {
     const struct kv_pool *p = s->pool;
     int b = s->table[pos / p->block_len];
-    size_t row = ((size_t)l * 2u + (size_t)kind) * (size_t)p->block_len +
-                 (size_t)(pos % p->block_len);
+    size_t row =
+        ((size_t)l * 2u + (size_t)kind) * (size_t)p->block_len + (size_t)(pos % p->block_len);
     return p->mem + (size_t)b * p->block_bytes + row * (size_t)p->kv_dim * p->elt_bytes;
 }
 

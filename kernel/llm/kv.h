@@ -30,34 +30,30 @@
 
 #include "types.h"
 
-#define KV_BLOCK_LEN 16        /* positions per block, default of the shared pool */
+#define KV_BLOCK_LEN 16         /* positions per block, default of the shared pool */
 #define KV_MAX_BLOCKS (1 << 24) /* blocks of one pool at most (int tables stay small) */
 
-/* Element types of the pool: one row of kv_type_traits each. */
-enum kv_type {
-    KV_TYPE_F32 = 0,
-    KV_TYPE_F16 = 1,
-    KV_TYPE_COUNT
-};
+/* Element types of the pool: one row of kv_types (kv.c) each. */
+enum kv_type { KV_TYPE_F32 = 0, KV_TYPE_F16 = 1, KV_TYPE_COUNT };
 
 struct kv_pool {
-    int type;           /* enum kv_type */
-    int block_len;      /* positions per block */
+    int type;      /* enum kv_type */
+    int block_len; /* positions per block */
     int n_layers;
     int kv_dim;         /* n_kv_heads * head_dim */
     size_t elt_bytes;   /* bytes per element of type */
     size_t block_bytes; /* n_layers * 2 * block_len * kv_dim * elt_bytes */
     int n_blocks;
-    uint8_t *mem;       /* (n_blocks, n_layers, 2, block_len, kv_dim) of type; owned */
-    int *next_free;     /* (n_blocks) free-list links, -1 ends; owned */
-    int *prev_free;     /* (n_blocks) the links back, -1 at the head; owned */
-    uint16_t *ref;      /* (n_blocks) holders of each block (0: on the free list); owned */
-    uint64_t *hash;     /* (n_blocks) hash of a published block, 0 if not published; owned */
-    int *tokens;        /* (n_blocks, block_len) tokens of published blocks; owned */
-    int free_head;      /* next free block to take, -1 when none */
-    int free_tail;      /* the most recently released published block's end of the list */
+    uint8_t *mem;   /* (n_blocks, n_layers, 2, block_len, kv_dim) of type; owned */
+    int *next_free; /* (n_blocks) free-list links, -1 ends; owned */
+    int *prev_free; /* (n_blocks) the links back, -1 at the head; owned */
+    uint16_t *ref;  /* (n_blocks) holders of each block (0: on the free list); owned */
+    uint64_t *hash; /* (n_blocks) hash of a published block, 0 if not published; owned */
+    int *tokens;    /* (n_blocks, block_len) tokens of published blocks; owned */
+    int free_head;  /* next free block to take, -1 when none */
+    int free_tail;  /* the most recently released published block's end of the list */
     int n_free;
-    bool cache;         /* prefix caching on (the default) */
+    bool cache;           /* prefix caching on (the default) */
     uint64_t n_preempted; /* sequences preempted for lack of blocks (the scheduler counts) */
     uint64_t n_hits;      /* published blocks taken by kv_seq_match */
     uint64_t n_evictions; /* published free blocks taken for new contents */
@@ -76,8 +72,8 @@ struct kv_seq {
 
 /* A pool of the largest number of blocks that fits in `bytes` (at least one).
  * 0, or -1 with a message (bad type or shape, out of memory). */
-int kv_pool_init(struct kv_pool *p, int n_layers, int kv_dim, int type, int block_len,
-                 size_t bytes, char *err, size_t errlen);
+int kv_pool_init(struct kv_pool *p, int n_layers, int kv_dim, int type, int block_len, size_t bytes,
+                 char *err, size_t errlen);
 void kv_pool_free(struct kv_pool *p);
 /* Bytes of one block for this shape and type (0 if the type is unknown). */
 size_t kv_block_bytes(int n_layers, int kv_dim, int type, int block_len);

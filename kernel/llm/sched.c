@@ -170,7 +170,6 @@ size_t sched_metrics_format(char *buf, size_t cap) {
     size_t len = n > 0 ? (size_t)n : 0;
     const struct llm *l = llm_record();
     if (l && l->kv)
-        len += kv_pool_metrics_format(l->kv, len < cap ? buf + len : NULL,
-                                      len < cap ? cap - len : 0);
+        len += kv_pool_metrics_format(l->kv, len < cap ? buf + len : NULL, len < cap ? cap - len : 0);
     return len;
 }

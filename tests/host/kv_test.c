@@ -62,7 +62,7 @@ static int kt_pool(uint32_t seed, int ops) {
             return kt_fail("kv_seq_init", -1);
     for (int op = 0; op < ops; op++) {
         int q = (int)(kt_rng(&seed) % KT_SEQS), what = (int)(kt_rng(&seed) % 8);
-        if (what < 6) { /* grow by 1..40 positions and write them */
+        if (what < 6) {           /* grow by 1..40 positions and write them */
             if (!s[q].n_blocks) { /* a new sequence: a stem, and what the cache has */
                 stem[q] = (int)(kt_rng(&seed) % 3);
                 for (int pos = 0; pos < KT_CTX; pos++)
