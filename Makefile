@@ -29,7 +29,7 @@ MODEL ?=
 ARGS  ?=
 RUN_ARGS := $(if $(PORT),--port $(PORT)) $(if $(MODEL),--model $(MODEL)) $(ARGS)
 # The C sources `make lint` checks against .clang-format (checked only, never rewritten).
-LINT_C = $(shell find kernel tests/host -name '*.[ch]' | sort)
+LINT_C = $(shell find kernel tests/host tests/fuzz -name '*.[ch]' | sort)
 
 .PHONY: all setup system-deps system-deps-train system-deps-test run build test lint bench fuzz soak train clean
 

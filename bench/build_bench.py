@@ -27,7 +27,7 @@ from cllm_build import config
 from cllm_build.build import build
 from cllm_build.errors import CllmError
 
-EDITED_FILE = "kernel/core/main.c"  # the one file touched for the one-file-change rebuild
+EDITED_FILE = "kernel/init/main.c"  # the one file touched for the one-file-change rebuild
 
 
 def snapshot(dest: Path, rev: str) -> Path:

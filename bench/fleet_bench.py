@@ -27,9 +27,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from cllm_build import fleet, run  # noqa: E402
-from cllm_build.build import build  # noqa: E402
-from cllm_build.config import from_env  # noqa: E402
+from cllm_build import fleet, run
+from cllm_build.build import build
+from cllm_build.config import from_env
 
 PROMPTS = ["In the beginning", "And the LORD said", "Blessed are", "The king of Israel"]
 

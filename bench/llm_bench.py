@@ -18,11 +18,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from hostcc import host_binary
+from llm_harness import LLM_SOURCES
 
-SOURCES = ["kernel/llm/gguf.c", "kernel/llm/arch.c", "kernel/llm/model.c", "kernel/llm/llama2c.c",
-           "kernel/llm/quant.c", "kernel/llm/ops.c", "kernel/llm/ops_sse2.c", "kernel/llm/forward.c",
-           "kernel/llm/kv.c",
-           "tests/host/llm_main.c"]
+SOURCES = LLM_SOURCES + ["tests/host/llm_main.c"]
 _BENCH = re.compile(r"prompt (\d+) tokens ([\d.]+) ms generate (\d+) tokens ([\d.]+) ms ops (\w+)")
 
 

@@ -111,7 +111,7 @@ def _link_key(cfg: BuildConfig, inputs: list[Path]) -> str:
     for obj in inputs:
         st = obj.stat()
         h.update(f"{obj}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-    for rel in ("boot/linker.ld", "boot/entry.s"):
+    for rel in ("boot/linker.ld", "boot/entry.s", "boot/ap_start.s"):
         h.update((cfg.root / rel).read_bytes())
     h.update(" ".join(link_step.LD_FLAGS).encode())
     return h.hexdigest()

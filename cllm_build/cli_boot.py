@@ -60,6 +60,8 @@ def _default_elf() -> Path:
 @click.option("--cpu", default=None, help="QEMU CPU model, e.g. pentium, qemu32, max.")
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=None,
               help="Stop the machine after this many seconds (exit 6).")
+@click.option("--smp", type=click.IntRange(1, qemu.SMP_MAX), default=None,
+              help="Guest CPUs (default: the host's cores, at most 8).")
 @click.option("--model", type=_FILE, default=None,
               help="Model file (GGUF or llama2.c .bin), module 'model' (default: models/default.gguf).")
 @click.option("--no-model", is_flag=True, help="Boot without a model (not even the default).")
@@ -97,7 +99,7 @@ def run(elf: Path | None, cmdline: str, options: tuple[str, ...], modules: tuple
         n: int | None, echo: bool | None, temperature: float | None, top_k: int | None,
         top_p: float | None, seed: int | None, ctx: int | None, kv_type: str | None,
         port: int, nic: str, tap: str | None, api_key: str | None, qemu_args: tuple[str, ...],
-        verbose: bool, quiet: bool) -> None:
+        verbose: bool, quiet: bool, smp: int | None = None) -> None:
     """Boot ELF (default build/cllm.elf, rebuilt first if a source changed) in QEMU:
     COM1 log to stderr, COM2 to stdout.
 
@@ -115,8 +117,7 @@ def run(elf: Path | None, cmdline: str, options: tuple[str, ...], modules: tuple
         elf=elf, cmdline=cmdline, options=options, modules=modules, memory_mib=memory_mib,
         accel=accel, cpu=cpu, model=model, no_model=no_model, tokenizer=tokenizer, prompt=prompt, n=n,
         temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, ctx=ctx, kv_type=kv_type,
-        port=port, nic=nic,
-        tap=tap, api_key=api_key, extra_args=qemu_args,
+        port=port, nic=nic, tap=tap, api_key=api_key, extra_args=qemu_args, smp=smp,
     ))
     out = sys.stdout.buffer
     lock = threading.Lock()

@@ -42,6 +42,7 @@ from cllm_build import qemu, run, tools
 from cllm_build.errors import BootError, UsageError
 
 DEFAULT_STATS_PORT = 8404
+DEFAULT_PORT = run.DEFAULT_PORT    # HAProxy's, where clients go
 MAX_REPLICAS = 16
 HEALTH_TIMEOUT_S = 180.0     # a kernel's boot to its first /health answer (TCG)
 HAPROXY_READY_TIMEOUT_S = 10.0
@@ -57,7 +58,7 @@ class FleetOptions:
 
     run: run.RunOptions
     replicas: int = 3
-    port: int = run.DEFAULT_PORT          # HAProxy's address for clients
+    port: int = DEFAULT_PORT              # HAProxy's address for clients
     base_port: int | None = None          # kernel i listens on base_port + i (default port + 1)
     stats_port: int = DEFAULT_STATS_PORT
     check_ms: int = 1000                  # health-check interval

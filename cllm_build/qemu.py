@@ -49,9 +49,9 @@ STATUS_PANIC = 2
 STATUS_NAMES = {STATUS_OK: "success", STATUS_FAILURE: "failure", STATUS_PANIC: "panic"}
 
 ACCELS = ("auto", "kvm", "tcg")
-NICS = ("e1000", "virtio")
-# QEMU device names of the NIC models.
+# The NIC models a kernel can be given: cllm.nic= name (kernel/dev/nic.c) -> QEMU device.
 NIC_DEVICES = {"e1000": "e1000", "virtio": "virtio-net-pci"}
+NICS = tuple(NIC_DEVICES)
 # Guest TCP port the kernel's HTTP server listens on.
 GUEST_HTTP_PORT = 80
 
@@ -116,6 +116,19 @@ def describe_exit(returncode: int | None, qemu_output: str = "") -> str:
     return f"QEMU failed (exit {returncode})" + (f": {err}" if err else "")
 
 
+SMP_DEFAULT_MAX = 8  # SMP_MAX_CPUS in kernel/include/smp.h: the kernel uses no more
+SMP_MAX = 64  # most guest CPUs a spec may ask for
+
+
+def default_smp() -> int:
+    """Guest CPUs for `cllm run` when --smp is not given: the host's cores, at most 8."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, SMP_DEFAULT_MAX))
+
+
 def default_memory_mib(model: Path | None) -> int:
     """Memory for a machine that loads `model`: base + 2x the model, capped."""
     if model is None:
@@ -157,6 +170,7 @@ class QemuSpec:
     disk: Path | None = None
     memory_mib: int = MEM_BASE_MIB
     cpu: str | None = None  # QEMU's default CPU model if None
+    smp: int = 1  # guest CPUs (-smp)
     accel: str = "tcg"
     cmdline: str = ""
     modules: tuple[Module, ...] = ()
@@ -178,6 +192,8 @@ class QemuSpec:
             raise UsageError("cmdline and modules of an ISO/disk boot belong in its grub.cfg")
         if not 16 <= self.memory_mib <= 3584:
             raise UsageError(f"memory {self.memory_mib} MiB is outside 16..3584 MiB")
+        if not 1 <= self.smp <= SMP_MAX:
+            raise UsageError(f"smp {self.smp} is outside 1..{SMP_MAX} CPUs")
         if self.accel not in ACCELS:
             raise UsageError(f"accel {self.accel!r} is not one of {', '.join(ACCELS)}")
         if self.nic is not None and self.nic not in NICS:
@@ -218,6 +234,8 @@ class QemuSpec:
         ]
         if self.cpu:
             cmd += ["-cpu", self.cpu]
+        if self.smp != 1:
+            cmd += ["-smp", str(self.smp)]
         if self.firmware is not None:
             cmd += ["-bios", str(self.firmware)]
         if self.elf is not None:

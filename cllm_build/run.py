@@ -60,6 +60,7 @@ class RunOptions:
     memory_mib: int | None = None
     accel: str = DEFAULT_ACCEL
     cpu: str | None = None
+    smp: int | None = None  # guest CPUs; None: qemu.default_smp()
     model: Path | None = None
     no_model: bool = False  # do not load models/default.gguf either
     tokenizer: Path | None = None
@@ -168,6 +169,7 @@ def make_plan(o: RunOptions) -> Plan:
     memory = o.memory_mib if o.memory_mib is not None else qemu.default_memory_mib(model)
     spec = qemu.QemuSpec(
         elf=o.elf, memory_mib=memory, cpu=o.cpu, accel=o.accel, cmdline=" ".join(words),
+        smp=o.smp if o.smp is not None else qemu.default_smp(),
         modules=tuple(modules), nic=nic, host_port=host_port, tap=o.tap,
         extra_args=tuple(o.extra_args),
     )

@@ -37,11 +37,11 @@ FLAGS = ["-std=c11", "-O1", "-g", "-Wall", "-Wextra", "-Werror", "-Wno-unused-pa
          "-fsanitize=fuzzer,address,undefined,float-cast-overflow", "-fno-sanitize-recover=all",
          "-fno-omit-frame-pointer"]
 
-# Kernel sources of the model path: the loader, the math and the tokenizer.
-LLM = ["kernel/llm/gguf.c", "kernel/llm/arch.c", "kernel/llm/model.c", "kernel/llm/llama2c.c",
-       "kernel/llm/quant.c", "kernel/llm/ops.c", "kernel/llm/ops_sse2.c", "kernel/llm/forward.c",
-       "kernel/llm/kv.c",
-       "kernel/llm/tokenizer.c"]
+def llm_sources() -> list[str]:
+    """Kernel sources of the model path (the host harness's list) and the tokenizer."""
+    from llm_harness import LLM_SOURCES
+
+    return [str(x) for x in LLM_SOURCES] + ["kernel/llm/tokenizer.c"]
 
 
 def net_sources() -> list[str]:
@@ -74,8 +74,8 @@ def targets() -> dict[str, Target]:
         Target("chat", ("kernel/llm/chat.c",), 4096),
         Target("tokenizer", ("kernel/llm/gguf.c", "kernel/llm/tokenizer.c"), 1025,
                (("CLLM_FUZZ_VOCABS", vocabs),)),
-        Target("gguf", tuple(LLM), 65536),
-        Target("llama2c", tuple(LLM), 65536),
+        Target("gguf", tuple(llm_sources()), 65536),
+        Target("llama2c", tuple(llm_sources()), 65536),
         Target("net", tuple(net_sources()), 8192),
         Target("server", server_sources(), 8192,
                (("CLLM_FUZZ_MODEL", str(FUZZ_DIR / "corpus" / "gguf" / "tiny-Q8_0.gguf")),)),

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hostcc import host_binary
+from llm_harness import LLM_SOURCES
 
 HTTP_SOURCES: list[Path | str] = [
     "kernel/http/hbuf.c",
@@ -31,9 +32,7 @@ HTTP_SOURCES: list[Path | str] = [
 ]
 # The real engine: the API backend over kernel/llm (see tests/host/http_llm_host.c).
 ENGINE_SOURCES: list[Path | str] = [
-    "kernel/llm/gguf.c", "kernel/llm/arch.c", "kernel/llm/model.c", "kernel/llm/llama2c.c",
-    "kernel/llm/quant.c", "kernel/llm/ops.c", "kernel/llm/ops_sse2.c", "kernel/llm/forward.c",
-    "kernel/llm/kv.c",
+    *LLM_SOURCES,
     "kernel/llm/tokenizer.c", "kernel/llm/generate.c",
     "kernel/llm/chat.c", "kernel/llm/sched.c", "kernel/http/api_llm.c",
     "tests/host/http_llm_host.c",

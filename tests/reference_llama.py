@@ -1,11 +1,11 @@
 """An independent float64 numpy implementation of the llama forward pass, used by
 the tests as the reference for the C engine in kernel/llm.
 
-Reads GGUF files through the `gguf` package (dequantizing F16/Q8_0/Q4_0 with
+Reads GGUF files through the `gguf` package (dequantizing F16 and the block types with
 gguf.quants) and llama2.c legacy checkpoints with numpy. RoPE is the interleaved
 (Meta) layout: pairs (2i, 2i+1) within each head rotate by pos * theta^(-2i/head_dim).
 
-Like llama.cpp, the engine multiplies Q8_0/Q4_0 matrices with an input quantized to
+Like llama.cpp, the engine multiplies block-type matrices with an input quantized to
 Q8_0 (per 32 values: d = max|x| / 127, q = round(x / d)); `quantize_act` (on by
 default) applies the same rounding here, so the comparison checks the arithmetic
 rather than the scheme.
@@ -35,6 +35,8 @@ class RefModel:
     output: np.ndarray  # (vocab, dim)
     layers: list[dict[str, np.ndarray]] = field(default_factory=list)
     qact: set[str] = field(default_factory=set)  # tensor names whose input is Q8_0-quantized
+    qact_k: set[str] = field(default_factory=set)  # tensor names whose input is Q8_K-rounded
+    qact_b: set[str] = field(default_factory=set)  # tensor names whose input is BF16-rounded
     quantize_act: bool = True
 
     @property
@@ -57,9 +59,15 @@ def load_gguf(path: str | Path) -> RefModel:
     g = lambda k, d=None: _field_value(r, k) if k in r.fields else d
     tensors = {}
     qact = set()
+    qact_k = set()
+    qact_b = set()
     for t in r.tensors:
-        if t.tensor_type.name in ("Q8_0", "Q4_0"):
+        if t.tensor_type.name in ("Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1"):
             qact.add(t.name)
+        if t.tensor_type.name in ("Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"):
+            qact_k.add(t.name)
+        if t.tensor_type.name == "BF16":
+            qact_b.add(t.name)
         arr = gguf.quants.dequantize(np.asarray(t.data), t.tensor_type)
         shape = tuple(int(x) for x in reversed(t.shape.tolist()))  # (ne1, ne0)
         tensors[t.name] = np.asarray(arr, dtype=np.float64).reshape(shape)
@@ -73,7 +81,10 @@ def load_gguf(path: str | Path) -> RefModel:
         rope_theta=float(g("llama.rope.freq_base", 10000.0)),
         tok_embd=tensors["token_embd.weight"], output_norm=tensors["output_norm.weight"],
         output=tensors.get("output.weight", tensors["token_embd.weight"]))
-    m.qact = {("output" if n == "token_embd.weight" and "output.weight" not in tensors else n) for n in qact}
+    tied = "output.weight" not in tensors
+    m.qact = {("output" if n == "token_embd.weight" and tied else n) for n in qact}
+    m.qact_k = {("output" if n == "token_embd.weight" and tied else n) for n in qact_k}
+    m.qact_b = {("output" if n == "token_embd.weight" and tied else n) for n in qact_b}
     for i in range(n_layers):
         p = f"blk.{i}."
         m.layers.append({k: tensors[p + k + ".weight"] for k in (
@@ -156,6 +167,39 @@ def _q8_act(x: np.ndarray) -> np.ndarray:
     return (q.astype(np.float64) * d.astype(np.float64)[:, None]).reshape(-1)
 
 
+def _q8k_act(x: np.ndarray) -> np.ndarray:
+    """x rounded as the engine rounds a K-quant matmul input (ggml's Q8_K: per 256
+    values iscale = -127 / the value of largest magnitude, round to nearest even,
+    at most 127; float32 scale math)."""
+    b = x.astype(np.float32).reshape(-1, 256)
+    out = np.zeros(b.shape)
+    for i, row in enumerate(b):
+        vmax = row[np.argmax(np.abs(row))]
+        if vmax == 0:
+            continue
+        iscale = np.float32(-127.0) / vmax
+        q = np.minimum(127, np.rint(iscale * row))
+        out[i] = q * np.float64(np.float32(1.0) / iscale)
+    return out.reshape(-1)
+
+
+def _bf16_act(x: np.ndarray) -> np.ndarray:
+    """x rounded to bfloat16 (nearest even), as the engine rounds a BF16 matmul input."""
+    u = x.astype(np.float32).view(np.uint32).astype(np.uint64)
+    r = ((u + 0x7FFF + ((u >> 16) & 1)) >> 16) << 16
+    return r.astype(np.uint32).view(np.float32).astype(np.float64)
+
+
+def _round_act(m: RefModel, name: str, v: np.ndarray) -> np.ndarray:
+    if m.quantize_act and name in m.qact_b:
+        return _bf16_act(v)
+    if m.quantize_act and name in m.qact_k:
+        return _q8k_act(v)
+    if m.quantize_act and name in m.qact:
+        return _q8_act(v)
+    return v
+
+
 def forward(m: RefModel, st: RefState, token: int, pos: int) -> np.ndarray:
     hd = m.head_dim
     rep = m.n_heads // m.n_kv_heads
@@ -164,9 +208,7 @@ def forward(m: RefModel, st: RefState, token: int, pos: int) -> np.ndarray:
         p = f"blk.{li}."
 
         def mm(k: str, v: np.ndarray, p: str = p, L: dict[str, np.ndarray] = L) -> np.ndarray:
-            if m.quantize_act and p + k + ".weight" in m.qact:
-                v = _q8_act(v)
-            return L[k] @ v
+            return L[k] @ _round_act(m, p + k + ".weight", v)
 
         xb = _rmsnorm(x, L["attn_norm"], m.rms_eps)
         q = _rope(mm("attn_q", xb), m.n_heads, hd, pos, m.rope_theta)
@@ -186,8 +228,9 @@ def forward(m: RefModel, st: RefState, token: int, pos: int) -> np.ndarray:
         g = mm("ffn_gate", xb)
         x = x + mm("ffn_down", g / (1 + np.exp(-g)) * mm("ffn_up", xb))
     x = _rmsnorm(x, m.output_norm, m.rms_eps)
-    if m.quantize_act and ({"output.weight", "output"} & m.qact):
-        x = _q8_act(x)
+    for name in ("output.weight", "output"):
+        if name in m.qact or name in m.qact_k or name in m.qact_b:
+            return m.output @ _round_act(m, name, x)
     return m.output @ x
 
 

@@ -29,7 +29,8 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
-from test_api_qemu import Guest, _boot, _free_port, guest  # noqa: F401 (guest: the fixture)
+from test_api_qemu import Guest, _boot, _free_port
+from test_api_qemu import guest as guest_fixture  # noqa: F401 (pytest finds it as `guest`)
 from test_run import _stderr_until
 
 pytestmark = pytest.mark.qemu

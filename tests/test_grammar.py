@@ -21,7 +21,8 @@ GRAMMARS = ROOT / "tests" / "grammars"
 
 @pytest.fixture(scope="module")
 def harness() -> Path:
-    return host_binary("grammar_main", ["kernel/llm/grammar.c", "tests/host/grammar_main.c"])
+    return host_binary("grammar_main", ["kernel/llm/grammar_compile.c", "kernel/llm/grammar.c",
+                                        "tests/host/grammar_main.c"])
 
 
 def run(harness: Path, grammar: Path | str, *args: str | bytes, tmp_path: Path | None = None,

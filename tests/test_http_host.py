@@ -316,7 +316,7 @@ def test_connection_limit_evicts_unfinished_requests_oldest_first():
     s = Script()
     for i in range(1, MAX_CONNS + 1):
         s.cmd("clock", 1000 + i).open(i).send(i, b"POST /tokenize HTTP/1.1\r\n")
-    s.open(21).poll()
+    s.cmd("clock", 2100).open(21).poll()  # every one has had HTTP_ACCEPT_GRACE_MS
     r = s.execute()
     assert r.state[1] == "closed" and r.out[1] == b""
     assert all(r.state[i] == "open" for i in range(2, MAX_CONNS + 2))

@@ -21,9 +21,9 @@ from cllm_build import qemu
 
 pytestmark = pytest.mark.qemu
 
-# Self-tests that cllm.selftest=all runs (kernel/core/selftest.c).
+# Self-tests that cllm.selftest=all runs (kernel/init/selftest.c).
 ALL_TESTS = {"page", "heap", "heap_big", "paging", "timer", "string", "printf", "cmdline", "sse",
-             "pci", "serial_data", "vga"}
+             "pci", "serial_data", "vga", "smp"}
 
 
 def test_boot_selftests_cmdline_module(kernel_elf, tmp_path):
@@ -172,3 +172,14 @@ def test_rtc_gives_the_wall_clock(kernel_elf, base):
     got = datetime(*map(int, m.groups()))
     drift = (got - datetime.fromisoformat(base)).total_seconds()
     assert 0 <= drift <= 30, (got, base)
+
+
+def test_a_command_line_cut_short_drops_the_cut_word(kernel_elf):
+    """Past 1023 bytes the command line is cut; the word the cut falls in (here an API
+    key) is dropped with a warning, never kept short."""
+    pad = " ".join(["pad" * 20] * 6)  # words without the cllm. prefix: ignored
+    log = boot(kernel_elf, f"cllm.selftest=cmdline {pad} cllm.api_key={'k' * 600}")
+    assert log.status == qemu.STATUS_OK, log.log[-2000:]
+    assert ('cllm: warning: command line longer than 1023 bytes: "cllm.api_key=kkkkkkkkkkkkkkkkkkk..." '
+            "and what follows ignored") in log.lines, log.log[-3000:]
+    assert "cllm: cmdline: 1 options, 0 rejected, 0 unknown" in log.lines, log.log[-3000:]

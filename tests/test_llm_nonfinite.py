@@ -25,11 +25,8 @@ NONFINITE = "logits not finite (NaN or inf)"
 FIRST_OF_LILY, ONCE = 269, 403
 
 
-@pytest.fixture(scope="module")
-def clang_harness() -> Path:
+def clang_harness_path() -> Path:
     """The harness built by clang with ASan + UBSan including float-cast-overflow."""
-    if not shutil.which("clang"):
-        pytest.skip("clang not installed (apt-get install clang)")
     mp = pytest.MonkeyPatch()
     mp.setenv("CC", "clang")
     try:
@@ -37,6 +34,13 @@ def clang_harness() -> Path:
                            extra=["-fsanitize=float-cast-overflow"])
     finally:
         mp.undo()
+
+
+@pytest.fixture(scope="module")
+def clang_harness() -> Path:
+    if not shutil.which("clang"):
+        pytest.skip("clang not installed (apt-get install clang)")
+    return clang_harness_path()
 
 
 @pytest.mark.parametrize("scalar", [True, False], ids=["scalar", "sse2"])

@@ -151,3 +151,44 @@ def test_console_greedy_same_on_sse2_and_x87(kernel_elf, models_dir, short_tmp):
 def test_no_model(kernel_elf):
     log = boot_check(kernel_elf, [], cmdline="")
     assert "cllm: no model" in log.splitlines()
+
+
+@pytest.mark.parametrize("qtype", ["Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K",
+                                   "BF16"])
+@pytest.mark.parametrize("cpu,kernels", [(None, "sse2"), ("pentium", "scalar")])
+def test_kernel_weight_types_match_host(kernel_elf, short_tmp, qtype, cpu, kernels):
+    """A small GGUF of each newer weight type runs in the kernel (SSE2 and x87) as on
+    the host."""
+    from gguf import GGMLQuantizationType as QT
+    from gguf_synth import write_llama
+
+    t = QT[qtype]
+    k = qtype.endswith("_K")
+    model = write_llama(short_tmp / "m.gguf", t, seed=int(t), ctx=64,
+                        **({"dim": 256, "hidden": 512} if k else {}))
+    log = boot_check(kernel_elf, [Module(model, "model")], cpu)
+    assert f"type {qtype}" in log, log
+    logits, toks, used = parse_check(log)
+    assert used == kernels
+    host = H.logits(model, [1])[0]
+    assert np.abs(logits - host).max() < 1e-4 * max(1.0, np.abs(host).max())
+    assert toks == H.greedy(model, [1], CHECK_STEPS)
+
+
+@pytest.mark.parametrize("cpu", [None, "pentium"])
+def test_console_nan_model_ends_with_error(models_dir, kernel_elf, short_tmp, cpu):
+    """NaN weights in the kernel (SSE2 and x87): the generation ends with an error
+    after the token whose forward pass went NaN, no panic, the kernel exits cleanly."""
+    from test_llm_nonfinite import FIRST_OF_LILY, nan_stories
+
+    from cllm_build.qemu import boot_to_exit
+
+    model = nan_stories(models_dir, short_tmp / "nan.gguf", FIRST_OF_LILY)
+    prompt = short_tmp / "prompt.txt"
+    prompt.write_bytes(b"Lily")
+    spec = QemuSpec(elf=kernel_elf, cpu=cpu, cmdline="cllm.n=24 cllm.temp=0",
+                    modules=(Module(model, "model"), Module(prompt, "prompt")))
+    res = boot_to_exit(spec, BOOT_TIMEOUT)
+    assert res.status == 1, res.log
+    assert "cllm: console: done: 1 tokens, finish error" in res.log
+    assert "panic" not in res.log

@@ -25,7 +25,7 @@ CASES = [
     "netdev_register", "arp_reply", "arp_resolve", "icmp_echo", "ip_checks", "stats_format",
     "tcp_handshake_data", "tcp_window_full", "tcp_recv_window", "tcp_keepalive_time_wait_reuse",
     "tcp_retransmit", "tcp_fast_retransmit_ooo",
-    "tcp_active_close_time_wait", "tcp_reset", "tcp_syn_flood", "tcp_echo_bulk", "tcp_fuzz", "dhcp",
+    "tcp_active_close_time_wait", "tcp_reset", "tcp_syn_flood", "tcp_syn_burst", "tcp_fin_wait_2_recycled", "tcp_echo_bulk", "tcp_fuzz", "dhcp",
 ]
 
 

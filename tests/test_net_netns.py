@@ -30,8 +30,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:  # the client half runs inside the namespace without the toolchain
+    from cllm_build import qemu
 
 HOST_IP = "192.168.77.1"
 GUEST_IP = "192.168.77.2"
@@ -52,10 +56,12 @@ def run(*cmd: str) -> None:
 class Relay(threading.Thread):
     """Frames tap <-> QEMU UDP socket, with loss, delay and reordering."""
 
-    def __init__(self, tap_fd: int, sock: socket.socket, qemu_addr: tuple[str, int], seed: int) -> None:
+    def __init__(self, tap_fd: int, sock: socket.socket, qemu_addr: tuple[str, int], seed: int,
+                 impaired: bool = True) -> None:
         super().__init__(daemon=True)
         self.tap_fd, self.sock, self.qemu_addr = tap_fd, sock, qemu_addr
         self.rng = random.Random(seed)
+        self.impaired = impaired  # False: every frame passes at once, in order
         self.stop = threading.Event()
         self.stats = {"frames": 0, "dropped": 0, "delayed": 0, "reordered": 0}
 
@@ -70,6 +76,10 @@ class Relay(threading.Thread):
                 to_qemu = src == self.tap_fd
                 frame = os.read(self.tap_fd, 2048) if to_qemu else self.sock.recv(2048)
                 self.stats["frames"] += 1
+                if not self.impaired:
+                    n += 1
+                    heapq.heappush(queue, (0.0, n, to_qemu, frame))
+                    continue
                 if self.rng.random() < LOSS:
                     self.stats["dropped"] += 1
                     continue
@@ -116,11 +126,11 @@ def namespace_with_tap() -> Iterator[tuple[str, int]]:
         os.close(fd)
 
 
-@pytest.mark.qemu
-@pytest.mark.parametrize("device", ["e1000", "virtio-net-pci"])
-def test_linux_peer_through_lossy_link(kernel_elf: Path, device: str) -> None:
-    if shutil.which("ip") is None:
-        pytest.skip("iproute2 (ip) is not installed")
+@contextmanager
+def guest_behind_tap(kernel_elf: Path, device: str, *, impaired: bool, seed: int, memory_mib: int = 128,
+                     modules: tuple[qemu.Module, ...] = ()) -> Iterator[tuple[qemu.Qemu, str, Relay]]:
+    """The kernel booted (static GUEST_IP) on a UDP socket netdev that a Relay joins to a
+    tap in a fresh namespace; yields (the running QEMU, namespace, relay)."""
     from cllm_build import qemu
 
     with namespace_with_tap() as (ns, tap_fd):
@@ -130,26 +140,35 @@ def test_linux_peer_through_lossy_link(kernel_elf: Path, device: str) -> None:
         probe.bind(("127.0.0.1", 0))
         qemu_port = probe.getsockname()[1]
         probe.close()
-        relay = Relay(tap_fd, relay_sock, ("127.0.0.1", qemu_port), seed=6)
+        relay = Relay(tap_fd, relay_sock, ("127.0.0.1", qemu_port), seed=seed, impaired=impaired)
         relay.start()
         netdev = f"socket,id=n0,udp=127.0.0.1:{relay_sock.getsockname()[1]},localaddr=127.0.0.1:{qemu_port}"
         spec = qemu.QemuSpec(
-            elf=kernel_elf, memory_mib=128, accel="tcg",
+            elf=kernel_elf, memory_mib=memory_mib, accel="tcg", modules=modules,
             cmdline=f"cllm.ip={GUEST_IP} cllm.netmask=255.255.255.0 cllm.gw={HOST_IP}",
             extra_args=("-netdev", netdev, "-device", f"{device},netdev=n0"))
         try:
             with qemu.Qemu(spec) as vm:
-                vm.wait_for_line("cllm: ready", 60)
-                proc = subprocess.run(
-                    ["ip", "netns", "exec", ns, sys.executable, __file__, "client", GUEST_IP],
-                    capture_output=True, text=True, timeout=300, check=False)
-                assert proc.returncode == 0, proc.stdout + proc.stderr
-                result = json.loads(proc.stdout.strip().splitlines()[-1])
-                assert not any("panic" in ln for ln in vm.lines), vm.log_text
+                vm.wait_for_line("cllm: ready", 120)
+                yield vm, ns, relay
+                assert not any("panic" in ln for ln in vm.lines), vm.log_text()
         finally:
             relay.stop.set()
             relay.join(5)
             relay_sock.close()
+
+
+@pytest.mark.qemu
+@pytest.mark.parametrize("device", ["e1000", "virtio-net-pci"])
+def test_linux_peer_through_lossy_link(kernel_elf: Path, device: str) -> None:
+    if shutil.which("ip") is None:
+        pytest.skip("iproute2 (ip) is not installed")
+    with guest_behind_tap(kernel_elf, device, impaired=True, seed=6) as (_vm, ns, relay):
+        proc = subprocess.run(
+            ["ip", "netns", "exec", ns, sys.executable, __file__, "client", GUEST_IP],
+            capture_output=True, text=True, timeout=300, check=False)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["ping_ok"] == result["ping_sent"] == 5, result
     assert result["echo_ok"] == result["echo_total"] == 12, result
     assert result["http_ok"] == result["http_total"] == 8, result

@@ -20,7 +20,6 @@ from cllm_build import qemu
 
 BOOT_TIMEOUT_S = 60.0
 IO_TIMEOUT_S = 30.0
-NIC_DEVICES = {"e1000": "e1000", "virtio": "virtio-net-pci"}
 MAC_LINE = r"^cllm: net: {name} ([0-9a-f]{{2}}(:[0-9a-f]{{2}}){{5}}) link up$"
 IP_LINE = re.compile(r"^cllm: net: \S+ ip (\S+) netmask (\S+) gw (\S+) \((dhcp|static)\)$")
 
@@ -38,7 +37,7 @@ def booted(elf: Path, nic: str, cmdline: str = "") -> Iterator[tuple[qemu.Qemu, 
     netdev = (f"user,id=n0,hostfwd=tcp:127.0.0.1:{http_port}-:80,"
               f"hostfwd=tcp:127.0.0.1:{echo_port}-:7")
     spec = qemu.QemuSpec(elf=elf, memory_mib=128, accel="tcg", cmdline=cmdline,
-                         extra_args=("-netdev", netdev, "-device", f"{NIC_DEVICES[nic]},netdev=n0"))
+                         extra_args=("-netdev", netdev, "-device", f"{qemu.NIC_DEVICES[nic]},netdev=n0"))
     with qemu.Qemu(spec) as vm:
         vm.wait_for_line("cllm: ready", BOOT_TIMEOUT_S)
         yield vm, http_port, echo_port
@@ -69,7 +68,7 @@ def pattern(n: int, seed: int) -> bytes:
 
 
 @pytest.mark.qemu
-@pytest.mark.parametrize("nic", ["e1000", "virtio"])
+@pytest.mark.parametrize("nic", qemu.NICS)
 def test_nic_dhcp_and_tcp(kernel_elf: Path, nic: str) -> None:
     with booted(kernel_elf, nic) as (vm, http_port, echo_port):
         name = "e1000" if nic == "e1000" else "virtio-net"
@@ -111,4 +110,19 @@ def test_static_address(kernel_elf: Path) -> None:
         ip = [m.groups() for m in map(IP_LINE.match, vm.lines) if m]
         assert ip == [("10.0.2.15", "255.255.255.0", "10.0.2.2", "static")], vm.log_text
         data = pattern(50_000, 3)
+        assert echo_roundtrip(echo_port, data) == data
+
+
+@pytest.mark.qemu
+def test_nic_chosen_from_the_driver_table(kernel_elf: Path) -> None:
+    """cllm.nic= names a row of the driver table (kernel/dev/nic.c): a driver whose card
+    is absent finds nothing, an unknown name is warned about and probed as auto."""
+    with booted(kernel_elf, "e1000", "cllm.nic=virtio") as (vm, _http_port, _echo_port):
+        assert "cllm: net: no network card found (cllm.nic=virtio)" in vm.lines, vm.log_text
+        assert not any(re.match(MAC_LINE.format(name=r"\S+"), ln) for ln in vm.lines), vm.log_text
+    with booted(kernel_elf, "virtio", "cllm.nic=rtl8139") as (vm, _http_port, echo_port):
+        assert ('cllm: warning: no NIC driver named "rtl8139"; drivers: e1000 virtio; '
+                "trying each (cllm.nic=auto)") in vm.lines, vm.log_text
+        assert any(re.match(MAC_LINE.format(name="virtio-net"), ln) for ln in vm.lines), vm.log_text
+        data = pattern(10_000, 5)
         assert echo_roundtrip(echo_port, data) == data

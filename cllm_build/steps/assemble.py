@@ -1,4 +1,5 @@
-"""Assemble boot/entry.s with Keystone into the `.boot` object.
+"""Assemble boot/entry.s with Keystone into the `.boot` object, and boot/ap_start.s (the
+SMP trampoline) into a `.rodata.smp_trampoline` object.
 
 The stub refers to symbols defined by the C kernel (kernel_main) and the linker
 script (boot_stack_top). Their values come from a table the caller supplies (zeros on
@@ -7,6 +8,11 @@ as hex literals before Keystone sees it. Keystone's own symbol-resolver callback
 used: once it has resolved a symbol, later assemblies in the same process read decimal
 literals as hex (Keystone 0.9.2), and it mis-resolves rel32 calls. The stub is padded to
 STUB_SIZE so both passes lay out the rest of the image identically.
+
+The trampoline names no kernel symbol (smp.c hands it its parameters at fixed
+addresses), so it is assembled once, in 16-bit mode from its first line (Keystone
+follows its `.code32` directive), at the address smp.c copies it to. It is data to the
+kernel: the symbols smp_trampoline_start/_end delimit it.
 """
 
 from __future__ import annotations
@@ -15,11 +21,16 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from cllm_build import elfobj
 from cllm_build.errors import ToolFailed, ToolMissing
 
 STUB_SIZE = 64
 BOOT_ADDRESS = 0x100000
 EXTERNAL_SYMBOLS = ("kernel_main", "boot_stack_top")
+TRAMPOLINE_SOURCE = "boot/ap_start.s"
+TRAMPOLINE_ADDRESS = 0x7000  # SMP_TRAMPOLINE_ADDR in kernel/include/smp.h
+TRAMPOLINE_MAX = 0xF00  # its parameters start at SMP_TRAMPOLINE_PARAMS = 0x7F00
+TRAMPOLINE_SECTION = ".rodata.smp_trampoline"
 _LABEL = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*):")
 
 
@@ -77,3 +88,28 @@ def assemble(source: str, externals: dict[str, int], base: int = BOOT_ADDRESS) -
 
 def assemble_file(path: Path, externals: dict[str, int]) -> Stub:
     return assemble(path.read_text(), externals)
+
+
+def assemble_trampoline(source: str) -> bytes:
+    """The SMP trampoline's bytes, assembled at TRAMPOLINE_ADDRESS starting in 16-bit mode."""
+    ks_mod = _keystone()
+    text = "\n".join(_strip_comments(source))
+    ks = ks_mod.Ks(ks_mod.KS_ARCH_X86, ks_mod.KS_MODE_16)
+    try:
+        enc, _ = ks.asm(text, TRAMPOLINE_ADDRESS)
+    except ks_mod.KsError as exc:
+        raise ToolFailed(f"Keystone could not assemble {TRAMPOLINE_SOURCE}: {exc}") from exc
+    code = bytes(enc or b"")
+    if not code or len(code) > TRAMPOLINE_MAX:
+        raise ToolFailed(f"{TRAMPOLINE_SOURCE} is {len(code)} bytes; it must be 1..{TRAMPOLINE_MAX}")
+    return code
+
+
+def trampoline_object(root: Path, obj: Path) -> Path:
+    """Write the trampoline as a relocatable object at `obj` (data, not code); returns `obj`."""
+    code = assemble_trampoline((root / TRAMPOLINE_SOURCE).read_text())
+    obj.parent.mkdir(parents=True, exist_ok=True)
+    obj.write_bytes(elfobj.relocatable(TRAMPOLINE_SECTION, code,
+                                       {"smp_trampoline_start": 0, "smp_trampoline_end": len(code)},
+                                       align=16, flags=elfobj.SHF_ALLOC, sym_type=elfobj.STT_OBJECT))
+    return obj

@@ -54,6 +54,7 @@ def link(cfg: BuildConfig, objs: list[Path], log: Callable[[str], None] | None =
     out = out or cfg.elf
     tmp = out.with_suffix(".pass1.elf")
 
+    objs = [*objs, assemble.trampoline_object(cfg.root, cfg.obj_dir / "boot" / "ap_start.o")]
     first = assemble.assemble_file(source, {n: 0 for n in assemble.EXTERNAL_SYMBOLS})
     stub_obj.write_bytes(elfobj.relocatable(".boot", first.code, first.labels))
     _ld(cfg, objs, stub_obj, tmp, log)

@@ -28,7 +28,7 @@ from elftools.elf.sections import SymbolTableSection
 
 from cllm_build import multiboot
 from cllm_build.errors import VerifyError
-from cllm_build.steps import disasm
+from cllm_build.steps import disasm, trampoline
 from cllm_build.steps.checks import Check, format_table
 
 LOAD_FLOOR = 0x100000  # 1 MiB: below it are the BIOS data, VGA memory and option ROMs
@@ -178,12 +178,20 @@ def check_file(path: Path) -> list[Check]:
     return check_image(path.read_bytes())
 
 
+def check_trampoline(data: bytes, source: Path) -> Check:
+    """The SMP trampoline linked into the image decodes to exactly `source` (steps/trampoline.py)."""
+    ok, detail = trampoline.check_file(data, source)
+    return Check("SMP trampoline matches boot/ap_start.s", ok, detail)
+
+
 def verify_or_raise(path: Path, entry_source: Path | None = None) -> list[Check]:
     """Layout checks, plus the code checks of steps/disasm.py when `entry_source` is given."""
     data = path.read_bytes()
     checks = check_image(data)
     if entry_source is not None and all(c.ok for c in checks):
         checks += disasm.code_checks(data, entry_source.read_text())
+    if entry_source is not None and all(c.ok for c in checks):
+        checks.append(check_trampoline(data, entry_source.parent / "ap_start.s"))
     if not all(c.ok for c in checks):
         failed = ", ".join(c.name for c in checks if not c.ok)
         raise VerifyError(f"{path} failed verification ({failed}):\n{format_table(checks)}")

@@ -4,7 +4,8 @@
  * kernel/core/options.c and keeps the accepted values, NUL-terminated, in a static
  * table. The command line is untrusted: an unknown key is warned about, a bad value
  * is rejected with a line naming key, value and what was wanted, and the boot goes
- * on either way. Called once by kernel_main; cmdline_get is then read-only.
+ * on either way. Values are kept whole (the store holds the whole line); nothing is
+ * cut short. Called once by kernel_main; cmdline_get is then read-only.
  */
 #include "cmdline.h"
 #include "kernel.h"
@@ -163,10 +164,13 @@ void cmdline_init(const char *line) {
                CMDLINE_MAX_OPTIONS);
     for (int32_t i = 0; i < n; i++) {
         const char *key = line + toks[i].key_off, *val = line + toks[i].val_off;
+        /* Warnings quote at most this much of a key or value, marking the rest "...". */
         int klen = (int)MIN(toks[i].key_len, 64u), vlen = (int)MIN(toks[i].val_len, 128u);
+        const char *kmore = toks[i].key_len > 64u ? "..." : "";
+        const char *vmore = toks[i].val_len > 128u ? "..." : "";
         const struct cmdline_option *opt = cmdline_lookup(key, toks[i].key_len);
         if (!opt) {
-            printk("cllm: warning: unknown option cllm.%.*s\n", klen, key);
+            printk("cllm: warning: unknown option cllm.%.*s%s\n", klen, key, kmore);
             n_unknown++;
             continue;
         }
@@ -176,8 +180,8 @@ void cmdline_init(const char *line) {
                    opt->key);
             n_rejected++;
         } else if (!cmdline_check_value(opt, val, toks[i].val_len, want, sizeof(want))) {
-            printk("cllm: warning: rejected cllm.%s=\"%.*s\": want %s\n", opt->key, vlen, val,
-                   want);
+            printk("cllm: warning: rejected cllm.%s=\"%.*s%s\": want %s\n", opt->key, vlen, val,
+                   vmore, want);
             n_rejected++;
         } else {
             cmdline_keep(opt, val, toks[i].val_len);

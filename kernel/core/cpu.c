@@ -1,7 +1,8 @@
 /*
  * CPU feature detection and FPU/SSE setup (cpu.h), run once by kernel_main before
- * any floating-point code. A CPU without CPUID (early 486) is treated as having an
- * FPU and nothing else; a CPU without SSE (Pentium) runs the x87 code paths.
+ * any floating-point code, and by each application processor as it starts
+ * (cpu_init_ap, kernel/core/smp.c), so every CPU computes with the same settings.
+ * A CPU without CPUID (early 486) is treated as having an FPU and nothing else; a CPU without SSE (Pentium) runs the x87 code paths.
  */
 #include "cpu.h"
 #include "kernel.h"
@@ -48,19 +49,22 @@ void cpu_init(void) {
         features_edx = CPUID_EDX_FPU;
     }
 
-    /* x87: native error reporting, WAIT honours TS, no emulation; then a clean state. */
-    write_cr0((read_cr0() & ~(CR0_EM | CR0_TS)) | CR0_MP | CR0_NE);
-    fninit();
-
-    bool sse = (features_edx & CPUID_EDX_SSE) && (features_edx & CPUID_EDX_FXSR);
-    if (sse) {
-        write_cr4(read_cr4() | CR4_OSFXSR | CR4_OSXMMEXCPT);
-        sse_on = true;
-        sse2_on = (features_edx & CPUID_EDX_SSE2) != 0;
-    }
+    sse_on = (features_edx & CPUID_EDX_SSE) && (features_edx & CPUID_EDX_FXSR);
+    sse2_on = sse_on && (features_edx & CPUID_EDX_SSE2) != 0;
+    cpu_init_ap();
     printk("cllm: cpu %s fpu %s tsc %s pse %s sse %s sse2 %s\n", vendor,
            cpu_has_fpu() ? "yes" : "no", cpu_has_tsc() ? "yes" : "no", cpu_has_pse() ? "yes" : "no",
            sse_on ? "on" : "no", sse2_on ? "on" : "no");
+}
+
+/* The FPU/SSE switches cpu_init chose, on the calling CPU. Prints nothing: it also
+ * runs on application processors, which stay off the log. */
+void cpu_init_ap(void) {
+    /* x87: native error reporting, WAIT honours TS, no emulation; then a clean state. */
+    write_cr0((read_cr0() & ~(CR0_EM | CR0_TS)) | CR0_MP | CR0_NE);
+    fninit();
+    if (sse_on)
+        write_cr4(read_cr4() | CR4_OSFXSR | CR4_OSXMMEXCPT);
 }
 
 bool cpu_has_cpuid(void) {

@@ -25,6 +25,21 @@ static void copy_string(char *dst, size_t cap, uint32_t src_addr) {
     dst[n] = '\0';
 }
 
+/* A command line longer than the copy ends at the last whole word: the word the cut
+ * fell in is dropped with a warning, never kept short (a key or an address cut short
+ * would be used as if it were whole). */
+static void drop_cut_word(const char *src) {
+    size_t n = strlen(boot_cmdline);
+    if (n < sizeof(boot_cmdline) - 1 || src[n] == '\0')
+        return;
+    while (n > 0 && boot_cmdline[n - 1] != ' ')
+        n--;
+    printk("cllm: warning: command line longer than %u bytes: \"%.32s...\" and what follows "
+           "ignored\n",
+           (unsigned)sizeof(boot_cmdline) - 1, boot_cmdline + n);
+    boot_cmdline[n] = '\0';
+}
+
 static size_t mem_dropped;
 
 static void add_mem(uint64_t base, uint64_t len, uint32_t type) {
@@ -131,9 +146,7 @@ const struct bootinfo *multiboot_parse(uint32_t magic, uint32_t info_addr) {
     const struct multiboot_info *mbi = (const struct multiboot_info *)(uintptr_t)info_addr;
     if (mbi->flags & MULTIBOOT_INFO_CMDLINE) {
         copy_string(boot_cmdline, sizeof(boot_cmdline), mbi->cmdline);
-        if (strlen(boot_cmdline) == sizeof(boot_cmdline) - 1)
-            printk("cllm: warning: command line cut at %u bytes\n",
-                   (unsigned)sizeof(boot_cmdline) - 1);
+        drop_cut_word((const char *)(uintptr_t)mbi->cmdline);
     }
     if (mbi->flags & MULTIBOOT_INFO_MMAP) {
         parse_mmap(mbi);

@@ -5,6 +5,7 @@
  * option adds one row here.
  */
 #include "cmdline.h"
+#include "smp.h"
 
 const struct cmdline_option cmdline_options[] = {
     /* Generation defaults (kernel/llm/gen_param.c, whose table owns the ranges: values
@@ -38,6 +39,7 @@ const struct cmdline_option cmdline_options[] = {
      "print the first logits and this many greedy tokens at boot (tests)"},
     /* Substrate (kernel/core). */
     {"selftest", CMDLINE_KIND_LIST, 0, 0, NULL, "run in-image self-tests (all, or names) and exit"},
+    {"smp", CMDLINE_KIND_U32, 1, SMP_MAX_CPUS, NULL, "use at most this many CPUs"},
     {"log", CMDLINE_KIND_CHOICE, 0, 0, "quiet|info|debug", "how much the serial log says"},
     /* Network (kernel/net, kernel/http). */
     {"ip", CMDLINE_KIND_IPV4, 0, 0, NULL, "static IPv4 address; DHCP when absent"},
@@ -47,8 +49,8 @@ const struct cmdline_option cmdline_options[] = {
     {"api_key", CMDLINE_KIND_STRING, 0, 0, NULL, "bearer token the API requires; none when absent"},
     {"request_timeout_ms", CMDLINE_KIND_U32, 100, 3600000, NULL,
      "time a client has to send a whole HTTP request (408 after); 15000 when absent"},
-    {"nic", CMDLINE_KIND_CHOICE, 0, 0, "auto|e1000|virtio|none",
-     "which network card driver to use"},
+    {"nic", CMDLINE_KIND_STRING, 0, 0, NULL,
+     "network card driver: auto, none, or a name from the table in kernel/dev/nic.c"},
 };
 
 const size_t cmdline_option_count = sizeof(cmdline_options) / sizeof(cmdline_options[0]);

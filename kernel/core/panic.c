@@ -9,10 +9,15 @@
  * then kernel_exit(EXIT_PANIC). The trace follows the saved-EBP chain (every kernel
  * file keeps frame pointers) and checks each frame against the stack's bounds
  * before reading it, so a corrupt chain ends the trace instead of faulting again.
+ *
+ * With more than one CPU running, the first CPU to panic owns the report: it stops
+ * the others (smp_stop_others, an NMI each) and the reason ends with "on cpu N (apic
+ * id X)". A CPU that panics while another one reports halts silently.
  */
 #include "kernel.h"
 #include "memlayout.h"
 #include "param.h"
+#include "smp.h"
 #include "trap.h"
 #include "x86.h"
 #include "zig.h"
@@ -57,18 +62,35 @@ static const char *const exception_names[32] = {
 };
 
 static volatile int panic_depth;
+static int panic_cpu = -1; /* index of the CPU that owns the report */
+
+/* Make this CPU the one that reports; a CPU that loses the race halts for good. A
+ * second panic on the owner itself returns (the nested-panic line reports it). */
+static void panic_claim(void) {
+    cli();
+    int me = smp_cpu_index(), none = -1;
+    if (__atomic_compare_exchange_n(&panic_cpu, &none, me, false, __ATOMIC_ACQ_REL,
+                                    __ATOMIC_ACQUIRE)) {
+        smp_stop_others();
+        return;
+    }
+    if (none == me)
+        return;
+    for (;;)
+        hlt();
+}
 
 /* Is [addr, addr + 8) inside the stack that holds `addr`? */
 static bool panic_frame_ok(uint32_t addr, uintptr_t *lo, uintptr_t *hi) {
     uintptr_t flo, fhi;
-    gdt_fault_stack(&flo, &fhi);
+    gdt_fault_stack_cpu(panic_cpu > 0 ? panic_cpu : 0, &flo, &fhi);
     if (addr >= (uintptr_t)boot_stack_bottom && addr + 8 <= (uintptr_t)boot_stack_top) {
         *lo = (uintptr_t)boot_stack_bottom;
         *hi = (uintptr_t)boot_stack_top;
     } else if (addr >= flo && addr + 8 <= fhi) {
         *lo = flo;
         *hi = fhi;
-    } else {
+    } else if (!smp_stack_bounds(addr, lo, hi) || addr + 8 > *hi) {
         return false;
     }
     return (addr & 3) == 0;
@@ -91,13 +113,18 @@ static void panic_trace(uint32_t eip, uint32_t ebp) {
 }
 
 static void NORETURN panic_report(const char *reason, const struct panic_regs *r) {
-    cli();
+    panic_claim();
     if (panic_depth++ > 0) {
         /* A fault while reporting: say so and stop before it can recurse again. */
         printk("cllm: panic: nested panic: %s\ncllm: panic end\n", reason);
         kernel_exit(EXIT_PANIC);
     }
-    printk("cllm: panic: %s\n", reason);
+    if (smp_cpu_count() > 1)
+        /* Start on a fresh line: the CPU we stopped may have been mid-line. */
+        printk("\ncllm: panic: %s on cpu %d (apic id %u)\n", reason, panic_cpu,
+               smp_apic_id(panic_cpu));
+    else
+        printk("cllm: panic: %s\n", reason);
     printk("cllm: panic: eip=0x%08x esp=0x%08x ebp=0x%08x eax=0x%08x ebx=0x%08x ecx=0x%08x "
            "edx=0x%08x esi=0x%08x edi=0x%08x eflags=0x%08x cr2=0x%08x err=0x%08x\n",
            r->eip, r->esp, r->ebp, r->eax, r->ebx, r->ecx, r->edx, r->esi, r->edi, r->eflags,
@@ -119,7 +146,7 @@ static NORETURN void panic_trap_on_stack(void) {
 }
 
 void panic_trap(const struct trap_frame *f, uint32_t cr2) {
-    cli();
+    panic_claim(); /* one CPU at a time on the panic stack */
     trap_pending = f;
     trap_pending_cr2 = cr2;
     switch_stack_call((uintptr_t)(panic_stack + PANIC_STACK_SIZE), panic_trap_on_stack);

@@ -3,14 +3,16 @@
  * RAM (usable regions of the memory map) is mapped write-back; everything else below
  * 4 GiB, the PCI MMIO hole included, is mapped uncached (PCD|PWT) so device registers
  * see every access. A 4 MiB region that is all of one kind gets one PSE page; a region
- * that mixes kinds, or holds page 0 or the boot stack guard page (left unmapped so
- * NULL dereferences and stack overflows fault), gets a 4 KiB page table. Without PSE
+ * that mixes kinds, or holds page 0 or a stack guard page (the boot stack's and those
+ * of the application processors' stacks, smp.h; left unmapped so NULL dereferences
+ * and stack overflows fault), gets a 4 KiB page table. Without PSE
  * every region gets a table. Called once by kernel_main after page_init.
  */
 #include "cpu.h"
 #include "kernel.h"
 #include "memlayout.h"
 #include "mm.h"
+#include "smp.h"
 #include "trap.h"
 #include "x86.h"
 
@@ -30,7 +32,18 @@ static uint32_t *page_dir; /* (PD_ENTRIES) one per 4 MiB region */
 static const struct bootinfo *vm_boot;
 
 static bool vm_is_hole(uint64_t addr) {
+    for (int cpu = 1; cpu < SMP_MAX_CPUS; cpu++)
+        if (addr == smp_stack_guard(cpu))
+            return true;
     return addr == 0 || addr == (uintptr_t)boot_stack_guard;
+}
+
+/* True if a hole lies in [base, end). */
+static bool vm_has_hole(uint64_t base, uint64_t end) {
+    for (int cpu = 1; cpu < SMP_MAX_CPUS; cpu++)
+        if (smp_stack_guard(cpu) >= base && smp_stack_guard(cpu) < end)
+            return true;
+    return base == 0 || ((uintptr_t)boot_stack_guard >= base && (uintptr_t)boot_stack_guard < end);
 }
 
 static enum vm_kind vm_kind_of(uint64_t page) {
@@ -47,7 +60,7 @@ static enum vm_kind vm_kind_of(uint64_t page) {
 /* True if every page of the 4 MiB region at base is of one kind. */
 static bool vm_region_uniform(uint64_t base) {
     uint64_t end = base + LARGE_PAGE_SIZE;
-    if (base == 0 || ((uintptr_t)boot_stack_guard >= base && (uintptr_t)boot_stack_guard < end))
+    if (vm_has_hole(base, end))
         return false;
     for (size_t r = 0; r < vm_boot->n_mem; r++) {
         const struct boot_mem_region *reg = &vm_boot->mem[r];

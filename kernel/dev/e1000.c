@@ -1,7 +1,8 @@
 /*
  * Intel 8254x (e1000) driver, tested against the 82540EM that QEMU emulates
  * (-nic model=e1000). Legacy descriptors, polled: no interrupts are enabled; the
- * stack calls poll_rx/send from net_poll. Relies on dev/pci.h (BAR0 is MMIO,
+ * stack calls poll_rx/send from net_poll. e1000_driver is its row in the driver
+ * table (kernel/dev/nic.c). Relies on dev/pci.h (BAR0 is MMIO,
  * identity-mapped uncached) and mm.h (heap blocks are physically contiguous and
  * their address is the DMA address). Register layout: Intel 8254x Software
  * Developer's Manual, section 13.
@@ -218,15 +219,10 @@ static int e1000_rings_init(struct e1000 *e) {
     return 0;
 }
 
-int e1000_probe(void) {
-    const struct pci_device *pd = NULL;
-    for (size_t i = 0; i < ARRAY_SIZE(e1000_device_ids) && !pd; i++)
-        pd = pci_find(E1000_VENDOR, e1000_device_ids[i]);
-    if (!pd)
-        return -1;
+static struct netdev *e1000_probe(const struct pci_device *pd) {
     if (pd->bar[0] & PCI_BAR_IO) {
         printk("cllm: net: e1000 BAR0 %x is I/O space, want MMIO\n", pd->bar[0]);
-        return -1;
+        return NULL;
     }
     struct e1000 *e = &e1000_state;
     e->mmio = (volatile uint8_t *)(uintptr_t)(pd->bar[0] & PCI_BAR_MEM_MASK);
@@ -241,13 +237,18 @@ int e1000_probe(void) {
     e1000_read_mac(e, e1000_dev.mac);
     if (e1000_rings_init(e) != 0) {
         printk("cllm: net: e1000 out of memory for rings\n");
-        return -1;
+        return NULL;
     }
     e1000_dev.name = "e1000";
     e1000_dev.ops = &e1000_ops;
     e1000_dev.priv = e;
-    const uint8_t *m = e1000_dev.mac;
-    printk("cllm: net: e1000 %02x:%02x:%02x:%02x:%02x:%02x link %s\n", m[0], m[1], m[2], m[3], m[4], m[5],
-           e1000_link_up(&e1000_dev) ? "up" : "down");
-    return netdev_register(&e1000_dev);
+    return &e1000_dev;
 }
+
+const struct netdev_driver e1000_driver = {
+    .name = "e1000",
+    .vendor = E1000_VENDOR,
+    .device_ids = e1000_device_ids,
+    .n_device_ids = ARRAY_SIZE(e1000_device_ids),
+    .probe = e1000_probe,
+};

@@ -3,7 +3,8 @@
  * section 4.1.4.8; QEMU -nic model=virtio-net-pci is transitional and offers it).
  * Two split virtqueues, 0 = receive and 1 = transmit, each buffer one descriptor
  * holding the 10-byte virtio_net_hdr followed by the frame. Polled: the used rings
- * are read from net_poll, interrupts stay unused. Relies on dev/pci.h (BAR0 is the
+ * are read from net_poll, interrupts stay unused. virtio_net_driver is its row in
+ * the driver table (kernel/dev/nic.c). Relies on dev/pci.h (BAR0 is the
  * I/O-port register block), x86.h port I/O, mm.h (heap address = DMA address).
  */
 #include "dev/netdev.h"
@@ -13,7 +14,7 @@
 #include "x86.h"
 
 #define VIRTIO_VENDOR 0x1af4
-#define VIRTIO_NET_LEGACY_ID 0x1000
+static const uint16_t virtio_net_device_ids[] = {0x1000 /* legacy and transitional network */};
 
 /* Legacy register block (offsets from the BAR0 I/O base). */
 #define VIO_DEVICE_FEATURES 0x00
@@ -171,13 +172,10 @@ static const struct netdev_ops vnet_ops = {
     .link_up = vnet_link_up,
 };
 
-int virtio_net_probe(void) {
-    const struct pci_device *pd = pci_find(VIRTIO_VENDOR, VIRTIO_NET_LEGACY_ID);
-    if (!pd)
-        return -1;
+static struct netdev *virtio_net_probe(const struct pci_device *pd) {
     if (!(pd->bar[0] & PCI_BAR_IO)) {
         printk("cllm: net: virtio-net BAR0 %x is not I/O space (legacy transport disabled?)\n", pd->bar[0]);
-        return -1;
+        return NULL;
     }
     struct vnet *v = &vnet_state;
     v->io = (uint16_t)(pd->bar[0] & PCI_BAR_IO_MASK);
@@ -191,7 +189,7 @@ int virtio_net_probe(void) {
     if (vnet_queue_init(v, VNET_RXQ) != 0 || vnet_queue_init(v, VNET_TXQ) != 0) {
         outb(v->io + VIO_STATUS, VIO_STATUS_FAILED);
         printk("cllm: net: virtio-net queue setup failed\n");
-        return -1;
+        return NULL;
     }
     if (features & VIRTIO_NET_F_MAC) {
         for (int i = 0; i < 6; i++)
@@ -212,8 +210,13 @@ int virtio_net_probe(void) {
     vnet_dev.name = "virtio-net";
     vnet_dev.ops = &vnet_ops;
     vnet_dev.priv = v;
-    const uint8_t *m = vnet_dev.mac;
-    printk("cllm: net: virtio-net %02x:%02x:%02x:%02x:%02x:%02x link %s\n", m[0], m[1], m[2], m[3], m[4], m[5],
-           vnet_link_up(&vnet_dev) ? "up" : "down");
-    return netdev_register(&vnet_dev);
+    return &vnet_dev;
 }
+
+const struct netdev_driver virtio_net_driver = {
+    .name = "virtio",
+    .vendor = VIRTIO_VENDOR,
+    .device_ids = virtio_net_device_ids,
+    .n_device_ids = ARRAY_SIZE(virtio_net_device_ids),
+    .probe = virtio_net_probe,
+};

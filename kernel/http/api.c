@@ -21,7 +21,11 @@
     "James Bible): it continues text in the style of that book; it is not an assistant"
 
 static const struct api_backend *api_backend;
-static char api_key[128];
+/* Longest API key accepted, bytes (`cllm run --api-key` checks the same bound). A longer
+ * one is never cut short: api_configure refuses it and every request answers 503. */
+#define API_KEY_MAX 255
+static char api_key[API_KEY_MAX + 1];
+static bool api_key_refused;
 
 struct api_metric {
     const char *route;
@@ -44,7 +48,16 @@ const struct http_app api_app = {
 
 void api_configure(const struct api_backend *backend, const char *key) {
     api_backend = backend;
-    snprintf(api_key, sizeof(api_key), "%s", key ? key : "");
+    size_t n = key ? strlen(key) : 0;
+    api_key_refused = n > API_KEY_MAX;
+    if (api_key_refused) {
+        port_log("api: error: cllm.api_key is %u bytes, longer than the %d accepted: every "
+                 "request is refused (503) until it is shortened",
+                 (unsigned)n, API_KEY_MAX);
+        n = 0;
+    }
+    memcpy(api_key, key ? key : "", n);
+    api_key[n] = '\0';
     if (api_key[0])
         port_log("api: api key required");
 }
@@ -490,6 +503,8 @@ static bool api_key_matches(const char *given) {
 }
 
 static bool api_authorized(const struct http_request *req) {
+    if (api_key_refused)
+        return false;
     if (!api_key[0])
         return true;
     const char *auth = http_header_get(req, "Authorization");
@@ -505,6 +520,16 @@ static bool api_authorized(const struct http_request *req) {
 
 void api_handle(struct http_conn *c, const struct http_request *req) {
     const struct api_route *path_match = NULL;
+    if (api_key_refused) { /* closed, not open: the configured key could not be kept */
+        char msg[128];
+        snprintf(msg, sizeof(msg),
+                 "the API key (cllm.api_key) is longer than %d bytes; every request is refused "
+                 "until it is shortened",
+                 API_KEY_MAX);
+        c->route = "other";
+        http_respond_error(c, 503, msg);
+        return;
+    }
     for (size_t i = 0; i < ARRAY_SIZE(api_routes); i++) {
         const struct api_route *r = &api_routes[i];
         if (strcmp(r->path, req->path) != 0)

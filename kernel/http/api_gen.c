@@ -300,7 +300,9 @@ void api_gen_handle(struct http_conn *c, const struct http_request *req, enum ap
     }
     if (api_tasks_active() >= API_MAX_SLOTS) {
         port_free(toks);
-        http_respond_error(c, 503, "all generation slots are busy; retry later");
+        char retry[32];
+        snprintf(retry, sizeof(retry), "Retry-After: %d\r\n", HTTP_RETRY_AFTER_S);
+        http_respond_error_headers(c, 503, "all generation slots are busy; retry later", retry);
         return;
     }
     struct api_task *t = port_alloc(sizeof(*t));

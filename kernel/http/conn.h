@@ -25,6 +25,7 @@ struct http_conn {
     size_t out_off;
     struct hbuf pending;         /* received, not yet parsed */
     uint64_t last_ms;            /* last byte in or out */
+    uint64_t opened_ms;          /* accepted */
     uint64_t req_start_ms;       /* first byte of the request being read */
     bool busy;                   /* a response is in progress (task or stream) */
     bool close_after;            /* close once out is flushed */

@@ -24,6 +24,12 @@
  * (server.c), or is refused with 503 when every connection is producing or
  * delivering a response. */
 #define HTTP_MAX_CONNS 72
+/* A connection younger than this that has not sent a whole request is never the one
+ * reset to make room, ms: in a burst of connects each gets the time to send its
+ * request (then it is answered, with 503 if the server is full). */
+#define HTTP_ACCEPT_GRACE_MS 1000
+/* Retry-After of a 503 that a retry can cure (server full, generation slots busy), s. */
+#define HTTP_RETRY_AFTER_S 1
 /* A connection the server closed whose peer has not closed its side becomes
  * eligible for that reset this long after its last byte out, ms (its response has
  * been acknowledged by then). */

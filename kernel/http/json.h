@@ -63,6 +63,10 @@ struct json_doc {
 int json_parse(struct json_doc *doc, const char *text, size_t len);
 void json_doc_free(struct json_doc *doc);
 
+/* 10^e as a double, the same way for the reader and the writer (exponentiation by
+ * squaring), so that a number written and read back is the same double again. */
+double json_pow10(int e);
+
 /* The member `key` of an object (the last one if repeated), or NULL. */
 const struct json_value *json_get(const struct json_value *obj, const char *key);
 const char *json_type_name(int type);
@@ -89,7 +93,8 @@ void json_write_string(struct json_writer *w, const char *s);
 void json_write_stringn(struct json_writer *w, const char *s, size_t len);
 void json_write_int(struct json_writer *w, int64_t v);
 /* Up to JSON_DOUBLE_DECIMALS decimals and 15 significant digits, trailing zeros
- * dropped; NaN and infinities are written as null. */
+ * dropped (past 9.2e18: 12 significant digits and an exponent); NaN and infinities are
+ * written as null. A number read back writes as the same text. */
 #define JSON_DOUBLE_DECIMALS 6
 void json_write_double(struct json_writer *w, double v);
 void json_write_bool(struct json_writer *w, bool v);

@@ -222,7 +222,7 @@ static bool json_parse_string(struct json_parser *p, const char **out, size_t *o
     return true;
 }
 
-static double json_pow10(int e) {
+double json_pow10(int e) {
     double r = 1.0, b = 10.0;
     unsigned u = (unsigned)(e < 0 ? -e : e);
     while (u) {

@@ -129,13 +129,18 @@ void json_write_double(struct json_writer *w, double v) {
     if (neg)
         v = -v;
     if (v >= 9.2e18) {
-        /* Past int64: a mantissa of 15 digits and a decimal exponent. */
+        /* Past int64: a mantissa of 12 digits and a decimal exponent, made by one
+         * division by json_pow10, which the reader multiplies by: reading the text back
+         * gives a number that writes as the same text. */
         int e = 0;
-        while (v >= 1e15) {
-            v /= 10;
+        for (double t = v; t >= 1e12; t /= 10)
             e++;
+        int64_t m = (int64_t)(v / json_pow10(e) + 0.5);
+        if (m >= 1000000000000LL) {
+            e++;
+            m = (int64_t)(v / json_pow10(e) + 0.5);
         }
-        hbuf_printf(w->out, "%s%llde%d", neg ? "-" : "", (long long)(v + 0.5), e);
+        hbuf_printf(w->out, "%s%llde%d", neg ? "-" : "", (long long)m, e);
         return;
     }
     if (v >= 1e15) {

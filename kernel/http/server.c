@@ -12,8 +12,10 @@
  *
  * Connection limit: at HTTP_MAX_CONNS, a new connection is admitted by marking one
  * that is not working on a response (one the server already closed, else the
- * longest idle, else the oldest unfinished request) for a reset on the next poll
- * turn, so a flood of idle or half-sent connections cannot lock clients out. The
+ * longest idle, else the oldest unfinished request; never one younger than
+ * HTTP_ACCEPT_GRACE_MS, so a burst of clients is not reset before it could send its
+ * requests) for a reset on the next poll turn, so a flood of idle or half-sent
+ * connections cannot lock clients out; with none to give way, 503 and Retry-After. The
  * reset waits for the poll turn because accepts arrive from inside the transport's
  * own callbacks.
  */
@@ -204,7 +206,7 @@ static bool http_conn_drain_pending(struct http_conn *c, uint64_t now_ms) {
 
 /* The connection to reset so a new one fits, or NULL: first one the server closed
  * whose peer lingers, then the longest idle, then the oldest unfinished request;
- * never one producing or delivering a response. */
+ * never one producing or delivering a response, nor one still in its accept grace. */
 static struct http_conn *http_conn_victim(uint64_t now_ms) {
     struct http_conn *best = NULL;
     int best_rank = 0;
@@ -219,6 +221,8 @@ static struct http_conn *http_conn_victim(uint64_t now_ms) {
                 continue;
             rank = 0;
         } else if (c->busy || http_conn_unsent(c) || c->close_after) {
+            continue;
+        } else if (now_ms - c->opened_ms < HTTP_ACCEPT_GRACE_MS) {
             continue;
         } else if (!c->parser->started && c->pending.len == 0) {
             rank = 1;
@@ -257,8 +261,9 @@ struct http_conn *http_conn_open(void *t, const struct http_transport_ops *ops, 
         char msg[256];
         int n = snprintf(msg, sizeof(msg),
                          "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n"
-                         "Content-Type: application/json\r\nContent-Length: %u\r\n\r\n%s",
-                         (unsigned)(sizeof(body) - 1), body);
+                         "Retry-After: %d\r\nContent-Type: application/json\r\n"
+                         "Content-Length: %u\r\n\r\n%s",
+                         HTTP_RETRY_AFTER_S, (unsigned)(sizeof(body) - 1), body);
         ops->send(t, msg, (size_t)n);
         http_conn_note_response(NULL, 503);
         return NULL;
@@ -273,7 +278,7 @@ struct http_conn *http_conn_open(void *t, const struct http_transport_ops *ops, 
     c->transport = t;
     c->ops = ops;
     c->id = ++http_next_id;
-    c->last_ms = now_ms;
+    c->last_ms = c->opened_ms = now_ms;
     c->keep_alive = true;
     c->version_minor = 1;
     c->next = http_conns;

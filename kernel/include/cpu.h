@@ -10,6 +10,7 @@
 #include "types.h"
 
 void cpu_init(void);
+void cpu_init_ap(void); /* the same FPU/SSE settings on another CPU (after cpu_init) */
 bool cpu_has_cpuid(void);
 bool cpu_has_fpu(void);
 bool cpu_has_tsc(void);

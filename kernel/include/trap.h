@@ -21,6 +21,7 @@ struct trap_frame {
 
 void gdt_init(void);
 void traps_init(void);                    /* IDT with all 48 gates, PIC remapped and masked */
+void traps_init_cpu(void);                /* load the shared IDT on another CPU */
 void trap_dispatch(struct trap_frame *f); /* called by the entry stubs */
 
 typedef void (*irq_handler_fn)(void);
@@ -37,6 +38,8 @@ uint16_t pic_in_service(void); /* in-service bits, IRQ n = bit n */
 #define GDT_FAULT_TSS 0x20            /* the double-fault task, for the task gate on vector 8 */
 void gdt_set_fault_cr3(uint32_t cr3); /* page directory of the double-fault task */
 void gdt_fault_stack(uintptr_t *lo, uintptr_t *hi); /* bounds of the double-fault stack */
+void gdt_init_cpu(int cpu);                         /* this CPU's GDT and TSS (gdt_init: cpu 0) */
+void gdt_fault_stack_cpu(int cpu, uintptr_t *lo, uintptr_t *hi); /* same, CPU cpu */
 
 /* kernel/core/panic.c: the report for a trap frame (exceptions). panic_trap first
  * moves to the panic stack, so it works however little of the boot stack is left. */

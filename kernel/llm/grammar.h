@@ -80,7 +80,12 @@ struct grammar_state {
     bool overflow;                  /* a path passed GRAMMAR_MAX_DEPTH/_STACKS */
 };
 
-/* Compile GBNF src[0..len). 0 and *out set, or -1 with err naming the line, column
+/* True at the end of an alternative (GRAMMAR_ALT or GRAMMAR_END). */
+static inline bool grammar_is_alt_end(const struct grammar *g, int pos) {
+    return g->elems[pos].type == GRAMMAR_END || g->elems[pos].type == GRAMMAR_ALT;
+}
+
+/* grammar_compile.c: compile GBNF src[0..len). 0 and *out set, or -1 with err naming the line, column
  * and what is wrong ("line 3 col 7: undefined rule `valu`"). */
 int grammar_compile(struct grammar **out, const char *src, size_t len, char *err, size_t errlen);
 void grammar_free(struct grammar *g);

@@ -5,6 +5,9 @@
  */
 #include "llm/ops.h"
 #include "llm/quant.h"
+#include "llm/wt_bf16.h"
+#include "llm/wt_kquant.h"
+#include "llm/wt_legacy.h"
 
 static const struct ops_kernels *ops_active = &ops_scalar;
 
@@ -152,6 +155,15 @@ static const struct ops_type scalar_types[] = {
     {MODEL_WTYPE_F16, OPS_INPUT_F32, quant_dequant_f16, scalar_dot_f16_row, NULL},
     {MODEL_WTYPE_Q8_0, OPS_INPUT_Q8, quant_dequant_q8_0, scalar_dot_q8_0, NULL},
     {MODEL_WTYPE_Q4_0, OPS_INPUT_Q8, quant_dequant_q4_0, scalar_dot_q4_0, NULL},
+    {MODEL_WTYPE_Q4_1, OPS_INPUT_Q8, wt_dequant_q4_1, wt_dot_q4_1, NULL},
+    {MODEL_WTYPE_Q5_0, OPS_INPUT_Q8, wt_dequant_q5_0, wt_dot_q5_0, NULL},
+    {MODEL_WTYPE_Q5_1, OPS_INPUT_Q8, wt_dequant_q5_1, wt_dot_q5_1, NULL},
+    {MODEL_WTYPE_Q2_K, OPS_INPUT_Q8K, wt_dequant_q2_k, wt_dot_q2_k, NULL},
+    {MODEL_WTYPE_Q3_K, OPS_INPUT_Q8K, wt_dequant_q3_k, wt_dot_q3_k, NULL},
+    {MODEL_WTYPE_Q4_K, OPS_INPUT_Q8K, wt_dequant_q4_k, wt_dot_q4_k, NULL},
+    {MODEL_WTYPE_Q5_K, OPS_INPUT_Q8K, wt_dequant_q5_k, wt_dot_q5_k, NULL},
+    {MODEL_WTYPE_Q6_K, OPS_INPUT_Q8K, wt_dequant_q6_k, wt_dot_q6_k, NULL},
+    {MODEL_WTYPE_BF16, OPS_INPUT_BF16, wt_dequant_bf16, wt_dot_bf16, NULL},
 };
 
 const struct ops_kernels ops_scalar = {
@@ -172,11 +184,12 @@ const struct ops_kernels ops_scalar = {
 static void ops_build_table(void) {
     memset(ops_table, 0, sizeof(ops_table));
     for (int i = 0; i < ops_scalar.n_types; i++)
-        ops_table[ops_scalar.types[i].type] = ops_scalar.types[i];
+        if (ops_scalar.types[i].type < GGUF_GGML_TYPE_COUNT)
+            ops_table[ops_scalar.types[i].type] = ops_scalar.types[i];
     for (int i = 0; ops_active != &ops_scalar && i < ops_active->n_types; i++) {
         const struct ops_type *o = &ops_active->types[i];
-        struct ops_type *t = &ops_table[o->type];
-        if (t->dot && o->input == t->input) {
+        struct ops_type *t = o->type < GGUF_GGML_TYPE_COUNT ? &ops_table[o->type] : NULL;
+        if (t && t->dot && o->input == t->input) {
             t->dot = o->dot;
             t->dot_rows = o->dot_rows;
         }
@@ -240,6 +253,10 @@ static float ops_dot_split(const struct model_matrix *w, int r, const float *x) 
 void ops_scratch_free(struct ops_scratch *sc) {
     port_free(sc->xq.q);
     port_free(sc->xq.d);
+    port_free(sc->xk.q);
+    port_free(sc->xk.d);
+    port_free(sc->xk.bsums);
+    port_free(sc->xb);
     port_free(sc->act);
     memset(sc, 0, sizeof(*sc));
 }
@@ -263,12 +280,59 @@ static struct ops_xq *ops_xq_reserve(struct ops_scratch *sc, int n) {
     return &sc->xq;
 }
 
+/* The scratch Q8_K input for n values; NULL when out of memory. */
+static struct ops_xk *ops_xk_reserve(struct ops_scratch *sc, int n) {
+    if (n > sc->xk_cap) {
+        int16_t *q = port_alloc((size_t)n * sizeof(int16_t));
+        float *d = port_alloc((size_t)(n / OPS_QK_K + 1) * sizeof(float));
+        int16_t *bs = port_alloc((size_t)(n / 16 + 1) * sizeof(int16_t));
+        if (!q || !d || !bs) {
+            port_free(q);
+            port_free(d);
+            port_free(bs);
+            return NULL;
+        }
+        port_free(sc->xk.q);
+        port_free(sc->xk.d);
+        port_free(sc->xk.bsums);
+        sc->xk = (struct ops_xk){q, d, bs};
+        sc->xk_cap = n;
+    }
+    return &sc->xk;
+}
+
+/* Input i of a Q8_K input of n values per input. */
+static struct ops_xk ops_xk_at(const struct ops_xk *xk, int i, int n) {
+    return (struct ops_xk){xk->q + (size_t)i * n, xk->d + (size_t)i * (n / OPS_QK_K),
+                           xk->bsums + (size_t)i * (n / 16)};
+}
+
 /* The inputs x(nb, n) in the form `in` names, ready for the dot kernels: x itself,
  * or its rows rounded into the scratch. NULL when out of memory. */
 static const void *ops_input_prepare(struct ops_scratch *sc, enum ops_input in, const float *x,
                                      int n, int nb) {
     if (in == OPS_INPUT_F32)
         return x;
+    if (in == OPS_INPUT_BF16) {
+        if (nb * n > sc->xb_cap) {
+            uint16_t *v = port_alloc((size_t)nb * (size_t)n * sizeof(uint16_t));
+            if (!v)
+                return NULL;
+            port_free(sc->xb);
+            sc->xb = v;
+            sc->xb_cap = nb * n;
+        }
+        ops_round_bf16(sc->xb, x, nb * n);
+        return sc->xb;
+    }
+    if (in == OPS_INPUT_Q8K) {
+        struct ops_xk *xk = ops_xk_reserve(sc, nb * n);
+        for (int b = 0; xk && b < nb; b++) {
+            struct ops_xk one = ops_xk_at(xk, b, n);
+            ops_quantize_k(&one, x + (size_t)b * n, n);
+        }
+        return xk;
+    }
     struct ops_xq *xq = ops_xq_reserve(sc, nb * n);
     if (!xq)
         return NULL;
@@ -286,6 +350,11 @@ static void ops_rows_each(const struct ops_type *t, const void *w, const void *x
     for (int i = 0; i < nx; i++) {
         if (t->input == OPS_INPUT_F32) {
             out[(size_t)i * stride] = t->dot(w, (const float *)x + (size_t)i * n, n);
+        } else if (t->input == OPS_INPUT_BF16) {
+            out[(size_t)i * stride] = t->dot(w, (const uint16_t *)x + (size_t)i * n, n);
+        } else if (t->input == OPS_INPUT_Q8K) {
+            struct ops_xk one = ops_xk_at(x, i, n);
+            out[(size_t)i * stride] = t->dot(w, &one, n);
         } else {
             const struct ops_xq *xq = x;
             struct ops_xq one = {xq->q + (size_t)i * n, xq->d + (size_t)i * (n / QUANT_QK)};
@@ -339,11 +408,11 @@ void ops_matmul_n(struct ops_scratch *sc, float *const *out, const struct model_
 }
 
 /* One matrix, nb inputs, rows outermost: each weight row is read once and used for
- * all nb inputs while it is in the cache. xq holds the nb inputs rounded to Q8, row
- * after row, when some matrix of the batch multiplies Q8; every product is the one
+ * all nb inputs while it is in the cache. in[kind] holds the nb inputs prepared in
+ * each form some matrix of the batch multiplies; every product is the one
  * ops_matmul computes. */
 static void ops_matmul_rows(float *out, const struct model_matrix *w, const float *x,
-                            const void *xq, int nb) {
+                            const void *const *in, int nb) {
     const uint8_t *base = w->data;
     size_t rb = quant_row_bytes(w->type, w->cols);
     int n = w->cols, rows = w->rows;
@@ -358,34 +427,37 @@ static void ops_matmul_rows(float *out, const struct model_matrix *w, const floa
         memset(out, 0, (size_t)nb * (size_t)rows * sizeof(float));
         return;
     }
-    const void *in = t->input == OPS_INPUT_F32 ? (const void *)x : xq;
     for (int r = 0; r < rows; r++) {
         const uint8_t *row = base + r * rb;
         if (t->dot_rows)
-            t->dot_rows(row, in, nb, n, out + r, rows);
+            t->dot_rows(row, in[t->input], nb, n, out + r, rows);
         else
-            ops_rows_each(t, row, in, nb, n, out + r, rows);
+            ops_rows_each(t, row, in[t->input], nb, n, out + r, rows);
     }
 }
 
 void ops_matmul_batch(struct ops_scratch *sc, float *const *out,
                       const struct model_matrix *const *w, int n, const float *x, int nb) {
     int cols = w[0]->cols;
-    bool q8 = false, same = true;
+    bool need[OPS_INPUT_COUNT] = {false}, same = true, ok = true;
     for (int i = 0; i < n; i++) {
         const struct ops_type *t = ops_type_of(w[i]->type);
-        q8 = q8 || (t && t->input == OPS_INPUT_Q8);
+        if (t)
+            need[t->input] = true;
         same = same && w[i]->cols == cols;
     }
-    const void *xq = NULL;
-    if (q8 && (!same || !(xq = ops_input_prepare(sc, OPS_INPUT_Q8, x, cols, nb)))) {
+    const void *in[OPS_INPUT_COUNT] = {x};
+    for (int k = OPS_INPUT_F32 + 1; k < OPS_INPUT_COUNT; k++)
+        if (need[k] && (!same || !(in[k] = ops_input_prepare(sc, (enum ops_input)k, x, cols, nb))))
+            ok = false;
+    if (!ok) {
         for (int b = 0; b < nb; b++) /* unusual shapes, or out of memory: one at a time */
             for (int i = 0; i < n; i++)
                 ops_matmul(sc, out[i] + b * w[i]->rows, w[i], x + b * cols);
         return;
     }
     for (int i = 0; i < n; i++)
-        ops_matmul_rows(out[i], w[i], x, xq, nb);
+        ops_matmul_rows(out[i], w[i], x, in, nb);
 }
 
 void ops_get_row(float *out, const struct model_matrix *w, int row) {

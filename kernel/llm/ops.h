@@ -1,8 +1,11 @@
 /*
  * The transformer's math: matrix-vector products by weight type, RMSNorm, softmax,
- * SiLU. forward.c calls these. The dot products come from a table chosen once at
- * boot (ops_select): scalar kernels in ops.c, or SSE2 kernels in ops_sse2.c when
- * the CPU has SSE2 and the kernel enabled it. Relies on quant.h and port.h.
+ * SiLU. forward.c calls these. Every weight type is one row of the weight-type
+ * table (struct ops_type: the input form it multiplies, its dequantizer, its dot
+ * products; the scalar rows in ops.c, their kernels in ops.c and wt_*.c); the SSE2
+ * set (ops_sse2.c, wt_*_sse2.c) replaces the dot products of the rows it lists when
+ * the CPU has SSE2 and the kernel enabled it, chosen once at boot (ops_select). A
+ * type without a row is refused at load. Relies on quant.h and port.h.
  */
 #ifndef CLLM_LLM_OPS_H
 #define CLLM_LLM_OPS_H
@@ -25,6 +28,24 @@ struct ops_xq {
     float *d;    /* (n / QUANT_QK) */
 };
 
+#define OPS_QK_K 256  /* values per K-quant super-block and per Q8_K input block */
+
+/* The input of a K-quant matmul, rounded as ggml's Q8_K: per block of OPS_QK_K
+ * values d = 1 / (-127 / v) with v the value of largest magnitude, q = x / d rounded
+ * to nearest even (at most 127), and the sums of each 16 q. */
+struct ops_xk {
+    int16_t *q;      /* (n) */
+    float *d;        /* (n / OPS_QK_K) */
+    int16_t *bsums;  /* (n / 16) */
+};
+
+/* Round x(n) into xk (n a multiple of OPS_QK_K); a block with NaN or inf gets
+ * d = NaN and q = 0. Portable C, the same in every kernel set (wt_kquant.c). */
+void ops_quantize_k(struct ops_xk *xk, const float *x, int n);
+
+/* Round x(n) to bfloat16 (nearest even; NaN stays NaN) into out(n) (wt_bf16.c). */
+void ops_round_bf16(uint16_t *out, const float *x, int n);
+
 /* The largest finite float: inputs above it in magnitude (inf, and NaN, which
  * compares false) are not quantized. */
 #define OPS_FLOAT_MAX 3.40282347e38f
@@ -41,6 +62,10 @@ void ops_quantize_nonfinite(struct ops_xq *xq, int k);
 struct ops_scratch {
     struct ops_xq xq;  /* q (xq_cap), d (xq_cap / QUANT_QK + 1) */
     int xq_cap;        /* values */
+    struct ops_xk xk;  /* q (xk_cap), d (xk_cap / OPS_QK_K), bsums (xk_cap / 16) */
+    int xk_cap;        /* values */
+    uint16_t *xb;      /* (xb_cap) bfloat16 input */
+    int xb_cap;        /* values */
     float *act;        /* (act_cap) forward.c's batch activations, row after row */
     size_t act_cap;    /* floats */
 };
@@ -53,6 +78,9 @@ void ops_scratch_free(struct ops_scratch *sc);
 enum ops_input {
     OPS_INPUT_F32,  /* x: const float * (the input as is) */
     OPS_INPUT_Q8,   /* x: const struct ops_xq * (Q8 blocks of QUANT_QK) */
+    OPS_INPUT_Q8K,  /* x: const struct ops_xk * (Q8_K blocks of OPS_QK_K) */
+    OPS_INPUT_BF16, /* x: const uint16_t * (bfloat16 values, ops_round_bf16) */
+    OPS_INPUT_COUNT,
 };
 
 /* One row of the weight-type table (ggml's type_traits): how to read a type and
@@ -101,8 +129,8 @@ bool ops_supports(uint32_t type);
 /* out(rows) = W(rows, cols) . x(cols). The rounded input goes to sc. */
 void ops_matmul(struct ops_scratch *sc, float *out, const struct model_matrix *w, const float *x);
 
-/* out[i] = w[i] . x for i < n, all with the same input (quantized once when the
- * matrices share a block type): the Q/K/V and gate/up projections. */
+/* out[i] = w[i] . x for i < n, all with the same input (rounded once when the
+ * matrices share an input form): the Q/K/V and gate/up projections. */
 void ops_matmul_n(struct ops_scratch *sc, float *const *out, const struct model_matrix *const *w,
                   int n, const float *x);
 

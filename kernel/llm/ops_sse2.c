@@ -7,6 +7,9 @@
 
 #include "llm/ops.h"
 #include "llm/quant.h"
+#include "llm/wt_bf16.h"
+#include "llm/wt_kquant.h"
+#include "llm/wt_legacy.h"
 
 static float sse2_hsum(__m128 v) {
     __m128 t = _mm_add_ps(v, _mm_movehl_ps(v, v));
@@ -379,6 +382,15 @@ static const struct ops_type sse2_types[] = {
     {MODEL_WTYPE_F16, OPS_INPUT_F32, NULL, sse2_dot_f16_row, NULL},
     {MODEL_WTYPE_Q8_0, OPS_INPUT_Q8, NULL, sse2_dot_q8_0, sse2_dot_q8_0_rows},
     {MODEL_WTYPE_Q4_0, OPS_INPUT_Q8, NULL, sse2_dot_q4_0, sse2_dot_q4_0_rows},
+    {MODEL_WTYPE_Q4_1, OPS_INPUT_Q8, NULL, wt_dot_q4_1_sse2, NULL},
+    {MODEL_WTYPE_Q5_0, OPS_INPUT_Q8, NULL, wt_dot_q5_0_sse2, NULL},
+    {MODEL_WTYPE_Q5_1, OPS_INPUT_Q8, NULL, wt_dot_q5_1_sse2, NULL},
+    {MODEL_WTYPE_Q2_K, OPS_INPUT_Q8K, NULL, wt_dot_q2_k_sse2, NULL},
+    {MODEL_WTYPE_Q3_K, OPS_INPUT_Q8K, NULL, wt_dot_q3_k_sse2, NULL},
+    {MODEL_WTYPE_Q4_K, OPS_INPUT_Q8K, NULL, wt_dot_q4_k_sse2, NULL},
+    {MODEL_WTYPE_Q5_K, OPS_INPUT_Q8K, NULL, wt_dot_q5_k_sse2, NULL},
+    {MODEL_WTYPE_Q6_K, OPS_INPUT_Q8K, NULL, wt_dot_q6_k_sse2, NULL},
+    {MODEL_WTYPE_BF16, OPS_INPUT_BF16, NULL, wt_dot_bf16_sse2, NULL},
 };
 
 const struct ops_kernels ops_sse2 = {

@@ -22,6 +22,27 @@ struct quant_q4_0 {
     uint8_t qs[QUANT_QK / 2];
 } PACKED;
 
+/* Q4_1: value[j] = d * (qs[j] & 15) + m, value[j + 16] = d * (qs[j] >> 4) + m */
+struct quant_q4_1 {
+    uint16_t d, m;  /* scale and offset, IEEE halves */
+    uint8_t qs[QUANT_QK / 2];
+} PACKED;
+
+/* Q5_0: value[j] = d * (((qs[j] & 15) | bit j of qh << 4) - 16), value[j + 16] the
+ * same with qs[j] >> 4 and bit j + 16 of qh (qh a little-endian uint32). */
+struct quant_q5_0 {
+    uint16_t d;
+    uint8_t qh[4];
+    uint8_t qs[QUANT_QK / 2];
+} PACKED;
+
+/* Q5_1: as Q5_0 without the - 16, plus the offset m. */
+struct quant_q5_1 {
+    uint16_t d, m;
+    uint8_t qh[4];
+    uint8_t qs[QUANT_QK / 2];
+} PACKED;
+
 /* IEEE half to float, exact for every input (subnormals, inf, NaN). */
 float quant_f16_to_f32(uint16_t h);
 

@@ -1,11 +1,11 @@
 /*
  * net_init / net_poll (subsys.h): the kernel side of the network stack. net_init
- * probes the NIC chosen by cllm.nic= (auto: e1000, then virtio-net), binds the
- * stack to it, configures IPv4 (cllm.ip=/netmask=/gw= static, else DHCP with the
- * QEMU user-net defaults as fallback), waits for the address, then starts the echo
- * diagnostic (port 7); main.c starts the HTTP server over it. net_poll drains the
- * RX ring and runs the stack's timers. Relies on clock.h for time and cmdline.h for
- * options.
+ * probes the NIC chosen by cllm.nic= through the driver table (kernel/dev/nic.c;
+ * auto: each driver in turn), binds the stack to it, configures IPv4
+ * (cllm.ip=/netmask=/gw= static, else DHCP with the QEMU user-net defaults as
+ * fallback), waits for the address, then starts the echo diagnostic (port 7); main.c
+ * starts the HTTP server over it. net_poll drains the RX ring and runs the stack's
+ * timers. Relies on clock.h for time and cmdline.h for options.
  */
 #include "clock.h"
 #include "cmdline.h"
@@ -34,14 +34,6 @@ static void net_print_ip(const char *what, uint32_t ip) {
     printk(" %s %u.%u.%u.%u", what, ip >> 24, (ip >> 16) & 0xff, (ip >> 8) & 0xff, ip & 0xff);
 }
 
-static int net_probe(const char *nic) {
-    if (!strcmp(nic, "e1000"))
-        return e1000_probe();
-    if (!strcmp(nic, "virtio"))
-        return virtio_net_probe();
-    return e1000_probe() == 0 ? 0 : virtio_net_probe();
-}
-
 /* Drain received frames and run timers; true if any frame came in. */
 static bool net_turn(void) {
     int n = net_dev->ops->poll_rx(net_dev, net_rx, NET_RX_BUDGET);
@@ -57,7 +49,7 @@ void net_init(const struct bootinfo *bi) {
         printk("cllm: net: disabled (cllm.nic=none)\n");
         return;
     }
-    if (net_probe(nic) != 0 || netdev_count() == 0) {
+    if (nic_probe(nic) != 0 || netdev_count() == 0) {
         printk("cllm: net: no network card found (cllm.nic=%s)\n", nic);
         return;
     }

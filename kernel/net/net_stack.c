@@ -99,6 +99,12 @@ size_t net_stats_format(char *buf, size_t cap) {
          (unsigned long long)s->tcp_fast_retransmits);
     EMIT("# TYPE cllm_net_tcp_out_of_order_total counter\ncllm_net_tcp_out_of_order_total %llu\n",
          (unsigned long long)s->tcp_ooo_queued);
+    EMIT("# TYPE cllm_net_tcp_syn_cookies_sent_total counter\n"
+         "cllm_net_tcp_syn_cookies_sent_total %llu\n",
+         (unsigned long long)s->tcp_syn_cookies_sent);
+    EMIT("# TYPE cllm_net_tcp_syn_cookies_accepted_total counter\n"
+         "cllm_net_tcp_syn_cookies_accepted_total %llu\n",
+         (unsigned long long)s->tcp_syn_cookies_accepted);
     EMIT("# TYPE cllm_net_icmp_echo_replies_total counter\ncllm_net_icmp_echo_replies_total %llu\n",
          (unsigned long long)s->icmp_echo_replies);
     EMIT("# TYPE cllm_net_tcp_connections gauge\ncllm_net_tcp_connections %u\n", (unsigned)s->tcp_conns);

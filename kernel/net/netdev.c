@@ -1,7 +1,8 @@
 /*
- * The NIC registry (dev/netdev.h): drivers register their device at probe time,
- * net_boot.c binds the stack to the first one. Portable, so host tests can
- * register a fake device.
+ * The NIC registry (dev/netdev.h): the driver table's walk (kernel/dev/nic.c)
+ * registers each device a driver brought up; this checks its name and ops and
+ * announces its MAC and link, so drivers do not repeat that. net_boot.c binds the
+ * stack to the first device. Portable, so host tests register a fake device.
  */
 #include "dev/netdev.h"
 #include "port.h"
@@ -11,7 +12,9 @@ static size_t n_devices;
 
 int netdev_register(struct netdev *d) {
     const char *missing = NULL;
-    if (!d->ops)
+    if (!d->name)
+        missing = "name";
+    else if (!d->ops)
         missing = "ops";
     else if (!d->ops->send)
         missing = "send";
@@ -20,7 +23,7 @@ int netdev_register(struct netdev *d) {
     else if (!d->ops->link_up)
         missing = "link_up";
     if (missing) {
-        port_log("net: netdev %s rejected: op %s missing", d->name ? d->name : "?", missing);
+        port_log("net: netdev %s rejected: %s missing", d->name ? d->name : "?", missing);
         return -1;
     }
     if (n_devices == NETDEV_MAX) {
@@ -28,6 +31,9 @@ int netdev_register(struct netdev *d) {
         return -1;
     }
     devices[n_devices++] = d;
+    const uint8_t *m = d->mac;
+    port_log("net: %s %02x:%02x:%02x:%02x:%02x:%02x link %s", d->name, m[0], m[1], m[2], m[3], m[4], m[5],
+             d->ops->link_up(d) ? "up" : "down");
     return 0;
 }
 

@@ -5,6 +5,7 @@
  * output in tcp_out.c. Memory: each connection owns one send buffer (allocated at
  * SYN, freed when the connection leaves the data-carrying states) and the copies
  * of queued out-of-order segments; net_stats.tcp_buffers counts all of them.
+ * SYN cookies (the ISS of every passive open) are made and checked here too.
  */
 #include "tcp_int.h"
 
@@ -39,7 +40,10 @@ static void tcp_conn_free(struct tcp_conn *c) {
     c->state = TCP_STATE_FREE;
 }
 
+static void tcp_cookie_rekey(void);
+
 void tcp_reset(void) {
+    tcp_cookie_rekey();
     for (size_t i = 0; i < TCP_MAX_CONNS; i++) {
         tcp_free_buffers(&tcp_conns[i]);
         memset(&tcp_conns[i], 0, sizeof(tcp_conns[i]));
@@ -81,10 +85,13 @@ struct tcp_conn *tcp_conn_find(uint32_t rip, uint16_t rport, uint32_t lip, uint1
     return NULL;
 }
 
-/* A free slot; under pressure the oldest half-open connection (SYN flood) or the
- * oldest TIME_WAIT is recycled. NULL if every slot holds a live connection. */
+/* A free slot; when there is none the oldest half-open connection (its peer's ACK
+ * still opens it through the SYN cookie), else the oldest TIME_WAIT, else the oldest
+ * FIN_WAIT_2 (everything we sent, our FIN included, is acknowledged: only the peer's
+ * FIN is missing, so it is reset rather than a new client turned away) is recycled.
+ * NULL if every slot holds a live connection. */
 struct tcp_conn *tcp_conn_alloc(void) {
-    struct tcp_conn *oldest_syn = NULL, *oldest_tw = NULL, *slot = NULL;
+    struct tcp_conn *oldest_syn = NULL, *oldest_tw = NULL, *oldest_fw2 = NULL, *slot = NULL;
     for (size_t i = 0; i < TCP_MAX_CONNS; i++) {
         struct tcp_conn *c = &tcp_conns[i];
         if (c->state == TCP_STATE_FREE) {
@@ -96,9 +103,12 @@ struct tcp_conn *tcp_conn_alloc(void) {
         } else if (c->state == TCP_STATE_TIME_WAIT && !c->busy) {
             if (!oldest_tw || seq_lt(c->linger_at, oldest_tw->linger_at))
                 oldest_tw = c;
+        } else if (c->state == TCP_STATE_FIN_WAIT_2 && !c->busy) {
+            if (!oldest_fw2 || seq_lt(c->linger_at, oldest_fw2->linger_at))
+                oldest_fw2 = c;
         }
     }
-    if (oldest_syn && (net_stats.tcp_half_open >= TCP_MAX_HALF_OPEN || !slot)) {
+    if (!slot && oldest_syn) {
         net_drop(NET_DROP_TCP_HALF_OPEN_EVICTED);
         net_stats.tcp_half_open--;
         tcp_conn_free(oldest_syn);
@@ -106,6 +116,11 @@ struct tcp_conn *tcp_conn_alloc(void) {
     } else if (!slot && oldest_tw) {
         tcp_conn_free(oldest_tw);
         slot = oldest_tw;
+    } else if (!slot && oldest_fw2) {
+        tcp_send_rst_conn(oldest_fw2);
+        tcp_conn_finish(oldest_fw2); /* on_close, then freed: no call is using it */
+        if (oldest_fw2->state == TCP_STATE_FREE)
+            slot = oldest_fw2;
     }
     if (!slot)
         return NULL;
@@ -244,6 +259,98 @@ uint32_t tcp_peer_ip(const struct tcp_conn *c) {
 
 uint16_t tcp_peer_port(const struct tcp_conn *c) {
     return c->remote_port;
+}
+
+/* ---- SYN cookies ----
+ * A SYN is remembered in a SYN_RCVD record while fewer than TCP_MAX_HALF_OPEN are
+ * held and the pool has room; past that it is answered without a record. Either way
+ * our ISS is a cookie, so the peer's ACK (ack = cookie + 1, seq = its ISS + 1) can
+ * open the connection later, and a burst or a SYN flood never costs a client its
+ * handshake. Layout of the 32-bit cookie:
+ *   bits 31..8  SipHash-2-4 (key chosen at tcp_reset) of the 4-tuple, the peer's ISS
+ *               and the epoch (now / TCP_COOKIE_EPOCH_MS), its top 24 bits
+ *   bits  7..2  the epoch's low 6 bits: a check accepts this epoch and the one before
+ *   bits  1..0  index into tcp_cookie_mss: the peer's MSS, rounded down
+ */
+static const uint16_t tcp_cookie_mss[4] = {TCP_MSS_DEFAULT, 1220, 1440, TCP_MSS_LOCAL};
+static uint64_t tcp_cookie_key[2];
+
+static inline uint64_t tcp_rotl64(uint64_t x, int b) { return x << b | x >> (64 - b); }
+
+static void tcp_sip_round(uint64_t v[4]) {
+    v[0] += v[1];
+    v[1] = tcp_rotl64(v[1], 13) ^ v[0];
+    v[0] = tcp_rotl64(v[0], 32);
+    v[2] += v[3];
+    v[3] = tcp_rotl64(v[3], 16) ^ v[2];
+    v[0] += v[3];
+    v[3] = tcp_rotl64(v[3], 21) ^ v[0];
+    v[2] += v[1];
+    v[1] = tcp_rotl64(v[1], 17) ^ v[2];
+    v[2] = tcp_rotl64(v[2], 32);
+}
+
+/* SipHash-2-4 of three 64-bit words (24 bytes) under tcp_cookie_key. */
+static uint64_t tcp_siphash3(const uint64_t m[3]) {
+    uint64_t v[4] = {
+        tcp_cookie_key[0] ^ 0x736f6d6570736575ull,
+        tcp_cookie_key[1] ^ 0x646f72616e646f6dull,
+        tcp_cookie_key[0] ^ 0x6c7967656e657261ull,
+        tcp_cookie_key[1] ^ 0x7465646279746573ull,
+    };
+    uint64_t last = (uint64_t)24 << 56;
+    for (int i = 0; i <= 3; i++) {
+        uint64_t w = i < 3 ? m[i] : last;
+        v[3] ^= w;
+        tcp_sip_round(v);
+        tcp_sip_round(v);
+        v[0] ^= w;
+    }
+    v[2] ^= 0xff;
+    for (int i = 0; i < 4; i++)
+        tcp_sip_round(v);
+    return v[0] ^ v[1] ^ v[2] ^ v[3];
+}
+
+/* The key changes with each stack reset; its seed is the clock at that moment. */
+static void tcp_cookie_rekey(void) {
+    uint64_t t = port_time_us() ^ (port_unix_time() << 20);
+    tcp_cookie_key[0] = t * 0x9e3779b97f4a7c15ull;
+    tcp_cookie_key[1] = tcp_rotl64(t, 29) * 0xbf58476d1ce4e5b9ull ^ net_state.now_ms;
+}
+
+static uint32_t tcp_cookie_hash(uint32_t lip, uint32_t rip, uint16_t lport, uint16_t rport,
+                                uint32_t irs, uint32_t epoch) {
+    const uint64_t m[3] = {
+        (uint64_t)lip << 32 | rip,
+        (uint64_t)lport << 48 | (uint64_t)rport << 32 | irs,
+        epoch,
+    };
+    return (uint32_t)(tcp_siphash3(m) >> 32) & 0xffffff00u;
+}
+
+uint32_t tcp_cookie_make(uint32_t lip, uint32_t rip, uint16_t lport, uint16_t rport, uint32_t irs,
+                         uint16_t mss) {
+    uint32_t epoch = net_state.now_ms / TCP_COOKIE_EPOCH_MS;
+    uint32_t idx = 0;
+    while (idx + 1 < ARRAY_SIZE(tcp_cookie_mss) && mss >= tcp_cookie_mss[idx + 1])
+        idx++;
+    return tcp_cookie_hash(lip, rip, lport, rport, irs, epoch) | (epoch & 0x3fu) << 2 | idx;
+}
+
+bool tcp_cookie_check(uint32_t lip, uint32_t rip, uint16_t lport, uint16_t rport, uint32_t irs,
+                      uint32_t cookie, uint16_t *mss) {
+    uint32_t now_epoch = net_state.now_ms / TCP_COOKIE_EPOCH_MS;
+    for (uint32_t age = 0; age < 2; age++) {
+        uint32_t epoch = now_epoch - age;
+        if ((epoch & 0x3fu) != (cookie >> 2 & 0x3fu))
+            continue;
+        if (tcp_cookie_hash(lip, rip, lport, rport, irs, epoch) == (cookie & 0xffffff00u)) {
+            *mss = tcp_cookie_mss[cookie & 3u];
+            return true;
+        }
+    }
+    return false;
 }
 
 /* ---- timers ---- */

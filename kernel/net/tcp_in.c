@@ -1,9 +1,10 @@
 /*
  * TCP input: checksum and header checks, demultiplexing to a connection or a
- * listener, and the state machine of RFC 793 for a passive opener (SYN_RCVD
- * through TIME_WAIT): acceptability against the receive window, RST and SYN in
- * synchronized states, ACK processing (send buffer, RTT sample, congestion window,
- * duplicate ACKs), in-order delivery with a small out-of-order queue, and FIN.
+ * listener (a SYN, or an ACK carrying one of our SYN cookies), and the state machine
+ * of RFC 793 for a passive opener (SYN_RCVD through TIME_WAIT): acceptability
+ * against the receive window, RST and SYN in synchronized states, ACK processing
+ * (send buffer, RTT sample, congestion window, duplicate ACKs), in-order delivery
+ * with a small out-of-order queue, and FIN.
  * Every dropped segment goes through the one `drop` label with its reason.
  */
 #include "tcp_int.h"
@@ -34,37 +35,75 @@ static uint16_t tcp_parse_mss(const uint8_t *opt, size_t n) {
     return 0;
 }
 
-static void tcp_accept_syn(uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport, const struct tcp_seg *s,
-                           const struct tcp_handler *h) {
-    static uint32_t iss_counter;
-    struct tcp_conn *c = tcp_conn_alloc();
-    if (!c) {
-        net_drop(NET_DROP_TCP_NO_CONN_SLOT);
-        return;
-    }
+/* Fill a fresh record for a passive open in SYN_RCVD: the peer's ISS irs, our ISS (a
+ * SYN cookie), the peer's window and MSS (0: none given). */
+static void tcp_passive_init(struct tcp_conn *c, uint32_t src, uint32_t dst, uint16_t sport,
+                             uint16_t dport, uint32_t irs, uint32_t iss, uint16_t wnd, uint16_t mss,
+                             const struct tcp_handler *h) {
     c->state = TCP_STATE_SYN_RCVD;
-    net_stats.tcp_half_open++;
     c->local_ip = dst;
     c->remote_ip = src;
     c->local_port = dport;
     c->remote_port = sport;
     c->h = h;
-    iss_counter += 0x9e3779b1u;
-    c->iss = iss_counter ^ (net_state.now_ms * 250u) ^ ((uint32_t)sport << 16 | dport) ^ src;
+    c->iss = iss;
     c->snd_una = c->snd_nxt = c->snd_max = c->iss;
     c->buf_seq = c->iss + 1;
-    c->irs = s->seq;
-    c->rcv_nxt = s->seq + 1;
+    c->irs = irs;
+    c->rcv_nxt = irs + 1;
     c->rcv_adv = c->rcv_nxt + TCP_RCV_WND;
-    c->snd_wnd = s->wnd;
-    c->snd_wl1 = s->seq;
+    c->snd_wnd = wnd;
+    c->snd_wl1 = irs;
     c->snd_wl2 = c->iss;
     c->last_rx_ms = net_state.now_ms;
-    c->mss = s->mss ? MIN(MAX(s->mss, (uint16_t)64), (uint16_t)TCP_MSS_LOCAL) : TCP_MSS_DEFAULT;
+    c->mss = mss ? MIN(MAX(mss, (uint16_t)64), (uint16_t)TCP_MSS_LOCAL) : TCP_MSS_DEFAULT;
     c->cwnd = (uint32_t)TCP_INIT_CWND_SEGS * c->mss;
     c->ssthresh = 0xffffffffu;
     c->rto = TCP_RTO_INIT_MS;
+}
+
+/* A SYN on a listening port: a SYN_RCVD record while the half-open table and the pool
+ * have room, else a SYN+ACK from a record on the stack that is not kept (the cookie
+ * in its seq is all the state; tcp_accept_cookie rebuilds the connection). */
+static void tcp_accept_syn(uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport,
+                           const struct tcp_seg *s, const struct tcp_handler *h) {
+    uint32_t iss = tcp_cookie_make(dst, src, dport, sport, s->seq, s->mss);
+    struct tcp_conn *c = net_stats.tcp_half_open < TCP_MAX_HALF_OPEN ? tcp_conn_alloc() : NULL;
+    if (!c) {
+        struct tcp_conn once;
+        memset(&once, 0, sizeof(once));
+        tcp_passive_init(&once, src, dst, sport, dport, s->seq, iss, s->wnd, s->mss, h);
+        net_stats.tcp_syn_cookies_sent++;
+        tcp_send_synack(&once);
+        return;
+    }
+    tcp_passive_init(c, src, dst, sport, dport, s->seq, iss, s->wnd, s->mss, h);
+    net_stats.tcp_half_open++;
     tcp_send_synack(c);
+}
+
+static void tcp_conn_input(struct tcp_conn *c, struct tcp_seg *s);
+
+/* An ACK with no record whose ack is one of our SYN cookies (its SYN was answered
+ * without a record, or the record was recycled): open the connection now and let
+ * the SYN_RCVD path take the segment (and any data in it). With the pool full the
+ * segment is dropped without a reset: the peer sends it again and gets in once a
+ * slot is free. */
+static void tcp_accept_cookie(uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport,
+                              struct tcp_seg *s, const struct tcp_handler *h, uint16_t mss) {
+    struct tcp_conn *c = tcp_conn_alloc();
+    if (!c) {
+        net_drop(NET_DROP_TCP_NO_CONN_SLOT);
+        return;
+    }
+    tcp_passive_init(c, src, dst, sport, dport, s->seq - 1, s->ack - 1, s->wnd, mss, h);
+    c->snd_nxt = c->snd_max = c->iss + 1; /* our SYN went out with the cookie */
+    net_stats.tcp_half_open++;
+    net_stats.tcp_syn_cookies_accepted++;
+    c->busy++;
+    tcp_conn_input(c, s);
+    c->busy--;
+    tcp_conn_put(c);
 }
 
 /* Remove acknowledged bytes; returns true if any data byte was newly acked. */
@@ -416,6 +455,12 @@ void tcp_input(uint32_t src, uint32_t dst, const uint8_t *pkt, size_t len) {
     const struct tcp_handler *h = tcp_listener_find(dport);
     if (h && (s.flags & (TCP_SYN | TCP_ACK | TCP_RST)) == TCP_SYN) {
         tcp_accept_syn(src, dst, sport, dport, &s, h);
+        return;
+    }
+    uint16_t mss;
+    if (h && (s.flags & (TCP_SYN | TCP_ACK | TCP_RST)) == TCP_ACK &&
+        tcp_cookie_check(dst, src, dport, sport, s.seq - 1, s.ack - 1, &mss)) {
+        tcp_accept_cookie(src, dst, sport, dport, &s, h, mss);
         return;
     }
     /* No connection: answer with a reset (RFC 793 p.36), never to a reset. */

@@ -95,6 +95,15 @@ void tcp_conn_enter_time_wait(struct tcp_conn *c);
 void tcp_conn_put(struct tcp_conn *c);         /* end of a busy section: free if CLOSED */
 void tcp_rtt_sample(struct tcp_conn *c, uint32_t rtt_ms);
 void tcp_rexmit_arm(struct tcp_conn *c);
+/* SYN cookies: the ISS of every passive open is tcp_cookie_make(...) of its SYN, so
+ * an ACK can rebuild a connection that has no record (tcp_in.c). irs = the peer's ISS;
+ * mss = the peer's MSS option (0: none). tcp_cookie_check: true if `cookie` was made
+ * for this 4-tuple and irs within the last one to two TCP_COOKIE_EPOCH_MS, with the
+ * MSS it encodes (rounded down to a table value) in *mss. */
+uint32_t tcp_cookie_make(uint32_t lip, uint32_t rip, uint16_t lport, uint16_t rport, uint32_t irs,
+                         uint16_t mss);
+bool tcp_cookie_check(uint32_t lip, uint32_t rip, uint16_t lport, uint16_t rport, uint32_t irs,
+                      uint32_t cookie, uint16_t *mss);
 /* The receive window to advertise now: TCP_RCV_WND less what the application holds,
  * but never pulling the right edge back behind rcv_adv. */
 uint32_t tcp_rcv_window(const struct tcp_conn *c);

@@ -19,7 +19,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))
 
-from cllm_build.gguf_export import (  # noqa: E402
+from cllm_build.gguf_export import (
     TOKEN_TYPE_CONTROL,
     TOKEN_TYPE_NORMAL,
     TOKEN_TYPE_UNKNOWN,
@@ -89,8 +89,8 @@ HTTP = [
     b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n",
     b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 13\r\n\r\n{\"prompt\":\"\"}",
     b"POST /completion HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n{\"a\"\r\n3\r\n:1}\r\n0\r\n\r\n",
-    b"POST /v1/chat/completions HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n"
-    b"Authorization: Bearer k\r\nConnection: close\r\n\r\n{}",
+    (b"POST /v1/chat/completions HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n"
+     b"Authorization: Bearer k\r\nConnection: close\r\n\r\n{}"),
     b"GET /metrics HTTP/1.0\r\n\r\nGET / HTTP/1.1\r\n\r\n",
     b"\r\n\r\nHEAD /v1/models?x=1 HTTP/1.1\r\nA: b\r\n c\r\n\r\n",
 ]

@@ -384,8 +384,9 @@ static int cmd_serve(const char *model) {
                                : strcmp(arg, "error") == 0   ? API_MODEL_ERROR
                                                              : API_MODEL_NONE);
         } else if (strcmp(cmd, "key") == 0) {
-            sscanf(line, "%*s %63s", arg);
-            api_configure(backend, arg);
+            static char key[1024]; /* room for keys longer than the API accepts */
+            sscanf(line, "%*s %1023s", key);
+            api_configure(backend, key);
         } else if (strcmp(cmd, "open") == 0) {
             sscanf(line, "%*s %d", &id);
             struct fake_conn *f = &fakes[n_fakes++];

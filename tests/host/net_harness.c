@@ -292,6 +292,8 @@ static const struct test_case cases[] = {
     {"tcp_active_close_time_wait", test_tcp_active_close_time_wait},
     {"tcp_reset", test_tcp_reset},
     {"tcp_syn_flood", test_tcp_syn_flood},
+    {"tcp_syn_burst", test_tcp_syn_burst},
+    {"tcp_fin_wait_2_recycled", test_tcp_fin_wait_2_recycled},
     {"tcp_echo_bulk", test_tcp_echo_bulk},
     {"tcp_fuzz", test_tcp_fuzz},
     {"dhcp", test_dhcp},

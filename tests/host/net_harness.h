@@ -112,6 +112,8 @@ void test_tcp_fast_retransmit_ooo(void);
 void test_tcp_active_close_time_wait(void);
 void test_tcp_reset(void);
 void test_tcp_syn_flood(void);
+void test_tcp_syn_burst(void);
+void test_tcp_fin_wait_2_recycled(void);
 void test_tcp_echo_bulk(void);
 void test_tcp_fuzz(void);
 

@@ -1,8 +1,8 @@
 /*
  * Host unit tests of TCP: handshake, data both ways, send and receive windows,
  * keepalive, retransmission with the RFC 6298 RTO, fast retransmit, out-of-order
- * queue, the close paths and TIME_WAIT, resets, SYN flood, bulk echo under loss, and
- * random segments. Each case ends with check_clean(). Harness: net_harness.h.
+ * queue, the close paths and TIME_WAIT, resets, SYN flood and bursts (SYN cookies),
+ * bulk echo under loss, and random segments. Each case ends with check_clean(). Harness: net_harness.h.
  */
 #include "net_harness.h"
 
@@ -323,15 +323,18 @@ void test_tcp_reset(void) {
 void test_tcp_syn_flood(void) {
     tcp_setup();
     struct out o;
-    /* Many SYNs that never complete: half-open stays bounded. */
+    /* Many SYNs that never complete: half-open records stay bounded, every SYN past
+     * them is answered with a cookie and nothing is kept. */
     for (uint16_t i = 0; i < 200; i++) {
         send_seg(&(struct seg){(uint16_t)(20000 + i), PORT, 1000u * i, 0, TCP_SYN, 65535, NULL, 0, 0});
         CHECK(net_stats.tcp_half_open <= TCP_MAX_HALF_OPEN);
+        CHECK(pop_tcp(&o) && o.flags == (TCP_SYN | TCP_ACK) && o.ack == 1000u * i + 1);
     }
-    CHECK(net_stats.drops[NET_DROP_TCP_HALF_OPEN_EVICTED] == 200 - TCP_MAX_HALF_OPEN);
-    /* A real client still gets through. */
+    CHECK(net_stats.tcp_syn_cookies_sent == 200 - TCP_MAX_HALF_OPEN);
+    CHECK(net_stats.tcp_conns == TCP_MAX_HALF_OPEN && net_stats.drops[NET_DROP_TCP_HALF_OPEN_EVICTED] == 0);
+    /* A real client still gets through (its handshake goes through the cookie). */
     uint32_t iss = handshake(PEER_PORT, 65535);
-    CHECK(app.accepts == 1);
+    CHECK(app.accepts == 1 && net_stats.tcp_syn_cookies_accepted == 1);
     /* SYN+ACKs are retried, then the half-open ones die. */
     advance(TCP_RTO_MAX_MS);
     CHECK(net_stats.tcp_half_open == 0 && net_stats.tcp_conns == 1);
@@ -341,8 +344,13 @@ void test_tcp_syn_flood(void) {
         handshake((uint16_t)(PEER_PORT + i), 65535);
     CHECK(net_stats.tcp_conns == TCP_MAX_CONNS && app.accepts == TCP_MAX_CONNS);
     tx_clear();
+    /* The pool is full: a SYN still gets its cookie, its ACK is dropped without a
+     * reset (the peer will send it again), and nothing is kept. */
     send_seg(&(struct seg){30000, PORT, 1, 0, TCP_SYN, 65535, NULL, 0, 0});
+    CHECK(pop_tcp(&o) && o.flags == (TCP_SYN | TCP_ACK) && o.ack == 2);
+    send_seg(&(struct seg){30000, PORT, 2, o.seq + 1, TCP_ACK, 65535, NULL, 0, 0});
     CHECK(net_stats.drops[NET_DROP_TCP_NO_CONN_SLOT] == 1 && !pop_tcp(&o));
+    CHECK(net_stats.tcp_conns == TCP_MAX_CONNS && app.accepts == TCP_MAX_CONNS);
     /* Close them all from our side and let TIME_WAIT expire. */
     (void)iss;
     for (size_t k = 0; k < TCP_MAX_CONNS; k++) {
@@ -350,6 +358,108 @@ void test_tcp_syn_flood(void) {
         send_seg(&(struct seg){(uint16_t)(PEER_PORT + k), PORT, PEER_ISS + 1, 0, TCP_RST, 0, NULL, 0, 0});
     }
     CHECK(app.closes == TCP_MAX_CONNS);
+    check_clean();
+}
+
+/* A burst: more clients than half-open records and than the pool start at once, each
+ * sending its request with the handshake's ACK. Nobody is reset: the pool fills, the
+ * rest are dropped quietly and get in when they send again after slots free up. */
+void test_tcp_syn_burst(void) {
+    enum { N = TCP_MAX_CONNS * 2 };
+    static uint32_t cookie[N];
+    tcp_setup();
+    struct out o;
+    for (uint16_t i = 0; i < N; i++) {
+        send_seg(&(struct seg){(uint16_t)(30000 + i), PORT, 7000u * i, 0, TCP_SYN, 65535, NULL, 0, 1460});
+        CHECK(pop_tcp(&o) && o.flags == (TCP_SYN | TCP_ACK) && o.ack == 7000u * i + 1);
+        cookie[i] = o.seq;
+    }
+    CHECK(net_stats.tcp_half_open == TCP_MAX_HALF_OPEN);
+    CHECK(net_stats.tcp_syn_cookies_sent == N - TCP_MAX_HALF_OPEN);
+    /* Every ACK carries the request; the first TCP_MAX_CONNS fill the pool. */
+    for (uint16_t i = 0; i < N; i++)
+        send_seg(&(struct seg){(uint16_t)(30000 + i), PORT, 7000u * i + 1, cookie[i] + 1, TCP_ACK | TCP_PSH, 65535,
+                               "GET", 3, 0});
+    CHECK(app.accepts == TCP_MAX_CONNS && net_stats.tcp_conns == TCP_MAX_CONNS);
+    CHECK(net_stats.tcp_half_open == 0 && net_stats.tcp_resets_sent == 0);
+    CHECK(net_stats.drops[NET_DROP_TCP_NO_CONN_SLOT] == N - TCP_MAX_CONNS);
+    CHECK(app.rx_len == 3u * TCP_MAX_CONNS);
+    /* The served clients leave (reset), freeing the pool; the others send again. */
+    for (uint16_t i = 0; i < TCP_MAX_CONNS; i++)
+        send_seg(&(struct seg){(uint16_t)(30000 + i), PORT, 7000u * i + 4, 0, TCP_RST, 0, NULL, 0, 0});
+    CHECK(app.closes == TCP_MAX_CONNS && net_stats.tcp_conns == 0);
+    advance(3000);
+    for (uint16_t i = TCP_MAX_CONNS; i < N; i++)
+        send_seg(&(struct seg){(uint16_t)(30000 + i), PORT, 7000u * i + 1, cookie[i] + 1, TCP_ACK | TCP_PSH, 65535,
+                               "GET", 3, 0});
+    CHECK(app.accepts == N && app.rx_len == 3u * N && net_stats.tcp_resets_sent == 0);
+    /* The last one was opened from its cookie: data flows both ways and is ACKed. */
+    tx_clear();
+    send_seg(&(struct seg){(uint16_t)(30000 + N - 1), PORT, 7000u * (N - 1) + 4, cookie[N - 1] + 1, TCP_ACK | TCP_PSH,
+                           65535, "more", 4, 0});
+    CHECK(net_stats.drops[NET_DROP_TCP_BAD_ACK] == 0 && app.rx_len == 3u * N + 4);
+    CHECK(pop_tcp(&o) && o.flags == TCP_ACK && o.ack == 7000u * (N - 1) + 8 && o.seq == cookie[N - 1] + 1);
+    CHECK(tcp_send(app.conn, "200 OK", 6) == 6);
+    CHECK(pop_tcp(&o) && o.len == 6 && o.seq == cookie[N - 1] + 1);
+    send_seg(&(struct seg){(uint16_t)(30000 + N - 1), PORT, 7000u * (N - 1) + 8, cookie[N - 1] + 7, TCP_ACK, 65535,
+                           NULL, 0, 0});
+    CHECK(net_stats.drops[NET_DROP_TCP_BAD_ACK] == 0 && tcp_send_space(app.conn) == TCP_SND_BUF);
+    CHECK(net_stats.tcp_syn_cookies_accepted == N - TCP_MAX_HALF_OPEN);
+    for (size_t k = 0; k < TCP_MAX_CONNS; k++) {
+        if (app.live[k])
+            tcp_abort(app.live[k]);
+    }
+    CHECK(net_stats.tcp_conns == 0);
+    /* A cookie from two epochs ago, or for another peer ISS, opens nothing: reset. */
+    advance(2 * TCP_COOKIE_EPOCH_MS + 1000);
+    learn_peer();  /* the ARP entry expired meanwhile */
+    for (uint16_t i = 0; i < TCP_MAX_HALF_OPEN; i++)  /* records full: the next SYN gets a cookie only */
+        send_seg(&(struct seg){(uint16_t)(41000 + i), PORT, 1, 0, TCP_SYN, 65535, NULL, 0, 0});
+    tx_clear();
+    send_seg(&(struct seg){40001, PORT, 1, 0, TCP_SYN, 65535, NULL, 0, 0});
+    CHECK(pop_tcp(&o) && o.flags == (TCP_SYN | TCP_ACK));
+    CHECK(net_stats.tcp_half_open == TCP_MAX_HALF_OPEN);
+    uint32_t fresh = o.seq;
+    send_seg(&(struct seg){40001, PORT, 2 + 1, fresh + 1, TCP_ACK, 65535, NULL, 0, 0});
+    CHECK(pop_tcp(&o) && o.flags == TCP_RST);
+    send_seg(&(struct seg){30000, PORT, 1, cookie[0] + 1, TCP_ACK, 65535, NULL, 0, 0});
+    CHECK(pop_tcp(&o) && o.flags == TCP_RST);
+    send_seg(&(struct seg){40001, PORT, 2, fresh + 1, TCP_ACK, 65535, NULL, 0, 0});
+    CHECK(app.accepts == N + 1);
+    for (size_t k = 0; k < TCP_MAX_CONNS; k++) {
+        if (app.live[k])
+            tcp_abort(app.live[k]);
+    }
+    advance(TCP_RTO_MAX_MS);  /* the half-open records give up */
+    check_clean();
+}
+
+/* A full pool of connections we closed whose peers ACKed our FIN but never close
+ * (FIN_WAIT_2): a new client gets in, the oldest of them is reset to make room. */
+void test_tcp_fin_wait_2_recycled(void) {
+    tcp_setup();
+    struct out o;
+    uint32_t iss[TCP_MAX_CONNS];
+    for (uint16_t i = 0; i < TCP_MAX_CONNS; i++) {
+        advance(10);
+        iss[i] = handshake((uint16_t)(PEER_PORT + i), 65535);
+        tcp_close(app.conn);
+        CHECK(pop_tcp(&o) && (o.flags & TCP_FIN));
+        send_seg(&(struct seg){(uint16_t)(PEER_PORT + i), PORT, PEER_ISS + 1, iss[i] + 2, TCP_ACK, 65535, NULL, 0,
+                               0});
+    }
+    CHECK(net_stats.tcp_conns == TCP_MAX_CONNS && app.closes == 0);
+    uint64_t resets = net_stats.tcp_resets_sent;
+    tx_clear();
+    uint16_t port = PEER_PORT + TCP_MAX_CONNS;
+    send_seg(&(struct seg){port, PORT, PEER_ISS, 0, TCP_SYN, 65535, NULL, 0, 1000});
+    CHECK(pop_tcp(&o) && (o.flags & TCP_RST) && o.dport == PEER_PORT && o.seq == iss[0] + 2);
+    CHECK(pop_tcp(&o) && o.flags == (TCP_SYN | TCP_ACK) && o.dport == port);
+    send_seg(&(struct seg){port, PORT, PEER_ISS + 1, o.seq + 1, TCP_ACK, 65535, NULL, 0, 0});
+    CHECK(app.accepts == TCP_MAX_CONNS + 1 && app.closes == 1 && net_stats.tcp_resets_sent == resets + 1);
+    CHECK(net_stats.tcp_conns == TCP_MAX_CONNS);
+    tcp_abort(app.conn);
+    advance(TCP_FIN_WAIT_2_MS + 100);
     check_clean();
 }
 

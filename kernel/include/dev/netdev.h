@@ -1,10 +1,12 @@
 /*
  * netdev: the interface between NIC drivers (kernel/dev/e1000.c, virtio_net.c) and
- * the network stack (kernel/net). A driver fills a struct netdev with its MAC and an
- * ops table and calls netdev_register(), which refuses a device that lacks a
- * required op. The stack polls the device from net_poll(); no interrupts are used.
- * The registry itself (kernel/net/netdev.c) is portable, so host tests register
- * a fake device.
+ * the network stack (kernel/net). A driver is a struct netdev_driver (name, PCI ids,
+ * probe) and one row in the driver table (kernel/dev/nic.c); nic_probe walks the
+ * table for cllm.nic=, and each probe brings its PCI function up and returns a
+ * struct netdev with its MAC and an ops table, which netdev_register() checks
+ * (every required op present), announces on the log and adds. The stack polls the
+ * device from net_poll(); no interrupts are used. The registry itself
+ * (kernel/net/netdev.c) is portable, so host tests register a fake device.
  */
 #ifndef CLLM_DEV_NETDEV_H
 #define CLLM_DEV_NETDEV_H
@@ -35,8 +37,9 @@ struct netdev {
     void *priv;                    /* the driver's own state */
 };
 
-/* Add a device. Returns 0, or -1 (and logs which op is missing) if an op is NULL,
- * or if the registry is full. The struct must outlive the kernel. */
+/* Add a device and log "net: <name> <mac> link up|down". Returns 0, or -1 (and logs
+ * which op is missing) if an op is NULL, or if the registry is full. The struct must
+ * outlive the kernel. */
 int netdev_register(struct netdev *d);
 
 /* Registered devices, in order of registration. */
@@ -46,9 +49,22 @@ struct netdev *netdev_get(size_t i);
 /* Forget every device (host tests only). */
 void netdev_reset(void);
 
-/* Kernel drivers (kernel/dev): find their PCI function, bring it up, register.
- * 0 on success, -1 if absent or broken (the reason is logged). */
-int e1000_probe(void);
-int virtio_net_probe(void);
+struct pci_device;
+
+/* A NIC driver (kernel/dev): one row of the driver table in kernel/dev/nic.c. */
+struct netdev_driver {
+    const char *name;           /* what cllm.nic= calls it, e.g. "e1000" */
+    uint16_t vendor;            /* PCI vendor id */
+    const uint16_t *device_ids; /* (n_device_ids) PCI device ids it drives, preferred first */
+    size_t n_device_ids;
+    /* Bring the function up; the device to register (name, mac, ops and priv
+     * filled, storage owned by the driver), or NULL with the reason logged. */
+    struct netdev *(*probe)(const struct pci_device *pd);
+};
+
+/* kernel/dev/nic.c: probe the driver named `name` ("auto": each in table order until
+ * one registers a device). 0 if a device was registered, -1 if none (the reason is
+ * logged). */
+int nic_probe(const char *name);
 
 #endif

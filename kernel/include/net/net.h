@@ -74,6 +74,8 @@ struct net_stats {
     uint64_t icmp_echo_replies;
     uint64_t tcp_accepted, tcp_resets_sent, tcp_retransmits, tcp_fast_retransmits;
     uint64_t tcp_ooo_queued;
+    uint64_t tcp_syn_cookies_sent;     /* SYN+ACKs answered without a record (table full) */
+    uint64_t tcp_syn_cookies_accepted; /* connections rebuilt from a cookie in the ACK */
     uint32_t tcp_conns;        /* connections in the pool now (all states) */
     uint32_t tcp_half_open;    /* of which SYN_RCVD */
     uint32_t tcp_buffers;      /* send buffers allocated now */

@@ -24,7 +24,8 @@
 /* TCP */
 #define TCP_LISTENERS 4              /* listening ports */
 #define TCP_MAX_CONNS 88             /* connection pool (all states but LISTEN) */
-#define TCP_MAX_HALF_OPEN 8          /* SYN_RCVD connections; the oldest is evicted */
+#define TCP_MAX_HALF_OPEN 8          /* SYN_RCVD records; past them a SYN gets a cookie */
+#define TCP_COOKIE_EPOCH_MS 64000    /* a SYN cookie is honoured for one to two of these */
 #define TCP_SND_BUF 16384            /* send buffer bytes per connection (power of 2) */
 #define TCP_RCV_WND 16384            /* receive window advertised */
 #define TCP_OOO_SEGS 8               /* out-of-order segments queued per connection */

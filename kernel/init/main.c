@@ -17,6 +17,7 @@
 #include "mm.h"
 #include "net/net.h"
 #include "selftest.h"
+#include "smp.h"
 #include "subsys.h"
 #include "trap.h"
 #include "x86.h"
@@ -39,12 +40,14 @@ void kernel_main(uint32_t magic, uint32_t mbi_addr) {
     page_report();                                             /* "cllm: memory: ..." */
     clock_init();                                              /* PIT IRQ0, TSC calibration */
     sti();                                                     /* interrupts on: the clock ticks */
+    smp_init();                                                /* start the other CPUs */
     pci_init();                                                /* enumerate PCI functions */
     llm_init(bi);                                              /* find and bind the model */
     net_init(bi);                                              /* NIC, IPv4, echo service */
     api_configure(&api_llm_backend, cmdline_get("api_key"));   /* the API app: model, key */
     api_metrics_add_source(sched_metrics_format);              /* /metrics: batched passes */
     api_metrics_add_source(net_stats_format);                  /* /metrics: network counters */
+    api_metrics_add_source(smp_metrics_format);                /* /metrics: CPUs, busy cycles */
     if (net_ready())
         http_server_start(&api_app);                           /* HTTP on cllm.port=: the API */
     page_report_in_use();                                      /* what the subsystems took */

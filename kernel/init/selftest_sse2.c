@@ -1,5 +1,5 @@
 /*
- * The SSE2 part of the sse self-test (kernel/core/selftest.c): a dot product written
+ * The SSE2 part of the sse self-test (kernel/init/selftest.c): a dot product written
  * with 4-wide float vectors, which the compiler turns into packed SSE instructions
  * because this file is built for pentium4. It proves CR4.OSFXSR is set and that
  * *_sse2.c code lands in .text.simd. Only called when cpu_has_sse2() is true.

@@ -14,6 +14,7 @@
 #include "kernel.h"
 #include "memlayout.h"
 #include "mm.h"
+#include "smp.h"
 #include "x86.h"
 #include "zig.h"
 
@@ -229,7 +230,7 @@ static bool test_cmdline(char *detail, size_t n) {
     CHECK(check_value("ip", "10.0.2.15") && !check_value("ip", "10.0.2") &&
               !check_value("ip", "256.1.1.1") && !check_value("ip", "1.2.3.4.5"),
           "IPv4");
-    CHECK(check_value("nic", "e1000") && !check_value("nic", "e100"), "choices");
+    CHECK(check_value("log", "debug") && !check_value("log", "debu"), "choices");
     CHECK(find_option("selftest") && !find_option("nonexistent"), "registry lookup");
     return true;
 }
@@ -388,12 +389,16 @@ static const struct selftest tests[] = {
     {"pci", test_pci, true},
     {"serial_data", test_serial_data, true},
     {"vga", test_vga, true},
+    {"smp", selftest_smp, true},
     {"bench_mem", bench_mem, false},
     {"fault_pf", fault_pf, false},
     {"fault_ud", fault_ud, false},
     {"fault_de", fault_de, false},
     {"fault_zig", fault_zig, false},
     {"fault_stack", fault_stack, false},
+    {"ap_fault", selftest_ap_fault, false},
+    {"ap_stack", selftest_ap_stack, false},
+    {"bench_smp", selftest_bench_smp, false},
 };
 
 static bool selftest_one(const struct selftest *t) {

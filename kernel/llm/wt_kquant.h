@@ -1,0 +1,105 @@
+/*
+ * Kernels of the K-quant weight types Q2_K..Q6_K (wt_kquant.c scalar,
+ * wt_kquant_sse2.c SSE2), named by their rows in the weight-type table (ops.c,
+ * ops_sse2.c). x is the input rounded to Q8_K blocks (struct ops_xk), n a multiple
+ * of OPS_QK_K. Block layouts (ggml; d, dmin IEEE halves), per super-block of 256:
+ *
+ *   Q4_K (144 bytes)  d, dmin, scales[12], qs[128]
+ *   Q5_K (176 bytes)  d, dmin, scales[12], qh[32], qs[128]
+ *   Q6_K (210 bytes)  ql[128], qh[64], int8 scales[16], d
+ *   Q2_K (84 bytes)   scales[16], qs[64], d, dmin
+ *   Q3_K (110 bytes)  hmask[32], qs[64], scales[12], d
+ *
+ * Q4_K/Q5_K: 8 chunks of 32 values; chunk j has a 6-bit scale sc and min m packed in
+ * scales[12] (j < 4: sc = s[j] & 63, m = s[j + 4] & 63; else sc = s[j + 4] & 15 |
+ * (s[j - 4] >> 6) << 4, m = s[j + 4] >> 4 | (s[j] >> 6) << 4); value l of chunk j is
+ * (d * sc) * q - (dmin * m), q the low (even j) or high (odd j) nibble of
+ * qs[(j / 2) * 32 + l], Q5_K adding bit j of qh[l] as 16. Q6_K: 16 scales of 16
+ * values; value l + 32 k of half h (k < 4) is (d * scales[8 h + l / 16 + 2 k]) *
+ * (q - 32), q = nibble (k >= 2: high) of ql[64 h + 32 (k & 1) + l] | bits 2k, 2k+1
+ * of qh[32 h + l] << 4. Q2_K/Q3_K: 16 sub-blocks of 16; sub-block i = 8 h + 2 j + t
+ * (h, t < 2, j < 4) holds 2-bit values q = bits 2j, 2j+1 of qs[32 h + 16 t + l].
+ * Q2_K: value (d * (scales[i] & 15)) * q - dmin * (scales[i] >> 4). Q3_K: value
+ * (d * (s_i - 32)) * (q - 4 + 4 * bit 4h + j of hmask[16 t + l]), s_i the 6-bit
+ * scale: low 4 bits the low (i < 8) or high nibble of scales[i % 8], high 2 bits
+ * bits 2 (i / 4), 2 (i / 4) + 1 of scales[8 + i % 4].
+ */
+#ifndef CLLM_LLM_WT_KQUANT_H
+#define CLLM_LLM_WT_KQUANT_H
+
+#include "port.h"
+
+struct wt_q4_k {
+    uint16_t d, dmin;
+    uint8_t scales[12];
+    uint8_t qs[128];
+} PACKED;
+
+struct wt_q5_k {
+    uint16_t d, dmin;
+    uint8_t scales[12];
+    uint8_t qh[32];
+    uint8_t qs[128];
+} PACKED;
+
+struct wt_q6_k {
+    uint8_t ql[128];
+    uint8_t qh[64];
+    int8_t scales[16];
+    uint16_t d;
+} PACKED;
+
+struct wt_q2_k {
+    uint8_t scales[16];
+    uint8_t qs[64];
+    uint16_t d, dmin;
+} PACKED;
+
+struct wt_q3_k {
+    uint8_t hmask[32];
+    uint8_t qs[64];
+    uint8_t scales[12];
+    uint16_t d;
+} PACKED;
+
+void wt_dequant_q2_k(const void *row, float *out, int n);
+void wt_dequant_q3_k(const void *row, float *out, int n);
+void wt_dequant_q4_k(const void *row, float *out, int n);
+void wt_dequant_q5_k(const void *row, float *out, int n);
+void wt_dequant_q6_k(const void *row, float *out, int n);
+
+float wt_dot_q2_k(const void *w, const void *x, int n);
+float wt_dot_q3_k(const void *w, const void *x, int n);
+float wt_dot_q4_k(const void *w, const void *x, int n);
+float wt_dot_q5_k(const void *w, const void *x, int n);
+float wt_dot_q6_k(const void *w, const void *x, int n);
+float wt_dot_q2_k_sse2(const void *w, const void *x, int n);
+float wt_dot_q3_k_sse2(const void *w, const void *x, int n);
+float wt_dot_q4_k_sse2(const void *w, const void *x, int n);
+float wt_dot_q5_k_sse2(const void *w, const void *x, int n);
+float wt_dot_q6_k_sse2(const void *w, const void *x, int n);
+
+/* The signed scale (s_i - 32) of sub-block i of a Q3_K super-block. */
+int wt_k3_scale(const uint8_t *scales, int i);
+
+/* Scale and min of chunk j (0..7) of a Q4_K/Q5_K super-block. */
+void wt_k_scale_min(const uint8_t *scales, int j, int *sc, int *m);
+
+/* The integer sums of one Q4_K (qh NULL) or Q5_K super-block against its Q8_K
+ * input block: dot = sum over chunks of sc times the chunk's dot product, mins =
+ * sum over chunks of m times the chunk's input sum (from bsums). */
+void wt_k45_sums(const uint8_t *scales, const uint8_t *qs, const uint8_t *qh, const int16_t *x,
+                 const int16_t *bsums, int32_t *dot, int32_t *mins);
+
+/* A Q4_K (has_qh false) or Q5_K row times x, the super-block sums from `sums`: the
+ * dot product of both kernel sets, which differ only in how they take the sums. */
+float wt_k45_dot(const void *w, const void *x, int n, bool has_qh,
+                 void (*sums)(const uint8_t *scales, const uint8_t *qs, const uint8_t *qh,
+                              const int16_t *x, const int16_t *bsums, int32_t *dot, int32_t *mins));
+
+/* One super-block's share from its exact integer sums: d * xd * dot - dmin * xd *
+ * mins (mins = sum over chunks of m times the chunk's input sum), the same float
+ * operations in every kernel set. */
+float wt_k_scale(float d, float dmin, float xd, int32_t dot, int32_t mins);
+
+#endif
