@@ -169,7 +169,9 @@ size_t sched_metrics_format(char *buf, size_t cap) {
                      (unsigned long long)sched_batches, (unsigned long long)sched_batch_rows);
     size_t len = n > 0 ? (size_t)n : 0;
     const struct llm *l = llm_record();
-    if (l && l->kv)
-        len += kv_pool_metrics_format(l->kv, len < cap ? buf + len : NULL, len < cap ? cap - len : 0);
+    if (l && l->kv) {
+        size_t at = MIN(len, cap);
+        len += kv_pool_metrics_format(l->kv, buf ? buf + at : NULL, cap - at);
+    }
     return len;
 }
