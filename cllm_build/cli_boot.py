@@ -85,6 +85,11 @@ def _default_elf() -> Path:
 @click.option("--top-k", type=click.IntRange(min=0), default=None, help="Top-k sampling (cllm.top_k).")
 @click.option("--top-p", type=float, default=None, help="Nucleus sampling (cllm.top_p).")
 @click.option("--seed", type=click.IntRange(min=0), default=None, help="Sampler seed (cllm.seed).")
+@click.option("--ctx", type=click.IntRange(min=1), default=None,
+              help="Positions one generation may reach (cllm.ctx); default: the model's, "
+                   "bounded by what the KV pool holds.")
+@click.option("--kv-type", type=click.Choice(["f16", "f32"]), default=None,
+              help="Element type of the KV cache (cllm.kv_type); default f16.")
 @click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True,
               help="Serve mode: host port forwarded to the guest's port 80.")
 @click.option("--nic", type=click.Choice(qemu.NICS), default="e1000", show_default=True,
@@ -101,7 +106,7 @@ def run(elf: Path | None, cmdline: str, options: tuple[str, ...], modules: tuple
         memory_mib: int | None, accel: str, cpu: str | None, timeout: float | None,
         model: Path | None, no_model: bool, tokenizer: Path | None, prompt: str | None,
         n: int | None, echo: bool | None, temperature: float | None, top_k: int | None,
-        top_p: float | None, seed: int | None,
+        top_p: float | None, seed: int | None, ctx: int | None, kv_type: str | None,
         port: int, nic: str, tap: str | None, api_key: str | None, qemu_args: tuple[str, ...],
         verbose: bool, quiet: bool, smp: int | None = None) -> None:
     """Boot ELF (default build/cllm.elf, rebuilt first if a source changed) in QEMU:
@@ -120,8 +125,8 @@ def run(elf: Path | None, cmdline: str, options: tuple[str, ...], modules: tuple
     plan = runlib.make_plan(runlib.RunOptions(
         elf=elf, cmdline=cmdline, options=options, modules=modules, memory_mib=memory_mib,
         accel=accel, cpu=cpu, model=model, no_model=no_model, tokenizer=tokenizer, prompt=prompt, n=n,
-        temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, port=port, nic=nic,
-        tap=tap, api_key=api_key, extra_args=qemu_args, smp=smp,
+        temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, ctx=ctx, kv_type=kv_type,
+        port=port, nic=nic, tap=tap, api_key=api_key, extra_args=qemu_args, smp=smp,
     ))
     out = sys.stdout.buffer
     lock = threading.Lock()

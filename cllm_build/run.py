@@ -70,6 +70,8 @@ class RunOptions:
     top_k: int | None = None
     top_p: float | None = None
     seed: int | None = None
+    ctx: int | None = None  # positions one generation may reach (cllm.ctx)
+    kv_type: str | None = None  # "f16" or "f32": the KV cache's elements (cllm.kv_type)
     port: int = DEFAULT_PORT
     nic: str = "e1000"
     tap: str | None = None
@@ -121,12 +123,15 @@ def make_plan(o: RunOptions) -> Plan:
     """The QEMU machine for `o`; writes the prompt module to a temp dir (Plan.cleanup)."""
     opts: list[str] = []
     console = o.prompt is not None
-    sampling = {"n": o.n, "temp": o.temperature, "top_k": o.top_k, "top_p": o.top_p, "seed": o.seed}
+    sampling = {"n": o.n, "temp": o.temperature, "top_k": o.top_k, "top_p": o.top_p, "seed": o.seed,
+                "ctx": o.ctx, "kv_type": o.kv_type}
     for key, value in sampling.items():
         if value is not None:
             opts.append(f"{key}={_fmt(value) if isinstance(value, float) else value}")
     if o.temperature is not None and o.temperature < 0:
         raise UsageError(f"temperature {o.temperature} is negative")
+    if o.ctx is not None and o.ctx < 1:
+        raise UsageError(f"context {o.ctx} is not a positive number of positions")
     if o.top_p is not None and not 0 < o.top_p <= 1:
         raise UsageError(f"top-p {o.top_p} is outside (0, 1]")
     if o.api_key is not None:

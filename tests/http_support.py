@@ -5,6 +5,7 @@ script, and split the bytes it sent back into HTTP responses."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,9 +51,10 @@ def harness(engine: bool = False) -> Path:
 
 
 def run_harness(*args: str, stdin: str | None = None, timeout: float = 60,
-                engine: bool = False) -> str:
+                engine: bool = False, env: dict[str, str] | None = None) -> str:
+    """Run the harness; env adds variables (the engine's KV pool: http_llm_host.c)."""
     proc = subprocess.run([str(harness(engine)), *args], input=stdin, capture_output=True, text=True,
-                          timeout=timeout, check=False)
+                          timeout=timeout, check=False, env={**os.environ, **(env or {})})
     assert proc.returncode == 0, f"harness failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
     return proc.stdout
 
@@ -138,6 +140,7 @@ class Script:
     """Commands for `http_main serve`; see tests/host/http_main.c."""
     lines: list[str] = field(default_factory=list)
     model: Path | None = None  # a GGUF: the real engine instead of the fake model
+    env: dict[str, str] | None = None  # the engine's KV pool (CLLM_KV_*, http_llm_host.c)
 
     def cmd(self, *words: object) -> Script:
         self.lines.append(" ".join(str(w) for w in words))
@@ -160,7 +163,7 @@ class Script:
     def execute(self) -> Result:
         args = ["serve"] + ([str(self.model)] if self.model else [])
         text = run_harness(*args, stdin="\n".join(self.lines) + "\n", timeout=600,
-                           engine=self.model is not None)
+                           engine=self.model is not None, env=self.env)
         out: dict[int, bytes] = {}
         state: dict[int, str] = {}
         conns = tasks = -1

@@ -56,11 +56,11 @@ def test_models_props_slots():
     [m] = models["data"]
     assert m["id"] == "fake-echo" and m["object"] == "model" and m["meta"]["n_vocab"] == 258
     props = get("/props").json()
-    assert props["model_path"] == "fake-echo" and props["total_slots"] == 16
+    assert props["model_path"] == "fake-echo" and props["total_slots"] == 64
     assert props["default_generation_settings"]["n_ctx"] == 512
     assert props["default_generation_settings"]["temperature"] == 0.8
     slots = get("/slots").json()
-    assert len(slots) == 16 and not any(s["is_processing"] for s in slots)
+    assert len(slots) == 64 and not any(s["is_processing"] for s in slots)
 
 
 def test_metrics_count_requests_and_tokens():
@@ -413,16 +413,17 @@ def test_engine_out_of_memory_is_503_not_the_clients_fault():
     assert resps[1].json()["choices"][0]["text"] == "OK"
 
 
-def test_seventeenth_generation_gets_503():
+def test_generation_past_the_slots_gets_503():
+    # API_MAX_SLOTS (64) generations run; the 65th is refused.
     s = Script()
-    for i in range(1, 18):
+    for i in range(1, 66):
         s.open(i).send(i, request("POST", "/v1/completions", {"prompt": "q" * 100}))
-    s.poll(1).open(18).send(18, request("GET", "/slots")).poll(1)
+    s.poll(1).open(66).send(66, request("GET", "/slots")).poll(1)
     r = s.execute()
-    assert r.tasks == 16
-    [resp] = r.responses(17)
+    assert r.tasks == 64
+    [resp] = r.responses(65)
     assert_error(resp, 503, "slots", "unavailable_error")
-    slots = r.responses(18)[0].json()
+    slots = r.responses(66)[0].json()
     assert all(x["is_processing"] for x in slots)
 
 

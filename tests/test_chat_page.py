@@ -246,7 +246,7 @@ def test_busy_server_is_reported_and_the_page_recovers(page, guest):
             "max_tokens": N_CTX - 16, "temperature": 0}
     socks = []
     try:
-        for _ in range(16):  # API_MAX_SLOTS streams hold every generation slot
+        for _ in range(64):  # API_MAX_SLOTS streams hold every generation slot
             s = socket.create_connection(("127.0.0.1", guest.port), timeout=60)
             s.sendall(request("POST", "/v1/chat/completions", body))
             assert s.recv(64).startswith(b"HTTP/1.1 200")

@@ -77,7 +77,7 @@ def test_table_covers_the_request_fields():
     names = {r.name for r in rows()}
     assert names == {"max_tokens", "temperature", "top_p", "min_p", "top_k", "repeat_penalty",
                      "repeat_last_n", "presence_penalty", "frequency_penalty", "seed",
-                     "ignore_eos", "stop", "n_probs"}
+                     "ignore_eos", "cache_prompt", "stop", "n_probs"}
     by = {r.name: r for r in rows()}
     assert by["max_tokens"].json == ("n_predict", "max_tokens", "max_completion_tokens")
     assert by["max_tokens"].option == ("max_tokens", "n")
@@ -92,6 +92,7 @@ def test_defaults_are_the_table_defaults():
         want = 2**64 - 1 if r.kind == "seed" and r.default == -1 else r.default
         assert float(p[r.name]) == pytest.approx(want, rel=1e-7), r.name
     assert p["ignore_eos"] == "false" and p["stop"] == ""
+    assert p["cache_prompt"] == "true"
 
 
 @pytest.mark.parametrize("row, key", spelled(), ids=lambda x: x if isinstance(x, str) else "")

@@ -34,8 +34,8 @@ REQUEST_TIMEOUT_S = 4.0
 IO_TIMEOUT_S = 60.0
 PROMPT, N_TOKENS = "Once upon a time", 24
 MAX_HEADER, MAX_BODY = 8192, 256 * 1024  # kernel/http/http_param.h
-HTTP_MAX_CONNS = 20  # kernel/http/http_param.h
-TCP_MAX_CONNS = 32  # kernel/include/net/net_param.h
+HTTP_MAX_CONNS = 72  # kernel/http/http_param.h
+TCP_MAX_CONNS = 88  # kernel/include/net/net_param.h
 
 
 @dataclass

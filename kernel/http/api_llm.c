@@ -40,7 +40,7 @@ static void api_llm_info(struct api_model_info *mi) {
     mi->chat_template = chat_template_name(chat_detect_model(l->chat_template, l->tok));
     mi->n_vocab = cfg->vocab_size;
     mi->n_ctx_train = cfg->seq_len;
-    mi->n_ctx = cfg->seq_len;
+    mi->n_ctx = l->n_ctx > 0 ? l->n_ctx : cfg->seq_len; /* cllm.ctx, bounded by the KV pool */
     mi->n_embd = cfg->dim;
     mi->n_layer = cfg->n_layers;
     mi->n_head = cfg->n_heads;

@@ -23,7 +23,7 @@
  * an accept at the limit resets one idle or unfinished connection to make room
  * (server.c), or is refused with 503 when every connection is producing or
  * delivering a response. */
-#define HTTP_MAX_CONNS 20
+#define HTTP_MAX_CONNS 72
 /* A connection younger than this that has not sent a whole request is never the one
  * reset to make room, ms: in a burst of connects each gets the time to send its
  * request (then it is answered, with 503 if the server is full). */
@@ -62,7 +62,10 @@
 #define API_MAX_TOKENS 65536
 /* API: room for the network stack's counters in /metrics, bytes. */
 #define API_NET_STATS_BYTES 16384
-/* API: most simultaneous generations (slots); another request gets 503. */
-#define API_MAX_SLOTS 16
+/* API: most simultaneous generations (slots); another request gets 503. The KV pool
+ * bounds them too: past what its blocks hold, the scheduler preempts or holds
+ * sequences back (kernel/llm/sched.h), so a slot is cheap. Leaves HTTP_MAX_CONNS room
+ * for requests that generate nothing (/health, /metrics). */
+#define API_MAX_SLOTS 64
 
 #endif

@@ -106,13 +106,13 @@ static void forward_softcap(const struct model_config *c, float *logits) {
         logits[i] = c->logit_softcap * tanhf(logits[i] / c->logit_softcap);
 }
 
-/* out(n_heads * head_dim) = attention of q over positions 0..pos of layer l; a layer
- * with a sliding window sees positions pos - n_swa + 1 .. pos only. */
+/* out(n_heads * head_dim) = attention of q over positions 0..pos of layer l, K and V
+ * from the sequence's blocks (kv.h); a layer with a sliding window sees positions
+ * pos - n_swa + 1 .. pos only. */
 static void forward_attention(const struct model *m, struct model_state *s, int l, int pos, const float *qv,
                               float *outv) {
     const struct model_config *c = &m->cfg;
-    int hd = c->head_dim, kv_dim = c->n_kv_heads * hd, rep = c->n_heads / c->n_kv_heads;
-    size_t loff = (size_t)l * (size_t)s->n_ctx * (size_t)kv_dim;
+    int hd = c->head_dim, rep = c->n_heads / c->n_kv_heads;
     float scale = c->attn_scale;
     int n_swa = m->layers[l].n_swa, t0 = n_swa && pos >= n_swa ? pos - n_swa + 1 : 0;
     for (int h = 0; h < c->n_heads; h++) {
@@ -120,16 +120,16 @@ static void forward_attention(const struct model *m, struct model_state *s, int 
         float *att = s->att + (size_t)h * (size_t)s->n_ctx;
         int kvh = h / rep;
         for (int t = t0; t <= pos; t++)
-            att[t] = ops_dot(q, s->key_cache + loff + (size_t)t * kv_dim + kvh * hd, hd) * scale;
+            att[t] = ops_dot(q, kv_key(&s->kv, l, t, kvh * hd, hd, s->kv_tmp), hd) * scale;
         ops_softmax(att + t0, pos + 1 - t0);
         float *out = outv + h * hd;
         memset(out, 0, (size_t)hd * sizeof(float));
         for (int t = t0; t <= pos; t++)
-            ops_axpy(out, att[t], s->value_cache + loff + (size_t)t * kv_dim + kvh * hd, hd);
+            ops_axpy(out, att[t], kv_value(&s->kv, l, t, kvh * hd, hd, s->kv_tmp), hd);
     }
 }
 
-#define FORWARD_ERR_RANGE "token or position out of range"
+#define FORWARD_ERR_RANGE "token or position out of range (or no KV block held for it)"
 #define FORWARD_ERR_NONFINITE "logits not finite (NaN or inf): NaN weights or an overflow in the model"
 
 /* True if the n values are all finite: once per token, so that NaN or inf logits
@@ -146,23 +146,21 @@ static bool forward_finite(const float *v, int n) {
 static const float *forward_one(const struct model *m, struct ops_scratch *sc, struct model_state *s,
                                 int token, int pos) {
     const struct model_config *c = &m->cfg;
-    if (token < 0 || token >= c->vocab_size || pos < 0 || pos >= s->n_ctx) {
+    if (token < 0 || token >= c->vocab_size || pos < 0 || pos >= kv_seq_positions(&s->kv)) {
         s->error = FORWARD_ERR_RANGE;
         return NULL;
     }
-    int kv_dim = c->n_kv_heads * c->head_dim;
     forward_embed(m, s->x, token);
     for (int l = 0; l < c->n_layers; l++) {
         const struct model_layer *w = &m->layers[l];
-        size_t loff = (size_t)l * (size_t)s->n_ctx * (size_t)kv_dim;
-        float *k = s->key_cache + loff + (size_t)pos * kv_dim;
-        float *v = s->value_cache + loff + (size_t)pos * kv_dim;
+        float *k = s->k, *v = s->v;
 
         ops_rmsnorm(s->xb, s->x, w->attn_norm, c->dim, c->rms_eps);
         float *const qkv_out[3] = {s->q, k, v};
         const struct model_matrix *const qkv[3] = {&w->wq, &w->wk, &w->wv};
         ops_matmul_n(sc, qkv_out, qkv, 3, s->xb);
         forward_qkv_post(m, w, s->q, k, v, pos);
+        kv_store(&s->kv, l, pos, k, v);
         forward_attention(m, s, l, pos, s->q, s->xb);
         ops_matmul(sc, s->xb2, &w->wo, s->xb);
         forward_residual(c, s->x, s->xb2, w->attn_post_norm);
@@ -241,9 +239,7 @@ static int forward_rows(const struct model *m, struct ops_scratch *sc, const str
         ops_matmul_batch(sc, qkv_out, qkv, 3, xb, nb);
         for (int b = 0; b < nb; b++) {
             forward_qkv_post(m, w, q + b * qd, k + b * kv_dim, v + b * kv_dim, r[b].pos);
-            size_t at = ((size_t)l * (size_t)r[b].s->n_ctx + (size_t)r[b].pos) * (size_t)kv_dim;
-            memcpy(r[b].s->key_cache + at, k + b * kv_dim, (size_t)kv_dim * sizeof(float));
-            memcpy(r[b].s->value_cache + at, v + b * kv_dim, (size_t)kv_dim * sizeof(float));
+            kv_store(&r[b].s->kv, l, r[b].pos, k + b * kv_dim, v + b * kv_dim);
         }
         for (int b = 0; b < nb; b++)
             forward_attention(m, r[b].s, l, r[b].pos, q + b * qd, xb2 + b * qd);
@@ -288,7 +284,7 @@ static int forward_rows(const struct model *m, struct ops_scratch *sc, const str
 const float *model_forward_batch(const struct model *m, struct model_state *s, const int *tokens,
                                  int n, int pos) {
     const struct model_config *c = &m->cfg;
-    bool ok = n > 0 && pos >= 0 && pos <= s->n_ctx - n;
+    bool ok = n > 0 && pos >= 0 && pos <= kv_seq_positions(&s->kv) - n;
     for (int i = 0; ok && i < n; i++)
         ok = tokens[i] >= 0 && tokens[i] < c->vocab_size;
     if (!ok) {
@@ -324,7 +320,8 @@ int model_forward_multi(const struct model *m, struct model_state *const *s, con
                         const int *pos, int n) {
     const struct model_config *c = &m->cfg;
     for (int i = 0; i < n; i++) {
-        if (tokens[i] < 0 || tokens[i] >= c->vocab_size || pos[i] < 0 || pos[i] >= s[i]->n_ctx) {
+        if (tokens[i] < 0 || tokens[i] >= c->vocab_size || pos[i] < 0 ||
+            pos[i] >= kv_seq_positions(&s[i]->kv)) {
             s[i]->error = FORWARD_ERR_RANGE;
             return -1;
         }

@@ -42,6 +42,8 @@ const struct gen_param gen_param_table[] = {
      9007199254740992.0, -1, "sampler random seed; -1 = from the clock"},
     {"ignore_eos", {"ignore_eos"}, {NULL}, GEN_PARAM_FIELD(ignore_eos), GEN_PARAM_BOOL, 0, 1, 0,
      "keep generating past the end-of-generation token"},
+    {"cache_prompt", {"cache_prompt"}, {NULL}, GEN_PARAM_FIELD(cache_prompt), GEN_PARAM_BOOL, 0,
+     1, 1, "reuse the KV cache of a prompt that starts as one seen before"},
     {"stop", {"stop"}, {NULL}, GEN_PARAM_FIELD(stop), GEN_PARAM_STOP, 0, 0, 0,
      "up to 4 strings (and up to 4 token ids) that end the generation (not in the text)"},
     {"n_probs", {"n_probs"}, {NULL}, GEN_PARAM_FIELD(n_probs), GEN_PARAM_INT, 0, 20, 0,

@@ -39,7 +39,8 @@ struct gen_params {
         int id;
         float bias; /* added to the token's logit; <= GEN_BIAS_BAN: never sampled */
     } bias[GEN_MAX_BIAS];
-    bool ignore_eos; /* keep going past EOS (it is sampled but not decoded) */
+    bool ignore_eos;   /* keep going past EOS (it is sampled but not decoded) */
+    bool cache_prompt; /* start from the prefix cache's blocks of this prompt (kv.h) */
     int n_probs;     /* alternatives reported with each token's log probability */
     bool logprobs;   /* report each sampled token's log probability (set by the API from
                       * its endpoint's field: `logprobs`, or `n_probs` > 0) */

@@ -98,9 +98,18 @@ enum gen_err gen_init(struct gen_request *req, const struct llm *llm, const int 
     if (n_prompt <= 0)
         return gen_refuse(GEN_ERR_REQUEST, err, errlen,
                           "prompt: empty (at least one token, e.g. BOS, is needed)");
-    if (n_prompt > cfg->seq_len)
+    /* A prompt the whole pool cannot hold is the server's limit (503), not the
+     * request's fault; past the context (cllm.ctx, the model's) it is the request's. */
+    if (llm->kv && n_prompt > kv_pool_positions(llm->kv))
+        return gen_refuse(GEN_ERR_NO_MEMORY, err, errlen,
+                          "prompt: %d tokens do not fit in the KV pool of %ld positions", n_prompt,
+                          kv_pool_positions(llm->kv));
+    int limit = llm->n_ctx > 0 ? MIN(llm->n_ctx, cfg->seq_len) : cfg->seq_len;
+    if (n_prompt > limit)
         return gen_refuse(GEN_ERR_REQUEST, err, errlen,
-                          "prompt: %d tokens exceed the context of %d", n_prompt, cfg->seq_len);
+                          "prompt: %d tokens exceed the context of %d", n_prompt, limit);
+    if (llm->kv)
+        limit = (int)MIN((long)limit, kv_pool_positions(llm->kv));
     for (int i = 0; i < n_prompt; i++)
         if (prompt[i] < 0 || prompt[i] >= cfg->vocab_size)
             return gen_refuse(GEN_ERR_REQUEST, err, errlen,
@@ -135,9 +144,10 @@ enum gen_err gen_init(struct gen_request *req, const struct llm *llm, const int 
     req->llm = llm;
     req->params = *params;
     req->n_prompt = n_prompt;
+    req->n_known = n_prompt;
     /* positions needed: the prompt, then every sampled token but the last */
-    long need = params->n_predict < 0 ? (long)cfg->seq_len : (long)n_prompt + params->n_predict;
-    req->n_ctx = need < cfg->seq_len ? (int)need : cfg->seq_len;
+    long need = params->n_predict < 0 ? (long)limit : (long)n_prompt + params->n_predict;
+    req->n_ctx = need < limit ? (int)need : limit;
     struct sampler_params sp = params->sample;
     if (sp.seed == GEN_SEED_RANDOM)
         sp.seed = (port_time_us() + 1) * GEN_SEED_MIX;
@@ -153,7 +163,9 @@ enum gen_err gen_init(struct gen_request *req, const struct llm *llm, const int 
         return gen_refuse(GEN_ERR_NO_MEMORY, err, errlen,
                           "out of memory for a request of %d positions", req->n_ctx);
     }
-    if (model_state_init(req->state, &llm->model, req->n_ctx) != 0) {
+    int src_kv = llm->kv ? model_state_init_pool(req->state, &llm->model, req->n_ctx, llm->kv)
+                         : model_state_init(req->state, &llm->model, req->n_ctx);
+    if (src_kv != 0) {
         port_free(req->state);
         req->state = NULL;
         gen_free(req);
@@ -229,13 +241,49 @@ static int gen_finish(struct gen_request *req, struct gen_output *out, enum gen_
     return GEN_STEP_DONE;
 }
 
+int gen_kv_need(const struct gen_request *req) {
+    int need;
+    if (req->n_eval < req->n_known) {
+        need = req->n_eval + MIN(req->n_known - req->n_eval, GEN_PROMPT_CHUNK);
+        if (need == req->n_known && req->pending)
+            need++; /* the token that waited through a preemption runs in the same turn */
+    } else {
+        need = req->n_eval + (req->pending ? 2 : 1);
+    }
+    return MIN(need, req->n_ctx);
+}
+
+int gen_kv_reserve(struct gen_request *req) {
+    struct kv_seq *kv = &req->state->kv;
+    if (req->params.cache_prompt && !req->state->own && req->n_eval == 0 && !kv->n_blocks) {
+        /* Reuse cached blocks of the known tokens, all but the last: its logits are
+         * needed, so at least one token is always run. */
+        req->n_eval = kv_seq_match(kv, req->tokens, req->n_known - 1);
+    }
+    return kv_seq_reserve(kv, gen_kv_need(req));
+}
+
+void gen_preempt(struct gen_request *req) {
+    if (!req->state || req->state->own || req->finish != GEN_FINISH_NONE)
+        return;
+    kv_seq_release(&req->state->kv);
+    req->n_known = MAX(req->n_known, req->n_eval);
+    req->n_eval = 0;
+    req->n_preempted++;
+    req->logits = NULL;
+}
+
+/* A chunk of the tokens known before sampling: the prompt, or what a preemption
+ * left to run again. */
 static int gen_prompt_step(struct gen_request *req) {
     uint64_t t0 = port_time_us();
-    int n = MIN(req->n_prompt - req->n_eval, GEN_PROMPT_CHUNK);
+    int n = MIN(req->n_known - req->n_eval, GEN_PROMPT_CHUNK);
     req->logits = model_forward_batch(&req->llm->model, req->state, req->tokens + req->n_eval, n,
                                       req->n_eval);
-    if (req->logits)
+    if (req->logits) {
         req->n_eval += n;
+        kv_seq_publish(&req->state->kv, req->tokens, req->n_eval);
+    }
     req->t_prompt_us += port_time_us() - t0;
     return req->logits ? GEN_STEP_PROMPT : -1;
 }
@@ -246,6 +294,7 @@ static int gen_forward_one(struct gen_request *req) {
     req->logits = model_forward(&req->llm->model, req->state, req->tokens[req->n_eval], req->n_eval);
     req->pending = false;
     req->n_eval++;
+    kv_seq_publish(&req->state->kv, req->tokens, req->n_eval);
     req->t_gen_us += port_time_us() - t0;
     return req->logits ? 0 : -1;
 }
@@ -256,7 +305,7 @@ int gen_forward_pending(struct gen_request *const *reqs, int n) {
     struct gen_request *batch[GEN_BATCH_MAX];
     for (int i = 0; i < n; i++) {
         struct gen_request *r = reqs[i];
-        if (!r || !r->pending)
+        if (!r || !r->pending || r->n_eval < r->n_known)
             continue;
         if (rows == GEN_BATCH_MAX || (rows && r->llm != batch[0]->llm)) {
             (void)gen_forward_one(r); /* past the batch, or another model: alone */
@@ -278,6 +327,7 @@ int gen_forward_pending(struct gen_request *const *reqs, int n) {
         struct gen_request *r = batch[i];
         r->pending = false;
         r->n_eval++;
+        kv_seq_publish(&r->state->kv, r->tokens, r->n_eval);
         r->logits = r->state->logits;
         r->t_gen_us += share;
     }
@@ -379,13 +429,18 @@ int gen_step(struct gen_request *req, struct gen_output *out) {
     out->n_top = 0;
     if (req->finish != GEN_FINISH_NONE)
         return -1;
-    if (req->pending && gen_forward_one(req) != 0)
+    /* The scheduler reserved these already; a caller stepping alone gets them here. */
+    if (gen_kv_reserve(req) != 0) {
+        req->state->error = "the KV pool has no free block for this generation";
         return gen_finish(req, out, GEN_FINISH_ERROR);
-    if (req->n_eval < req->n_prompt) {
+    }
+    if (req->n_eval < req->n_known) {
         if (gen_prompt_step(req) < 0)
             return gen_finish(req, out, GEN_FINISH_ERROR);
         return GEN_STEP_PROMPT;
     }
+    if (req->pending && gen_forward_one(req) != 0)
+        return gen_finish(req, out, GEN_FINISH_ERROR);
     const struct gen_params *p = &req->params;
     if (p->n_predict >= 0 && req->n_gen >= p->n_predict)
         return gen_finish(req, out, GEN_FINISH_LENGTH);

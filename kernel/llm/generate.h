@@ -27,6 +27,11 @@
  * if at EOS. Relies on grammar.h, gen_param.h (struct gen_params),
  * model.h (model_state_init, model_forward), tokenizer.h, sampler.h and port.h
  * (allocation, port_time_us).
+ *
+ * KV memory: with a shared pool (llm->kv, kv.h) a request holds KV blocks only for the
+ * positions it has reached; whoever steps it (sched.c) reserves the blocks a step needs
+ * (gen_kv_need) and may take them all back (gen_preempt). Without one (console mode
+ * without a pool, host tools) it gets a private cache of its whole context.
  */
 #ifndef CLLM_LLM_GENERATE_H
 #define CLLM_LLM_GENERATE_H
@@ -40,7 +45,7 @@ struct llm;
 struct model_state;
 
 #define GEN_PROMPT_CHUNK 32     /* prompt tokens evaluated per gen_step call */
-#define GEN_BATCH_MAX 16        /* requests gen_forward_pending runs in one pass */
+#define GEN_BATCH_MAX 64        /* requests gen_forward_pending runs in one pass */
 #define GEN_TEXT_MAX 512        /* bytes one gen_step may release (held bytes + a piece) */
 #define GEN_MAX_PROBS 20        /* alternatives reported per token (gen_params.n_probs) */
 
@@ -91,7 +96,10 @@ struct gen_request {
     int *tokens;                /* (n_ctx) owned: prompt then generated tokens */
     int n_ctx;                  /* positions allocated in the KV cache */
     int n_prompt;               /* prompt tokens */
+    int n_known;                /* tokens to run before sampling: the prompt, or after a
+                                 * preemption every token evaluated before it */
     int n_eval;                 /* tokens run through the forward pass so far */
+    int n_preempted;            /* times its KV blocks were taken back (gen_preempt) */
     int n_gen;                  /* tokens sampled so far */
     const float *logits;        /* (vocab) of the last evaluated token, owned by state */
     bool pending;               /* tokens[n_eval] is sampled and awaits its forward pass */
@@ -125,6 +133,21 @@ int gen_step(struct gen_request *req, struct gen_output *out);
  * batch was refused: those stay pending for their own next gen_step). The results are
  * the same as if each request's next gen_step had run its own. */
 int gen_forward_pending(struct gen_request *const *reqs, int n);
+
+/* Positions whose KV blocks the next gen_step, and the batched pass after it, may
+ * write (the scheduler reserves them first): n_eval plus a prompt chunk, or plus the
+ * pending token and the one about to be sampled. */
+int gen_kv_need(const struct gen_request *req);
+
+/* Hold the KV blocks of gen_kv_need, first taking, for a request that holds none yet
+ * (and asks for it: params.cache_prompt), the cached blocks (kv_seq_match) of its
+ * known tokens but the last (which it then skips). 0, or -1 when the pool is short (nothing taken then but the cached blocks). */
+int gen_kv_reserve(struct gen_request *req);
+
+/* Give the request's KV blocks back to the shared pool, keeping its tokens: its next
+ * gen_steps run them again (prompt steps, no output) up to where it was, then it goes
+ * on exactly as if never preempted. No effect on a request with a private KV cache. */
+void gen_preempt(struct gen_request *req);
 
 /* Release everything gen_init allocated. Safe after a failed gen_init and twice. */
 void gen_free(struct gen_request *req);

@@ -15,6 +15,12 @@ struct tokenizer;
 #define LLM_CHECK_LOGITS 512      /* logits printed (the first ids) */
 #define LLM_CHECK_PER_LINE 16     /* logits per line */
 
+/* The shared KV pool (llm_boot.c): memory kept out of it at boot for everything else
+ * (network, HTTP buffers, the state of each running generation), MiB, plus per slot
+ * LLM_KV_SLOT_VOCAB_BYTES per vocabulary entry (logits, sampler) and its scores. */
+#define LLM_KV_RESERVE_MB 32
+#define LLM_KV_SLOT_VOCAB_BYTES 16
+
 /* general.name of the bundled demonstration model (models/default.gguf): the boot log
  * and /v1/models say it is one, so nobody takes it for an assistant. */
 #define LLM_DEMO_NAME "cllm-default"
@@ -30,6 +36,8 @@ struct llm {
     struct tokenizer *tok;      /* NULL when the tokenizer could not be built */
     const char *name;           /* model.name */
     const char *chat_template;  /* tokenizer.chat_template (NUL-terminated copy) or NULL */
+    struct kv_pool *kv;         /* the KV pool generations share; NULL: each gets its own */
+    int n_ctx;                  /* positions a generation may reach (cllm.ctx); 0: seq_len */
     int status;                 /* enum llm_status */
     char error[160];            /* why loading failed, when status == LLM_STATUS_ERROR */
 };

@@ -8,6 +8,12 @@
  * It also sets the server-wide generation defaults from the command line
  * (gen_params_configure: cllm.max_tokens, cllm.temperature, ...).
  *
+ * Then it builds the KV pool every generation shares (kv.h): cllm.kv_kib, else the free
+ * memory less a reserve, never more than the scheduler's SCHED_MAX_SEQS whole contexts;
+ * elements cllm.kv_type (f16 by default, as llama.cpp); cllm.ctx bounds one generation's
+ * positions, by default the model's context, or the pool's if it holds less;
+ * cllm.prefix_cache=off turns prefix caching off.
+ *
  * Option cllm.llm_check=N (checked by the option registry): after loading, run the
  * model from BOS and print the first position's logits and N greedy tokens, so tests
  * can compare the kernel's arithmetic with the host build.
@@ -21,12 +27,14 @@
 #include "llm/sched.h"
 #include "llm/tokenizer.h"
 #include "memlayout.h"
+#include "mm.h"
 #include "subsys.h"
 
 extern char embedded_tokenizer_start[], embedded_tokenizer_end[];
 
 static struct llm llm_the;
 static struct tokenizer llm_tok;
+static struct kv_pool llm_kv;
 
 struct llm *llm_get(void) {
     return llm_the.status == LLM_STATUS_READY ? &llm_the : NULL;
@@ -110,6 +118,43 @@ static void llm_check(const struct model *m, long steps) {
     model_state_free(&s);
 }
 
+static void llm_kv_init(const struct model *m) {
+    const struct model_config *c = &m->cfg;
+    const char *tname = cmdline_get("kv_type");
+    int type = tname ? kv_type_parse(tname) : KV_TYPE_F16;
+    type = type < 0 ? KV_TYPE_F16 : type;
+    uint32_t v;
+    long n_ctx = c->seq_len;
+    if (cmdline_get_u32("ctx", &v) && v > 0)
+        n_ctx = MIN(n_ctx, (long)v);
+    int kv_dim = c->n_kv_heads * c->head_dim;
+    uint64_t bb = kv_block_bytes(c->n_layers, kv_dim, type, KV_BLOCK_LEN);
+    uint64_t slot = (uint64_t)c->vocab_size * LLM_KV_SLOT_VOCAB_BYTES +
+                    (uint64_t)(c->n_heads + 1) * (uint64_t)n_ctx * sizeof(float);
+    uint64_t reserve = ((uint64_t)LLM_KV_RESERVE_MB << 20) + (uint64_t)SCHED_MAX_SEQS * slot;
+    uint64_t avail = (uint64_t)page_count(PAGE_OWNER_FREE) * PAGE_SIZE;
+    uint64_t bytes = avail > reserve ? avail - reserve : 0;
+    if (cmdline_get_u32("kv_kib", &v))
+        bytes = (uint64_t)v << 10;
+    uint64_t per_seq = (uint64_t)((n_ctx + KV_BLOCK_LEN - 1) / KV_BLOCK_LEN) * bb;
+    uint64_t most = (uint64_t)SCHED_MAX_SEQS * per_seq;
+    bytes = MIN(MIN(bytes, most), (uint64_t)SIZE_MAX / 2);
+    char err[120];
+    if (kv_pool_init(&llm_kv, c->n_layers, kv_dim, type, KV_BLOCK_LEN, (size_t)bytes, err,
+                     sizeof(err))) {
+        printk("cllm: kv: warning: %s; each generation gets a cache of its own\n", err);
+        return;
+    }
+    const char *cache = cmdline_get("prefix_cache");
+    llm_kv.cache = !cache || strcmp(cache, "off") != 0;
+    llm_the.kv = &llm_kv;
+    llm_the.n_ctx = (int)MIN(n_ctx, kv_pool_positions(&llm_kv));
+    printk("cllm: kv: pool %d blocks of %d positions, %s, %lu KiB (%lu KiB a block), "
+           "%d used %d free; context %d\n", llm_kv.n_blocks, llm_kv.block_len, kv_type_name(type),
+           (unsigned long)(((uint64_t)llm_kv.n_blocks * bb) >> 10), (unsigned long)(bb >> 10),
+           llm_kv.n_blocks - llm_kv.n_free, llm_kv.n_free, llm_the.n_ctx);
+}
+
 void llm_init(const struct bootinfo *bi) {
     char err[160];
     struct model *m = &llm_the.model;
@@ -148,6 +193,7 @@ void llm_init(const struct bootinfo *bi) {
     uint32_t steps;
     if (cmdline_get_u32("llm_check", &steps))
         llm_check(m, MIN((long)steps, LLM_CHECK_MAX_STEPS));
+    llm_kv_init(m); /* after the check: its private cache is freed by then */
 }
 
 bool gen_poll(void) {

@@ -76,7 +76,8 @@ static float *model_alloc_floats(size_t n, bool *ok) {
     return p;
 }
 
-int model_state_init(struct model_state *s, const struct model *m, int n_ctx) {
+/* The buffers of a state for n_ctx positions (clamped as model.h says), no KV. */
+static int model_state_buffers(struct model_state *s, const struct model *m, int n_ctx) {
     const struct model_config *c = &m->cfg;
     bool ok = true;
     memset(s, 0, sizeof(*s));
@@ -85,11 +86,10 @@ int model_state_init(struct model_state *s, const struct model *m, int n_ctx) {
     s->n_ctx = n_ctx;
     size_t kv = (size_t)c->n_kv_heads * (size_t)c->head_dim;
     size_t q = (size_t)c->n_heads * (size_t)c->head_dim;
-    /* The cache size comes from file values (layers, context, heads): refuse what
-     * does not fit in size_t instead of letting the product wrap. */
-    uint64_t cache = (uint64_t)c->n_layers * (uint64_t)n_ctx * (uint64_t)kv * sizeof(float);
+    /* Sizes come from file values (heads, context): refuse what does not fit in
+     * size_t instead of letting the product wrap. */
     uint64_t att = (uint64_t)c->n_heads * (uint64_t)n_ctx * sizeof(float);
-    if (cache > (uint64_t)SIZE_MAX / 2 || att > (uint64_t)SIZE_MAX / 2)
+    if (att > (uint64_t)SIZE_MAX / 2)
         return -1;
     s->x = model_alloc_floats((size_t)c->dim, &ok);
     s->xb = model_alloc_floats(MAX((size_t)c->dim, q), &ok);
@@ -99,9 +99,46 @@ int model_state_init(struct model_state *s, const struct model *m, int n_ctx) {
     s->q = model_alloc_floats(q, &ok);
     s->att = model_alloc_floats((size_t)c->n_heads * (size_t)n_ctx, &ok);
     s->logits = model_alloc_floats((size_t)c->vocab_size, &ok);
-    s->key_cache = model_alloc_floats((size_t)c->n_layers * (size_t)n_ctx * kv, &ok);
-    s->value_cache = model_alloc_floats((size_t)c->n_layers * (size_t)n_ctx * kv, &ok);
+    s->k = model_alloc_floats(kv, &ok);
+    s->v = model_alloc_floats(kv, &ok);
+    s->kv_tmp = model_alloc_floats((size_t)c->head_dim, &ok);
     if (!ok) {
+        model_state_free(s);
+        return -1;
+    }
+    return 0;
+}
+
+int model_state_init_pool(struct model_state *s, const struct model *m, int n_ctx,
+                          struct kv_pool *pool) {
+    const struct model_config *c = &m->cfg;
+    if (!pool || pool->n_layers != c->n_layers || pool->kv_dim != c->n_kv_heads * c->head_dim)
+        return -1;
+    if (model_state_buffers(s, m, n_ctx) != 0)
+        return -1;
+    if (kv_seq_init(&s->kv, pool, s->n_ctx) != 0) {
+        model_state_free(s);
+        return -1;
+    }
+    return 0;
+}
+
+int model_state_init(struct model_state *s, const struct model *m, int n_ctx) {
+    const struct model_config *c = &m->cfg;
+    if (model_state_buffers(s, m, n_ctx) != 0)
+        return -1;
+    struct kv_pool *own = port_alloc(sizeof(*own));
+    size_t bb = kv_block_bytes(c->n_layers, c->n_kv_heads * c->head_dim, KV_TYPE_F32, KV_BLOCK_LEN);
+    long blocks = ((long)s->n_ctx + KV_BLOCK_LEN - 1) / KV_BLOCK_LEN;
+    if (!own || !bb || (uint64_t)blocks * bb > (uint64_t)SIZE_MAX / 2 ||
+        kv_pool_init(own, c->n_layers, c->n_kv_heads * c->head_dim, KV_TYPE_F32, KV_BLOCK_LEN,
+                     (size_t)blocks * bb, NULL, 0) != 0) {
+        port_free(own);
+        model_state_free(s);
+        return -1;
+    }
+    s->own = own;
+    if (kv_seq_init(&s->kv, own, s->n_ctx) != 0 || kv_seq_reserve(&s->kv, s->n_ctx) != 0) {
         model_state_free(s);
         return -1;
     }
@@ -117,7 +154,13 @@ void model_state_free(struct model_state *s) {
     port_free(s->q);
     port_free(s->att);
     port_free(s->logits);
-    port_free(s->key_cache);
-    port_free(s->value_cache);
+    port_free(s->k);
+    port_free(s->v);
+    port_free(s->kv_tmp);
+    kv_seq_free(&s->kv);
+    if (s->own) {
+        kv_pool_free(s->own);
+        port_free(s->own);
+    }
     memset(s, 0, sizeof(*s));
 }

@@ -7,13 +7,16 @@
  *
  * Ownership: the model file buffer belongs to the caller and must outlive the
  * struct model; model_free releases only the small tables model_load allocated.
- * A model_state owns its buffers (port_alloc) and is released by model_state_free.
+ * A model_state owns its buffers (port_alloc) and its block table, and is released by
+ * model_state_free; its K/V live in a kv_pool (kv.h): a private one it owns, or a
+ * shared one that outlives it.
  * Weights are read-only after load, so several model_states can share one model.
  */
 #ifndef CLLM_LLM_MODEL_H
 #define CLLM_LLM_MODEL_H
 
 #include "llm/gguf.h"
+#include "llm/kv.h"
 
 #define MODEL_MAX_LAYERS 256     /* refuse files claiming more layers */
 #define MODEL_MAX_DIM 65536      /* refuse embedding/hidden sizes above this */
@@ -125,9 +128,10 @@ struct model {
     struct model_layer *layers;    /* (n_layers), owned */
 };
 
-/* Per-sequence state: one KV cache and the activation buffers of one forward pass. */
+/* Per-sequence state: the block table of its KV cache and the activation buffers of
+ * one forward pass. */
 struct model_state {
-    int n_ctx;           /* positions the KV cache holds */
+    int n_ctx;           /* positions the sequence may reach */
     float *x;            /* (dim) residual stream */
     float *xb;           /* (dim) normed input / attention output */
     float *xb2;          /* (dim) projection output */
@@ -136,8 +140,11 @@ struct model_state {
     float *q;            /* (n_heads * head_dim) */
     float *att;          /* (n_heads, n_ctx) attention scores */
     float *logits;       /* (vocab_size) */
-    float *key_cache;    /* (n_layers, n_ctx, n_kv_heads * head_dim) */
-    float *value_cache;  /* (n_layers, n_ctx, n_kv_heads * head_dim) */
+    float *k;            /* (n_kv_heads * head_dim) this position's key */
+    float *v;            /* (n_kv_heads * head_dim) this position's value */
+    float *kv_tmp;       /* (head_dim) a K or V head read back as floats (F16 pools) */
+    struct kv_seq kv;    /* block table: positions -> blocks of kv.pool */
+    struct kv_pool *own; /* the private pool of model_state_init, owned; NULL on a shared one */
     const char *error;   /* why the last refused forward pass failed (static text) */
 };
 
@@ -148,12 +155,18 @@ int model_load(struct model *m, const uint8_t *data, size_t len, char *err, size
 void model_free(struct model *m);
 
 /* Allocate the state for up to n_ctx positions (clamped to cfg.seq_len if larger
- * or <= 0). 0 on success, -1 when out of memory (nothing to free then). */
+ * or <= 0), with a private F32 pool holding all of them. 0 on success, -1 when out
+ * of memory (nothing to free then). */
 int model_state_init(struct model_state *s, const struct model *m, int n_ctx);
+/* The same on a shared pool (its shape must be the model's): no block is held yet;
+ * the caller reserves them (kv_seq_reserve on s->kv) before running positions, and
+ * may release them (kv_seq_release) to run the positions again later. */
+int model_state_init_pool(struct model_state *s, const struct model *m, int n_ctx,
+                          struct kv_pool *pool);
 void model_state_free(struct model_state *s);
 
-/* Run `token` at position `pos` (0 <= pos < s->n_ctx; positions before pos must
- * have been run in order). Returns the logits, (vocab_size) floats in s->logits;
+/* Run `token` at position `pos` (0 <= pos < s->n_ctx, a held block; positions before
+ * pos must have been run in order). Returns the logits, (vocab_size) floats in s->logits;
  * NULL if token or pos is out of range, or if a logit is NaN or inf (a model with
  * NaN weights, an overflow): s->error then says which. */
 const float *model_forward(const struct model *m, struct model_state *s, int token, int pos);

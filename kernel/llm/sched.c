@@ -1,17 +1,21 @@
 /*
  * sched.c: the generation scheduler (see sched.h). A fixed table of running
- * sequences, stepped in table order once per turn; the batched decode pass over the
- * table follows the steps. Called by gen_poll (llm_boot.c) from the poll loop and by
- * the API backend (api_llm.c); relies on generate.h and port.h.
+ * sequences, stepped oldest first once per turn after their KV blocks are reserved;
+ * the batched decode pass over the sequences that stepped follows. Called by gen_poll
+ * (llm_boot.c) from the poll loop and by the API backend (api_llm.c); relies on
+ * generate.h, kv.h, llm.h (the shared pool, for /metrics) and port.h.
  */
 #include "llm/sched.h"
 
+#include "llm/llm.h"
 #include "port.h"
 
-/* Parallel tables: sched_reqs is what gen_forward_pending reads (NULL: free place). */
+/* Parallel tables (NULL request: free place). */
 static struct gen_request *sched_reqs[SCHED_MAX_SEQS];
 static const struct sched_sink *sched_sinks[SCHED_MAX_SEQS];
 static void *sched_ctxs[SCHED_MAX_SEQS];
+static uint64_t sched_arrival[SCHED_MAX_SEQS]; /* order of sched_add: larger is newer */
+static uint64_t sched_next_arrival;
 static int sched_n;
 static uint64_t sched_batches;    /* decode passes that advanced more than one sequence */
 static uint64_t sched_batch_rows; /* sequences those passes advanced, all together */
@@ -23,6 +27,7 @@ int sched_add(struct gen_request *req, const struct sched_sink *sink, void *ctx)
         sched_reqs[i] = req;
         sched_sinks[i] = sink;
         sched_ctxs[i] = ctx;
+        sched_arrival[i] = ++sched_next_arrival;
         sched_n++;
         return 0;
     }
@@ -49,8 +54,50 @@ int sched_active(void) {
     return sched_n;
 }
 
-/* One step of the sequence at place i. */
-static void sched_step(int i) {
+/* The request's blocks table when it is on the shared pool, else NULL. */
+static struct kv_seq *sched_kv(struct gen_request *req) {
+    return req->state && !req->state->own ? &req->state->kv : NULL;
+}
+
+/* Take back the blocks of the newest sequence newer than place i that holds any;
+ * false when there is none. */
+static bool sched_preempt_newer(int i) {
+    int victim = -1;
+    for (int j = 0; j < SCHED_MAX_SEQS; j++) {
+        struct kv_seq *kv = sched_reqs[j] ? sched_kv(sched_reqs[j]) : NULL;
+        if (!kv || !kv->n_blocks || sched_arrival[j] <= sched_arrival[i])
+            continue;
+        if (victim < 0 || sched_arrival[j] > sched_arrival[victim])
+            victim = j;
+    }
+    if (victim < 0)
+        return false;
+    sched_reqs[victim]->state->kv.pool->n_preempted++;
+    gen_preempt(sched_reqs[victim]);
+    return true;
+}
+
+/* Blocks for the next step of the sequence at place i, preempting newer ones if the
+ * pool is short. false: it cannot step this turn (it gave its own blocks back). */
+static bool sched_reserve(int i) {
+    struct gen_request *req = sched_reqs[i];
+    struct kv_seq *kv = sched_kv(req);
+    if (!kv || req->finish != GEN_FINISH_NONE)
+        return true;
+    while (gen_kv_reserve(req) != 0) {
+        if (!sched_preempt_newer(i)) {
+            if (kv->n_blocks) {
+                kv->pool->n_preempted++;
+                gen_preempt(req);
+            }
+            return false;
+        }
+    }
+    return true;
+}
+
+/* One step of the sequence at place i; true if it is still in the table after it. */
+static bool sched_step(int i) {
     struct gen_request *req = sched_reqs[i];
     const struct sched_sink *sink = sched_sinks[i];
     void *ctx = sched_ctxs[i];
@@ -58,26 +105,52 @@ static void sched_step(int i) {
     out.len = 0;
     int r = gen_step(req, &out);
     sink->output(ctx, &out);
-    if (sched_reqs[i] != req || (r >= 0 && r != GEN_STEP_DONE))
-        return; /* removed by its consumer, or still running */
+    if (sched_reqs[i] != req)
+        return false; /* removed by its consumer */
+    if (r >= 0 && r != GEN_STEP_DONE)
+        return true;
+    struct kv_seq *kv = sched_kv(req);
+    if (kv)
+        kv_seq_release(kv); /* its blocks serve others at once, whenever it is freed */
     sched_clear(i);
     sink->done(ctx);
+    return false;
 }
 
 bool sched_poll(void) {
-    bool stepped = false;
+    /* Places in arrival order, oldest first (insertion sort of at most 64). */
+    int order[SCHED_MAX_SEQS], n = 0;
     for (int i = 0; i < SCHED_MAX_SEQS; i++) {
+        if (!sched_reqs[i])
+            continue;
+        int j = n++;
+        while (j > 0 && sched_arrival[order[j - 1]] > sched_arrival[i]) {
+            order[j] = order[j - 1];
+            j--;
+        }
+        order[j] = i;
+    }
+    struct gen_request *stepped[SCHED_MAX_SEQS];
+    int n_stepped = 0;
+    for (int k = 0; k < n; k++) {
+        int i = order[k];
         if (!sched_reqs[i])
             continue;
         if (sched_sinks[i]->ready && !sched_sinks[i]->ready(sched_ctxs[i]))
             continue;
-        sched_step(i);
-        stepped = true;
+        if (!sched_reserve(i))
+            continue;
+        struct gen_request *req = sched_reqs[i];
+        if (sched_step(i))
+            stepped[n_stepped] = req;
+        else
+            stepped[n_stepped] = NULL;
+        n_stepped++;
     }
-    if (!stepped)
+    if (!n_stepped)
         return false;
     /* The tokens just sampled, one forward pass for all. */
-    int rows = gen_forward_pending(sched_reqs, SCHED_MAX_SEQS);
+    int rows = gen_forward_pending(stepped, n_stepped);
     if (rows > 1) {
         sched_batches++;
         sched_batch_rows += (uint64_t)rows;
@@ -94,5 +167,11 @@ size_t sched_metrics_format(char *buf, size_t cap) {
                      "# TYPE cllm_decode_batch_rows_total counter\n"
                      "cllm_decode_batch_rows_total %llu\n",
                      (unsigned long long)sched_batches, (unsigned long long)sched_batch_rows);
-    return n > 0 ? (size_t)n : 0;
+    size_t len = n > 0 ? (size_t)n : 0;
+    const struct llm *l = llm_record();
+    if (l && l->kv) {
+        size_t at = MIN(len, cap);
+        len += kv_pool_metrics_format(l->kv, buf ? buf + at : NULL, cap - at);
+    }
+    return len;
 }

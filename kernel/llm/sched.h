@@ -10,6 +10,13 @@
  * pass (gen_forward_pending). That is continuous batching: a sequence joins or leaves
  * between turns and never waits for another one to finish.
  *
+ * KV memory (requests on the shared pool, kv.h): sequences step oldest first, and
+ * before its step each one reserves the blocks the step needs (gen_kv_need). When the
+ * pool is short, the newest sequence holding blocks is preempted (gen_preempt: blocks
+ * back, tokens kept; it recomputes them when it runs again, with the same output); if
+ * the one asking is itself the newest, it gives its blocks back and waits. So a new
+ * request is admitted as soon as blocks are free, and the oldest always progresses.
+ *
  * Ownership: the caller allocates the gen_request and gen_init's it; sched_add only
  * registers it, and the caller stays its owner (gen_free and the memory). A sequence
  * that finishes leaves the table first, then its sink's done() is called, the last
@@ -22,7 +29,7 @@
 #include "llm/generate.h"
 #include "types.h"
 
-#define SCHED_MAX_SEQS 16 /* running sequences at once (the HTTP API's slots fit in it) */
+#define SCHED_MAX_SEQS 64 /* running sequences at once (the HTTP API's slots fit in it) */
 
 /* Where a sequence's output goes; ctx is the consumer's, given to sched_add. */
 struct sched_sink {
@@ -45,8 +52,9 @@ bool sched_poll(void);
 /* Sequences in the table. */
 int sched_active(void);
 
-/* The batched decode passes so far (passes that advanced more than one sequence) and
- * the sequences they advanced, as Prometheus text for /metrics; snprintf-like
+/* The batched decode passes so far (passes that advanced more than one sequence), the
+ * sequences they advanced, and the shared KV pool (kv_pool_metrics_format of
+ * llm_record()->kv), as Prometheus text for /metrics; snprintf-like
  * (returns the length it needed, writes at most cap - 1 bytes and a NUL). */
 size_t sched_metrics_format(char *buf, size_t cap);
 

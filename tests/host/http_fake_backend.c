@@ -15,7 +15,7 @@
 #define FAKE_EOS 257
 #define FAKE_VOCAB 258
 #define FAKE_CTX 512
-#define FAKE_RUNNING 16 /* generations running at once, as SCHED_MAX_SEQS */
+#define FAKE_RUNNING 64 /* generations running at once, as SCHED_MAX_SEQS */
 
 static int fake_status = API_MODEL_READY;
 static unsigned long fake_started; /* generations run so far, for harness_metrics */

@@ -4,6 +4,14 @@
  * for the kernel's llm_boot.c (which needs Multiboot modules), and steps the
  * generations with the kernel's scheduler (sched.c) as main.c's gen_poll does.
  * Linked instead of http_fake_backend.c.
+ *
+ * The shared KV pool, as llm_boot.c builds it in the kernel, shaped by the environment:
+ * CLLM_KV_TYPE (f32, the default here, or f16), CLLM_KV_BLOCKS (default: room for
+ * SCHED_MAX_SEQS whole contexts), CLLM_KV_BLOCK_LEN (default KV_BLOCK_LEN), CLLM_CTX,
+ * CLLM_KV_PREFIX (0: no prefix caching).
+ * When no generation runs, harness_gen_active walks the pool (kv_pool_check) and
+ * reports a leaked block or a broken free list as -1 running, so every script's
+ * "after close" line checks it.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +23,12 @@
 
 static struct llm host_llm;
 static struct tokenizer host_tok;
+static struct kv_pool host_kv;
+
+static long host_env(const char *name, long dflt) {
+    const char *v = getenv(name);
+    return v && *v ? strtol(v, NULL, 10) : dflt;
+}
 
 struct llm *llm_get(void) {
     return host_llm.status == LLM_STATUS_READY ? &host_llm : NULL;
@@ -29,7 +43,20 @@ bool harness_gen_poll(void) {
 }
 
 int harness_gen_active(void) {
-    return sched_active();
+    int n = sched_active();
+    char err[160];
+    if (n == 0 && host_llm.kv) {
+        if (kv_pool_check(host_llm.kv, err, sizeof(err)) != 0) {
+            fprintf(stderr, "%s\n", err);
+            return -1;
+        }
+        if (host_llm.kv->n_free != host_llm.kv->n_blocks) {
+            fprintf(stderr, "kv: %d blocks held with no generation running\n",
+                    host_llm.kv->n_blocks - host_llm.kv->n_free);
+            return -1;
+        }
+    }
+    return n;
 }
 
 size_t harness_metrics(char *buf, size_t cap) {
@@ -74,6 +101,23 @@ const struct api_backend *harness_backend(const char *model) {
         t[tmpl.len] = 0;
         host_llm.chat_template = t;
     }
+    const struct model_config *c = &host_llm.model.cfg;
+    const char *tname = getenv("CLLM_KV_TYPE");
+    int type = tname && *tname ? kv_type_parse(tname) : KV_TYPE_F32;
+    int block_len = (int)host_env("CLLM_KV_BLOCK_LEN", KV_BLOCK_LEN);
+    long whole = (c->seq_len + block_len - 1) / block_len;
+    long blocks = host_env("CLLM_KV_BLOCKS", (long)SCHED_MAX_SEQS * whole);
+    int kv_dim = c->n_kv_heads * c->head_dim;
+    if (type < 0 || block_len <= 0 || blocks <= 0 ||
+        kv_pool_init(&host_kv, c->n_layers, kv_dim, type, block_len,
+                     (size_t)blocks * kv_block_bytes(c->n_layers, kv_dim, type, block_len), err,
+                     sizeof(err)) != 0) {
+        fprintf(stderr, "kv pool: %s\n", type < 0 ? "CLLM_KV_TYPE is neither f32 nor f16" : err);
+        return NULL;
+    }
+    host_kv.cache = host_env("CLLM_KV_PREFIX", 1) != 0;
+    host_llm.kv = &host_kv;
+    host_llm.n_ctx = (int)host_env("CLLM_CTX", 0);
     host_llm.tok = &host_tok;
     host_llm.name = host_llm.model.name;
     host_llm.status = LLM_STATUS_READY;

@@ -13,6 +13,9 @@
  *       random bytes changed within its first LIMIT bytes; run two tokens through each
  *       one that loads; print how many loaded and were refused (a fuzz test under ASan)
  *
+ * --kv-f16 (logits, greedy, bench): the KV cache in a pool of IEEE halves (kv.h) instead of
+ * the state's private F32 one.
+ *
  * Errors print "error: <message>" and exit 1. --scalar forces the scalar kernels.
  * --batch runs the TOKs through model_forward_batch (for `logits`: one line, the last).
  */
@@ -127,13 +130,15 @@ out:
 }
 
 int main(int argc, char **argv) {
-    bool scalar = false, batch = false;
+    bool scalar = false, batch = false, kv_f16 = false;
     int n_ctx = 0, a = 1;
     for (; a < argc && argv[a][0] == '-'; a++) {
         if (!strcmp(argv[a], "--scalar"))
             scalar = true;
         else if (!strcmp(argv[a], "--batch"))
             batch = true;
+        else if (!strcmp(argv[a], "--kv-f16"))
+            kv_f16 = true;
         else if (!strcmp(argv[a], "--ctx") && a + 1 < argc)
             n_ctx = atoi(argv[++a]);
     }
@@ -193,7 +198,16 @@ int main(int argc, char **argv) {
         steps = atoi(argv[a++]);
     }
     struct model_state s;
-    if (model_state_init(&s, &m, n_ctx)) {
+    struct kv_pool pool = {0};
+    int kv_dim = c->n_kv_heads * c->head_dim, ctx = n_ctx > 0 ? MIN(n_ctx, c->seq_len) : c->seq_len;
+    size_t bb = kv_block_bytes(c->n_layers, kv_dim, KV_TYPE_F16, KV_BLOCK_LEN);
+    if (kv_f16 && (kv_pool_init(&pool, c->n_layers, kv_dim, KV_TYPE_F16, KV_BLOCK_LEN,
+                                (size_t)(ctx / KV_BLOCK_LEN + 1) * bb, err, sizeof(err)) ||
+                   model_state_init_pool(&s, &m, ctx, &pool) || kv_seq_reserve(&s.kv, ctx))) {
+        printf("error: no F16 KV pool\n");
+        return 1;
+    }
+    if (!kv_f16 && model_state_init(&s, &m, n_ctx)) {
         printf("error: out of memory for state\n");
         return 1;
     }
@@ -255,6 +269,7 @@ int main(int argc, char **argv) {
     }
 out:
     model_state_free(&s);
+    kv_pool_free(&pool);
     model_free(&m);
     port_free(data);
     return rc;

@@ -23,7 +23,7 @@
 
 /* TCP */
 #define TCP_LISTENERS 4              /* listening ports */
-#define TCP_MAX_CONNS 32             /* connection pool (all states but LISTEN) */
+#define TCP_MAX_CONNS 88             /* connection pool (all states but LISTEN) */
 #define TCP_MAX_HALF_OPEN 8          /* SYN_RCVD records; past them a SYN gets a cookie */
 #define TCP_COOKIE_EPOCH_MS 64000    /* a SYN cookie is honoured for one to two of these */
 #define TCP_SND_BUF 16384            /* send buffer bytes per connection (power of 2) */
