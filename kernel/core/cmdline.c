@@ -22,10 +22,28 @@ static size_t n_values, n_rejected, n_unknown;
 static char value_store[CMDLINE_MAX];
 static size_t store_used;
 
+/* The registry (options.c) first, then the tables subsystems added. */
+struct cmdline_table {
+    const struct cmdline_option *opts; /* (n) */
+    size_t n;
+};
+static struct cmdline_table tables[1 + CMDLINE_MAX_TABLES];
+static size_t n_tables;
+
+void cmdline_add_options(const struct cmdline_option *opts, size_t n) {
+    if (n_tables < CMDLINE_MAX_TABLES)
+        tables[1 + n_tables++] = (struct cmdline_table){opts, n};
+}
+
 static const struct cmdline_option *cmdline_lookup(const char *key, size_t len) {
-    for (size_t i = 0; i < cmdline_option_count; i++) {
-        if (strlen(cmdline_options[i].key) == len && memcmp(cmdline_options[i].key, key, len) == 0)
-            return &cmdline_options[i];
+    tables[0].opts = cmdline_options;
+    tables[0].n = cmdline_option_count;
+    for (size_t t = 0; t <= n_tables; t++) {
+        for (size_t i = 0; i < tables[t].n; i++) {
+            const struct cmdline_option *o = &tables[t].opts[i];
+            if (strlen(o->key) == len && memcmp(o->key, key, len) == 0)
+                return o;
+        }
     }
     return NULL;
 }

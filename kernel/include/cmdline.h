@@ -7,7 +7,9 @@
  * stops the boot. Words not starting with "cllm." (the kernel path GRUB passes) are
  * ignored.
  *
- * To add an option: one row in kernel/core/options.c.
+ * To add an option: one row in kernel/core/options.c. A subsystem with a table of its
+ * own (the generation parameters, kernel/llm/gen_param.c) hands its options over with
+ * cmdline_add_options before cmdline_init; their values are checked by their owner.
  */
 #ifndef CLLM_CMDLINE_H
 #define CLLM_CMDLINE_H
@@ -34,6 +36,11 @@ struct cmdline_option {
 /* kernel/core/options.c: the registry of known keys. */
 extern const struct cmdline_option cmdline_options[];
 extern const size_t cmdline_option_count;
+
+/* Options of a subsystem's own table, consulted after the registry (opts must
+ * outlive the kernel; at most CMDLINE_MAX_TABLES tables). Call before cmdline_init. */
+#define CMDLINE_MAX_TABLES 2
+void cmdline_add_options(const struct cmdline_option *opts, size_t n);
 
 /* Parse the command line; prints warnings and rejections. Called once at boot. */
 void cmdline_init(const char *cmdline);

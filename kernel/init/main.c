@@ -13,6 +13,7 @@
 #include "http/api.h"
 #include "http/server.h"
 #include "kernel.h"
+#include "llm/gen_param.h"
 #include "llm/sched.h"
 #include "mm.h"
 #include "net/net.h"
@@ -27,6 +28,7 @@ void kernel_main(uint32_t magic, uint32_t mbi_addr) __attribute__((section(".tex
 /* The step comments stay in one column. */
 /* clang-format off */
 void kernel_main(uint32_t magic, uint32_t mbi_addr) {
+    size_t n_gen_opts;
     serial_init();                                             /* COM1 log, COM2 data channel */
     vga_init();                                                /* screen mirror of the log */
     printk("cllm %s build %s\n", cllm_version, cllm_build_id); /* banner: the first line */
@@ -34,6 +36,7 @@ void kernel_main(uint32_t magic, uint32_t mbi_addr) {
     gdt_init();                                                /* flat segments, double-fault task */
     traps_init();                                              /* IDT, exception handlers, PIC */
     cpu_init();                                                /* CPUID, x87, SSE/SSE2 */
+    cmdline_add_options(gen_param_options(&n_gen_opts), n_gen_opts); /* + generation params */
     cmdline_init(bi->cmdline);                                 /* cllm.<key>=<value> options */
     page_init(bi);                                             /* page owners from the memory map */
     vm_init(bi);                                               /* identity paging, guard page */

@@ -224,8 +224,13 @@ static bool test_cmdline(char *detail, size_t n) {
           "parse accepted a bad number");
     CHECK(check_value("port", "80") && !check_value("port", "0") && !check_value("port", "65536"),
           "port bounds");
-    CHECK(check_value("temp", "0.8") && check_value("top_p", "1") && !check_value("top_p", "1.5") &&
-              !check_value("temp", "."),
+    /* no registry option is a decimal now (the generation parameters check their own) */
+    static const struct cmdline_option fraction = {"fraction", CMDLINE_KIND_DECIMAL, 0, 1, NULL, ""};
+    char want[96];
+    CHECK(cmdline_check_value(&fraction, "0.8", 3, want, sizeof(want)) &&
+              cmdline_check_value(&fraction, "1", 1, want, sizeof(want)) &&
+              !cmdline_check_value(&fraction, "1.5", 3, want, sizeof(want)) &&
+              !cmdline_check_value(&fraction, ".", 1, want, sizeof(want)),
           "decimals");
     CHECK(check_value("ip", "10.0.2.15") && !check_value("ip", "10.0.2") &&
               !check_value("ip", "256.1.1.1") && !check_value("ip", "1.2.3.4.5"),

@@ -5,6 +5,7 @@
  * request body through gen_param_set, console.c and llm_boot.c the command line.
  * Relies on sampler.h (decimal parsing) and port.h.
  */
+#include "cmdline.h"
 #include "llm/gen_param.h"
 
 #include "port.h"
@@ -52,6 +53,21 @@ const struct gen_param gen_param_table[] = {
 /* clang-format on */
 
 const size_t gen_param_count = ARRAY_SIZE(gen_param_table);
+
+static struct cmdline_option gen_param_opts[ARRAY_SIZE(gen_param_table) * GEN_PARAM_SPELLINGS];
+
+const struct cmdline_option *gen_param_options(size_t *n) {
+    size_t k = 0;
+    for (size_t i = 0; i < gen_param_count; i++)
+        for (int j = 0; j < GEN_PARAM_SPELLINGS && gen_param_table[i].option[j]; j++)
+            gen_param_opts[k++] = (struct cmdline_option){
+                .key = gen_param_table[i].option[j],
+                .kind = CMDLINE_KIND_STRING,
+                .description = gen_param_table[i].doc,
+            };
+    *n = k;
+    return gen_param_opts;
+}
 
 static struct gen_params gen_param_server; /* server-wide defaults, once configured */
 static bool gen_param_configured;

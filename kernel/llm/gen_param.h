@@ -100,6 +100,13 @@ enum gen_param_status {
     GEN_PARAM_BAD_STOP,  /* too many stop strings or ids, or a string empty or too long */
 };
 
+/* The table's command-line spellings as options for the command line's checker
+ * (cmdline_add_options: main.c hands them over before cmdline_init), so a parameter is
+ * one row here and nowhere else. Kind STRING: the table checks the value when
+ * gen_params_from_cmdline / gen_params_configure read it. *n gets the count. */
+struct cmdline_option;
+const struct cmdline_option *gen_param_options(size_t *n);
+
 /* The table defaults, then the server-wide ones gen_params_configure set. */
 void gen_params_default(struct gen_params *p);
 

@@ -5,7 +5,9 @@
  *   gen_param_test list              one line per row:
  *       row NAME KIND LO HI DEFAULT json=A,B option=C,D
  *   gen_param_test registry          one line per command-line spelling of a row:
- *       option KEY KIND MIN MAX       (KIND as the registry has it, or "missing")
+ *       option KEY KIND WHERE         (KIND as the checker sees it, or "missing"; WHERE:
+ *                                     "table-only", or "also-in-registry" if options.c
+ *                                     lists the key as well)
  *   gen_param_test cmdline LINE      the defaults, then LINE as gen_params_from_cmdline
  *   gen_param_test configure LINE    the server defaults after gen_params_configure
  *
@@ -79,14 +81,19 @@ int main(int argc, char **argv) {
         for (size_t i = 0; i < gen_param_count; i++) {
             for (int k = 0; k < GEN_PARAM_SPELLINGS && gen_param_table[i].option[k]; k++) {
                 const char *key = gen_param_table[i].option[k];
+                /* where the checker finds it: the registry (options.c) must not list it
+                 * too, the table's own options (gen_param_options) must */
                 const struct cmdline_option *o = NULL;
-                for (size_t j = 0; j < cmdline_option_count && !o; j++)
-                    if (!strcmp(cmdline_options[j].key, key))
-                        o = &cmdline_options[j];
-                if (o)
-                    printf("option %s %s %u %u\n", key, registry_kinds[o->kind], o->min, o->max);
-                else
-                    printf("option %s missing 0 0\n", key);
+                bool in_registry = false;
+                for (size_t j = 0; j < cmdline_option_count; j++)
+                    in_registry |= !strcmp(cmdline_options[j].key, key);
+                size_t n;
+                const struct cmdline_option *own = gen_param_options(&n);
+                for (size_t j = 0; j < n && !o; j++)
+                    if (!strcmp(own[j].key, key))
+                        o = &own[j];
+                printf("option %s %s %s\n", key, o ? registry_kinds[o->kind] : "missing",
+                       in_registry ? "also-in-registry" : "table-only");
             }
         }
         return 0;
