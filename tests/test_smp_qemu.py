@@ -128,3 +128,34 @@ def test_metrics_report_every_cpu(kernel_elf):
     assert re.search(r"^cllm_cpus 2$", body, re.MULTILINE), body
     busy = re.findall(r'^cllm_cpu_busy_cycles_total\{cpu="(\d)"\} (\d+)$', body, re.MULTILINE)
     assert [c for c, _ in busy] == ["0", "1"], body
+
+
+@pytest.fixture(scope="module")
+def model_15m(tmp_path_factory, models_dir) -> Path:
+    """Random weights in the stories15M shape, Q8_0: matrices 288 wide and more, above
+    OPS_PAR_MIN_WORK, so the forward pass really is split (the 260K models' are not)."""
+    out = tmp_path_factory.mktemp("smp15m") / "s15m-q8_0.gguf"
+    cmd = [sys.executable, "-m", "cllm_build", "synth", "--shape", "stories15M", "--type", "Q8_0",
+           "--tokenizer", str(models_dir / "tokenizer.bin"), "-o", str(out)]
+    subprocess.run(cmd, check=True, capture_output=True, timeout=300)
+    return out
+
+
+CHECK = re.compile(r"^cllm: llm: check (logits \d+|tokens)(.*)$", re.MULTILINE)
+
+
+def test_split_forward_pass_is_bit_identical_on_every_cpu_count(kernel_elf, model_15m):
+    """The matrix products split across 1, 2, 4 and 8 CPUs: the first position's logits
+    (llm_check, to the micro-unit), the greedy check tokens and the console output (a
+    batched prompt, then generation) are the same."""
+    prompt = "Once upon a time there was a little girl named Lily who lived near the forest"
+    seen = {}
+    for cpus in (1, 2, 4, 8):
+        res = cllm_run(kernel_elf, "--smp", cpus, "--model", model_15m, "--prompt", prompt, "-n", 12,
+                       "--temperature", 0, "-o", "llm_check=6")
+        assert res.returncode == 0, res.stderr[-3000:]
+        assert len(STARTED.findall(res.stderr)) == cpus
+        seen[cpus] = (CHECK.findall(res.stderr), res.stdout)
+    assert len(seen[1][0]) >= 2 and seen[1][1].strip()
+    for cpus in (2, 4, 8):
+        assert seen[cpus] == seen[1], f"{cpus} CPUs differ from one"
