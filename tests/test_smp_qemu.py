@@ -159,3 +159,26 @@ def test_split_forward_pass_is_bit_identical_on_every_cpu_count(kernel_elf, mode
     assert len(seen[1][0]) >= 2 and seen[1][1].strip()
     for cpus in (2, 4, 8):
         assert seen[cpus] == seen[1], f"{cpus} CPUs differ from one"
+
+
+@pytest.mark.parametrize("qtype", ["Q4_K", "BF16", "F16"])
+def test_split_forward_pass_other_input_forms(kernel_elf, tmp_path_factory, qtype):
+    """Weight types whose matmul input is rounded to Q8_K (K-quants), bfloat16, or
+    used as floats, 256 x 512 matrices (above OPS_PAR_MIN_WORK): the first position's
+    logits and the greedy check tokens on 2 and 3 CPUs equal those on one."""
+    from gguf import GGMLQuantizationType as QT
+    from gguf_synth import write_llama
+
+    tmp = tmp_path_factory.mktemp("sp")  # short: the kernel keeps 64 bytes of a module's line
+    model = write_llama(tmp / "m.gguf", QT[qtype], seed=3, ctx=64, dim=256, hidden=512)
+    seen = {}
+    for cpus in (1, 2, 3):
+        spec = qemu.QemuSpec(elf=kernel_elf, modules=(qemu.Module(model, "model"),), smp=cpus,
+                             cmdline="cllm.llm_check=8")
+        with qemu.Qemu(spec) as vm:
+            vm.wait_for_line(r"^cllm: ready", 180)
+            log = vm.log_text()
+        assert f"type {qtype}" in log, log[-3000:]
+        seen[cpus] = CHECK.findall(log)
+    assert len(seen[1]) >= 2
+    assert seen[2] == seen[1] and seen[3] == seen[1]

@@ -6,6 +6,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <time.h>
@@ -66,6 +67,11 @@ uint8_t *port_read_file(const char *path, size_t *len) {
  * leaves the CPUs alone. */
 #define HOST_SMP_SPINS 200000
 
+/* Every this many polls a waiting thread (worker or caller) yields its core: on a
+ * machine with more runnable threads than cores, the thread it waits for may be
+ * the one that needs it. */
+#define HOST_SMP_YIELD_EVERY 256
+
 /* The job and its counters, as in the kernel (smp.h, memory ordering): the caller
  * writes fn and arg and zeroes done, then bumps gen (release, under the lock, so a
  * sleeping worker cannot miss it); each worker counts itself into done (release)
@@ -80,7 +86,12 @@ static struct {
     pthread_cond_t wake;
 } host_smp = {.n_cpus = 1, .lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
 
-static void host_smp_pause(void) {
+/* One poll's wait: a pause, and a yield every HOST_SMP_YIELD_EVERY polls. */
+static void host_smp_pause(unsigned poll) {
+    if (poll % HOST_SMP_YIELD_EVERY == HOST_SMP_YIELD_EVERY - 1) {
+        sched_yield();
+        return;
+    }
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
 #endif
@@ -91,8 +102,8 @@ static void *host_smp_worker(void *a) {
     unsigned seen = 0;
     for (;;) {
         unsigned g = atomic_load_explicit(&host_smp.gen, memory_order_acquire);
-        for (int spins = 0; g == seen && spins < HOST_SMP_SPINS; spins++) {
-            host_smp_pause();
+        for (unsigned spins = 0; g == seen && spins < HOST_SMP_SPINS; spins++) {
+            host_smp_pause(spins);
             g = atomic_load_explicit(&host_smp.gen, memory_order_acquire);
         }
         if (g == seen) {
@@ -137,6 +148,6 @@ void smp_run(smp_fn fn, void *arg) {
         pthread_mutex_unlock(&host_smp.lock);
     }
     fn(arg, 0, host_smp.n_cpus);
-    while (atomic_load_explicit(&host_smp.done, memory_order_acquire) < others)
-        host_smp_pause();
+    for (unsigned poll = 0; atomic_load_explicit(&host_smp.done, memory_order_acquire) < others; poll++)
+        host_smp_pause(poll);
 }
