@@ -147,14 +147,17 @@ CHECK = re.compile(r"^cllm: llm: check (logits \d+|tokens)(.*)$", re.MULTILINE)
 def test_split_forward_pass_is_bit_identical_on_every_cpu_count(kernel_elf, model_15m):
     """The matrix products split across 1, 2, 4 and 8 CPUs: the first position's logits
     (llm_check, to the micro-unit), the greedy check tokens and the console output (a
-    batched prompt, then generation) are the same."""
-    prompt = "Once upon a time there was a little girl named Lily who lived near the forest"
+    batched prompt, then generation) are the same. The prompt is long enough (over 120
+    tokens) that attention past its first hundred positions is split by heads too."""
+    prompt = " ".join(["Once upon a time there was a little girl named Lily who lived near the forest."] * 8)
     seen = {}
     for cpus in (1, 2, 4, 8):
         res = cllm_run(kernel_elf, "--smp", cpus, "--model", model_15m, "--prompt", prompt, "-n", 12,
                        "--temperature", 0, "-o", "llm_check=6")
         assert res.returncode == 0, res.stderr[-3000:]
         assert len(STARTED.findall(res.stderr)) == cpus
+        n_prompt = re.search(r"cllm: timings: prompt (\d+) tokens", res.stderr)
+        assert n_prompt and int(n_prompt.group(1)) > 120, res.stderr[-2000:]
         seen[cpus] = (CHECK.findall(res.stderr), res.stdout)
     assert len(seen[1][0]) >= 2 and seen[1][1].strip()
     for cpus in (2, 4, 8):

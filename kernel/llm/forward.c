@@ -41,24 +41,44 @@ static void forward_rope(const struct model_config *c, float *q, float *k, int p
     }
 }
 
-/* out(n_heads * head_dim) = attention of q over positions 0..pos of layer l. */
-static void forward_attention(const struct model_config *c, struct model_state *s, int l, int pos,
-                              const float *qv, float *outv) {
-    int hd = c->head_dim, kv_dim = c->n_kv_heads * hd, rep = c->n_heads / c->n_kv_heads;
-    size_t loff = (size_t)l * (size_t)s->n_ctx * (size_t)kv_dim;
+/* Attention of one row: q(n_heads * head_dim) over positions 0..pos of layer l into
+ * out(n_heads * head_dim), heads split across CPUs (ops_par_rows). */
+struct forward_att {
+    const struct model_config *c;
+    struct model_state *s;
+    int l, pos;
+    const float *qv;
+    float *outv;
+};
+
+/* Heads [h0, h1) of the attention job a (an ops_par_fn): each head writes only its
+ * own scores and output. */
+static void forward_heads(void *arg, int h0, int h1) {
+    const struct forward_att *a = arg;
+    const struct model_config *c = a->c;
+    struct model_state *s = a->s;
+    int hd = c->head_dim, kv_dim = c->n_kv_heads * hd, rep = c->n_heads / c->n_kv_heads, pos = a->pos;
+    size_t loff = (size_t)a->l * (size_t)s->n_ctx * (size_t)kv_dim;
     float scale = 1.0f / sqrtf((float)hd);
-    for (int h = 0; h < c->n_heads; h++) {
-        const float *q = qv + h * hd;
+    for (int h = h0; h < h1; h++) {
+        const float *q = a->qv + h * hd;
         float *att = s->att + (size_t)h * (size_t)s->n_ctx;
         int kvh = h / rep;
         for (int t = 0; t <= pos; t++)
             att[t] = ops_dot(q, s->key_cache + loff + (size_t)t * kv_dim + kvh * hd, hd) * scale;
         ops_softmax(att, pos + 1);
-        float *out = outv + h * hd;
+        float *out = a->outv + h * hd;
         memset(out, 0, (size_t)hd * sizeof(float));
         for (int t = 0; t <= pos; t++)
             ops_axpy(out, att[t], s->value_cache + loff + (size_t)t * kv_dim + kvh * hd, hd);
     }
+}
+
+static void forward_attention(const struct model_config *c, struct model_state *s, int l, int pos,
+                              const float *qv, float *outv) {
+    struct forward_att a = {c, s, l, pos, qv, outv};
+    uint64_t work = 2u * (uint64_t)c->n_heads * (uint64_t)(pos + 1) * (uint64_t)c->head_dim;
+    ops_par_rows(forward_heads, &a, c->n_heads, work);
 }
 
 #define FORWARD_ERR_RANGE "token or position out of range"
