@@ -3,7 +3,9 @@ build, -O2, SSE2 and scalar kernels; optionally the kernel itself in QEMU/TCG)
 against llama.cpp through llama-cpp-python when that is installed.
 
 Run through `cllm bench MODEL...` or `python bench/llm_bench.py MODEL...`. Every
-engine is single-threaded; the prompt is the same pseudo-random token ids for all.
+engine is single-threaded unless bench_host gets threads (the harness's --threads:
+the matrix products split across worker threads as the kernel splits them across
+CPUs); the prompt is the same pseudo-random token ids for all.
 """
 
 from __future__ import annotations
@@ -39,13 +41,13 @@ def _row(model: Path, engine: str, n_p: int, t_p: float, n_g: int, t_g: float) -
 
 
 def bench_host(model: Path, n_prompt: int, n_gen: int, scalar: bool = False,
-               batch: bool = True) -> dict[str, object]:
-    """The host build of the engine; the prompt goes through model_forward_batch as in
-    the kernel, or token by token with batch=False."""
+               batch: bool = True, threads: int = 1) -> dict[str, object]:
+    """The host build of the engine on `threads` threads; the prompt goes through
+    model_forward_batch as in the kernel, or token by token with batch=False."""
     exe = host_binary("llm_main_fast", SOURCES, sanitize=False)
     info = subprocess.run([str(exe), str(model), "info"], capture_output=True, text=True, check=True).stdout
     vocab = int(info.split("vocab ")[1].split()[0])
-    flags = (["--scalar"] if scalar else []) + (["--batch"] if batch else [])
+    flags = (["--scalar"] if scalar else []) + (["--batch"] if batch else []) + ["--threads", str(threads)]
     cmd = [str(exe)] + flags + [str(model), "bench", str(n_gen)]
     out = subprocess.run(cmd + [str(t) for t in prompt_ids(n_prompt, vocab)], capture_output=True,
                          text=True, check=True).stdout
@@ -53,6 +55,7 @@ def bench_host(model: Path, n_prompt: int, n_gen: int, scalar: bool = False,
     if not m:
         raise RuntimeError(f"unexpected harness output: {out}")
     engine = f"cllm host {m.group(5)}" + ("" if batch else ", prompt token by token")
+    engine += f", {threads} threads" if threads > 1 else ""
     return _row(model, engine, int(m.group(1)), float(m.group(2)) / 1e3,
                 int(m.group(3)), float(m.group(4)) / 1e3)
 

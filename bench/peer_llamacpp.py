@@ -1,9 +1,12 @@
 """Inference benchmark with the peer side by side: prompt and generation tokens/s of
 (a) the cllm kernel in QEMU (TCG), (b) the same engine built for the host and
 (c) llama.cpp through llama-cpp-python, on the same models, the same prompt token
-ids and the same token counts; every engine single-threaded, medians over runs.
+ids and the same token counts; every engine single-threaded (or on --threads N),
+medians over runs.
 
-Run: .venv/bin/python bench/peer_llamacpp.py [--runs N] [--kernel ELF] MODEL...
+Run: .venv/bin/python bench/peer_llamacpp.py [--runs N] [--threads N] [--kernel ELF] MODEL...
+With --threads N the host engine (llm_main --threads) and llama.cpp both run on N
+threads, prompt and generation; the kernel column is one CPU.
 The peer needs the `peer` extra (pip install -e '.[peer]'); without it its column
 reads "-". The host engine is timed by bench/llm_bench.py (its harness times the
 forward passes with the engine's own clock). The kernel is timed through its
@@ -82,29 +85,30 @@ def llama_cpp_once(llm: object, ids: list[int], n_gen: int) -> Rates:
     return {"prompt": len(ids) / (t1 - t0), "gen": n_gen / (t2 - t1)}
 
 
-def load_llama_cpp(model: Path, n_ctx: int) -> object | None:
-    """llama_cpp.Llama on one thread with an F32 KV cache; None if not installed."""
+def load_llama_cpp(model: Path, n_ctx: int, threads: int = 1) -> object | None:
+    """llama_cpp.Llama on `threads` threads with an F32 KV cache; None if not installed."""
     try:
         import llama_cpp
     except ImportError:
         return None
-    return llama_cpp.Llama(str(model), n_ctx=n_ctx, n_threads=1, n_threads_batch=1,
+    return llama_cpp.Llama(str(model), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads,
                            n_batch=n_ctx, type_k=GGML_TYPE_F32, type_v=GGML_TYPE_F32,
                            flash_attn=False, verbose=False)
 
 
-def host_once(model: Path, n_prompt: int, n_gen: int) -> tuple[Rates, str]:
+def host_once(model: Path, n_prompt: int, n_gen: int, threads: int = 1) -> tuple[Rates, str]:
     """One run of the host build (SSE2 kernels) through llm_bench; rates and kernel set."""
-    r = llm_bench.bench_host(model, n_prompt, n_gen)
+    r = llm_bench.bench_host(model, n_prompt, n_gen, threads=threads)
     return ({"prompt": float(r["prompt_tok_s"]), "gen": float(r["gen_tok_s"])},  # type: ignore[arg-type]
-            str(r["engine"]).split()[-1])
+            str(r["engine"]).split(",")[0].split()[-1])
 
 
-def host_and_peer(model: Path, n_prompt: int, n_gen: int, runs: int) -> tuple[Rates, Rates | None, str]:
+def host_and_peer(model: Path, n_prompt: int, n_gen: int, runs: int,
+                  threads: int = 1) -> tuple[Rates, Rates | None, str]:
     """Medians over `runs` of the host engine and llama.cpp, run alternately (one of
     each per round) so that both see the same share of a loaded machine; the
     per-round ratio host/peer of generation rates is kept as well (its median)."""
-    llm = load_llama_cpp(model, n_prompt + n_gen + 8)
+    llm = load_llama_cpp(model, n_prompt + n_gen + 8, threads)
     ids = llm_bench.prompt_ids(n_prompt, llm.n_vocab()) if llm else []  # type: ignore[attr-defined]
     if llm:
         llama_cpp_once(llm, ids, 2)  # warm-up: first touch of the weights
@@ -112,7 +116,7 @@ def host_and_peer(model: Path, n_prompt: int, n_gen: int, runs: int) -> tuple[Ra
     ps: list[Rates] = []
     ops = ""
     for _ in range(runs):
-        h, ops = host_once(model, n_prompt, n_gen)
+        h, ops = host_once(model, n_prompt, n_gen, threads)
         hs.append(h)
         if llm:
             p = llama_cpp_once(llm, ids, n_gen)
@@ -177,6 +181,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5, help="runs per engine (median)")
     ap.add_argument("--prompt-tokens", type=int, default=32)
     ap.add_argument("--gen-tokens", type=int, default=64)
+    ap.add_argument("--threads", type=int, default=1, help="threads of the host engine and llama.cpp")
     ap.add_argument("--kernel", type=Path, default=None, help="also time this kernel ELF in QEMU")
     ap.add_argument("--kernel-runs", type=int, default=3)
     ap.add_argument("--kernel-max-mb", type=int, default=64,
@@ -186,7 +191,7 @@ def main() -> None:
     print("|---|---|---|---|---|")
     for model in args.models:
         n_p, n_g = args.prompt_tokens, args.gen_tokens
-        host, peer, ops = host_and_peer(model, n_p, n_g, args.runs)
+        host, peer, ops = host_and_peer(model, n_p, n_g, args.runs, args.threads)
         rows: list[tuple[str, float, float, str]] = [(f"cllm host ({ops})", host["prompt"],
                                                       host["gen"], "1.00x")]
         if peer is not None:
@@ -203,7 +208,7 @@ def main() -> None:
     rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                          text=True, check=False).stdout.strip()
     print(f"\ntree {rev}, {platform.python_version()}, prompt {args.prompt_tokens} "
-          f"gen {args.gen_tokens} tokens, {args.runs} runs")
+          f"gen {args.gen_tokens} tokens, {args.runs} runs, {args.threads} threads")
 
 
 if __name__ == "__main__":

@@ -11,8 +11,8 @@ from hostcc import host_binary
 
 LLM_SOURCES = [
     "kernel/llm/gguf.c", "kernel/llm/arch.c", "kernel/llm/model.c", "kernel/llm/llama2c.c",
-    "kernel/llm/quant.c", "kernel/llm/ops.c", "kernel/llm/ops_sse2.c", "kernel/llm/forward.c",
-    "kernel/llm/kv.c",
+    "kernel/llm/quant.c", "kernel/llm/ops.c", "kernel/llm/ops_par.c", "kernel/llm/ops_sse2.c",
+    "kernel/llm/forward.c", "kernel/llm/kv.c",
     "kernel/llm/wt_legacy.c", "kernel/llm/wt_legacy_sse2.c",
     "kernel/llm/wt_kquant.c", "kernel/llm/wt_kquant_sse2.c",
     "kernel/llm/wt_bf16.c", "kernel/llm/wt_bf16_sse2.c",

@@ -128,3 +128,60 @@ def test_metrics_report_every_cpu(kernel_elf):
     assert re.search(r"^cllm_cpus 2$", body, re.MULTILINE), body
     busy = re.findall(r'^cllm_cpu_busy_cycles_total\{cpu="(\d)"\} (\d+)$', body, re.MULTILINE)
     assert [c for c, _ in busy] == ["0", "1"], body
+
+
+@pytest.fixture(scope="module")
+def model_15m(tmp_path_factory, models_dir) -> Path:
+    """Random weights in the stories15M shape, Q8_0: matrices 288 wide and more, above
+    OPS_PAR_MIN_WORK, so the forward pass really is split (the 260K models' are not)."""
+    out = tmp_path_factory.mktemp("smp15m") / "s15m-q8_0.gguf"
+    cmd = [sys.executable, "-m", "cllm_build", "synth", "--shape", "stories15M", "--type", "Q8_0",
+           "--tokenizer", str(models_dir / "tokenizer.bin"), "-o", str(out)]
+    subprocess.run(cmd, check=True, capture_output=True, timeout=300)
+    return out
+
+
+CHECK = re.compile(r"^cllm: llm: check (logits \d+|tokens)(.*)$", re.MULTILINE)
+
+
+def test_split_forward_pass_is_bit_identical_on_every_cpu_count(kernel_elf, model_15m):
+    """The matrix products split across 1, 2, 4 and 8 CPUs: the first position's logits
+    (llm_check, to the micro-unit), the greedy check tokens and the console output (a
+    batched prompt, then generation) are the same. The prompt is long enough (over 120
+    tokens) that attention past its first hundred positions is split by heads too."""
+    prompt = " ".join(["Once upon a time there was a little girl named Lily who lived near the forest."] * 8)
+    seen = {}
+    for cpus in (1, 2, 4, 8):
+        res = cllm_run(kernel_elf, "--smp", cpus, "--model", model_15m, "--prompt", prompt, "-n", 12,
+                       "--temperature", 0, "-o", "llm_check=6")
+        assert res.returncode == 0, res.stderr[-3000:]
+        assert len(STARTED.findall(res.stderr)) == cpus
+        n_prompt = re.search(r"cllm: timings: prompt (\d+) tokens", res.stderr)
+        assert n_prompt and int(n_prompt.group(1)) > 120, res.stderr[-2000:]
+        seen[cpus] = (CHECK.findall(res.stderr), res.stdout)
+    assert len(seen[1][0]) >= 2 and seen[1][1].strip()
+    for cpus in (2, 4, 8):
+        assert seen[cpus] == seen[1], f"{cpus} CPUs differ from one"
+
+
+@pytest.mark.parametrize("qtype", ["Q4_K", "BF16", "F16"])
+def test_split_forward_pass_other_input_forms(kernel_elf, tmp_path_factory, qtype):
+    """Weight types whose matmul input is rounded to Q8_K (K-quants), bfloat16, or
+    used as floats, 256 x 512 matrices (above OPS_PAR_MIN_WORK): the first position's
+    logits and the greedy check tokens on 2 and 3 CPUs equal those on one."""
+    from gguf import GGMLQuantizationType as QT
+    from gguf_synth import write_llama
+
+    tmp = tmp_path_factory.mktemp("sp")  # short: the kernel keeps 64 bytes of a module's line
+    model = write_llama(tmp / "m.gguf", QT[qtype], seed=3, ctx=64, dim=256, hidden=512)
+    seen = {}
+    for cpus in (1, 2, 3):
+        spec = qemu.QemuSpec(elf=kernel_elf, modules=(qemu.Module(model, "model"),), smp=cpus,
+                             cmdline="cllm.llm_check=8")
+        with qemu.Qemu(spec) as vm:
+            vm.wait_for_line(r"^cllm: ready", 180)
+            log = vm.log_text()
+        assert f"type {qtype}" in log, log[-3000:]
+        seen[cpus] = CHECK.findall(log)
+    assert len(seen[1]) >= 2
+    assert seen[2] == seen[1] and seen[3] == seen[1]

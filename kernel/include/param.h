@@ -40,4 +40,13 @@
 /* Physical memory below this address is left to firmware (BIOS data, VGA, ROMs). */
 #define LOW_MEMORY_RESERVED 0x100000
 
+/* Matrix products smaller than this many multiply-adds (rows * cols * inputs) run
+ * on the calling CPU alone (kernel/llm/ops_par.c): starting the other CPUs and
+ * waiting for the last one costs a few microseconds on hardware and tens under
+ * QEMU, more than a 64 x 64 product takes. A 288 x 288 product (the 15M shape) is
+ * above it, the 260K models' matrices (64 wide) below. */
+#ifndef OPS_PAR_MIN_WORK
+#define OPS_PAR_MIN_WORK 65536
+#endif
+
 #endif

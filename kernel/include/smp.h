@@ -62,14 +62,14 @@
 typedef void (*smp_fn)(void *arg, int cpu, int n_cpus);
 
 #ifdef CLLM_HOST
-/* Host builds of the portable code (kernel/llm tests and benchmarks): one CPU, the
- * caller, so code written against smp_run runs unchanged. */
-static inline void smp_run(smp_fn fn, void *arg) {
-    fn(arg, 0, 1);
-}
-static inline int smp_cpu_count(void) {
-    return 1;
-}
+/* Host builds of the portable code (kernel/llm tests and benchmarks), in
+ * tests/host/port_host.c: the caller is CPU 0 and smp_host_threads(n) adds n - 1
+ * worker threads as CPUs 1..n-1 (none by default: the caller alone, CPU 0 of 1), so
+ * code written against smp_run runs unchanged and the same split can be measured on
+ * the host. The rules above hold; smp_host_threads is called before any smp_run. */
+void smp_run(smp_fn fn, void *arg);
+int smp_cpu_count(void);
+int smp_host_threads(int n);          /* 0, or -1 if n is out of 1..SMP_MAX_CPUS or a thread fails */
 #else
 void smp_init(void);                  /* find and start the other CPUs; log one line each */
 void smp_run(smp_fn fn, void *arg);   /* fn on every CPU; returns when all are done */

@@ -106,27 +106,47 @@ static void forward_softcap(const struct model_config *c, float *logits) {
         logits[i] = c->logit_softcap * tanhf(logits[i] / c->logit_softcap);
 }
 
-/* out(n_heads * head_dim) = attention of q over positions 0..pos of layer l, K and V
- * from the sequence's blocks (kv.h); a layer with a sliding window sees positions
- * pos - n_swa + 1 .. pos only. */
-static void forward_attention(const struct model *m, struct model_state *s, int l, int pos, const float *qv,
-                              float *outv) {
-    const struct model_config *c = &m->cfg;
-    int hd = c->head_dim, rep = c->n_heads / c->n_kv_heads;
+/* Attention of one row: q(n_heads * head_dim) over positions 0..pos of layer l into
+ * out(n_heads * head_dim), K and V from the sequence's blocks (kv.h), heads split across
+ * CPUs (ops_par_rows); a layer with a sliding window sees positions pos - n_swa + 1 ..
+ * pos only. */
+struct forward_att {
+    const struct model *m;
+    struct model_state *s;
+    int l, pos;
+    const float *qv;
+    float *outv;
+};
+
+/* Heads [h0, h1) of the attention job a (an ops_par_fn): each head writes only its
+ * own scores, output and slice of kv_tmp. */
+static void forward_heads(void *arg, int h0, int h1) {
+    const struct forward_att *a = arg;
+    const struct model_config *c = &a->m->cfg;
+    struct model_state *s = a->s;
+    int hd = c->head_dim, rep = c->n_heads / c->n_kv_heads, pos = a->pos, l = a->l;
     float scale = c->attn_scale;
-    int n_swa = m->layers[l].n_swa, t0 = n_swa && pos >= n_swa ? pos - n_swa + 1 : 0;
-    for (int h = 0; h < c->n_heads; h++) {
-        const float *q = qv + h * hd;
+    int n_swa = a->m->layers[l].n_swa, t0 = n_swa && pos >= n_swa ? pos - n_swa + 1 : 0;
+    for (int h = h0; h < h1; h++) {
+        const float *q = a->qv + h * hd;
         float *att = s->att + (size_t)h * (size_t)s->n_ctx;
+        float *tmp = s->kv_tmp + (size_t)h * (size_t)hd;
         int kvh = h / rep;
         for (int t = t0; t <= pos; t++)
-            att[t] = ops_dot(q, kv_key(&s->kv, l, t, kvh * hd, hd, s->kv_tmp), hd) * scale;
+            att[t] = ops_dot(q, kv_key(&s->kv, l, t, kvh * hd, hd, tmp), hd) * scale;
         ops_softmax(att + t0, pos + 1 - t0);
-        float *out = outv + h * hd;
+        float *out = a->outv + h * hd;
         memset(out, 0, (size_t)hd * sizeof(float));
         for (int t = t0; t <= pos; t++)
-            ops_axpy(out, att[t], kv_value(&s->kv, l, t, kvh * hd, hd, s->kv_tmp), hd);
+            ops_axpy(out, att[t], kv_value(&s->kv, l, t, kvh * hd, hd, tmp), hd);
     }
+}
+
+static void forward_attention(const struct model *m, struct model_state *s, int l, int pos, const float *qv,
+                              float *outv) {
+    struct forward_att a = {m, s, l, pos, qv, outv};
+    uint64_t work = 2u * (uint64_t)m->cfg.n_heads * (uint64_t)(pos + 1) * (uint64_t)m->cfg.head_dim;
+    ops_par_rows(forward_heads, &a, m->cfg.n_heads, work);
 }
 
 #define FORWARD_ERR_RANGE "token or position out of range (or no KV block held for it)"

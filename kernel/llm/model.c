@@ -101,7 +101,7 @@ static int model_state_buffers(struct model_state *s, const struct model *m, int
     s->logits = model_alloc_floats((size_t)c->vocab_size, &ok);
     s->k = model_alloc_floats(kv, &ok);
     s->v = model_alloc_floats(kv, &ok);
-    s->kv_tmp = model_alloc_floats((size_t)c->head_dim, &ok);
+    s->kv_tmp = model_alloc_floats((size_t)c->n_heads * (size_t)c->head_dim, &ok);
     if (!ok) {
         model_state_free(s);
         return -1;

@@ -142,7 +142,8 @@ struct model_state {
     float *logits;       /* (vocab_size) */
     float *k;            /* (n_kv_heads * head_dim) this position's key */
     float *v;            /* (n_kv_heads * head_dim) this position's value */
-    float *kv_tmp;       /* (head_dim) a K or V head read back as floats (F16 pools) */
+    float *kv_tmp;       /* (n_heads, head_dim) K or V heads read back as floats (F16
+                          * pools), one slice per query head: heads run on several CPUs */
     struct kv_seq kv;    /* block table: positions -> blocks of kv.pool */
     struct kv_pool *own; /* the private pool of model_state_init, owned; NULL on a shared one */
     const char *error;   /* why the last refused forward pass failed (static text) */

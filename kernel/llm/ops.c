@@ -220,22 +220,18 @@ const char *ops_name(void) {
     return ops_active->name;
 }
 
-/* Dequantize each row into a stack buffer and take a float dot product: the way
- * when the rounded input cannot be had (out of memory). */
-static void ops_matmul_slow(float *out, const struct model_matrix *w, const struct ops_type *t,
-                            const float *x) {
-    float row[256];
-    const uint8_t *base = w->data;
-    size_t rb = quant_row_bytes(w->type, w->cols);
-    for (int r = 0; r < w->rows; r++) {
-        float s = 0;
-        for (int c0 = 0; c0 < w->cols; c0 += 256) {
-            int m = MIN(256, w->cols - c0);
-            t->dequant(base + (size_t)r * rb + quant_row_bytes(w->type, c0), row, m);
-            s += ops_active->dot_f32(row, x + c0, m);
-        }
-        out[r] = s;
+/* One weight row dequantized piece by piece into a stack buffer, times x(cols) in
+ * floats: the way when the rounded input cannot be had (out of memory). */
+static float ops_row_slow(const struct model_matrix *w, const struct ops_type *t, const uint8_t *row,
+                          const float *x) {
+    float piece[256];
+    float s = 0;
+    for (int c0 = 0; c0 < w->cols; c0 += 256) {
+        int m = MIN(256, w->cols - c0);
+        t->dequant(row + quant_row_bytes(w->type, c0), piece, m);
+        s += ops_active->dot_f32(piece, x + c0, m);
     }
+    return s;
 }
 
 /* One row of a llama2.c v2 matrix: whole groups of int8 with one scale each. This
@@ -363,101 +359,99 @@ static void ops_rows_each(const struct ops_type *t, const void *w, const void *x
     }
 }
 
-/* out = W . x for W of table row t, the input already prepared. */
-static void ops_matmul_in(float *out, const struct model_matrix *w, const struct ops_type *t,
-                          const void *in) {
-    const uint8_t *base = w->data;
-    size_t rb = quant_row_bytes(w->type, w->cols);
-    for (int r = 0; r < w->rows; r++)
-        out[r] = t->dot(base + r * rb, in, w->cols);
-}
+/* One matrix product: n matrices of the same width times nb inputs x(nb, cols),
+ * out[i](nb, w[i]->rows). in[kind] holds the inputs prepared in each form some
+ * matrix multiplies (in[OPS_INPUT_F32] is x; NULL: out of memory, the slow way).
+ * Its rows are those of the n matrices one after the other; ops_par_rows splits
+ * them across CPUs, and every CPU only reads the job and the prepared inputs. */
+struct ops_mm {
+    float *const *out;                    /* (n) */
+    const struct model_matrix *const *w;  /* (n) */
+    int n, nb;
+    const float *x;                       /* (nb, cols) */
+    const void *in[OPS_INPUT_COUNT];
+};
 
-void ops_matmul(struct ops_scratch *sc, float *out, const struct model_matrix *w, const float *x) {
+/* Rows [r0, r1) of matrix w for all nb inputs, rows outermost: each weight row is
+ * read once and used for every input while it is in the cache. Every product is
+ * the one a single input gives. */
+static void ops_mm_matrix(const struct ops_mm *j, const struct model_matrix *w, float *out, int r0,
+                          int r1) {
+    int n = w->cols, rows = w->rows, nb = j->nb;
     if (w->type == MODEL_WTYPE_Q8_SPLIT) {
-        for (int r = 0; r < w->rows; r++)
-            out[r] = ops_dot_split(w, r, x);
+        for (int r = r0; r < r1; r++)
+            for (int b = 0; b < nb; b++)
+                out[(size_t)b * rows + r] = ops_dot_split(w, r, j->x + (size_t)b * n);
         return;
     }
     const struct ops_type *t = ops_type_of(w->type);
     if (!t) { /* refused at load (ops_supports); zeros rather than another type's kernel */
-        memset(out, 0, (size_t)w->rows * sizeof(float));
+        for (int b = 0; b < nb; b++)
+            memset(out + (size_t)b * rows + r0, 0, (size_t)(r1 - r0) * sizeof(float));
         return;
     }
-    const void *in = ops_input_prepare(sc, t->input, x, w->cols, 1);
-    if (!in)
-        ops_matmul_slow(out, w, t, x);
-    else
-        ops_matmul_in(out, w, t, in);
-}
-
-void ops_matmul_n(struct ops_scratch *sc, float *const *out, const struct model_matrix *const *w,
-                  int n, const float *x) {
-    const struct ops_type *t0 = ops_type_of(w[0]->type);
-    bool shared = n > 1 && t0;
-    for (int i = 0; shared && i < n; i++) {
-        const struct ops_type *t = ops_type_of(w[i]->type);
-        shared = t && t->input == t0->input && w[i]->cols == w[0]->cols;
-    }
-    const void *in = shared ? ops_input_prepare(sc, t0->input, x, w[0]->cols, 1) : NULL;
-    for (int i = 0; i < n; i++) {
-        if (in)
-            ops_matmul_in(out[i], w[i], ops_type_of(w[i]->type), in);
-        else
-            ops_matmul(sc, out[i], w[i], x);
-    }
-}
-
-/* One matrix, nb inputs, rows outermost: each weight row is read once and used for
- * all nb inputs while it is in the cache. in[kind] holds the nb inputs prepared in
- * each form some matrix of the batch multiplies; every product is the one
- * ops_matmul computes. */
-static void ops_matmul_rows(float *out, const struct model_matrix *w, const float *x,
-                            const void *const *in, int nb) {
+    const void *in = j->in[t->input];
     const uint8_t *base = w->data;
-    size_t rb = quant_row_bytes(w->type, w->cols);
-    int n = w->cols, rows = w->rows;
-    if (w->type == MODEL_WTYPE_Q8_SPLIT) {
-        for (int r = 0; r < rows; r++)
+    size_t rb = quant_row_bytes(w->type, n);
+    for (int r = r0; r < r1; r++) {
+        const uint8_t *row = base + (size_t)r * rb;
+        if (!in) {
             for (int b = 0; b < nb; b++)
-                out[b * rows + r] = ops_dot_split(w, r, x + b * n);
-        return;
-    }
-    const struct ops_type *t = ops_type_of(w->type);
-    if (!t) {
-        memset(out, 0, (size_t)nb * (size_t)rows * sizeof(float));
-        return;
-    }
-    for (int r = 0; r < rows; r++) {
-        const uint8_t *row = base + r * rb;
-        if (t->dot_rows)
-            t->dot_rows(row, in[t->input], nb, n, out + r, rows);
-        else
-            ops_rows_each(t, row, in[t->input], nb, n, out + r, rows);
+                out[(size_t)b * rows + r] = ops_row_slow(w, t, row, j->x + (size_t)b * n);
+        } else if (nb == 1) {
+            out[r] = t->dot(row, in, n);
+        } else if (t->dot_rows) {
+            t->dot_rows(row, in, nb, n, out + r, rows);
+        } else {
+            ops_rows_each(t, row, in, nb, n, out + r, rows);
+        }
     }
 }
 
+/* Rows [r0, r1) of the job (an ops_par_fn): the part of each matrix they cover. */
+static void ops_mm_rows(void *arg, int r0, int r1) {
+    const struct ops_mm *j = arg;
+    for (int i = 0, first = 0; i < j->n && first < r1; first += j->w[i]->rows, i++) {
+        int lo = MAX(r0 - first, 0), hi = MIN(r1 - first, j->w[i]->rows);
+        if (lo < hi)
+            ops_mm_matrix(j, j->w[i], j->out[i], lo, hi);
+    }
+}
+
+/* Every matrix product comes here: the inputs rounded once, on this CPU, into each
+ * form the matrices need, then the rows split across CPUs. */
 void ops_matmul_batch(struct ops_scratch *sc, float *const *out,
                       const struct model_matrix *const *w, int n, const float *x, int nb) {
-    int cols = w[0]->cols;
+    struct ops_mm j = {out, w, n, nb, x, {x}};
+    int cols = w[0]->cols, rows = 0;
     bool need[OPS_INPUT_COUNT] = {false}, same = true, ok = true;
     for (int i = 0; i < n; i++) {
         const struct ops_type *t = ops_type_of(w[i]->type);
         if (t)
             need[t->input] = true;
         same = same && w[i]->cols == cols;
+        rows += w[i]->rows;
     }
-    const void *in[OPS_INPUT_COUNT] = {x};
-    for (int k = OPS_INPUT_F32 + 1; k < OPS_INPUT_COUNT; k++)
-        if (need[k] && (!same || !(in[k] = ops_input_prepare(sc, (enum ops_input)k, x, cols, nb))))
+    for (int k = OPS_INPUT_F32 + 1; same && k < OPS_INPUT_COUNT; k++)
+        if (need[k] && !(j.in[k] = ops_input_prepare(sc, (enum ops_input)k, x, cols, nb)))
             ok = false;
-    if (!ok) {
+    if (!same || (!ok && nb > 1)) {
         for (int b = 0; b < nb; b++) /* unusual shapes, or out of memory: one at a time */
             for (int i = 0; i < n; i++)
                 ops_matmul(sc, out[i] + b * w[i]->rows, w[i], x + b * cols);
         return;
     }
-    for (int i = 0; i < n; i++)
-        ops_matmul_rows(out[i], w[i], x, in, nb);
+    ops_par_rows(ops_mm_rows, &j, rows, (uint64_t)rows * (uint64_t)cols * (uint64_t)nb);
+}
+
+void ops_matmul(struct ops_scratch *sc, float *out, const struct model_matrix *w, const float *x) {
+    ops_matmul_batch(sc, &out, &w, 1, x, 1);
+}
+
+/* The matrices share the input, rounded once per form they multiply. */
+void ops_matmul_n(struct ops_scratch *sc, float *const *out, const struct model_matrix *const *w,
+                  int n, const float *x) {
+    ops_matmul_batch(sc, out, w, n, x, 1);
 }
 
 void ops_get_row(float *out, const struct model_matrix *w, int row) {

@@ -5,7 +5,9 @@
  * products; the scalar rows in ops.c, their kernels in ops.c and wt_*.c); the SSE2
  * set (ops_sse2.c, wt_*_sse2.c) replaces the dot products of the rows it lists when
  * the CPU has SSE2 and the kernel enabled it, chosen once at boot (ops_select). A
- * type without a row is refused at load. Relies on quant.h and port.h.
+ * type without a row is refused at load. The matrix products split their rows
+ * across every CPU through ops_par_rows (ops_par.c). Relies on quant.h, port.h and
+ * smp.h.
  */
 #ifndef CLLM_LLM_OPS_H
 #define CLLM_LLM_OPS_H
@@ -139,6 +141,16 @@ void ops_matmul_n(struct ops_scratch *sc, float *const *out, const struct model_
  * the one ops_matmul gives for that input. Prompt processing (model_forward_batch). */
 void ops_matmul_batch(struct ops_scratch *sc, float *const *out,
                       const struct model_matrix *const *w, int n, const float *x, int nb);
+
+/* Rows [r0, r1) of some operation of `rows` rows, given its argument. */
+typedef void (*ops_par_fn)(void *arg, int r0, int r1);
+
+/* fn over [0, rows), split across every CPU by static row ranges (ops_par.c, through
+ * smp_run), returning when all are done; on the calling CPU alone when there is one
+ * CPU, or when `work` (multiply-adds) is under OPS_PAR_MIN_WORK (param.h). fn must
+ * write disjoint outputs per row and may not allocate, print or call this again.
+ * Only the boot CPU calls it. */
+void ops_par_rows(ops_par_fn fn, void *arg, int rows, uint64_t work);
 
 /* out(cols) = row `row` of W, dequantized */
 void ops_get_row(float *out, const struct model_matrix *w, int row);

@@ -18,6 +18,8 @@
  *
  * Errors print "error: <message>" and exit 1. --scalar forces the scalar kernels.
  * --batch runs the TOKs through model_forward_batch (for `logits`: one line, the last).
+ * --threads N splits the matrix products across N threads (smp_host_threads), as the
+ * kernel splits them across its CPUs; the output is the same for every N.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +27,7 @@
 
 #include "llm/model.h"
 #include "llm/ops.h"
+#include "smp.h"
 
 static uint32_t rng_next(uint32_t *s) {
     *s ^= *s << 13;
@@ -141,9 +144,13 @@ int main(int argc, char **argv) {
             kv_f16 = true;
         else if (!strcmp(argv[a], "--ctx") && a + 1 < argc)
             n_ctx = atoi(argv[++a]);
+        else if (!strcmp(argv[a], "--threads") && a + 1 < argc && smp_host_threads(atoi(argv[++a])) != 0) {
+            printf("error: --threads %s: give 1..%d\n", argv[a], SMP_MAX_CPUS);
+            return 1;
+        }
     }
     if (argc - a < 2) {
-        fprintf(stderr, "usage: llm_main [--scalar] [--batch] [--ctx N] MODEL info|logits|greedy|bench ...\n");
+        fprintf(stderr, "usage: llm_main [--scalar] [--batch] [--ctx N] [--threads N] MODEL info|logits|greedy|bench ...\n");
         return 2;
     }
     const char *path = argv[a], *cmd = argv[a + 1];
@@ -262,8 +269,9 @@ int main(int argc, char **argv) {
         }
         uint64_t t2 = port_time_us();
         if (!strcmp(cmd, "bench"))
-            printf("prompt %d tokens %.3f ms generate %d tokens %.3f ms ops %s\n", n_prompt,
-                   (double)(t1 - t0) / 1000.0, n, (double)(t2 - t1) / 1000.0, ops_name());
+            printf("prompt %d tokens %.3f ms generate %d tokens %.3f ms ops %s threads %d\n", n_prompt,
+                   (double)(t1 - t0) / 1000.0, n, (double)(t2 - t1) / 1000.0, ops_name(),
+                   smp_cpu_count());
         else
             printf("\n");
     }
