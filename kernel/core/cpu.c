@@ -2,7 +2,8 @@
  * CPU feature detection and FPU/SSE setup (cpu.h), run once by kernel_main before
  * any floating-point code, and by each application processor as it starts
  * (cpu_init_ap, kernel/core/smp.c), so every CPU computes with the same settings.
- * A CPU without CPUID (early 486) is treated as having an FPU and nothing else; a CPU without SSE (Pentium) runs the x87 code paths.
+ * A CPU without CPUID (early 486) is treated as having an FPU and nothing else; a CPU without SSE
+ * (Pentium) runs the x87 code paths.
  */
 #include "cpu.h"
 #include "kernel.h"

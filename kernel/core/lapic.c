@@ -8,10 +8,10 @@
  * 10-8 delivery mode, 12 delivery status, 14 level, 15 trigger, 19-18 shorthand),
  * 0x310 ICR high (bits 31-24 destination). Writing ICR low sends the IPI.
  */
+#include "lapic.h"
 #include "clock.h"
 #include "cpu.h"
 #include "kernel.h"
-#include "lapic.h"
 #include "mm.h"
 #include "x86.h"
 

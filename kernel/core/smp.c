@@ -9,6 +9,7 @@
  * CR4, the stack top, the C entry point) live at one fixed address, and the next
  * processor is only sent its STARTUP IPI once the previous one has reported in.
  */
+#include "smp.h"
 #include "acpi.h"
 #include "bootinfo.h"
 #include "clock.h"
@@ -18,28 +19,27 @@
 #include "lapic.h"
 #include "memlayout.h"
 #include "mm.h"
-#include "smp.h"
 #include "trap.h"
 #include "x86.h"
 
-#define INIT_DELAY_US 10000   /* INIT to first STARTUP (Intel MP spec B.4) */
-#define STARTUP_DELAY_US 200  /* between the two STARTUP IPIs */
-#define IDLE_SPIN_POLLS 100000 /* idle polls before sleeping when there is no TSC */
-#define WAKE_RETRY_US 50       /* smp_run sends the wake NMIs again after this long */
-#define WAKE_RETRY_POLLS 10000 /* the same without a TSC */
+#define INIT_DELAY_US 10000                 /* INIT to first STARTUP (Intel MP spec B.4) */
+#define STARTUP_DELAY_US 200                /* between the two STARTUP IPIs */
+#define IDLE_SPIN_POLLS 100000              /* idle polls before sleeping when there is no TSC */
+#define WAKE_RETRY_US 50                    /* smp_run sends the wake NMIs again after this long */
+#define WAKE_RETRY_POLLS 10000              /* the same without a TSC */
 #define GDT_FLAT_CODE 0x00CF9A000000FFFFull /* base 0, limit 4 GiB, ring 0, code */
 #define GDT_FLAT_DATA 0x00CF92000000FFFFull /* base 0, limit 4 GiB, ring 0, data */
 
 /* What boot/ap_start.s reads at SMP_TRAMPOLINE_PARAMS (offsets fixed by that file). */
 struct smp_params {
-    uint16_t gdt_limit;  /* 0x00: lgdt operand */
-    uint32_t gdt_base;   /* 0x02 */
-    uint16_t pad;        /* 0x06 */
-    uint64_t gdt[3];     /* 0x08: null, code 0x08, data 0x10 */
-    uint32_t cr3;        /* 0x20 */
-    uint32_t cr4;        /* 0x24 */
-    uint32_t esp;        /* 0x28: top of the processor's stack */
-    uint32_t entry;      /* 0x2C: smp_ap_main */
+    uint16_t gdt_limit; /* 0x00: lgdt operand */
+    uint32_t gdt_base;  /* 0x02 */
+    uint16_t pad;       /* 0x06 */
+    uint64_t gdt[3];    /* 0x08: null, code 0x08, data 0x10 */
+    uint32_t cr3;       /* 0x20 */
+    uint32_t cr4;       /* 0x24 */
+    uint32_t esp;       /* 0x28: top of the processor's stack */
+    uint32_t entry;     /* 0x2C: smp_ap_main */
 } PACKED;
 
 extern const uint8_t smp_trampoline_start[], smp_trampoline_end[];
@@ -49,24 +49,24 @@ extern const uint8_t smp_trampoline_start[], smp_trampoline_end[];
 static uint8_t ap_stacks[SMP_MAX_CPUS - 1][PAGE_SIZE + SMP_AP_STACK_SIZE]
     __attribute__((aligned(PAGE_SIZE)));
 
-static int n_cpus = 1;                   /* CPUs that smp_run uses */
-static int n_slots = 1;                  /* CPUs known to smp_cpu_index (includes one starting) */
-static unsigned apic_ids[SMP_MAX_CPUS];  /* local APIC id of each CPU index */
-static int starting_cpu;                 /* index the starting processor takes */
-static uint32_t started;                 /* set by a processor that reached smp_ap_main */
-static bool stopping;                    /* a panic has stopped the others */
-static int stopper;                      /* the CPU that stopped them (it reports) */
+static int n_cpus = 1;                  /* CPUs that smp_run uses */
+static int n_slots = 1;                 /* CPUs known to smp_cpu_index (includes one starting) */
+static unsigned apic_ids[SMP_MAX_CPUS]; /* local APIC id of each CPU index */
+static int starting_cpu;                /* index the starting processor takes */
+static uint32_t started;                /* set by a processor that reached smp_ap_main */
+static bool stopping;                   /* a panic has stopped the others */
+static int stopper;                     /* the CPU that stopped them (it reports) */
 
 /* The current job (smp_run); written by the boot CPU before it bumps job_generation. */
 static smp_fn job_fn;
 static void *job_arg;
 static int job_n;
-static uint32_t job_generation;          /* bumped once per smp_run (release) */
-static uint32_t job_done;                /* CPUs other than the caller that finished */
+static uint32_t job_generation; /* bumped once per smp_run (release) */
+static uint32_t job_done;       /* CPUs other than the caller that finished */
 static uint64_t busy_cycles[SMP_MAX_CPUS];
-static uint32_t n_sleeping;              /* CPUs halted in smp_ap_loop, waiting for a wake NMI */
-static uint64_t idle_spin_cycles;        /* TSC cycles a CPU spins idle before it sleeps */
-static uint64_t wake_retry_cycles;       /* TSC cycles between two rounds of wake NMIs */
+static uint32_t n_sleeping;        /* CPUs halted in smp_ap_loop, waiting for a wake NMI */
+static uint64_t idle_spin_cycles;  /* TSC cycles a CPU spins idle before it sleeps */
+static uint64_t wake_retry_cycles; /* TSC cycles between two rounds of wake NMIs */
 
 int smp_cpu_count(void) {
     return n_cpus;
@@ -134,16 +134,18 @@ static void smp_do_job(smp_fn fn, void *arg, int cpu, int n) {
 }
 
 uint64_t smp_busy_cycles(int cpu) {
-    return cpu >= 0 && cpu < SMP_MAX_CPUS ? __atomic_load_n(&busy_cycles[cpu], __ATOMIC_RELAXED) : 0;
+    return cpu >= 0 && cpu < SMP_MAX_CPUS ? __atomic_load_n(&busy_cycles[cpu], __ATOMIC_RELAXED)
+                                          : 0;
 }
 
 size_t smp_metrics_format(char *buf, size_t cap) {
     size_t used = 0;
-    int k = snprintf(buf, cap,
-                     "# HELP cllm_cpus CPUs the kernel uses.\n# TYPE cllm_cpus gauge\ncllm_cpus %d\n"
-                     "# HELP cllm_cpu_busy_cycles_total TSC cycles each CPU spent running "
-                     "smp_run jobs.\n# TYPE cllm_cpu_busy_cycles_total counter\n",
-                     n_cpus);
+    int k =
+        snprintf(buf, cap,
+                 "# HELP cllm_cpus CPUs the kernel uses.\n# TYPE cllm_cpus gauge\ncllm_cpus %d\n"
+                 "# HELP cllm_cpu_busy_cycles_total TSC cycles each CPU spent running "
+                 "smp_run jobs.\n# TYPE cllm_cpu_busy_cycles_total counter\n",
+                 n_cpus);
     for (int cpu = 0; k > 0 && (size_t)k < cap - used && cpu < n_cpus; cpu++) {
         used += (size_t)k;
         k = snprintf(buf + used, cap - used, "cllm_cpu_busy_cycles_total{cpu=\"%d\"} %llu\n", cpu,
@@ -176,8 +178,8 @@ void smp_run(smp_fn fn, void *arg) {
     uint64_t last = smp_now();
     uint32_t polls = 0;
     while (__atomic_load_n(&job_done, __ATOMIC_ACQUIRE) != (uint32_t)(n - 1)) {
-        bool retry = wake_retry_cycles ? smp_now() - last > wake_retry_cycles
-                                       : ++polls > WAKE_RETRY_POLLS;
+        bool retry =
+            wake_retry_cycles ? smp_now() - last > wake_retry_cycles : ++polls > WAKE_RETRY_POLLS;
         if (retry && __atomic_load_n(&n_sleeping, __ATOMIC_SEQ_CST) != 0) {
             smp_nmi_others();
             last = smp_now();
@@ -207,7 +209,8 @@ static uint32_t smp_ap_wait(uint32_t seen) {
     uint64_t t0 = smp_now();
     uint32_t polls = 0, g;
     while ((g = __atomic_load_n(&job_generation, __ATOMIC_ACQUIRE)) == seen) {
-        bool idle = idle_spin_cycles ? smp_now() - t0 > idle_spin_cycles : ++polls > IDLE_SPIN_POLLS;
+        bool idle =
+            idle_spin_cycles ? smp_now() - t0 > idle_spin_cycles : ++polls > IDLE_SPIN_POLLS;
         if (!idle) {
             pause();
             continue;

@@ -15,12 +15,12 @@
 #include "kernel.h"
 #include "smp.h"
 
-#define SMP_TEST_ROWS 96      /* output rows, split across the CPUs */
-#define SMP_TEST_STEPS 200    /* float steps per row */
-#define SMP_TEST_ROUNDS 200   /* back-to-back jobs in the barrier check */
-#define SMP_TEST_WAKES 40     /* jobs sent after 1-4 ms idle: around the sleep threshold */
-#define SMP_BENCH_CALLS 2000  /* empty jobs timed by bench_smp */
-#define SMP_BENCH_REPEAT 20   /* row computations timed by bench_smp, each way */
+#define SMP_TEST_ROWS 96     /* output rows, split across the CPUs */
+#define SMP_TEST_STEPS 200   /* float steps per row */
+#define SMP_TEST_ROUNDS 200  /* back-to-back jobs in the barrier check */
+#define SMP_TEST_WAKES 40    /* jobs sent after 1-4 ms idle: around the sleep threshold */
+#define SMP_BENCH_CALLS 2000 /* empty jobs timed by bench_smp */
+#define SMP_BENCH_REPEAT 20  /* row computations timed by bench_smp, each way */
 
 struct smp_test_job {
     float out[SMP_TEST_ROWS];   /* (rows) */

@@ -14,7 +14,8 @@
 #include "mm.h"
 
 #define E1000_VENDOR 0x8086
-static const uint16_t e1000_device_ids[] = {0x100e /* 82540EM */, 0x100f /* 82545EM */, 0x10d3 /* 82574L */};
+static const uint16_t e1000_device_ids[] = {0x100e /* 82540EM */, 0x100f /* 82545EM */,
+                                            0x10d3 /* 82574L */};
 
 /* Registers (byte offsets into BAR0). */
 #define E1000_CTRL 0x0000
@@ -34,7 +35,7 @@ static const uint16_t e1000_device_ids[] = {0x100e /* 82540EM */, 0x100f /* 8254
 #define E1000_TDLEN 0x3808
 #define E1000_TDH 0x3810
 #define E1000_TDT 0x3818
-#define E1000_MTA 0x5200        /* 128 x 32-bit multicast table */
+#define E1000_MTA 0x5200 /* 128 x 32-bit multicast table */
 #define E1000_RAL0 0x5400
 #define E1000_RAH0 0x5404
 
@@ -45,8 +46,8 @@ static const uint16_t e1000_device_ids[] = {0x100e /* 82540EM */, 0x100f /* 8254
 #define E1000_EERD_DONE (1u << 4)
 #define E1000_RAH_AV (1u << 31)
 #define E1000_RCTL_EN (1u << 1)
-#define E1000_RCTL_BAM (1u << 15)     /* accept broadcast */
-#define E1000_RCTL_SECRC (1u << 26)   /* strip the FCS */
+#define E1000_RCTL_BAM (1u << 15)   /* accept broadcast */
+#define E1000_RCTL_SECRC (1u << 26) /* strip the FCS */
 #define E1000_TCTL_EN (1u << 1)
 #define E1000_TCTL_PSP (1u << 3)      /* pad short packets */
 #define E1000_TCTL_CT (0x10u << 4)    /* collision threshold */
@@ -60,10 +61,10 @@ static const uint16_t e1000_device_ids[] = {0x100e /* 82540EM */, 0x100f /* 8254
 #define E1000_TXD_RS 0x08
 #define E1000_TXD_DD 0x01
 
-#define E1000_N_RX 64               /* RX descriptors (multiple of 8) */
-#define E1000_N_TX 64               /* TX descriptors (multiple of 8) */
-#define E1000_BUF_LEN 2048          /* bytes per buffer, RCTL.BSIZE = 00 */
-#define E1000_RESET_WAIT_US 2000    /* after CTRL.RST */
+#define E1000_N_RX 64            /* RX descriptors (multiple of 8) */
+#define E1000_N_TX 64            /* TX descriptors (multiple of 8) */
+#define E1000_BUF_LEN 2048       /* bytes per buffer, RCTL.BSIZE = 00 */
+#define E1000_RESET_WAIT_US 2000 /* after CTRL.RST */
 
 struct e1000_rx_desc {
     volatile uint64_t addr;
@@ -86,19 +87,21 @@ struct e1000_tx_desc {
 
 struct e1000 {
     volatile uint8_t *mmio;
-    struct e1000_rx_desc *rx;   /* (E1000_N_RX) ring, 128-byte aligned */
-    struct e1000_tx_desc *tx;   /* (E1000_N_TX) ring */
-    uint8_t *rx_buf;            /* (E1000_N_RX, E1000_BUF_LEN) */
-    uint8_t *tx_buf;            /* (E1000_N_TX, E1000_BUF_LEN) */
-    uint32_t rx_next;           /* next RX descriptor to look at */
-    uint32_t tx_next;           /* next TX descriptor to fill */
+    struct e1000_rx_desc *rx; /* (E1000_N_RX) ring, 128-byte aligned */
+    struct e1000_tx_desc *tx; /* (E1000_N_TX) ring */
+    uint8_t *rx_buf;          /* (E1000_N_RX, E1000_BUF_LEN) */
+    uint8_t *tx_buf;          /* (E1000_N_TX, E1000_BUF_LEN) */
+    uint32_t rx_next;         /* next RX descriptor to look at */
+    uint32_t tx_next;         /* next TX descriptor to fill */
 };
 
 static struct e1000 e1000_state;
 static struct netdev e1000_dev;
 
 /* Order descriptor writes against the doorbell; the MMIO write itself is uncached. */
-static inline void e1000_barrier(void) { __atomic_signal_fence(__ATOMIC_SEQ_CST); }
+static inline void e1000_barrier(void) {
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+}
 
 static uint32_t e1000_rd(struct e1000 *e, uint32_t reg) {
     return *(volatile uint32_t *)(e->mmio + reg);
@@ -139,7 +142,7 @@ static int e1000_poll_rx(struct netdev *d, netdev_rx_fn rx, int budget) {
             rx(d, e->rx_buf + (size_t)e->rx_next * E1000_BUF_LEN, r->len);
         r->status = 0;
         e1000_barrier();
-        e1000_wr(e, E1000_RDT, e->rx_next);  /* hand the descriptor back */
+        e1000_wr(e, E1000_RDT, e->rx_next); /* hand the descriptor back */
         e->rx_next = (e->rx_next + 1) % E1000_N_RX;
         n++;
     }
@@ -207,7 +210,7 @@ static int e1000_rings_init(struct e1000 *e) {
     e1000_wr(e, E1000_RDBAH, 0);
     e1000_wr(e, E1000_RDLEN, sizeof(struct e1000_rx_desc) * E1000_N_RX);
     e1000_wr(e, E1000_RDH, 0);
-    e1000_wr(e, E1000_RDT, E1000_N_RX - 1);  /* one slot stays empty: head == tail means full */
+    e1000_wr(e, E1000_RDT, E1000_N_RX - 1); /* one slot stays empty: head == tail means full */
     e1000_wr(e, E1000_RCTL, E1000_RCTL_EN | E1000_RCTL_BAM | E1000_RCTL_SECRC);
     e1000_wr(e, E1000_TDBAL, (uint32_t)(uintptr_t)e->tx);
     e1000_wr(e, E1000_TDBAH, 0);

@@ -10,7 +10,7 @@
 
 #define CMOS_INDEX 0x70
 #define CMOS_DATA 0x71
-#define CMOS_NMI_OFF 0x80   /* index bit 7: keep NMIs masked while we read */
+#define CMOS_NMI_OFF 0x80 /* index bit 7: keep NMIs masked while we read */
 #define RTC_SECONDS 0x00
 #define RTC_MINUTES 0x02
 #define RTC_HOURS 0x04
@@ -32,7 +32,7 @@ static uint8_t cmos_read(uint8_t reg) {
     return inb(CMOS_DATA);
 }
 
-static const uint8_t rtc_regs[7] = {RTC_SECONDS, RTC_MINUTES, RTC_HOURS, RTC_DAY,
+static const uint8_t rtc_regs[7] = {RTC_SECONDS, RTC_MINUTES, RTC_HOURS,  RTC_DAY,
                                     RTC_MONTH,   RTC_YEAR,    RTC_CENTURY};
 
 static bool rtc_snapshot(uint8_t v[7]) {

@@ -9,9 +9,9 @@
 
 #define COM1 0x3F8
 #define COM2 0x2F8
-#define UART_LSR 5           /* line status register offset */
-#define UART_LSR_THRE 0x20   /* transmit holding register empty */
-#define UART_LSR_TEMT 0x40   /* holding and shift registers both empty */
+#define UART_LSR 5         /* line status register offset */
+#define UART_LSR_THRE 0x20 /* transmit holding register empty */
+#define UART_LSR_TEMT 0x40 /* holding and shift registers both empty */
 /* Polls before giving up on a transmitter that never drains. A real UART drains a byte
  * in ~87 us at 115200 baud; QEMU holds THRE clear while its host side (a pipe the host
  * reads) is full, which on a loaded host can take far longer than a byte time, and a

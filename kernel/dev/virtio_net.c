@@ -19,13 +19,13 @@ static const uint16_t virtio_net_device_ids[] = {0x1000 /* legacy and transition
 /* Legacy register block (offsets from the BAR0 I/O base). */
 #define VIO_DEVICE_FEATURES 0x00
 #define VIO_GUEST_FEATURES 0x04
-#define VIO_QUEUE_PFN 0x08        /* ring address >> 12 */
-#define VIO_QUEUE_SIZE 0x0c       /* 16-bit, read only */
+#define VIO_QUEUE_PFN 0x08  /* ring address >> 12 */
+#define VIO_QUEUE_SIZE 0x0c /* 16-bit, read only */
 #define VIO_QUEUE_SELECT 0x0e
 #define VIO_QUEUE_NOTIFY 0x10
-#define VIO_STATUS 0x12           /* 8-bit */
-#define VIO_NET_MAC 0x14          /* 6 bytes, without MSI-X */
-#define VIO_NET_STATUS 0x1a       /* 16-bit */
+#define VIO_STATUS 0x12     /* 8-bit */
+#define VIO_NET_MAC 0x14    /* 6 bytes, without MSI-X */
+#define VIO_NET_STATUS 0x1a /* 16-bit */
 
 #define VIO_STATUS_ACK 1
 #define VIO_STATUS_DRIVER 2
@@ -37,11 +37,11 @@ static const uint16_t virtio_net_device_ids[] = {0x1000 /* legacy and transition
 #define VIRTIO_NET_S_LINK_UP 1
 
 #define VRING_DESC_F_WRITE 2
-#define VRING_AVAIL_F_NO_INTERRUPT 1   /* we poll: ask the device not to raise INTx */
+#define VRING_AVAIL_F_NO_INTERRUPT 1 /* we poll: ask the device not to raise INTx */
 #define VRING_ALIGN 4096
-#define VNET_HDR_LEN 10           /* struct virtio_net_hdr without num_buffers */
-#define VNET_BUF_LEN 2048         /* bytes per buffer: header + frame */
-#define VNET_QUEUE_MAX 1024       /* largest ring we accept from the device */
+#define VNET_HDR_LEN 10     /* struct virtio_net_hdr without num_buffers */
+#define VNET_BUF_LEN 2048   /* bytes per buffer: header + frame */
+#define VNET_QUEUE_MAX 1024 /* largest ring we accept from the device */
 #define VNET_RXQ 0
 #define VNET_TXQ 1
 
@@ -60,13 +60,13 @@ struct vring_used_elem {
 /* One split virtqueue in the legacy layout: desc[n], then avail {flags, idx, ring[n]},
  * then at the next VRING_ALIGN boundary used {flags, idx, ring[n]}. */
 struct vnet_queue {
-    uint16_t n;                        /* queue size the device reported */
-    struct vring_desc *desc;           /* (n) */
-    volatile uint16_t *avail;          /* [0] flags, [1] idx, [2..] ring (n) */
-    volatile uint16_t *used;           /* [0] flags, [1] idx, then (n) used elems */
-    uint16_t last_used;                /* used entries consumed so far */
-    uint16_t avail_idx;                /* our copy of avail->idx */
-    uint8_t *bufs;                     /* (n, VNET_BUF_LEN) */
+    uint16_t n;               /* queue size the device reported */
+    struct vring_desc *desc;  /* (n) */
+    volatile uint16_t *avail; /* [0] flags, [1] idx, [2..] ring (n) */
+    volatile uint16_t *used;  /* [0] flags, [1] idx, then (n) used elems */
+    uint16_t last_used;       /* used entries consumed so far */
+    uint16_t avail_idx;       /* our copy of avail->idx */
+    uint8_t *bufs;            /* (n, VNET_BUF_LEN) */
 };
 
 struct vnet {
@@ -78,7 +78,9 @@ struct vnet {
 static struct vnet vnet_state;
 static struct netdev vnet_dev;
 
-static inline void vnet_barrier(void) { __atomic_signal_fence(__ATOMIC_SEQ_CST); }
+static inline void vnet_barrier(void) {
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+}
 
 static volatile struct vring_used_elem *vnet_used_elem(struct vnet_queue *q, uint16_t i) {
     return (volatile struct vring_used_elem *)(q->used + 2) + (i % q->n);
@@ -90,8 +92,10 @@ static int vnet_queue_init(struct vnet *v, uint16_t idx) {
     q->n = inw(v->io + VIO_QUEUE_SIZE);
     if (q->n == 0 || q->n > VNET_QUEUE_MAX)
         return -1;
-    size_t first = ALIGN_UP(sizeof(struct vring_desc) * q->n + sizeof(uint16_t) * (3u + q->n), VRING_ALIGN);
-    size_t second = ALIGN_UP(sizeof(uint16_t) * 3u + sizeof(struct vring_used_elem) * q->n, VRING_ALIGN);
+    size_t first =
+        ALIGN_UP(sizeof(struct vring_desc) * q->n + sizeof(uint16_t) * (3u + q->n), VRING_ALIGN);
+    size_t second =
+        ALIGN_UP(sizeof(uint16_t) * 3u + sizeof(struct vring_used_elem) * q->n, VRING_ALIGN);
     uint8_t *mem = kmalloc_aligned(first + second, VRING_ALIGN);
     q->bufs = kmalloc_aligned((size_t)q->n * VNET_BUF_LEN, 16);
     if (!mem || !q->bufs)
@@ -145,7 +149,7 @@ static int vnet_poll_rx(struct netdev *d, netdev_rx_fn rx, int budget) {
         if (id < q->n && len > VNET_HDR_LEN && len <= VNET_BUF_LEN)
             rx(d, q->bufs + (size_t)id * VNET_BUF_LEN + VNET_HDR_LEN, len - VNET_HDR_LEN);
         q->last_used++;
-        if (id < q->n) {  /* give the buffer back */
+        if (id < q->n) { /* give the buffer back */
             q->avail[2 + q->avail_idx % q->n] = (uint16_t)id;
             vnet_barrier();
             q->avail_idx++;
@@ -174,13 +178,14 @@ static const struct netdev_ops vnet_ops = {
 
 static struct netdev *virtio_net_probe(const struct pci_device *pd) {
     if (!(pd->bar[0] & PCI_BAR_IO)) {
-        printk("cllm: net: virtio-net BAR0 %x is not I/O space (legacy transport disabled?)\n", pd->bar[0]);
+        printk("cllm: net: virtio-net BAR0 %x is not I/O space (legacy transport disabled?)\n",
+               pd->bar[0]);
         return NULL;
     }
     struct vnet *v = &vnet_state;
     v->io = (uint16_t)(pd->bar[0] & PCI_BAR_IO_MASK);
     pci_enable_bus_master(pd);
-    outb(v->io + VIO_STATUS, 0);  /* reset */
+    outb(v->io + VIO_STATUS, 0); /* reset */
     outb(v->io + VIO_STATUS, VIO_STATUS_ACK);
     outb(v->io + VIO_STATUS, VIO_STATUS_ACK | VIO_STATUS_DRIVER);
     uint32_t features = inl(v->io + VIO_DEVICE_FEATURES) & (VIRTIO_NET_F_MAC | VIRTIO_NET_F_STATUS);
@@ -195,7 +200,8 @@ static struct netdev *virtio_net_probe(const struct pci_device *pd) {
         for (int i = 0; i < 6; i++)
             vnet_dev.mac[i] = inb((uint16_t)(v->io + VIO_NET_MAC + i));
     } else {
-        static const uint8_t fixed[6] = {0x52, 0x54, 0x00, 0xc1, 0x1a, 0x01};  /* locally administered */
+        static const uint8_t fixed[6] = {0x52, 0x54, 0x00,
+                                         0xc1, 0x1a, 0x01}; /* locally administered */
         memcpy(vnet_dev.mac, fixed, 6);
     }
     /* Post every receive buffer. */

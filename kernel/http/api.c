@@ -16,8 +16,8 @@
 #endif
 
 /* What /v1/models says of the bundled demonstration model. */
-#define API_DEMO_DESCRIPTION                                                                  \
-    "the bundled demonstration model (about 1 M parameters, trained by cllm on the King "   \
+#define API_DEMO_DESCRIPTION                                                                       \
+    "the bundled demonstration model (about 1 M parameters, trained by cllm on the King "          \
     "James Bible): it continues text in the style of that book; it is not an assistant"
 
 static const struct api_backend *api_backend;

@@ -19,42 +19,42 @@
 #include "types.h"
 
 enum api_model_status {
-    API_MODEL_NONE = 0,     /* no model given: /health answers 503 */
-    API_MODEL_LOADING = 1,  /* not ready yet: 503 "Loading model" */
+    API_MODEL_NONE = 0,    /* no model given: /health answers 503 */
+    API_MODEL_LOADING = 1, /* not ready yet: 503 "Loading model" */
     API_MODEL_READY = 2,
-    API_MODEL_ERROR = 3,    /* a model was given but refused: 503 with the reason */
+    API_MODEL_ERROR = 3, /* a model was given but refused: 503 with the reason */
 };
 
 struct api_model_info {
-    const char *name;        /* model id reported by /v1/models */
-    const char *arch;        /* e.g. "llama" */
+    const char *name;          /* model id reported by /v1/models */
+    const char *arch;          /* e.g. "llama" */
     const char *chat_template; /* template name in use, e.g. "chatml" */
     int n_vocab;
     int n_ctx_train;
-    int n_ctx;               /* context positions a request may use */
+    int n_ctx; /* context positions a request may use */
     int n_embd;
     int n_layer;
     int n_head;
     uint64_t n_params;
-    uint64_t size_bytes;     /* bytes of the weights */
-    bool demo;               /* the bundled demonstration model (llm.h LLM_DEMO_NAME) */
+    uint64_t size_bytes; /* bytes of the weights */
+    bool demo;           /* the bundled demonstration model (llm.h LLM_DEMO_NAME) */
 };
 
 /* Counters of one generation, for usage and timings. */
 struct api_gen_stats {
-    int n_prompt;            /* prompt tokens */
-    int n_gen;               /* sampled tokens */
-    int n_eval;              /* positions evaluated */
+    int n_prompt; /* prompt tokens */
+    int n_gen;    /* sampled tokens */
+    int n_eval;   /* positions evaluated */
     enum gen_finish finish;
     uint64_t t_prompt_us;
     uint64_t t_gen_us;
-    uint64_t t_grammar_us;   /* part of t_gen_us spent checking tokens against a grammar */
-    int n_masked;            /* tokens drawn again under the grammar's whole-vocabulary mask */
+    uint64_t t_grammar_us; /* part of t_gen_us spent checking tokens against a grammar */
+    int n_masked;          /* tokens drawn again under the grammar's whole-vocabulary mask */
 };
 
 struct api_backend {
-    int (*status)(void);                 /* enum api_model_status */
-    const char *(*error)(void);          /* why status is ERROR ("" otherwise) */
+    int (*status)(void);        /* enum api_model_status */
+    const char *(*error)(void); /* why status is ERROR ("" otherwise) */
     void (*info)(struct api_model_info *out);
     /* Tokens of text (special: control-token text becomes those tokens); count or < 0. */
     int (*tokenize)(const char *text, size_t len, bool add_bos, bool special, int *out, int max);

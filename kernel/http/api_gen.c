@@ -17,7 +17,8 @@
  * endpoints read, and those OpenAI documents as hints a server may ignore. Every
  * other field is refused by name, so no parameter is silently dropped. `kinds` is a
  * mask of the endpoints (1 << enum api_kind) that take the field. */
-#define API_ALL_KINDS ((1u << API_KIND_COMPLETION) | (1u << API_KIND_CHAT) | (1u << API_KIND_NATIVE))
+#define API_ALL_KINDS                                                                              \
+    ((1u << API_KIND_COMPLETION) | (1u << API_KIND_CHAT) | (1u << API_KIND_NATIVE))
 #define API_OAI_KINDS ((1u << API_KIND_COMPLETION) | (1u << API_KIND_CHAT))
 
 struct api_field_rule {
@@ -352,8 +353,8 @@ static int api_parse_bias(const struct json_value *root, struct gen_params *gp, 
 
 /* Sampling and control fields shared by all three endpoints: every row of the
  * parameter table under each of its JSON names, then the fields of the response. */
-static int api_parse_fields(const struct json_value *root, enum api_kind kind,
-                            struct api_fields *f, char *err, size_t cap) {
+static int api_parse_fields(const struct json_value *root, enum api_kind kind, struct api_fields *f,
+                            char *err, size_t cap) {
     struct gen_params *gp = &f->gp;
     api_backend_get()->params_default(gp);
     if (api_check_known(root, kind, err, cap) < 0)
@@ -408,8 +409,7 @@ static int api_parse_fields(const struct json_value *root, enum api_kind kind,
 }
 
 /* The chat messages as one prompt in the model's template, into *out. */
-static int api_chat_prompt(const struct json_value *root, struct hbuf *out, char *err,
-                           size_t cap) {
+static int api_chat_prompt(const struct json_value *root, struct hbuf *out, char *err, size_t cap) {
     const struct json_value *msgs = json_get(root, "messages");
     if (!msgs || msgs->type != JSON_ARRAY || msgs->u.list.n == 0) {
         api_field_error(err, cap, "messages", "expected a non-empty array of messages", msgs);
@@ -502,9 +502,9 @@ static int api_prompt_tokens(const struct json_value *root, enum api_kind kind, 
         }
         size_t max = text.len + 8;
         *toks = max <= API_MAX_TOKENS ? port_alloc(max * sizeof(int)) : NULL;
-        int n = *toks ? be->tokenize(text.data ? text.data : "", text.len, true, true, *toks,
-                                     (int)max)
-                      : -1;
+        int n =
+            *toks ? be->tokenize(text.data ? text.data : "", text.len, true, true, *toks, (int)max)
+                  : -1;
         hbuf_free(&text);
         if (n < 0)
             snprintf(err, cap, "field 'messages': the prompt is too long");

@@ -133,8 +133,7 @@ static void api_llm_gen_free(void *g) {
     port_free(g);
 }
 
-static enum gen_err api_llm_embed(const int *tokens, int n, float *out, char *err,
-                                  size_t errlen) {
+static enum gen_err api_llm_embed(const int *tokens, int n, float *out, char *err, size_t errlen) {
     return embed_tokens(llm_get(), tokens, n, out, err, errlen);
 }
 

@@ -34,8 +34,7 @@ void api_write_timings(struct json_writer *w, const struct api_gen_stats *st) {
 
 /* llama.cpp's "completion_probabilities" of probs[from..to): per token id, token,
  * logprob, bytes and its top_logprobs alike. */
-static void api_native_probs(struct json_writer *w, const struct api_choice *ch, int from,
-                             int to) {
+static void api_native_probs(struct json_writer *w, const struct api_choice *ch, int from, int to) {
     if (!ch->task->logprobs)
         return;
     json_write_key(w, "completion_probabilities");

@@ -15,8 +15,8 @@
 
 /* One generated token's log probability and its alternatives, as the answer reports it. */
 struct api_prob {
-    int prev;                           /* the token before it, for its text */
-    size_t offset;                      /* bytes of the tokens' text before it */
+    int prev;      /* the token before it, for its text */
+    size_t offset; /* bytes of the tokens' text before it */
     struct gen_prob tok;
     int n_top;
     struct gen_prob top[GEN_MAX_PROBS];
@@ -26,29 +26,29 @@ struct api_prob {
 
 /* One choice of the answer: a generation of its own, the sink's ctx. */
 struct api_choice {
-    struct api_task *task;  /* the task it belongs to */
-    int index;              /* "index" in the answer */
-    void *gen;              /* backend generation, owned */
+    struct api_task *task; /* the task it belongs to */
+    int index;             /* "index" in the answer */
+    void *gen;             /* backend generation, owned */
     bool done;
     enum gen_finish finish; /* once done */
     bool sent_role;         /* chat stream: the first delta carried the role */
     struct hbuf text;       /* generated text (non-streaming); first the echoed prompt */
     struct api_prob *probs; /* (cap_probs) owned: one per generated token */
     int n_probs, cap_probs;
-    int probs_sent;         /* streaming: probs[0..probs_sent) went out in earlier events */
-    size_t prob_bytes;      /* bytes of the tokens' text so far (api_prob.offset) */
+    int probs_sent;    /* streaming: probs[0..probs_sent) went out in earlier events */
+    size_t prob_bytes; /* bytes of the tokens' text so far (api_prob.offset) */
 };
 
 struct api_task {
-    struct http_conn *conn;  /* the connection answered */
+    struct http_conn *conn; /* the connection answered */
     enum api_kind kind;
     bool stream;
-    bool include_usage;     /* stream_options.include_usage */
-    bool logprobs;          /* the request asked for log probabilities */
+    bool include_usage; /* stream_options.include_usage */
+    bool logprobs;      /* the request asked for log probabilities */
     unsigned id;
-    uint64_t created;       /* Unix time; seconds since boot without a wall clock */
+    uint64_t created; /* Unix time; seconds since boot without a wall clock */
     char model[96];
-    int n_choices;          /* 1..API_MAX_CHOICES */
+    int n_choices; /* 1..API_MAX_CHOICES */
     int n_done;
     struct api_choice choice[API_MAX_CHOICES];
 };
@@ -72,8 +72,7 @@ struct api_format {
     void (*after_last)(struct http_conn *c, const struct api_task *t,
                        const struct api_gen_stats *st);
     /* The body of an answer that was not streamed (each choice's text), st summed. */
-    void (*whole)(struct json_writer *w, const struct api_task *t,
-                  const struct api_gen_stats *st);
+    void (*whole)(struct json_writer *w, const struct api_task *t, const struct api_gen_stats *st);
 };
 
 extern const struct api_format api_format_oai;    /* api_oai.c: completions and chat */

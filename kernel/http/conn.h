@@ -19,28 +19,28 @@ struct http_conn {
     void *transport;
     const struct http_transport_ops *ops;
     struct http_conn *next;
-    unsigned id;                 /* connection number, for logs */
-    struct http_parser *parser;  /* port_alloc, owned */
-    struct hbuf out;             /* response bytes; out_off of them already sent */
+    unsigned id;                /* connection number, for logs */
+    struct http_parser *parser; /* port_alloc, owned */
+    struct hbuf out;            /* response bytes; out_off of them already sent */
     size_t out_off;
-    struct hbuf pending;         /* received, not yet parsed */
-    uint64_t last_ms;            /* last byte in or out */
-    uint64_t opened_ms;          /* accepted */
-    uint64_t req_start_ms;       /* first byte of the request being read */
-    bool busy;                   /* a response is in progress (task or stream) */
-    bool close_after;            /* close once out is flushed */
-    bool closing;                /* ops->close called; waiting for closed() */
+    struct hbuf pending;   /* received, not yet parsed */
+    uint64_t last_ms;      /* last byte in or out */
+    uint64_t opened_ms;    /* accepted */
+    uint64_t req_start_ms; /* first byte of the request being read */
+    bool busy;             /* a response is in progress (task or stream) */
+    bool close_after;      /* close once out is flushed */
+    bool closing;          /* ops->close called; waiting for closed() */
     bool peer_fin;
-    bool sent_continue;          /* 100 Continue sent for this request */
-    bool evict;                  /* reset at the next poll turn to admit a newer connection */
+    bool sent_continue; /* 100 Continue sent for this request */
+    bool evict;         /* reset at the next poll turn to admit a newer connection */
     /* The request being answered. */
     bool keep_alive;
-    bool head_only;              /* a HEAD request: the response carries no body */
-    bool chunked_out;            /* the response uses chunked transfer coding */
+    bool head_only;   /* a HEAD request: the response carries no body */
+    bool chunked_out; /* the response uses chunked transfer coding */
     int version_minor;
-    const char *route;           /* metrics label of the request's route */
-    void *app_state;             /* the app's, for a response in progress; the app frees
-                                  * it (at the latest in http_app.conn_gone) */
+    const char *route; /* metrics label of the request's route */
+    void *app_state;   /* the app's, for a response in progress; the app frees
+                        * it (at the latest in http_app.conn_gone) */
 };
 
 /* Queue raw bytes. */

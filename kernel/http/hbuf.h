@@ -10,15 +10,15 @@
 #include "port.h"
 
 struct hbuf {
-    char *data;   /* (cap) bytes, data[len] == 0 after every append */
+    char *data; /* (cap) bytes, data[len] == 0 after every append */
     size_t len;
     size_t cap;
-    bool failed;  /* an append did not fit (allocation failed or past the limit) */
+    bool failed; /* an append did not fit (allocation failed or past the limit) */
 };
 
 void hbuf_init(struct hbuf *b);
 void hbuf_free(struct hbuf *b);
-void hbuf_reset(struct hbuf *b);  /* len = 0, keeps the memory */
+void hbuf_reset(struct hbuf *b); /* len = 0, keeps the memory */
 bool hbuf_append(struct hbuf *b, const void *data, size_t len);
 bool hbuf_puts(struct hbuf *b, const char *s);
 bool hbuf_printf(struct hbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

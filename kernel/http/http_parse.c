@@ -198,7 +198,7 @@ static enum http_parse_result http_parse_request_line(struct http_parser *p, cha
     }
     size_t i = 0;
     if (t[0] != '/')
-        p->path_buf[i++] = '/';  /* "http://host" and "http://host?q" mean "/" */
+        p->path_buf[i++] = '/'; /* "http://host" and "http://host?q" mean "/" */
     for (; *t && *t != '?' && *t != '#'; t++)
         p->path_buf[i++] = *t;
     p->path_buf[i] = 0;
@@ -253,7 +253,7 @@ static enum http_parse_result http_parse_head(struct http_parser *p) {
         if (http_find(s, '\r', (size_t)(le - s)) || http_find(s, 0, (size_t)(le - s)))
             return http_fail(p, 400, "stray CR or NUL in the header block");
         if (le == s)
-            break;  /* the empty line ending the block */
+            break; /* the empty line ending the block */
         enum http_parse_result res = first ? http_parse_request_line(p, s) : http_parse_field(p, s);
         if (res != HTTP_PARSE_MORE)
             return res;

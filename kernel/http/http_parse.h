@@ -12,64 +12,64 @@
 #ifndef CLLM_HTTP_PARSE_H
 #define CLLM_HTTP_PARSE_H
 
-#include "port.h"
 #include "http/http_param.h"
+#include "port.h"
 
 enum http_parse_result {
-    HTTP_PARSE_MORE = 0,   /* need more bytes */
-    HTTP_PARSE_DONE = 1,   /* one complete request; later bytes are the next one */
-    HTTP_PARSE_ERROR = 2,  /* malformed or over a limit: see status and error */
+    HTTP_PARSE_MORE = 0,  /* need more bytes */
+    HTTP_PARSE_DONE = 1,  /* one complete request; later bytes are the next one */
+    HTTP_PARSE_ERROR = 2, /* malformed or over a limit: see status and error */
 };
 
 enum http_parse_state {
     HTTP_PS_HEAD = 0,
-    HTTP_PS_BODY,          /* Content-Length body */
-    HTTP_PS_CHUNK_SIZE,    /* reading a chunk-size line */
+    HTTP_PS_BODY,       /* Content-Length body */
+    HTTP_PS_CHUNK_SIZE, /* reading a chunk-size line */
     HTTP_PS_CHUNK_DATA,
-    HTTP_PS_CHUNK_CRLF,    /* the CRLF after a chunk's data */
-    HTTP_PS_TRAILER,       /* trailer lines after the last chunk */
+    HTTP_PS_CHUNK_CRLF, /* the CRLF after a chunk's data */
+    HTTP_PS_TRAILER,    /* trailer lines after the last chunk */
     HTTP_PS_DONE,
     HTTP_PS_ERROR,
 };
 
 struct http_header {
-    const char *name;   /* NUL-terminated, inside the parser's head buffer */
-    const char *value;  /* NUL-terminated, leading and trailing whitespace removed */
+    const char *name;  /* NUL-terminated, inside the parser's head buffer */
+    const char *value; /* NUL-terminated, leading and trailing whitespace removed */
 };
 
 struct http_request {
-    const char *method;  /* "GET", "POST", ... */
-    const char *target;  /* request-target as sent, e.g. "/v1/models?x=1" */
-    const char *path;    /* target without the query string (NUL-terminated copy) */
-    int version_minor;   /* HTTP/1.<minor>: 0 or 1 */
+    const char *method; /* "GET", "POST", ... */
+    const char *target; /* request-target as sent, e.g. "/v1/models?x=1" */
+    const char *path;   /* target without the query string (NUL-terminated copy) */
+    int version_minor;  /* HTTP/1.<minor>: 0 or 1 */
     size_t n_headers;
     struct http_header headers[HTTP_MAX_HEADERS];
-    bool keep_alive;     /* from the version and Connection */
-    bool chunked;        /* Transfer-Encoding: chunked */
+    bool keep_alive; /* from the version and Connection */
+    bool chunked;    /* Transfer-Encoding: chunked */
     bool expect_continue;
     bool has_length;
     size_t content_length;
-    const char *body;    /* (body_len) bytes, NUL-terminated; "" when none */
+    const char *body; /* (body_len) bytes, NUL-terminated; "" when none */
     size_t body_len;
 };
 
 struct http_parser {
     enum http_parse_state state;
-    int status;          /* HTTP status to answer when state == HTTP_PS_ERROR */
-    char error[96];      /* what was wrong, for the error body */
+    int status;     /* HTTP status to answer when state == HTTP_PS_ERROR */
+    char error[96]; /* what was wrong, for the error body */
     struct http_request req;
-    bool started;        /* a byte of this request has arrived (the request timeout runs) */
-    size_t blank_bytes;  /* CR/LF bytes skipped before the request line */
-    bool head_done;      /* the header block is complete (send 100-continue now) */
-    bool method_done;    /* the request line's first space has arrived */
+    bool started;       /* a byte of this request has arrived (the request timeout runs) */
+    size_t blank_bytes; /* CR/LF bytes skipped before the request line */
+    bool head_done;     /* the header block is complete (send 100-continue now) */
+    bool method_done;   /* the request line's first space has arrived */
     size_t head_len;
-    size_t line_start;   /* offset in head of the line being read */
+    size_t line_start; /* offset in head of the line being read */
     char head[HTTP_MAX_HEADER_BYTES + 1];
     char path_buf[HTTP_MAX_HEADER_BYTES + 1];
-    char *body;          /* (body_cap) bytes, port_alloc */
+    char *body; /* (body_cap) bytes, port_alloc */
     size_t body_len;
     size_t body_cap;
-    size_t chunk_left;   /* bytes left in the current chunk */
+    size_t chunk_left; /* bytes left in the current chunk */
     char chunk_line[HTTP_MAX_CHUNK_LINE + 1];
     size_t chunk_line_len;
     size_t trailer_bytes;

@@ -17,9 +17,9 @@
 #ifndef CLLM_HTTP_JSON_H
 #define CLLM_HTTP_JSON_H
 
-#include "port.h"
 #include "http/hbuf.h"
 #include "http/http_param.h"
+#include "port.h"
 
 enum json_type {
     JSON_NULL = 0,
@@ -31,32 +31,32 @@ enum json_type {
 };
 
 struct json_value {
-    uint8_t type;               /* enum json_type */
-    bool boolean;               /* JSON_BOOL */
-    bool is_int;                /* JSON_NUMBER written without fraction or exponent */
-    const char *key;            /* member name inside an object (NUL-terminated), else NULL */
+    uint8_t type;    /* enum json_type */
+    bool boolean;    /* JSON_BOOL */
+    bool is_int;     /* JSON_NUMBER written without fraction or exponent */
+    const char *key; /* member name inside an object (NUL-terminated), else NULL */
     size_t key_len;
-    struct json_value *next;    /* next element or member of the parent */
+    struct json_value *next; /* next element or member of the parent */
     union {
-        double num;             /* JSON_NUMBER */
+        double num; /* JSON_NUMBER */
         struct {
-            const char *s;      /* decoded UTF-8, NUL-terminated; may contain NUL bytes */
+            const char *s; /* decoded UTF-8, NUL-terminated; may contain NUL bytes */
             size_t len;
-        } str;                  /* JSON_STRING */
+        } str; /* JSON_STRING */
         struct {
             struct json_value *first;
             size_t n;
-        } list;                 /* JSON_ARRAY, JSON_OBJECT */
+        } list; /* JSON_ARRAY, JSON_OBJECT */
     } u;
 };
 
 struct json_doc {
-    char *arena;                /* (cap) bytes */
+    char *arena; /* (cap) bytes */
     size_t cap;
     size_t used;
-    struct json_value *root;    /* NULL after a failed parse */
-    size_t err_pos;             /* byte offset of the error */
-    char err[112];              /* "at byte N: ..." */
+    struct json_value *root; /* NULL after a failed parse */
+    size_t err_pos;          /* byte offset of the error */
+    char err[112];           /* "at byte N: ..." */
 };
 
 /* Parse text[0..len). 0 on success, -1 with doc->err set. Free with json_doc_free. */

@@ -166,14 +166,30 @@ static bool json_parse_string(struct json_parser *p, const char **out, size_t *o
             }
             char e = p->s[p->pos++];
             switch (e) {
-            case '"': buf[n++] = '"'; break;
-            case '\\': buf[n++] = '\\'; break;
-            case '/': buf[n++] = '/'; break;
-            case 'b': buf[n++] = '\b'; break;
-            case 'f': buf[n++] = '\f'; break;
-            case 'n': buf[n++] = '\n'; break;
-            case 'r': buf[n++] = '\r'; break;
-            case 't': buf[n++] = '\t'; break;
+            case '"':
+                buf[n++] = '"';
+                break;
+            case '\\':
+                buf[n++] = '\\';
+                break;
+            case '/':
+                buf[n++] = '/';
+                break;
+            case 'b':
+                buf[n++] = '\b';
+                break;
+            case 'f':
+                buf[n++] = '\f';
+                break;
+            case 'n':
+                buf[n++] = '\n';
+                break;
+            case 'r':
+                buf[n++] = '\r';
+                break;
+            case 't':
+                buf[n++] = '\t';
+                break;
             case 'u': {
                 uint32_t cp;
                 if (!json_hex4(p, &cp))
@@ -309,7 +325,7 @@ static bool json_parse_number(struct json_parser *p, struct json_value *v) {
         }
         exp10 += eneg ? -e : e;
     }
-    p->pos = i; /* errors below name the end of the number */
+    p->pos = i;                       /* errors below name the end of the number */
     double d = (double)(int64_t)mant; /* < 10^18: exact in int64 */
     if (mant != 0) {
         if (exp10 > 308 + 19) {

@@ -24,7 +24,7 @@
 static struct http_conn *http_conns;
 static size_t http_n_conns;
 static unsigned http_next_id;
-static int http_depth; /* glue calls in progress (reaping waits for 0) */
+static int http_depth;         /* glue calls in progress (reaping waits for 0) */
 static size_t http_n_evicting; /* connections marked for a reset (evict) */
 static uint64_t http_n_evicted;
 static uint32_t http_request_timeout_ms = HTTP_REQUEST_TIMEOUT_MS;

@@ -48,8 +48,8 @@ void http_server_start(const struct http_app *app);
 /* What the glue needs from a transport connection `t`. */
 struct http_transport_ops {
     size_t (*send)(void *t, const void *data, size_t len); /* bytes accepted */
-    void (*close)(void *t);  /* orderly close after queued data; closed() follows */
-    void (*abort)(void *t);  /* reset; closed() follows (maybe before abort returns) */
+    void (*close)(void *t); /* orderly close after queued data; closed() follows */
+    void (*abort)(void *t); /* reset; closed() follows (maybe before abort returns) */
 };
 
 /* The app requests go to (the host harness sets it directly; NULL: every request

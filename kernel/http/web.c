@@ -18,11 +18,11 @@ extern const uint8_t web_page[] __attribute__((weak));
 
 /* Headers of both forms: caches key on Accept-Encoding, the browser revalidates (a new
  * image may serve a new page), and the page may load nothing from elsewhere. */
-#define WEB_HEADERS                                                                    \
-    "Vary: Accept-Encoding\r\n"                                                        \
-    "Cache-Control: no-cache\r\n"                                                      \
-    "X-Content-Type-Options: nosniff\r\n"                                              \
-    "Content-Security-Policy: default-src 'self'; script-src 'unsafe-inline'; "        \
+#define WEB_HEADERS                                                                                \
+    "Vary: Accept-Encoding\r\n"                                                                    \
+    "Cache-Control: no-cache\r\n"                                                                  \
+    "X-Content-Type-Options: nosniff\r\n"                                                          \
+    "Content-Security-Policy: default-src 'self'; script-src 'unsafe-inline'; "                    \
     "style-src 'unsafe-inline'\r\n"
 
 static uint32_t web_u32(const uint8_t *p) {

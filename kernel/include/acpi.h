@@ -25,11 +25,11 @@ bool acpi_find_cpus(struct cpu_table *t, const char **why);
 bool mptable_find_cpus(struct cpu_table *t, const char **why);
 
 /* Low-memory helpers shared by both (kernel/core/acpi.c). */
-bool fw_readable(uint64_t addr, uint64_t len);     /* mapped, below 4 GiB, no wrap */
-uint32_t fw_rd32(const uint8_t *p);                  /* little-endian, any alignment */
-uint8_t fw_sum(const uint8_t *p, size_t len);      /* byte sum (0 = checksum ok) */
+bool fw_readable(uint64_t addr, uint64_t len); /* mapped, below 4 GiB, no wrap */
+uint32_t fw_rd32(const uint8_t *p);            /* little-endian, any alignment */
+uint8_t fw_sum(const uint8_t *p, size_t len);  /* byte sum (0 = checksum ok) */
 uintptr_t fw_scan(uintptr_t lo, uintptr_t hi, const char *sig, size_t sig_len, size_t len,
-                  size_t step);                    /* first checksummed match, 0 if none */
-uintptr_t fw_ebda(void);                           /* EBDA start, 0 if unknown */
+                  size_t step); /* first checksummed match, 0 if none */
+uintptr_t fw_ebda(void);        /* EBDA start, 0 if unknown */
 
 #endif

@@ -9,11 +9,11 @@
 
 #include "types.h"
 
-bool lapic_init(uint32_t base);                 /* false if base is not mapped uncached */
-bool lapic_present(void);                       /* lapic_init succeeded */
-unsigned lapic_id(void);                        /* this CPU's APIC id (CPUID if no LAPIC) */
-bool lapic_send_init(unsigned apic_id);         /* INIT assert + de-assert */
+bool lapic_init(uint32_t base);         /* false if base is not mapped uncached */
+bool lapic_present(void);               /* lapic_init succeeded */
+unsigned lapic_id(void);                /* this CPU's APIC id (CPUID if no LAPIC) */
+bool lapic_send_init(unsigned apic_id); /* INIT assert + de-assert */
 bool lapic_send_startup(unsigned apic_id, unsigned vector); /* SIPI to page vector<<12 */
-void lapic_send_nmi(unsigned apic_id);          /* NMI to one CPU */
+void lapic_send_nmi(unsigned apic_id);                      /* NMI to one CPU */
 
 #endif

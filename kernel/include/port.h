@@ -15,8 +15,8 @@
 #ifndef CLLM_PORT_H
 #define CLLM_PORT_H
 
-#include <stdarg.h>
 #include "types.h"
+#include <stdarg.h>
 
 #ifdef CLLM_HOST
 #include <math.h>

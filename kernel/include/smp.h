@@ -52,12 +52,12 @@
 
 #include "types.h"
 
-#define SMP_MAX_CPUS 8               /* CPUs used at most, the boot CPU included */
-#define SMP_AP_STACK_SIZE 65536      /* bytes of stack per application processor */
-#define SMP_TRAMPOLINE_ADDR 0x7000u  /* real-mode entry page (SIPI vector 0x07) */
+#define SMP_MAX_CPUS 8                /* CPUs used at most, the boot CPU included */
+#define SMP_AP_STACK_SIZE 65536       /* bytes of stack per application processor */
+#define SMP_TRAMPOLINE_ADDR 0x7000u   /* real-mode entry page (SIPI vector 0x07) */
 #define SMP_TRAMPOLINE_PARAMS 0x7F00u /* parameters for the trampoline, same page */
-#define SMP_START_TIMEOUT_MS 1000    /* how long a started CPU has to report in */
-#define SMP_IDLE_SPIN_US 2000        /* an idle CPU spins this long, then halts */
+#define SMP_START_TIMEOUT_MS 1000     /* how long a started CPU has to report in */
+#define SMP_IDLE_SPIN_US 2000         /* an idle CPU spins this long, then halts */
 
 typedef void (*smp_fn)(void *arg, int cpu, int n_cpus);
 
@@ -69,23 +69,23 @@ typedef void (*smp_fn)(void *arg, int cpu, int n_cpus);
  * the host. The rules above hold; smp_host_threads is called before any smp_run. */
 void smp_run(smp_fn fn, void *arg);
 int smp_cpu_count(void);
-int smp_host_threads(int n);          /* 0, or -1 if n is out of 1..SMP_MAX_CPUS or a thread fails */
+int smp_host_threads(int n); /* 0, or -1 if n is out of 1..SMP_MAX_CPUS or a thread fails */
 #else
-void smp_init(void);                  /* find and start the other CPUs; log one line each */
-void smp_run(smp_fn fn, void *arg);   /* fn on every CPU; returns when all are done */
-int smp_cpu_count(void);              /* CPUs working (1 before smp_init or without SMP) */
-int smp_cpu_index(void);              /* this CPU's index, 0 = boot CPU */
-unsigned smp_apic_id(int cpu);        /* local APIC id of CPU `cpu` */
-uint64_t smp_busy_cycles(int cpu);    /* TSC cycles CPU `cpu` spent in smp_run jobs */
+void smp_init(void);                /* find and start the other CPUs; log one line each */
+void smp_run(smp_fn fn, void *arg); /* fn on every CPU; returns when all are done */
+int smp_cpu_count(void);            /* CPUs working (1 before smp_init or without SMP) */
+int smp_cpu_index(void);            /* this CPU's index, 0 = boot CPU */
+unsigned smp_apic_id(int cpu);      /* local APIC id of CPU `cpu` */
+uint64_t smp_busy_cycles(int cpu);  /* TSC cycles CPU `cpu` spent in smp_run jobs */
 size_t smp_metrics_format(char *buf, size_t cap); /* /metrics lines: CPUs, busy cycles each */
 #endif
 
 /* For the panic path and the page tables. */
-void smp_stop_others(void);           /* NMI to every other started CPU */
-bool smp_stopping(void);              /* true once smp_stop_others ran */
-bool smp_nmi(void);                   /* NMI handler hook: true if it was a wake (handled) */
+void smp_stop_others(void); /* NMI to every other started CPU */
+bool smp_stopping(void);    /* true once smp_stop_others ran */
+bool smp_nmi(void);         /* NMI handler hook: true if it was a wake (handled) */
 bool smp_stack_bounds(uintptr_t addr, uintptr_t *lo, uintptr_t *hi); /* an AP stack holds addr */
-uintptr_t smp_stack_guard(int cpu);   /* the unmapped page below CPU cpu's stack (cpu >= 1) */
+uintptr_t smp_stack_guard(int cpu); /* the unmapped page below CPU cpu's stack (cpu >= 1) */
 
 /* Self-tests (kernel/core/smp_test.c), listed in kernel/init/selftest.c. */
 bool selftest_smp(char *detail, size_t n);

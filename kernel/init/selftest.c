@@ -225,7 +225,8 @@ static bool test_cmdline(char *detail, size_t n) {
     CHECK(check_value("port", "80") && !check_value("port", "0") && !check_value("port", "65536"),
           "port bounds");
     /* no registry option is a decimal now (the generation parameters check their own) */
-    static const struct cmdline_option fraction = {"fraction", CMDLINE_KIND_DECIMAL, 0, 1, NULL, ""};
+    static const struct cmdline_option fraction = {"fraction", CMDLINE_KIND_DECIMAL, 0, 1, NULL,
+                                                   ""};
     char want[96];
     CHECK(cmdline_check_value(&fraction, "0.8", 3, want, sizeof(want)) &&
               cmdline_check_value(&fraction, "1", 1, want, sizeof(want)) &&

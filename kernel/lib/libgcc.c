@@ -34,7 +34,9 @@ uint64_t __udivmoddi4(uint64_t n, uint64_t d, uint64_t *rem) {
     return q;
 }
 
-uint64_t __udivdi3(uint64_t n, uint64_t d) { return __udivmoddi4(n, d, NULL); }
+uint64_t __udivdi3(uint64_t n, uint64_t d) {
+    return __udivmoddi4(n, d, NULL);
+}
 
 uint64_t __umoddi3(uint64_t n, uint64_t d) {
     uint64_t r;
@@ -44,7 +46,8 @@ uint64_t __umoddi3(uint64_t n, uint64_t d) {
 
 int64_t __divdi3(int64_t n, int64_t d) {
     bool neg = (n < 0) != (d < 0);
-    uint64_t q = __udivmoddi4(n < 0 ? -(uint64_t)n : (uint64_t)n, d < 0 ? -(uint64_t)d : (uint64_t)d, NULL);
+    uint64_t q =
+        __udivmoddi4(n < 0 ? -(uint64_t)n : (uint64_t)n, d < 0 ? -(uint64_t)d : (uint64_t)d, NULL);
     return neg ? -(int64_t)q : (int64_t)q;
 }
 

@@ -105,8 +105,11 @@ float expf(float x) {
         return 0.0f;
     double n = (double)(int32_t)(x * 1.4426950408889634 + (x < 0 ? -0.5 : 0.5));
     double r = (double)x - n * 0.6931471805599453;
-    double p = 1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6 + r * (1.0 / 24 + r * (1.0 / 120 + r * (1.0 / 720 +
-               r * (1.0 / 5040)))))));
+    double p =
+        1.0 +
+        r * (1.0 +
+             r * (0.5 + r * (1.0 / 6 + r * (1.0 / 24 + r * (1.0 / 120 +
+                                                            r * (1.0 / 720 + r * (1.0 / 5040)))))));
     int32_t k = (int32_t)n;
     /* 2^k as a double: k is within [-150, 128], inside the double exponent range */
     uint64_t bits = (uint64_t)(k + 1023) << 52;

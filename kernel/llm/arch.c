@@ -24,21 +24,21 @@
 
 /* What a tensor is: a vector of `ne0`, or a matrix of ne1 rows by ne0 columns. */
 enum arch_dim {
-    ARCH_DIM_EMBD,    /* dim */
-    ARCH_DIM_HEAD,    /* head_dim */
+    ARCH_DIM_EMBD,       /* dim */
+    ARCH_DIM_HEAD,       /* head_dim */
     ARCH_DIM_ROPE_PAIRS, /* rope_dim / 2 */
-    ARCH_DIM_HIDDEN,  /* hidden_dim */
-    ARCH_DIM_Q,       /* n_heads * head_dim */
-    ARCH_DIM_KV,      /* n_kv_heads * head_dim */
-    ARCH_DIM_VOCAB,   /* vocab_size */
-    ARCH_DIM_NONE,    /* vector: no second dimension */
+    ARCH_DIM_HIDDEN,     /* hidden_dim */
+    ARCH_DIM_Q,          /* n_heads * head_dim */
+    ARCH_DIM_KV,         /* n_kv_heads * head_dim */
+    ARCH_DIM_VOCAB,      /* vocab_size */
+    ARCH_DIM_NONE,       /* vector: no second dimension */
 };
 
 struct arch_tensor {
-    const char *fmt;  /* name, %d = layer */
+    const char *fmt; /* name, %d = layer */
     enum arch_dim ne0, ne1;
-    size_t field;     /* offsetof in struct model_layer */
-    bool matrix;      /* else an F32 vector */
+    size_t field; /* offsetof in struct model_layer */
+    bool matrix;  /* else an F32 vector */
 };
 
 #define LAYER_FIELD(f) __builtin_offsetof(struct model_layer, f)
@@ -64,44 +64,54 @@ static const struct arch_tensor arch_qkv_bias[] = {
 static const struct arch_tensor arch_gemma3_layer[] = {
     {"blk.%d.attn_q_norm.weight", ARCH_DIM_HEAD, ARCH_DIM_NONE, LAYER_FIELD(attn_q_norm), false},
     {"blk.%d.attn_k_norm.weight", ARCH_DIM_HEAD, ARCH_DIM_NONE, LAYER_FIELD(attn_k_norm), false},
-    {"blk.%d.post_attention_norm.weight", ARCH_DIM_EMBD, ARCH_DIM_NONE, LAYER_FIELD(attn_post_norm), false},
-    {"blk.%d.post_ffw_norm.weight", ARCH_DIM_EMBD, ARCH_DIM_NONE, LAYER_FIELD(ffn_post_norm), false},
+    {"blk.%d.post_attention_norm.weight", ARCH_DIM_EMBD, ARCH_DIM_NONE, LAYER_FIELD(attn_post_norm),
+     false},
+    {"blk.%d.post_ffw_norm.weight", ARCH_DIM_EMBD, ARCH_DIM_NONE, LAYER_FIELD(ffn_post_norm),
+     false},
 };
 
 /* One architecture: every layer has the llama tensors (arch_llama_layer) and the
  * `extra` ones; the rest are the forward pass's options. */
 struct arch_desc {
-    const char *name;                 /* general.architecture, and the metadata key prefix */
-    const struct arch_tensor *extra;  /* (n_extra) further tensors of each layer */
+    const char *name;                /* general.architecture, and the metadata key prefix */
+    const struct arch_tensor *extra; /* (n_extra) further tensors of each layer */
     int n_extra;
     enum model_rope rope;
     enum model_act act;
-    bool embd_scale_sqrt;   /* embeddings times sqrt(dim) */
-    bool rope_freqs;        /* may carry rope_freqs.weight (Llama 3) */
-    int swa_period;         /* layer l is global if l % swa_period == swa_period - 1, else
-                               sliding (<arch>.attention.sliding_window); 0: all global */
-    float rope_theta_swa;   /* RoPE base of sliding layers (<arch>.rope.freq_base_swa) */
-    float rms_eps;          /* default of <arch>.attention.layer_norm_rms_epsilon */
+    bool embd_scale_sqrt; /* embeddings times sqrt(dim) */
+    bool rope_freqs;      /* may carry rope_freqs.weight (Llama 3) */
+    int swa_period;       /* layer l is global if l % swa_period == swa_period - 1, else
+                             sliding (<arch>.attention.sliding_window); 0: all global */
+    float rope_theta_swa; /* RoPE base of sliding layers (<arch>.rope.freq_base_swa) */
+    float rms_eps;        /* default of <arch>.attention.layer_norm_rms_epsilon */
 };
 
 static const struct arch_desc arch_table[] = {
     {"llama", NULL, 0, MODEL_ROPE_NORM, MODEL_ACT_SILU, false, true, 0, 0, 1e-5f},
-    {"qwen2", arch_qkv_bias, ARRAY_SIZE(arch_qkv_bias), MODEL_ROPE_NEOX, MODEL_ACT_SILU, false, false, 0, 0,
-     1e-6f},
-    {"gemma3", arch_gemma3_layer, ARRAY_SIZE(arch_gemma3_layer), MODEL_ROPE_NEOX, MODEL_ACT_GELU, true, false,
-     6, 10000.0f, 1e-6f},
+    {"qwen2", arch_qkv_bias, ARRAY_SIZE(arch_qkv_bias), MODEL_ROPE_NEOX, MODEL_ACT_SILU, false,
+     false, 0, 0, 1e-6f},
+    {"gemma3", arch_gemma3_layer, ARRAY_SIZE(arch_gemma3_layer), MODEL_ROPE_NEOX, MODEL_ACT_GELU,
+     true, false, 6, 10000.0f, 1e-6f},
 };
 
 static uint64_t arch_dim_value(const struct model_config *c, enum arch_dim d) {
     switch (d) {
-    case ARCH_DIM_EMBD: return (uint64_t)c->dim;
-    case ARCH_DIM_HEAD: return (uint64_t)c->head_dim;
-    case ARCH_DIM_ROPE_PAIRS: return (uint64_t)c->rope_dim / 2;
-    case ARCH_DIM_HIDDEN: return (uint64_t)c->hidden_dim;
-    case ARCH_DIM_Q: return (uint64_t)c->n_heads * (uint64_t)c->head_dim;
-    case ARCH_DIM_KV: return (uint64_t)c->n_kv_heads * (uint64_t)c->head_dim;
-    case ARCH_DIM_VOCAB: return (uint64_t)c->vocab_size;
-    default: return 1;
+    case ARCH_DIM_EMBD:
+        return (uint64_t)c->dim;
+    case ARCH_DIM_HEAD:
+        return (uint64_t)c->head_dim;
+    case ARCH_DIM_ROPE_PAIRS:
+        return (uint64_t)c->rope_dim / 2;
+    case ARCH_DIM_HIDDEN:
+        return (uint64_t)c->hidden_dim;
+    case ARCH_DIM_Q:
+        return (uint64_t)c->n_heads * (uint64_t)c->head_dim;
+    case ARCH_DIM_KV:
+        return (uint64_t)c->n_kv_heads * (uint64_t)c->head_dim;
+    case ARCH_DIM_VOCAB:
+        return (uint64_t)c->vocab_size;
+    default:
+        return 1;
     }
 }
 
@@ -112,16 +122,16 @@ int arch_check_matrix(const struct model_matrix *w, const char *what, char *err,
         return -1;
     }
     if (!quant_row_bytes(w->type, w->cols)) {
-        port_fail(err, errlen, "tensor %s: row of %d not a whole number of %s blocks", what, w->cols,
-                  model_wtype_name(w->type));
+        port_fail(err, errlen, "tensor %s: row of %d not a whole number of %s blocks", what,
+                  w->cols, model_wtype_name(w->type));
         return -1;
     }
     return 0;
 }
 
 /* Look up one tensor, check type and shape (ne0 x ne1), bind it. */
-static int arch_bind(struct model *m, const char *name, enum arch_dim ne0, enum arch_dim ne1, bool matrix,
-                     void *dst, char *err, size_t errlen) {
+static int arch_bind(struct model *m, const char *name, enum arch_dim ne0, enum arch_dim ne1,
+                     bool matrix, void *dst, char *err, size_t errlen) {
     const struct gguf_tensor *t = gguf_find_tensor(&m->gguf, name);
     uint64_t want0 = arch_dim_value(&m->cfg, ne0), want1 = arch_dim_value(&m->cfg, ne1);
     if (!t) {
@@ -130,8 +140,9 @@ static int arch_bind(struct model *m, const char *name, enum arch_dim ne0, enum 
     }
     if (t->ne[0] != want0 || t->ne[1] != want1 || t->ne[2] != 1 || t->ne[3] != 1) {
         port_fail(err, errlen, "tensor %s: shape %llux%llux%llux%llu, expected %llux%llu", name,
-                  (unsigned long long)t->ne[0], (unsigned long long)t->ne[1], (unsigned long long)t->ne[2],
-                  (unsigned long long)t->ne[3], (unsigned long long)want0, (unsigned long long)want1);
+                  (unsigned long long)t->ne[0], (unsigned long long)t->ne[1],
+                  (unsigned long long)t->ne[2], (unsigned long long)t->ne[3],
+                  (unsigned long long)want0, (unsigned long long)want1);
         return -1;
     }
     if (!matrix) {
@@ -158,8 +169,8 @@ static const char *arch_key(char *buf, size_t n, const struct arch_desc *a, cons
 }
 
 /* Required positive integer hyperparameter <arch>.<suffix>. */
-static int arch_get_int(struct model *m, const struct arch_desc *a, const char *suffix, int max, int *out,
-                        char *err, size_t errlen) {
+static int arch_get_int(struct model *m, const struct arch_desc *a, const char *suffix, int max,
+                        int *out, char *err, size_t errlen) {
     char key[96];
     uint32_t v;
     arch_key(key, sizeof(key), a, suffix);
@@ -176,8 +187,8 @@ static int arch_get_int(struct model *m, const struct arch_desc *a, const char *
 }
 
 /* Optional integer <arch>.<suffix>: *out keeps its default when the key is absent. */
-static int arch_opt_int(struct model *m, const struct arch_desc *a, const char *suffix, int max, int *out,
-                        char *err, size_t errlen) {
+static int arch_opt_int(struct model *m, const struct arch_desc *a, const char *suffix, int max,
+                        int *out, char *err, size_t errlen) {
     char key[96];
     if (!gguf_find_kv(&m->gguf, arch_key(key, sizeof(key), a, suffix)))
         return 0;
@@ -185,15 +196,16 @@ static int arch_opt_int(struct model *m, const struct arch_desc *a, const char *
 }
 
 /* Optional float <arch>.<suffix> within (lo, hi); *out keeps its default when absent. */
-static int arch_opt_float(struct model *m, const struct arch_desc *a, const char *suffix, float lo, float hi,
-                          float *out, char *err, size_t errlen) {
+static int arch_opt_float(struct model *m, const struct arch_desc *a, const char *suffix, float lo,
+                          float hi, float *out, char *err, size_t errlen) {
     char key[96];
     float v;
     arch_key(key, sizeof(key), a, suffix);
     if (!gguf_find_kv(&m->gguf, key))
         return 0;
     if (!gguf_get_f32(&m->gguf, key, &v) || !(v > lo && v < hi)) {
-        port_fail(err, errlen, "metadata %s: not a number in (%g, %g)", key, (double)lo, (double)hi);
+        port_fail(err, errlen, "metadata %s: not a number in (%g, %g)", key, (double)lo,
+                  (double)hi);
         return -1;
     }
     *out = v;
@@ -215,7 +227,8 @@ static const struct arch_desc *arch_find(struct model *m, char *err, size_t errl
     for (size_t i = 0; i < n; i++)
         show[i] = (arch.ptr[i] >= 32 && arch.ptr[i] < 127) ? arch.ptr[i] : '?';
     show[n] = 0;
-    port_fail(err, errlen, "metadata general.architecture: '%s' not supported (llama, qwen2, gemma3)", show);
+    port_fail(err, errlen,
+              "metadata general.architecture: '%s' not supported (llama, qwen2, gemma3)", show);
     return NULL;
 }
 
@@ -248,7 +261,8 @@ static int arch_read_heads(struct model *m, const struct arch_desc *a, char *err
         c->head_dim = c->dim / c->n_heads;
     }
     if ((vlen && vlen != c->head_dim) || c->head_dim % 2) {
-        port_fail(err, errlen, "metadata %s: head size %d (value length %d): must be even and equal",
+        port_fail(err, errlen,
+                  "metadata %s: head size %d (value length %d): must be even and equal",
                   arch_key(key, sizeof(key), a, "attention.key_length"), c->head_dim, vlen);
         return -1;
     }
@@ -296,7 +310,8 @@ static int arch_read_config(struct model *m, const struct arch_desc *a, char *er
     c->rms_eps = a->rms_eps;
     c->rope_theta = 10000.0f;
     c->logit_softcap = 0;
-    if (arch_opt_float(m, a, "attention.layer_norm_rms_epsilon", 0.0f, 1.0f, &c->rms_eps, err, errlen) ||
+    if (arch_opt_float(m, a, "attention.layer_norm_rms_epsilon", 0.0f, 1.0f, &c->rms_eps, err,
+                       errlen) ||
         arch_opt_float(m, a, "rope.freq_base", 1.0f, 1e9f, &c->rope_theta, err, errlen) ||
         arch_opt_float(m, a, "final_logit_softcapping", 0.0f, 1e6f, &c->logit_softcap, err, errlen))
         return -1;
@@ -323,7 +338,8 @@ static int arch_read_config(struct model *m, const struct arch_desc *a, char *er
 }
 
 /* Per-layer attention options: RoPE base and scale, sliding window. */
-static int arch_layer_options(struct model *m, const struct arch_desc *a, char *err, size_t errlen) {
+static int arch_layer_options(struct model *m, const struct arch_desc *a, char *err,
+                              size_t errlen) {
     const struct model_config *c = &m->cfg;
     float scale, theta_swa = a->rope_theta_swa;
     int window = 0;
@@ -349,8 +365,8 @@ static int arch_bind_layer(struct model *m, int l, const struct arch_tensor *t, 
     char name[64];
     for (int i = 0; i < n; i++) {
         snprintf(name, sizeof(name), t[i].fmt, l);
-        if (arch_bind(m, name, t[i].ne0, t[i].ne1, t[i].matrix, (uint8_t *)&m->layers[l] + t[i].field, err,
-                      errlen))
+        if (arch_bind(m, name, t[i].ne0, t[i].ne1, t[i].matrix,
+                      (uint8_t *)&m->layers[l] + t[i].field, err, errlen))
             return -1;
     }
     return 0;
@@ -367,11 +383,14 @@ int arch_bind_gguf(struct model *m, char *err, size_t errlen) {
         return -1;
     }
     memset(m->layers, 0, sizeof(struct model_layer) * (size_t)c->n_layers);
-    if (arch_bind(m, "token_embd.weight", ARCH_DIM_EMBD, ARCH_DIM_VOCAB, true, &m->tok_embd, err, errlen) ||
-        arch_bind(m, "output_norm.weight", ARCH_DIM_EMBD, ARCH_DIM_NONE, false, &m->output_norm, err, errlen))
+    if (arch_bind(m, "token_embd.weight", ARCH_DIM_EMBD, ARCH_DIM_VOCAB, true, &m->tok_embd, err,
+                  errlen) ||
+        arch_bind(m, "output_norm.weight", ARCH_DIM_EMBD, ARCH_DIM_NONE, false, &m->output_norm,
+                  err, errlen))
         return -1;
     if (gguf_find_tensor(&m->gguf, "output.weight")) {
-        if (arch_bind(m, "output.weight", ARCH_DIM_EMBD, ARCH_DIM_VOCAB, true, &m->output, err, errlen))
+        if (arch_bind(m, "output.weight", ARCH_DIM_EMBD, ARCH_DIM_VOCAB, true, &m->output, err,
+                      errlen))
             return -1;
         m->tied_output = false;
     } else {
@@ -380,10 +399,12 @@ int arch_bind_gguf(struct model *m, char *err, size_t errlen) {
     }
     m->rope_freqs = NULL;
     if (a->rope_freqs && gguf_find_tensor(&m->gguf, "rope_freqs.weight") &&
-        arch_bind(m, "rope_freqs.weight", ARCH_DIM_ROPE_PAIRS, ARCH_DIM_NONE, false, &m->rope_freqs, err, errlen))
+        arch_bind(m, "rope_freqs.weight", ARCH_DIM_ROPE_PAIRS, ARCH_DIM_NONE, false, &m->rope_freqs,
+                  err, errlen))
         return -1;
     for (int l = 0; l < c->n_layers; l++) {
-        if (arch_bind_layer(m, l, arch_llama_layer, (int)ARRAY_SIZE(arch_llama_layer), err, errlen) ||
+        if (arch_bind_layer(m, l, arch_llama_layer, (int)ARRAY_SIZE(arch_llama_layer), err,
+                            errlen) ||
             arch_bind_layer(m, l, a->extra, a->n_extra, err, errlen))
             return -1;
     }

@@ -21,10 +21,8 @@
 #include "port.h"
 
 static const char *const chat_names[] = {
-    [CHAT_TEMPLATE_CHATML] = "chatml",
-    [CHAT_TEMPLATE_LLAMA2] = "llama2",
-    [CHAT_TEMPLATE_ZEPHYR] = "zephyr",
-    [CHAT_TEMPLATE_LLAMA3] = "llama3",
+    [CHAT_TEMPLATE_CHATML] = "chatml", [CHAT_TEMPLATE_LLAMA2] = "llama2",
+    [CHAT_TEMPLATE_ZEPHYR] = "zephyr", [CHAT_TEMPLATE_LLAMA3] = "llama3",
     [CHAT_TEMPLATE_GEMMA] = "gemma",
 };
 

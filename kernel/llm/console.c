@@ -24,7 +24,7 @@
 /* Longest prompt module accepted, bytes; keeps the token buffer size from wrapping. */
 #define CONSOLE_PROMPT_MAX (16u << 20)
 
-#define CONSOLE_DEFAULT_N 128      /* tokens generated when cllm.n is absent */
+#define CONSOLE_DEFAULT_N 128 /* tokens generated when cllm.n is absent */
 
 bool llm_console_requested(const struct bootinfo *bi) {
     UNUSED(bi);
@@ -72,8 +72,7 @@ int llm_console_run(const struct bootinfo *bi) {
     size_t max_tokens = 3 * pm->len + 4;
     int *ids = port_alloc(max_tokens * sizeof *ids);
     if (!ids) {
-        printk("cllm: console: error: out of memory for a prompt of %u bytes\n",
-               (unsigned)pm->len);
+        printk("cllm: console: error: out of memory for a prompt of %u bytes\n", (unsigned)pm->len);
         return 1;
     }
     int n = tokenizer_encode(llm->tok, (const char *)pm->start, pm->len, llm->tok->add_bos, ids,

@@ -37,7 +37,8 @@ static void forward_rotate(float *x, int n, int hd, int i, int stride, float fcr
 /* Rotate q (n_heads heads) and k (n_kv_heads heads) in place for position pos, with
  * layer w's base and scale. Pair j (of rope_dim / 2) turns by pos * scale *
  * theta^(-2j/rope_dim) / freqs[j]; NORM pairs are (2j, 2j+1), NEOX (j, j + rope_dim/2). */
-static void forward_rope(const struct model *m, const struct model_layer *w, float *q, float *k, int pos) {
+static void forward_rope(const struct model *m, const struct model_layer *w, float *q, float *k,
+                         int pos) {
     const struct model_config *c = &m->cfg;
     int hd = c->head_dim, rd = c->rope_dim;
     bool neox = c->rope_kind == MODEL_ROPE_NEOX;
@@ -55,8 +56,8 @@ static void forward_rope(const struct model *m, const struct model_layer *w, flo
 
 /* The projections' optional extras, on q (n_heads heads) and k, v (n_kv_heads): the
  * biases, then the per-head RMSNorms of q and k; then RoPE. */
-static void forward_qkv_post(const struct model *m, const struct model_layer *w, float *q, float *k, float *v,
-                             int pos) {
+static void forward_qkv_post(const struct model *m, const struct model_layer *w, float *q, float *k,
+                             float *v, int pos) {
     const struct model_config *c = &m->cfg;
     int hd = c->head_dim, qd = c->n_heads * hd, kvd = c->n_kv_heads * hd;
     if (w->bq) {
@@ -77,7 +78,8 @@ static void forward_qkv_post(const struct model *m, const struct model_layer *w,
 }
 
 /* x(dim) += out, normed first by `post_norm` where the layer has one. */
-static void forward_residual(const struct model_config *c, float *x, float *out, const float *post_norm) {
+static void forward_residual(const struct model_config *c, float *x, float *out,
+                             const float *post_norm) {
     if (post_norm)
         ops_rmsnorm(out, out, post_norm, c->dim, c->rms_eps);
     for (int i = 0; i < c->dim; i++)
@@ -142,15 +144,16 @@ static void forward_heads(void *arg, int h0, int h1) {
     }
 }
 
-static void forward_attention(const struct model *m, struct model_state *s, int l, int pos, const float *qv,
-                              float *outv) {
+static void forward_attention(const struct model *m, struct model_state *s, int l, int pos,
+                              const float *qv, float *outv) {
     struct forward_att a = {m, s, l, pos, qv, outv};
     uint64_t work = 2u * (uint64_t)m->cfg.n_heads * (uint64_t)(pos + 1) * (uint64_t)m->cfg.head_dim;
     ops_par_rows(forward_heads, &a, m->cfg.n_heads, work);
 }
 
 #define FORWARD_ERR_RANGE "token or position out of range (or no KV block held for it)"
-#define FORWARD_ERR_NONFINITE "logits not finite (NaN or inf): NaN weights or an overflow in the model"
+#define FORWARD_ERR_NONFINITE                                                                      \
+    "logits not finite (NaN or inf): NaN weights or an overflow in the model"
 
 /* True if the n values are all finite: once per token, so that NaN or inf logits
  * (NaN weights, an overflow) end the generation instead of reaching the sampler.
@@ -163,8 +166,8 @@ static bool forward_finite(const float *v, int n) {
 }
 
 /* model_forward with the scratch sc. */
-static const float *forward_one(const struct model *m, struct ops_scratch *sc, struct model_state *s,
-                                int token, int pos) {
+static const float *forward_one(const struct model *m, struct ops_scratch *sc,
+                                struct model_state *s, int token, int pos) {
     const struct model_config *c = &m->cfg;
     if (token < 0 || token >= c->vocab_size || pos < 0 || pos >= kv_seq_positions(&s->kv)) {
         s->error = FORWARD_ERR_RANGE;
@@ -296,7 +299,8 @@ static int forward_rows(const struct model *m, struct ops_scratch *sc, const str
         forward_softcap(c, out + (size_t)b * c->vocab_size);
         if (!forward_finite(out + (size_t)b * c->vocab_size, c->vocab_size))
             return -1;
-        memcpy(r[b].s->logits, out + (size_t)b * c->vocab_size, (size_t)c->vocab_size * sizeof(float));
+        memcpy(r[b].s->logits, out + (size_t)b * c->vocab_size,
+               (size_t)c->vocab_size * sizeof(float));
     }
     return 0;
 }

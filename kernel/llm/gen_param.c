@@ -5,8 +5,8 @@
  * request body through gen_param_set, console.c and llm_boot.c the command line.
  * Relies on sampler.h (decimal parsing) and port.h.
  */
-#include "cmdline.h"
 #include "llm/gen_param.h"
+#include "cmdline.h"
 
 #include "port.h"
 

@@ -41,9 +41,9 @@ struct gen_params {
     } bias[GEN_MAX_BIAS];
     bool ignore_eos;   /* keep going past EOS (it is sampled but not decoded) */
     bool cache_prompt; /* start from the prefix cache's blocks of this prompt (kv.h) */
-    int n_probs;     /* alternatives reported with each token's log probability */
-    bool logprobs;   /* report each sampled token's log probability (set by the API from
-                      * its endpoint's field: `logprobs`, or `n_probs` > 0) */
+    int n_probs;       /* alternatives reported with each token's log probability */
+    bool logprobs;     /* report each sampled token's log probability (set by the API from
+                        * its endpoint's field: `logprobs`, or `n_probs` > 0) */
     /* GBNF (grammar.h) the text must follow, grammar_len bytes; NULL: none. Borrowed:
      * valid until gen_init, which compiles its own copy. Not a table row: it is no
      * value of the command line, and the HTTP API sets it from `grammar`,

@@ -128,8 +128,9 @@ enum gen_err gen_init(struct gen_request *req, const struct llm *llm, const int 
     }
     for (int i = 0; i < params->n_stop_ids; i++)
         if (params->stop_ids[i] < 0 || params->stop_ids[i] >= cfg->vocab_size)
-            return gen_refuse(GEN_ERR_REQUEST, err, errlen, "stop: token %d out of range (vocab %d)",
-                              params->stop_ids[i], cfg->vocab_size);
+            return gen_refuse(GEN_ERR_REQUEST, err, errlen,
+                              "stop: token %d out of range (vocab %d)", params->stop_ids[i],
+                              cfg->vocab_size);
     if (params->n_bias < 0 || params->n_bias > GEN_MAX_BIAS)
         return gen_refuse(GEN_ERR_REQUEST, err, errlen, "logit_bias: %d entries, at most %d",
                           params->n_bias, GEN_MAX_BIAS);
@@ -291,7 +292,8 @@ static int gen_prompt_step(struct gen_request *req) {
 /* Run the sampled token that awaits its forward pass, alone. */
 static int gen_forward_one(struct gen_request *req) {
     uint64_t t0 = port_time_us();
-    req->logits = model_forward(&req->llm->model, req->state, req->tokens[req->n_eval], req->n_eval);
+    req->logits =
+        model_forward(&req->llm->model, req->state, req->tokens[req->n_eval], req->n_eval);
     req->pending = false;
     req->n_eval++;
     kv_seq_publish(&req->state->kv, req->tokens, req->n_eval);
@@ -482,15 +484,15 @@ int gen_step(struct gen_request *req, struct gen_output *out) {
         req->t_gen_us += port_time_us() - t0;
         return gen_finish(req, out, GEN_FINISH_STOP);
     }
-    size_t keep = MAX(gen_utf8_partial(req->hold, req->n_hold),
-                      gen_stop_partial(p, req->hold, req->n_hold));
+    size_t keep =
+        MAX(gen_utf8_partial(req->hold, req->n_hold), gen_stop_partial(p, req->hold, req->n_hold));
     gen_release(req, out, req->n_hold - keep);
     int rc = GEN_STEP_TOKEN;
     if (req->grammar && grammar_done(&req->gstate)) {
         rc = gen_finish(req, out, GEN_FINISH_EOS); /* nothing more can follow */
     } else if (p->n_predict >= 0 && req->n_gen >= p->n_predict) {
         rc = gen_finish(req, out, GEN_FINISH_LENGTH); /* the last token needs no forward pass */
-    } else if (req->n_eval >= req->n_ctx) { /* the context is full */
+    } else if (req->n_eval >= req->n_ctx) {           /* the context is full */
         rc = gen_finish(req, out, GEN_FINISH_LENGTH);
     } else {
         req->pending = true; /* run by gen_forward_pending with others, or next step */

@@ -44,10 +44,10 @@
 struct llm;
 struct model_state;
 
-#define GEN_PROMPT_CHUNK 32     /* prompt tokens evaluated per gen_step call */
-#define GEN_BATCH_MAX 64        /* requests gen_forward_pending runs in one pass */
-#define GEN_TEXT_MAX 512        /* bytes one gen_step may release (held bytes + a piece) */
-#define GEN_MAX_PROBS 20        /* alternatives reported per token (gen_params.n_probs) */
+#define GEN_PROMPT_CHUNK 32 /* prompt tokens evaluated per gen_step call */
+#define GEN_BATCH_MAX 64    /* requests gen_forward_pending runs in one pass */
+#define GEN_TEXT_MAX 512    /* bytes one gen_step may release (held bytes + a piece) */
+#define GEN_MAX_PROBS 20    /* alternatives reported per token (gen_params.n_probs) */
 
 /* Why gen_init refused a request; the HTTP API maps each to a status in one place. */
 enum gen_err {
@@ -78,11 +78,11 @@ struct gen_prob {
 };
 
 struct gen_output {
-    int token;               /* sampled token, -1 for prompt steps and the final flush */
-    int prev;                /* the token before it (for its text: tokenizer_decode) */
-    bool has_prob;           /* params.logprobs and a token that is part of the text */
-    struct gen_prob prob;    /* the sampled token's */
-    int n_top;               /* params.n_probs most likely tokens, most likely first */
+    int token;            /* sampled token, -1 for prompt steps and the final flush */
+    int prev;             /* the token before it (for its text: tokenizer_decode) */
+    bool has_prob;        /* params.logprobs and a token that is part of the text */
+    struct gen_prob prob; /* the sampled token's */
+    int n_top;            /* params.n_probs most likely tokens, most likely first */
     struct gen_prob top[GEN_MAX_PROBS];
     size_t len;              /* bytes in text */
     char text[GEN_TEXT_MAX]; /* released UTF-8, not NUL-terminated */
@@ -90,30 +90,30 @@ struct gen_output {
 
 struct gen_request {
     const struct llm *llm;
-    struct model_state *state;  /* owned: KV cache and activations of this sequence */
-    struct sampler sampler;     /* owned */
+    struct model_state *state; /* owned: KV cache and activations of this sequence */
+    struct sampler sampler;    /* owned */
     struct gen_params params;
-    int *tokens;                /* (n_ctx) owned: prompt then generated tokens */
-    int n_ctx;                  /* positions allocated in the KV cache */
-    int n_prompt;               /* prompt tokens */
-    int n_known;                /* tokens to run before sampling: the prompt, or after a
-                                 * preemption every token evaluated before it */
-    int n_eval;                 /* tokens run through the forward pass so far */
-    int n_preempted;            /* times its KV blocks were taken back (gen_preempt) */
-    int n_gen;                  /* tokens sampled so far */
-    const float *logits;        /* (vocab) of the last evaluated token, owned by state */
-    bool pending;               /* tokens[n_eval] is sampled and awaits its forward pass */
+    int *tokens;         /* (n_ctx) owned: prompt then generated tokens */
+    int n_ctx;           /* positions allocated in the KV cache */
+    int n_prompt;        /* prompt tokens */
+    int n_known;         /* tokens to run before sampling: the prompt, or after a
+                          * preemption every token evaluated before it */
+    int n_eval;          /* tokens run through the forward pass so far */
+    int n_preempted;     /* times its KV blocks were taken back (gen_preempt) */
+    int n_gen;           /* tokens sampled so far */
+    const float *logits; /* (vocab) of the last evaluated token, owned by state */
+    bool pending;        /* tokens[n_eval] is sampled and awaits its forward pass */
     enum gen_finish finish;
-    char hold[GEN_TEXT_MAX];    /* decoded but not yet released bytes */
+    char hold[GEN_TEXT_MAX]; /* decoded but not yet released bytes */
     size_t n_hold;
-    uint64_t t_prompt_us;       /* time spent evaluating the prompt */
-    uint64_t t_gen_us;          /* time spent generating (forward of sampled tokens + sampling) */
-    struct grammar *grammar;    /* owned: params.grammar compiled; NULL when unconstrained */
+    uint64_t t_prompt_us;        /* time spent evaluating the prompt */
+    uint64_t t_gen_us;           /* time spent generating (forward of sampled tokens + sampling) */
+    struct grammar *grammar;     /* owned: params.grammar compiled; NULL when unconstrained */
     struct grammar_state gstate; /* the text generated so far, parsed by grammar */
-    float *masked;              /* (vocab) owned: logits with the refused tokens at -1e30 */
-    float *biased;              /* (vocab) owned when params.n_bias: logits + logit_bias */
-    uint64_t t_grammar_us;      /* part of t_gen_us spent checking tokens against grammar */
-    int n_masked;               /* tokens drawn again under the whole vocabulary's mask */
+    float *masked;               /* (vocab) owned: logits with the refused tokens at -1e30 */
+    float *biased;               /* (vocab) owned when params.n_bias: logits + logit_bias */
+    uint64_t t_grammar_us;       /* part of t_gen_us spent checking tokens against grammar */
+    int n_masked;                /* tokens drawn again under the whole vocabulary's mask */
 };
 
 /* Start a request for prompt[0..n_prompt) (already tokenized, BOS included if wanted).
@@ -141,7 +141,8 @@ int gen_kv_need(const struct gen_request *req);
 
 /* Hold the KV blocks of gen_kv_need, first taking, for a request that holds none yet
  * (and asks for it: params.cache_prompt), the cached blocks (kv_seq_match) of its
- * known tokens but the last (which it then skips). 0, or -1 when the pool is short (nothing taken then but the cached blocks). */
+ * known tokens but the last (which it then skips). 0, or -1 when the pool is short (nothing taken
+ * then but the cached blocks). */
 int gen_kv_reserve(struct gen_request *req);
 
 /* Give the request's KV blocks back to the shared pool, keeping its tokens: its next

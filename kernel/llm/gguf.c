@@ -73,11 +73,23 @@ static bool cur_str(struct cursor *c, struct gguf_str *s, uint64_t *len_out) {
 /* Size in bytes of a scalar of this type; 0 for string/array/unknown. */
 static size_t gguf_scalar_size(uint32_t t) {
     switch (t) {
-    case GGUF_TYPE_UINT8: case GGUF_TYPE_INT8: case GGUF_TYPE_BOOL: return 1;
-    case GGUF_TYPE_UINT16: case GGUF_TYPE_INT16: return 2;
-    case GGUF_TYPE_UINT32: case GGUF_TYPE_INT32: case GGUF_TYPE_FLOAT32: return 4;
-    case GGUF_TYPE_UINT64: case GGUF_TYPE_INT64: case GGUF_TYPE_FLOAT64: return 8;
-    default: return 0;
+    case GGUF_TYPE_UINT8:
+    case GGUF_TYPE_INT8:
+    case GGUF_TYPE_BOOL:
+        return 1;
+    case GGUF_TYPE_UINT16:
+    case GGUF_TYPE_INT16:
+        return 2;
+    case GGUF_TYPE_UINT32:
+    case GGUF_TYPE_INT32:
+    case GGUF_TYPE_FLOAT32:
+        return 4;
+    case GGUF_TYPE_UINT64:
+    case GGUF_TYPE_INT64:
+    case GGUF_TYPE_FLOAT64:
+        return 8;
+    default:
+        return 0;
     }
 }
 
@@ -172,8 +184,9 @@ static int gguf_read_value(struct cursor *c, uint32_t t, struct gguf_kv *kv, cha
         uint64_t n;
         kv->val = c->p;
         if (!cur_str(c, &s, &n)) {
-            port_fail(err, errlen, "metadata %s: string length %llu past end of file (offset 0x%lx)",
-                      keyshow, (unsigned long long)n, cur_off(c));
+            port_fail(err, errlen,
+                      "metadata %s: string length %llu past end of file (offset 0x%lx)", keyshow,
+                      (unsigned long long)n, cur_off(c));
             return -1;
         }
         return 0;
@@ -183,14 +196,16 @@ static int gguf_read_value(struct cursor *c, uint32_t t, struct gguf_kv *kv, cha
         return -1;
     }
     if (!cur_take(c, sz, &p)) {
-        port_fail(err, errlen, "metadata %s: value past end of file (offset 0x%lx)", keyshow, cur_off(c));
+        port_fail(err, errlen, "metadata %s: value past end of file (offset 0x%lx)", keyshow,
+                  cur_off(c));
         return -1;
     }
     kv->val = p;
     return 0;
 }
 
-static int gguf_read_array(struct cursor *c, struct gguf_kv *kv, char keyshow[64], char *err, size_t errlen) {
+static int gguf_read_array(struct cursor *c, struct gguf_kv *kv, char keyshow[64], char *err,
+                           size_t errlen) {
     uint32_t et;
     uint64_t n;
     if (!cur_u32(c, &et) || !cur_u64(c, &n)) {
@@ -204,14 +219,15 @@ static int gguf_read_array(struct cursor *c, struct gguf_kv *kv, char keyshow[64
     if (et == GGUF_TYPE_STRING) {
         /* each string takes at least 8 bytes: bound n before allocating */
         if (n > c->left / 8) {
-            port_fail(err, errlen, "metadata %s: array count %llu past end of file",
-                      keyshow, (unsigned long long)n);
+            port_fail(err, errlen, "metadata %s: array count %llu past end of file", keyshow,
+                      (unsigned long long)n);
             return -1;
         }
 
         kv->str_off = port_alloc((size_t)(n ? n : 1) * sizeof(uint32_t));
         if (!kv->str_off) {
-            port_fail(err, errlen, "metadata %s: out of memory for %llu strings", keyshow, (unsigned long long)n);
+            port_fail(err, errlen, "metadata %s: out of memory for %llu strings", keyshow,
+                      (unsigned long long)n);
             return -1;
         }
         for (uint64_t i = 0; i < n; i++) {
@@ -224,7 +240,8 @@ static int gguf_read_array(struct cursor *c, struct gguf_kv *kv, char keyshow[64
             }
             kv->str_off[i] = (uint32_t)rel;
             if (!cur_str(c, &s, &len)) {
-                port_fail(err, errlen, "metadata %s[%llu]: string length %llu past end of file (offset 0x%lx)",
+                port_fail(err, errlen,
+                          "metadata %s[%llu]: string length %llu past end of file (offset 0x%lx)",
                           keyshow, (unsigned long long)i, (unsigned long long)len, cur_off(c));
                 return -1;
             }
@@ -234,17 +251,20 @@ static int gguf_read_array(struct cursor *c, struct gguf_kv *kv, char keyshow[64
     size_t sz = gguf_scalar_size(et);
     const uint8_t *p;
     if (!sz) {
-        port_fail(err, errlen, "metadata %s: unsupported array element type %u", keyshow, (unsigned)et);
+        port_fail(err, errlen, "metadata %s: unsupported array element type %u", keyshow,
+                  (unsigned)et);
         return -1;
     }
     if (n > c->left / sz || !cur_take(c, (size_t)n * sz, &p)) {
-        port_fail(err, errlen, "metadata %s: array count %llu past end of file", keyshow, (unsigned long long)n);
+        port_fail(err, errlen, "metadata %s: array count %llu past end of file", keyshow,
+                  (unsigned long long)n);
         return -1;
     }
     return 0;
 }
 
-static int gguf_read_tensor(struct cursor *c, struct gguf_tensor *t, size_t idx, char *err, size_t errlen) {
+static int gguf_read_tensor(struct cursor *c, struct gguf_tensor *t, size_t idx, char *err,
+                            size_t errlen) {
     uint64_t len;
     char show[64];
     if (!cur_str(c, &t->name, &len)) {
@@ -258,7 +278,8 @@ static int gguf_read_tensor(struct cursor *c, struct gguf_tensor *t, size_t idx,
         return -1;
     }
     if (t->n_dims == 0 || t->n_dims > GGUF_MAX_DIMS) {
-        port_fail(err, errlen, "tensor %s: n_dims %u out of range 1..%d", show, (unsigned)t->n_dims, GGUF_MAX_DIMS);
+        port_fail(err, errlen, "tensor %s: n_dims %u out of range 1..%d", show, (unsigned)t->n_dims,
+                  GGUF_MAX_DIMS);
         return -1;
     }
     for (uint32_t d = 0; d < GGUF_MAX_DIMS; d++)
@@ -313,8 +334,9 @@ static int gguf_place_tensor(struct gguf_file *g, struct gguf_tensor *t, char *e
         return -1;
     }
     if (t->offset > avail || nbytes > avail - t->offset) {
-        port_fail(err, errlen, "tensor %s: offset 0x%llx size %llu past end of file (len %lu)", show,
-                  (unsigned long long)t->offset, (unsigned long long)nbytes, (unsigned long)g->len);
+        port_fail(err, errlen, "tensor %s: offset 0x%llx size %llu past end of file (len %lu)",
+                  show, (unsigned long long)t->offset, (unsigned long long)nbytes,
+                  (unsigned long)g->len);
         return -1;
     }
     t->data = g->tensor_data + t->offset;
@@ -343,8 +365,8 @@ int gguf_open(struct gguf_file *g, const uint8_t *data, size_t len, char *err, s
     }
     /* each kv takes at least 8+4+1 bytes, each tensor info at least 8+4+8+4+8 */
     if (n_kv > GGUF_MAX_KV || n_kv > c.left / 13) {
-        port_fail(err, errlen, "GGUF n_kv %llu too large for file (len %lu)", (unsigned long long)n_kv,
-                  (unsigned long)len);
+        port_fail(err, errlen, "GGUF n_kv %llu too large for file (len %lu)",
+                  (unsigned long long)n_kv, (unsigned long)len);
         return -1;
     }
     if (n_tensors > GGUF_MAX_TENSORS || n_tensors > c.left / 32) {
@@ -437,16 +459,52 @@ static bool gguf_get_int(const struct gguf_file *g, const char *key, int64_t *ou
         return false;
     const uint8_t *p = kv->val;
     switch (kv->type) {
-    case GGUF_TYPE_UINT8: *out = p[0]; return true;
-    case GGUF_TYPE_INT8: *out = (int8_t)p[0]; return true;
-    case GGUF_TYPE_UINT16: { uint16_t v; memcpy(&v, p, 2); *out = v; return true; }
-    case GGUF_TYPE_INT16: { int16_t v; memcpy(&v, p, 2); *out = v; return true; }
-    case GGUF_TYPE_UINT32: { uint32_t v; memcpy(&v, p, 4); *out = v; return true; }
-    case GGUF_TYPE_INT32: { int32_t v; memcpy(&v, p, 4); *out = v; return true; }
-    case GGUF_TYPE_UINT64: { uint64_t v; memcpy(&v, p, 8); if (v > 0x7fffffffffffffffull) return false;
-                             *out = (int64_t)v; return true; }
-    case GGUF_TYPE_INT64: { int64_t v; memcpy(&v, p, 8); *out = v; return true; }
-    default: return false;
+    case GGUF_TYPE_UINT8:
+        *out = p[0];
+        return true;
+    case GGUF_TYPE_INT8:
+        *out = (int8_t)p[0];
+        return true;
+    case GGUF_TYPE_UINT16: {
+        uint16_t v;
+        memcpy(&v, p, 2);
+        *out = v;
+        return true;
+    }
+    case GGUF_TYPE_INT16: {
+        int16_t v;
+        memcpy(&v, p, 2);
+        *out = v;
+        return true;
+    }
+    case GGUF_TYPE_UINT32: {
+        uint32_t v;
+        memcpy(&v, p, 4);
+        *out = v;
+        return true;
+    }
+    case GGUF_TYPE_INT32: {
+        int32_t v;
+        memcpy(&v, p, 4);
+        *out = v;
+        return true;
+    }
+    case GGUF_TYPE_UINT64: {
+        uint64_t v;
+        memcpy(&v, p, 8);
+        if (v > 0x7fffffffffffffffull)
+            return false;
+        *out = (int64_t)v;
+        return true;
+    }
+    case GGUF_TYPE_INT64: {
+        int64_t v;
+        memcpy(&v, p, 8);
+        *out = v;
+        return true;
+    }
+    default:
+        return false;
     }
 }
 
@@ -535,8 +593,8 @@ float gguf_arr_f32(const struct gguf_kv *kv, uint64_t i) {
 
 int32_t gguf_arr_i32(const struct gguf_kv *kv, uint64_t i) {
     int32_t v = 0;
-    if (kv->type == GGUF_TYPE_ARRAY && (kv->arr_type == GGUF_TYPE_INT32 || kv->arr_type == GGUF_TYPE_UINT32)
-        && i < kv->arr_n)
+    if (kv->type == GGUF_TYPE_ARRAY &&
+        (kv->arr_type == GGUF_TYPE_INT32 || kv->arr_type == GGUF_TYPE_UINT32) && i < kv->arr_n)
         memcpy(&v, kv->arr_data + i * 4, 4);
     return v;
 }

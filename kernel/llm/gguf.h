@@ -56,14 +56,14 @@ enum gguf_ggml_type {
  * block layout. A tensor row holds a whole number of blocks. */
 struct gguf_type_info {
     const char *name;
-    uint32_t block;        /* values per block */
-    uint32_t block_bytes;  /* bytes per block */
+    uint32_t block;       /* values per block */
+    uint32_t block_bytes; /* bytes per block */
 };
 
-#define GGUF_MAX_DIMS 4             /* ggml tensors have at most 4 dimensions */
-#define GGUF_DEFAULT_ALIGNMENT 32   /* when general.alignment is absent */
-#define GGUF_MAX_KV 65536           /* refuse files claiming more metadata pairs */
-#define GGUF_MAX_TENSORS 65536      /* refuse files claiming more tensors */
+#define GGUF_MAX_DIMS 4           /* ggml tensors have at most 4 dimensions */
+#define GGUF_DEFAULT_ALIGNMENT 32 /* when general.alignment is absent */
+#define GGUF_MAX_KV 65536         /* refuse files claiming more metadata pairs */
+#define GGUF_MAX_TENSORS 65536    /* refuse files claiming more tensors */
 
 /* A string inside the file: not NUL-terminated. */
 struct gguf_str {
@@ -75,35 +75,35 @@ struct gguf_str {
  * and `arr_data` points at the first one; string arrays get an offset table. */
 struct gguf_kv {
     struct gguf_str key;
-    uint32_t type;            /* enum gguf_type */
-    const uint8_t *val;       /* scalar value bytes (unaligned), or array elements */
-    uint32_t arr_type;        /* element type if type == GGUF_TYPE_ARRAY */
-    uint64_t arr_n;           /* element count if type == GGUF_TYPE_ARRAY */
-    const uint8_t *arr_data;  /* first element */
-    uint32_t *str_off;        /* (arr_n) offsets from arr_data of each string's length field */
+    uint32_t type;           /* enum gguf_type */
+    const uint8_t *val;      /* scalar value bytes (unaligned), or array elements */
+    uint32_t arr_type;       /* element type if type == GGUF_TYPE_ARRAY */
+    uint64_t arr_n;          /* element count if type == GGUF_TYPE_ARRAY */
+    const uint8_t *arr_data; /* first element */
+    uint32_t *str_off;       /* (arr_n) offsets from arr_data of each string's length field */
 };
 
 /* One tensor: ne[0] is the fastest-moving (row length) dimension. */
 struct gguf_tensor {
     struct gguf_str name;
     uint32_t n_dims;
-    uint64_t ne[GGUF_MAX_DIMS];  /* unused dims are 1 */
-    uint32_t type;               /* enum gguf_ggml_type */
-    uint64_t offset;             /* from the start of the tensor data section */
-    const uint8_t *data;         /* checked: data + nbytes <= end of file */
+    uint64_t ne[GGUF_MAX_DIMS]; /* unused dims are 1 */
+    uint32_t type;              /* enum gguf_ggml_type */
+    uint64_t offset;            /* from the start of the tensor data section */
+    const uint8_t *data;        /* checked: data + nbytes <= end of file */
     size_t nbytes;
 };
 
 struct gguf_file {
-    const uint8_t *data;  /* the whole file */
+    const uint8_t *data; /* the whole file */
     size_t len;
-    uint32_t version;     /* 2 or 3 */
+    uint32_t version; /* 2 or 3 */
     size_t n_kv;
     size_t n_tensors;
-    struct gguf_kv *kv;           /* (n_kv), owned: freed by gguf_close */
-    struct gguf_tensor *tensors;  /* (n_tensors), owned: freed by gguf_close */
+    struct gguf_kv *kv;          /* (n_kv), owned: freed by gguf_close */
+    struct gguf_tensor *tensors; /* (n_tensors), owned: freed by gguf_close */
     size_t alignment;
-    const uint8_t *tensor_data;   /* start of the tensor data section */
+    const uint8_t *tensor_data; /* start of the tensor data section */
 };
 
 /* Parse and check. 0 on success; on failure -1 and a message naming the field and

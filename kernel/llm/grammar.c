@@ -114,7 +114,8 @@ static void gr_expand(const struct grammar *g, struct grammar_stack *st, struct 
 }
 
 /* next = the stacks of cur after code point cp. */
-static void gr_step(const struct grammar *g, const struct gr_set *cur, uint32_t cp, struct gr_set *next) {
+static void gr_step(const struct grammar *g, const struct gr_set *cur, uint32_t cp,
+                    struct gr_set *next) {
     next->n = 0;
     for (int i = 0; i < cur->n; i++) {
         struct grammar_stack st = cur->s[i];
@@ -174,7 +175,11 @@ void grammar_state_copy(struct grammar_state *dst, const struct grammar_state *s
 
 /* Length of a UTF-8 sequence from its first byte, 0 if it cannot start one. */
 static int gr_utf8_len(uint8_t c) {
-    return c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+    return c < 0x80             ? 1
+           : (c & 0xe0) == 0xc0 ? 2
+           : (c & 0xf0) == 0xe0 ? 3
+           : (c & 0xf8) == 0xf0 ? 4
+                                : 0;
 }
 
 /* The smallest code point a sequence of len bytes may encode: a smaller one is an
@@ -204,8 +209,10 @@ static bool gr_run(struct grammar_state *s, const uint8_t *bytes, size_t n, stru
             return false;
         if (i + (size_t)len > total)
             break;
-        uint32_t cp = len == 1 ? GR_BYTE(i) : len == 2 ? GR_BYTE(i) & 0x1fu : len == 3 ? GR_BYTE(i) & 0x0fu
-                                                                             : GR_BYTE(i) & 0x07u;
+        uint32_t cp = len == 1   ? GR_BYTE(i)
+                      : len == 2 ? GR_BYTE(i) & 0x1fu
+                      : len == 3 ? GR_BYTE(i) & 0x0fu
+                                 : GR_BYTE(i) & 0x07u;
         for (int k = 1; k < len; k++) {
             uint8_t c = GR_BYTE(i + (size_t)k);
             if ((c & 0xc0) != 0x80)
@@ -227,7 +234,9 @@ static bool gr_run(struct grammar_state *s, const uint8_t *bytes, size_t n, stru
     if (*tail) {
         /* the range of code points the incomplete character can still become */
         int len = gr_utf8_len(GR_BYTE(i));
-        uint32_t lo = len == 2 ? GR_BYTE(i) & 0x1fu : len == 3 ? GR_BYTE(i) & 0x0fu : GR_BYTE(i) & 0x07u;
+        uint32_t lo = len == 2   ? GR_BYTE(i) & 0x1fu
+                      : len == 3 ? GR_BYTE(i) & 0x0fu
+                                 : GR_BYTE(i) & 0x07u;
         for (size_t k = 1; k < *tail; k++) {
             uint8_t c = GR_BYTE(i + k);
             if ((c & 0xc0) != 0x80)

@@ -33,12 +33,12 @@
 
 #include "port.h"
 
-#define GRAMMAR_MAX_SOURCE 65536  /* bytes of GBNF text */
-#define GRAMMAR_MAX_RULES 1024    /* rules, generated ones included */
-#define GRAMMAR_MAX_ELEMS 16384   /* elements of all rules */
-#define GRAMMAR_MAX_DEPTH 64      /* nested rule references of one parse path */
-#define GRAMMAR_MAX_STACKS 128    /* parse paths alive at once */
-#define GRAMMAR_MAX_REPEAT 64     /* m and n of {m,n} */
+#define GRAMMAR_MAX_SOURCE 65536 /* bytes of GBNF text */
+#define GRAMMAR_MAX_RULES 1024   /* rules, generated ones included */
+#define GRAMMAR_MAX_ELEMS 16384  /* elements of all rules */
+#define GRAMMAR_MAX_DEPTH 64     /* nested rule references of one parse path */
+#define GRAMMAR_MAX_STACKS 128   /* parse paths alive at once */
+#define GRAMMAR_MAX_REPEAT 64    /* m and n of {m,n} */
 
 enum grammar_elem_type {
     GRAMMAR_END = 0,        /* end of a rule */
@@ -52,16 +52,16 @@ enum grammar_elem_type {
 };
 
 struct grammar_elem {
-    uint32_t type;  /* enum grammar_elem_type */
+    uint32_t type; /* enum grammar_elem_type */
     uint32_t value;
 };
 
 struct grammar {
-    struct grammar_elem *elems;  /* (n_elems) every rule, one after another */
+    struct grammar_elem *elems; /* (n_elems) every rule, one after another */
     int n_elems;
-    int32_t *rule_start;         /* (n_rules) index of each rule's first element */
+    int32_t *rule_start; /* (n_rules) index of each rule's first element */
     int n_rules;
-    int root;                    /* rule id of `root` */
+    int root; /* rule id of `root` */
 };
 
 /* One parse path: element positions, the top (next to match) last. */
@@ -72,12 +72,12 @@ struct grammar_stack {
 
 struct grammar_state {
     const struct grammar *g;
-    struct grammar_stack *stacks;   /* (GRAMMAR_MAX_STACKS) the live paths */
+    struct grammar_stack *stacks; /* (GRAMMAR_MAX_STACKS) the live paths */
     int n_stacks;
-    struct grammar_stack *scratch;  /* (2 * GRAMMAR_MAX_STACKS) for advancing */
-    uint8_t partial[4];             /* bytes of a character not complete yet */
+    struct grammar_stack *scratch; /* (2 * GRAMMAR_MAX_STACKS) for advancing */
+    uint8_t partial[4];            /* bytes of a character not complete yet */
     int n_partial;
-    bool overflow;                  /* a path passed GRAMMAR_MAX_DEPTH/_STACKS */
+    bool overflow; /* a path passed GRAMMAR_MAX_DEPTH/_STACKS */
 };
 
 /* True at the end of an alternative (GRAMMAR_ALT or GRAMMAR_END). */
@@ -85,8 +85,8 @@ static inline bool grammar_is_alt_end(const struct grammar *g, int pos) {
     return g->elems[pos].type == GRAMMAR_END || g->elems[pos].type == GRAMMAR_ALT;
 }
 
-/* grammar_compile.c: compile GBNF src[0..len). 0 and *out set, or -1 with err naming the line, column
- * and what is wrong ("line 3 col 7: undefined rule `valu`"). */
+/* grammar_compile.c: compile GBNF src[0..len). 0 and *out set, or -1 with err naming the line,
+ * column and what is wrong ("line 3 col 7: undefined rule `valu`"). */
 int grammar_compile(struct grammar **out, const char *src, size_t len, char *err, size_t errlen);
 void grammar_free(struct grammar *g);
 

@@ -7,17 +7,17 @@
 #include "llm/grammar.h"
 
 struct gb_rule {
-    struct grammar_elem *e;  /* (cap) */
+    struct grammar_elem *e; /* (cap) */
     int n, cap;
-    const char *name;        /* inside the source, name_len bytes; NULL for generated rules */
+    const char *name; /* inside the source, name_len bytes; NULL for generated rules */
     size_t name_len;
     bool defined;
-    const char *ref_at;      /* where it was first used, for "undefined rule" */
+    const char *ref_at; /* where it was first used, for "undefined rule" */
 };
 
 struct gb {
     const char *src, *p, *end;
-    struct gb_rule *rules;   /* (GRAMMAR_MAX_RULES) */
+    struct gb_rule *rules; /* (GRAMMAR_MAX_RULES) */
     int n_rules;
     int n_elems;
     char *err;
@@ -113,8 +113,10 @@ static int gb_hex(struct gb *b, int digits, uint32_t *out) {
         if (b->p >= b->end)
             return gb_fail(b, b->p, "escape cut short");
         char c = *b->p;
-        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        int d = c >= '0' && c <= '9'   ? c - '0'
+                : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                       : -1;
         if (d < 0)
             return gb_fail(b, b->p, "bad hex digit in escape");
         v = v << 4 | (uint32_t)d;
@@ -136,13 +138,29 @@ static int gb_char(struct gb *b, uint32_t *out) {
             return gb_fail(b, b->p, "escape cut short");
         char c = *b->p++;
         switch (c) {
-        case 'n': *out = '\n'; return 0;
-        case 'r': *out = '\r'; return 0;
-        case 't': *out = '\t'; return 0;
-        case 'x': return gb_hex(b, 2, out);
-        case 'u': return gb_hex(b, 4, out);
-        case 'U': return gb_hex(b, 8, out);
-        case '\\': case '"': case '\'': case '[': case ']': case '-': case '/': case '^':
+        case 'n':
+            *out = '\n';
+            return 0;
+        case 'r':
+            *out = '\r';
+            return 0;
+        case 't':
+            *out = '\t';
+            return 0;
+        case 'x':
+            return gb_hex(b, 2, out);
+        case 'u':
+            return gb_hex(b, 4, out);
+        case 'U':
+            return gb_hex(b, 8, out);
+        case '\\':
+        case '"':
+        case '\'':
+        case '[':
+        case ']':
+        case '-':
+        case '/':
+        case '^':
             *out = (uint32_t)c;
             return 0;
         default:
@@ -150,7 +168,11 @@ static int gb_char(struct gb *b, uint32_t *out) {
         }
     }
     size_t left = (size_t)(b->end - b->p);
-    int n = *s < 0x80 ? 1 : (*s & 0xe0) == 0xc0 ? 2 : (*s & 0xf0) == 0xe0 ? 3 : (*s & 0xf8) == 0xf0 ? 4 : 0;
+    int n = *s < 0x80             ? 1
+            : (*s & 0xe0) == 0xc0 ? 2
+            : (*s & 0xf0) == 0xe0 ? 3
+            : (*s & 0xf8) == 0xf0 ? 4
+                                  : 0;
     if (!n || (size_t)n > left)
         return gb_fail(b, b->p, "invalid UTF-8");
     uint32_t v = n == 1 ? *s : n == 2 ? *s & 0x1fu : n == 3 ? *s & 0x0fu : *s & 0x07u;
@@ -440,10 +462,10 @@ static int gr_left_rec(const struct grammar *g, const bool *nullable) {
     int n = g->n_rules, hit = -2;
     if (n <= 0)
         return -1;
-    int *first = port_alloc(sizeof(int) * (size_t)(n + 1));      /* edges of r: first[r].. */
+    int *first = port_alloc(sizeof(int) * (size_t)(n + 1)); /* edges of r: first[r].. */
     int *edge = port_alloc(sizeof(int) * (size_t)(g->n_elems + 1));
-    int *stack = port_alloc(sizeof(int) * (size_t)n * 2);         /* (rule, next edge) */
-    uint8_t *state = port_alloc((size_t)n);                       /* 0 new, 1 on path, 2 done */
+    int *stack = port_alloc(sizeof(int) * (size_t)n * 2); /* (rule, next edge) */
+    uint8_t *state = port_alloc((size_t)n);               /* 0 new, 1 on path, 2 done */
     if (!first || !edge || !stack || !state)
         goto out;
     int n_edges = 0;
@@ -561,8 +583,8 @@ int grammar_compile(struct grammar **out, const char *src, size_t len, char *err
         if (rec == -2)
             port_fail(err, errlen, "grammar: out of memory");
         else if (b.rules[rec].name)
-            port_fail(err, errlen, "grammar: rule `%.*s` is left-recursive", (int)MIN(b.rules[rec].name_len, 64),
-                      b.rules[rec].name);
+            port_fail(err, errlen, "grammar: rule `%.*s` is left-recursive",
+                      (int)MIN(b.rules[rec].name_len, 64), b.rules[rec].name);
         else
             port_fail(err, errlen, "grammar: a group or repetition is left-recursive");
         grammar_free(g);
@@ -581,4 +603,3 @@ void grammar_free(struct grammar *g) {
     port_free(g->rule_start);
     port_free(g);
 }
-

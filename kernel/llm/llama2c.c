@@ -39,8 +39,9 @@ bool llama2c_is_versioned(const uint8_t *data, size_t len) {
 static const void *l2c_take(struct l2c *c, uint64_t n, uint64_t size, const char *what) {
     uint64_t bytes = n * size; /* n and size are bounded by MODEL_MAX_* products, < 2^62 */
     if (c->off > c->len || bytes > c->len - c->off) {
-        port_fail(c->err, c->errlen, "llama2.c %s: needs %llu bytes at offset 0x%llx, file truncated (len %lu)",
-                  what, (unsigned long long)bytes, (unsigned long long)c->off, (unsigned long)c->len);
+        port_fail(c->err, c->errlen,
+                  "llama2.c %s: needs %llu bytes at offset 0x%llx, file truncated (len %lu)", what,
+                  (unsigned long long)bytes, (unsigned long long)c->off, (unsigned long)c->len);
         return NULL;
     }
     const void *p = c->data + c->off;
@@ -49,8 +50,8 @@ static const void *l2c_take(struct l2c *c, uint64_t n, uint64_t size, const char
 }
 
 /* Bind `count` consecutive matrices of rows x cols (f32 or int8+scales). */
-static int l2c_matrices(struct l2c *c, struct model_matrix *first, size_t stride, int count, int rows, int cols,
-                        int group, const char *what) {
+static int l2c_matrices(struct l2c *c, struct model_matrix *first, size_t stride, int count,
+                        int rows, int cols, int group, const char *what) {
     for (int i = 0; i < count; i++) {
         struct model_matrix *w = (struct model_matrix *)((uint8_t *)first + stride * (size_t)i);
         w->rows = rows;
@@ -75,8 +76,9 @@ static int l2c_matrices(struct l2c *c, struct model_matrix *first, size_t stride
 }
 
 /* All layers' matrices of one kind, f32 contiguous (legacy, v1) or q/s per layer (v2). */
-#define L2C_LAYERS(c, m, f, rows, cols, group) \
-    l2c_matrices((c), &(m)->layers[0].f, sizeof(struct model_layer), (m)->cfg.n_layers, (rows), (cols), (group), #f)
+#define L2C_LAYERS(c, m, f, rows, cols, group)                                                     \
+    l2c_matrices((c), &(m)->layers[0].f, sizeof(struct model_layer), (m)->cfg.n_layers, (rows),    \
+                 (cols), (group), #f)
 
 static int l2c_norms(struct l2c *c, struct model *m, size_t field, const char *what) {
     for (int l = 0; l < m->cfg.n_layers; l++) {
@@ -89,14 +91,16 @@ static int l2c_norms(struct l2c *c, struct model *m, size_t field, const char *w
 }
 
 static int l2c_check_config(struct model *m, const int32_t h[7], char *err, size_t errlen) {
-    static const char *names[7] = {"dim", "hidden_dim", "n_layers", "n_heads", "n_kv_heads", "vocab_size",
-                                   "seq_len"};
-    static const int32_t maxes[7] = {MODEL_MAX_DIM, MODEL_MAX_DIM * 4, MODEL_MAX_LAYERS, MODEL_MAX_DIM,
-                                     MODEL_MAX_DIM, MODEL_MAX_VOCAB, MODEL_MAX_CTX};
+    static const char *names[7] = {"dim",        "hidden_dim", "n_layers", "n_heads",
+                                   "n_kv_heads", "vocab_size", "seq_len"};
+    static const int32_t maxes[7] = {MODEL_MAX_DIM, MODEL_MAX_DIM * 4, MODEL_MAX_LAYERS,
+                                     MODEL_MAX_DIM, MODEL_MAX_DIM,     MODEL_MAX_VOCAB,
+                                     MODEL_MAX_CTX};
     for (int i = 0; i < 7; i++) {
         int32_t v = i == 5 && h[i] < 0 && h[i] != INT32_MIN ? -h[i] : h[i];
         if (v <= 0 || v > maxes[i]) {
-            port_fail(err, errlen, "llama2.c header %s: %ld out of range 1..%ld", names[i], (long)h[i], (long)maxes[i]);
+            port_fail(err, errlen, "llama2.c header %s: %ld out of range 1..%ld", names[i],
+                      (long)h[i], (long)maxes[i]);
             return -1;
         }
     }
@@ -109,8 +113,8 @@ static int l2c_check_config(struct model *m, const int32_t h[7], char *err, size
     cf->vocab_size = h[5] < 0 ? -h[5] : h[5];
     cf->seq_len = h[6];
     if (cf->dim % cf->n_heads || cf->n_heads % cf->n_kv_heads || (cf->dim / cf->n_heads) % 2) {
-        port_fail(err, errlen, "llama2.c header n_heads: %d heads / %d kv heads do not fit dim %d", cf->n_heads,
-                  cf->n_kv_heads, cf->dim);
+        port_fail(err, errlen, "llama2.c header n_heads: %d heads / %d kv heads do not fit dim %d",
+                  cf->n_heads, cf->n_kv_heads, cf->dim);
         return -1;
     }
     cf->head_dim = cf->dim / cf->n_heads;
@@ -147,7 +151,8 @@ int llama2c_load(struct model *m, const uint8_t *data, size_t len, char *err, si
             int32_t gs;
             memcpy(&gs, data + 37, 4);
             if (gs <= 0 || gs % 4 || gs > MODEL_MAX_DIM) {
-                port_fail(err, errlen, "llama2.c header group_size: %ld not a positive multiple of 4", (long)gs);
+                port_fail(err, errlen,
+                          "llama2.c header group_size: %ld not a positive multiple of 4", (long)gs);
                 return -1;
             }
             group = gs;
@@ -166,7 +171,8 @@ int llama2c_load(struct model *m, const uint8_t *data, size_t len, char *err, si
         return -1;
     struct model_config *cf = &m->cfg;
     if (group && (cf->dim % group || cf->hidden_dim % group)) {
-        port_fail(err, errlen, "llama2.c header group_size: %d does not divide dim %d and hidden_dim %d", group,
+        port_fail(err, errlen,
+                  "llama2.c header group_size: %d does not divide dim %d and hidden_dim %d", group,
                   cf->dim, cf->hidden_dim);
         return -1;
     }
@@ -181,9 +187,11 @@ int llama2c_load(struct model *m, const uint8_t *data, size_t len, char *err, si
     size_t ffn = __builtin_offsetof(struct model_layer, ffn_norm);
     if (version == 0) {
         if (l2c_matrices(&c, &m->tok_embd, 0, 1, cf->vocab_size, d, 0, "token_embedding") ||
-            l2c_norms(&c, m, att, "rms_att") || L2C_LAYERS(&c, m, wq, d, d, 0) || L2C_LAYERS(&c, m, wk, kv, d, 0) ||
-            L2C_LAYERS(&c, m, wv, kv, d, 0) || L2C_LAYERS(&c, m, wo, d, d, 0) || l2c_norms(&c, m, ffn, "rms_ffn") ||
-            L2C_LAYERS(&c, m, w1, hd, d, 0) || L2C_LAYERS(&c, m, w2, d, hd, 0) || L2C_LAYERS(&c, m, w3, hd, d, 0))
+            l2c_norms(&c, m, att, "rms_att") || L2C_LAYERS(&c, m, wq, d, d, 0) ||
+            L2C_LAYERS(&c, m, wk, kv, d, 0) || L2C_LAYERS(&c, m, wv, kv, d, 0) ||
+            L2C_LAYERS(&c, m, wo, d, d, 0) || l2c_norms(&c, m, ffn, "rms_ffn") ||
+            L2C_LAYERS(&c, m, w1, hd, d, 0) || L2C_LAYERS(&c, m, w2, d, hd, 0) ||
+            L2C_LAYERS(&c, m, w3, hd, d, 0))
             return -1;
         if (!(m->output_norm = l2c_take(&c, (uint64_t)d, 4, "rms_final")) ||
             !l2c_take(&c, (uint64_t)cf->seq_len * (uint64_t)cf->head_dim, 4, "freq_cis"))

@@ -11,9 +11,9 @@
 struct tokenizer;
 
 /* cllm.llm_check=N (llm_boot.c): print the first position's logits and N greedy tokens. */
-#define LLM_CHECK_MAX_STEPS 1024  /* cap on N */
-#define LLM_CHECK_LOGITS 512      /* logits printed (the first ids) */
-#define LLM_CHECK_PER_LINE 16     /* logits per line */
+#define LLM_CHECK_MAX_STEPS 1024 /* cap on N */
+#define LLM_CHECK_LOGITS 512     /* logits printed (the first ids) */
+#define LLM_CHECK_PER_LINE 16    /* logits per line */
 
 /* The shared KV pool (llm_boot.c): memory kept out of it at boot for everything else
  * (network, HTTP buffers, the state of each running generation), MiB, plus per slot
@@ -26,20 +26,20 @@ struct tokenizer;
 #define LLM_DEMO_NAME "cllm-default"
 
 enum llm_status {
-    LLM_STATUS_NONE = 0,    /* no model given */
-    LLM_STATUS_READY = 1,   /* model and tokenizer loaded */
-    LLM_STATUS_ERROR = 2,   /* a model was given but refused; see error */
+    LLM_STATUS_NONE = 0,  /* no model given */
+    LLM_STATUS_READY = 1, /* model and tokenizer loaded */
+    LLM_STATUS_ERROR = 2, /* a model was given but refused; see error */
 };
 
 struct llm {
     struct model model;
-    struct tokenizer *tok;      /* NULL when the tokenizer could not be built */
-    const char *name;           /* model.name */
-    const char *chat_template;  /* tokenizer.chat_template (NUL-terminated copy) or NULL */
-    struct kv_pool *kv;         /* the KV pool generations share; NULL: each gets its own */
-    int n_ctx;                  /* positions a generation may reach (cllm.ctx); 0: seq_len */
-    int status;                 /* enum llm_status */
-    char error[160];            /* why loading failed, when status == LLM_STATUS_ERROR */
+    struct tokenizer *tok;     /* NULL when the tokenizer could not be built */
+    const char *name;          /* model.name */
+    const char *chat_template; /* tokenizer.chat_template (NUL-terminated copy) or NULL */
+    struct kv_pool *kv;        /* the KV pool generations share; NULL: each gets its own */
+    int n_ctx;                 /* positions a generation may reach (cllm.ctx); 0: seq_len */
+    int status;                /* enum llm_status */
+    char error[160];           /* why loading failed, when status == LLM_STATUS_ERROR */
 };
 
 /* The loaded model, or NULL when none is loaded (status != LLM_STATUS_READY). */

@@ -67,7 +67,8 @@ static int llm_load_tokenizer(const struct model *m, char *err, size_t errlen) {
     if (m->format == MODEL_FORMAT_GGUF)
         return tokenizer_load_gguf(&llm_tok, &m->gguf, err, errlen);
     const struct boot_module *tm = bootinfo_module("tokenizer");
-    const uint8_t *data = tm ? (const uint8_t *)tm->start : (const uint8_t *)embedded_tokenizer_start;
+    const uint8_t *data =
+        tm ? (const uint8_t *)tm->start : (const uint8_t *)embedded_tokenizer_start;
     size_t len = tm ? tm->len : (size_t)(embedded_tokenizer_end - embedded_tokenizer_start);
     if (!len) {
         snprintf(err, errlen, "llama2.c model needs a tokenizer (module `tokenizer`)");
@@ -114,7 +115,8 @@ static void llm_check(const struct model *m, long steps) {
         lg = model_forward(m, &s, best, pos);
     }
     printk("\n");
-    printk("cllm: llm: check %d forward passes in %lu us\n", pos - 1, (unsigned long)(port_time_us() - t0));
+    printk("cllm: llm: check %d forward passes in %lu us\n", pos - 1,
+           (unsigned long)(port_time_us() - t0));
     model_state_free(&s);
 }
 
@@ -150,7 +152,8 @@ static void llm_kv_init(const struct model *m) {
     llm_the.kv = &llm_kv;
     llm_the.n_ctx = (int)MIN(n_ctx, kv_pool_positions(&llm_kv));
     printk("cllm: kv: pool %d blocks of %d positions, %s, %lu KiB (%lu KiB a block), "
-           "%d used %d free; context %d\n", llm_kv.n_blocks, llm_kv.block_len, kv_type_name(type),
+           "%d used %d free; context %d\n",
+           llm_kv.n_blocks, llm_kv.block_len, kv_type_name(type),
            (unsigned long)(((uint64_t)llm_kv.n_blocks * bb) >> 10), (unsigned long)(bb >> 10),
            llm_kv.n_blocks - llm_kv.n_free, llm_kv.n_free, llm_the.n_ctx);
 }
@@ -174,8 +177,9 @@ void llm_init(const struct bootinfo *bi) {
         return;
     }
     const struct model_config *c = &m->cfg;
-    printk("cllm: model: %s arch %s dim %d layers %d heads %d/%d vocab %d ctx %d type %s\n", m->name, c->arch,
-           c->dim, c->n_layers, c->n_heads, c->n_kv_heads, c->vocab_size, c->seq_len, model_wtype_name(c->wtype));
+    printk("cllm: model: %s arch %s dim %d layers %d heads %d/%d vocab %d ctx %d type %s\n",
+           m->name, c->arch, c->dim, c->n_layers, c->n_heads, c->n_kv_heads, c->vocab_size,
+           c->seq_len, model_wtype_name(c->wtype));
     if (llm_load_tokenizer(m, err, sizeof(err))) {
         model_free(m);
         llm_fail("tokenizer: ", err);
@@ -189,7 +193,8 @@ void llm_init(const struct bootinfo *bi) {
            (unsigned long)len, ops_name());
     if (!strcmp(m->name, LLM_DEMO_NAME))
         printk("cllm: model: %s is the bundled demonstration model: it continues text in the "
-               "style of the King James Bible; it is not an assistant\n", m->name);
+               "style of the King James Bible; it is not an assistant\n",
+               m->name);
     uint32_t steps;
     if (cmdline_get_u32("llm_check", &steps))
         llm_check(m, MIN((long)steps, LLM_CHECK_MAX_STEPS));

@@ -51,7 +51,8 @@ int model_load(struct model *m, const uint8_t *data, size_t len, char *err, size
             uint32_t magic;
             memcpy(&magic, data, 4);
             snprintf(inner, sizeof(inner), "%s", err);
-            snprintf(err, errlen, "bad magic 0x%08x: not GGUF, and as llama2.c: %s", (unsigned)magic, inner);
+            snprintf(err, errlen, "bad magic 0x%08x: not GGUF, and as llama2.c: %s",
+                     (unsigned)magic, inner);
         }
         model_free(m);
         return -1;

@@ -18,11 +18,11 @@
 #include "llm/gguf.h"
 #include "llm/kv.h"
 
-#define MODEL_MAX_LAYERS 256     /* refuse files claiming more layers */
-#define MODEL_MAX_DIM 65536      /* refuse embedding/hidden sizes above this */
-#define MODEL_MAX_VOCAB 1048576  /* refuse vocabularies above this */
-#define MODEL_MAX_CTX 1048576    /* refuse context lengths above this */
-#define MODEL_NAME_LEN 64        /* bytes kept of general.name */
+#define MODEL_MAX_LAYERS 256    /* refuse files claiming more layers */
+#define MODEL_MAX_DIM 65536     /* refuse embedding/hidden sizes above this */
+#define MODEL_MAX_VOCAB 1048576 /* refuse vocabularies above this */
+#define MODEL_MAX_CTX 1048576   /* refuse context lengths above this */
+#define MODEL_NAME_LEN 64       /* bytes kept of general.name */
 
 enum model_format {
     MODEL_FORMAT_GGUF = 1,
@@ -50,82 +50,82 @@ enum model_wtype {
 
 /* How RoPE pairs the dimensions of a head (ggml's rope modes). */
 enum model_rope {
-    MODEL_ROPE_NORM = 0,  /* pairs (2i, 2i+1): llama */
-    MODEL_ROPE_NEOX = 1,  /* pairs (i, i + rope_dim / 2): qwen2, gemma3 */
+    MODEL_ROPE_NORM = 0, /* pairs (2i, 2i+1): llama */
+    MODEL_ROPE_NEOX = 1, /* pairs (i, i + rope_dim / 2): qwen2, gemma3 */
 };
 
 /* The gated FFN's activation: hidden = act(gate) * up. */
 enum model_act {
-    MODEL_ACT_SILU = 0,  /* SwiGLU: llama, qwen2 */
-    MODEL_ACT_GELU = 1,  /* GeGLU with the tanh approximation: gemma3 */
+    MODEL_ACT_SILU = 0, /* SwiGLU: llama, qwen2 */
+    MODEL_ACT_GELU = 1, /* GeGLU with the tanh approximation: gemma3 */
 };
 
 struct model_config {
-    int dim;         /* embedding width */
-    int hidden_dim;  /* FFN inner width */
+    int dim;        /* embedding width */
+    int hidden_dim; /* FFN inner width */
     int n_layers;
-    int n_heads;     /* query heads */
-    int n_kv_heads;  /* key/value heads (GQA when < n_heads) */
-    int head_dim;    /* key/value length per head: dim / n_heads unless the file says */
+    int n_heads;    /* query heads */
+    int n_kv_heads; /* key/value heads (GQA when < n_heads) */
+    int head_dim;   /* key/value length per head: dim / n_heads unless the file says */
     int vocab_size;
-    int seq_len;     /* trained context length */
+    int seq_len; /* trained context length */
     float rms_eps;
     float rope_theta;
-    int rope_dim;    /* rotated dimensions per head (== head_dim here) */
-    uint32_t wtype;  /* the type of most matrices, for display (enum model_wtype) */
+    int rope_dim;   /* rotated dimensions per head (== head_dim here) */
+    uint32_t wtype; /* the type of most matrices, for display (enum model_wtype) */
     /* Forward-pass options, set by the architecture binding (arch.c): */
-    const char *arch;     /* architecture name ("llama", "qwen2", "gemma3"), static */
-    int rope_kind;        /* enum model_rope */
-    int ffn_act;          /* enum model_act */
-    float embd_scale;     /* token embeddings are multiplied by this (1, or sqrt(dim)) */
-    float attn_scale;     /* attention scores are q.k * attn_scale (1 / sqrt(head_dim)) */
-    float logit_softcap;  /* 0: none; else logits = softcap * tanh(logits / softcap) */
+    const char *arch;    /* architecture name ("llama", "qwen2", "gemma3"), static */
+    int rope_kind;       /* enum model_rope */
+    int ffn_act;         /* enum model_act */
+    float embd_scale;    /* token embeddings are multiplied by this (1, or sqrt(dim)) */
+    float attn_scale;    /* attention scores are q.k * attn_scale (1 / sqrt(head_dim)) */
+    float logit_softcap; /* 0: none; else logits = softcap * tanh(logits / softcap) */
 };
 
 /* A weight matrix of `rows` outputs by `cols` inputs (row-major, rows of cols). */
 struct model_matrix {
-    uint32_t type;          /* enum model_wtype */
-    const void *data;       /* rows * cols elements in `type` layout */
-    const float *scales;    /* MODEL_WTYPE_Q8_SPLIT only: (rows * cols / group) */
-    int group;              /* MODEL_WTYPE_Q8_SPLIT only: elements per scale */
+    uint32_t type;       /* enum model_wtype */
+    const void *data;    /* rows * cols elements in `type` layout */
+    const float *scales; /* MODEL_WTYPE_Q8_SPLIT only: (rows * cols / group) */
+    int group;           /* MODEL_WTYPE_Q8_SPLIT only: elements per scale */
     int rows, cols;
 };
 
 struct model_layer {
-    const float *attn_norm;  /* (dim) */
-    struct model_matrix wq;  /* (n_heads * head_dim, dim) */
-    struct model_matrix wk;  /* (n_kv_heads * head_dim, dim) */
-    struct model_matrix wv;  /* (n_kv_heads * head_dim, dim) */
-    struct model_matrix wo;  /* (dim, n_heads * head_dim) */
-    const float *ffn_norm;   /* (dim) */
-    struct model_matrix w1;  /* ffn_gate (hidden_dim, dim) */
-    struct model_matrix w2;  /* ffn_down (dim, hidden_dim) */
-    struct model_matrix w3;  /* ffn_up (hidden_dim, dim) */
+    const float *attn_norm; /* (dim) */
+    struct model_matrix wq; /* (n_heads * head_dim, dim) */
+    struct model_matrix wk; /* (n_kv_heads * head_dim, dim) */
+    struct model_matrix wv; /* (n_kv_heads * head_dim, dim) */
+    struct model_matrix wo; /* (dim, n_heads * head_dim) */
+    const float *ffn_norm;  /* (dim) */
+    struct model_matrix w1; /* ffn_gate (hidden_dim, dim) */
+    struct model_matrix w2; /* ffn_down (dim, hidden_dim) */
+    struct model_matrix w3; /* ffn_up (hidden_dim, dim) */
     /* Optional tensors (NULL where the architecture has none): */
-    const float *bq;              /* (n_heads * head_dim) bias of wq (qwen2) */
-    const float *bk;              /* (n_kv_heads * head_dim) bias of wk */
-    const float *bv;              /* (n_kv_heads * head_dim) bias of wv */
-    const float *attn_q_norm;     /* (head_dim) RMSNorm of each query head (gemma3) */
-    const float *attn_k_norm;     /* (head_dim) RMSNorm of each key head */
-    const float *attn_post_norm;  /* (dim) RMSNorm of the attention output (gemma3) */
-    const float *ffn_post_norm;   /* (dim) RMSNorm of the FFN output */
+    const float *bq;             /* (n_heads * head_dim) bias of wq (qwen2) */
+    const float *bk;             /* (n_kv_heads * head_dim) bias of wk */
+    const float *bv;             /* (n_kv_heads * head_dim) bias of wv */
+    const float *attn_q_norm;    /* (head_dim) RMSNorm of each query head (gemma3) */
+    const float *attn_k_norm;    /* (head_dim) RMSNorm of each key head */
+    const float *attn_post_norm; /* (dim) RMSNorm of the attention output (gemma3) */
+    const float *ffn_post_norm;  /* (dim) RMSNorm of the FFN output */
     /* Per-layer attention options, set by the binding: */
-    float rope_theta;  /* RoPE frequency base of this layer */
-    float rope_scale;  /* positions are multiplied by this (1, or 1 / linear scaling factor) */
-    int n_swa;         /* sliding window: the positions a query sees, its own included; 0: all */
+    float rope_theta; /* RoPE frequency base of this layer */
+    float rope_scale; /* positions are multiplied by this (1, or 1 / linear scaling factor) */
+    int n_swa;        /* sliding window: the positions a query sees, its own included; 0: all */
 };
 
 struct model {
     struct model_config cfg;
-    int format;                 /* enum model_format */
-    char name[MODEL_NAME_LEN];  /* general.name, or "llama2c" */
-    struct gguf_file gguf;      /* valid when format == MODEL_FORMAT_GGUF */
-    struct model_matrix tok_embd;  /* (vocab_size, dim) */
-    const float *output_norm;      /* (dim) */
-    struct model_matrix output;    /* (vocab_size, dim); == tok_embd when tied */
+    int format;                   /* enum model_format */
+    char name[MODEL_NAME_LEN];    /* general.name, or "llama2c" */
+    struct gguf_file gguf;        /* valid when format == MODEL_FORMAT_GGUF */
+    struct model_matrix tok_embd; /* (vocab_size, dim) */
+    const float *output_norm;     /* (dim) */
+    struct model_matrix output;   /* (vocab_size, dim); == tok_embd when tied */
     bool tied_output;
-    const float *rope_freqs;       /* (rope_dim / 2) frequency divisors (Llama 3), or NULL */
-    struct model_layer *layers;    /* (n_layers), owned */
+    const float *rope_freqs;    /* (rope_dim / 2) frequency divisors (Llama 3), or NULL */
+    struct model_layer *layers; /* (n_layers), owned */
 };
 
 /* Per-sequence state: the block table of its KV cache and the activation buffers of

@@ -222,8 +222,8 @@ const char *ops_name(void) {
 
 /* One weight row dequantized piece by piece into a stack buffer, times x(cols) in
  * floats: the way when the rounded input cannot be had (out of memory). */
-static float ops_row_slow(const struct model_matrix *w, const struct ops_type *t, const uint8_t *row,
-                          const float *x) {
+static float ops_row_slow(const struct model_matrix *w, const struct ops_type *t,
+                          const uint8_t *row, const float *x) {
     float piece[256];
     float s = 0;
     for (int c0 = 0; c0 < w->cols; c0 += 256) {
@@ -365,10 +365,10 @@ static void ops_rows_each(const struct ops_type *t, const void *w, const void *x
  * Its rows are those of the n matrices one after the other; ops_par_rows splits
  * them across CPUs, and every CPU only reads the job and the prepared inputs. */
 struct ops_mm {
-    float *const *out;                    /* (n) */
-    const struct model_matrix *const *w;  /* (n) */
+    float *const *out;                   /* (n) */
+    const struct model_matrix *const *w; /* (n) */
     int n, nb;
-    const float *x;                       /* (nb, cols) */
+    const float *x; /* (nb, cols) */
     const void *in[OPS_INPUT_COUNT];
 };
 
@@ -503,14 +503,14 @@ static float ops_round_f16(float f) {
     memcpy(&u, &f, 4);
     uint32_t sign = u & 0x80000000u, a = u & 0x7fffffffu;
     uint16_t h;
-    if (a > 0x7f800000u)               /* NaN stays NaN */
+    if (a > 0x7f800000u) /* NaN stays NaN */
         return f;
-    if (a >= 0x477ff000u) {            /* rounds to >= 65536: inf */
+    if (a >= 0x477ff000u) { /* rounds to >= 65536: inf */
         h = 0x7c00;
-    } else if (a < 0x38800000u) {      /* below 2^-14: a subnormal half */
+    } else if (a < 0x38800000u) { /* below 2^-14: a subnormal half */
         float v;
         memcpy(&v, &a, 4);
-        float q = v * 16777216.0f;     /* in units of 2^-24, exact */
+        float q = v * 16777216.0f; /* in units of 2^-24, exact */
         uint32_t n = (uint32_t)q;
         float rest = q - (float)n;
         if (rest > 0.5f || (rest == 0.5f && (n & 1)))
@@ -538,7 +538,8 @@ void ops_geglu(float *g, const float *up, int n) {
             y = x;
         } else {
             x = ops_round_f16(x);
-            y = ops_round_f16(0.5f * x * (1.0f + tanhf(OPS_SQRT_2_OVER_PI * x * (1.0f + OPS_GELU_A * x * x))));
+            y = ops_round_f16(0.5f * x *
+                              (1.0f + tanhf(OPS_SQRT_2_OVER_PI * x * (1.0f + OPS_GELU_A * x * x))));
         }
         g[i] = y * up[i];
     }

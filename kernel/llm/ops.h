@@ -26,19 +26,19 @@
  * stored widened to int16 so the SSE2 kernels can use pmaddwd directly. The block
  * dot products are then exact integer sums, the same in every kernel set. */
 struct ops_xq {
-    int16_t *q;  /* (n) */
-    float *d;    /* (n / QUANT_QK) */
+    int16_t *q; /* (n) */
+    float *d;   /* (n / QUANT_QK) */
 };
 
-#define OPS_QK_K 256  /* values per K-quant super-block and per Q8_K input block */
+#define OPS_QK_K 256 /* values per K-quant super-block and per Q8_K input block */
 
 /* The input of a K-quant matmul, rounded as ggml's Q8_K: per block of OPS_QK_K
  * values d = 1 / (-127 / v) with v the value of largest magnitude, q = x / d rounded
  * to nearest even (at most 127), and the sums of each 16 q. */
 struct ops_xk {
-    int16_t *q;      /* (n) */
-    float *d;        /* (n / OPS_QK_K) */
-    int16_t *bsums;  /* (n / 16) */
+    int16_t *q;     /* (n) */
+    float *d;       /* (n / OPS_QK_K) */
+    int16_t *bsums; /* (n / 16) */
 };
 
 /* Round x(n) into xk (n a multiple of OPS_QK_K); a block with NaN or inf gets
@@ -62,14 +62,14 @@ void ops_quantize_nonfinite(struct ops_xq *xq, int k);
  * call. Zeroed is empty; the buffers grow to the largest model seen and
  * ops_scratch_free releases them. */
 struct ops_scratch {
-    struct ops_xq xq;  /* q (xq_cap), d (xq_cap / QUANT_QK + 1) */
-    int xq_cap;        /* values */
-    struct ops_xk xk;  /* q (xk_cap), d (xk_cap / OPS_QK_K), bsums (xk_cap / 16) */
-    int xk_cap;        /* values */
-    uint16_t *xb;      /* (xb_cap) bfloat16 input */
-    int xb_cap;        /* values */
-    float *act;        /* (act_cap) forward.c's batch activations, row after row */
-    size_t act_cap;    /* floats */
+    struct ops_xq xq; /* q (xq_cap), d (xq_cap / QUANT_QK + 1) */
+    int xq_cap;       /* values */
+    struct ops_xk xk; /* q (xk_cap), d (xk_cap / OPS_QK_K), bsums (xk_cap / 16) */
+    int xk_cap;       /* values */
+    uint16_t *xb;     /* (xb_cap) bfloat16 input */
+    int xb_cap;       /* values */
+    float *act;       /* (act_cap) forward.c's batch activations, row after row */
+    size_t act_cap;   /* floats */
 };
 
 /* Release the scratch's buffers; it is empty (and usable) again after. */
@@ -90,8 +90,8 @@ enum ops_input {
  * another kernel set lists rows that replace its dot and dot_rows. The name and the
  * block layout come from the container's table (gguf_type_info). */
 struct ops_type {
-    uint32_t type;         /* enum model_wtype */
-    enum ops_input input;  /* what x is in dot / dot_rows */
+    uint32_t type;        /* enum model_wtype */
+    enum ops_input input; /* what x is in dot / dot_rows */
     /* out(n) = one row of n values (n a whole number of blocks) */
     void (*dequant)(const void *row, float *out, int n);
     /* w(n) . x(n): one weight row times the rounded input */
@@ -105,18 +105,18 @@ struct ops_type {
 /* A kernel set: its rows of the weight-type table and the type-independent kernels. */
 struct ops_kernels {
     const char *name;
-    const struct ops_type *types;  /* (n_types) */
+    const struct ops_type *types; /* (n_types) */
     int n_types;
-    float (*dot_f32)(const float *w, const float *x, int n); /* attention dot products */
-    float (*dot_i8)(const int8_t *w, const float *x, int n); /* unscaled int8 run */
-    void (*softmax)(float *x, int n);                        /* in place */
-    void (*swiglu)(float *g, const float *up, int n);        /* g = silu(g) * up */
-    void (*axpy)(float *y, float a, const float *x, int n);  /* y += a * x */
+    float (*dot_f32)(const float *w, const float *x, int n);    /* attention dot products */
+    float (*dot_i8)(const int8_t *w, const float *x, int n);    /* unscaled int8 run */
+    void (*softmax)(float *x, int n);                           /* in place */
+    void (*swiglu)(float *g, const float *up, int n);           /* g = silu(g) * up */
+    void (*axpy)(float *y, float a, const float *x, int n);     /* y += a * x */
     void (*quantize)(struct ops_xq *xq, const float *x, int n); /* see ops_quantize_x */
 };
 
-extern const struct ops_kernels ops_scalar;  /* ops.c */
-extern const struct ops_kernels ops_sse2;    /* ops_sse2.c: enter only with SSE2 on */
+extern const struct ops_kernels ops_scalar; /* ops.c */
+extern const struct ops_kernels ops_sse2;   /* ops_sse2.c: enter only with SSE2 on */
 
 /* Choose the kernels (true = SSE2) and build the f16 table; call once before use. */
 void ops_select(bool use_sse2);

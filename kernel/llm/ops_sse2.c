@@ -119,9 +119,9 @@ static inline __m128i sse2_sum4_i32(__m128i s0, __m128i s1, __m128i s2, __m128i 
 }
 
 /* Scales of blocks k..k+3: weight half d times input d, one lane per block. */
-#define SSE2_SCALES4(tab, b, xd, k)                                                      \
-    _mm_mul_ps(_mm_set_ps(sse2_half_in(tab, (b)[(k) + 3].d), sse2_half_in(tab, (b)[(k) + 2].d), \
-                          sse2_half_in(tab, (b)[(k) + 1].d), sse2_half_in(tab, (b)[(k)].d)),     \
+#define SSE2_SCALES4(tab, b, xd, k)                                                                \
+    _mm_mul_ps(_mm_set_ps(sse2_half_in(tab, (b)[(k) + 3].d), sse2_half_in(tab, (b)[(k) + 2].d),    \
+                          sse2_half_in(tab, (b)[(k) + 1].d), sse2_half_in(tab, (b)[(k)].d)),       \
                _mm_loadu_ps((xd) + (k)))
 
 /* The 32 weights of one Q8_0 block, widened for sse2_madd4. */
@@ -163,32 +163,32 @@ static inline __m128i sse2_q4_block(const struct quant_q4_0 *b, const int16_t *x
  * block k + j), converted once and scaled by a vector of the four block scales; one
  * float add per four blocks. The block sums stay exact. BLOCK_FN gives the exact
  * int32 lanes of one block; LINES is how many cache lines four blocks span. */
-#define SSE2_DEFINE_DOT(NAME, BLOCK_T, BLOCK_FN, LINES)                                    \
-    static float NAME(const void *wv, const void *xv, int n) {                             \
-        const BLOCK_T *b = wv;                                                              \
-        const struct ops_xq *x = xv;                                                        \
-        const int16_t *xq = x->q;                                                           \
-        const float *xd = x->d, *tab = quant_f16_table;                                     \
-        const int nb = n / QUANT_QK;                                                        \
-        const __m128i zero = _mm_setzero_si128();                                           \
-        __m128 total = _mm_setzero_ps();                                                    \
-        int k = 0;                                                                          \
-        for (; k + 4 <= nb; k += 4) {                                                       \
-            sse2_prefetch(b + k, LINES);                                                    \
-            __m128i s0 = BLOCK_FN(b + k, xq + k * QUANT_QK);                                \
-            __m128i s1 = BLOCK_FN(b + k + 1, xq + (k + 1) * QUANT_QK);                      \
-            __m128i s2 = BLOCK_FN(b + k + 2, xq + (k + 2) * QUANT_QK);                      \
-            __m128i s3 = BLOCK_FN(b + k + 3, xq + (k + 3) * QUANT_QK);                      \
-            __m128 sum = _mm_cvtepi32_ps(sse2_sum4_i32(s0, s1, s2, s3));                    \
-            total = _mm_add_ps(total, _mm_mul_ps(sum, SSE2_SCALES4(tab, b, xd, k)));        \
-        }                                                                                   \
-        for (; k < nb; k++) {                                                               \
-            __m128i s = BLOCK_FN(b + k, xq + k * QUANT_QK);                                 \
-            __m128 sum = _mm_cvtepi32_ps(sse2_sum4_i32(s, zero, zero, zero));               \
-            __m128 scale = _mm_set_ss(sse2_half_in(tab, b[k].d) * xd[k]);                   \
-            total = _mm_add_ps(total, _mm_mul_ps(sum, scale));                              \
-        }                                                                                   \
-        return sse2_hsum(total) * SSE2_WIDEN_SCALE;                                         \
+#define SSE2_DEFINE_DOT(NAME, BLOCK_T, BLOCK_FN, LINES)                                            \
+    static float NAME(const void *wv, const void *xv, int n) {                                     \
+        const BLOCK_T *b = wv;                                                                     \
+        const struct ops_xq *x = xv;                                                               \
+        const int16_t *xq = x->q;                                                                  \
+        const float *xd = x->d, *tab = quant_f16_table;                                            \
+        const int nb = n / QUANT_QK;                                                               \
+        const __m128i zero = _mm_setzero_si128();                                                  \
+        __m128 total = _mm_setzero_ps();                                                           \
+        int k = 0;                                                                                 \
+        for (; k + 4 <= nb; k += 4) {                                                              \
+            sse2_prefetch(b + k, LINES);                                                           \
+            __m128i s0 = BLOCK_FN(b + k, xq + k * QUANT_QK);                                       \
+            __m128i s1 = BLOCK_FN(b + k + 1, xq + (k + 1) * QUANT_QK);                             \
+            __m128i s2 = BLOCK_FN(b + k + 2, xq + (k + 2) * QUANT_QK);                             \
+            __m128i s3 = BLOCK_FN(b + k + 3, xq + (k + 3) * QUANT_QK);                             \
+            __m128 sum = _mm_cvtepi32_ps(sse2_sum4_i32(s0, s1, s2, s3));                           \
+            total = _mm_add_ps(total, _mm_mul_ps(sum, SSE2_SCALES4(tab, b, xd, k)));               \
+        }                                                                                          \
+        for (; k < nb; k++) {                                                                      \
+            __m128i s = BLOCK_FN(b + k, xq + k * QUANT_QK);                                        \
+            __m128 sum = _mm_cvtepi32_ps(sse2_sum4_i32(s, zero, zero, zero));                      \
+            __m128 scale = _mm_set_ss(sse2_half_in(tab, b[k].d) * xd[k]);                          \
+            total = _mm_add_ps(total, _mm_mul_ps(sum, scale));                                     \
+        }                                                                                          \
+        return sse2_hsum(total) * SSE2_WIDEN_SCALE;                                                \
     }
 
 SSE2_DEFINE_DOT(sse2_dot_q8_0, struct quant_q8_0, sse2_q8_block, 3) /* 136 bytes */
@@ -201,52 +201,52 @@ SSE2_DEFINE_DOT(sse2_dot_q4_0, struct quant_q4_0, sse2_q4_block, 2) /* 72 bytes 
  * unpacked once for all of them: out[i * stride] is exactly what the single-input
  * kernel above gives for input i, since every input's float operations are the same
  * ones in the same order (only the exact integer block sums are shared work). */
-#define SSE2_DEFINE_DOT_ROWS(NAME, BLOCK_T, UNPACK_FN, LINES)                               \
-    static void NAME(const void *wv, const void *xv, int nx, int n, float *out, int stride) { \
-        const BLOCK_T *b = wv;                                                                 \
-        const struct ops_xq *x = xv;                                                           \
-        const float *tab = quant_f16_table;                                                    \
-        const int nb = n / QUANT_QK;                                                           \
-        const __m128i zero = _mm_setzero_si128();                                              \
-        for (int i0 = 0; i0 < nx; i0 += SSE2_ROWS) {                                           \
-            const int m = MIN(SSE2_ROWS, nx - i0);                                             \
-            const int16_t *xq = x->q + (size_t)i0 * (size_t)n;                                  \
-            const float *xd = x->d + (size_t)i0 * (size_t)nb;                                   \
-            __m128 total[SSE2_ROWS];                                                           \
-            __m128i s[SSE2_ROWS][4];                                                           \
-            __m128i w[4];                                                                      \
-            for (int i = 0; i < m; i++)                                                        \
-                total[i] = _mm_setzero_ps();                                                   \
-            int k = 0;                                                                         \
-            for (; k + 4 <= nb; k += 4) {                                                      \
-                sse2_prefetch(b + k, LINES);                                                   \
-                for (int j = 0; j < 4; j++) {                                                  \
-                    UNPACK_FN(b + k + j, w);                                                   \
-                    for (int i = 0; i < m; i++)                                                \
-                        s[i][j] = sse2_madd4(w, xq + (size_t)i * n + (k + j) * QUANT_QK);      \
-                }                                                                              \
-                __m128 wd = _mm_set_ps(sse2_half_in(tab, b[k + 3].d),                          \
-                                       sse2_half_in(tab, b[k + 2].d),                          \
-                                       sse2_half_in(tab, b[k + 1].d), sse2_half_in(tab, b[k].d)); \
-                for (int i = 0; i < m; i++) {                                                  \
-                    __m128i si = sse2_sum4_i32(s[i][0], s[i][1], s[i][2], s[i][3]);            \
-                    __m128 scale = _mm_mul_ps(wd, _mm_loadu_ps(xd + (size_t)i * nb + k));      \
-                    total[i] = _mm_add_ps(total[i], _mm_mul_ps(_mm_cvtepi32_ps(si), scale));   \
-                }                                                                              \
-            }                                                                                  \
-            for (; k < nb; k++) {                                                              \
-                UNPACK_FN(b + k, w);                                                           \
-                float wdk = sse2_half_in(tab, b[k].d);                                         \
-                for (int i = 0; i < m; i++) {                                                  \
-                    __m128i si = sse2_madd4(w, xq + (size_t)i * n + k * QUANT_QK);             \
-                    __m128 sum = _mm_cvtepi32_ps(sse2_sum4_i32(si, zero, zero, zero));         \
-                    __m128 scale = _mm_set_ss(wdk * xd[(size_t)i * nb + k]);                   \
-                    total[i] = _mm_add_ps(total[i], _mm_mul_ps(sum, scale));                   \
-                }                                                                              \
-            }                                                                                  \
-            for (int i = 0; i < m; i++)                                                        \
-                out[(size_t)(i0 + i) * stride] = sse2_hsum(total[i]) * SSE2_WIDEN_SCALE;      \
-        }                                                                                      \
+#define SSE2_DEFINE_DOT_ROWS(NAME, BLOCK_T, UNPACK_FN, LINES)                                      \
+    static void NAME(const void *wv, const void *xv, int nx, int n, float *out, int stride) {      \
+        const BLOCK_T *b = wv;                                                                     \
+        const struct ops_xq *x = xv;                                                               \
+        const float *tab = quant_f16_table;                                                        \
+        const int nb = n / QUANT_QK;                                                               \
+        const __m128i zero = _mm_setzero_si128();                                                  \
+        for (int i0 = 0; i0 < nx; i0 += SSE2_ROWS) {                                               \
+            const int m = MIN(SSE2_ROWS, nx - i0);                                                 \
+            const int16_t *xq = x->q + (size_t)i0 * (size_t)n;                                     \
+            const float *xd = x->d + (size_t)i0 * (size_t)nb;                                      \
+            __m128 total[SSE2_ROWS];                                                               \
+            __m128i s[SSE2_ROWS][4];                                                               \
+            __m128i w[4];                                                                          \
+            for (int i = 0; i < m; i++)                                                            \
+                total[i] = _mm_setzero_ps();                                                       \
+            int k = 0;                                                                             \
+            for (; k + 4 <= nb; k += 4) {                                                          \
+                sse2_prefetch(b + k, LINES);                                                       \
+                for (int j = 0; j < 4; j++) {                                                      \
+                    UNPACK_FN(b + k + j, w);                                                       \
+                    for (int i = 0; i < m; i++)                                                    \
+                        s[i][j] = sse2_madd4(w, xq + (size_t)i * n + (k + j) * QUANT_QK);          \
+                }                                                                                  \
+                __m128 wd =                                                                        \
+                    _mm_set_ps(sse2_half_in(tab, b[k + 3].d), sse2_half_in(tab, b[k + 2].d),       \
+                               sse2_half_in(tab, b[k + 1].d), sse2_half_in(tab, b[k].d));          \
+                for (int i = 0; i < m; i++) {                                                      \
+                    __m128i si = sse2_sum4_i32(s[i][0], s[i][1], s[i][2], s[i][3]);                \
+                    __m128 scale = _mm_mul_ps(wd, _mm_loadu_ps(xd + (size_t)i * nb + k));          \
+                    total[i] = _mm_add_ps(total[i], _mm_mul_ps(_mm_cvtepi32_ps(si), scale));       \
+                }                                                                                  \
+            }                                                                                      \
+            for (; k < nb; k++) {                                                                  \
+                UNPACK_FN(b + k, w);                                                               \
+                float wdk = sse2_half_in(tab, b[k].d);                                             \
+                for (int i = 0; i < m; i++) {                                                      \
+                    __m128i si = sse2_madd4(w, xq + (size_t)i * n + k * QUANT_QK);                 \
+                    __m128 sum = _mm_cvtepi32_ps(sse2_sum4_i32(si, zero, zero, zero));             \
+                    __m128 scale = _mm_set_ss(wdk * xd[(size_t)i * nb + k]);                       \
+                    total[i] = _mm_add_ps(total[i], _mm_mul_ps(sum, scale));                       \
+                }                                                                                  \
+            }                                                                                      \
+            for (int i = 0; i < m; i++)                                                            \
+                out[(size_t)(i0 + i) * stride] = sse2_hsum(total[i]) * SSE2_WIDEN_SCALE;           \
+        }                                                                                          \
     }
 
 SSE2_DEFINE_DOT_ROWS(sse2_dot_q8_0_rows, struct quant_q8_0, sse2_q8_unpack, 3)

@@ -8,23 +8,23 @@
 
 #include "port.h"
 
-#define QUANT_QK 32  /* elements per Q8_0 / Q4_0 block */
+#define QUANT_QK 32 /* elements per Q8_0 / Q4_0 block */
 
 /* Q8_0: value[i] = d * qs[i] */
 struct quant_q8_0 {
-    uint16_t d;  /* scale, IEEE half */
+    uint16_t d; /* scale, IEEE half */
     int8_t qs[QUANT_QK];
 } PACKED;
 
 /* Q4_0: value[j] = d * ((qs[j] & 15) - 8), value[j + 16] = d * ((qs[j] >> 4) - 8) */
 struct quant_q4_0 {
-    uint16_t d;  /* scale, IEEE half */
+    uint16_t d; /* scale, IEEE half */
     uint8_t qs[QUANT_QK / 2];
 } PACKED;
 
 /* Q4_1: value[j] = d * (qs[j] & 15) + m, value[j + 16] = d * (qs[j] >> 4) + m */
 struct quant_q4_1 {
-    uint16_t d, m;  /* scale and offset, IEEE halves */
+    uint16_t d, m; /* scale and offset, IEEE halves */
     uint8_t qs[QUANT_QK / 2];
 } PACKED;
 

@@ -82,8 +82,8 @@ float sampler_rand_f32(uint64_t *state) {
  * minus count * frequency and minus presence once. cand[i].id == i here. */
 static void sampler_penalize(struct sampler *s, const int *history, int n_history) {
     const struct sampler_params *p = &s->p;
-    if (p->repeat_last_n == 0 || (p->repeat_penalty == 1.0f && p->presence_penalty == 0.0f &&
-                                  p->frequency_penalty == 0.0f))
+    if (p->repeat_last_n == 0 ||
+        (p->repeat_penalty == 1.0f && p->presence_penalty == 0.0f && p->frequency_penalty == 0.0f))
         return;
     int n = p->repeat_last_n < 0 ? n_history : MIN(n_history, p->repeat_last_n);
     const int *h = history + n_history - n;

@@ -38,9 +38,9 @@ struct sampler_cand {
 struct sampler {
     int n_vocab;
     struct sampler_params p;
-    uint64_t rng;                /* xorshift64* state, never 0 */
-    struct sampler_cand *cand;   /* (n_vocab) scratch */
-    uint16_t *count;             /* (n_vocab) occurrences in the penalty window, zero between calls */
+    uint64_t rng;              /* xorshift64* state, never 0 */
+    struct sampler_cand *cand; /* (n_vocab) scratch */
+    uint16_t *count;           /* (n_vocab) occurrences in the penalty window, zero between calls */
 };
 
 #define SAMPLER_ERR_PARAM (-1)  /* sampler_init: a parameter is out of range */

@@ -32,8 +32,7 @@ static uint32_t tok_hash_bytes(const char *s, size_t n) {
 }
 
 static uint32_t tok_read_u32(const uint8_t *p) {
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
-           ((uint32_t)p[3] << 24);
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
 
 static float tok_read_f32(const uint8_t *p) {
@@ -113,7 +112,8 @@ static int tok_index(struct tokenizer *t, char *err, size_t errlen) {
     t->hash_cap = cap;
     t->hash = port_alloc(cap * sizeof *t->hash);
     if (!t->hash)
-        return port_fail(err, errlen, "tokenizer: out of memory for the hash table (%u slots)", cap);
+        return port_fail(err, errlen, "tokenizer: out of memory for the hash table (%u slots)",
+                         cap);
     memset(t->hash, 0xff, cap * sizeof *t->hash);
     int n_special = 0;
     for (int id = 0; id < t->n_vocab; id++) {
@@ -140,9 +140,9 @@ static int tok_index(struct tokenizer *t, char *err, size_t errlen) {
         return port_fail(err, errlen, "tokenizer: out of memory for %d special tokens", n_special);
     for (int id = 0; id < t->n_vocab; id++) {
         const struct tokenizer_token *tk = &t->tokens[id];
-        if (tk->len == 0 || !(tk->type == TOKENIZER_TYPE_CONTROL ||
-                              tk->type == TOKENIZER_TYPE_USER_DEFINED ||
-                              tk->type == TOKENIZER_TYPE_UNKNOWN))
+        if (tk->len == 0 ||
+            !(tk->type == TOKENIZER_TYPE_CONTROL || tk->type == TOKENIZER_TYPE_USER_DEFINED ||
+              tk->type == TOKENIZER_TYPE_UNKNOWN))
             continue;
         /* insertion sort, longest text first so the longest match wins */
         int j = t->n_special++;
@@ -159,8 +159,9 @@ static int tok_index(struct tokenizer *t, char *err, size_t errlen) {
  * CONTROL token whatever its stored type (so "</s>", user-defined in Gemma 3's
  * vocabulary, is plain text unless special tokens are parsed). */
 static void tok_mark_eog(struct tokenizer *t) {
-    static const char *const names[] = {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>",
-                                        "<|endoftext|>", "<|eom_id|>", "<|end_of_text|>", "</s>"};
+    static const char *const names[] = {"<|eot_id|>",      "<|im_end|>",    "<|end|>",
+                                        "<end_of_turn>",   "<|endoftext|>", "<|eom_id|>",
+                                        "<|end_of_text|>", "</s>"};
     for (size_t i = 0; i < ARRAY_SIZE(names) && t->n_eog < TOKENIZER_EOG_MAX; i++) {
         int id = tokenizer_find(t, names[i], strlen(names[i]));
         if (id < 0)
@@ -173,7 +174,8 @@ static void tok_mark_eog(struct tokenizer *t) {
 static int tok_check_id(struct tokenizer *t, const char *key, uint32_t v, int *out, char *err,
                         size_t errlen) {
     if (v >= (uint32_t)t->n_vocab)
-        return port_fail(err, errlen, "%s: token id %u out of range (vocab %d)", key, v, t->n_vocab);
+        return port_fail(err, errlen, "%s: token id %u out of range (vocab %d)", key, v,
+                         t->n_vocab);
     *out = (int)v;
     return 0;
 }
@@ -206,8 +208,8 @@ int tokenizer_load_gguf(struct tokenizer *t, const struct gguf_file *g, char *er
     if (!vt) {
         int n = model.len > 32 ? 32 : (int)model.len;
         return port_fail(err, errlen,
-                         "tokenizer.ggml.model: unsupported value \"%.*s\" (only llama, gpt2)",
-                         n, model.ptr);
+                         "tokenizer.ggml.model: unsupported value \"%.*s\" (only llama, gpt2)", n,
+                         model.ptr);
     }
     const struct gguf_kv *kv_tok, *kv_score = NULL, *kv_type = NULL;
     uint32_t et;
@@ -215,7 +217,8 @@ int tokenizer_load_gguf(struct tokenizer *t, const struct gguf_file *g, char *er
     if (!gguf_get_arr(g, "tokenizer.ggml.tokens", &kv_tok, &et, &n))
         return port_fail(err, errlen, "tokenizer.ggml.tokens: missing or not an array");
     if (et != GGUF_TYPE_STRING)
-        return port_fail(err, errlen, "tokenizer.ggml.tokens: element type %u, expected string", et);
+        return port_fail(err, errlen, "tokenizer.ggml.tokens: element type %u, expected string",
+                         et);
     if (n == 0 || n > TOKENIZER_VOCAB_MAX)
         return port_fail(err, errlen, "tokenizer.ggml.tokens: count %llu out of range (1..%d)",
                          (unsigned long long)n, TOKENIZER_VOCAB_MAX);
@@ -223,15 +226,17 @@ int tokenizer_load_gguf(struct tokenizer *t, const struct gguf_file *g, char *er
     uint64_t n2;
     if (gguf_get_arr(g, "tokenizer.ggml.scores", &kv_score, &et2, &n2)) {
         if (et2 != GGUF_TYPE_FLOAT32 || n2 != n)
-            return port_fail(err, errlen,
-                             "tokenizer.ggml.scores: %llu elements of type %u, expected %llu float32",
-                             (unsigned long long)n2, et2, (unsigned long long)n);
+            return port_fail(
+                err, errlen,
+                "tokenizer.ggml.scores: %llu elements of type %u, expected %llu float32",
+                (unsigned long long)n2, et2, (unsigned long long)n);
     }
     if (gguf_get_arr(g, "tokenizer.ggml.token_type", &kv_type, &et2, &n2)) {
         if (et2 != GGUF_TYPE_INT32 || n2 != n)
-            return port_fail(err, errlen,
-                             "tokenizer.ggml.token_type: %llu elements of type %u, expected %llu int32",
-                             (unsigned long long)n2, et2, (unsigned long long)n);
+            return port_fail(
+                err, errlen,
+                "tokenizer.ggml.token_type: %llu elements of type %u, expected %llu int32",
+                (unsigned long long)n2, et2, (unsigned long long)n);
     }
     if (tok_alloc(t, (int)n, err, errlen) != 0)
         return -1;
@@ -330,16 +335,20 @@ int tokenizer_load_llama2c(struct tokenizer *t, const uint8_t *data, size_t len,
     size_t off = 4;
     for (int i = 0; i < n_vocab; i++) {
         if (len - off < 8) {
-            port_fail(err, errlen, "tokenizer.bin: token %d: record header at offset %u past end "
-                      "(len %u)", i, (unsigned)off, (unsigned)len);
+            port_fail(err, errlen,
+                      "tokenizer.bin: token %d: record header at offset %u past end "
+                      "(len %u)",
+                      i, (unsigned)off, (unsigned)len);
             goto fail;
         }
         float score = tok_read_f32(data + off);
         uint32_t n = tok_read_u32(data + off + 4);
         off += 8;
         if (n > max_len || n > len - off) {
-            port_fail(err, errlen, "tokenizer.bin: token %d: length %u invalid (max %u, %u bytes "
-                      "left)", i, n, max_len, (unsigned)(len - off));
+            port_fail(err, errlen,
+                      "tokenizer.bin: token %d: length %u invalid (max %u, %u bytes "
+                      "left)",
+                      i, n, max_len, (unsigned)(len - off));
             goto fail;
         }
         struct tokenizer_token *tk = &t->tokens[i];
@@ -367,16 +376,16 @@ fail:
 
 /* One symbol of the text being merged: a slice of the normalized text. */
 struct tok_sym {
-    int start, len;  /* bytes in the normalized text; len 0 once merged away */
-    int prev, next;  /* neighbours, -1 at the ends */
-    int id;          /* fixed token (llama2.c byte fallback), or -1: look up the text */
+    int start, len; /* bytes in the normalized text; len 0 once merged away */
+    int prev, next; /* neighbours, -1 at the ends */
+    int id;         /* fixed token (llama2.c byte fallback), or -1: look up the text */
 };
 
 struct tok_work {
     const struct tokenizer *t;
-    const char *text;       /* normalized text */
-    struct tok_sym *sym;    /* (n_text) */
-    struct tokenizer_pair *heap;  /* (3 * n_text) */
+    const char *text;            /* normalized text */
+    struct tok_sym *sym;         /* (n_text) */
+    struct tokenizer_pair *heap; /* (3 * n_text) */
     int n_heap;
 };
 
@@ -451,8 +460,8 @@ static int tok_encode_text(const struct tokenizer *t, const char *text, size_t l
         if (!spm && tokenizer_find(t, norm + i, (size_t)k) < 0) {
             for (int j = 0; j < k; j++) {
                 int id = t->byte_token[(uint8_t)norm[i + j]];
-                sym[n_sym] = (struct tok_sym){i + j, 1, n_sym - 1, n_sym + 1,
-                                              id >= 0 ? id : t->unk_id};
+                sym[n_sym] =
+                    (struct tok_sym){i + j, 1, n_sym - 1, n_sym + 1, id >= 0 ? id : t->unk_id};
                 n_sym++;
             }
         } else {
@@ -548,8 +557,8 @@ int tokenizer_encode(const struct tokenizer *t, const char *text, size_t len, bo
     return tok_encode(t, text, len, add_bos, false, out, max_out);
 }
 
-int tokenizer_encode_special(const struct tokenizer *t, const char *text, size_t len,
-                             bool add_bos, int *out, int max_out) {
+int tokenizer_encode_special(const struct tokenizer *t, const char *text, size_t len, bool add_bos,
+                             int *out, int max_out) {
     return tok_encode(t, text, len, add_bos, true, out, max_out);
 }
 

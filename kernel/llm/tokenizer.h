@@ -32,9 +32,9 @@ struct tokenizer_bpe;
 #define TOKENIZER_EOG_MAX 8
 
 /* Error returns of tokenizer_encode / tokenizer_decode (negative). */
-#define TOKENIZER_ERR_NOMEM (-1)   /* scratch allocation failed */
-#define TOKENIZER_ERR_SPACE (-2)   /* out / max_out too small */
-#define TOKENIZER_ERR_TOKEN (-3)   /* token id out of range */
+#define TOKENIZER_ERR_NOMEM (-1) /* scratch allocation failed */
+#define TOKENIZER_ERR_SPACE (-2) /* out / max_out too small */
+#define TOKENIZER_ERR_TOKEN (-3) /* token id out of range */
 
 enum tokenizer_kind {
     TOKENIZER_KIND_SPM,     /* GGUF tokenizer.ggml.model = llama: pieces use U+2581 for space */
@@ -74,10 +74,10 @@ struct tokenizer {
     bool add_bos;                   /* tokenizer.ggml.add_bos_token (true for llama2.c) */
     bool add_space_prefix;          /* tokenizer.ggml.add_space_prefix (default true) */
     int max_piece_len;              /* longest token text, bytes */
-    int32_t *special;               /* (n_special) CONTROL/USER_DEFINED/UNKNOWN ids, longest first */
+    int32_t *special; /* (n_special) CONTROL/USER_DEFINED/UNKNOWN ids, longest first */
     int n_special;
-    struct tokenizer_bpe *bpe;      /* merges and pre-tokenizer (KIND_BPE only), owned */
-    int eog[TOKENIZER_EOG_MAX];     /* end-of-generation tokens found by name (GGUF) */
+    struct tokenizer_bpe *bpe;  /* merges and pre-tokenizer (KIND_BPE only), owned */
+    int eog[TOKENIZER_EOG_MAX]; /* end-of-generation tokens found by name (GGUF) */
     int n_eog;
 };
 
@@ -103,16 +103,15 @@ int tokenizer_encode(const struct tokenizer *t, const char *text, size_t len, bo
 /* As tokenizer_encode, but the text of CONTROL/USER_DEFINED tokens (e.g. "<|im_start|>",
  * "</s>") is matched first and emitted as that token, as llama.cpp does for chat
  * prompts with parse_special. */
-int tokenizer_encode_special(const struct tokenizer *t, const char *text, size_t len,
-                             bool add_bos, int *out, int max_out);
+int tokenizer_encode_special(const struct tokenizer *t, const char *text, size_t len, bool add_bos,
+                             int *out, int max_out);
 
 /* The bytes `token` stands for when it follows prev_token (-1 at the start of the text):
  * byte tokens give their byte, U+2581 becomes a space, the leading space of the first
- * piece of the text (prev_token -1 or BOS) is dropped, CONTROL tokens give nothing (GGUF) or their stored text (llama2.c, as run.c
- * prints it); byte-level BPE tokens give the bytes their characters stand for. The
- * bytes of a multi-byte character may be split across tokens. Returns
- * the byte count written to out (cap >= TOKENIZER_PIECE_MAX always suffices), or
- * TOKENIZER_ERR_*. */
+ * piece of the text (prev_token -1 or BOS) is dropped, CONTROL tokens give nothing (GGUF) or their
+ * stored text (llama2.c, as run.c prints it); byte-level BPE tokens give the bytes their characters
+ * stand for. The bytes of a multi-byte character may be split across tokens. Returns the byte count
+ * written to out (cap >= TOKENIZER_PIECE_MAX always suffices), or TOKENIZER_ERR_*. */
 int tokenizer_decode(const struct tokenizer *t, int prev_token, int token, char *out, size_t cap);
 
 /* True if generation ends at `token`: EOS, EOT or a token named like one of llama.cpp's

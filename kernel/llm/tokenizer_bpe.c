@@ -43,7 +43,8 @@ struct bpe_pre {
 static const struct bpe_pre bpe_pres[] = {
     {{"default"},
      {BPE_SPLIT_PUNCT_RUN, BPE_SPLIT_GPT2, BPE_SPLIT_NUMBER_RUN, BPE_SPLIT_DIGITS3},
-     false, false},
+     false,
+     false},
     {{"gpt-2", "gpt2", "phi-2"}, {BPE_SPLIT_GPT2}, false, false},
     {{"smollm", "starcoder", "refact"}, {BPE_SPLIT_DIGIT, BPE_SPLIT_GPT2}, false, false},
     {{"llama-bpe", "llama3", "llama-v3", "falcon3"}, {BPE_SPLIT_LLAMA3}, true, true},
@@ -172,8 +173,8 @@ static int bpe_match_isolated(enum bpe_split step, const uint32_t *c, int pos, i
 }
 
 /* Split the word c[start..end) by one step: append the ends of its parts to ends[]. */
-static void bpe_split_word(enum bpe_split step, const uint32_t *c, int start, int end,
-                           int *ends, int *n_ends) {
+static void bpe_split_word(enum bpe_split step, const uint32_t *c, int start, int end, int *ends,
+                           int *n_ends) {
     if (step == BPE_SPLIT_GPT2 || step == BPE_SPLIT_LLAMA3 || step == BPE_SPLIT_QWEN2) {
         for (int pos = start; pos < end;) {
             pos = step == BPE_SPLIT_GPT2    ? bpe_match_gpt2(c, pos, end)
@@ -216,7 +217,7 @@ struct tokenizer_bpe {
     uint32_t hash_cap;        /* power of two, >= 2 * n_merges */
     uint8_t stand_in[256][2]; /* UTF-8 of each byte's printable stand-in */
     uint8_t stand_in_len[256];
-    int16_t byte_of[0x144];   /* the byte a stand-in code point (< 0x144) stands for, or -1 */
+    int16_t byte_of[0x144]; /* the byte a stand-in code point (< 0x144) stands for, or -1 */
 };
 
 static uint32_t bpe_hash_pair(const char *a, size_t na, const char *b, size_t nb) {
@@ -309,7 +310,8 @@ int tokenizer_bpe_load(struct tokenizer *t, const struct gguf_file *g, char *err
     if (!gguf_get_arr(g, "tokenizer.ggml.merges", &kv, &et, &n))
         return port_fail(err, errlen, "tokenizer.ggml.merges: missing or not an array");
     if (et != GGUF_TYPE_STRING)
-        return port_fail(err, errlen, "tokenizer.ggml.merges: element type %u, expected string", et);
+        return port_fail(err, errlen, "tokenizer.ggml.merges: element type %u, expected string",
+                         et);
     if (n > TOKENIZER_BPE_MERGES_MAX)
         return port_fail(err, errlen, "tokenizer.ggml.merges: count %llu over %d",
                          (unsigned long long)n, TOKENIZER_BPE_MERGES_MAX);
@@ -340,7 +342,8 @@ int tokenizer_bpe_load(struct tokenizer *t, const struct gguf_file *g, char *err
             sp++;
         if (s.len < 3 || sp + 1 >= s.len || sp > TOKENIZER_PIECE_MAX ||
             s.len - sp - 1 > TOKENIZER_PIECE_MAX) {
-            return port_fail(err, errlen, "tokenizer.ggml.merges[%llu]: \"%s\" (%llu bytes) is "
+            return port_fail(err, errlen,
+                             "tokenizer.ggml.merges[%llu]: \"%s\" (%llu bytes) is "
                              "not two pieces of at most %d bytes separated by a space",
                              (unsigned long long)i, bpe_quote(s.ptr, s.len, quoted, sizeof quoted),
                              (unsigned long long)s.len, TOKENIZER_PIECE_MAX);
@@ -369,8 +372,8 @@ struct bpe_sym {
 
 struct bpe_work {
     const struct tokenizer *t;
-    const char *text;     /* the word in stand-ins */
-    struct bpe_sym *sym;  /* (one per stand-in character) */
+    const char *text;            /* the word in stand-ins */
+    struct bpe_sym *sym;         /* (one per stand-in character) */
     struct tokenizer_pair *heap; /* score = -rank: the lowest rank first */
     int n_heap;
 };
@@ -379,8 +382,8 @@ static void bpe_queue(struct bpe_work *w, int left) {
     if (left < 0 || w->sym[left].next < 0)
         return;
     const struct bpe_sym *a = &w->sym[left], *b = &w->sym[a->next];
-    int r = bpe_rank(w->t->bpe, w->text + a->start, (size_t)a->len, w->text + b->start,
-                     (size_t)b->len);
+    int r =
+        bpe_rank(w->t->bpe, w->text + a->start, (size_t)a->len, w->text + b->start, (size_t)b->len);
     if (r >= 0) {
         struct tokenizer_pair p = {-(float)r, left, a->next, a->len + b->len};
         tokenizer_heap_push(w->heap, &w->n_heap, p);
@@ -450,14 +453,14 @@ static int bpe_encode_word(struct bpe_work *w, int n, int *out, int *n_out, int 
 
 /* ---------------------------------------------------------------- encode, decode */
 
-int tokenizer_bpe_encode_text(const struct tokenizer *t, const char *text, size_t len,
-                              bool prefix, int *out, int *n_out, int max_out) {
+int tokenizer_bpe_encode_text(const struct tokenizer *t, const char *text, size_t len, bool prefix,
+                              int *out, int *n_out, int max_out) {
     const struct tokenizer_bpe *bp = t->bpe;
     size_t n_in = len + (prefix ? 1 : 0);
     /* (n_in + 1) code points at most; an invalid byte re-encodes as 3 bytes of U+FFFD,
      * each byte as a stand-in of at most 2 bytes, each stand-in one symbol */
     uint32_t *cp = port_alloc((n_in + 1) * sizeof *cp);
-    int *off = port_alloc((n_in + 2) * sizeof *off);      /* byte offset of each code point */
+    int *off = port_alloc((n_in + 2) * sizeof *off);       /* byte offset of each code point */
     int *ends = port_alloc(2 * (n_in + 1) * sizeof *ends); /* two lists of word ends */
     uint8_t *utf8 = port_alloc(3 * n_in + 4);
     char *word = port_alloc(6 * n_in + 8);
@@ -474,8 +477,7 @@ int tokenizer_bpe_encode_text(const struct tokenizer *t, const char *text, size_
         if (prefix && i == 0)
             cp[n_cp] = ' ';
         else
-            k = unicode_decode((const uint8_t *)text + (i - (prefix ? 1 : 0)), n_in - i,
-                               &cp[n_cp]);
+            k = unicode_decode((const uint8_t *)text + (i - (prefix ? 1 : 0)), n_in - i, &cp[n_cp]);
         off[n_cp++] = n_utf8;
         n_utf8 += unicode_encode(cp[n_cp - 1], utf8 + n_utf8);
         i += (size_t)k;

@@ -34,8 +34,8 @@ void tokenizer_bpe_free(struct tokenizer *t);
 
 /* Append the tokens of text[0..len) (no special tokens in it) to out[*n_out..max_out).
  * prefix: a space goes before the text. 0 or TOKENIZER_ERR_*. */
-int tokenizer_bpe_encode_text(const struct tokenizer *t, const char *text, size_t len,
-                              bool prefix, int *out, int *n_out, int max_out);
+int tokenizer_bpe_encode_text(const struct tokenizer *t, const char *text, size_t len, bool prefix,
+                              int *out, int *n_out, int max_out);
 
 /* The bytes of `token` (cap >= TOKENIZER_PIECE_MAX suffices); count or TOKENIZER_ERR_*. */
 int tokenizer_bpe_decode(const struct tokenizer *t, int token, char *out, size_t cap);

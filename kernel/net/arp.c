@@ -7,7 +7,7 @@
 #include "net/stack.h"
 
 struct arp_entry {
-    uint32_t ip;              /* host order; 0 = free slot */
+    uint32_t ip; /* host order; 0 = free slot */
     uint8_t mac[ETH_ALEN];
     uint32_t expires_ms;
 };
@@ -15,8 +15,8 @@ struct arp_entry {
 struct arp_pending {
     bool used;
     uint32_t next_hop;
-    uint32_t retry_ms;        /* when to send the next request */
-    uint8_t tries;            /* requests sent so far */
+    uint32_t retry_ms; /* when to send the next request */
+    uint8_t tries;     /* requests sent so far */
     size_t len;
     uint8_t frame[ETH_FRAME_MAX];
 };
@@ -38,7 +38,8 @@ static struct arp_entry *arp_lookup(uint32_t ip) {
     return NULL;
 }
 
-static void arp_send(uint16_t op, const uint8_t *dst_mac, uint32_t target_ip, const uint8_t *target_mac) {
+static void arp_send(uint16_t op, const uint8_t *dst_mac, uint32_t target_ip,
+                     const uint8_t *target_mac) {
     uint8_t frame[ETH_FRAME_MAX];
     struct arp_pkt *a = (struct arp_pkt *)(frame + ETH_HLEN);
     a->htype = net_htons(ARP_HTYPE_ETHER);
@@ -102,8 +103,8 @@ void arp_input(const uint8_t *pkt, size_t len) {
         why = NET_DROP_ARP_SHORT;
         goto drop;
     }
-    if (net_ntohs(a->htype) != ARP_HTYPE_ETHER || net_ntohs(a->ptype) != ETH_TYPE_IPV4 || a->hlen != ETH_ALEN ||
-        a->plen != 4) {
+    if (net_ntohs(a->htype) != ARP_HTYPE_ETHER || net_ntohs(a->ptype) != ETH_TYPE_IPV4 ||
+        a->hlen != ETH_ALEN || a->plen != 4) {
         why = NET_DROP_ARP_FORMAT;
         goto drop;
     }
@@ -128,7 +129,8 @@ drop:
 }
 
 int arp_output_ip(uint32_t next_hop, uint8_t *frame, size_t len) {
-    if (next_hop == IP_BROADCAST || (net_state.cfg.up && next_hop == (net_state.cfg.ip | ~net_state.cfg.netmask)))
+    if (next_hop == IP_BROADCAST ||
+        (net_state.cfg.up && next_hop == (net_state.cfg.ip | ~net_state.cfg.netmask)))
         return ether_output(ether_broadcast, ETH_TYPE_IPV4, frame, len);
     struct arp_entry *e = arp_lookup(next_hop);
     if (e)

@@ -10,10 +10,10 @@
 
 enum dhcp_state {
     DHCP_STATE_OFF,
-    DHCP_STATE_SELECTING,   /* DISCOVER sent, waiting for an OFFER */
-    DHCP_STATE_REQUESTING,  /* REQUEST sent, waiting for the ACK */
+    DHCP_STATE_SELECTING,  /* DISCOVER sent, waiting for an OFFER */
+    DHCP_STATE_REQUESTING, /* REQUEST sent, waiting for the ACK */
     DHCP_STATE_BOUND,
-    DHCP_STATE_RENEWING,    /* bound, REQUEST for an extension sent */
+    DHCP_STATE_RENEWING, /* bound, REQUEST for an extension sent */
 };
 
 static struct {
@@ -21,8 +21,8 @@ static struct {
     uint32_t xid;
     uint32_t offer_ip, server_id;
     uint32_t retry_ms, retry_gap_ms;
-    uint32_t deadline_ms;           /* fallback time while not yet bound */
-    uint32_t renew_ms;              /* T1 */
+    uint32_t deadline_ms; /* fallback time while not yet bound */
+    uint32_t renew_ms;    /* T1 */
     uint32_t fallback_ip, fallback_mask, fallback_gw;
 } dhcp;
 
@@ -62,8 +62,8 @@ static void dhcp_send(uint8_t type) {
     static const uint8_t params[] = {DHCP_OPT_SUBNET, DHCP_OPT_ROUTER, DHCP_OPT_LEASE};
     n = dhcp_opt(o, n, DHCP_OPT_PARAM_LIST, params, sizeof(params));
     o[n++] = DHCP_OPT_END;
-    udp_send(dhcp.state == DHCP_STATE_RENEWING ? net_state.cfg.ip : 0, DHCP_CLIENT_PORT, IP_BROADCAST,
-             DHCP_SERVER_PORT, buf, sizeof(*m) + n);
+    udp_send(dhcp.state == DHCP_STATE_RENEWING ? net_state.cfg.ip : 0, DHCP_CLIENT_PORT,
+             IP_BROADCAST, DHCP_SERVER_PORT, buf, sizeof(*m) + n);
 }
 
 static void dhcp_schedule_retry(void) {
@@ -118,18 +118,19 @@ static void dhcp_recv(uint32_t src_ip, uint16_t src_port, const uint8_t *data, s
         dhcp_schedule_retry();
         return;
     }
-    if (type == DHCP_ACK && (dhcp.state == DHCP_STATE_REQUESTING || dhcp.state == DHCP_STATE_RENEWING) && yiaddr) {
+    if (type == DHCP_ACK &&
+        (dhcp.state == DHCP_STATE_REQUESTING || dhcp.state == DHCP_STATE_RENEWING) && yiaddr) {
         bool fresh = dhcp.state == DHCP_STATE_REQUESTING;
         dhcp.state = DHCP_STATE_BOUND;
         if (lease_s == 0 || lease_s > 0x7fffffffu / 1000u)
             lease_s = 3600;
-        dhcp.renew_ms = net_state.now_ms + lease_s * 500u;  /* T1 = lease / 2 */
+        dhcp.renew_ms = net_state.now_ms + lease_s * 500u; /* T1 = lease / 2 */
         if (fresh) {
             net_stack_configure(yiaddr, mask ? mask : 0xffffff00u, router);
             net_state.cfg.dhcp = true;
-            port_log("net: dhcp lease %u.%u.%u.%u gw %u.%u.%u.%u for %u s", yiaddr >> 24, (yiaddr >> 16) & 0xff,
-                     (yiaddr >> 8) & 0xff, yiaddr & 0xff, router >> 24, (router >> 16) & 0xff, (router >> 8) & 0xff,
-                     router & 0xff, lease_s);
+            port_log("net: dhcp lease %u.%u.%u.%u gw %u.%u.%u.%u for %u s", yiaddr >> 24,
+                     (yiaddr >> 16) & 0xff, (yiaddr >> 8) & 0xff, yiaddr & 0xff, router >> 24,
+                     (router >> 16) & 0xff, (router >> 8) & 0xff, router & 0xff, lease_s);
         }
         return;
     }
@@ -149,7 +150,8 @@ void net_dhcp_start(uint32_t fallback_ip, uint32_t fallback_mask, uint32_t fallb
     dhcp.fallback_ip = fallback_ip;
     dhcp.fallback_mask = fallback_mask;
     dhcp.fallback_gw = fallback_gw;
-    dhcp.xid = ((uint32_t)mac[2] << 24 | (uint32_t)mac[3] << 16 | (uint32_t)mac[4] << 8 | mac[5]) ^ net_state.now_ms;
+    dhcp.xid = ((uint32_t)mac[2] << 24 | (uint32_t)mac[3] << 16 | (uint32_t)mac[4] << 8 | mac[5]) ^
+               net_state.now_ms;
     dhcp.state = DHCP_STATE_SELECTING;
     dhcp.retry_gap_ms = DHCP_RETRY_MS;
     dhcp.deadline_ms = net_state.now_ms + DHCP_TIMEOUT_MS;
@@ -167,7 +169,8 @@ void dhcp_timers(void) {
             dhcp.state = DHCP_STATE_OFF;
             net_stack_configure(dhcp.fallback_ip, dhcp.fallback_mask, dhcp.fallback_gw);
             port_log("net: dhcp timed out, static %u.%u.%u.%u", dhcp.fallback_ip >> 24,
-                     (dhcp.fallback_ip >> 16) & 0xff, (dhcp.fallback_ip >> 8) & 0xff, dhcp.fallback_ip & 0xff);
+                     (dhcp.fallback_ip >> 16) & 0xff, (dhcp.fallback_ip >> 8) & 0xff,
+                     dhcp.fallback_ip & 0xff);
         } else if (net_time_after_eq(now, dhcp.retry_ms)) {
             dhcp_send(dhcp.state == DHCP_STATE_SELECTING ? DHCP_DISCOVER : DHCP_REQUEST);
             dhcp_schedule_retry();

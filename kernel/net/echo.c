@@ -9,7 +9,7 @@
 #include "port.h"
 
 struct echo_conn {
-    uint8_t buf[ECHO_BUF_LEN];  /* (len) bytes not yet accepted by tcp_send */
+    uint8_t buf[ECHO_BUF_LEN]; /* (len) bytes not yet accepted by tcp_send */
     size_t len;
     bool peer_done;
 };
@@ -20,7 +20,7 @@ static void echo_flush(struct tcp_conn *c, struct echo_conn *e) {
     size_t n = tcp_send(c, e->buf, e->len);
     memmove(e->buf, e->buf + n, e->len - n);
     e->len -= n;
-    tcp_recv_hold(c, e->len);  /* the peer may not send more than we can echo */
+    tcp_recv_hold(c, e->len); /* the peer may not send more than we can echo */
     if (e->len == 0 && e->peer_done)
         tcp_close(c);
 }

@@ -14,7 +14,8 @@ void ether_input(const uint8_t *frame, size_t len) {
         why = NET_DROP_ETH_SHORT;
         goto drop;
     }
-    if (memcmp(eh->dst, net_state.dev->mac, ETH_ALEN) != 0 && memcmp(eh->dst, ether_broadcast, ETH_ALEN) != 0) {
+    if (memcmp(eh->dst, net_state.dev->mac, ETH_ALEN) != 0 &&
+        memcmp(eh->dst, ether_broadcast, ETH_ALEN) != 0) {
         why = NET_DROP_ETH_NOT_US;
         goto drop;
     }

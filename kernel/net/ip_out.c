@@ -24,7 +24,8 @@ int ip_output(uint32_t src, uint32_t dst, uint8_t proto, uint8_t *frame, size_t 
     ip->dst = net_htonl(dst);
     ip->csum = net_csum_fold(net_csum_add(0, ip, IP_HLEN));
     uint32_t next_hop = dst;
-    if (dst != IP_BROADCAST && cfg->up && (dst & cfg->netmask) != (cfg->ip & cfg->netmask) && cfg->gw)
+    if (dst != IP_BROADCAST && cfg->up && (dst & cfg->netmask) != (cfg->ip & cfg->netmask) &&
+        cfg->gw)
         next_hop = cfg->gw;
     return arp_output_ip(next_hop, frame, ETH_HLEN + IP_HLEN + payload_len);
 }

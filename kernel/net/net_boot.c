@@ -16,7 +16,7 @@
 #include "net/net_param.h"
 #include "subsys.h"
 
-#define NET_LINK_CHECK_MS 1000           /* how often link state changes are looked for */
+#define NET_LINK_CHECK_MS 1000                  /* how often link state changes are looked for */
 #define NET_UP_WAIT_MS (DHCP_TIMEOUT_MS + 1000) /* net_init's bound on waiting for an address */
 #define QEMU_USER_IP NET_IP4(10, 0, 2, 15)
 #define QEMU_USER_GW NET_IP4(10, 0, 2, 2)

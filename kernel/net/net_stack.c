@@ -75,27 +75,33 @@ static const char *const drop_names[NET_DROP_COUNT] = {
 
 size_t net_stats_format(char *buf, size_t cap) {
     size_t n = 0;
-#define EMIT(...)                                                              \
-    do {                                                                       \
-        int w = snprintf(buf + MIN(n, cap), n < cap ? cap - n : 0, __VA_ARGS__); \
-        if (w > 0)                                                             \
-            n += (size_t)w;                                                    \
+#define EMIT(...)                                                                                  \
+    do {                                                                                           \
+        int w = snprintf(buf + MIN(n, cap), n < cap ? cap - n : 0, __VA_ARGS__);                   \
+        if (w > 0)                                                                                 \
+            n += (size_t)w;                                                                        \
     } while (0)
     const struct net_stats *s = &net_stats;
-    EMIT("# TYPE cllm_net_rx_frames_total counter\ncllm_net_rx_frames_total %llu\n", (unsigned long long)s->rx_frames);
-    EMIT("# TYPE cllm_net_rx_bytes_total counter\ncllm_net_rx_bytes_total %llu\n", (unsigned long long)s->rx_bytes);
-    EMIT("# TYPE cllm_net_tx_frames_total counter\ncllm_net_tx_frames_total %llu\n", (unsigned long long)s->tx_frames);
-    EMIT("# TYPE cllm_net_tx_bytes_total counter\ncllm_net_tx_bytes_total %llu\n", (unsigned long long)s->tx_bytes);
+    EMIT("# TYPE cllm_net_rx_frames_total counter\ncllm_net_rx_frames_total %llu\n",
+         (unsigned long long)s->rx_frames);
+    EMIT("# TYPE cllm_net_rx_bytes_total counter\ncllm_net_rx_bytes_total %llu\n",
+         (unsigned long long)s->rx_bytes);
+    EMIT("# TYPE cllm_net_tx_frames_total counter\ncllm_net_tx_frames_total %llu\n",
+         (unsigned long long)s->tx_frames);
+    EMIT("# TYPE cllm_net_tx_bytes_total counter\ncllm_net_tx_bytes_total %llu\n",
+         (unsigned long long)s->tx_bytes);
     EMIT("# TYPE cllm_net_drops_total counter\n");
     for (size_t i = 0; i < NET_DROP_COUNT; i++)
-        EMIT("cllm_net_drops_total{reason=\"%s\"} %llu\n", drop_names[i], (unsigned long long)s->drops[i]);
+        EMIT("cllm_net_drops_total{reason=\"%s\"} %llu\n", drop_names[i],
+             (unsigned long long)s->drops[i]);
     EMIT("# TYPE cllm_net_tcp_accepted_total counter\ncllm_net_tcp_accepted_total %llu\n",
          (unsigned long long)s->tcp_accepted);
     EMIT("# TYPE cllm_net_tcp_retransmits_total counter\ncllm_net_tcp_retransmits_total %llu\n",
          (unsigned long long)s->tcp_retransmits);
     EMIT("# TYPE cllm_net_tcp_resets_sent_total counter\ncllm_net_tcp_resets_sent_total %llu\n",
          (unsigned long long)s->tcp_resets_sent);
-    EMIT("# TYPE cllm_net_tcp_fast_retransmits_total counter\ncllm_net_tcp_fast_retransmits_total %llu\n",
+    EMIT("# TYPE cllm_net_tcp_fast_retransmits_total counter\ncllm_net_tcp_fast_retransmits_total "
+         "%llu\n",
          (unsigned long long)s->tcp_fast_retransmits);
     EMIT("# TYPE cllm_net_tcp_out_of_order_total counter\ncllm_net_tcp_out_of_order_total %llu\n",
          (unsigned long long)s->tcp_ooo_queued);
@@ -107,9 +113,11 @@ size_t net_stats_format(char *buf, size_t cap) {
          (unsigned long long)s->tcp_syn_cookies_accepted);
     EMIT("# TYPE cllm_net_icmp_echo_replies_total counter\ncllm_net_icmp_echo_replies_total %llu\n",
          (unsigned long long)s->icmp_echo_replies);
-    EMIT("# TYPE cllm_net_tcp_connections gauge\ncllm_net_tcp_connections %u\n", (unsigned)s->tcp_conns);
+    EMIT("# TYPE cllm_net_tcp_connections gauge\ncllm_net_tcp_connections %u\n",
+         (unsigned)s->tcp_conns);
     EMIT("# TYPE cllm_net_tcp_buffers gauge\ncllm_net_tcp_buffers %u\n", (unsigned)s->tcp_buffers);
-    EMIT("# TYPE cllm_net_tcp_half_open gauge\ncllm_net_tcp_half_open %u\n", (unsigned)s->tcp_half_open);
+    EMIT("# TYPE cllm_net_tcp_half_open gauge\ncllm_net_tcp_half_open %u\n",
+         (unsigned)s->tcp_half_open);
 #undef EMIT
     return n;
 }

@@ -32,8 +32,8 @@ int netdev_register(struct netdev *d) {
     }
     devices[n_devices++] = d;
     const uint8_t *m = d->mac;
-    port_log("net: %s %02x:%02x:%02x:%02x:%02x:%02x link %s", d->name, m[0], m[1], m[2], m[3], m[4], m[5],
-             d->ops->link_up(d) ? "up" : "down");
+    port_log("net: %s %02x:%02x:%02x:%02x:%02x:%02x link %s", d->name, m[0], m[1], m[2], m[3], m[4],
+             m[5], d->ops->link_up(d) ? "up" : "down");
     return 0;
 }
 

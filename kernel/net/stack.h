@@ -15,23 +15,27 @@
 #include "net/prot/ip.h"
 #include "port.h"
 
-#define NET_IP_PAYLOAD_OFF (ETH_HLEN + IP_HLEN)     /* where a transport header starts */
-#define NET_IP_PAYLOAD_MAX (ETH_MTU - IP_HLEN)      /* bytes after the IP header */
+#define NET_IP_PAYLOAD_OFF (ETH_HLEN + IP_HLEN) /* where a transport header starts */
+#define NET_IP_PAYLOAD_MAX (ETH_MTU - IP_HLEN)  /* bytes after the IP header */
 
 struct net_state {
     struct netdev *dev;
     struct net_config cfg;
-    uint32_t now_ms;    /* the stack's clock, set by net_stack_poll/net_stack_init */
-    uint16_t ip_id;     /* next IPv4 identification */
+    uint32_t now_ms; /* the stack's clock, set by net_stack_poll/net_stack_init */
+    uint16_t ip_id;  /* next IPv4 identification */
 };
 
 extern struct net_state net_state;
 
 /* Count one dropped packet. */
-static inline void net_drop(enum net_drop why) { net_stats.drops[why]++; }
+static inline void net_drop(enum net_drop why) {
+    net_stats.drops[why]++;
+}
 
 /* Serial-number time comparison for the wrapping millisecond clock. */
-static inline bool net_time_after_eq(uint32_t a, uint32_t b) { return (int32_t)(a - b) >= 0; }
+static inline bool net_time_after_eq(uint32_t a, uint32_t b) {
+    return (int32_t)(a - b) >= 0;
+}
 
 /* checksum.c: the Internet checksum (RFC 1071). Sum 16-bit words, then fold. */
 uint32_t net_csum_add(uint32_t sum, const void *data, size_t len);

@@ -10,7 +10,7 @@
 #include "tcp_int.h"
 
 struct tcp_listener {
-    uint16_t port;  /* 0 = free */
+    uint16_t port; /* 0 = free */
     const struct tcp_handler *h;
 };
 
@@ -189,7 +189,8 @@ uint32_t tcp_rcv_window(const struct tcp_conn *c) {
 
 void tcp_recv_hold(struct tcp_conn *c, size_t held) {
     c->rcv_held = (uint32_t)MIN(held, (size_t)TCP_RCV_WND);
-    if (c->state != TCP_STATE_ESTABLISHED && c->state != TCP_STATE_FIN_WAIT_1 && c->state != TCP_STATE_FIN_WAIT_2)
+    if (c->state != TCP_STATE_ESTABLISHED && c->state != TCP_STATE_FIN_WAIT_1 &&
+        c->state != TCP_STATE_FIN_WAIT_2)
         return;
     /* Window update once it grew by a useful amount (receiver-side SWS avoidance). */
     uint32_t advertised = seq_gt(c->rcv_adv, c->rcv_nxt) ? c->rcv_adv - c->rcv_nxt : 0;
@@ -209,8 +210,8 @@ void tcp_rexmit_arm(struct tcp_conn *c) {
 /* ---- public API (net/tcp.h) ---- */
 
 static bool tcp_can_send(const struct tcp_conn *c) {
-    return (c->state == TCP_STATE_ESTABLISHED || c->state == TCP_STATE_CLOSE_WAIT) && !c->fin_queued &&
-           c->sndbuf;
+    return (c->state == TCP_STATE_ESTABLISHED || c->state == TCP_STATE_CLOSE_WAIT) &&
+           !c->fin_queued && c->sndbuf;
 }
 
 size_t tcp_send_space(const struct tcp_conn *c) {
@@ -247,7 +248,8 @@ void tcp_close(struct tcp_conn *c) {
 }
 
 void tcp_abort(struct tcp_conn *c) {
-    if (c->state == TCP_STATE_FREE || c->state == TCP_STATE_CLOSED || c->state == TCP_STATE_TIME_WAIT)
+    if (c->state == TCP_STATE_FREE || c->state == TCP_STATE_CLOSED ||
+        c->state == TCP_STATE_TIME_WAIT)
         return;
     tcp_send_rst_conn(c);
     tcp_conn_finish(c);
@@ -275,7 +277,9 @@ uint16_t tcp_peer_port(const struct tcp_conn *c) {
 static const uint16_t tcp_cookie_mss[4] = {TCP_MSS_DEFAULT, 1220, 1440, TCP_MSS_LOCAL};
 static uint64_t tcp_cookie_key[2];
 
-static inline uint64_t tcp_rotl64(uint64_t x, int b) { return x << b | x >> (64 - b); }
+static inline uint64_t tcp_rotl64(uint64_t x, int b) {
+    return x << b | x >> (64 - b);
+}
 
 static void tcp_sip_round(uint64_t v[4]) {
     v[0] += v[1];
@@ -366,7 +370,7 @@ static void tcp_retransmit(struct tcp_conn *c) {
     c->retries++;
     net_stats.tcp_retransmits++;
     c->rto = MIN(c->rto * 2, (uint32_t)TCP_RTO_MAX_MS);
-    c->rtt_timing = false;  /* Karn: never time a retransmitted segment */
+    c->rtt_timing = false; /* Karn: never time a retransmitted segment */
     uint32_t flight = c->snd_max - c->snd_una;
     c->ssthresh = MAX(flight / 2, 2u * c->mss);
     c->cwnd = c->mss;
@@ -402,8 +406,10 @@ void tcp_timers(void) {
             tcp_retransmit(c);
             continue;
         }
-        if ((c->state == TCP_STATE_ESTABLISHED || c->state == TCP_STATE_CLOSE_WAIT) && !c->rexmit_armed &&
-            net_time_after_eq(now, c->last_rx_ms + TCP_KEEPALIVE_IDLE_MS + c->ka_probes * TCP_KEEPALIVE_INTVL_MS)) {
+        if ((c->state == TCP_STATE_ESTABLISHED || c->state == TCP_STATE_CLOSE_WAIT) &&
+            !c->rexmit_armed &&
+            net_time_after_eq(now, c->last_rx_ms + TCP_KEEPALIVE_IDLE_MS +
+                                       c->ka_probes * TCP_KEEPALIVE_INTVL_MS)) {
             if (c->ka_probes >= TCP_KEEPALIVE_PROBES) {
                 tcp_send_rst_conn(c);
                 tcp_conn_finish(c);

@@ -14,8 +14,8 @@ struct tcp_seg {
     uint8_t flags;
     uint16_t wnd;
     const uint8_t *data;
-    uint32_t len;      /* data bytes */
-    uint16_t mss;      /* from the option, 0 if absent */
+    uint32_t len; /* data bytes */
+    uint16_t mss; /* from the option, 0 if absent */
 };
 
 static uint16_t tcp_parse_mss(const uint8_t *opt, size_t n) {
@@ -144,8 +144,9 @@ static bool tcp_fin_acked(const struct tcp_conn *c) {
 
 /* Move queued out-of-order segments that became in-order to the application. */
 static bool tcp_deliver(struct tcp_conn *c, const uint8_t *data, uint32_t len) {
-    if (len && c->attached && (c->state == TCP_STATE_ESTABLISHED || c->state == TCP_STATE_FIN_WAIT_1 ||
-                               c->state == TCP_STATE_FIN_WAIT_2)) {
+    if (len && c->attached &&
+        (c->state == TCP_STATE_ESTABLISHED || c->state == TCP_STATE_FIN_WAIT_1 ||
+         c->state == TCP_STATE_FIN_WAIT_2)) {
         c->rcv_nxt += len;
         c->h->on_recv(c, c->ctx, data, len);
     } else {
@@ -158,7 +159,7 @@ static void tcp_ooo_store(struct tcp_conn *c, const struct tcp_seg *s, bool fin)
     struct tcp_ooo *slot = NULL;
     for (size_t i = 0; i < TCP_OOO_SEGS; i++) {
         if (c->ooo[i].data && c->ooo[i].seq == s->seq && c->ooo[i].len >= s->len)
-            return;  /* already have it */
+            return; /* already have it */
         if (!c->ooo[i].data && !slot)
             slot = &c->ooo[i];
     }
@@ -199,7 +200,7 @@ static bool tcp_ooo_drain(struct tcp_conn *c) {
                 continue;
             uint32_t end = o->seq + o->len;
             if (seq_le(end, c->rcv_nxt) && !(o->fin && end == c->rcv_nxt)) {
-                tcp_ooo_free(c, o);  /* wholly old */
+                tcp_ooo_free(c, o); /* wholly old */
                 continue;
             }
             if (seq_gt(o->seq, c->rcv_nxt))
@@ -207,7 +208,7 @@ static bool tcp_ooo_drain(struct tcp_conn *c) {
             uint32_t skip = c->rcv_nxt - o->seq;
             uint8_t *data = o->data;
             bool fin = o->fin;
-            o->data = NULL;  /* detach before the callback, free after */
+            o->data = NULL; /* detach before the callback, free after */
             bool alive = tcp_deliver(c, data + skip, o->len - skip);
             port_free(data);
             net_stats.tcp_buffers--;
@@ -260,7 +261,7 @@ static void tcp_conn_input(struct tcp_conn *c, struct tcp_seg *s) {
             tcp_conn_finish(c);
             return;
         }
-        if (s->flags & TCP_FIN) {  /* our last ACK was lost: repeat it, restart 2MSL */
+        if (s->flags & TCP_FIN) { /* our last ACK was lost: repeat it, restart 2MSL */
             tcp_send_ack(c);
             c->linger_at = net_state.now_ms + TCP_TIME_WAIT_MS;
             return;
@@ -268,8 +269,9 @@ static void tcp_conn_input(struct tcp_conn *c, struct tcp_seg *s) {
         why = NET_DROP_TCP_STATE;
         goto drop;
     }
-    if (c->state == TCP_STATE_SYN_RCVD && (s->flags & TCP_SYN) && !(s->flags & TCP_ACK) && s->seq == c->irs) {
-        tcp_send_synack(c);  /* the peer's SYN again: our SYN+ACK was lost */
+    if (c->state == TCP_STATE_SYN_RCVD && (s->flags & TCP_SYN) && !(s->flags & TCP_ACK) &&
+        s->seq == c->irs) {
+        tcp_send_synack(c); /* the peer's SYN again: our SYN+ACK was lost */
         return;
     }
     /* Acceptability (RFC 793 p.69): some part of the segment inside the window. */
@@ -286,7 +288,7 @@ static void tcp_conn_input(struct tcp_conn *c, struct tcp_seg *s) {
     c->ka_probes = 0;
     if (s->flags & TCP_RST) {
         if (s->seq != c->rcv_nxt) {
-            tcp_send_ack(c);  /* RFC 5961: a challenge ACK for an inexact reset */
+            tcp_send_ack(c); /* RFC 5961: a challenge ACK for an inexact reset */
             why = NET_DROP_TCP_OUT_OF_WINDOW;
             goto drop;
         }
@@ -294,7 +296,7 @@ static void tcp_conn_input(struct tcp_conn *c, struct tcp_seg *s) {
         return;
     }
     if (s->flags & TCP_SYN) {
-        tcp_send_ack(c);  /* RFC 5961 challenge ACK for a SYN in a synchronized state */
+        tcp_send_ack(c); /* RFC 5961 challenge ACK for a SYN in a synchronized state */
         why = NET_DROP_TCP_STATE;
         goto drop;
     }
@@ -306,7 +308,8 @@ static void tcp_conn_input(struct tcp_conn *c, struct tcp_seg *s) {
     /* ACK */
     if (c->state == TCP_STATE_SYN_RCVD) {
         if (s->ack != c->iss + 1) {
-            tcp_send_rst(c->local_ip, c->remote_ip, c->local_port, c->remote_port, s->ack, 0, TCP_RST);
+            tcp_send_rst(c->local_ip, c->remote_ip, c->local_port, c->remote_port, s->ack, 0,
+                         TCP_RST);
             why = NET_DROP_TCP_BAD_ACK;
             goto drop;
         }
@@ -332,8 +335,8 @@ static void tcp_conn_input(struct tcp_conn *c, struct tcp_seg *s) {
             if (c->state == TCP_STATE_CLOSED)
                 return;
         }
-    } else if (s->ack == c->snd_una && s->len == 0 && !(s->flags & TCP_FIN) && s->wnd == c->snd_wnd &&
-               c->snd_una != c->snd_max) {
+    } else if (s->ack == c->snd_una && s->len == 0 && !(s->flags & TCP_FIN) &&
+               s->wnd == c->snd_wnd && c->snd_una != c->snd_max) {
         if (++c->dupacks == TCP_DUPACK_THRESH) {
             uint32_t flight = c->snd_max - c->snd_una;
             c->ssthresh = MAX(flight / 2, 2u * c->mss);
@@ -371,12 +374,13 @@ static void tcp_conn_input(struct tcp_conn *c, struct tcp_seg *s) {
     /* Data and FIN */
     if (s->len == 0 && !(s->flags & TCP_FIN))
         goto out;
-    if (c->state == TCP_STATE_CLOSE_WAIT || c->state == TCP_STATE_CLOSING || c->state == TCP_STATE_LAST_ACK) {
-        c->ack_now = true;  /* the peer already sent FIN: nothing new can come */
+    if (c->state == TCP_STATE_CLOSE_WAIT || c->state == TCP_STATE_CLOSING ||
+        c->state == TCP_STATE_LAST_ACK) {
+        c->ack_now = true; /* the peer already sent FIN: nothing new can come */
         goto out;
     }
     bool fin = (s->flags & TCP_FIN) != 0;
-    if (seq_lt(s->seq, c->rcv_nxt)) {  /* trim what we already have */
+    if (seq_lt(s->seq, c->rcv_nxt)) { /* trim what we already have */
         uint32_t skip = c->rcv_nxt - s->seq;
         if (skip >= s->len + (fin ? 1 : 0)) {
             c->ack_now = true;
@@ -387,14 +391,14 @@ static void tcp_conn_input(struct tcp_conn *c, struct tcp_seg *s) {
         s->len -= skip;
         s->seq += skip;
     }
-    if (seq_gt(s->seq + s->len, wnd_end)) {  /* trim what does not fit the window */
+    if (seq_gt(s->seq + s->len, wnd_end)) { /* trim what does not fit the window */
         s->len = wnd_end - s->seq;
         fin = false;
     }
     c->ack_now = true;
     if (s->seq != c->rcv_nxt) {
         tcp_ooo_store(c, s, fin);
-        goto out;  /* the immediate duplicate ACK tells the peer what is missing */
+        goto out; /* the immediate duplicate ACK tells the peer what is missing */
     }
     if (!tcp_deliver(c, s->data, s->len))
         return;
@@ -425,7 +429,8 @@ void tcp_input(uint32_t src, uint32_t dst, const uint8_t *pkt, size_t len) {
         why = NET_DROP_TCP_SHORT;
         goto drop;
     }
-    if (net_csum_fold(net_csum_add(net_csum_pseudo(src, dst, IP_PROTO_TCP, (uint16_t)len), pkt, len)) != 0) {
+    if (net_csum_fold(
+            net_csum_add(net_csum_pseudo(src, dst, IP_PROTO_TCP, (uint16_t)len), pkt, len)) != 0) {
         why = NET_DROP_TCP_CHECKSUM;
         goto drop;
     }
@@ -440,9 +445,9 @@ void tcp_input(uint32_t src, uint32_t dst, const uint8_t *pkt, size_t len) {
     };
     uint16_t sport = net_ntohs(t->sport), dport = net_ntohs(t->dport);
     struct tcp_conn *c = tcp_conn_find(src, sport, dst, dport);
-    if (c && c->state == TCP_STATE_TIME_WAIT && (s.flags & (TCP_SYN | TCP_ACK | TCP_RST)) == TCP_SYN &&
-        seq_gt(s.seq, c->rcv_nxt)) {
-        tcp_conn_finish(c);  /* a new incarnation of the same 4-tuple: TIME_WAIT may end early */
+    if (c && c->state == TCP_STATE_TIME_WAIT &&
+        (s.flags & (TCP_SYN | TCP_ACK | TCP_RST)) == TCP_SYN && seq_gt(s.seq, c->rcv_nxt)) {
+        tcp_conn_finish(c); /* a new incarnation of the same 4-tuple: TIME_WAIT may end early */
         c = NULL;
     }
     if (c) {
@@ -468,7 +473,8 @@ void tcp_input(uint32_t src, uint32_t dst, const uint8_t *pkt, size_t len) {
         if (s.flags & TCP_ACK)
             tcp_send_rst(dst, src, dport, sport, s.ack, 0, TCP_RST);
         else
-            tcp_send_rst(dst, src, dport, sport, 0, s.seq + s.len + ((s.flags & (TCP_SYN | TCP_FIN)) ? 1 : 0),
+            tcp_send_rst(dst, src, dport, sport, 0,
+                         s.seq + s.len + ((s.flags & (TCP_SYN | TCP_FIN)) ? 1 : 0),
                          TCP_RST | TCP_ACK);
     }
     why = h ? NET_DROP_TCP_STATE : NET_DROP_TCP_NO_LISTENER;

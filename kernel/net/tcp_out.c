@@ -6,8 +6,9 @@
  */
 #include "tcp_int.h"
 
-static void tcp_emit(uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport, uint32_t seq, uint32_t ack,
-                     uint8_t flags, struct tcp_conn *c, uint32_t data_seq, uint32_t len, bool mss_opt) {
+static void tcp_emit(uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport, uint32_t seq,
+                     uint32_t ack, uint8_t flags, struct tcp_conn *c, uint32_t data_seq,
+                     uint32_t len, bool mss_opt) {
     uint8_t frame[ETH_FRAME_MAX];
     struct tcp_hdr *t = (struct tcp_hdr *)(frame + NET_IP_PAYLOAD_OFF);
     size_t hlen = TCP_HLEN + (mss_opt ? TCP_OPT_MSS_LEN : 0);
@@ -34,7 +35,7 @@ static void tcp_emit(uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport,
         p += TCP_OPT_MSS_LEN;
     }
     if (len) {
-        uint32_t at = data_seq & (TCP_SND_BUF - 1);  /* the ring holds seq s at s mod size */
+        uint32_t at = data_seq & (TCP_SND_BUF - 1); /* the ring holds seq s at s mod size */
         uint32_t first = MIN(len, TCP_SND_BUF - at);
         memcpy(p, c->sndbuf + at, first);
         memcpy(p + first, c->sndbuf, len - first);
@@ -44,8 +45,8 @@ static void tcp_emit(uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport,
     ip_output(src, dst, IP_PROTO_TCP, frame, tlen);
 }
 
-void tcp_send_rst(uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport, uint32_t seq, uint32_t ack,
-                  uint8_t flags) {
+void tcp_send_rst(uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport, uint32_t seq,
+                  uint32_t ack, uint8_t flags) {
     net_stats.tcp_resets_sent++;
     tcp_emit(src, dst, sport, dport, seq, ack, flags, NULL, 0, 0, false);
 }
@@ -56,8 +57,8 @@ void tcp_send_rst_conn(struct tcp_conn *c) {
 }
 
 void tcp_send_synack(struct tcp_conn *c) {
-    tcp_emit(c->local_ip, c->remote_ip, c->local_port, c->remote_port, c->iss, c->rcv_nxt, TCP_SYN | TCP_ACK, c, 0,
-             0, true);
+    tcp_emit(c->local_ip, c->remote_ip, c->local_port, c->remote_port, c->iss, c->rcv_nxt,
+             TCP_SYN | TCP_ACK, c, 0, 0, true);
     c->snd_nxt = c->iss + 1;
     if (seq_gt(c->snd_nxt, c->snd_max))
         c->snd_max = c->snd_nxt;
@@ -66,30 +67,31 @@ void tcp_send_synack(struct tcp_conn *c) {
 
 void tcp_send_ack(struct tcp_conn *c) {
     c->ack_now = false;
-    tcp_emit(c->local_ip, c->remote_ip, c->local_port, c->remote_port, c->snd_nxt, c->rcv_nxt, TCP_ACK, c, 0, 0,
-             false);
+    tcp_emit(c->local_ip, c->remote_ip, c->local_port, c->remote_port, c->snd_nxt, c->rcv_nxt,
+             TCP_ACK, c, 0, 0, false);
 }
 
 void tcp_send_data(struct tcp_conn *c, uint32_t seq, uint32_t len) {
     c->ack_now = false;
-    tcp_emit(c->local_ip, c->remote_ip, c->local_port, c->remote_port, seq, c->rcv_nxt, TCP_ACK | TCP_PSH, c, seq,
-             len, false);
+    tcp_emit(c->local_ip, c->remote_ip, c->local_port, c->remote_port, seq, c->rcv_nxt,
+             TCP_ACK | TCP_PSH, c, seq, len, false);
 }
 
 void tcp_send_keepalive(struct tcp_conn *c) {
-    tcp_emit(c->local_ip, c->remote_ip, c->local_port, c->remote_port, c->snd_nxt - 1, c->rcv_nxt, TCP_ACK, c, 0,
-             0, false);
+    tcp_emit(c->local_ip, c->remote_ip, c->local_port, c->remote_port, c->snd_nxt - 1, c->rcv_nxt,
+             TCP_ACK, c, 0, 0, false);
 }
 
 static void tcp_send_fin(struct tcp_conn *c) {
     c->ack_now = false;
-    tcp_emit(c->local_ip, c->remote_ip, c->local_port, c->remote_port, c->snd_nxt, c->rcv_nxt, TCP_FIN | TCP_ACK,
-             c, 0, 0, false);
+    tcp_emit(c->local_ip, c->remote_ip, c->local_port, c->remote_port, c->snd_nxt, c->rcv_nxt,
+             TCP_FIN | TCP_ACK, c, 0, 0, false);
 }
 
 void tcp_output(struct tcp_conn *c) {
     bool sending = c->state == TCP_STATE_ESTABLISHED || c->state == TCP_STATE_CLOSE_WAIT ||
-                   c->state == TCP_STATE_FIN_WAIT_1 || c->state == TCP_STATE_CLOSING || c->state == TCP_STATE_LAST_ACK;
+                   c->state == TCP_STATE_FIN_WAIT_1 || c->state == TCP_STATE_CLOSING ||
+                   c->state == TCP_STATE_LAST_ACK;
     if (sending && c->sndbuf) {
         uint32_t data_end = c->buf_seq + c->snd_len;
         uint32_t wnd = MIN(c->snd_wnd, c->cwnd);
@@ -121,8 +123,8 @@ void tcp_output(struct tcp_conn *c) {
                 tcp_rexmit_arm(c);
         }
         /* Data waits behind a zero window with nothing in flight: probe later. */
-        if (c->snd_wnd == 0 && seq_lt(c->snd_nxt, data_end) && c->snd_nxt == c->snd_una && !c->persist_armed &&
-            !c->rexmit_armed) {
+        if (c->snd_wnd == 0 && seq_lt(c->snd_nxt, data_end) && c->snd_nxt == c->snd_una &&
+            !c->persist_armed && !c->rexmit_armed) {
             c->persist_armed = true;
             c->persist_at = net_state.now_ms + MAX(c->rto, (uint32_t)TCP_PERSIST_MS);
         }

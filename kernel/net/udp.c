@@ -7,7 +7,7 @@
 #include "net/udp.h"
 
 struct udp_binding {
-    uint16_t port;  /* 0 = free */
+    uint16_t port; /* 0 = free */
     udp_recv_fn fn;
 };
 
@@ -63,7 +63,8 @@ drop:
     net_drop(why);
 }
 
-int udp_send(uint32_t src_ip, uint16_t sport, uint32_t dst_ip, uint16_t dport, const void *data, size_t len) {
+int udp_send(uint32_t src_ip, uint16_t sport, uint32_t dst_ip, uint16_t dport, const void *data,
+             size_t len) {
     if (len > NET_IP_PAYLOAD_MAX - UDP_HLEN)
         return -1;
     if (src_ip == 0)
@@ -76,7 +77,8 @@ int udp_send(uint32_t src_ip, uint16_t sport, uint32_t dst_ip, uint16_t dport, c
     u->len = net_htons(ulen);
     u->csum = 0;
     memcpy(frame + NET_IP_PAYLOAD_OFF + UDP_HLEN, data, len);
-    uint16_t c = net_csum_fold(net_csum_add(net_csum_pseudo(src_ip, dst_ip, IP_PROTO_UDP, ulen), u, ulen));
+    uint16_t c =
+        net_csum_fold(net_csum_add(net_csum_pseudo(src_ip, dst_ip, IP_PROTO_UDP, ulen), u, ulen));
     u->csum = c ? c : 0xffff;
     /* ip_output treats src 0 as "the interface address"; DHCP needs a literal 0.0.0.0,
      * which the header keeps because the interface has no address yet. */

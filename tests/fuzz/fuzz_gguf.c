@@ -33,7 +33,8 @@ static void fuzz_tokenizer(const struct model *m) {
     int n = tokenizer_encode_special(&t, text, sizeof(text) - 1, true, ids, 64);
     char piece[TOKENIZER_PIECE_MAX];
     for (int i = 0; i < n; i++)
-        if (tokenizer_decode(&t, i ? ids[i - 1] : -1, ids[i], piece, sizeof(piece)) > (int)sizeof(piece))
+        if (tokenizer_decode(&t, i ? ids[i - 1] : -1, ids[i], piece, sizeof(piece)) >
+            (int)sizeof(piece))
             abort();
     tokenizer_free(&t);
 }

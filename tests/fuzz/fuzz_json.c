@@ -41,7 +41,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     write_doc(&b, again.root);
     json_doc_free(&again);
     if (!b.failed && (a.len != b.len || memcmp(a.data, b.data, a.len) != 0)) {
-        fprintf(stderr, "round trip differs:\n%.*s\n%.*s\n", (int)a.len, a.data, (int)b.len, b.data);
+        fprintf(stderr, "round trip differs:\n%.*s\n%.*s\n", (int)a.len, a.data, (int)b.len,
+                b.data);
         abort();
     }
     hbuf_free(&a);

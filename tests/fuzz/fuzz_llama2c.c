@@ -45,7 +45,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         goto out;
     }
     struct tokenizer t;
-    if (tokenizer_load_llama2c(&t, tok_bytes, size - n_model, m.cfg.vocab_size, err, sizeof(err)) == 0) {
+    if (tokenizer_load_llama2c(&t, tok_bytes, size - n_model, m.cfg.vocab_size, err, sizeof(err)) ==
+        0) {
         static const char text[] = "Once upon a time \xe2\x96\x81\xf0\x9f\x98\x80";
         int ids[64];
         int n = tokenizer_encode(&t, text, sizeof(text) - 1, true, ids, 64);

@@ -31,7 +31,7 @@
 #define PEER_ISS 5000u
 
 static uint32_t now_ms = 1000;
-static uint32_t stack_seq;   /* seq + length of the stack's last TCP segment */
+static uint32_t stack_seq; /* seq + length of the stack's last TCP segment */
 static uint32_t peer_seq = PEER_ISS;
 
 static int fake_send(struct netdev *d, const void *frame, size_t len) {
@@ -53,8 +53,12 @@ static int fake_send(struct netdev *d, const void *frame, size_t len) {
                 !!(t->flags & TCP_FIN);
     return 0;
 }
-static int fake_poll(struct netdev *d, netdev_rx_fn rx, int budget) { return 0; }
-static bool fake_link(struct netdev *d) { return true; }
+static int fake_poll(struct netdev *d, netdev_rx_fn rx, int budget) {
+    return 0;
+}
+static bool fake_link(struct netdev *d) {
+    return true;
+}
 static const struct netdev_ops fake_ops = {fake_send, fake_poll, fake_link};
 static struct netdev fake_dev = {"fake", {0x02, 0, 0, 0, 0, 0x01}, &fake_ops, NULL};
 static const uint8_t peer_mac[6] = {0x02, 0, 0, 0, 0, 0x02};
@@ -136,8 +140,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         abort();
     /* The peer's MAC is known, so replies need no ARP round trip. */
     static const uint8_t gratuitous_arp[42] = {
-        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0, 0, 0, 0, 0x02, 0x08, 0x06, 0, 1, 8, 0, 6, 4,
-        0, 2, 0x02, 0, 0, 0, 0, 0x02, 10, 0, 0, 2, 0x02, 0, 0, 0, 0, 0x01, 10, 0, 0, 1};
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0, 0,    0,    0,  0x02, 0x08, 0x06,
+        0,    1,    8,    0,    6,    4,    0,    2, 0x02, 0,    0,  0,    0,    0x02,
+        10,   0,    0,    2,    0x02, 0,    0,    0, 0,    0x01, 10, 0,    0,    1};
     net_input(gratuitous_arp, sizeof(gratuitous_arp));
     peer_seq = PEER_ISS;
     stack_seq = 0;

@@ -14,8 +14,8 @@
 #include <sys/mman.h>
 
 #include "acpi.h"
-#include "host_expect.h"
 #include "bootinfo.h"
+#include "host_expect.h"
 #include "kernel.h"
 #include "mm.h"
 
@@ -29,13 +29,13 @@
 static uint8_t *rom, *ram;
 
 bool vm_is_mapped(uintptr_t a) {
-    return (a >= ROM_LO && a < ROM_LO + ROM_LEN) || (a >= (uintptr_t)ram && a < (uintptr_t)ram + RAM_LEN);
+    return (a >= ROM_LO && a < ROM_LO + ROM_LEN) ||
+           (a >= (uintptr_t)ram && a < (uintptr_t)ram + RAM_LEN);
 }
 
 const struct bootinfo *bootinfo_get(void) {
     return NULL;
 }
-
 
 static uint8_t *at(uint32_t addr) {
     return (uint8_t *)(uintptr_t)addr;
@@ -134,7 +134,8 @@ static void test_acpi(void) {
     EXPECT(find(&t, &why), "good MADT refused: %s", why);
     EXPECT(t.n == 3 && t.apic_id[0] == 0 && t.apic_id[1] == 1 && t.apic_id[2] == 5,
            "processors n=%zu", t.n);
-    EXPECT(t.lapic_base == 0xFEE00000u && strcmp(t.source, "ACPI MADT") == 0, "base %x", t.lapic_base);
+    EXPECT(t.lapic_base == 0xFEE00000u && strcmp(t.source, "ACPI MADT") == 0, "base %x",
+           t.lapic_base);
 
     /* Local APIC address override (type 5). */
     uint8_t *m = madt_good();
@@ -300,7 +301,8 @@ static void test_fuzz(void) {
 int main(void) {
     rom = mmap((void *)(uintptr_t)ROM_LO, ROM_LEN, PROT_READ | PROT_WRITE,
                MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
-    ram = mmap(NULL, RAM_LEN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
+    ram =
+        mmap(NULL, RAM_LEN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
     if (rom != (uint8_t *)(uintptr_t)ROM_LO || ram == MAP_FAILED) {
         printf("acpi: cannot map the BIOS area at 0x%x\n", ROM_LO);
         return 2;

@@ -67,7 +67,8 @@ int main(int argc, char **argv) {
     }
     port_free(src);
     struct grammar_state s, t;
-    if (grammar_state_init(&s, g, err, sizeof(err)) || grammar_state_init(&t, g, err, sizeof(err))) {
+    if (grammar_state_init(&s, g, err, sizeof(err)) ||
+        grammar_state_init(&t, g, err, sizeof(err))) {
         printf("error: %s\n", err);
         return 1;
     }

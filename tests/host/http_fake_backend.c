@@ -23,11 +23,11 @@ static unsigned long fake_started; /* generations run so far, for harness_metric
 struct fake_gen {
     int prompt[FAKE_CTX];
     int n_prompt;
-    int pos;            /* next prompt byte to echo */
+    int pos; /* next prompt byte to echo */
     int n_gen;
     bool prompt_done;
     struct gen_params p;
-    char text[4096];    /* everything generated, for stop-string matching */
+    char text[4096]; /* everything generated, for stop-string matching */
     size_t n_text;
     size_t released;
     enum gen_finish finish;
@@ -108,8 +108,8 @@ static size_t fake_chat(const struct chat_message *msgs, size_t n, char *out, si
     return len;
 }
 
-static void *fake_gen_start(const int *prompt, int n, const struct gen_params *p,
-                            enum gen_err *why, char *err, size_t errlen) {
+static void *fake_gen_start(const int *prompt, int n, const struct gen_params *p, enum gen_err *why,
+                            char *err, size_t errlen) {
     if (n <= 0 || n > FAKE_CTX) {
         *why = GEN_ERR_REQUEST;
         snprintf(err, errlen, "prompt has %d tokens, the context holds %d", n, FAKE_CTX);
@@ -252,8 +252,10 @@ int harness_gen_active(void) {
 }
 
 size_t harness_metrics(char *buf, size_t cap) {
-    int n = snprintf(buf, cap, "# TYPE cllm_fake_generations_total counter\n"
-                               "cllm_fake_generations_total %lu\n", fake_started);
+    int n = snprintf(buf, cap,
+                     "# TYPE cllm_fake_generations_total counter\n"
+                     "cllm_fake_generations_total %lu\n",
+                     fake_started);
     return n > 0 ? (size_t)n : 0;
 }
 

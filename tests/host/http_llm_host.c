@@ -64,7 +64,7 @@ size_t harness_metrics(char *buf, size_t cap) {
 }
 
 void harness_set_status(int status) {
-    host_llm.status = status == API_MODEL_READY ? LLM_STATUS_READY
+    host_llm.status = status == API_MODEL_READY   ? LLM_STATUS_READY
                       : status == API_MODEL_ERROR ? LLM_STATUS_ERROR
                                                   : LLM_STATUS_NONE;
 }

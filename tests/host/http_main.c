@@ -82,7 +82,8 @@ static void parse_describe(const uint8_t *data, size_t len, const size_t *cuts, 
             }
             if (r == HTTP_PARSE_DONE) {
                 struct http_request *q = &p->req;
-                hbuf_printf(out, "request %s %s path=%s 1.%d keep_alive=%d chunked=%d continue=%d\n",
+                hbuf_printf(out,
+                            "request %s %s path=%s 1.%d keep_alive=%d chunked=%d continue=%d\n",
                             q->method, q->target, q->path, q->version_minor, q->keep_alive,
                             q->chunked, q->expect_continue);
                 for (size_t i = 0; i < q->n_headers; i++)
@@ -161,7 +162,9 @@ static const char *const fuzz_json[] = {
     "{\"prompt\":\"hi \\u00e9\\ud83d\\ude00\",\"n\":[1,-2.5e3,0.125,true,false,null],\"o\":{}}",
     "[[[[{\"a\":[{\"b\":\"\\\"\\\\\\/\\b\\f\\n\\r\\t\"}]}]]]]",
     "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"x\"}]}]}",
-    "-0.0e+10", "\"\xe2\x82\xac\xf0\x9f\x98\x80\"", "123456789012345678901234567890",
+    "-0.0e+10",
+    "\"\xe2\x82\xac\xf0\x9f\x98\x80\"",
+    "123456789012345678901234567890",
 };
 
 static const char *const fuzz_http[] = {
@@ -225,7 +228,8 @@ static int cmd_fuzz(long iters, unsigned long seed) {
     http_parser_init(p);
     for (long it = 0; it < iters; it++) {
         if (it % 2 == 0) {
-            size_t n = fuzz_mutate(fuzz_json[fuzz_next() % ARRAY_SIZE(fuzz_json)], buf, sizeof(buf));
+            size_t n =
+                fuzz_mutate(fuzz_json[fuzz_next() % ARRAY_SIZE(fuzz_json)], buf, sizeof(buf));
             /* An exact-size heap copy, so ASan catches reads past the end. */
             char *copy = malloc(n ? n : 1);
             memcpy(copy, buf, n);
@@ -251,7 +255,8 @@ static int cmd_fuzz(long iters, unsigned long seed) {
             json_doc_free(&doc);
             free(copy);
         } else {
-            size_t n = fuzz_mutate(fuzz_http[fuzz_next() % ARRAY_SIZE(fuzz_http)], buf, sizeof(buf));
+            size_t n =
+                fuzz_mutate(fuzz_http[fuzz_next() % ARRAY_SIZE(fuzz_http)], buf, sizeof(buf));
             size_t off = 0;
             http_parser_reset(p);
             while (off < n) {
@@ -283,8 +288,8 @@ static int cmd_fuzz(long iters, unsigned long seed) {
 struct fake_conn {
     int id;
     struct http_conn *c;
-    struct hbuf rx;      /* what the server sent */
-    long allowance;      /* bytes the transport still accepts; -1 unlimited */
+    struct hbuf rx; /* what the server sent */
+    long allowance; /* bytes the transport still accepts; -1 unlimited */
     bool close_requested;
     bool closed;
 };
@@ -455,7 +460,10 @@ static int cmd_serve(const char *model) {
         hbuf_init(&b);
         hex_append(&b, f->rx.data, f->rx.len);
         printf("out %d %s\n", f->id, b.data ? b.data : "");
-        printf("state %d %s\n", f->id, f->closed ? "closed" : f->close_requested ? "closing" : "open");
+        printf("state %d %s\n", f->id,
+               f->closed            ? "closed"
+               : f->close_requested ? "closing"
+                                    : "open");
         hbuf_free(&b);
     }
     printf("conns %zu\ntasks %d\n", http_server_n_conns(), api_tasks_active());
@@ -478,6 +486,7 @@ int main(int argc, char **argv) {
         return cmd_fuzz(atol(argv[2]), strtoul(argv[3], NULL, 10));
     if (argc >= 2 && strcmp(argv[1], "serve") == 0)
         return cmd_serve(argc >= 3 ? argv[2] : NULL);
-    fprintf(stderr, "usage: http_main parse FILE | json FILE | fuzz N SEED | serve [MODEL] < SCRIPT\n");
+    fprintf(stderr,
+            "usage: http_main parse FILE | json FILE | fuzz N SEED | serve [MODEL] < SCRIPT\n");
     return 2;
 }

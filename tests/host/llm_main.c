@@ -36,7 +36,8 @@ static uint32_t rng_next(uint32_t *s) {
     return *s;
 }
 
-static int mutate(const uint8_t *data, size_t len, uint32_t seed, int count, size_t limit, int n_ctx) {
+static int mutate(const uint8_t *data, size_t len, uint32_t seed, int count, size_t limit,
+                  int n_ctx) {
     uint8_t *buf = port_alloc(len);
     int loaded = 0, refused = 0;
     limit = MIN(limit, len);
@@ -144,13 +145,15 @@ int main(int argc, char **argv) {
             kv_f16 = true;
         else if (!strcmp(argv[a], "--ctx") && a + 1 < argc)
             n_ctx = atoi(argv[++a]);
-        else if (!strcmp(argv[a], "--threads") && a + 1 < argc && smp_host_threads(atoi(argv[++a])) != 0) {
+        else if (!strcmp(argv[a], "--threads") && a + 1 < argc &&
+                 smp_host_threads(atoi(argv[++a])) != 0) {
             printf("error: --threads %s: give 1..%d\n", argv[a], SMP_MAX_CPUS);
             return 1;
         }
     }
     if (argc - a < 2) {
-        fprintf(stderr, "usage: llm_main [--scalar] [--batch] [--ctx N] [--threads N] MODEL info|logits|greedy|bench ...\n");
+        fprintf(stderr, "usage: llm_main [--scalar] [--batch] [--ctx N] [--threads N] MODEL "
+                        "info|logits|greedy|bench ...\n");
         return 2;
     }
     const char *path = argv[a], *cmd = argv[a + 1];
@@ -171,10 +174,12 @@ int main(int argc, char **argv) {
     }
     const struct model_config *c = &m.cfg;
     if (!strcmp(cmd, "info")) {
-        printf("name %s dim %d hidden %d layers %d heads %d kv_heads %d vocab %d ctx %d type %s tied %d ops %s "
+        printf("name %s dim %d hidden %d layers %d heads %d kv_heads %d vocab %d ctx %d type %s "
+               "tied %d ops %s "
                "arch %s head_dim %d\n",
-               m.name, c->dim, c->hidden_dim, c->n_layers, c->n_heads, c->n_kv_heads, c->vocab_size, c->seq_len,
-               model_wtype_name(c->wtype), m.tied_output, ops_name(), c->arch, c->head_dim);
+               m.name, c->dim, c->hidden_dim, c->n_layers, c->n_heads, c->n_kv_heads, c->vocab_size,
+               c->seq_len, model_wtype_name(c->wtype), m.tied_output, ops_name(), c->arch,
+               c->head_dim);
         model_free(&m);
         port_free(data);
         return 0;
@@ -269,8 +274,8 @@ int main(int argc, char **argv) {
         }
         uint64_t t2 = port_time_us();
         if (!strcmp(cmd, "bench"))
-            printf("prompt %d tokens %.3f ms generate %d tokens %.3f ms ops %s threads %d\n", n_prompt,
-                   (double)(t1 - t0) / 1000.0, n, (double)(t2 - t1) / 1000.0, ops_name(),
+            printf("prompt %d tokens %.3f ms generate %d tokens %.3f ms ops %s threads %d\n",
+                   n_prompt, (double)(t1 - t0) / 1000.0, n, (double)(t2 - t1) / 1000.0, ops_name(),
                    smp_cpu_count());
         else
             printf("\n");

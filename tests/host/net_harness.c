@@ -13,7 +13,7 @@
 static uint8_t tx_frames[TX_MAX][ETH_FRAME_MAX];
 static size_t tx_lens[TX_MAX];
 static size_t tx_head, tx_tail;
-bool tx_full_mode;  /* the device refuses frames */
+bool tx_full_mode; /* the device refuses frames */
 
 int fake_send(struct netdev *d, const void *frame, size_t len) {
     if (tx_full_mode || tx_tail - tx_head == TX_MAX)
@@ -24,8 +24,12 @@ int fake_send(struct netdev *d, const void *frame, size_t len) {
     tx_tail++;
     return 0;
 }
-static int fake_poll(struct netdev *d, netdev_rx_fn rx, int budget) { return 0; }
-bool fake_link(struct netdev *d) { return true; }
+static int fake_poll(struct netdev *d, netdev_rx_fn rx, int budget) {
+    return 0;
+}
+bool fake_link(struct netdev *d) {
+    return true;
+}
 static const struct netdev_ops fake_ops = {fake_send, fake_poll, fake_link};
 struct netdev fake_dev = {"fake", {0x02, 0, 0, 0, 0, 0x01}, &fake_ops, NULL};
 
@@ -33,7 +37,9 @@ const uint8_t peer_mac[6] = {0x02, 0, 0, 0, 0, 0x02};
 
 uint32_t now_ms = 1000;
 
-size_t tx_count(void) { return tx_tail - tx_head; }
+size_t tx_count(void) {
+    return tx_tail - tx_head;
+}
 
 /* Pop the oldest sent frame; NULL if none. */
 const uint8_t *tx_pop(size_t *len) {
@@ -43,7 +49,9 @@ const uint8_t *tx_pop(size_t *len) {
     return tx_frames[tx_head++ % TX_MAX];
 }
 
-void tx_clear(void) { tx_head = tx_tail; }
+void tx_clear(void) {
+    tx_head = tx_tail;
+}
 
 void advance(uint32_t ms) {
     /* Step in small increments like the poll loop. */
@@ -106,7 +114,6 @@ size_t ipv4(uint8_t *f, uint32_t src, uint32_t dst, uint8_t proto, size_t plen, 
     return ETH_HLEN + IP_HLEN + plen;
 }
 
-
 void send_seg(const struct seg *s) {
     uint8_t f[ETH_FRAME_MAX];
     memset(f, 0, sizeof(f));
@@ -131,7 +138,6 @@ void send_seg(const struct seg *s) {
     t->csum = csum(pseudo(PEER_IP, OUR_IP, IP_PROTO_TCP, hlen + s->len), t, hlen + s->len);
     net_input(f, ipv4(f, PEER_IP, OUR_IP, IP_PROTO_TCP, hlen + s->len, 0));
 }
-
 
 /* Pop the next frame, check it is a valid TCP segment to the peer, parse it.
  * ARP requests for the peer (its cache entry expired) are answered on the way. */
@@ -200,7 +206,9 @@ static void app_recv(struct tcp_conn *c, void *ctx, const uint8_t *d, size_t n) 
     else if (app.close_on_recv)
         tcp_close(c);
 }
-static void app_sent(struct tcp_conn *c, void *ctx) { app.sents++; }
+static void app_sent(struct tcp_conn *c, void *ctx) {
+    app.sents++;
+}
 static void app_close(struct tcp_conn *c, void *ctx) {
     CHECK(ctx == &app_ctx_token);
     app.closes++;
@@ -212,11 +220,13 @@ static void app_close(struct tcp_conn *c, void *ctx) {
             found++;
         }
     }
-    CHECK(found == 1);  /* on_close exactly once, only for accepted connections */
+    CHECK(found == 1); /* on_close exactly once, only for accepted connections */
 }
-static void app_peer_fin(struct tcp_conn *c, void *ctx) { app.peer_fins++; }
-static const struct tcp_handler app_handler = {app_accept, app_recv, app_sent, app_close, app_peer_fin};
-
+static void app_peer_fin(struct tcp_conn *c, void *ctx) {
+    app.peer_fins++;
+}
+static const struct tcp_handler app_handler = {app_accept, app_recv, app_sent, app_close,
+                                               app_peer_fin};
 
 /* Handshake from PEER_PORT with window `wnd`; returns our ISS. */
 uint32_t handshake(uint16_t pport, uint16_t wnd) {
@@ -267,7 +277,7 @@ void tcp_setup(void) {
     setup(true);
     memset(&app, 0, sizeof(app));
     CHECK(tcp_listen(PORT, &app_handler) == 0);
-    CHECK(tcp_listen(PORT, &app_handler) == -1);  /* taken */
+    CHECK(tcp_listen(PORT, &app_handler) == -1); /* taken */
     learn_peer();
 }
 
@@ -308,7 +318,7 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
         if (argc == 2 && !strcmp(argv[1], cases[i].name)) {
             cases[i].fn();
-            net_stack_init(&fake_dev, now_ms);  /* release what a case left, for LeakSanitizer */
+            net_stack_init(&fake_dev, now_ms); /* release what a case left, for LeakSanitizer */
             printf("ok %s\n", cases[i].name);
             return 0;
         }

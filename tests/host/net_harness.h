@@ -22,18 +22,18 @@
 #include "net/udp.h"
 #include "port.h"
 
-#define CHECK(cond)                                                               \
-    do {                                                                          \
-        if (!(cond)) {                                                            \
-            fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);       \
-            exit(1);                                                              \
-        }                                                                         \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);                        \
+            exit(1);                                                                               \
+        }                                                                                          \
     } while (0)
 
 #define OUR_IP NET_IP4(10, 0, 0, 1)
 #define PEER_IP NET_IP4(10, 0, 0, 2)
 #define MASK NET_IP4(255, 255, 255, 0)
-#define PORT 80           /* the recording application's port */
+#define PORT 80 /* the recording application's port */
 #define PEER_PORT 40000
 #define PEER_ISS 5000u
 
@@ -45,7 +45,7 @@ struct seg {
     uint16_t wnd;
     const void *data;
     size_t len;
-    uint16_t mss;  /* 0: no option */
+    uint16_t mss; /* 0: no option */
 };
 
 /* A parsed TCP segment the stack sent. */
@@ -64,8 +64,8 @@ struct test_app {
     size_t rx_len;
     struct tcp_conn *conn;
     bool close_on_recv, abort_on_recv;
-    bool hold;  /* keep every received byte "unprocessed" (tcp_recv_hold) */
-    struct tcp_conn *live[TCP_MAX_CONNS];  /* accepted, not yet closed */
+    bool hold; /* keep every received byte "unprocessed" (tcp_recv_hold) */
+    struct tcp_conn *live[TCP_MAX_CONNS]; /* accepted, not yet closed */
 };
 
 extern struct test_app app;
@@ -75,25 +75,25 @@ extern const uint8_t bcast[6];
 extern uint32_t now_ms;
 extern bool tx_full_mode;
 
-int fake_send(struct netdev *d, const void *frame, size_t len);  /* the fake NIC's ops */
+int fake_send(struct netdev *d, const void *frame, size_t len); /* the fake NIC's ops */
 bool fake_link(struct netdev *d);
 
 size_t tx_count(void);
-const uint8_t *tx_pop(size_t *len);  /* the oldest sent frame, NULL if none */
+const uint8_t *tx_pop(size_t *len); /* the oldest sent frame, NULL if none */
 void tx_clear(void);
-void advance(uint32_t ms);            /* move the clock, running the timers every 10 ms */
-void setup(bool configured);          /* fresh stack on the fake NIC; configured: 10.0.0.1/24 */
+void advance(uint32_t ms);   /* move the clock, running the timers every 10 ms */
+void setup(bool configured); /* fresh stack on the fake NIC; configured: 10.0.0.1/24 */
 uint16_t csum(uint32_t sum, const void *p, size_t n);
 uint32_t pseudo(uint32_t s, uint32_t d, uint8_t proto, size_t len);
 size_t eth(uint8_t *f, const uint8_t *dst, uint16_t type);
 size_t ipv4(uint8_t *f, uint32_t src, uint32_t dst, uint8_t proto, size_t plen, uint16_t frag);
 void send_seg(const struct seg *s);
-bool pop_tcp(struct out *o);          /* answers ARP for the peer on the way */
+bool pop_tcp(struct out *o); /* answers ARP for the peer on the way */
 void send_arp(uint16_t op, uint32_t tpa, const uint8_t *dst);
 void learn_peer(void);
-void tcp_setup(void);                 /* setup(true), the app listening on PORT, peer known */
-uint32_t handshake(uint16_t pport, uint16_t wnd);  /* our ISS */
-void check_clean(void);               /* connections, half-open, buffers, ARP queue all zero */
+void tcp_setup(void); /* setup(true), the app listening on PORT, peer known */
+uint32_t handshake(uint16_t pport, uint16_t wnd); /* our ISS */
+void check_clean(void); /* connections, half-open, buffers, ARP queue all zero */
 
 /* The cases. */
 void test_netdev_register(void);

@@ -184,7 +184,7 @@ void test_stats_format(void) {
     char buf[8192];
     size_t len = net_stats_format(buf, sizeof(buf));
     CHECK(len < sizeof(buf) && strlen(buf) == len);
-    CHECK(len < 4096);  /* /metrics gives the network block 4 KiB */
+    CHECK(len < 4096); /* /metrics gives the network block 4 KiB */
     CHECK(strstr(buf, "cllm_net_drops_total{reason=\"icmp_checksum\"} 1\n"));
     CHECK(strstr(buf, "cllm_net_drops_total{reason=\"ip_fragment\"} 0\n"));
     CHECK(strstr(buf, "cllm_net_rx_frames_total 1\n"));
@@ -211,8 +211,34 @@ static size_t dhcp_reply(uint8_t *f, uint8_t type, uint32_t xid, uint32_t yiaddr
     memcpy(m->chaddr, fake_dev.mac, 6);
     m->magic = net_htonl(DHCP_MAGIC);
     uint8_t *o = (uint8_t *)(m + 1);
-    uint8_t opts[] = {DHCP_OPT_MSG_TYPE, 1, type, DHCP_OPT_SUBNET, 4, 255, 255, 255, 0, DHCP_OPT_ROUTER, 4, 10, 0,
-                      2, 2, DHCP_OPT_SERVER_ID, 4, 10, 0, 2, 2, DHCP_OPT_LEASE, 4, 0, 0, 0x0e, 0x10, DHCP_OPT_END};
+    uint8_t opts[] = {DHCP_OPT_MSG_TYPE,
+                      1,
+                      type,
+                      DHCP_OPT_SUBNET,
+                      4,
+                      255,
+                      255,
+                      255,
+                      0,
+                      DHCP_OPT_ROUTER,
+                      4,
+                      10,
+                      0,
+                      2,
+                      2,
+                      DHCP_OPT_SERVER_ID,
+                      4,
+                      10,
+                      0,
+                      2,
+                      2,
+                      DHCP_OPT_LEASE,
+                      4,
+                      0,
+                      0,
+                      0x0e,
+                      0x10,
+                      DHCP_OPT_END};
     memcpy(o, opts, sizeof(opts));
     size_t ulen = UDP_HLEN + sizeof(*m) + sizeof(opts);
     u->sport = net_htons(DHCP_SERVER_PORT);
@@ -231,7 +257,8 @@ static uint8_t pop_dhcp(uint32_t *xid) {
     CHECK(f);
     CHECK(memcmp(f, bcast, 6) == 0);
     const struct ip_hdr *ip = (const struct ip_hdr *)(f + ETH_HLEN);
-    CHECK(ip->proto == IP_PROTO_UDP && net_ntohl(ip->dst) == IP_BROADCAST && csum(0, ip, IP_HLEN) == 0);
+    CHECK(ip->proto == IP_PROTO_UDP && net_ntohl(ip->dst) == IP_BROADCAST &&
+          csum(0, ip, IP_HLEN) == 0);
     const struct udp_hdr *u = (const struct udp_hdr *)(ip + 1);
     CHECK(net_ntohs(u->dport) == DHCP_SERVER_PORT && net_ntohs(u->sport) == DHCP_CLIENT_PORT);
     size_t ulen = net_ntohs(u->len);
@@ -278,5 +305,5 @@ void test_dhcp(void) {
     advance(DHCP_TIMEOUT_MS + 100);
     cfg = net_config_get();
     CHECK(cfg->up && !cfg->dhcp && cfg->ip == NET_IP4(10, 0, 2, 15));
-    CHECK(tx_count() >= 3);  /* DISCOVER and its retries */
+    CHECK(tx_count() >= 3); /* DISCOVER and its retries */
 }

@@ -2,7 +2,8 @@
  * Host unit tests of TCP: handshake, data both ways, send and receive windows,
  * keepalive, retransmission with the RFC 6298 RTO, fast retransmit, out-of-order
  * queue, the close paths and TIME_WAIT, resets, SYN flood and bursts (SYN cookies),
- * bulk echo under loss, and random segments. Each case ends with check_clean(). Harness: net_harness.h.
+ * bulk echo under loss, and random segments. Each case ends with check_clean(). Harness:
+ * net_harness.h.
  */
 #include "net_harness.h"
 
@@ -14,13 +15,15 @@ void test_tcp_handshake_data(void) {
     CHECK(net_stats.tcp_conns == 1 && net_stats.tcp_half_open == 0 && net_stats.tcp_accepted == 1);
     CHECK(tcp_peer_ip(app.conn) == PEER_IP && tcp_peer_port(app.conn) == PEER_PORT);
     /* Data in: delivered, ACKed. */
-    send_seg(&(struct seg){PEER_PORT, PORT, PEER_ISS + 1, iss + 1, TCP_ACK | TCP_PSH, 65535, "hello", 5, 0});
+    send_seg(&(struct seg){PEER_PORT, PORT, PEER_ISS + 1, iss + 1, TCP_ACK | TCP_PSH, 65535,
+                           "hello", 5, 0});
     CHECK(app.rx_len == 5 && memcmp(app.rx, "hello", 5) == 0);
     struct out o;
     CHECK(pop_tcp(&o) && o.flags == TCP_ACK && o.ack == PEER_ISS + 6 && o.len == 0);
     CHECK(o.wnd > 0);
     /* A duplicate is not delivered twice, but ACKed. */
-    send_seg(&(struct seg){PEER_PORT, PORT, PEER_ISS + 1, iss + 1, TCP_ACK | TCP_PSH, 65535, "hello", 5, 0});
+    send_seg(&(struct seg){PEER_PORT, PORT, PEER_ISS + 1, iss + 1, TCP_ACK | TCP_PSH, 65535,
+                           "hello", 5, 0});
     CHECK(app.rx_len == 5);
     CHECK(pop_tcp(&o) && o.ack == PEER_ISS + 6);
     /* Data out: segmented by the peer MSS (1000), ACK frees the buffer. */
@@ -38,11 +41,13 @@ void test_tcp_handshake_data(void) {
         got_len += o.len;
     }
     CHECK(got_len == sizeof(big) && memcmp(got, big, sizeof(big)) == 0);
-    send_seg(&(struct seg){PEER_PORT, PORT, PEER_ISS + 6, iss + 1 + 3000, TCP_ACK, 65535, NULL, 0, 0});
+    send_seg(
+        &(struct seg){PEER_PORT, PORT, PEER_ISS + 6, iss + 1 + 3000, TCP_ACK, 65535, NULL, 0, 0});
     CHECK(tcp_send_space(app.conn) == space && app.sents == 1);
-    CHECK(tx_count() == 0);  /* nothing to ACK for a pure ACK */
+    CHECK(tx_count() == 0); /* nothing to ACK for a pure ACK */
     /* Peer closes: CLOSE_WAIT, app closes, LAST_ACK, final ACK frees everything. */
-    send_seg(&(struct seg){PEER_PORT, PORT, PEER_ISS + 6, iss + 3001, TCP_ACK | TCP_FIN, 65535, NULL, 0, 0});
+    send_seg(&(struct seg){PEER_PORT, PORT, PEER_ISS + 6, iss + 3001, TCP_ACK | TCP_FIN, 65535,
+                           NULL, 0, 0});
     CHECK(app.peer_fins == 1);
     CHECK(pop_tcp(&o) && o.ack == PEER_ISS + 7);
     tcp_close(app.conn);
@@ -59,7 +64,7 @@ void test_tcp_window_full(void) {
     struct out o;
     tx_clear();
     CHECK(tcp_send(app.conn, "abcdef", 6) == 6);
-    CHECK(tx_count() == 0);  /* zero window: nothing goes out */
+    CHECK(tx_count() == 0); /* zero window: nothing goes out */
     /* The persist timer probes with one byte. */
     advance(TCP_RTO_INIT_MS + 50);
     CHECK(pop_tcp(&o) && o.len == 1 && o.data[0] == 'a' && o.seq == iss + 1);
@@ -94,19 +99,22 @@ void test_tcp_recv_window(void) {
     uint32_t off = 0;
     tx_clear();
     for (int k = 0; k < 10; k++, off += 1000) {
-        send_seg(&(struct seg){PEER_PORT, PORT, PEER_ISS + 1 + off, iss + 1, TCP_ACK, 65535, d + off, 1000, 0});
+        send_seg(&(struct seg){PEER_PORT, PORT, PEER_ISS + 1 + off, iss + 1, TCP_ACK, 65535,
+                               d + off, 1000, 0});
         CHECK(pop_tcp(&o) && o.ack == PEER_ISS + 1 + off + 1000);
         CHECK(o.wnd == TCP_RCV_WND - (off + 1000));
     }
     /* 7000 more bytes: only what fits up to the advertised edge is taken. */
     for (int k = 0; k < 7; k++, off += 1000) {
-        send_seg(&(struct seg){PEER_PORT, PORT, PEER_ISS + 1 + off, iss + 1, TCP_ACK, 65535, d + off, 1000, 0});
+        send_seg(&(struct seg){PEER_PORT, PORT, PEER_ISS + 1 + off, iss + 1, TCP_ACK, 65535,
+                               d + off, 1000, 0});
         CHECK(pop_tcp(&o));
     }
     CHECK(app.rx_len == TCP_RCV_WND && memcmp(app.rx, d, TCP_RCV_WND) == 0);
     CHECK(o.ack == PEER_ISS + 1 + TCP_RCV_WND && o.wnd == 0);
     /* A zero-window probe is answered, not delivered. */
-    send_seg(&(struct seg){PEER_PORT, PORT, PEER_ISS + 1 + TCP_RCV_WND, iss + 1, TCP_ACK, 65535, "p", 1, 0});
+    send_seg(&(struct seg){PEER_PORT, PORT, PEER_ISS + 1 + TCP_RCV_WND, iss + 1, TCP_ACK, 65535,
+                           "p", 1, 0});
     CHECK(app.rx_len == TCP_RCV_WND);
     CHECK(pop_tcp(&o) && o.ack == PEER_ISS + 1 + TCP_RCV_WND && o.wnd == 0);
     CHECK(net_stats.drops[NET_DROP_TCP_OUT_OF_WINDOW] == 1);
@@ -131,15 +139,19 @@ void test_tcp_keepalive_time_wait_reuse(void) {
     advance(TCP_KEEPALIVE_IDLE_MS - 1000);
     CHECK(tx_count() == 0);
     advance(2000);
-    CHECK(pop_tcp(&o) && o.seq == iss && o.len == 0 && o.ack == PEER_ISS + 1);  /* seq one below snd_nxt */
-    send_seg(&(struct seg){PEER_PORT, PORT, PEER_ISS + 1, iss + 1, TCP_ACK, 65535, NULL, 0, 0});  /* answered */
+    CHECK(pop_tcp(&o) && o.seq == iss && o.len == 0 &&
+          o.ack == PEER_ISS + 1); /* seq one below snd_nxt */
+    send_seg(&(struct seg){PEER_PORT, PORT, PEER_ISS + 1, iss + 1, TCP_ACK, 65535, NULL, 0,
+                           0}); /* answered */
     tx_clear();
     size_t probes = 0;
     bool rst = false;
     /* Silent from here on, but the peer's host still answers ARP (pop_tcp does). */
-    for (uint32_t t = 0; t < TCP_KEEPALIVE_IDLE_MS + (TCP_KEEPALIVE_PROBES + 1) * TCP_KEEPALIVE_INTVL_MS;
+    for (uint32_t t = 0;
+         t < TCP_KEEPALIVE_IDLE_MS + (TCP_KEEPALIVE_PROBES + 1) * TCP_KEEPALIVE_INTVL_MS;
          t += 1000) {
-        CHECK(app.closes == 0 || t >= TCP_KEEPALIVE_IDLE_MS + TCP_KEEPALIVE_PROBES * TCP_KEEPALIVE_INTVL_MS);
+        CHECK(app.closes == 0 ||
+              t >= TCP_KEEPALIVE_IDLE_MS + TCP_KEEPALIVE_PROBES * TCP_KEEPALIVE_INTVL_MS);
         advance(1000);
         while (pop_tcp(&o)) {
             probes += o.flags == TCP_ACK;
@@ -155,12 +167,14 @@ void test_tcp_keepalive_time_wait_reuse(void) {
     app.close_on_recv = true;
     iss = handshake(PEER_PORT, 65535);
     send_seg(&(struct seg){PEER_PORT, PORT, PEER_ISS + 1, iss + 1, TCP_ACK, 65535, "q", 1, 0});
-    send_seg(&(struct seg){PEER_PORT, PORT, PEER_ISS + 2, iss + 2, TCP_ACK | TCP_FIN, 65535, NULL, 0, 0});
-    CHECK(app.closes == 2 && net_stats.tcp_conns == 1);  /* in TIME_WAIT */
+    send_seg(&(struct seg){PEER_PORT, PORT, PEER_ISS + 2, iss + 2, TCP_ACK | TCP_FIN, 65535, NULL,
+                           0, 0});
+    CHECK(app.closes == 2 && net_stats.tcp_conns == 1); /* in TIME_WAIT */
     tx_clear();
     send_seg(&(struct seg){PEER_PORT, PORT, PEER_ISS + 100000, 0, TCP_SYN, 65535, NULL, 0, 0});
     CHECK(pop_tcp(&o) && o.flags == (TCP_SYN | TCP_ACK) && o.ack == PEER_ISS + 100001);
-    send_seg(&(struct seg){PEER_PORT, PORT, PEER_ISS + 100001, o.seq + 1, TCP_ACK, 65535, NULL, 0, 0});
+    send_seg(
+        &(struct seg){PEER_PORT, PORT, PEER_ISS + 100001, o.seq + 1, TCP_ACK, 65535, NULL, 0, 0});
     CHECK(app.accepts == 3 && net_stats.tcp_conns == 1);
     tcp_abort(app.conn);
     check_clean();
@@ -174,9 +188,10 @@ void test_tcp_retransmit(void) {
     CHECK(tcp_send(app.conn, "payload", 7) == 7);
     CHECK(pop_tcp(&o) && o.len == 7);
     advance(TCP_RTO_INIT_MS - 100);
-    CHECK(tx_count() == 0);  /* not yet */
+    CHECK(tx_count() == 0); /* not yet */
     advance(200);
-    CHECK(pop_tcp(&again) && again.seq == o.seq && again.len == 7 && memcmp(again.data, "payload", 7) == 0);
+    CHECK(pop_tcp(&again) && again.seq == o.seq && again.len == 7 &&
+          memcmp(again.data, "payload", 7) == 0);
     CHECK(net_stats.tcp_retransmits == 1);
     /* Backoff: the next retransmission waits twice as long. */
     advance(TCP_RTO_INIT_MS * 2 - 200);
@@ -191,7 +206,7 @@ void test_tcp_retransmit(void) {
     send_seg(&(struct seg){PEER_PORT, PORT, PEER_ISS + 1, iss + 12, TCP_ACK, 65535, NULL, 0, 0});
     CHECK(tcp_send(app.conn, "last", 4) == 4);
     CHECK(pop_tcp(&o));
-    advance(TCP_RTO_MIN_MS + 50);  /* RTO is now near the minimum, not 1 s */
+    advance(TCP_RTO_MIN_MS + 50); /* RTO is now near the minimum, not 1 s */
     CHECK(pop_tcp(&again) && again.seq == o.seq);
     /* Never acknowledged: after the retry limit the connection is reset. */
     bool rst = false;
@@ -214,13 +229,14 @@ void test_tcp_fast_retransmit_ooo(void) {
     /* Out-of-order in: "world" before "hello " is queued, delivered after the gap fills. */
     send_seg(&(struct seg){PEER_PORT, PORT, PEER_ISS + 7, iss + 1, TCP_ACK, 65535, "world", 5, 0});
     CHECK(app.rx_len == 0);
-    CHECK(pop_tcp(&o) && o.ack == PEER_ISS + 1);  /* duplicate ACK names the gap */
+    CHECK(pop_tcp(&o) && o.ack == PEER_ISS + 1); /* duplicate ACK names the gap */
     send_seg(&(struct seg){PEER_PORT, PORT, PEER_ISS + 1, iss + 1, TCP_ACK, 65535, "hello ", 6, 0});
     CHECK(app.rx_len == 11 && memcmp(app.rx, "hello world", 11) == 0);
     CHECK(pop_tcp(&o) && o.ack == PEER_ISS + 12);
-    CHECK(net_stats.tcp_buffers == 1);  /* the queued copy is freed */
+    CHECK(net_stats.tcp_buffers == 1); /* the queued copy is freed */
     /* Overlapping retransmission: only the new tail is delivered. */
-    send_seg(&(struct seg){PEER_PORT, PORT, PEER_ISS + 7, iss + 1, TCP_ACK, 65535, "world!!", 7, 0});
+    send_seg(
+        &(struct seg){PEER_PORT, PORT, PEER_ISS + 7, iss + 1, TCP_ACK, 65535, "world!!", 7, 0});
     CHECK(app.rx_len == 13 && memcmp(app.rx, "hello world!!", 13) == 0);
     tx_clear();
     /* Three duplicate ACKs resend the first unacked segment before the RTO. */
@@ -230,9 +246,10 @@ void test_tcp_fast_retransmit_ooo(void) {
     size_t sent = 0;
     while (pop_tcp(&o))
         sent++;
-    CHECK(sent == 4);  /* MSS 1000 */
+    CHECK(sent == 4); /* MSS 1000 */
     for (int i = 0; i < 3; i++)
-        send_seg(&(struct seg){PEER_PORT, PORT, PEER_ISS + 14, iss + 1001, TCP_ACK, 65535, NULL, 0, 0});
+        send_seg(
+            &(struct seg){PEER_PORT, PORT, PEER_ISS + 14, iss + 1001, TCP_ACK, 65535, NULL, 0, 0});
     /* The first ACK advanced (1000), so the three that follow... */
     send_seg(&(struct seg){PEER_PORT, PORT, PEER_ISS + 14, iss + 1001, TCP_ACK, 65535, NULL, 0, 0});
     bool resent = false;
@@ -253,14 +270,17 @@ void test_tcp_active_close_time_wait(void) {
     /* One segment: ACK of the data and our FIN together. */
     CHECK(pop_tcp(&o) && (o.flags & TCP_FIN) && o.ack == PEER_ISS + 4 && o.seq == iss + 1);
     CHECK(!pop_tcp(&o));
-    send_seg(&(struct seg){PEER_PORT, PORT, PEER_ISS + 4, iss + 2, TCP_ACK, 65535, NULL, 0, 0});  /* FIN_WAIT_2 */
+    send_seg(&(struct seg){PEER_PORT, PORT, PEER_ISS + 4, iss + 2, TCP_ACK, 65535, NULL, 0,
+                           0}); /* FIN_WAIT_2 */
     CHECK(app.closes == 0);
-    send_seg(&(struct seg){PEER_PORT, PORT, PEER_ISS + 4, iss + 2, TCP_ACK | TCP_FIN, 65535, NULL, 0, 0});
+    send_seg(&(struct seg){PEER_PORT, PORT, PEER_ISS + 4, iss + 2, TCP_ACK | TCP_FIN, 65535, NULL,
+                           0, 0});
     CHECK(pop_tcp(&o) && o.flags == TCP_ACK && o.ack == PEER_ISS + 5);
-    CHECK(app.closes == 1);  /* TIME_WAIT: the application is done */
+    CHECK(app.closes == 1); /* TIME_WAIT: the application is done */
     CHECK(net_stats.tcp_conns == 1 && net_stats.tcp_buffers == 0);
     /* A retransmitted FIN is ACKed again. */
-    send_seg(&(struct seg){PEER_PORT, PORT, PEER_ISS + 4, iss + 2, TCP_ACK | TCP_FIN, 65535, NULL, 0, 0});
+    send_seg(&(struct seg){PEER_PORT, PORT, PEER_ISS + 4, iss + 2, TCP_ACK | TCP_FIN, 65535, NULL,
+                           0, 0});
     CHECK(pop_tcp(&o) && o.ack == PEER_ISS + 5);
     advance(TCP_TIME_WAIT_MS + 50);
     check_clean();
@@ -271,7 +291,8 @@ void test_tcp_active_close_time_wait(void) {
     tx_clear();
     send_seg(&(struct seg){PEER_PORT + 1, PORT, PEER_ISS + 1, iss + 1, TCP_ACK, 65535, "x", 1, 0});
     CHECK(pop_tcp(&o) && (o.flags & TCP_FIN));
-    send_seg(&(struct seg){PEER_PORT + 1, PORT, PEER_ISS + 2, iss + 1, TCP_ACK | TCP_FIN, 65535, NULL, 0, 0});
+    send_seg(&(struct seg){PEER_PORT + 1, PORT, PEER_ISS + 2, iss + 1, TCP_ACK | TCP_FIN, 65535,
+                           NULL, 0, 0});
     CHECK(pop_tcp(&o) && o.ack == PEER_ISS + 3);
     CHECK(app.closes == 1);
     send_seg(&(struct seg){PEER_PORT + 1, PORT, PEER_ISS + 3, iss + 2, TCP_ACK, 65535, NULL, 0, 0});
@@ -326,12 +347,14 @@ void test_tcp_syn_flood(void) {
     /* Many SYNs that never complete: half-open records stay bounded, every SYN past
      * them is answered with a cookie and nothing is kept. */
     for (uint16_t i = 0; i < 200; i++) {
-        send_seg(&(struct seg){(uint16_t)(20000 + i), PORT, 1000u * i, 0, TCP_SYN, 65535, NULL, 0, 0});
+        send_seg(
+            &(struct seg){(uint16_t)(20000 + i), PORT, 1000u * i, 0, TCP_SYN, 65535, NULL, 0, 0});
         CHECK(net_stats.tcp_half_open <= TCP_MAX_HALF_OPEN);
         CHECK(pop_tcp(&o) && o.flags == (TCP_SYN | TCP_ACK) && o.ack == 1000u * i + 1);
     }
     CHECK(net_stats.tcp_syn_cookies_sent == 200 - TCP_MAX_HALF_OPEN);
-    CHECK(net_stats.tcp_conns == TCP_MAX_HALF_OPEN && net_stats.drops[NET_DROP_TCP_HALF_OPEN_EVICTED] == 0);
+    CHECK(net_stats.tcp_conns == TCP_MAX_HALF_OPEN &&
+          net_stats.drops[NET_DROP_TCP_HALF_OPEN_EVICTED] == 0);
     /* A real client still gets through (its handshake goes through the cookie). */
     uint32_t iss = handshake(PEER_PORT, 65535);
     CHECK(app.accepts == 1 && net_stats.tcp_syn_cookies_accepted == 1);
@@ -355,7 +378,8 @@ void test_tcp_syn_flood(void) {
     (void)iss;
     for (size_t k = 0; k < TCP_MAX_CONNS; k++) {
         /* app.conn only names the last; abort through the peer instead. */
-        send_seg(&(struct seg){(uint16_t)(PEER_PORT + k), PORT, PEER_ISS + 1, 0, TCP_RST, 0, NULL, 0, 0});
+        send_seg(&(struct seg){(uint16_t)(PEER_PORT + k), PORT, PEER_ISS + 1, 0, TCP_RST, 0, NULL,
+                               0, 0});
     }
     CHECK(app.closes == TCP_MAX_CONNS);
     check_clean();
@@ -370,7 +394,8 @@ void test_tcp_syn_burst(void) {
     tcp_setup();
     struct out o;
     for (uint16_t i = 0; i < N; i++) {
-        send_seg(&(struct seg){(uint16_t)(30000 + i), PORT, 7000u * i, 0, TCP_SYN, 65535, NULL, 0, 1460});
+        send_seg(&(struct seg){(uint16_t)(30000 + i), PORT, 7000u * i, 0, TCP_SYN, 65535, NULL, 0,
+                               1460});
         CHECK(pop_tcp(&o) && o.flags == (TCP_SYN | TCP_ACK) && o.ack == 7000u * i + 1);
         cookie[i] = o.seq;
     }
@@ -378,31 +403,33 @@ void test_tcp_syn_burst(void) {
     CHECK(net_stats.tcp_syn_cookies_sent == N - TCP_MAX_HALF_OPEN);
     /* Every ACK carries the request; the first TCP_MAX_CONNS fill the pool. */
     for (uint16_t i = 0; i < N; i++)
-        send_seg(&(struct seg){(uint16_t)(30000 + i), PORT, 7000u * i + 1, cookie[i] + 1, TCP_ACK | TCP_PSH, 65535,
-                               "GET", 3, 0});
+        send_seg(&(struct seg){(uint16_t)(30000 + i), PORT, 7000u * i + 1, cookie[i] + 1,
+                               TCP_ACK | TCP_PSH, 65535, "GET", 3, 0});
     CHECK(app.accepts == TCP_MAX_CONNS && net_stats.tcp_conns == TCP_MAX_CONNS);
     CHECK(net_stats.tcp_half_open == 0 && net_stats.tcp_resets_sent == 0);
     CHECK(net_stats.drops[NET_DROP_TCP_NO_CONN_SLOT] == N - TCP_MAX_CONNS);
     CHECK(app.rx_len == 3u * TCP_MAX_CONNS);
     /* The served clients leave (reset), freeing the pool; the others send again. */
     for (uint16_t i = 0; i < TCP_MAX_CONNS; i++)
-        send_seg(&(struct seg){(uint16_t)(30000 + i), PORT, 7000u * i + 4, 0, TCP_RST, 0, NULL, 0, 0});
+        send_seg(
+            &(struct seg){(uint16_t)(30000 + i), PORT, 7000u * i + 4, 0, TCP_RST, 0, NULL, 0, 0});
     CHECK(app.closes == TCP_MAX_CONNS && net_stats.tcp_conns == 0);
     advance(3000);
     for (uint16_t i = TCP_MAX_CONNS; i < N; i++)
-        send_seg(&(struct seg){(uint16_t)(30000 + i), PORT, 7000u * i + 1, cookie[i] + 1, TCP_ACK | TCP_PSH, 65535,
-                               "GET", 3, 0});
+        send_seg(&(struct seg){(uint16_t)(30000 + i), PORT, 7000u * i + 1, cookie[i] + 1,
+                               TCP_ACK | TCP_PSH, 65535, "GET", 3, 0});
     CHECK(app.accepts == N && app.rx_len == 3u * N && net_stats.tcp_resets_sent == 0);
     /* The last one was opened from its cookie: data flows both ways and is ACKed. */
     tx_clear();
-    send_seg(&(struct seg){(uint16_t)(30000 + N - 1), PORT, 7000u * (N - 1) + 4, cookie[N - 1] + 1, TCP_ACK | TCP_PSH,
-                           65535, "more", 4, 0});
+    send_seg(&(struct seg){(uint16_t)(30000 + N - 1), PORT, 7000u * (N - 1) + 4, cookie[N - 1] + 1,
+                           TCP_ACK | TCP_PSH, 65535, "more", 4, 0});
     CHECK(net_stats.drops[NET_DROP_TCP_BAD_ACK] == 0 && app.rx_len == 3u * N + 4);
-    CHECK(pop_tcp(&o) && o.flags == TCP_ACK && o.ack == 7000u * (N - 1) + 8 && o.seq == cookie[N - 1] + 1);
+    CHECK(pop_tcp(&o) && o.flags == TCP_ACK && o.ack == 7000u * (N - 1) + 8 &&
+          o.seq == cookie[N - 1] + 1);
     CHECK(tcp_send(app.conn, "200 OK", 6) == 6);
     CHECK(pop_tcp(&o) && o.len == 6 && o.seq == cookie[N - 1] + 1);
-    send_seg(&(struct seg){(uint16_t)(30000 + N - 1), PORT, 7000u * (N - 1) + 8, cookie[N - 1] + 7, TCP_ACK, 65535,
-                           NULL, 0, 0});
+    send_seg(&(struct seg){(uint16_t)(30000 + N - 1), PORT, 7000u * (N - 1) + 8, cookie[N - 1] + 7,
+                           TCP_ACK, 65535, NULL, 0, 0});
     CHECK(net_stats.drops[NET_DROP_TCP_BAD_ACK] == 0 && tcp_send_space(app.conn) == TCP_SND_BUF);
     CHECK(net_stats.tcp_syn_cookies_accepted == N - TCP_MAX_HALF_OPEN);
     for (size_t k = 0; k < TCP_MAX_CONNS; k++) {
@@ -412,8 +439,9 @@ void test_tcp_syn_burst(void) {
     CHECK(net_stats.tcp_conns == 0);
     /* A cookie from two epochs ago, or for another peer ISS, opens nothing: reset. */
     advance(2 * TCP_COOKIE_EPOCH_MS + 1000);
-    learn_peer();  /* the ARP entry expired meanwhile */
-    for (uint16_t i = 0; i < TCP_MAX_HALF_OPEN; i++)  /* records full: the next SYN gets a cookie only */
+    learn_peer(); /* the ARP entry expired meanwhile */
+    for (uint16_t i = 0; i < TCP_MAX_HALF_OPEN;
+         i++) /* records full: the next SYN gets a cookie only */
         send_seg(&(struct seg){(uint16_t)(41000 + i), PORT, 1, 0, TCP_SYN, 65535, NULL, 0, 0});
     tx_clear();
     send_seg(&(struct seg){40001, PORT, 1, 0, TCP_SYN, 65535, NULL, 0, 0});
@@ -430,7 +458,7 @@ void test_tcp_syn_burst(void) {
         if (app.live[k])
             tcp_abort(app.live[k]);
     }
-    advance(TCP_RTO_MAX_MS);  /* the half-open records give up */
+    advance(TCP_RTO_MAX_MS); /* the half-open records give up */
     check_clean();
 }
 
@@ -445,8 +473,8 @@ void test_tcp_fin_wait_2_recycled(void) {
         iss[i] = handshake((uint16_t)(PEER_PORT + i), 65535);
         tcp_close(app.conn);
         CHECK(pop_tcp(&o) && (o.flags & TCP_FIN));
-        send_seg(&(struct seg){(uint16_t)(PEER_PORT + i), PORT, PEER_ISS + 1, iss[i] + 2, TCP_ACK, 65535, NULL, 0,
-                               0});
+        send_seg(&(struct seg){(uint16_t)(PEER_PORT + i), PORT, PEER_ISS + 1, iss[i] + 2, TCP_ACK,
+                               65535, NULL, 0, 0});
     }
     CHECK(net_stats.tcp_conns == TCP_MAX_CONNS && app.closes == 0);
     uint64_t resets = net_stats.tcp_resets_sent;
@@ -456,7 +484,8 @@ void test_tcp_fin_wait_2_recycled(void) {
     CHECK(pop_tcp(&o) && (o.flags & TCP_RST) && o.dport == PEER_PORT && o.seq == iss[0] + 2);
     CHECK(pop_tcp(&o) && o.flags == (TCP_SYN | TCP_ACK) && o.dport == port);
     send_seg(&(struct seg){port, PORT, PEER_ISS + 1, o.seq + 1, TCP_ACK, 65535, NULL, 0, 0});
-    CHECK(app.accepts == TCP_MAX_CONNS + 1 && app.closes == 1 && net_stats.tcp_resets_sent == resets + 1);
+    CHECK(app.accepts == TCP_MAX_CONNS + 1 && app.closes == 1 &&
+          net_stats.tcp_resets_sent == resets + 1);
     CHECK(net_stats.tcp_conns == TCP_MAX_CONNS);
     tcp_abort(app.conn);
     advance(TCP_FIN_WAIT_2_MS + 100);
@@ -471,13 +500,16 @@ void test_tcp_echo_bulk(void) {
     send_seg(&(struct seg){PEER_PORT, ECHO_PORT, PEER_ISS, 0, TCP_SYN, 65535, NULL, 0, 1460});
     CHECK(pop_tcp(&o));
     uint32_t iss = o.seq;
-    send_seg(&(struct seg){PEER_PORT, ECHO_PORT, PEER_ISS + 1, iss + 1, TCP_ACK, 65535, NULL, 0, 0});
+    send_seg(
+        &(struct seg){PEER_PORT, ECHO_PORT, PEER_ISS + 1, iss + 1, TCP_ACK, 65535, NULL, 0, 0});
     CHECK(echo_active() == 1);
     /* The echo service takes ECHO_MAX_CONNS at once; one more is reset. */
     for (uint16_t k = 1; k <= ECHO_MAX_CONNS; k++) {
-        send_seg(&(struct seg){(uint16_t)(PEER_PORT + k), ECHO_PORT, 1, 0, TCP_SYN, 65535, NULL, 0, 0});
+        send_seg(
+            &(struct seg){(uint16_t)(PEER_PORT + k), ECHO_PORT, 1, 0, TCP_SYN, 65535, NULL, 0, 0});
         CHECK(pop_tcp(&o));
-        send_seg(&(struct seg){(uint16_t)(PEER_PORT + k), ECHO_PORT, 2, o.seq + 1, TCP_ACK, 65535, NULL, 0, 0});
+        send_seg(&(struct seg){(uint16_t)(PEER_PORT + k), ECHO_PORT, 2, o.seq + 1, TCP_ACK, 65535,
+                               NULL, 0, 0});
         bool rst = pop_tcp(&o) && (o.flags & TCP_RST);
         CHECK(rst == (k == ECHO_MAX_CONNS));
     }
@@ -496,8 +528,9 @@ void test_tcp_echo_bulk(void) {
         if (sent < sizeof(src)) {
             size_t len = MIN((size_t)1000, sizeof(src) - sent);
             if (++n % 7 != 0) {
-                send_seg(&(struct seg){PEER_PORT, ECHO_PORT, my_seq + (uint32_t)sent, iss + 1 + (uint32_t)got, TCP_ACK,
-                                       65535, src + sent, len, 0});
+                send_seg(&(struct seg){PEER_PORT, ECHO_PORT, my_seq + (uint32_t)sent,
+                                       iss + 1 + (uint32_t)got, TCP_ACK, 65535, src + sent, len,
+                                       0});
             }
             sent += len;
         }
@@ -513,20 +546,21 @@ void test_tcp_echo_bulk(void) {
             /* Go back to what the stack has acknowledged (what a peer's RTO would do). */
             sent = acked_in;
         }
-        send_seg(&(struct seg){PEER_PORT, ECHO_PORT, my_seq + (uint32_t)sent, iss + 1 + (uint32_t)got, TCP_ACK,
-                               65535, NULL, 0, 0});
+        send_seg(&(struct seg){PEER_PORT, ECHO_PORT, my_seq + (uint32_t)sent,
+                               iss + 1 + (uint32_t)got, TCP_ACK, 65535, NULL, 0, 0});
         CHECK(n < 100000);
     }
     CHECK(memcmp(src, back, sizeof(src)) == 0);
     CHECK(net_stats.tcp_ooo_queued > 0);
     /* Orderly close from the peer: echo closes back. */
-    send_seg(&(struct seg){PEER_PORT, ECHO_PORT, my_seq + 100000, iss + 1 + 100000, TCP_ACK | TCP_FIN, 65535, NULL,
-                           0, 0});
+    send_seg(&(struct seg){PEER_PORT, ECHO_PORT, my_seq + 100000, iss + 1 + 100000,
+                           TCP_ACK | TCP_FIN, 65535, NULL, 0, 0});
     bool fin = false;
     while (pop_tcp(&o))
         fin = fin || (o.flags & TCP_FIN);
     CHECK(fin);
-    send_seg(&(struct seg){PEER_PORT, ECHO_PORT, my_seq + 100001, iss + 2 + 100000, TCP_ACK, 65535, NULL, 0, 0});
+    send_seg(&(struct seg){PEER_PORT, ECHO_PORT, my_seq + 100001, iss + 2 + 100000, TCP_ACK, 65535,
+                           NULL, 0, 0});
     check_clean();
 }
 
@@ -571,7 +605,8 @@ void test_tcp_fuzz(void) {
                 send_seg(&(struct seg){p, PORT, PEER_ISS, 0, TCP_SYN, 65535, NULL, 0, 0});
                 if (pop_tcp(&o) && o.flags == (TCP_SYN | TCP_ACK)) {
                     iss[k2] = o.seq;
-                    send_seg(&(struct seg){p, PORT, PEER_ISS + 1, o.seq + 1, TCP_ACK, 65535, NULL, 0, 0});
+                    send_seg(&(struct seg){p, PORT, PEER_ISS + 1, o.seq + 1, TCP_ACK, 65535, NULL,
+                                           0, 0});
                 }
             }
         }

@@ -148,6 +148,7 @@ void smp_run(smp_fn fn, void *arg) {
         pthread_mutex_unlock(&host_smp.lock);
     }
     fn(arg, 0, host_smp.n_cpus);
-    for (unsigned poll = 0; atomic_load_explicit(&host_smp.done, memory_order_acquire) < others; poll++)
+    for (unsigned poll = 0; atomic_load_explicit(&host_smp.done, memory_order_acquire) < others;
+         poll++)
         host_smp_pause(poll);
 }

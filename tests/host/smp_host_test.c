@@ -11,7 +11,7 @@
 #define ROWS 10
 
 struct job {
-    int out[ROWS];  /* (rows) */
+    int out[ROWS]; /* (rows) */
     int calls;
 };
 

@@ -16,8 +16,8 @@
 #define ROWS 1000
 
 struct job {
-    int ran[SMP_MAX_CPUS];  /* (n_cpus) calls per CPU */
-    int seen_n;             /* n_cpus as every call saw it, or -1 if they differed */
+    int ran[SMP_MAX_CPUS]; /* (n_cpus) calls per CPU */
+    int seen_n;            /* n_cpus as every call saw it, or -1 if they differed */
     int value[SMP_MAX_CPUS];
 };
 
@@ -41,7 +41,8 @@ static void check_cover(int rows, uint64_t work, const char *what) {
         cover[r] = 0;
     ops_par_rows(visit, NULL, rows, work);
     for (int r = 0; r < ROWS; r++)
-        EXPECT(cover[r] == (r < rows), "%s: row %d of %d visited %d times", what, r, rows, cover[r]);
+        EXPECT(cover[r] == (r < rows), "%s: row %d of %d visited %d times", what, r, rows,
+               cover[r]);
 }
 
 int main(void) {

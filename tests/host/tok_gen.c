@@ -57,8 +57,7 @@ int main(int argc, char **argv) {
             size_t n = strlen(argv[++i]);
             memcpy(p.stop[p.n_stop], argv[i], n < sizeof p.stop[0] ? n + 1 : sizeof p.stop[0]);
             p.n_stop++;
-        }
-        else if (!strcmp(a, "--ignore-eos"))
+        } else if (!strcmp(a, "--ignore-eos"))
             p.ignore_eos = true;
         else
             prompt = a;
@@ -100,7 +99,9 @@ int main(int argc, char **argv) {
     putchar('\n');
     struct gen_request req;
     static const char *const why_names[] = {
-        [GEN_OK] = "ok", [GEN_ERR_REQUEST] = "request", [GEN_ERR_NO_MEMORY] = "no_memory",
+        [GEN_OK] = "ok",
+        [GEN_ERR_REQUEST] = "request",
+        [GEN_ERR_NO_MEMORY] = "no_memory",
         [GEN_ERR_NO_MODEL] = "no_model",
     };
     enum gen_err why = gen_init(&req, &llm, ids, n, &p, err, sizeof err);

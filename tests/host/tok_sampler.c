@@ -51,9 +51,14 @@ int main(int argc, char **argv) {
         return 2;
     }
     struct sampler_params p = {
-        .temperature = num(argv[3]), .top_k = atoi(argv[4]), .top_p = num(argv[5]),
-        .min_p = num(argv[6]), .repeat_penalty = num(argv[7]), .repeat_last_n = atoi(argv[8]),
-        .presence_penalty = num(argv[9]), .frequency_penalty = num(argv[10]),
+        .temperature = num(argv[3]),
+        .top_k = atoi(argv[4]),
+        .top_p = num(argv[5]),
+        .min_p = num(argv[6]),
+        .repeat_penalty = num(argv[7]),
+        .repeat_last_n = atoi(argv[8]),
+        .presence_penalty = num(argv[9]),
+        .frequency_penalty = num(argv[10]),
         .seed = strtoull(argv[11], NULL, 0),
     };
     int n_logits = 0, n_hist = 0;

@@ -13,7 +13,7 @@
 
 #include "types.h"
 
-#define NETDEV_MAX 4           /* devices the registry holds */
+#define NETDEV_MAX 4 /* devices the registry holds */
 
 struct netdev;
 
@@ -31,10 +31,10 @@ struct netdev_ops {
 };
 
 struct netdev {
-    const char *name;              /* driver name, e.g. "e1000" */
+    const char *name; /* driver name, e.g. "e1000" */
     uint8_t mac[6];
     const struct netdev_ops *ops;
-    void *priv;                    /* the driver's own state */
+    void *priv; /* the driver's own state */
 };
 
 /* Add a device and log "net: <name> <mac> link up|down". Returns 0, or -1 (and logs

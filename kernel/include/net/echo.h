@@ -10,8 +10,8 @@
 #include "types.h"
 
 #define ECHO_PORT 7
-#define ECHO_BUF_LEN 32768   /* bytes a connection may owe its peer; more = reset */
-#define ECHO_MAX_CONNS 8     /* at once; more are reset, so the diagnostic never starves the API */
+#define ECHO_BUF_LEN 32768 /* bytes a connection may owe its peer; more = reset */
+#define ECHO_MAX_CONNS 8   /* at once; more are reset, so the diagnostic never starves the API */
 
 /* Listen on `port`; 0 or -1 (port taken). */
 int echo_start(uint16_t port);

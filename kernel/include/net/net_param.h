@@ -5,21 +5,21 @@
 #define CLLM_NET_PARAM_H
 
 /* ARP */
-#define ARP_CACHE_SIZE 16            /* resolved neighbours kept */
-#define ARP_ENTRY_TTL_MS 60000       /* a learned entry expires after this */
-#define ARP_PENDING_MAX 8            /* frames waiting for a resolution */
-#define ARP_RETRY_MS 500             /* re-send a request after this */
-#define ARP_RETRIES 4                /* requests before pending frames are dropped */
+#define ARP_CACHE_SIZE 16      /* resolved neighbours kept */
+#define ARP_ENTRY_TTL_MS 60000 /* a learned entry expires after this */
+#define ARP_PENDING_MAX 8      /* frames waiting for a resolution */
+#define ARP_RETRY_MS 500       /* re-send a request after this */
+#define ARP_RETRIES 4          /* requests before pending frames are dropped */
 
 /* IPv4 */
-#define NET_RX_BUDGET 32             /* frames handled per net_poll */
+#define NET_RX_BUDGET 32 /* frames handled per net_poll */
 
 /* UDP */
-#define UDP_BINDINGS 4               /* bound local ports */
+#define UDP_BINDINGS 4 /* bound local ports */
 
 /* DHCP */
-#define DHCP_RETRY_MS 1000           /* first retransmission; doubles up to 4 s */
-#define DHCP_TIMEOUT_MS 6000         /* give up and fall back to static defaults */
+#define DHCP_RETRY_MS 1000   /* first retransmission; doubles up to 4 s */
+#define DHCP_TIMEOUT_MS 6000 /* give up and fall back to static defaults */
 
 /* TCP */
 #define TCP_LISTENERS 4              /* listening ports */

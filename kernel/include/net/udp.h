@@ -14,7 +14,7 @@ typedef void (*udp_recv_fn)(uint32_t src_ip, uint16_t src_port, const uint8_t *d
 int udp_bind(uint16_t port, udp_recv_fn fn);
 
 /* Send one datagram (len <= 1472); src_ip 0 = the interface address. 0 or -1. */
-int udp_send(uint32_t src_ip, uint16_t sport, uint32_t dst_ip, uint16_t dport,
-             const void *data, size_t len);
+int udp_send(uint32_t src_ip, uint16_t sport, uint32_t dst_ip, uint16_t dport, const void *data,
+             size_t len);
 
 #endif

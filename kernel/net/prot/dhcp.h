@@ -12,8 +12,8 @@
 #define DHCP_CLIENT_PORT 68
 #define DHCP_MAGIC 0x63825363u
 
-#define DHCP_OP_REQUEST 1      /* BOOTREQUEST */
-#define DHCP_OP_REPLY 2        /* BOOTREPLY */
+#define DHCP_OP_REQUEST 1 /* BOOTREQUEST */
+#define DHCP_OP_REPLY 2   /* BOOTREPLY */
 #define DHCP_FLAG_BROADCAST 0x8000
 
 #define DHCP_OPT_PAD 0
@@ -35,8 +35,8 @@
 
 struct dhcp_msg {
     uint8_t op;
-    uint8_t htype;   /* 1 = Ethernet */
-    uint8_t hlen;    /* 6 */
+    uint8_t htype; /* 1 = Ethernet */
+    uint8_t hlen;  /* 6 */
     uint8_t hops;
     uint32_t xid;
     uint16_t secs;
@@ -48,9 +48,9 @@ struct dhcp_msg {
     uint8_t chaddr[16];
     uint8_t sname[64];
     uint8_t file[128];
-    uint32_t magic;  /* DHCP_MAGIC */
+    uint32_t magic; /* DHCP_MAGIC */
 } PACKED;
 
-#define DHCP_OPTIONS_MAX 312   /* option bytes a client message may carry */
+#define DHCP_OPTIONS_MAX 312 /* option bytes a client message may carry */
 
 #endif

@@ -8,10 +8,10 @@
 #include "types.h"
 
 #define ETH_ALEN 6
-#define ETH_HLEN 14         /* dst, src, type */
-#define ETH_MTU 1500        /* payload bytes */
-#define ETH_FRAME_MAX 1514  /* header + MTU, without the FCS (NICs add it) */
-#define ETH_FRAME_MIN 60    /* shorter frames are padded before sending */
+#define ETH_HLEN 14        /* dst, src, type */
+#define ETH_MTU 1500       /* payload bytes */
+#define ETH_FRAME_MAX 1514 /* header + MTU, without the FCS (NICs add it) */
+#define ETH_FRAME_MIN 60   /* shorter frames are padded before sending */
 
 #define ETH_TYPE_IPV4 0x0800
 #define ETH_TYPE_ARP 0x0806

@@ -7,7 +7,7 @@
 
 #include "types.h"
 
-#define IP_HLEN 20              /* header without options */
+#define IP_HLEN 20 /* header without options */
 #define IP_VERSION 4
 #define IP_DEFAULT_TTL 64
 
@@ -15,21 +15,21 @@
 #define IP_PROTO_TCP 6
 #define IP_PROTO_UDP 17
 
-#define IP_FLAG_DF 0x4000       /* in frag_off, host order */
+#define IP_FLAG_DF 0x4000 /* in frag_off, host order */
 #define IP_FLAG_MF 0x2000
-#define IP_FRAG_OFFSET 0x1fff   /* fragment offset in 8-byte units */
+#define IP_FRAG_OFFSET 0x1fff /* fragment offset in 8-byte units */
 
 #define IP_BROADCAST 0xffffffffu
 
 struct ip_hdr {
-    uint8_t ver_ihl;   /* version << 4 | header length in 32-bit words */
+    uint8_t ver_ihl; /* version << 4 | header length in 32-bit words */
     uint8_t tos;
-    uint16_t len;      /* header + payload bytes */
+    uint16_t len; /* header + payload bytes */
     uint16_t id;
     uint16_t frag_off; /* flags and fragment offset */
     uint8_t ttl;
-    uint8_t proto;     /* IP_PROTO_* */
-    uint16_t csum;     /* ones' complement over the header */
+    uint8_t proto; /* IP_PROTO_* */
+    uint16_t csum; /* ones' complement over the header */
     uint32_t src;
     uint32_t dst;
 } PACKED;

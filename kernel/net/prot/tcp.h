@@ -7,7 +7,7 @@
 
 #include "types.h"
 
-#define TCP_HLEN 20            /* header without options */
+#define TCP_HLEN 20 /* header without options */
 #define TCP_HLEN_MAX 60
 
 #define TCP_FIN 0x01
@@ -19,7 +19,7 @@
 
 #define TCP_OPT_END 0
 #define TCP_OPT_NOP 1
-#define TCP_OPT_MSS 2          /* kind 2, length 4, 16-bit MSS */
+#define TCP_OPT_MSS 2 /* kind 2, length 4, 16-bit MSS */
 #define TCP_OPT_MSS_LEN 4
 
 struct tcp_hdr {

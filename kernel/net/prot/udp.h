@@ -12,7 +12,7 @@
 struct udp_hdr {
     uint16_t sport;
     uint16_t dport;
-    uint16_t len;  /* header + payload bytes */
+    uint16_t len; /* header + payload bytes */
     uint16_t csum;
 } PACKED;
 
