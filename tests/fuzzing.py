@@ -18,7 +18,6 @@ covered, corpus size, crashes. New corpus entries go to build/fuzz/corpus/<targe
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import re
 import shutil
@@ -106,20 +105,13 @@ def build_dir() -> Path:
 
 def build(t: Target) -> Path:
     """Compile the target once per content hash; returns the executable."""
+    from hostcc import cached_build
+
     srcs = [FUZZ_DIR / f"fuzz_{t.name}.c", *(ROOT / s for s in t.sources), PORT_HOST]
-    h = hashlib.sha256("\0".join(FLAGS).encode())
-    for f in srcs + sorted((ROOT / "kernel").rglob("*.h")):
-        h.update(f.read_bytes())
-    out = build_dir() / f"fuzz_{t.name}-{h.hexdigest()[:12]}"
-    if not out.exists():
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_suffix(".tmp")
-        cmd = [compiler(), *FLAGS, *map(str, srcs), "-o", str(tmp), "-lm"]
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        if proc.returncode != 0:
-            raise FuzzError(f"build of fuzz_{t.name} failed:\n{' '.join(cmd)}\n{proc.stderr}")
-        tmp.rename(out)
-    return out
+    try:
+        return cached_build(build_dir(), f"fuzz_{t.name}", compiler(), FLAGS, srcs)
+    except RuntimeError as e:
+        raise FuzzError(str(e)) from e
 
 
 @dataclass

@@ -32,22 +32,27 @@ def compiler() -> str:
     raise RuntimeError("no host C compiler found: install gcc (apt-get install gcc)")
 
 
-def host_binary(name: str, sources: list[Path | str], *, sanitize: bool = True,
-                extra: list[str] | None = None) -> Path:
-    """Compile `sources` (paths relative to the repo root, or absolute) plus port_host.c."""
-    srcs = [Path(s) if Path(s).is_absolute() else ROOT / s for s in sources] + [PORT_HOST]
-    flags = BASE_FLAGS + (SANITIZE if sanitize else ["-O2", "-march=native"]) + (extra or [])
+def cached_build(out_dir: Path, name: str, cc: str, flags: list[str], srcs: list[Path]) -> Path:
+    """`cc flags srcs -lm` into out_dir/NAME-<hash>, once per content hash of the flags,
+    the sources and every kernel header; RuntimeError with the compiler's output."""
     h = hashlib.sha256("\0".join(flags).encode())
-    headers = sorted((ROOT / "kernel").rglob("*.h"))
-    for f in srcs + headers:
+    for f in srcs + sorted((ROOT / "kernel").rglob("*.h")):
         h.update(f.read_bytes())
-    out = build_dir() / f"{name}-{h.hexdigest()[:12]}"
+    out = out_dir / f"{name}-{h.hexdigest()[:12]}"
     if not out.exists():
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_suffix(".tmp")
-        cmd = [compiler(), *flags, *map(str, srcs), "-o", str(tmp), "-lm"]
+        cmd = [cc, *flags, *map(str, srcs), "-o", str(tmp), "-lm"]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             raise RuntimeError(f"host build of {name} failed:\n{' '.join(cmd)}\n{proc.stdout}{proc.stderr}")
         tmp.rename(out)
     return out
+
+
+def host_binary(name: str, sources: list[Path | str], *, sanitize: bool = True,
+                extra: list[str] | None = None) -> Path:
+    """Compile `sources` (paths relative to the repo root, or absolute) plus port_host.c."""
+    srcs = [Path(s) if Path(s).is_absolute() else ROOT / s for s in sources] + [PORT_HOST]
+    flags = BASE_FLAGS + (SANITIZE if sanitize else ["-O2", "-march=native"]) + (extra or [])
+    return cached_build(build_dir(), name, compiler(), flags, srcs)
