@@ -10,6 +10,15 @@
 const struct cmdline_option cmdline_options[] = {
     /* The generation parameters (cllm.max_tokens, cllm.temperature, ...) are the rows of
      * kernel/llm/gen_param.c's table, which main.c hands to the checker. */
+    /* The KV pool (kernel/llm/llm_boot.c, kv.h). */
+    {"kv_type", CMDLINE_KIND_CHOICE, 0, 0, "f16|f32",
+     "element type of the KV cache; f16 when absent"},
+    {"kv_kib", CMDLINE_KIND_U32, 1, 1u << 22, NULL,
+     "KiB of the KV pool; default: the memory left after the model and a reserve"},
+    {"prefix_cache", CMDLINE_KIND_CHOICE, 0, 0, "on|off",
+     "reuse the KV blocks of prompts seen before; on when absent"},
+    {"ctx", CMDLINE_KIND_U32, 1, 1u << 20, NULL,
+     "positions one generation may reach; default: the model's, bounded by the KV pool"},
     {"llm_check", CMDLINE_KIND_U32, 0, 1024, NULL,
      "print the first logits and this many greedy tokens at boot (tests)"},
     /* Substrate (kernel/core). */
