@@ -6,6 +6,7 @@ slow-client timeouts on a fake clock, backpressure, connection limits, resets.""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -289,7 +290,11 @@ def test_reader_that_never_reads_is_aborted():
     assert r.state[1] == "closed" and r.conns == 0 and r.tasks == 0
 
 
-MAX_CONNS = 20
+# The connection limit, as the kernel's header sets it.
+MAX_CONNS = int(re.search(r"#define HTTP_MAX_CONNS (\d+)",
+                          (Path(__file__).resolve().parent.parent / "kernel/http/http_param.h")
+                          .read_text()).group(1))
+A, B = MAX_CONNS + 1, MAX_CONNS + 2  # the connections past the limit
 
 
 def test_connection_limit_evicts_the_longest_idle():
@@ -299,16 +304,16 @@ def test_connection_limit_evicts_the_longest_idle():
     s.cmd("clock", 2000).open(3)
     for i in range(4, MAX_CONNS + 1):
         s.open(i).send(i, b"GET /he")
-    s.cmd("clock", 3000).open(21).poll().open(22).send(21, request("GET", "/health"))
-    s.send(22, request("GET", "/health")).poll()
+    s.cmd("clock", 3000).open(A).poll().open(B).send(A, request("GET", "/health"))
+    s.send(B, request("GET", "/health")).poll()
     r = s.execute()
     assert r.conns == MAX_CONNS
     assert r.state[2] == "closed" and r.state[3] == "closed" and r.out[2] == r.out[3] == b""
     assert r.state[1] == "open" and all(r.state[i] == "open" for i in range(4, MAX_CONNS + 1))
-    assert [x.status for x in r.responses(21) + r.responses(22)] == [200, 200]
+    assert [x.status for x in r.responses(A) + r.responses(B)] == [200, 200]
     # The glue counts the resets for /metrics.
-    s.send(21, request("GET", "/metrics")).poll()
-    text = s.execute().responses(21)[-1].body.decode()
+    s.send(A, request("GET", "/metrics")).poll()
+    text = s.execute().responses(A)[-1].body.decode()
     assert "cllm_http_connections_evicted_total 2\n" in text
 
 
@@ -316,7 +321,7 @@ def test_connection_limit_evicts_unfinished_requests_oldest_first():
     s = Script()
     for i in range(1, MAX_CONNS + 1):
         s.cmd("clock", 1000 + i).open(i).send(i, b"POST /tokenize HTTP/1.1\r\n")
-    s.cmd("clock", 2100).open(21).poll()  # every one has had HTTP_ACCEPT_GRACE_MS
+    s.cmd("clock", 2100).open(A).poll()  # every one has had HTTP_ACCEPT_GRACE_MS
     r = s.execute()
     assert r.state[1] == "closed" and r.out[1] == b""
     assert all(r.state[i] == "open" for i in range(2, MAX_CONNS + 2))
@@ -327,12 +332,12 @@ def test_connection_limit_answers_503_when_no_connection_can_give_way():
     s = Script()
     for i in range(1, MAX_CONNS + 1):
         s.open(i).cmd("space", i, 0).send(i, request("GET", "/health"))
-    s.open(21).poll()
+    s.open(A).poll()
     r = s.execute()
     assert r.conns == MAX_CONNS
-    [resp] = parse_responses(r.out[21])
+    [resp] = parse_responses(r.out[A])
     assert resp.status == 503 and resp.json()["error"]["type"] == "unavailable_error"
-    assert r.state[21] == "closed" and all(r.state[i] == "open" for i in range(1, MAX_CONNS + 1))
+    assert r.state[A] == "closed" and all(r.state[i] == "open" for i in range(1, MAX_CONNS + 1))
 
 
 def test_peer_reset_mid_generation_frees_the_task():

@@ -16,7 +16,10 @@ ROOT = Path(__file__).resolve().parent.parent
 def _plan(tmp_path: Path, *args: str) -> str:
     if shutil.which("make") is None:
         pytest.skip("make is not installed")
-    r = subprocess.run(["make", "-n", f"VENV={tmp_path / 'venv'}", *args], cwd=ROOT,
+    # --no-print-directory: under `make test` this is a nested make, which would add
+    # "Entering directory" lines
+    r = subprocess.run(["make", "-n", "--no-print-directory", f"VENV={tmp_path / 'venv'}", *args],
+                       cwd=ROOT,
                        capture_output=True, text=True, timeout=60, check=False)
     assert r.returncode == 0, r.stderr
     return r.stdout
