@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "host_expect.h"
 #include "kernel.h"
 #include "memlayout.h"
 #include "mm.h"
@@ -49,17 +50,6 @@ void panic(const char *fmt, ...) {
     fflush(stdout);
     abort();
 }
-
-static int failures;
-#define EXPECT(cond, ...)                                                                          \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            printf("FAIL line %d: ", __LINE__);                                                    \
-            printf(__VA_ARGS__);                                                                   \
-            printf("\n");                                                                          \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
 
 struct block {
     uint8_t *p;
