@@ -60,7 +60,8 @@ def test_zig_module_builds_freestanding_with_c_panic(build_config, tmp_path):
 
 
 def test_page_allocator_and_heap_on_host():
-    exe = host_binary("kernel_mm", ["kernel/core/page.c", "kernel/core/heap.c", "tests/host/mm_test.c"])
+    exe = host_binary("kernel_mm", ["kernel/core/page.c", "kernel/core/heap.c",
+                                    "kernel/core/memacct.c", "tests/host/mm_test.c"])
     proc = subprocess.run([str(exe)], check=False, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     assert "mm: all passed" in proc.stdout

@@ -1,10 +1,13 @@
 /*
- * The physical page allocator: one owner byte per 4 KiB page of RAM below 4 GiB
- * (mm.h, enum page_owner), kept in a map placed in the first free stretch after the
- * kernel image and modules. Allocation is first-fit over contiguous runs, so the heap
- * (kernel/core/heap.c) can ask for hundreds of MiB in one piece and for aligned DMA
- * buffers. The first page of every run carries PAGE_HEAD so a run's length can be
- * recovered from its address. Called by kernel_main (page_init after
+ * The physical page allocator: one map entry per 4 KiB page of RAM below 4 GiB, its
+ * owner (mm.h, enum page_owner) and a tag the owner may use (the heap records its
+ * subsystem there, enum heap_tag), kept in a map placed in the first free stretch
+ * after the kernel image and modules. At boot every RAM page gets an owner: the
+ * image, the CPU stacks inside it, the model (module "model" or the image's .model
+ * section), the other modules, the low 1 MiB, the map itself; the rest is free. Allocation is
+ * first-fit over contiguous runs, so the heap (kernel/core/heap.c) can ask for hundreds of MiB in
+ * one piece and for aligned DMA buffers. The first page of every run carries PAGE_HEAD so a run's
+ * length can be recovered from its address. Called by kernel_main (page_init after
  * multiboot_parse), the heap and the paging code; single-threaded, not used from
  * interrupt handlers.
  */
@@ -13,17 +16,20 @@
 #include "mm.h"
 #include "param.h"
 
-#define PAGE_HEAD 0x80 /* map byte flag: first page of an allocated run */
+#include "smp.h"
+
+#define PAGE_HEAD 0x80 /* map entry flag: first page of an allocated run */
 #define PAGE_OWNER_MASK 0x7F
+#define PAGE_TAG_SHIFT 8               /* map entry bits 8..15: the owner's tag */
 #define RAM_TRACK_LIMIT 0x100000000ull /* no PAE: RAM above 4 GiB is ignored */
 
-static uint8_t *page_map; /* (n_pages) owner | PAGE_HEAD per page */
-static size_t n_pages;    /* pages tracked: up to the end of the highest usable region */
+static uint16_t *page_map; /* (n_pages) owner | PAGE_HEAD | tag << PAGE_TAG_SHIFT per page */
+static size_t n_pages;     /* pages tracked: up to the end of the highest usable region */
 static size_t owner_pages[PAGE_OWNER_COUNT];
 static size_t free_hint; /* no free page below this index */
 
 static const char *const owner_names[PAGE_OWNER_COUNT] = {
-    "none", "free", "image", "boot", "pagetable", "pagemap", "heap", "stack", "reserved",
+    "none", "free", "image", "boot", "pagetable", "pagemap", "heap", "stack", "reserved", "model",
 };
 
 const char *page_owner_name(enum page_owner owner) {
@@ -34,20 +40,22 @@ static enum page_owner owner_at(size_t i) {
     return (enum page_owner)(page_map[i] & PAGE_OWNER_MASK);
 }
 
-static void set_owner(size_t i, enum page_owner owner, bool head) {
+static void set_owner(size_t i, enum page_owner owner, unsigned tag, bool head) {
     owner_pages[owner_at(i)]--;
-    page_map[i] = (uint8_t)(owner | (head ? PAGE_HEAD : 0));
+    page_map[i] = (uint16_t)(owner | (head ? PAGE_HEAD : 0) | (tag & 0xFF) << PAGE_TAG_SHIFT);
     owner_pages[owner]++;
 }
 
 /* Give pages overlapping [base, end) to owner; only pages that are RAM, unless force. */
 static void mark_range(uint64_t base, uint64_t end, enum page_owner owner, bool force) {
+    if (end <= base)
+        return;
     if (end > (uint64_t)n_pages * PAGE_SIZE)
         end = (uint64_t)n_pages * PAGE_SIZE;
     for (uint64_t a = ALIGN_DOWN(base, PAGE_SIZE); a < end; a += PAGE_SIZE) {
         size_t i = (size_t)(a >> PAGE_SHIFT);
         if (force || owner_at(i) != PAGE_OWNER_NONE)
-            set_owner(i, owner, false);
+            set_owner(i, owner, 0, false);
     }
 }
 
@@ -104,8 +112,9 @@ void page_init(const struct bootinfo *bi) {
                    bi->mem[r].type);
     }
     n_pages = (size_t)(top >> PAGE_SHIFT);
-    page_map = (uint8_t *)place_map(bi, n_pages);
-    memset(page_map, PAGE_OWNER_NONE, n_pages);
+    size_t map_bytes = n_pages * sizeof(*page_map);
+    page_map = (uint16_t *)place_map(bi, map_bytes);
+    memset(page_map, PAGE_OWNER_NONE, map_bytes);
     owner_pages[PAGE_OWNER_NONE] = n_pages;
 
     /* Usable RAM becomes free, whole pages only. */
@@ -116,18 +125,32 @@ void page_init(const struct bootinfo *bi) {
         uint64_t b = ALIGN_UP(reg->base, PAGE_SIZE);
         uint64_t e = ALIGN_DOWN(MIN(reg->base + reg->len, top), PAGE_SIZE);
         for (uint64_t a = b; a < e; a += PAGE_SIZE)
-            set_owner((size_t)(a >> PAGE_SHIFT), PAGE_OWNER_FREE, false);
+            set_owner((size_t)(a >> PAGE_SHIFT), PAGE_OWNER_FREE, 0, false);
     }
     mark_range(0, LOW_MEMORY_RESERVED, PAGE_OWNER_RESERVED, false);
     mark_range((uintptr_t)kernel_image_start, (uintptr_t)kernel_image_end, PAGE_OWNER_IMAGE, true);
-    for (size_t m = 0; m < bi->n_modules; m++)
-        mark_range(bi->modules[m].start, (uint64_t)bi->modules[m].start + bi->modules[m].len,
-                   PAGE_OWNER_BOOT, true);
-    mark_range((uintptr_t)page_map, (uintptr_t)page_map + n_pages, PAGE_OWNER_PAGEMAP, true);
+    /* Inside the image: the CPU stacks (guard pages included) and an embedded model. */
+    mark_range((uintptr_t)boot_stack_guard, (uintptr_t)boot_stack_top, PAGE_OWNER_STACK, false);
+    for (int cpu = 1; cpu < SMP_MAX_CPUS; cpu++)
+        mark_range(smp_stack_guard(cpu), smp_stack_guard(cpu) + PAGE_SIZE + SMP_AP_STACK_SIZE,
+                   PAGE_OWNER_STACK, false);
+    mark_range((uintptr_t)embedded_model_start, (uintptr_t)embedded_model_end, PAGE_OWNER_MODEL,
+               false);
+    for (size_t m = 0; m < bi->n_modules; m++) {
+        const struct boot_module *mod = &bi->modules[m];
+        bool model = mod->name && strcmp(mod->name, "model") == 0;
+        mark_range(mod->start, (uint64_t)mod->start + mod->len,
+                   model ? PAGE_OWNER_MODEL : PAGE_OWNER_BOOT, true);
+    }
+    mark_range((uintptr_t)page_map, (uintptr_t)page_map + map_bytes, PAGE_OWNER_PAGEMAP, true);
     free_hint = 0;
 }
 
 uintptr_t page_alloc(size_t n, size_t align_pages, enum page_owner owner) {
+    return page_alloc_tagged(n, align_pages, owner, 0);
+}
+
+uintptr_t page_alloc_tagged(size_t n, size_t align_pages, enum page_owner owner, unsigned tag) {
     if (n == 0 || align_pages == 0 || (align_pages & (align_pages - 1)) || n > n_pages)
         return 0;
     while (free_hint < n_pages && owner_at(free_hint) != PAGE_OWNER_FREE)
@@ -139,7 +162,7 @@ uintptr_t page_alloc(size_t n, size_t align_pages, enum page_owner owner) {
             j++;
         if (j == n) {
             for (size_t k = 0; k < n; k++)
-                set_owner(i + k, owner, k == 0);
+                set_owner(i + k, owner, tag, k == 0);
             return (uintptr_t)i << PAGE_SHIFT;
         }
         i = ALIGN_UP(i + j + 1, align_pages);
@@ -155,7 +178,7 @@ void page_free(uintptr_t addr, size_t n) {
         enum page_owner o = owner_at(i);
         if (o == PAGE_OWNER_FREE || o == PAGE_OWNER_NONE)
             panic("page_free: page 0x%08x is %s", (unsigned)(i << PAGE_SHIFT), page_owner_name(o));
-        set_owner(i, PAGE_OWNER_FREE, false);
+        set_owner(i, PAGE_OWNER_FREE, 0, false);
     }
     if (first < free_hint)
         free_hint = first;
@@ -165,11 +188,16 @@ size_t page_run_length(uintptr_t addr) {
     size_t i = addr >> PAGE_SHIFT;
     if ((addr & (PAGE_SIZE - 1)) || i >= n_pages || !(page_map[i] & PAGE_HEAD))
         return 0;
-    enum page_owner o = owner_at(i);
+    uint16_t body = page_map[i] & ~PAGE_HEAD; /* the run's owner and tag, no head flag */
     size_t n = 1;
-    while (i + n < n_pages && page_map[i + n] == o)
+    while (i + n < n_pages && page_map[i + n] == body)
         n++;
     return n;
+}
+
+unsigned page_tag_of(uintptr_t addr) {
+    size_t i = addr >> PAGE_SHIFT;
+    return i < n_pages ? page_map[i] >> PAGE_TAG_SHIFT : 0;
 }
 
 enum page_owner page_owner_of(uintptr_t addr) {
@@ -181,23 +209,18 @@ size_t page_count(enum page_owner owner) {
     return owner < PAGE_OWNER_COUNT ? owner_pages[owner] : 0;
 }
 
+/* The early boot line, before any subsystem allocated: the stacks count as image and
+ * the model as a module wherever it lies (mem_report prints every owner later). */
 void page_report(void) {
     size_t kib = PAGE_SIZE / 1024;
+    size_t image = owner_pages[PAGE_OWNER_IMAGE] + owner_pages[PAGE_OWNER_STACK];
+    size_t modules = owner_pages[PAGE_OWNER_BOOT] + owner_pages[PAGE_OWNER_MODEL];
     size_t reserved = owner_pages[PAGE_OWNER_RESERVED] + owner_pages[PAGE_OWNER_PAGETABLE] +
                       owner_pages[PAGE_OWNER_PAGEMAP];
-    size_t heap = owner_pages[PAGE_OWNER_HEAP] + owner_pages[PAGE_OWNER_STACK];
     size_t total = n_pages - owner_pages[PAGE_OWNER_NONE];
     printk("cllm: memory: image %u KiB, modules %u KiB, heap %u KiB, reserved %u KiB, free %u KiB, "
            "total %u KiB\n",
-           (unsigned)(owner_pages[PAGE_OWNER_IMAGE] * kib),
-           (unsigned)(owner_pages[PAGE_OWNER_BOOT] * kib), (unsigned)(heap * kib),
-           (unsigned)(reserved * kib), (unsigned)(owner_pages[PAGE_OWNER_FREE] * kib),
-           (unsigned)(total * kib));
-}
-
-void page_report_in_use(void) {
-    size_t kib = PAGE_SIZE / 1024;
-    printk("cllm: memory in use: heap %u KiB, free %u KiB\n",
-           (unsigned)((owner_pages[PAGE_OWNER_HEAP] + owner_pages[PAGE_OWNER_STACK]) * kib),
-           (unsigned)(owner_pages[PAGE_OWNER_FREE] * kib));
+           (unsigned)(image * kib), (unsigned)(modules * kib),
+           (unsigned)(owner_pages[PAGE_OWNER_HEAP] * kib), (unsigned)(reserved * kib),
+           (unsigned)(owner_pages[PAGE_OWNER_FREE] * kib), (unsigned)(total * kib));
 }

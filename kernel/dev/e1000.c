@@ -191,10 +191,10 @@ static void e1000_read_mac(struct e1000 *e, uint8_t mac[6]) {
 }
 
 static int e1000_rings_init(struct e1000 *e) {
-    e->rx = kmalloc_aligned(sizeof(struct e1000_rx_desc) * E1000_N_RX, 128);
-    e->tx = kmalloc_aligned(sizeof(struct e1000_tx_desc) * E1000_N_TX, 128);
-    e->rx_buf = kmalloc_aligned((size_t)E1000_N_RX * E1000_BUF_LEN, 16);
-    e->tx_buf = kmalloc_aligned((size_t)E1000_N_TX * E1000_BUF_LEN, 16);
+    e->rx = heap_alloc(sizeof(struct e1000_rx_desc) * E1000_N_RX, 128, HEAP_TAG_NET);
+    e->tx = heap_alloc(sizeof(struct e1000_tx_desc) * E1000_N_TX, 128, HEAP_TAG_NET);
+    e->rx_buf = heap_alloc((size_t)E1000_N_RX * E1000_BUF_LEN, 16, HEAP_TAG_NET);
+    e->tx_buf = heap_alloc((size_t)E1000_N_TX * E1000_BUF_LEN, 16, HEAP_TAG_NET);
     if (!e->rx || !e->tx || !e->rx_buf || !e->tx_buf)
         return -1;
     for (uint32_t i = 0; i < E1000_N_RX; i++) {

@@ -96,8 +96,8 @@ static int vnet_queue_init(struct vnet *v, uint16_t idx) {
         ALIGN_UP(sizeof(struct vring_desc) * q->n + sizeof(uint16_t) * (3u + q->n), VRING_ALIGN);
     size_t second =
         ALIGN_UP(sizeof(uint16_t) * 3u + sizeof(struct vring_used_elem) * q->n, VRING_ALIGN);
-    uint8_t *mem = kmalloc_aligned(first + second, VRING_ALIGN);
-    q->bufs = kmalloc_aligned((size_t)q->n * VNET_BUF_LEN, 16);
+    uint8_t *mem = heap_alloc(first + second, VRING_ALIGN, HEAP_TAG_NET);
+    q->bufs = heap_alloc((size_t)q->n * VNET_BUF_LEN, 16, HEAP_TAG_NET);
     if (!mem || !q->bufs)
         return -1;
     memset(mem, 0, first + second);

@@ -276,6 +276,8 @@ static void api_metrics_handler(struct http_conn *c, const struct http_request *
      * the same heap (tests compare it to find leaks). */
     unsigned long long heap_bytes = heap_bytes_in_use();
     unsigned long long free_bytes = (unsigned long long)page_count(PAGE_OWNER_FREE) * PAGE_SIZE;
+    static struct mem_table mem; /* static: the poll loop's stack is small */
+    mem_table_read(&mem, bootinfo_get());
 #endif
     struct hbuf b;
     hbuf_init(&b);
@@ -318,6 +320,15 @@ static void api_metrics_handler(struct http_conn *c, const struct http_request *
                 "# HELP cllm_memory_free_bytes RAM not held by any owner.\n"
                 "# TYPE cllm_memory_free_bytes gauge\ncllm_memory_free_bytes %llu\n",
                 heap_bytes, free_bytes);
+    size_t mem_len = mem_table_format(&mem, NULL, 0);
+    char *mem_text = port_alloc(mem_len + 1);
+    if (mem_text) {
+        mem_table_format(&mem, mem_text, mem_len + 1);
+        hbuf_append(&b, mem_text, mem_len);
+    } else {
+        b.failed = true;
+    }
+    port_free(mem_text);
 #endif
     /* On the heap: the poll loop's stack is small. */
     size_t cap = API_NET_STATS_BYTES;

@@ -30,6 +30,12 @@
 
 void *port_alloc(size_t n);
 void port_free(void *p);
+#ifndef CLLM_HOST
+/* In the kernel a block is charged to the subsystem of the source file that asks for
+ * it (kernel/core/port.c maps paths to heap tags), so memory can be told by owner. */
+void *port_alloc_from(size_t n, const char *file);
+#define port_alloc(n) port_alloc_from((n), __FILE__)
+#endif
 uint64_t port_time_us(void);
 uint64_t port_unix_time(void);
 void port_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

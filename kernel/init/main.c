@@ -14,6 +14,7 @@
 #include "http/server.h"
 #include "kernel.h"
 #include "llm/gen_param.h"
+#include "llm/llm.h"
 #include "llm/sched.h"
 #include "mm.h"
 #include "net/net.h"
@@ -53,7 +54,8 @@ void kernel_main(uint32_t magic, uint32_t mbi_addr) {
     api_metrics_add_source(smp_metrics_format);                /* /metrics: CPUs, busy cycles */
     if (net_ready())
         http_server_start(&api_app);                           /* HTTP on cllm.port=: the API */
-    page_report_in_use();                                      /* what the subsystems took */
+    mem_add_parts(HEAP_TAG_KV, llm_kv_memory);                 /* KV blocks: used, cached, free */
+    mem_report();                                              /* memory by owner, every byte */
     printk("cllm: ready\n");
     selftest_run(cmdline_get("selftest"));                     /* exits if self-tests were asked */
     if (llm_console_requested(bi))

@@ -48,4 +48,9 @@ struct llm *llm_get(void);
 /* The llm record whatever its status (for status reporting). */
 struct llm *llm_record(void);
 
+/* kv_mem.c (kernel only): the shared KV pool's used, cached and free blocks as parts of
+ * the heap's KV tag, for mem_add_parts (mm.h). */
+struct mem_owner;
+size_t llm_kv_memory(struct mem_owner *out, size_t cap);
+
 #endif

@@ -5,12 +5,16 @@
  * usable RAM of a fake memory map with one module inside it. A random mix of
  * kmalloc, kmalloc_aligned and kfree runs against it; every block is tagged and
  * checked, alignment is checked, the module is never handed out, and when all is
- * freed the owner counters are back where they started. Prints "mm: all passed".
+ * freed the owner counters are back where they started. Blocks are charged to random
+ * heap tags: the tags' bytes and the slabs' spare bytes always add up to the heap's
+ * pages, and the memory table (kernel/core/memacct.c) to the map's usable RAM.
+ * Prints "mm: all passed".
  */
 #define _GNU_SOURCE
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -21,13 +25,27 @@
 #include "mm.h"
 
 #define RAM_BYTES (256u << 20)
+#define RAM_SLIVER 1000u /* bytes of a second usable region, less than a page */
 #define MODULE_OFF (8u << 20)
 #define MODULE_LEN ((1u << 20) + 5)
+#define PROMPT_OFF (12u << 20)
+#define PROMPT_LEN 100u
 #define SLOTS 512
 #define OPS 20000
 
-/* What page.c needs from the kernel image and the console. */
+/* What page.c and memacct.c need from the kernel image, the SMP code and the console. */
 char kernel_image_start[1], kernel_image_end[1];
+char boot_stack_guard[1], boot_stack_top[1];
+char embedded_model_start[1], embedded_model_end[1];
+static struct bootinfo boot;
+
+uintptr_t smp_stack_guard(int cpu) {
+    return (uintptr_t)boot_stack_guard; /* outside the fake RAM: nothing to mark */
+}
+
+const struct bootinfo *bootinfo_get(void) {
+    return &boot;
+}
 
 void printk(const char *fmt, ...) {
     va_list ap;
@@ -92,6 +110,37 @@ static size_t random_size(void) {
     return 65536 + rng() % (2u << 20);
 }
 
+/* The memory table covers the fake RAM exactly: rows sum to the total, the sliver
+ * region is unusable, the model and free rows match the page counts. */
+static void check_table(const char *when) {
+    static struct mem_table t;
+    mem_table_read(&t, &boot);
+    uint64_t sum = 0, unusable = 0, model = 0, free_b = 0;
+    for (size_t i = 0; i < t.n; i++) {
+        sum += t.row[i].bytes;
+        if (!strcmp(t.row[i].name, "unusable"))
+            unusable = t.row[i].bytes;
+        if (!strcmp(t.row[i].name, "model"))
+            model = t.row[i].bytes;
+        if (!strcmp(t.row[i].name, "free"))
+            free_b = t.row[i].bytes;
+    }
+    EXPECT(t.total == RAM_BYTES - PAGE_SIZE + RAM_SLIVER, "%s: total %llu", when,
+           (unsigned long long)t.total);
+    EXPECT(sum == t.total, "%s: owners sum to %llu, total %llu", when, (unsigned long long)sum,
+           (unsigned long long)t.total);
+    EXPECT(unusable == RAM_SLIVER, "%s: unusable %llu", when, (unsigned long long)unusable);
+    EXPECT(model == page_count(PAGE_OWNER_MODEL) * PAGE_SIZE, "%s: model %llu", when,
+           (unsigned long long)model);
+    EXPECT(free_b == page_count(PAGE_OWNER_FREE) * PAGE_SIZE, "%s: free %llu", when,
+           (unsigned long long)free_b);
+    char text[4096];
+    size_t n = mem_table_format(&t, text, sizeof(text));
+    EXPECT(n < sizeof(text) && strstr(text, "cllm_memory_bytes{owner=\"heap_kv\"} ") &&
+               strstr(text, "cllm_memory_total_bytes "),
+           "%s: metrics text %.200s", when, text);
+}
+
 int main(void) {
     uint8_t *ram = mmap(NULL, RAM_BYTES, PROT_READ | PROT_WRITE,
                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT | MAP_NORESERVE, -1, 0);
@@ -100,18 +149,28 @@ int main(void) {
         return 2;
     }
     struct bootinfo bi = {.cmdline = ""};
-    bi.n_mem = 1;
-    bi.mem[0] = (struct boot_mem_region){(uintptr_t)ram, RAM_BYTES, 1};
-    bi.n_modules = 1;
+    bi.n_mem = 2;
+    bi.mem[0] = (struct boot_mem_region){(uintptr_t)ram, RAM_BYTES - PAGE_SIZE, 1};
+    bi.mem[1] = (struct boot_mem_region){(uintptr_t)ram + RAM_BYTES - PAGE_SIZE, RAM_SLIVER, 1};
+    bi.mem_usable = RAM_BYTES - PAGE_SIZE + RAM_SLIVER;
+    bi.n_modules = 2;
     bi.modules[0] = (struct boot_module){(uintptr_t)ram + MODULE_OFF, MODULE_LEN, "model"};
+    bi.modules[1] = (struct boot_module){(uintptr_t)ram + PROMPT_OFF, PROMPT_LEN, "prompt"};
     memset(ram + MODULE_OFF, 0x5A, MODULE_LEN);
+    boot = bi;
 
     page_init(&bi);
     size_t free0 = page_count(PAGE_OWNER_FREE);
-    EXPECT(page_count(PAGE_OWNER_BOOT) == (MODULE_LEN + PAGE_SIZE - 1) / PAGE_SIZE + 1 ||
-               page_count(PAGE_OWNER_BOOT) == (MODULE_LEN + PAGE_SIZE - 1) / PAGE_SIZE,
-           "module pages %zu", page_count(PAGE_OWNER_BOOT));
-    EXPECT(page_owner_of((uintptr_t)ram + MODULE_OFF) == PAGE_OWNER_BOOT, "module page owner");
+    EXPECT(page_count(PAGE_OWNER_MODEL) == (MODULE_LEN + PAGE_SIZE - 1) / PAGE_SIZE + 1 ||
+               page_count(PAGE_OWNER_MODEL) == (MODULE_LEN + PAGE_SIZE - 1) / PAGE_SIZE,
+           "model pages %zu", page_count(PAGE_OWNER_MODEL));
+    EXPECT(page_owner_of((uintptr_t)ram + MODULE_OFF) == PAGE_OWNER_MODEL, "model page owner");
+    EXPECT(page_count(PAGE_OWNER_BOOT) == 1 &&
+               page_owner_of((uintptr_t)ram + PROMPT_OFF) == PAGE_OWNER_BOOT,
+           "prompt module pages %zu", page_count(PAGE_OWNER_BOOT));
+    EXPECT(page_count(PAGE_OWNER_STACK) == 0, "stack pages %zu outside the fake RAM",
+           page_count(PAGE_OWNER_STACK));
+    check_table("after page_init");
     EXPECT(page_count(PAGE_OWNER_PAGEMAP) > 0, "page map has no pages");
     EXPECT(free0 > RAM_BYTES / PAGE_SIZE * 9 / 10, "free pages %zu", free0);
 
@@ -138,7 +197,15 @@ int main(void) {
             continue;
         }
         size_t n = random_size(), align = aligns[rng() % 5];
-        b->p = align ? kmalloc_aligned(n, align) : kmalloc(n);
+        /* kmalloc charges HEAP_TAG_OTHER; heap_alloc any tag. */
+        enum heap_tag tag = align ? (enum heap_tag)(rng() % HEAP_TAG_COUNT) : HEAP_TAG_OTHER;
+        size_t tag0 = heap_tag_bytes(tag);
+        b->p = align ? heap_alloc(n, align, tag) : kmalloc(n);
+        EXPECT(!b->p || heap_tag_bytes(tag) >= tag0 + n, "tag %s grew %zu bytes for %zu",
+               heap_tag_name(tag), heap_tag_bytes(tag) - tag0, n);
+        EXPECT(page_count(PAGE_OWNER_HEAP) * PAGE_SIZE == heap_spare_bytes() + heap_bytes_in_use(),
+               "heap pages %zu != spare %zu + in use %zu", page_count(PAGE_OWNER_HEAP),
+               heap_spare_bytes(), heap_bytes_in_use());
         EXPECT(b->p != NULL, "allocation of %zu bytes failed", n);
         if (!b->p)
             continue;
@@ -151,14 +218,20 @@ int main(void) {
         b->tag = (uint8_t)rng();
         fill(b);
     }
+    check_table("with blocks of every tag in use");
     for (int i = 0; i < SLOTS; i++) {
         if (slots[i].p) {
             EXPECT(intact(&slots[i]), "block %p overwritten", (void *)slots[i].p);
             kfree(slots[i].p);
+            slots[i].p = NULL;
         }
     }
     EXPECT(heap_bytes_in_use() == 0, "heap bytes in use %zu after freeing everything",
            heap_bytes_in_use());
+    for (unsigned t = 0; t < HEAP_TAG_COUNT; t++)
+        EXPECT(heap_tag_bytes((enum heap_tag)t) == 0, "tag %s holds %zu bytes after freeing",
+               heap_tag_name((enum heap_tag)t), heap_tag_bytes((enum heap_tag)t));
+    EXPECT(heap_spare_bytes() == 0, "spare %zu bytes with no slab", heap_spare_bytes());
     EXPECT(page_count(PAGE_OWNER_HEAP) == 0, "heap pages %zu after freeing everything",
            page_count(PAGE_OWNER_HEAP));
     EXPECT(page_count(PAGE_OWNER_FREE) == free0, "free pages %zu, want %zu",
