@@ -9,12 +9,18 @@ must get its status and an error body), bursts of half-sent connections left to 
 out, and prompts longer than the context (a 400, or an answer). Afterwards the kernel
 must be back where it was when idle: one open HTTP connection (the asking one), no
 generation in progress, the same heap bytes and the same free pages, no TCP connection
-beyond the asking one, and no panic in the log."""
+beyond the asking one, and no panic in the log. Memory is checked by owner
+(cllm_memory_bytes{owner=...}): before and after, the owners add up to
+cllm_memory_total_bytes exactly; afterwards every owner holds what it held when idle
+(each heap tag, network buffers included), but for the KV pool, whose blocks must all be
+free or cached (the prefix cache may keep more than before), and its consistency walk
+passes."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import struct
 import threading
@@ -101,6 +107,29 @@ def half_sent_burst(g: Guest) -> None:
             s.close()
 
 
+def memory_owners(g: Guest) -> dict[str, int]:
+    """cllm_memory_bytes by owner; checks they add up to cllm_memory_total_bytes."""
+    status, body = g.call("GET", "/metrics")
+    assert status == 200
+    text = body.decode()
+    total = re.search(r"^cllm_memory_total_bytes (\d+)$", text, re.MULTILINE)
+    assert total, text
+    owners = {m.group(1): int(m.group(2))
+              for m in re.finditer(r'^cllm_memory_bytes\{owner="([a-z_]+)"\} (\d+)$', text, re.MULTILINE)}
+    assert sum(owners.values()) == int(total.group(1)), (int(total.group(1)), owners)
+    return owners
+
+
+def check_owners_idle(idle: dict[str, int], now: dict[str, int]) -> None:
+    """Every owner back to its idle bytes; KV blocks all free or cached."""
+    kv = ("kv_used", "kv_cached", "kv_free")
+    assert now.keys() == idle.keys(), (sorted(now), sorted(idle))
+    assert now["kv_used"] == 0 and idle["kv_used"] == 0, (idle, now)
+    assert now["kv_cached"] + now["kv_free"] == idle["kv_cached"] + idle["kv_free"], (idle, now)
+    changed = {k: (idle[k], now[k]) for k in idle if k not in kv and idle[k] != now[k]}
+    assert not changed, f"owners not back to idle (idle, now): {changed}"
+
+
 def long_prompt(g: Guest) -> None:
     status, body = g.call("POST", "/v1/completions",
                           {"prompt": "Once upon a time " * 400, "max_tokens": 4, "temperature": 0})
@@ -131,6 +160,10 @@ def test_mixed_traffic_returns_to_idle(served) -> None:
     served.idle_heap = 0
     served.idle_heap = served.wait_connections_closed()
     idle_free = served.metrics()[1]["cllm_memory_free_bytes"]
+    idle_owners = memory_owners(g)
+    for owner in ("image", "stack", "model", "page_tables", "page_map", "heap_net", "heap_kv",
+                  "kv_free", "free"):
+        assert idle_owners[owner] > 0, (owner, idle_owners)
 
     kinds = ["completion", "stream", "cancel", "bad", "completion", "stream", "burst", "long"]
     done: Counter[str] = Counter()
@@ -174,7 +207,9 @@ def test_mixed_traffic_returns_to_idle(served) -> None:
     served.wait_connections_closed()  # one connection, the idle heap, nothing processing
     plain = served.metrics()[1]
     assert plain["cllm_memory_free_bytes"] == idle_free, (plain["cllm_memory_free_bytes"], idle_free)
+    check_owners_idle(idle_owners, memory_owners(g))
     assert plain["cllm_requests_processing"] == 0
+    assert plain.get("cllm_kv_pool_consistent", 1) == 1, "the KV pool's walk failed"
     tcp = plain.get("cllm_net_tcp_connections")
     assert tcp is None or tcp <= 2, f"{tcp} TCP connections left"
     assert not any("panic" in ln for ln in served.vm.lines), served.vm.log_text()[-3000:]
