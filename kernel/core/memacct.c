@@ -18,7 +18,8 @@
 #include "memlayout.h"
 #include "mm.h"
 
-#define MEM_NAME_MAX 24 /* "heap_" + a tag name */
+#define MEM_NAME_MAX 24     /* "heap_" + a tag name */
+#define MEM_REPORT_LINE 320 /* characters of owners on one boot log line, about */
 
 /* Page allocator owners in the table, in order; free and heap come later. */
 static const struct mem_page_row {
@@ -92,14 +93,26 @@ size_t mem_table_format(const struct mem_table *t, char *buf, size_t cap) {
     return len;
 }
 
+/* One line, "cllm: memory by owner: image N, stack N, ..., total N bytes" (owners
+ * holding nothing left out); past MEM_REPORT_LINE characters it goes on in lines
+ * "cllm: memory by owner (more): ...", so printk never cuts a figure. */
 void mem_report(void) {
-    struct mem_table t;
+    static struct mem_table t;
     mem_table_read(&t, bootinfo_get());
-    char line[1024];
+    char line[MEM_REPORT_LINE + 64] = "";
     size_t len = 0;
-    for (size_t i = 0; i < t.n; i++)
-        len +=
-            (size_t)snprintf(line + MIN(len, sizeof(line)), sizeof(line) - MIN(len, sizeof(line)),
-                             "%s %llu, ", t.row[i].name, (unsigned long long)t.row[i].bytes);
-    printk("cllm: memory by owner: %stotal %llu bytes\n", line, (unsigned long long)t.total);
+    bool first = true;
+    for (size_t i = 0; i < t.n; i++) {
+        if (!t.row[i].bytes)
+            continue;
+        if (len > MEM_REPORT_LINE) {
+            printk("cllm: memory by owner%s: %s\n", first ? "" : " (more)", line);
+            first = false;
+            len = 0;
+        }
+        len += (size_t)snprintf(line + len, sizeof(line) - len, "%s%s %llu", len ? ", " : "",
+                                t.row[i].name, (unsigned long long)t.row[i].bytes);
+    }
+    printk("cllm: memory by owner%s: %s%stotal %llu bytes\n", first ? "" : " (more)", line,
+           len ? ", " : "", (unsigned long long)t.total);
 }
