@@ -121,3 +121,25 @@ def test_cached_tokens_in_usage(model):
     native = out[4]
     assert native["tokens_cached"] == native["timings"]["cache_n"] == 16 * ((n_text - 1) // 16)
     assert metric(metrics, "cllm_kv_forked_tokens_total") == n_chat  # the second choice's
+
+
+@pytest.mark.parametrize("blocks,ahead", [(5, 1), (4, 4)], ids=["late-take", "give-up"])
+def test_choices_behind_a_request_in_a_full_pool(model, blocks, ahead):
+    """A request ahead holds most of the pool: a choice finds no block for its copy when
+    the prompt is ready, and takes it a turn later while the first choice's token
+    awaits its pass (late-take), or finds the first choice gone past its prompt and
+    evaluates the prompt itself (give-up); the prompt also starts with a cached block of
+    the request ahead. The answers equal those of a pool with room for all."""
+    def run(env: dict[str, str] | None) -> tuple[str, list[str]]:
+        s = Script(model=model, env=env)
+        s.open(1).send(1, request("POST", "/v1/completions",
+                                  {"prompt": IDS_PART, "max_tokens": ahead, "temperature": 0}))
+        s.poll(1).open(2).send(2, request("POST", "/v1/completions",
+                                          {"prompt": IDS_PART[:20], "max_tokens": 30, "n": 3,
+                                           "temperature": 1, "seed": 4}))
+        r = s.run().execute()
+        first, many = r.responses(1)[0], r.responses(2)[0]
+        assert first.status == many.status == 200, (first.body, many.body)
+        return first.json()["choices"][0]["text"], choice_texts(many.json())
+
+    assert run({"CLLM_KV_BLOCKS": str(blocks)}) == run(None)
