@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from api_bench import ROOT, free_port, post, run_together
+from api_bench import ROOT, free_port, open_conns, post, run_together
 
 from cllm_build import config, qemu
 from cllm_build.build import build
@@ -50,12 +50,7 @@ def shared(port: int) -> tuple[float, float, int]:
 
 def separate(port: int) -> tuple[float, float]:
     """N requests at once, each evaluating the prompt: wall seconds, summed prompt ms."""
-    conns = []
-    for _ in range(N):  # one by one: QEMU's slirp resets bursts of connects
-        c = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
-        c.request("GET", "/health")
-        c.getresponse().read()
-        conns.append(c)
+    conns = open_conns(port, N)
     ms = [0.0] * N
 
     def run(i: int) -> None:
