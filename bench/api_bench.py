@@ -92,13 +92,19 @@ def first_token(port: int) -> float:
     return dt
 
 
-def aggregate(port: int, clients: int) -> float:
+def open_conns(port: int, n: int) -> list[http.client.HTTPConnection]:
+    """n keep-alive connections, each opened by a GET /health."""
     conns = []
-    for _ in range(clients):  # one by one: QEMU's slirp resets bursts of connects
+    for _ in range(n):  # one by one: QEMU's slirp resets bursts of connects
         c = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
         c.request("GET", "/health")
         c.getresponse().read()
         conns.append(c)
+    return conns
+
+
+def aggregate(port: int, clients: int) -> float:
+    conns = open_conns(port, clients)
     tokens = [0] * clients
 
     def run(i: int) -> None:

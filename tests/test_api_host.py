@@ -253,7 +253,8 @@ def test_completion_openai_shape_and_usage():
     assert body["id"].startswith("cmpl-") and isinstance(body["created"], int)
     [choice] = body["choices"]
     assert choice == {"index": 0, "text": "HELLO", "logprobs": None, "finish_reason": "length"}
-    assert body["usage"] == {"prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17}
+    assert body["usage"] == {"prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17,
+                             "prompt_tokens_details": {"cached_tokens": 0}}
 
 
 def test_completion_until_eos_and_other_prompt_forms():

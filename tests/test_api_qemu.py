@@ -198,9 +198,16 @@ def test_openai_chat_and_streaming(guest):
     text = whole.choices[0].message.content
     assert whole.choices[0].message.role == "assistant" and text
     stream = client.chat.completions.create(model="stories260K", messages=msgs, max_tokens=24,
-                                            temperature=0, stream=True)
-    pieces = [ch.choices[0].delta.content or "" for ch in stream if ch.choices]
+                                            temperature=0, stream=True,
+                                            stream_options={"include_usage": True})
+    chunks = list(stream)
+    pieces = [ch.choices[0].delta.content or "" for ch in chunks if ch.choices]
     assert "".join(pieces) == text and len(pieces) > 3
+    # The same prompt again: its full blocks come from the prefix cache, all but the last
+    # token's (always run).
+    usage = chunks[-1].usage
+    assert usage and usage.prompt_tokens_details and whole.usage
+    assert usage.prompt_tokens_details.cached_tokens == 16 * ((usage.prompt_tokens - 1) // 16) > 0
     s = client.completions.create(model="stories260K", prompt="The dog", max_tokens=16,
                                   temperature=0, stream=True)
     streamed = "".join(ch.choices[0].text for ch in s)
@@ -236,9 +243,18 @@ def test_openai_structured_output_logprobs_embeddings_and_refusals(guest):
     c = client.completions.create(model="stories260K", prompt="The dog", max_tokens=4,
                                   temperature=0, logprobs=3)
     assert len(c.choices[0].logprobs.token_logprobs) == 4
+
+    def forked() -> int:
+        m = re.search(rb"^cllm_kv_forked_tokens_total (\d+)$", guest.call("GET", "/metrics")[1],
+                      re.MULTILINE)
+        assert m
+        return int(m.group(1))
+
+    before = forked()
     r = client.chat.completions.create(model="stories260K", messages=msgs, max_tokens=8,
                                        temperature=1, seed=3, n=3)
     assert [ch.index for ch in r.choices] == [0, 1, 2]
+    assert r.usage and forked() - before == 2 * r.usage.prompt_tokens  # evaluated once
     e = client.embeddings.create(model="stories260K", input=["Once upon a time", "The dog"])
     assert [d.index for d in e.data] == [0, 1] and len(e.data[0].embedding) == 64
     assert abs(sum(x * x for x in e.data[0].embedding) - 1) < 1e-4

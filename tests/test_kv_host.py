@@ -1,8 +1,8 @@
 """kernel/llm/kv.c on the host under ASan/UBSan (tests/host/kv_test.c): float to half
-rounding equals numpy's for every kind of value, and random reserves, releases, frees
-and prefix-cache matches over a small pool keep the free list and reference counts
-whole (the debug walk after every operation), share only blocks of the same tokens,
-and give every block back."""
+rounding equals numpy's for every kind of value, and random reserves, releases, frees,
+prefix-cache matches and forks (a choice taking another's positions) over a small pool
+keep the free list and reference counts whole (the debug walk after every operation),
+share only blocks of the same tokens, and give every block back."""
 
 from __future__ import annotations
 
@@ -43,5 +43,5 @@ def test_f32_to_f16_rounds_as_numpy():
 def test_random_pool_operations_keep_the_pool_whole(seed):
     out = kv_test("pool", seed, 3000)
     assert out.startswith("ok "), out
-    refused, hits, evictions = map(int, out.split()[1:])
-    assert refused > 0 and hits > 0 and evictions > 0, out  # every path was taken
+    refused, hits, evictions, forks = map(int, out.split()[1:])
+    assert refused > 0 and hits > 0 and evictions > 0 and forks > 0, out  # every path taken

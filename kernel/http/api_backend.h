@@ -50,6 +50,7 @@ struct api_gen_stats {
     uint64_t t_gen_us;
     uint64_t t_grammar_us; /* part of t_gen_us spent checking tokens against a grammar */
     int n_masked;          /* tokens drawn again under the grammar's whole-vocabulary mask */
+    int n_cached;          /* prompt tokens taken from the prefix cache, not evaluated */
 };
 
 struct api_backend {
@@ -71,6 +72,10 @@ struct api_backend {
     /* Start advancing g; its text goes to sink (ctx is passed back) until done. 0, or
      * -1 when the scheduler has no room (nothing changed: the caller still frees g). */
     int (*gen_run)(void *g, const struct sched_sink *sink, void *ctx);
+    /* g (started, not yet run) takes the prompt's evaluation from first, a generation
+     * of the same prompt run before it (n > 1 choices); both are freed together. 0, or
+     * -1 when they cannot share (g then evaluates the prompt itself). NULL: no sharing. */
+    int (*gen_share)(void *g, void *first);
     void (*gen_stats)(void *g, struct api_gen_stats *st);
     void (*gen_free)(void *g); /* stops g if it runs; then the sink is not called again */
     /* The embedding of tokens[0..n) into out (n_embd floats): the mean of the last hidden

@@ -602,8 +602,9 @@ void api_gen_handle(struct http_conn *c, const struct http_request *req, enum ap
     memset(t, 0, sizeof(*t));
     char gerr[160] = "";
     enum gen_err why = GEN_OK;
-    /* Each choice evaluates the prompt itself (no copy of a sequence's state), with a
-     * seed of its own: the request's plus its index, or one from the clock. */
+    /* Each choice samples with a seed of its own: the request's plus its index, or one
+     * from the clock. The first evaluates the prompt; the others take its blocks and
+     * logits (gen_share), with the same output as if each had evaluated it. */
     uint64_t seed = f.gp.sample.seed == GEN_SEED_RANDOM && f.n_choices > 1
                         ? (port_time_us() + 1) * 0x9E3779B97F4A7C15ull >> 12
                         : f.gp.sample.seed;
@@ -620,6 +621,8 @@ void api_gen_handle(struct http_conn *c, const struct http_request *req, enum ap
         /* the grammar is borrowed from the body or f.grammar until gen_start returns */
         ch->gen = be->gen_start(toks, n, &gp, &why, gerr, sizeof(gerr));
         t->n_choices = i + 1;
+        if (i > 0 && ch->gen && be->gen_share)
+            (void)be->gen_share(ch->gen, t->choice[0].gen); /* -1: it runs the prompt */
     }
     port_free(toks);
     json_doc_free(&doc);

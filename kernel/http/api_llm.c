@@ -113,6 +113,10 @@ static int api_llm_gen_run(void *g, const struct sched_sink *sink, void *ctx) {
     return sched_add(g, sink, ctx);
 }
 
+static int api_llm_gen_share(void *g, void *first) {
+    return gen_share(g, first);
+}
+
 static void api_llm_gen_stats(void *g, struct api_gen_stats *st) {
     const struct gen_request *req = g;
     st->n_prompt = req->n_prompt;
@@ -123,6 +127,7 @@ static void api_llm_gen_stats(void *g, struct api_gen_stats *st) {
     st->t_gen_us = req->t_gen_us;
     st->t_grammar_us = req->t_grammar_us;
     st->n_masked = req->n_masked;
+    st->n_cached = req->n_cached;
 }
 
 static void api_llm_gen_free(void *g) {
@@ -147,6 +152,7 @@ const struct api_backend api_llm_backend = {
     .params_default = gen_params_default,
     .gen_start = api_llm_gen_start,
     .gen_run = api_llm_gen_run,
+    .gen_share = api_llm_gen_share,
     .gen_stats = api_llm_gen_stats,
     .gen_free = api_llm_gen_free,
     .embed = api_llm_embed,

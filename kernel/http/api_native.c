@@ -12,6 +12,8 @@ void api_write_timings(struct json_writer *w, const struct api_gen_stats *st) {
     double gms = (double)(int64_t)st->t_gen_us / 1000.0;
     json_write_key(w, "timings");
     json_write_object_begin(w);
+    json_write_key(w, "cache_n"); /* prompt tokens the prefix cache held */
+    json_write_int(w, st->n_cached);
     json_write_key(w, "prompt_n");
     json_write_int(w, st->n_prompt);
     json_write_key(w, "prompt_ms");
@@ -57,6 +59,8 @@ static void api_native_fields(struct json_writer *w, const struct api_task *t,
     json_write_int(w, st->n_gen);
     json_write_key(w, "tokens_evaluated");
     json_write_int(w, st->n_prompt);
+    json_write_key(w, "tokens_cached");
+    json_write_int(w, st->n_cached);
     json_write_key(w, "stop_type");
     json_write_string(w, st->finish == GEN_FINISH_LENGTH ? "limit"
                          : st->finish == GEN_FINISH_STOP ? "word"

@@ -43,6 +43,11 @@ static void api_oai_usage(struct json_writer *w, const struct api_gen_stats *st)
     json_write_int(w, st->n_gen);
     json_write_key(w, "total_tokens");
     json_write_int(w, st->n_prompt + st->n_gen);
+    json_write_key(w, "prompt_tokens_details");
+    json_write_object_begin(w);
+    json_write_key(w, "cached_tokens");
+    json_write_int(w, st->n_cached);
+    json_write_object_end(w);
     json_write_object_end(w);
 }
 

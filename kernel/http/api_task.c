@@ -207,13 +207,21 @@ static void api_task_output(void *ctx, const struct gen_output *out) {
         hbuf_append(&ch->text, out->text, out->len);
 }
 
-/* The choices' counters together: the prompt once per choice, as it is evaluated. */
+/* A generation's counters (zero where the backend has none). */
+static void api_task_gen_stats(const struct api_choice *ch, struct api_gen_stats *st) {
+    memset(st, 0, sizeof(*st));
+    api_backend_get()->gen_stats(ch->gen, st);
+}
+
+/* The choices' counters together. The prompt counts once, as OpenAI's usage does, and
+ * so do its cached tokens: the first choice's, which evaluated it for all. */
 static void api_task_stats(const struct api_task *t, struct api_gen_stats *sum) {
     memset(sum, 0, sizeof(*sum));
     for (int i = 0; i < t->n_choices; i++) {
         struct api_gen_stats st;
-        api_backend_get()->gen_stats(t->choice[i].gen, &st);
-        sum->n_prompt = st.n_prompt; /* usage counts the prompt once, as OpenAI's */
+        api_task_gen_stats(&t->choice[i], &st);
+        sum->n_prompt = st.n_prompt;
+        sum->n_cached = i == 0 ? st.n_cached : sum->n_cached;
         sum->n_gen += st.n_gen;
         sum->n_eval += st.n_eval;
         sum->t_prompt_us += st.t_prompt_us;
@@ -229,7 +237,7 @@ static void api_task_done(void *ctx) {
     struct api_task *t = ch->task;
     struct http_conn *c = t->conn;
     struct api_gen_stats st;
-    api_backend_get()->gen_stats(ch->gen, &st);
+    api_task_gen_stats(ch, &st);
     if (st.finish == GEN_FINISH_NONE)
         st.finish = GEN_FINISH_ERROR;
     ch->finish = st.finish;

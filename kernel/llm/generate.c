@@ -254,12 +254,53 @@ int gen_kv_need(const struct gen_request *req) {
     return MIN(need, req->n_ctx);
 }
 
+int gen_share(struct gen_request *req, struct gen_request *first) {
+    if (!req->state || !first->state || req->state->own || first->state->own ||
+        req->state->kv.pool != first->state->kv.pool || req->llm != first->llm ||
+        req->n_prompt != first->n_prompt || req->n_eval || req->n_gen || req == first ||
+        memcmp(req->tokens, first->tokens, (size_t)req->n_prompt * sizeof *req->tokens) != 0)
+        return -1;
+    req->share = first;
+    return 0;
+}
+
+/* For a request that waits for its sibling's prompt (gen_share): 1 while the sibling
+ * has not run all of it; 0 once it took the sibling's blocks and logits, or gave up
+ * waiting (the sibling went past its prompt or stopped: it runs the prompt itself);
+ * -1 when the pool has no block for the copy yet. The sibling's logits are the
+ * prompt's last ones while exactly the prompt is evaluated (sampling only reads them). */
+static int gen_share_take(struct gen_request *req) {
+    const struct gen_request *src = req->share;
+    if (src->finish != GEN_FINISH_NONE || src->n_eval > src->n_prompt ||
+        src->n_known > src->n_prompt) {
+        req->share = NULL;
+        return 0;
+    }
+    if (src->n_eval < src->n_prompt)
+        return 1;
+    if (kv_seq_fork(&req->state->kv, &src->state->kv, src->n_prompt) != 0)
+        return -1;
+    memcpy(req->state->logits, src->state->logits,
+           (size_t)req->llm->model.cfg.vocab_size * sizeof *req->state->logits);
+    req->logits = req->state->logits;
+    req->n_eval = req->n_shared = src->n_prompt;
+    req->share = NULL;
+    return 0;
+}
+
 int gen_kv_reserve(struct gen_request *req) {
     struct kv_seq *kv = &req->state->kv;
+    if (req->share) {
+        int r = gen_share_take(req);
+        if (r != 0)
+            return r > 0 ? 0 : -1;
+    }
     if (req->params.cache_prompt && !req->state->own && req->n_eval == 0 && !kv->n_blocks) {
         /* Reuse cached blocks of the known tokens, all but the last: its logits are
          * needed, so at least one token is always run. */
         req->n_eval = kv_seq_match(kv, req->tokens, req->n_known - 1);
+        if (!req->n_preempted)
+            req->n_cached = req->n_eval;
     }
     return kv_seq_reserve(kv, gen_kv_need(req));
 }
@@ -436,6 +477,8 @@ int gen_step(struct gen_request *req, struct gen_output *out) {
         req->state->error = "the KV pool has no free block for this generation";
         return gen_finish(req, out, GEN_FINISH_ERROR);
     }
+    if (req->share)
+        return GEN_STEP_PROMPT; /* its sibling still evaluates the prompt: nothing to do */
     if (req->n_eval < req->n_known) {
         if (gen_prompt_step(req) < 0)
             return gen_finish(req, out, GEN_FINISH_ERROR);

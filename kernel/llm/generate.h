@@ -114,6 +114,10 @@ struct gen_request {
     float *biased;               /* (vocab) owned when params.n_bias: logits + logit_bias */
     uint64_t t_grammar_us;       /* part of t_gen_us spent checking tokens against grammar */
     int n_masked;                /* tokens drawn again under the whole vocabulary's mask */
+    struct gen_request *share;   /* the sibling whose prompt it waits for (gen_share);
+                                  * NULL when none, once taken, or given up */
+    int n_cached;                /* prompt tokens the prefix cache held when first run */
+    int n_shared;                /* prompt positions taken from the sibling */
 };
 
 /* Start a request for prompt[0..n_prompt) (already tokenized, BOS included if wanted).
@@ -142,8 +146,21 @@ int gen_kv_need(const struct gen_request *req);
 /* Hold the KV blocks of gen_kv_need, first taking, for a request that holds none yet
  * (and asks for it: params.cache_prompt), the cached blocks (kv_seq_match) of its
  * known tokens but the last (which it then skips). 0, or -1 when the pool is short (nothing taken
- * then but the cached blocks). */
+ * then but the cached blocks). A request waiting for its sibling's prompt (gen_share)
+ * holds nothing and gets 0; when the prompt is ready it forks it (-1: no block for the
+ * copy yet). */
 int gen_kv_reserve(struct gen_request *req);
+
+/* n > 1 choices of one prompt: req (gen_init'ed, not stepped yet) takes the prompt's
+ * evaluation from first, a request of the same model and prompt on the same shared
+ * pool that is stepped before it (added to the scheduler earlier). req's steps wait,
+ * holding no block, while first evaluates the prompt; then req takes its blocks
+ * (kv_seq_fork: the full ones by reference, the partly filled last one copied) and the
+ * prompt's last logits, and samples with its own sampler. Should first have gone past
+ * its prompt or stopped by then, req runs the prompt itself: the output is the same
+ * either way. first must stay allocated while req waits (free siblings together).
+ * 0, or -1 when they cannot share (nothing changed). */
+int gen_share(struct gen_request *req, struct gen_request *first);
 
 /* Give the request's KV blocks back to the shared pool, keeping its tokens: its next
  * gen_steps run them again (prompt steps, no output) up to where it was, then it goes

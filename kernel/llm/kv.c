@@ -164,6 +164,10 @@ size_t kv_pool_metrics_format(const struct kv_pool *p, char *buf, size_t cap) {
                      "# HELP cllm_kv_prefix_evictions_total Cached blocks given new contents.\n"
                      "# TYPE cllm_kv_prefix_evictions_total counter\n"
                      "cllm_kv_prefix_evictions_total %llu\n"
+                     "# HELP cllm_kv_forked_tokens_total Prompt positions a choice took from "
+                     "a sibling choice of the same request instead of evaluating them.\n"
+                     "# TYPE cllm_kv_forked_tokens_total counter\n"
+                     "cllm_kv_forked_tokens_total %llu\n"
                      "# HELP cllm_kv_cached_blocks Free blocks that still hold a cached prefix.\n"
                      "# TYPE cllm_kv_cached_blocks gauge\ncllm_kv_cached_blocks %d\n"
                      "# HELP cllm_kv_pool_consistent 1 if free list and reference counts agree.\n"
@@ -172,7 +176,8 @@ size_t kv_pool_metrics_format(const struct kv_pool *p, char *buf, size_t cap) {
                      (unsigned long long)p->n_blocks * (unsigned long long)p->block_bytes,
                      (unsigned long long)p->n_preempted, (unsigned long long)p->n_hits,
                      (unsigned long long)p->n_hits * (unsigned long long)p->block_len,
-                     (unsigned long long)p->n_evictions, kv_pool_cached(p), ok);
+                     (unsigned long long)p->n_evictions, (unsigned long long)p->n_forked,
+                     kv_pool_cached(p), ok);
     return n > 0 ? (size_t)n : 0;
 }
 
@@ -207,6 +212,17 @@ static void kv_unlink(struct kv_pool *p, int b) {
     p->n_free--;
 }
 
+/* Take the free list's head for new contents (the pool has a free block). */
+static int kv_take(struct kv_pool *p) {
+    int b = p->free_head;
+    kv_unlink(p, b);
+    if (p->hash[b]) { /* the least recently used cached prefix gives way */
+        p->hash[b] = 0;
+        p->n_evictions++;
+    }
+    return b;
+}
+
 int kv_seq_reserve(struct kv_seq *s, int n_pos) {
     struct kv_pool *p = s->pool;
     if (!p || n_pos > s->n_ctx)
@@ -216,15 +232,32 @@ int kv_seq_reserve(struct kv_seq *s, int n_pos) {
         return 0;
     if (want > p->n_free)
         return -1;
-    for (int i = 0; i < want; i++) {
-        int b = p->free_head;
-        kv_unlink(p, b);
-        if (p->hash[b]) { /* the least recently used cached prefix gives way */
-            p->hash[b] = 0;
-            p->n_evictions++;
-        }
+    for (int i = 0; i < want; i++)
+        s->table[s->n_blocks++] = kv_take(p);
+    return 0;
+}
+
+int kv_seq_fork(struct kv_seq *s, const struct kv_seq *src, int n_pos) {
+    struct kv_pool *p = s->pool;
+    if (!p || src->pool != p || s->n_blocks || n_pos <= 0 || n_pos > s->n_ctx ||
+        n_pos > kv_seq_positions(src))
+        return -1;
+    int full = n_pos / p->block_len, part = n_pos % p->block_len != 0;
+    if (part && !p->n_free)
+        return -1;
+    for (int i = 0; i < full; i++) { /* never written again: held by both */
+        int b = src->table[i];
+        p->ref[b]++;
         s->table[s->n_blocks++] = b;
     }
+    if (part) { /* the source writes its next positions here: a copy of its own */
+        int b = kv_take(p);
+        memcpy(p->mem + (size_t)b * p->block_bytes,
+               p->mem + (size_t)src->table[full] * p->block_bytes, p->block_bytes);
+        s->table[s->n_blocks++] = b;
+    }
+    s->n_published = 0; /* kv_seq_publish skips the blocks that hold a hash already */
+    p->n_forked += (uint64_t)n_pos;
     return 0;
 }
 

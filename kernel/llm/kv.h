@@ -18,7 +18,9 @@
  * tokens and of the block before it, with the tokens kept to confirm a match. A new
  * sequence whose tokens start with published blocks takes them (kv_seq_match; reference
  * counts) and evaluates only the rest. Only full blocks are shared and a shared block
- * is never written, so no copy is needed. A released block that is published stays on
+ * is never written, so no copy is needed. Choices of one request (n > 1) share the
+ * prompt's blocks the same way (kv_seq_fork), whether caching is on or not; the
+ * partly filled last block is copied. A released block that is published stays on
  * the free list's tail, reusable until it reaches the head and is taken (evicted): the
  * free list is the LRU order, blocks never published first.
  *
@@ -57,6 +59,7 @@ struct kv_pool {
     uint64_t n_preempted; /* sequences preempted for lack of blocks (the scheduler counts) */
     uint64_t n_hits;      /* published blocks taken by kv_seq_match */
     uint64_t n_evictions; /* published free blocks taken for new contents */
+    uint64_t n_forked;    /* positions kv_seq_fork gave a sequence instead of running them */
 };
 
 /* One sequence's block table: positions [i * block_len, (i + 1) * block_len) live in
@@ -99,6 +102,13 @@ int kv_seq_reserve(struct kv_seq *s, int n_pos);
  * from the start, as many whole blocks as match. Returns the positions they cover (0
  * when caching is off or nothing matches); the caller runs only the tokens after. */
 int kv_seq_match(struct kv_seq *s, const int *tokens, int n);
+/* For a sequence holding no block: the first n_pos positions of src (held by it, on
+ * the same pool), so that it goes on from there as src would (n > 1 choices of one
+ * prompt). The full blocks are taken by reference (never written again); the partly
+ * filled last one, which src writes its next positions into, is copied into a new
+ * block (copy-on-write, done at once). 0, or -1 when the copy has no free block or the
+ * sequences do not fit (nothing taken then). */
+int kv_seq_fork(struct kv_seq *s, const struct kv_seq *src, int n_pos);
 /* Publish the full blocks among positions [0, n_eval), whose tokens are tokens[0..). */
 void kv_seq_publish(struct kv_seq *s, const int *tokens, int n_eval);
 /* Positions the held blocks cover. */

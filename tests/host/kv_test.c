@@ -3,12 +3,13 @@
  *
  *   kv_test f16 < BITS      one float per line as 8 hex digits (its bits); prints the
  *                           half kv_f32_to_f16 gives, 4 hex digits a line
- *   kv_test pool SEED OPS   OPS random reserves, releases and frees over 12 sequences on
- *                           a 40-block pool, with prefix caching (token sequences from a
- *                           few shared stems: new sequences match cached blocks, full
- *                           blocks are published), the debug walk (kv_pool_check) after
- *                           each and a read-back of every stored row; prints "ok N H E"
- *                           (refused reserves, hits, evictions) or "error: <what>", exit 1
+ *   kv_test pool SEED OPS   OPS random reserves, releases, frees and forks over 12
+ *                           sequences on a 40-block pool, with prefix caching (token
+ *                           sequences from a few shared stems: new sequences match cached
+ *                           blocks or fork another sequence, full blocks are published),
+ *                           the debug walk (kv_pool_check) after each and a read-back of
+ *                           every stored row; prints "ok N H E F" (refused reserves and
+ *                           forks, hits, evictions, forks) or "error: <what>", exit 1
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,7 +50,7 @@ static int kt_fail(const char *what, int op) {
 static int kt_pool(uint32_t seed, int ops) {
     struct kv_pool p;
     struct kv_seq s[KT_SEQS];
-    int filled[KT_SEQS] = {0}, stem[KT_SEQS] = {0}, refused = 0;
+    int filled[KT_SEQS] = {0}, stem[KT_SEQS] = {0}, refused = 0, forks = 0;
     int toks[KT_SEQS][KT_CTX];
     char err[160];
     size_t bb = kv_block_bytes(KT_LAYERS, KT_DIM, KV_TYPE_F32, KV_BLOCK_LEN);
@@ -62,8 +63,23 @@ static int kt_pool(uint32_t seed, int ops) {
             return kt_fail("kv_seq_init", -1);
     for (int op = 0; op < ops; op++) {
         int q = (int)(kt_rng(&seed) % KT_SEQS), what = (int)(kt_rng(&seed) % 8);
-        if (what < 6) {           /* grow by 1..40 positions and write them */
-            if (!s[q].n_blocks) { /* a new sequence: a stem, and what the cache has */
+        if (what < 6) { /* grow by 1..40 positions and write them */
+            int r = (int)(kt_rng(&seed) % KT_SEQS);
+            if (!s[q].n_blocks && r != q && filled[r] && kt_rng(&seed) % 2) {
+                /* a new sequence forked from r: its tokens so far, then its own */
+                int free_before = p.n_free;
+                if (kv_seq_fork(&s[q], &s[r], filled[r])) {
+                    if (p.n_free != free_before || s[q].n_blocks)
+                        return kt_fail("a refused fork took blocks", op);
+                    refused++;
+                    continue;
+                }
+                for (int pos = 0; pos < KT_CTX; pos++)
+                    toks[q][pos] = pos < filled[r] ? toks[r][pos] : kt_token(stem[r], q, pos);
+                stem[q] = stem[r];
+                filled[q] = filled[r];
+                forks++;
+            } else if (!s[q].n_blocks) { /* a new sequence: a stem, and what the cache has */
                 stem[q] = (int)(kt_rng(&seed) % 3);
                 for (int pos = 0; pos < KT_CTX; pos++)
                     toks[q][pos] = kt_token(stem[q], q, pos);
@@ -122,8 +138,8 @@ static int kt_pool(uint32_t seed, int ops) {
         kv_seq_free(&s[q]);
     if (p.n_free != p.n_blocks || kv_pool_check(&p, err, sizeof(err)))
         return kt_fail("blocks left after every sequence was freed", ops);
-    printf("ok %d %llu %llu\n", refused, (unsigned long long)p.n_hits,
-           (unsigned long long)p.n_evictions);
+    printf("ok %d %llu %llu %d\n", refused, (unsigned long long)p.n_hits,
+           (unsigned long long)p.n_evictions, forks);
     kv_pool_free(&p);
     return 0;
 }
