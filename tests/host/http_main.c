@@ -395,6 +395,10 @@ static int cmd_serve(const char *model) {
             api_configure(backend, key);
         } else if (strcmp(cmd, "open") == 0) {
             sscanf(line, "%*s %d", &id);
+            if (n_fakes == MAX_FAKE) {
+                fprintf(stderr, "open %d: more than %d connections in one script\n", id, MAX_FAKE);
+                return 1;
+            }
             struct fake_conn *f = &fakes[n_fakes++];
             memset(f, 0, sizeof(*f));
             f->id = id;
