@@ -26,6 +26,10 @@ Run: .venv/bin/python bench/kv_bench.py ttft|concurrency|throughput --model FILE
                also evaluates a ~180-token prompt (batched, prompt_per_second of its
                timings): the rate of one pass over many rows, the most that batching the
                decode steps of many clients could reach.
+  peer         the kernel under QEMU (`cllm run ELF --model MODEL`, TCG) and llama-cpp-python's
+               server (--peer-python: a Python with its `server` extra; one thread, one
+               request at a time: it has no --parallel) measured by serve_bench.py's client:
+               streamed greedy completions, --clients at once, --tokens each.
 Prints Markdown for BENCHMARKS.md. Needs a C compiler (gcc) like the host tests.
 """
 
@@ -287,6 +291,46 @@ def throughput(a: argparse.Namespace) -> None:
           f"{m:.1f} ({', '.join(f'{x:.1f}' for x in prompt_rate)}) | {m / base:.2f} |")
 
 
+# ---- the same serving shape: the kernel in QEMU against llama.cpp's server ----
+
+def peer(a: argparse.Namespace) -> None:
+    import subprocess
+
+    import serve_bench as sb  # its client: streamed completions, rounds of N clients at once
+
+    body = {"prompt": sb.PROMPT, "max_tokens": a.tokens, "temperature": 0, "stream": True}
+    levels = [int(x) for x in a.clients.split(",")]
+    log = open(os.devnull, "ab")  # noqa: SIM115
+    servers: dict[str, dict[str, str]] = {}
+    port = sb.free_port()
+    cmd = [sys.executable, "-m", "cllm_build", "run", str(a.elf), "--model", str(a.model), "--port", str(port)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(cmd, stdout=log, stderr=log, start_new_session=True, env=env)
+    try:
+        sb.wait_ready(port, "/health", 900, proc)
+        servers["cllm (QEMU TCG)"] = sb.measure("cllm", port, "/health", body, levels, a.rounds)
+    finally:
+        sb.stop(proc)
+    port2 = sb.free_port()
+    peer_cmd = [str(a.peer_python), "-m", "llama_cpp.server", "--model", str(a.model), "--port", str(port2),
+                "--n_threads", "1", "--n_threads_batch", "1", "--n_ctx", "2048",
+                "--interrupt_requests", "False"]
+    proc = subprocess.Popen(peer_cmd, stdout=log, stderr=log, start_new_session=True)
+    try:
+        sb.wait_ready(port2, "/v1/models", 300, proc)
+        servers["llama-cpp-python server (native, 1 thread)"] = sb.measure(
+            "llama.cpp", port2, "/v1/models", body, levels, a.rounds)
+    finally:
+        sb.stop(proc)
+    print(f"model {a.model.name}, prompt {sb.PROMPT!r}, {a.tokens} streamed greedy tokens per client; "
+          f"machine: {machine()}\n")
+    names = list(servers)
+    print("| measure | " + " | ".join(names) + " |")
+    print("|---|" + "---|" * len(names))
+    for key in servers[names[0]]:
+        print(f"| {key} | " + " | ".join(servers[n].get(key, "-") for n in names) + " |")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="what", required=True)
@@ -306,8 +350,15 @@ def main() -> int:
     p.add_argument("--tokens", type=int, default=16)
     p.add_argument("--runs", type=int, default=2)
     p.add_argument("--blocks", type=int, default=512)
+    p = sub.add_parser("peer")
+    p.add_argument("--model", type=Path, required=True)
+    p.add_argument("--elf", type=Path, required=True)
+    p.add_argument("--peer-python", type=Path, required=True, help="a Python with llama-cpp-python[server]")
+    p.add_argument("--clients", default="1,8")
+    p.add_argument("--tokens", type=int, default=8)
+    p.add_argument("--rounds", type=int, default=2)
     a = ap.parse_args()
-    {"ttft": ttft, "concurrency": concurrency, "throughput": throughput}[a.what](a)
+    {"ttft": ttft, "concurrency": concurrency, "throughput": throughput, "peer": peer}[a.what](a)
     return 0
 
 
