@@ -2,14 +2,15 @@
 (`cllm fleet`, cllm_build/fleet.py), the same clients in the same run.
 
 Run: .venv/bin/python bench/fleet_bench.py [--elf FILE] [--model FILE] [--replicas 1,2,3]
-         [--clients 16] [--requests 96] [--max-tokens 32]
+         [--clients 16] [--requests 96] [--max-tokens 32] [--rounds 3] [--smp 1]
 Without --elf it builds the working tree. For each replica count it boots the fleet,
-warms every kernel with one request, then sends --requests greedy completions
-(/v1/completions, temperature 0, --max-tokens each) from --clients threads through
-HAProxy, and reports requests/s and generated tokens/s over the whole round (the wall
-time from the first request to the last answer) and the ratio to one kernel. Every
-kernel is a QEMU TCG machine on its own host thread, so the scaling is bounded by the
-host's cores. Prints Markdown for BENCHMARKS.md.
+warms every kernel with one request, then runs --rounds rounds of --requests greedy
+completions (/v1/completions, temperature 0, --max-tokens each) from --clients threads
+through HAProxy, and reports the medians over the rounds of requests/s and generated
+tokens/s (each over a round's wall time, first request to last answer) and the ratio to
+one kernel. Every kernel is a QEMU TCG machine with --smp guest CPUs (default 1: one
+host thread computing per kernel), so the scaling is bounded by the host's free cores.
+Prints Markdown for BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
+import statistics
 import sys
 import threading
 import time
@@ -26,6 +27,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+import build_bench
 
 from cllm_build import fleet, run
 from cllm_build.build import build
@@ -75,26 +78,34 @@ def main() -> int:
     ap.add_argument("--requests", type=int, default=96)
     ap.add_argument("--max-tokens", type=int, default=32)
     ap.add_argument("--port", type=int, default=28080)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--smp", type=int, default=1)
     a = ap.parse_args()
     elf = a.elf or build(from_env()).elf
     rows = []
     for n in (int(x) for x in a.replicas.split(",")):
-        opts = fleet.FleetOptions(run=run.RunOptions(elf=elf, model=a.model, accel="tcg"), replicas=n,
-                                  port=a.port, stats_port=a.port + 100)
+        opts = fleet.FleetOptions(run=run.RunOptions(elf=elf, model=a.model, accel="tcg", smp=a.smp),
+                                  replicas=n, port=a.port, stats_port=a.port + 100)
+        rates = []  # (requests/s, tokens/s) per round
         with fleet.Fleet(opts) as f:
             for _ in range(n):
                 one(f.url, PROMPTS[0], 4)
-            secs, toks = round_trip(f.url, a.clients, a.requests, a.max_tokens)
-        rows.append((n, secs, toks))
-        print(f"{n} kernel(s): {a.requests} requests in {secs:.1f} s, {toks} tokens", file=sys.stderr)
-    base = rows[0][2] / rows[0][1]
-    print(f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
-          f"{a.clients} clients, {a.requests} requests of {a.max_tokens} tokens, greedy\n")
-    print("| kernels | wall s | requests/s | tokens/s | ÷ 1 kernel |")
-    print("|---|---|---|---|---|")
-    for n, secs, toks in rows:
-        print(f"| {n} | {secs:.1f} | {a.requests / secs:.2f} | {toks / secs:.1f} | "
-              f"{toks / secs / base:.2f} |")
+            for _ in range(a.rounds):
+                secs, toks = round_trip(f.url, a.clients, a.requests, a.max_tokens)
+                rates.append((a.requests / secs, toks / secs))
+                print(f"{n} kernel(s): {a.requests} requests in {secs:.1f} s, {toks} tokens", file=sys.stderr)
+        rows.append((n, statistics.median(r for r, _ in rates), [t for _, t in rates]))
+    base = statistics.median(rows[0][2])
+    load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"Machine: {build_bench.machine()}, load average "
+          f"{load} at the end; {a.clients} clients, {a.requests} requests of {a.max_tokens} tokens, "
+          f"greedy, {a.rounds} rounds per fleet, {a.smp} guest CPU(s) per kernel\n")
+    print("| kernels | requests/s, median | tokens/s, median (rounds) | ÷ 1 kernel |")
+    print("|---|---|---|---|")
+    for n, rps, tok_rates in rows:
+        m = statistics.median(tok_rates)
+        print(f"| {n} | {rps:.2f} | {m:.1f} ({', '.join(f'{t:.1f}' for t in tok_rates)}) | "
+              f"{m / base:.2f} |")
     return 0
 
 

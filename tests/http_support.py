@@ -44,16 +44,24 @@ ENGINE_SOURCES: list[Path | str] = [
 ]
 
 
-def harness(engine: bool = False) -> Path:
+def harness(engine: bool = False, sanitize: bool = True) -> Path:
+    """The harness binary; sanitize=False: -O2 without sanitizers (benchmarks)."""
+    if not sanitize:
+        # gcc -O2 sees a false maybe-uninitialized in http_main.c's parse splitting
+        fast = {"sanitize": False, "extra": ["-Wno-error=maybe-uninitialized"]}
+        if engine:
+            return host_binary("http_llm_fast", HTTP_SOURCES + ENGINE_SOURCES, **fast)
+        return host_binary("http_main_fast", HTTP_SOURCES + ["tests/host/http_fake_backend.c"], **fast)
     if engine:
         return host_binary("http_llm", HTTP_SOURCES + ENGINE_SOURCES)
     return host_binary("http_main", HTTP_SOURCES + ["tests/host/http_fake_backend.c"])
 
 
 def run_harness(*args: str, stdin: str | None = None, timeout: float = 60,
-                engine: bool = False, env: dict[str, str] | None = None) -> str:
+                engine: bool = False, env: dict[str, str] | None = None,
+                sanitize: bool = True) -> str:
     """Run the harness; env adds variables (the engine's KV pool: http_llm_host.c)."""
-    proc = subprocess.run([str(harness(engine)), *args], input=stdin, capture_output=True, text=True,
+    proc = subprocess.run([str(harness(engine, sanitize)), *args], input=stdin, capture_output=True, text=True,
                           timeout=timeout, check=False, env={**os.environ, **(env or {})})
     assert proc.returncode == 0, f"harness failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
     return proc.stdout
@@ -130,6 +138,7 @@ class Result:
     conns: int
     tasks: int
     after: str
+    stamps: list[int] = field(default_factory=list)  # "stamp" lines: monotonic microseconds
 
     def responses(self, cid: int = 1) -> list[Response]:
         return parse_responses(self.out[cid], closed=self.state[cid] != "open")
@@ -141,6 +150,8 @@ class Script:
     lines: list[str] = field(default_factory=list)
     model: Path | None = None  # a GGUF: the real engine instead of the fake model
     env: dict[str, str] | None = None  # the engine's KV pool (CLLM_KV_*, http_llm_host.c)
+    sanitize: bool = True  # False: the -O2 build without sanitizers, for benchmarks
+    timeout_s: float = 600
 
     def cmd(self, *words: object) -> Script:
         self.lines.append(" ".join(str(w) for w in words))
@@ -160,14 +171,19 @@ class Script:
     def poll(self, n: int = 1) -> Script:
         return self.cmd("poll", n)
 
+    def stamp(self) -> Script:
+        """The harness prints its monotonic clock here (Result.stamps)."""
+        return self.cmd("stamp")
+
     def execute(self) -> Result:
         args = ["serve"] + ([str(self.model)] if self.model else [])
-        text = run_harness(*args, stdin="\n".join(self.lines) + "\n", timeout=600,
-                           engine=self.model is not None, env=self.env)
+        text = run_harness(*args, stdin="\n".join(self.lines) + "\n", timeout=self.timeout_s,
+                           engine=self.model is not None, env=self.env, sanitize=self.sanitize)
         out: dict[int, bytes] = {}
         state: dict[int, str] = {}
         conns = tasks = -1
         after = ""
+        stamps: list[int] = []
         for line in text.splitlines():
             words = line.split(" ")
             if words[0] == "out":
@@ -178,10 +194,12 @@ class Script:
                 conns = int(words[1])
             elif words[0] == "tasks":
                 tasks = int(words[1])
+            elif words[0] == "stamp":
+                stamps.append(int(words[1]))
             elif line.startswith("after close"):
                 after = line
         assert after == "after close: conns 0 tasks 0 running 0", text
-        return Result(out, state, conns, tasks, after)
+        return Result(out, state, conns, tasks, after, stamps)
 
 
 def request(method: str, path: str, body: bytes | str | dict | None = None,

@@ -12,7 +12,7 @@
  * space ID N (bytes the transport accepts from now on, -1: unlimited), writable ID,
  * fin ID, reset ID, clock MS, poll N (N turns: the generations' step, then the
  * server's, as the kernel's poll loop runs them), run (poll until no connection is
- * busy), dump.
+ * busy), stamp (print "stamp US", the monotonic clock: benchmarks time rounds), dump.
  * Output: "out ID HEX" and "state ID open|closing|closed" per connection, then
  * "conns N" and "tasks N", and once every connection is closed "after close: conns N
  * tasks N running N" (running: generations the backend still steps).
@@ -26,6 +26,7 @@
 #include "http/http_parse.h"
 #include "http/json.h"
 #include "http/server.h"
+#include "port.h"
 
 /* The model behind the API: the fake (http_fake_backend.c) or the real engine
  * (http_llm_host.c, loading the model named on the command line); the driver of its
@@ -394,6 +395,10 @@ static int cmd_serve(const char *model) {
             api_configure(backend, key);
         } else if (strcmp(cmd, "open") == 0) {
             sscanf(line, "%*s %d", &id);
+            if (n_fakes == MAX_FAKE) {
+                fprintf(stderr, "open %d: more than %d connections in one script\n", id, MAX_FAKE);
+                return 1;
+            }
             struct fake_conn *f = &fakes[n_fakes++];
             memset(f, 0, sizeof(*f));
             f->id = id;
@@ -446,6 +451,8 @@ static int cmd_serve(const char *model) {
             sscanf(line, "%*s %d", &n);
             for (int i = 0; i < n; i++)
                 turn(now);
+        } else if (strcmp(cmd, "stamp") == 0) {
+            printf("stamp %llu\n", (unsigned long long)port_time_us());
         } else if (strcmp(cmd, "run") == 0) {
             for (int i = 0; i < 1000000 && (i == 0 || any_busy()); i++)
                 turn(now);
