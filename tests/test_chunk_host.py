@@ -56,3 +56,15 @@ def test_chunks_and_preemption_together(models_dir):
     assert tight == roomy
     assert metric(text, "cllm_kv_preemptions_total") > 0, text
     assert metric(text, "cllm_kv_pool_consistent") == 1
+
+
+def test_cli_prefill_chunk_becomes_a_kernel_option(tmp_path):
+    from test_run import _opts
+
+    from cllm_build import run as runlib
+
+    plan = runlib.make_plan(_opts(tmp_path, prompt="hi", prefill_chunk=0))
+    try:
+        assert plan.spec.cmdline.split() == ["cllm.prefill_chunk=0"]
+    finally:
+        plan.cleanup()
