@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import itertools
-import platform
 import statistics
 import subprocess
 import sys
@@ -33,6 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
+from build_bench import machine
 from hostcc import host_binary
 from llm_harness import LLM_SOURCES, TOKENIZER_SOURCES
 
@@ -85,18 +85,6 @@ def run_once(exe: Path, model: Path, chunk: int, streams: int, n_long: int, thre
             if b > arrive and a < first]
     return {"p99_ms": p99(gaps), "median_ms": statistics.median(gaps), "gaps": len(gaps),
             "ttft_ms": first - arrive}
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {platform.system()} {platform.machine()}"
 
 
 def main() -> None:
