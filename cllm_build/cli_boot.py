@@ -90,6 +90,10 @@ def _default_elf() -> Path:
                    "bounded by what the KV pool holds.")
 @click.option("--kv-type", type=click.Choice(["f16", "f32"]), default=None,
               help="Element type of the KV cache (cllm.kv_type); default f16.")
+@click.option("--prefill-chunk", type=click.IntRange(min=0), default=None,
+              help="Prompt tokens a generation runs per scheduler turn, batched with the other "
+                   "generations' decode steps (cllm.prefill_chunk); 0: the whole prompt at once; "
+                   "default 32.")
 @click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True,
               help="Serve mode: host port forwarded to the guest's port 80.")
 @click.option("--nic", type=click.Choice(qemu.NICS), default="e1000", show_default=True,
@@ -107,7 +111,7 @@ def run(elf: Path | None, cmdline: str, options: tuple[str, ...], modules: tuple
         model: Path | None, no_model: bool, tokenizer: Path | None, prompt: str | None,
         n: int | None, echo: bool | None, temperature: float | None, top_k: int | None,
         top_p: float | None, seed: int | None, ctx: int | None, kv_type: str | None,
-        port: int, nic: str, tap: str | None, api_key: str | None, qemu_args: tuple[str, ...],
+        prefill_chunk: int | None, port: int, nic: str, tap: str | None, api_key: str | None, qemu_args: tuple[str, ...],
         verbose: bool, quiet: bool, smp: int | None = None) -> None:
     """Boot ELF (default build/cllm.elf, rebuilt first if a source changed) in QEMU:
     COM1 log to stderr, COM2 to stdout.
@@ -126,7 +130,7 @@ def run(elf: Path | None, cmdline: str, options: tuple[str, ...], modules: tuple
         elf=elf, cmdline=cmdline, options=options, modules=modules, memory_mib=memory_mib,
         accel=accel, cpu=cpu, model=model, no_model=no_model, tokenizer=tokenizer, prompt=prompt, n=n,
         temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, ctx=ctx, kv_type=kv_type,
-        port=port, nic=nic, tap=tap, api_key=api_key, extra_args=qemu_args, smp=smp,
+        prefill_chunk=prefill_chunk, port=port, nic=nic, tap=tap, api_key=api_key, extra_args=qemu_args, smp=smp,
     ))
     out = sys.stdout.buffer
     lock = threading.Lock()

@@ -72,6 +72,7 @@ class RunOptions:
     seed: int | None = None
     ctx: int | None = None  # positions one generation may reach (cllm.ctx)
     kv_type: str | None = None  # "f16" or "f32": the KV cache's elements (cllm.kv_type)
+    prefill_chunk: int | None = None  # prompt tokens a generation runs per turn; 0: all
     port: int = DEFAULT_PORT
     nic: str = "e1000"
     tap: str | None = None
@@ -124,7 +125,7 @@ def make_plan(o: RunOptions) -> Plan:
     opts: list[str] = []
     console = o.prompt is not None
     sampling = {"n": o.n, "temp": o.temperature, "top_k": o.top_k, "top_p": o.top_p, "seed": o.seed,
-                "ctx": o.ctx, "kv_type": o.kv_type}
+                "ctx": o.ctx, "kv_type": o.kv_type, "prefill_chunk": o.prefill_chunk}
     for key, value in sampling.items():
         if value is not None:
             opts.append(f"{key}={_fmt(value) if isinstance(value, float) else value}")

@@ -21,7 +21,9 @@ N = 40
 def tight(kernel_elf, models_dir):
     # stories260K: 5 layers of 4 KV heads of 8, so a block of 16 positions in F16 is
     # 10 KiB: 80 KiB holds 8 blocks, 128 positions; each request below needs 3 blocks.
-    vm, port = _boot(kernel_elf, models_dir, cmdline="cllm.kv_kib=80")
+    # Prompts are read 3 tokens a turn (cllm.prefill_chunk), beside the others' decode
+    # steps, so the answers below are also the same with chunked prefill.
+    vm, port = _boot(kernel_elf, models_dir, cmdline="cllm.kv_kib=80 cllm.prefill_chunk=3")
     try:
         yield Guest(vm, port)
     finally:
@@ -36,6 +38,7 @@ def metric(text: str, name: str) -> int:
 
 def test_boot_log_describes_the_pool(tight):
     log = tight.vm.log_text()
+    assert "cllm: cmdline: 2 options, 0 rejected, 0 unknown" in log, log
     m = re.search(r"cllm: kv: pool (\d+) blocks of 16 positions, F16, (\d+) KiB "
                   r"\(10 KiB a block\), "
                   r"0 used (\d+) free; context (\d+)", log)

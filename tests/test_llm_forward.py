@@ -31,8 +31,8 @@ def test_greedy_matches_reference(models_dir, name):
     assert got == ref
 
 
-# 37 tokens: two full batches of 16 and a remainder of 5
-LONG_PROMPT = [1] + [(37 * i + 11) % 500 + 3 for i in range(36)]
+# 70 tokens: a full pass of 64 rows and a remainder of 6
+LONG_PROMPT = [1] + [(37 * i + 11) % 500 + 3 for i in range(69)]
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -53,6 +53,24 @@ def test_several_sequences_decode_together_exactly(models_dir, name, scalar):
     assert len(lines) == len(prompts)
     for line, p in zip(lines, prompts):
         assert [int(t) for t in line.split()] == H.greedy(path, p, 40, scalar=scalar)
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 16])
+def test_prompt_chunks_beside_decode_rows_are_exact(models_dir, chunk):
+    """model_forward_rows as the scheduler calls it: a turn holds the next `chunk`
+    prompt tokens of the sequences still reading their prompts and the next token of
+    the ones past theirs; every sequence gives, token for token, its own greedy run."""
+    import subprocess
+
+    path = models_dir / "stories260K.gguf"
+    prompts = [[1], [1, 403, 407], LONG_PROMPT[:20], LONG_PROMPT]
+    cmd = [str(H.harness()), "--chunk", str(chunk), str(path), "multi", "30",
+           *(",".join(map(str, p)) for p in prompts)]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=True).stdout
+    lines = out.strip().splitlines()
+    assert len(lines) == len(prompts)
+    for line, p in zip(lines, prompts):
+        assert [int(t) for t in line.split()] == H.greedy(path, p, 30)
 
 
 def test_batched_prompt_refuses_what_one_token_refuses(models_dir):

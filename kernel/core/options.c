@@ -19,6 +19,9 @@ const struct cmdline_option cmdline_options[] = {
      "reuse the KV blocks of prompts seen before; on when absent"},
     {"ctx", CMDLINE_KIND_U32, 1, 1u << 20, NULL,
      "positions one generation may reach; default: the model's, bounded by the KV pool"},
+    {"prefill_chunk", CMDLINE_KIND_U32, 0, 1u << 20, NULL,
+     "prompt tokens one generation runs per scheduler turn, with the others' decode steps; "
+     "0: the whole prompt at once; 32 when absent"},
     {"llm_check", CMDLINE_KIND_U32, 0, 1024, NULL,
      "print the first logits and this many greedy tokens at boot (tests)"},
     /* Substrate (kernel/core). */

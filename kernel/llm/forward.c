@@ -9,10 +9,12 @@
  * activation, the embedding scale, the attention scale and sliding windows, and the
  * logit soft-cap.
  *
- * model_forward_batch (several prompt tokens of one sequence) and model_forward_multi
- * (the next token of several sequences) run their rows through each layer together,
- * so every weight matrix is read once per batch instead of once per token. Both give
- * the same numbers as model_forward token by token.
+ * model_forward_rows runs rows of several sequences through each layer together (a
+ * prompt chunk of one, the next token of others: one scheduler turn), so every weight
+ * matrix is read once per batch instead of once per token; model_forward_batch
+ * (several prompt tokens of one sequence) and model_forward_multi (the next token of
+ * several sequences) are its two plain cases. All give the same numbers as
+ * model_forward token by token.
  *
  * Scratch (the rounded matmul inputs, a batch's activations) lives in a struct
  * ops_scratch passed down from the entry points; there is one per CPU that runs
@@ -210,8 +212,12 @@ const float *model_forward(const struct model *m, struct model_state *s, int tok
     return forward_one(m, &forward_cpu0, s, token, pos);
 }
 
-/* Rows of a batch at most (prompt tokens, or sequences of model_forward_multi). */
-#define FORWARD_BATCH 16
+/* Rows of one pass through the layers at most; a longer list runs as several passes,
+ * in order (so a sequence's rows split across two still see each other). */
+#define FORWARD_BATCH 64
+/* Rows whose logits one product with the output matrix computes: (vocab) floats of
+ * scratch each, so fewer than FORWARD_BATCH. */
+#define FORWARD_LOGITS_BATCH 16
 
 /* Activations of a batch, n floats, in sc; NULL when out of memory. */
 static float *forward_scratch(struct ops_scratch *sc, size_t n) {
@@ -226,27 +232,54 @@ static float *forward_scratch(struct ops_scratch *sc, size_t n) {
     return sc->act;
 }
 
-/* One row of a batch: a token of some sequence at its position. */
-struct forward_row {
-    struct model_state *s;
-    int token, pos;
-};
+/* The final norm and the output matrix for the rows of r[0..nb) that ask for logits,
+ * FORWARD_LOGITS_BATCH at a time: x(nb, dim) holds the rows' residual streams,
+ * lx(k, dim) and out(k, vocab) are scratch for k = MIN(rows asking, FORWARD_LOGITS_BATCH). -1 when
+ * a row's logits are not finite. */
+static int forward_logits(const struct model *m, struct ops_scratch *sc, const struct model_row *r,
+                          int nb, float *x, float *lx, float *out) {
+    const struct model_config *c = &m->cfg;
+    int dim = c->dim, vocab = c->vocab_size;
+    int who[FORWARD_LOGITS_BATCH], n = 0;
+    for (int b = 0; b < nb; b++) {
+        if (r[b].logits) {
+            ops_rmsnorm(lx + n * dim, x + b * dim, m->output_norm, dim, c->rms_eps);
+            who[n++] = b;
+        }
+        if (n == FORWARD_LOGITS_BATCH || (n && b == nb - 1)) {
+            float *const lg_out[1] = {out};
+            const struct model_matrix *const lg[1] = {&m->output};
+            ops_matmul_batch(sc, lg_out, lg, 1, lx, n);
+            for (int i = 0; i < n; i++) {
+                float *o = out + (size_t)i * (size_t)vocab;
+                forward_softcap(c, o);
+                if (!forward_finite(o, vocab))
+                    return -1;
+                memcpy(r[who[i]].s->logits, o, (size_t)vocab * sizeof(float));
+            }
+            n = 0;
+        }
+    }
+    return 0;
+}
 
-/* Rows (nb <= FORWARD_BATCH) through every layer, the matrices shared by all rows,
- * attention per row over its own sequence's cache (rows of one sequence in position
- * order, so each sees the ones before it). With logits, every row's state gets its
- * logits; without, only the residual stream of the last row is left in its s->x.
+/* Rows r[0..nb) (nb <= FORWARD_BATCH) through every layer, the matrices shared by all
+ * rows. In each layer every row's K and V are stored before any row attends, each
+ * row over its own sequence's cache, so rows of one sequence (in position order) see
+ * the ones before them. The rows that ask for it get their logits in their state.
  * -1 if the scratch cannot be had, or if a row's logits are not finite (the caller
  * then runs the rows one by one, which names the sequence). */
-static int forward_rows(const struct model *m, struct ops_scratch *sc, const struct forward_row *r,
-                        int nb, bool logits) {
+static int forward_rows(const struct model *m, struct ops_scratch *sc, const struct model_row *r,
+                        int nb) {
     const struct model_config *c = &m->cfg;
     int dim = c->dim, hid = c->hidden_dim, kv_dim = c->n_kv_heads * c->head_dim;
     int qd = c->n_heads * c->head_dim, wide = MAX(dim, qd);
     size_t per_row = (size_t)(dim + 2 * wide + qd + 2 * kv_dim + 2 * hid);
-    if (logits)
-        per_row += (size_t)c->vocab_size;
-    float *x = forward_scratch(sc, (size_t)nb * per_row);
+    int n_logits = 0;
+    for (int b = 0; b < nb; b++)
+        n_logits += r[b].logits;
+    size_t logits = (size_t)MIN(n_logits, FORWARD_LOGITS_BATCH) * (size_t)(dim + c->vocab_size);
+    float *x = forward_scratch(sc, (size_t)nb * per_row + logits);
     if (!x)
         return -1;
     float *xb = x + nb * dim, *xb2 = xb + nb * wide, *q = xb2 + nb * wide;
@@ -285,56 +318,59 @@ static int forward_rows(const struct model *m, struct ops_scratch *sc, const str
         for (int b = 0; b < nb; b++)
             forward_residual(c, x + b * dim, xb + b * dim, w->ffn_post_norm);
     }
-    if (!logits) {
-        memcpy(r[nb - 1].s->x, x + (nb - 1) * dim, (size_t)dim * sizeof(float));
-        return 0;
-    }
-    float *out = hb2 + nb * hid;
-    for (int b = 0; b < nb; b++)
-        ops_rmsnorm(x + b * dim, x + b * dim, m->output_norm, dim, c->rms_eps);
-    float *const lg_out[1] = {out};
-    const struct model_matrix *const lg[1] = {&m->output};
-    ops_matmul_batch(sc, lg_out, lg, 1, x, nb);
-    for (int b = 0; b < nb; b++) {
-        forward_softcap(c, out + (size_t)b * c->vocab_size);
-        if (!forward_finite(out + (size_t)b * c->vocab_size, c->vocab_size))
-            return -1;
-        memcpy(r[b].s->logits, out + (size_t)b * c->vocab_size,
-               (size_t)c->vocab_size * sizeof(float));
+    float *lx = hb2 + nb * hid;
+    return forward_logits(m, sc, r, nb, x, lx, lx + MIN(n_logits, FORWARD_LOGITS_BATCH) * dim);
+}
+
+/* Rows r[0..n) (checked by the caller) FORWARD_BATCH at a time; a pass that cannot
+ * run batched (one row, no scratch memory, logits not finite) runs row by row, which
+ * gives the same numbers and names the failing sequence. 0, or -1 (its s->error). */
+static int forward_passes(const struct model *m, const struct model_row *r, int n) {
+    struct ops_scratch *sc = &forward_cpu0;
+    for (int done = 0; done < n;) {
+        int nb = MIN(FORWARD_BATCH, n - done);
+        if (nb == 1 || forward_rows(m, sc, r + done, nb) != 0) {
+            for (int i = done; i < done + nb; i++)
+                if (!forward_one(m, sc, r[i].s, r[i].token, r[i].pos))
+                    return -1;
+        }
+        done += nb;
     }
     return 0;
 }
 
+/* Whether row r may run: a token of the vocabulary at a position with a held block. */
+static bool forward_row_ok(const struct model *m, const struct model_row *r) {
+    return r->token >= 0 && r->token < m->cfg.vocab_size && r->pos >= 0 &&
+           r->pos < kv_seq_positions(&r->s->kv);
+}
+
+int model_forward_rows(const struct model *m, const struct model_row *rows, int n) {
+    for (int i = 0; i < n; i++) {
+        if (!forward_row_ok(m, &rows[i])) {
+            rows[i].s->error = FORWARD_ERR_RANGE;
+            return -1;
+        }
+    }
+    return forward_passes(m, rows, n);
+}
+
 const float *model_forward_batch(const struct model *m, struct model_state *s, const int *tokens,
                                  int n, int pos) {
-    const struct model_config *c = &m->cfg;
     bool ok = n > 0 && pos >= 0 && pos <= kv_seq_positions(&s->kv) - n;
     for (int i = 0; ok && i < n; i++)
-        ok = tokens[i] >= 0 && tokens[i] < c->vocab_size;
+        ok = tokens[i] >= 0 && tokens[i] < m->cfg.vocab_size;
     if (!ok) {
         s->error = FORWARD_ERR_RANGE;
         return NULL;
     }
-    struct ops_scratch *sc = &forward_cpu0;
-    struct forward_row rows[FORWARD_BATCH];
+    struct model_row rows[FORWARD_BATCH];
     for (int done = 0; done < n;) {
         int nb = MIN(FORWARD_BATCH, n - done);
         for (int b = 0; b < nb; b++)
-            rows[b] = (struct forward_row){s, tokens[done + b], pos + done + b};
-        if (nb == 1 || forward_rows(m, sc, rows, nb, false) != 0) {
-            /* one token, or no scratch memory: the one-token pass */
-            for (int i = 0; i < nb; i++)
-                if (!forward_one(m, sc, s, tokens[done + i], pos + done + i))
-                    return NULL;
-        } else if (done + nb == n) {
-            ops_rmsnorm(s->x, s->x, m->output_norm, c->dim, c->rms_eps);
-            ops_matmul(sc, s->logits, &m->output, s->x);
-            forward_softcap(c, s->logits);
-            if (!forward_finite(s->logits, c->vocab_size)) {
-                s->error = FORWARD_ERR_NONFINITE;
-                return NULL;
-            }
-        }
+            rows[b] = (struct model_row){s, tokens[done + b], pos + done + b, done + b == n - 1};
+        if (forward_passes(m, rows, nb) != 0)
+            return NULL;
         done += nb;
     }
     return s->logits;
@@ -342,25 +378,20 @@ const float *model_forward_batch(const struct model *m, struct model_state *s, c
 
 int model_forward_multi(const struct model *m, struct model_state *const *s, const int *tokens,
                         const int *pos, int n) {
-    const struct model_config *c = &m->cfg;
+    struct model_row rows[FORWARD_BATCH];
     for (int i = 0; i < n; i++) {
-        if (tokens[i] < 0 || tokens[i] >= c->vocab_size || pos[i] < 0 ||
-            pos[i] >= kv_seq_positions(&s[i]->kv)) {
+        rows[0] = (struct model_row){s[i], tokens[i], pos[i], true};
+        if (!forward_row_ok(m, &rows[0])) {
             s[i]->error = FORWARD_ERR_RANGE;
             return -1;
         }
     }
-    struct ops_scratch *sc = &forward_cpu0;
-    struct forward_row rows[FORWARD_BATCH];
     for (int done = 0; done < n;) {
         int nb = MIN(FORWARD_BATCH, n - done);
         for (int b = 0; b < nb; b++)
-            rows[b] = (struct forward_row){s[done + b], tokens[done + b], pos[done + b]};
-        if (nb == 1 || forward_rows(m, sc, rows, nb, true) != 0) {
-            for (int i = 0; i < nb; i++)
-                if (!forward_one(m, sc, s[done + i], tokens[done + i], pos[done + i]))
-                    return -1;
-        }
+            rows[b] = (struct model_row){s[done + b], tokens[done + b], pos[done + b], true};
+        if (forward_passes(m, rows, nb) != 0)
+            return -1;
         done += nb;
     }
     return 0;

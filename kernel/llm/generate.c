@@ -1,12 +1,13 @@
 /*
  * generate.c: the generation loop of one request (see generate.h): prompt evaluation
- * in chunks, then per step: sample, decode, hold back text that is not final yet (an
- * incomplete UTF-8 character, a possible start of a stop string); the new token's
- * forward pass waits, so that gen_forward_pending can run it together with other
- * requests' tokens (the next gen_step runs it alone otherwise); a grammar, when the
- * request has one, vets each sampled token (see generate.h). Called by console.c
- * and the HTTP API; relies on model.h (model_state_init, model_forward_batch for the
- * prompt, model_forward_multi and model_forward after it), tokenizer.h, sampler.h,
+ * in chunks (cllm.prefill_chunk tokens a step), then per step: sample, decode, hold
+ * back text that is not final yet (an incomplete UTF-8 character, a possible start of
+ * a stop string); the forward pass of a chunk or of the new token waits, so that
+ * gen_forward_pending can run it together with other requests' rows in one pass (the
+ * next gen_step runs it alone otherwise); a grammar, when the request has one, vets
+ * each sampled token (see generate.h). Called by console.c and the HTTP API; relies
+ * on model.h (model_state_init, model_forward_rows for the batched pass,
+ * model_forward_batch and model_forward for a request alone), tokenizer.h, sampler.h,
  * grammar.h and port.h.
  */
 #include "llm/generate.h"
@@ -242,14 +243,20 @@ static int gen_finish(struct gen_request *req, struct gen_output *out, enum gen_
     return GEN_STEP_DONE;
 }
 
+/* Prompt tokens one step hands to the pass after it (cllm.prefill_chunk). */
+static int gen_chunk(const struct gen_request *req) {
+    return req->llm->prefill_chunk > 0 ? req->llm->prefill_chunk : GEN_PROMPT_CHUNK;
+}
+
 int gen_kv_need(const struct gen_request *req) {
+    int at = req->n_eval + req->n_chunk; /* a chunk no pass ran: the step runs it first */
     int need;
-    if (req->n_eval < req->n_known) {
-        need = req->n_eval + MIN(req->n_known - req->n_eval, GEN_PROMPT_CHUNK);
+    if (at < req->n_known) {
+        need = at + MIN(req->n_known - at, gen_chunk(req));
         if (need == req->n_known && req->pending)
-            need++; /* the token that waited through a preemption runs in the same turn */
+            need++; /* the token that waited through a preemption runs in the same pass */
     } else {
-        need = req->n_eval + (req->pending ? 2 : 1);
+        need = at + (req->pending ? 2 : 1);
     }
     return MIN(need, req->n_ctx);
 }
@@ -311,23 +318,24 @@ void gen_preempt(struct gen_request *req) {
     kv_seq_release(&req->state->kv);
     req->n_known = MAX(req->n_known, req->n_eval);
     req->n_eval = 0;
+    req->n_chunk = 0;
     req->n_preempted++;
     req->logits = NULL;
 }
 
-/* A chunk of the tokens known before sampling: the prompt, or what a preemption
- * left to run again. */
-static int gen_prompt_step(struct gen_request *req) {
+/* Run the prompt chunk that awaits its forward pass (no batched pass took it), alone. */
+static int gen_prompt_run(struct gen_request *req) {
     uint64_t t0 = port_time_us();
-    int n = MIN(req->n_known - req->n_eval, GEN_PROMPT_CHUNK);
+    int n = req->n_chunk;
     req->logits = model_forward_batch(&req->llm->model, req->state, req->tokens + req->n_eval, n,
                                       req->n_eval);
     if (req->logits) {
+        req->n_chunk = 0;
         req->n_eval += n;
         kv_seq_publish(&req->state->kv, req->tokens, req->n_eval);
     }
     req->t_prompt_us += port_time_us() - t0;
-    return req->logits ? GEN_STEP_PROMPT : -1;
+    return req->logits ? 0 : -1;
 }
 
 /* Run the sampled token that awaits its forward pass, alone. */
@@ -342,39 +350,95 @@ static int gen_forward_one(struct gen_request *req) {
     return req->logits ? 0 : -1;
 }
 
+/* The rows the request's last step left to the batched pass: its prompt chunk, and
+ * its sampled token when that comes right after (all of it after a preemption); 0
+ * when it left none. */
+static int gen_rows_of(const struct gen_request *r) {
+    if (!r || r->finish != GEN_FINISH_NONE)
+        return 0;
+    bool token = r->pending && r->n_eval + r->n_chunk >= r->n_known;
+    return r->n_chunk + (token ? 1 : 0);
+}
+
+/* Whether the request's rows end where it samples next (the logits are wanted), not
+ * inside its prompt (a chunk that more prompt follows). */
+static bool gen_rows_sample(const struct gen_request *r) {
+    return r->n_eval + r->n_chunk >= r->n_known;
+}
+
+/* Rows [from, from + n) of request r's gen_rows_of into rows; its last row gives
+ * logits where it samples next. */
+static void gen_rows_fill(const struct gen_request *r, int from, int n, struct model_row *rows) {
+    int all = gen_rows_of(r);
+    for (int i = 0; i < n; i++) {
+        int at = r->n_eval + from + i;
+        bool logits = from + i == all - 1 && gen_rows_sample(r);
+        rows[i] = (struct model_row){r->state, r->tokens[at], at, logits};
+    }
+}
+
+/* The requests' rows were run: move each past them. The time of the pass is shared
+ * by rows, prompt rows to t_prompt_us, the sampled token's to t_gen_us. */
+static void gen_rows_done(struct gen_request *const *batch, int n, int rows, uint64_t us) {
+    uint64_t share = us / (uint64_t)rows;
+    for (int i = 0; i < n; i++) {
+        struct gen_request *r = batch[i];
+        int chunk = r->n_chunk, all = gen_rows_of(r);
+        bool sample = gen_rows_sample(r);
+        r->t_prompt_us += share * (uint64_t)chunk;
+        r->n_eval += chunk;
+        r->n_chunk = 0;
+        if (all > chunk) {
+            r->pending = false;
+            r->n_eval++;
+            r->t_gen_us += share;
+        }
+        kv_seq_publish(&r->state->kv, r->tokens, r->n_eval);
+        r->logits = sample ? r->state->logits : NULL;
+    }
+}
+
 int gen_forward_pending(struct gen_request *const *reqs, int n) {
-    struct model_state *states[GEN_BATCH_MAX];
-    int tokens[GEN_BATCH_MAX], pos[GEN_BATCH_MAX], rows = 0;
     struct gen_request *batch[GEN_BATCH_MAX];
+    struct model_row rows[GEN_PASS_ROWS];
+    int n_batch = 0, n_rows = 0, total = 0;
+    uint64_t t0 = port_time_us();
     for (int i = 0; i < n; i++) {
         struct gen_request *r = reqs[i];
-        if (!r || !r->pending || r->n_eval < r->n_known)
+        int all = gen_rows_of(r);
+        if (!all)
             continue;
-        if (rows == GEN_BATCH_MAX || (rows && r->llm != batch[0]->llm)) {
-            (void)gen_forward_one(r); /* past the batch, or another model: alone */
+        if (n_batch == GEN_BATCH_MAX || (n_batch && r->llm != batch[0]->llm)) {
+            /* past the batch, or another model: alone (errors: its next gen_step) */
+            if (r->n_chunk && gen_prompt_run(r) != 0)
+                continue;
+            if (r->pending && r->n_eval >= r->n_known)
+                (void)gen_forward_one(r);
             continue;
         }
-        batch[rows] = r;
-        states[rows] = r->state;
-        tokens[rows] = r->tokens[r->n_eval];
-        pos[rows] = r->n_eval;
-        rows++;
+        batch[n_batch++] = r;
+        /* Rows go to the model GEN_PASS_ROWS at a time, in order: a request's rows
+         * split across two calls still see each other. */
+        for (int from = 0; from < all;) {
+            int k = MIN(all - from, GEN_PASS_ROWS - n_rows);
+            gen_rows_fill(r, from, k, rows + n_rows);
+            n_rows += k;
+            from += k;
+            if (n_rows == GEN_PASS_ROWS) {
+                if (model_forward_rows(&r->llm->model, rows, n_rows) != 0)
+                    return 0; /* all still pending: each next gen_step runs its own */
+                total += n_rows;
+                n_rows = 0;
+            }
+        }
     }
-    if (rows == 0)
+    if (n_batch == 0)
         return 0;
-    uint64_t t0 = port_time_us();
-    if (model_forward_multi(&batch[0]->llm->model, states, tokens, pos, rows) != 0)
-        return 0; /* still pending: each next gen_step runs its own and reports the error */
-    uint64_t share = (port_time_us() - t0) / (uint64_t)rows;
-    for (int i = 0; i < rows; i++) {
-        struct gen_request *r = batch[i];
-        r->pending = false;
-        r->n_eval++;
-        kv_seq_publish(&r->state->kv, r->tokens, r->n_eval);
-        r->logits = r->state->logits;
-        r->t_gen_us += share;
-    }
-    return rows;
+    if (n_rows && model_forward_rows(&batch[0]->llm->model, rows, n_rows) != 0)
+        return 0;
+    total += n_rows;
+    gen_rows_done(batch, n_batch, total, port_time_us() - t0);
+    return n_batch;
 }
 
 #define GEN_MASKED_LOGIT (-1e30f) /* a refused token's logit: probability 0 after softmax */
@@ -479,9 +543,13 @@ int gen_step(struct gen_request *req, struct gen_output *out) {
     }
     if (req->share)
         return GEN_STEP_PROMPT; /* its sibling still evaluates the prompt: nothing to do */
+    if (req->n_chunk && gen_prompt_run(req) != 0) /* a chunk no batched pass took */
+        return gen_finish(req, out, GEN_FINISH_ERROR);
     if (req->n_eval < req->n_known) {
-        if (gen_prompt_step(req) < 0)
-            return gen_finish(req, out, GEN_FINISH_ERROR);
+        /* The next chunk waits for the pass after this step (gen_forward_pending), with
+         * the other requests' rows, or for the next gen_step. */
+        req->n_chunk = MIN(req->n_known - req->n_eval, gen_chunk(req));
+        req->logits = NULL;
         return GEN_STEP_PROMPT;
     }
     if (req->pending && gen_forward_one(req) != 0)

@@ -44,8 +44,9 @@
 struct llm;
 struct model_state;
 
-#define GEN_PROMPT_CHUNK 32 /* prompt tokens evaluated per gen_step call */
+#define GEN_PROMPT_CHUNK 32 /* prompt tokens a step evaluates when cllm.prefill_chunk is absent */
 #define GEN_BATCH_MAX 64    /* requests gen_forward_pending runs in one pass */
+#define GEN_PASS_ROWS 64    /* rows gen_forward_pending hands to model_forward_rows at once */
 #define GEN_TEXT_MAX 512    /* bytes one gen_step may release (held bytes + a piece) */
 #define GEN_MAX_PROBS 20    /* alternatives reported per token (gen_params.n_probs) */
 
@@ -67,7 +68,7 @@ enum gen_finish {
 
 /* Return values of gen_step. */
 #define GEN_STEP_DONE 0   /* finished; out holds the last released text */
-#define GEN_STEP_PROMPT 1 /* evaluated a chunk of the prompt; out is empty */
+#define GEN_STEP_PROMPT 1 /* a chunk of the prompt awaits its pass (see below); out is empty */
 #define GEN_STEP_TOKEN 2  /* sampled one token (out.token); out holds released text */
 
 /* A token and its log probability: the log softmax of the logits it was sampled from,
@@ -99,6 +100,8 @@ struct gen_request {
     int n_known;         /* tokens to run before sampling: the prompt, or after a
                           * preemption every token evaluated before it */
     int n_eval;          /* tokens run through the forward pass so far */
+    int n_chunk;         /* tokens[n_eval..n_eval + n_chunk) of the known ones await their
+                          * forward pass: the batched pass of the turn, or the next step */
     int n_preempted;     /* times its KV blocks were taken back (gen_preempt) */
     int n_gen;           /* tokens sampled so far */
     const float *logits; /* (vocab) of the last evaluated token, owned by state */
@@ -127,15 +130,20 @@ struct gen_request {
 enum gen_err gen_init(struct gen_request *req, const struct llm *llm, const int *prompt,
                       int n_prompt, const struct gen_params *params, char *err, size_t errlen);
 
-/* Advance by one step: a chunk of the prompt, or one sampled token. Returns GEN_STEP_*,
- * or -1 if called after GEN_STEP_DONE. */
+/* Advance by one step: a chunk of the prompt, or one sampled token. The forward pass a
+ * step calls for (the chunk's, the sampled token's) is left pending, for a
+ * gen_forward_pending that batches it with other requests' rows; the next gen_step
+ * runs it alone if none did. Returns GEN_STEP_*, or -1 if called after GEN_STEP_DONE. */
 int gen_step(struct gen_request *req, struct gen_output *out);
 
 /* Run the forward passes the requests' last gen_step left pending, all in one batch
- * (model_forward_multi; up to GEN_BATCH_MAX, the rest one by one). Requests with
- * nothing pending, and NULL entries, are skipped. Returns the rows batched (0 if the
- * batch was refused: those stay pending for their own next gen_step). The results are
- * the same as if each request's next gen_step had run its own. */
+ * (model_forward_rows): the sampled tokens of decoding requests and the prompt chunks
+ * (n_chunk tokens) of the others, each chunk followed in the same pass by the token
+ * that waited through a preemption where there is one. Up to GEN_BATCH_MAX requests,
+ * the rest one by one. Requests with nothing pending, and NULL entries, are skipped.
+ * Returns the requests batched (0 if the batch was refused: those stay pending for
+ * their own next gen_step). The results are the same as if each request's next
+ * gen_step had run its own. */
 int gen_forward_pending(struct gen_request *const *reqs, int n);
 
 /* Positions whose KV blocks the next gen_step, and the batched pass after it, may

@@ -38,6 +38,8 @@ struct llm {
     const char *chat_template; /* tokenizer.chat_template (NUL-terminated copy) or NULL */
     struct kv_pool *kv;        /* the KV pool generations share; NULL: each gets its own */
     int n_ctx;                 /* positions a generation may reach (cllm.ctx); 0: seq_len */
+    int prefill_chunk;         /* prompt tokens a generation runs per scheduler turn, batched with
+                                * the others' decode rows (cllm.prefill_chunk); 0: GEN_PROMPT_CHUNK */
     int status;                /* enum llm_status */
     char error[160];           /* why loading failed, when status == LLM_STATUS_ERROR */
 };

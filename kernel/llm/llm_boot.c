@@ -12,7 +12,8 @@
  * memory less a reserve, never more than the scheduler's SCHED_MAX_SEQS whole contexts;
  * elements cllm.kv_type (f16 by default, as llama.cpp); cllm.ctx bounds one generation's
  * positions, by default the model's context, or the pool's if it holds less;
- * cllm.prefix_cache=off turns prefix caching off.
+ * cllm.prefix_cache=off turns prefix caching off. cllm.prefill_chunk sets the prompt
+ * tokens a generation runs per scheduler turn (generate.h).
  *
  * Option cllm.llm_check=N (checked by the option registry): after loading, run the
  * model from BOS and print the first position's logits and N greedy tokens, so tests
@@ -199,6 +200,9 @@ void llm_init(const struct bootinfo *bi) {
     if (cmdline_get_u32("llm_check", &steps))
         llm_check(m, MIN((long)steps, LLM_CHECK_MAX_STEPS));
     llm_kv_init(m); /* after the check: its private cache is freed by then */
+    uint32_t chunk;
+    if (cmdline_get_u32("prefill_chunk", &chunk)) /* 0: the whole prompt, whatever its length */
+        llm_the.prefill_chunk = chunk ? (int)chunk : m->cfg.seq_len;
 }
 
 bool gen_poll(void) {

@@ -187,6 +187,23 @@ const float *model_forward_batch(const struct model *m, struct model_state *s, c
 int model_forward_multi(const struct model *m, struct model_state *const *s, const int *tokens,
                         const int *pos, int n);
 
+/* One row of model_forward_rows: `token` at position `pos` of sequence s. */
+struct model_row {
+    struct model_state *s;
+    int token, pos;
+    bool logits; /* the row's logits are wanted (in s->logits: one such row per state) */
+};
+
+/* The general form of the two above: rows of any sequences, a sequence's rows in
+ * position order (consecutive positions, e.g. a prompt chunk, then maybe a sampled
+ * token), positions before each sequence's first row already run. Every matrix is
+ * read once for up to 64 rows; within a layer each row's K and V are stored before
+ * any row attends, so a chunk's rows see each other causally. The rows that ask get
+ * their logits, equal to model_forward's. 0, or -1 if a token or position is out of
+ * range (checked before anything runs) or wanted logits are not finite (that row's
+ * s->error says so; running its rows alone again gives the same). */
+int model_forward_rows(const struct model *m, const struct model_row *rows, int n);
+
 /* Name of a weight type ("F32", "F16", "Q8_0", "Q4_0", "Q8"). */
 const char *model_wtype_name(uint32_t type);
 

@@ -1,7 +1,8 @@
 /*
  * sched.c: the generation scheduler (see sched.h). A fixed table of running
  * sequences, stepped oldest first once per turn after their KV blocks are reserved;
- * the batched decode pass over the sequences that stepped follows. Called by gen_poll
+ * the batched pass over the sequences that stepped follows (their decode rows and
+ * prompt chunks together). Called by gen_poll
  * (llm_boot.c) from the poll loop and by the API backend (api_llm.c); relies on
  * generate.h, kv.h, llm.h (the shared pool, for /metrics) and port.h.
  */
@@ -19,6 +20,7 @@ static uint64_t sched_next_arrival;
 static int sched_n;
 static uint64_t sched_batches;    /* decode passes that advanced more than one sequence */
 static uint64_t sched_batch_rows; /* sequences those passes advanced, all together */
+static uint64_t sched_mixed;      /* of those, passes with prompt chunks beside decode rows */
 
 int sched_add(struct gen_request *req, const struct sched_sink *sink, void *ctx) {
     for (int i = 0; i < SCHED_MAX_SEQS; i++) {
@@ -149,11 +151,19 @@ bool sched_poll(void) {
     }
     if (!n_stepped)
         return false;
-    /* The tokens just sampled, one forward pass for all. */
+    int chunks = 0, tokens = 0;
+    for (int k = 0; k < n_stepped; k++) {
+        if (stepped[k] && stepped[k]->n_chunk)
+            chunks++;
+        else if (stepped[k] && stepped[k]->pending)
+            tokens++;
+    }
+    /* The prompt chunks and the tokens just sampled, one forward pass for all. */
     int rows = gen_forward_pending(stepped, n_stepped);
     if (rows > 1) {
         sched_batches++;
         sched_batch_rows += (uint64_t)rows;
+        sched_mixed += chunks && tokens;
     }
     return true;
 }
@@ -165,8 +175,13 @@ size_t sched_metrics_format(char *buf, size_t cap) {
                      "# TYPE cllm_decode_batches_total counter\ncllm_decode_batches_total %llu\n"
                      "# HELP cllm_decode_batch_rows_total Generations advanced by those passes.\n"
                      "# TYPE cllm_decode_batch_rows_total counter\n"
-                     "cllm_decode_batch_rows_total %llu\n",
-                     (unsigned long long)sched_batches, (unsigned long long)sched_batch_rows);
+                     "cllm_decode_batch_rows_total %llu\n"
+                     "# HELP cllm_prefill_mixed_batches_total Those passes that ran prompt "
+                     "chunks together with decode steps.\n"
+                     "# TYPE cllm_prefill_mixed_batches_total counter\n"
+                     "cllm_prefill_mixed_batches_total %llu\n",
+                     (unsigned long long)sched_batches, (unsigned long long)sched_batch_rows,
+                     (unsigned long long)sched_mixed);
     size_t len = n > 0 ? (size_t)n : 0;
     const struct llm *l = llm_record();
     if (l && l->kv) {

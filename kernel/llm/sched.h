@@ -7,8 +7,12 @@
  * One turn (sched_poll): every sequence whose consumer can take more output runs one
  * gen_step (a prompt chunk or one sampled token) and its released text goes to the
  * consumer's sink; then the forward passes those steps left pending run as one batched
- * pass (gen_forward_pending). That is continuous batching: a sequence joins or leaves
- * between turns and never waits for another one to finish.
+ * pass (gen_forward_pending): the decode rows of the sequences that sampled and the
+ * prompt chunks of those still reading their prompts, every weight matrix read once
+ * for all. That is continuous batching with chunked prefill: a sequence joins or
+ * leaves between turns, never waits for another one to finish, and a long prompt
+ * costs the others one chunk (cllm.prefill_chunk) of time per turn, not its whole
+ * length.
  *
  * KV memory (requests on the shared pool, kv.h): sequences step oldest first, and
  * before its step each one reserves the blocks the step needs (gen_kv_need). When the
@@ -53,7 +57,8 @@ bool sched_poll(void);
 int sched_active(void);
 
 /* The batched decode passes so far (passes that advanced more than one sequence), the
- * sequences they advanced, and the shared KV pool (kv_pool_metrics_format of
+ * sequences they advanced, those of the passes that held prompt chunks beside decode
+ * steps, and the shared KV pool (kv_pool_metrics_format of
  * llm_record()->kv), as Prometheus text for /metrics; snprintf-like
  * (returns the length it needed, writes at most cap - 1 bytes and a NUL). */
 size_t sched_metrics_format(char *buf, size_t cap);

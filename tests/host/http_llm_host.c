@@ -8,7 +8,8 @@
  * The shared KV pool, as llm_boot.c builds it in the kernel, shaped by the environment:
  * CLLM_KV_TYPE (f32, the default here, or f16), CLLM_KV_BLOCKS (default: room for
  * SCHED_MAX_SEQS whole contexts), CLLM_KV_BLOCK_LEN (default KV_BLOCK_LEN), CLLM_CTX,
- * CLLM_KV_PREFIX (0: no prefix caching).
+ * CLLM_KV_PREFIX (0: no prefix caching); and CLLM_PREFILL_CHUNK, cllm.prefill_chunk's
+ * prompt tokens per turn (0: the whole prompt at once).
  * When no generation runs, harness_gen_active walks the pool (kv_pool_check) and
  * reports a leaked block or a broken free list as -1 running, so every script's
  * "after close" line checks it.
@@ -118,6 +119,8 @@ const struct api_backend *harness_backend(const char *model) {
     host_kv.cache = host_env("CLLM_KV_PREFIX", 1) != 0;
     host_llm.kv = &host_kv;
     host_llm.n_ctx = (int)host_env("CLLM_CTX", 0);
+    long chunk = host_env("CLLM_PREFILL_CHUNK", GEN_PROMPT_CHUNK);
+    host_llm.prefill_chunk = chunk > 0 ? (int)chunk : c->seq_len;
     host_llm.tok = &host_tok;
     host_llm.name = host_llm.model.name;
     host_llm.status = LLM_STATUS_READY;

@@ -9,6 +9,10 @@
  *   llm_main [--scalar] [--ctx N] MODEL multi STEPS T,T,... T,T,...  several sequences
  *       (comma-separated prompts): each prompt batched, then STEPS greedy steps of all
  *       sequences together through model_forward_multi; one line of tokens per sequence
+ *   llm_main [--scalar] --chunk K MODEL multi STEPS T,T,... T,T,...  the same sequences
+ *       stepped as the scheduler does it: one model_forward_rows call a turn holding the
+ *       next K prompt tokens of each sequence still reading its prompt and the next token
+ *       of each one past it, until every sequence has STEPS tokens
  *   llm_main [--ctx N] MODEL mutate SEED COUNT LIMIT      load COUNT copies of MODEL with
  *       random bytes changed within its first LIMIT bytes; run two tokens through each
  *       one that loads; print how many loaded and were refused (a fuzz test under ASan)
@@ -133,9 +137,70 @@ out:
     return rc;
 }
 
+/* `multi` with --chunk k: sequences at different stages in one model_forward_rows call
+ * a turn, prompt chunks beside decode rows. */
+static int multi_rows(const struct model *m, int n_ctx, int k, int argc, char **argv) {
+    int n = argc - 1, steps = argc > 0 ? atoi(argv[0]) : 0;
+    if (n < 1 || n > MULTI_MAX || k < 1 || steps < 1 || steps > 512) {
+        printf("error: multi --chunk needs K > 0, STEPS 1..512 and 1..%d prompts\n", MULTI_MAX);
+        return 1;
+    }
+    static struct model_state st[MULTI_MAX];
+    static int toks[MULTI_MAX][1024]; /* the prompt, then the tokens generated */
+    static struct model_row rows[MULTI_MAX * 1024];
+    int len[MULTI_MAX], done[MULTI_MAX], n_prompt[MULTI_MAX], rc = 0, ready = 0;
+    for (int i = 0; i < n; i++) {
+        len[i] = 0;
+        for (char *t = strtok(argv[i + 1], ","); t && len[i] < 512; t = strtok(NULL, ","))
+            toks[i][len[i]++] = atoi(t);
+        n_prompt[i] = len[i];
+        done[i] = 0;
+        if (model_state_init(&st[i], m, n_ctx) != 0) {
+            printf("error: out of memory\n");
+            rc = 1;
+            goto out;
+        }
+        ready++;
+    }
+    for (int turn = 0;; turn++) {
+        int nr = 0;
+        for (int i = 0; i < n; i++) {
+            if (len[i] - n_prompt[i] >= steps)
+                continue;
+            int take = done[i] < n_prompt[i] ? MIN(k, n_prompt[i] - done[i]) : 1;
+            for (int j = 0; j < take; j++)
+                rows[nr++] = (struct model_row){&st[i], toks[i][done[i] + j], done[i] + j,
+                                                j == take - 1 && done[i] + take >= n_prompt[i]};
+        }
+        if (!nr)
+            break;
+        if (model_forward_rows(m, rows, nr) != 0) {
+            printf("error: turn %d refused\n", turn);
+            rc = 1;
+            goto out;
+        }
+        for (int b = 0; b < nr; b++) { /* every row moves its sequence on; wanted logits sample */
+            struct model_state *s = rows[b].s;
+            int i = (int)(s - st);
+            done[i]++;
+            if (rows[b].logits)
+                toks[i][len[i]++] = argmax(s->logits, m->cfg.vocab_size);
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        for (int s = n_prompt[i]; s < len[i]; s++)
+            printf(s > n_prompt[i] ? " %d" : "%d", toks[i][s]);
+        printf("\n");
+    }
+out:
+    for (int i = 0; i < ready; i++)
+        model_state_free(&st[i]);
+    return rc;
+}
+
 int main(int argc, char **argv) {
     bool scalar = false, batch = false, kv_f16 = false;
-    int n_ctx = 0, a = 1;
+    int n_ctx = 0, a = 1, chunk = 0;
     for (; a < argc && argv[a][0] == '-'; a++) {
         if (!strcmp(argv[a], "--scalar"))
             scalar = true;
@@ -145,6 +210,8 @@ int main(int argc, char **argv) {
             kv_f16 = true;
         else if (!strcmp(argv[a], "--ctx") && a + 1 < argc)
             n_ctx = atoi(argv[++a]);
+        else if (!strcmp(argv[a], "--chunk") && a + 1 < argc)
+            chunk = atoi(argv[++a]);
         else if (!strcmp(argv[a], "--threads") && a + 1 < argc &&
                  smp_host_threads(atoi(argv[++a])) != 0) {
             printf("error: --threads %s: give 1..%d\n", argv[a], SMP_MAX_CPUS);
@@ -196,7 +263,8 @@ int main(int argc, char **argv) {
         return rc;
     }
     if (!strcmp(cmd, "multi")) {
-        int rc = multi(&m, n_ctx, argc - a, argv + a);
+        int rc = chunk ? multi_rows(&m, n_ctx, chunk, argc - a, argv + a)
+                       : multi(&m, n_ctx, argc - a, argv + a);
         model_free(&m);
         port_free(data);
         return rc;
