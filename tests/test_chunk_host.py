@@ -16,18 +16,20 @@ STREAMS = ("Lily", "The dog ran", "Tom and Sue")
 LONG = " ".join(["the little dog ran to the park and saw a big red ball"] * 6)
 
 
-def serve(model, sampling: dict, chunk: str | None, env: dict[str, str] | None = None
-          ) -> tuple[list[str], str]:
-    """Three streams start; a few turns later the long prompt arrives; then /metrics."""
+def serve(model, sampling: dict, chunk: str | None, env: dict[str, str] | None = None,
+          longs: tuple[str, ...] = (LONG,)) -> tuple[list[str], str]:
+    """Three streams start; a few turns later the long prompts arrive; then /metrics."""
     s = Script(model=model, env={**({"CLLM_PREFILL_CHUNK": chunk} if chunk else {}),
                                  **(env or {})})
     for i, p in enumerate(STREAMS, start=1):
         s.open(i).send(i, request("POST", "/v1/completions",
                                   {"prompt": p, "max_tokens": 40, **sampling}))
     s.poll(4)
-    n = len(STREAMS) + 1
-    s.open(n).send(n, request("POST", "/v1/completions",
-                              {"prompt": LONG, "max_tokens": 12, **sampling}))
+    n = len(STREAMS)
+    for long in longs:
+        n += 1
+        s.open(n).send(n, request("POST", "/v1/completions",
+                                  {"prompt": long, "max_tokens": 12, **sampling}))
     s.run().open(n + 1).send(n + 1, request("GET", "/metrics")).run()
     r = s.execute()
     out = texts([r.responses(i)[0] for i in range(1, n + 1)])
@@ -45,6 +47,20 @@ def test_output_is_the_same_for_every_chunk_size(models_dir, sampling):
         # the long prompt's chunks ran in the same passes as the streams' decode steps
         assert metric(text, "cllm_prefill_mixed_batches_total") > 0, (chunk, text)
         assert metric(text, 'cllm_kv_blocks{state="used"}') == 0
+
+
+def test_prompts_arriving_together_share_one_chunk_a_turn(models_dir):
+    # Two long prompts at once: a turn runs at most one chunk of prompt rows, the older
+    # prompt's first, so the younger one's chunks wait (deferred) while the streams go on;
+    # every output is what the whole prompts in one turn give.
+    model = models_dir / MODEL
+    longs = (LONG, LONG.replace("dog", "cat"))
+    whole, text = serve(model, {"temperature": 0}, "0", longs=longs)
+    assert metric(text, "cllm_prefill_deferred_total") == 0, text
+    got, text = serve(model, {"temperature": 0}, "16", longs=longs)
+    assert got == whole
+    assert metric(text, "cllm_prefill_deferred_total") > 0, text
+    assert metric(text, 'cllm_kv_blocks{state="used"}') == 0
 
 
 def test_chunks_and_preemption_together(models_dir):

@@ -244,8 +244,18 @@ static int gen_finish(struct gen_request *req, struct gen_output *out, enum gen_
 }
 
 /* Prompt tokens one step hands to the pass after it (cllm.prefill_chunk). */
-static int gen_chunk(const struct gen_request *req) {
+int gen_prompt_budget(const struct gen_request *req) {
     return req->llm->prefill_chunk > 0 ? req->llm->prefill_chunk : GEN_PROMPT_CHUNK;
+}
+
+static int gen_chunk(const struct gen_request *req) {
+    int n = gen_prompt_budget(req);
+    return req->chunk_room > 0 ? MIN(n, req->chunk_room) : n;
+}
+
+bool gen_in_prompt(const struct gen_request *req) {
+    return req->finish == GEN_FINISH_NONE && !req->share &&
+           req->n_eval + req->n_chunk < req->n_known;
 }
 
 int gen_kv_need(const struct gen_request *req) {

@@ -102,6 +102,8 @@ struct gen_request {
     int n_eval;          /* tokens run through the forward pass so far */
     int n_chunk;         /* tokens[n_eval..n_eval + n_chunk) of the known ones await their
                           * forward pass: the batched pass of the turn, or the next step */
+    int chunk_room;      /* prompt tokens the scheduler leaves the next step this turn (its
+                          * budget of cllm.prefill_chunk rows a turn); 0: a whole chunk */
     int n_preempted;     /* times its KV blocks were taken back (gen_preempt) */
     int n_gen;           /* tokens sampled so far */
     const float *logits; /* (vocab) of the last evaluated token, owned by state */
@@ -145,6 +147,13 @@ int gen_step(struct gen_request *req, struct gen_output *out);
  * their own next gen_step). The results are the same as if each request's next
  * gen_step had run its own. */
 int gen_forward_pending(struct gen_request *const *reqs, int n);
+
+/* Whether the request's next gen_step reads prompt tokens (a chunk of the prompt, or
+ * of what a preemption left to run again), not a sibling's blocks. */
+bool gen_in_prompt(const struct gen_request *req);
+
+/* Prompt tokens every scheduler turn may run, all prompts together (cllm.prefill_chunk). */
+int gen_prompt_budget(const struct gen_request *req);
 
 /* Positions whose KV blocks the next gen_step, and the batched pass after it, may
  * write (the scheduler reserves them first): n_eval plus a prompt chunk, or plus the

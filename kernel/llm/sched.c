@@ -20,7 +20,9 @@ static uint64_t sched_next_arrival;
 static int sched_n;
 static uint64_t sched_batches;    /* decode passes that advanced more than one sequence */
 static uint64_t sched_batch_rows; /* sequences those passes advanced, all together */
-static uint64_t sched_mixed;      /* of those, passes with prompt chunks beside decode rows */
+static uint64_t
+    sched_deferred;          /* prompt steps left for a later turn: its prompt budget was spent */
+static uint64_t sched_mixed; /* of those, passes with prompt chunks beside decode rows */
 
 int sched_add(struct gen_request *req, const struct sched_sink *sink, void *ctx) {
     for (int i = 0; i < SCHED_MAX_SEQS; i++) {
@@ -134,20 +136,31 @@ bool sched_poll(void) {
     }
     struct gen_request *stepped[SCHED_MAX_SEQS];
     int n_stepped = 0;
+    int prompt_rows = 0; /* prompt tokens this turn's pass runs so far, oldest prompts first */
     for (int k = 0; k < n; k++) {
         int i = order[k];
         if (!sched_reqs[i])
             continue;
         if (sched_sinks[i]->ready && !sched_sinks[i]->ready(sched_ctxs[i]))
             continue;
+        struct gen_request *req = sched_reqs[i];
+        bool prompt = gen_in_prompt(req);
+        if (prompt) {
+            /* One turn runs at most a chunk of prompt rows, all prompts together, so the
+             * decode rows beside them wait one chunk whatever the number of prompts. */
+            req->chunk_room = gen_prompt_budget(req) - prompt_rows;
+            if (req->chunk_room <= 0) {
+                req->chunk_room = 0;
+                sched_deferred++;
+                continue;
+            }
+        }
         if (!sched_reserve(i))
             continue;
-        struct gen_request *req = sched_reqs[i];
-        if (sched_step(i))
-            stepped[n_stepped] = req;
-        else
-            stepped[n_stepped] = NULL;
-        n_stepped++;
+        bool kept = sched_step(i);
+        if (kept && prompt)
+            prompt_rows += req->n_chunk;
+        stepped[n_stepped++] = kept ? req : NULL;
     }
     if (!n_stepped)
         return false;
@@ -179,9 +192,13 @@ size_t sched_metrics_format(char *buf, size_t cap) {
                      "# HELP cllm_prefill_mixed_batches_total Those passes that ran prompt "
                      "chunks together with decode steps.\n"
                      "# TYPE cllm_prefill_mixed_batches_total counter\n"
-                     "cllm_prefill_mixed_batches_total %llu\n",
+                     "cllm_prefill_mixed_batches_total %llu\n"
+                     "# HELP cllm_prefill_deferred_total Prompt chunks left for a later turn, "
+                     "the turn's prompt rows (cllm.prefill_chunk) being spent by older prompts.\n"
+                     "# TYPE cllm_prefill_deferred_total counter\n"
+                     "cllm_prefill_deferred_total %llu\n",
                      (unsigned long long)sched_batches, (unsigned long long)sched_batch_rows,
-                     (unsigned long long)sched_mixed);
+                     (unsigned long long)sched_mixed, (unsigned long long)sched_deferred);
     size_t len = n > 0 ? (size_t)n : 0;
     const struct llm *l = llm_record();
     if (l && l->kv) {
