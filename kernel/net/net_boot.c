@@ -34,10 +34,15 @@ static void net_print_ip(const char *what, uint32_t ip) {
     printk(" %s %u.%u.%u.%u", what, ip >> 24, (ip >> 16) & 0xff, (ip >> 8) & 0xff, ip & 0xff);
 }
 
-/* Drain received frames and run timers; true if any frame came in. */
+/* Drain received frames and run timers; true if any frame came in. The clock is read
+ * before the frames are handled: at the previous turn's time (a generation step may lie
+ * between two turns) a retransmission timer armed by a reply would already be due, and
+ * that reply (a FIN, data) would go out twice. */
 static bool net_turn(void) {
+    uint32_t now_ms = (uint32_t)clock_ms();
+    net_stack_set_time(now_ms);
     int n = net_dev->ops->poll_rx(net_dev, net_rx, NET_RX_BUDGET);
-    net_stack_poll((uint32_t)clock_ms());
+    net_stack_poll(now_ms);
     return n > 0;
 }
 

@@ -38,8 +38,12 @@ void net_input(const uint8_t *frame, size_t len) {
     ether_input(frame, len);
 }
 
-void net_stack_poll(uint32_t now_ms) {
+void net_stack_set_time(uint32_t now_ms) {
     net_state.now_ms = now_ms;
+}
+
+void net_stack_poll(uint32_t now_ms) {
+    net_stack_set_time(now_ms);
     arp_timers();
     dhcp_timers();
     tcp_timers();

@@ -21,7 +21,7 @@
 struct net_state {
     struct netdev *dev;
     struct net_config cfg;
-    uint32_t now_ms; /* the stack's clock, set by net_stack_poll/net_stack_init */
+    uint32_t now_ms; /* the stack's clock, set by net_stack_poll/_set_time/_init */
     uint16_t ip_id;  /* next IPv4 identification */
 };
 

@@ -2,7 +2,7 @@
  * net.h: the network stack's public API (kernel/net). One interface, IPv4 only.
  * kernel/net/net_boot.c binds it to the first NIC and drives it from net_poll();
  * host tests drive it with a fake netdev and a fake clock: the stack never reads
- * a clock itself, it uses the time given to net_stack_poll()/net_input().
+ * a clock itself, it uses the time given to net_stack_poll()/net_stack_set_time().
  *
  * Statistics: every dropped packet bumps exactly one reason counter (NET_DROP_*);
  * net_stats_format() prints them as Prometheus text for /metrics.
@@ -114,6 +114,10 @@ void net_input(const uint8_t *frame, size_t len);
 
 /* Advance the clock to now_ms (monotonic) and run due timers (ARP, DHCP, TCP). */
 void net_stack_poll(uint32_t now_ms);
+
+/* Advance the clock to now_ms (monotonic) without running timers: the frames given to
+ * net_input next are handled at this time. */
+void net_stack_set_time(uint32_t now_ms);
 
 const struct net_config *net_config_get(void);
 
