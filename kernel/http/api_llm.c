@@ -123,6 +123,7 @@ static void api_llm_gen_stats(void *g, struct api_gen_stats *st) {
     st->t_gen_us = req->t_gen_us;
     st->t_grammar_us = req->t_grammar_us;
     st->n_masked = req->n_masked;
+    st->cyc = req->cyc;
 }
 
 static void api_llm_gen_free(void *g) {

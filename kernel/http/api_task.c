@@ -39,6 +39,7 @@ void api_task_run(struct http_conn *c, struct api_task *t) {
     t->id = ++api_next_id;
     t->created = api_created();
     t->conn = c;
+    t->sent0 = c->sent_cycles;
     for (int i = 0; i < t->n_choices; i++) {
         t->choice[i].task = t;
         t->choice[i].index = i;
@@ -207,6 +208,12 @@ static void api_task_output(void *ctx, const struct gen_output *out) {
         hbuf_append(&ch->text, out->text, out->len);
 }
 
+/* The network phase of t so far: the connection's time handing its earlier bytes to
+ * TCP (the bytes of the object that reports it go out after it is written). */
+static uint64_t api_task_network(const struct api_task *t) {
+    return t->conn->sent_cycles - t->sent0;
+}
+
 /* The choices' counters together: the prompt once per choice, as it is evaluated. */
 static void api_task_stats(const struct api_task *t, struct api_gen_stats *sum) {
     memset(sum, 0, sizeof(*sum));
@@ -221,7 +228,12 @@ static void api_task_stats(const struct api_task *t, struct api_gen_stats *sum) 
         sum->t_grammar_us += st.t_grammar_us;
         sum->n_masked += st.n_masked;
         sum->finish = t->choice[i].finish;
+        sum->cyc.queue += st.cyc.queue;
+        sum->cyc.prompt += st.cyc.prompt;
+        sum->cyc.decode += st.cyc.decode;
+        sum->cyc.sampling += st.cyc.sampling;
     }
+    sum->cyc.network = api_task_network(t);
 }
 
 static void api_task_done(void *ctx) {
@@ -236,6 +248,8 @@ static void api_task_done(void *ctx) {
     ch->done = true;
     t->n_done++;
     api_metrics_tokens(st.n_prompt, st.n_gen, st.t_prompt_us, st.t_gen_us);
+    api_metrics_phases(&st.cyc);
+    st.cyc.network = api_task_network(t);
     if (t->stream) {
         if (ch->probs_sent < ch->n_probs)
             api_stream_piece(ch, "", 0); /* the last tokens' probabilities (text held back) */

@@ -92,6 +92,7 @@ static enum gen_err gen_init_grammar(struct gen_request *req, const struct gen_p
 enum gen_err gen_init(struct gen_request *req, const struct llm *llm, const int *prompt,
                       int n_prompt, const struct gen_params *params, char *err, size_t errlen) {
     memset(req, 0, sizeof *req);
+    req->cyc_init = port_cycles();
     if (!llm || !llm->tok)
         return gen_refuse(GEN_ERR_NO_MODEL, err, errlen, "no model loaded");
     const struct model_config *cfg = &llm->model.cfg;
@@ -277,7 +278,7 @@ void gen_preempt(struct gen_request *req) {
 /* A chunk of the tokens known before sampling: the prompt, or what a preemption
  * left to run again. */
 static int gen_prompt_step(struct gen_request *req) {
-    uint64_t t0 = port_time_us();
+    uint64_t t0 = port_time_us(), c0 = port_cycles();
     int n = MIN(req->n_known - req->n_eval, GEN_PROMPT_CHUNK);
     req->logits = model_forward_batch(&req->llm->model, req->state, req->tokens + req->n_eval, n,
                                       req->n_eval);
@@ -286,18 +287,20 @@ static int gen_prompt_step(struct gen_request *req) {
         kv_seq_publish(&req->state->kv, req->tokens, req->n_eval);
     }
     req->t_prompt_us += port_time_us() - t0;
+    req->cyc.prompt += port_cycles() - c0;
     return req->logits ? GEN_STEP_PROMPT : -1;
 }
 
 /* Run the sampled token that awaits its forward pass, alone. */
 static int gen_forward_one(struct gen_request *req) {
-    uint64_t t0 = port_time_us();
+    uint64_t t0 = port_time_us(), c0 = port_cycles();
     req->logits =
         model_forward(&req->llm->model, req->state, req->tokens[req->n_eval], req->n_eval);
     req->pending = false;
     req->n_eval++;
     kv_seq_publish(&req->state->kv, req->tokens, req->n_eval);
     req->t_gen_us += port_time_us() - t0;
+    req->cyc.decode += port_cycles() - c0;
     return req->logits ? 0 : -1;
 }
 
@@ -321,10 +324,11 @@ int gen_forward_pending(struct gen_request *const *reqs, int n) {
     }
     if (rows == 0)
         return 0;
-    uint64_t t0 = port_time_us();
+    uint64_t t0 = port_time_us(), c0 = port_cycles();
     if (model_forward_multi(&batch[0]->llm->model, states, tokens, pos, rows) != 0)
         return 0; /* still pending: each next gen_step runs its own and reports the error */
     uint64_t share = (port_time_us() - t0) / (uint64_t)rows;
+    uint64_t cyc_share = (port_cycles() - c0) / (uint64_t)rows;
     for (int i = 0; i < rows; i++) {
         struct gen_request *r = batch[i];
         r->pending = false;
@@ -332,6 +336,7 @@ int gen_forward_pending(struct gen_request *const *reqs, int n) {
         kv_seq_publish(&r->state->kv, r->tokens, r->n_eval);
         r->logits = r->state->logits;
         r->t_gen_us += share;
+        r->cyc.decode += cyc_share;
     }
     return rows;
 }
@@ -424,6 +429,13 @@ static void gen_grammar_advance(struct gen_request *req, const char *bytes, size
     req->t_grammar_us += port_time_us() - t0;
 }
 
+/* The sampling part of a step, begun at t0 (port_time_us) and c0 (port_cycles), ends:
+ * it counts in t_gen_us (llama.cpp's predicted_ms) and in the sampling phase. */
+static void gen_sampled(struct gen_request *req, uint64_t t0, uint64_t c0) {
+    req->t_gen_us += port_time_us() - t0;
+    req->cyc.sampling += port_cycles() - c0;
+}
+
 int gen_step(struct gen_request *req, struct gen_output *out) {
     out->token = -1;
     out->len = 0;
@@ -431,6 +443,10 @@ int gen_step(struct gen_request *req, struct gen_output *out) {
     out->n_top = 0;
     if (req->finish != GEN_FINISH_NONE)
         return -1;
+    if (!req->stepped) {
+        req->cyc.queue = port_cycles() - req->cyc_init;
+        req->stepped = true;
+    }
     /* The scheduler reserved these already; a caller stepping alone gets them here. */
     if (gen_kv_reserve(req) != 0) {
         req->state->error = "the KV pool has no free block for this generation";
@@ -446,10 +462,10 @@ int gen_step(struct gen_request *req, struct gen_output *out) {
     const struct gen_params *p = &req->params;
     if (p->n_predict >= 0 && req->n_gen >= p->n_predict)
         return gen_finish(req, out, GEN_FINISH_LENGTH);
-    uint64_t t0 = port_time_us();
+    uint64_t t0 = port_time_us(), c0 = port_cycles();
     int tok = gen_sample(req);
     if (tok < 0) {
-        req->t_gen_us += port_time_us() - t0;
+        gen_sampled(req, t0, c0);
         return gen_finish(req, out, GEN_FINISH_ERROR); /* the grammar allows nothing */
     }
     req->tokens[req->n_eval] = tok;
@@ -459,13 +475,13 @@ int gen_step(struct gen_request *req, struct gen_output *out) {
     const struct tokenizer *t = req->llm->tok;
     bool eog = tokenizer_is_eog(t, tok);
     if (eog && !p->ignore_eos) {
-        req->t_gen_us += port_time_us() - t0;
+        gen_sampled(req, t0, c0);
         return gen_finish(req, out, GEN_FINISH_EOS);
     }
     for (int i = 0; i < p->n_stop_ids; i++) {
         if (tok == p->stop_ids[i]) { /* a stop token: its text is not part of the answer */
             gen_release(req, out, req->n_hold);
-            req->t_gen_us += port_time_us() - t0;
+            gen_sampled(req, t0, c0);
             return gen_finish(req, out, GEN_FINISH_STOP);
         }
     }
@@ -481,7 +497,7 @@ int gen_step(struct gen_request *req, struct gen_output *out) {
     long stop_at = gen_stop_find(p, req->hold, req->n_hold);
     if (stop_at >= 0) {
         gen_release(req, out, (size_t)stop_at);
-        req->t_gen_us += port_time_us() - t0;
+        gen_sampled(req, t0, c0);
         return gen_finish(req, out, GEN_FINISH_STOP);
     }
     size_t keep =
@@ -498,6 +514,6 @@ int gen_step(struct gen_request *req, struct gen_output *out) {
         req->pending = true; /* run by gen_forward_pending with others, or next step */
         req->logits = NULL;
     }
-    req->t_gen_us += port_time_us() - t0;
+    gen_sampled(req, t0, c0);
     return rc;
 }
