@@ -7,6 +7,7 @@ and stop strings work with the real tokenizer."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -174,3 +175,45 @@ def test_several_choices_stream_with_their_index(model):
     assert sorted(finish) == [0, 1, 2]
     for c in whole["choices"]:
         assert "".join(x["token"] for x in c["logprobs"]["content"]) == c["message"]["content"]
+
+
+PHASES = ("queue", "prompt", "decode", "sampling", "network")
+
+
+def check_phases(timings: dict, wall_s: float) -> None:
+    """Every phase present in cycles and ms, none negative, all together within wall_s."""
+    hz = timings["cycles_per_second"]
+    cycles = timings["cycles"]
+    assert hz > 0 and set(cycles) == set(PHASES), timings
+    assert all(isinstance(cycles[p], int) and cycles[p] >= 0 for p in PHASES), timings
+    for p in ("queue", "decode", "sampling", "network"):
+        assert timings[f"{p}_ms"] == pytest.approx(cycles[p] * 1000 / hz, abs=1e-3), (p, timings)
+    assert cycles["prompt"] > 0 and cycles["decode"] > 0 and cycles["sampling"] > 0, timings
+    assert sum(cycles.values()) / hz <= wall_s, (timings, wall_s)
+
+
+def test_timings_split_the_request_by_phase(model):
+    # One answer whole and one streamed (its earlier events count as network time), then
+    # /metrics; the harness's whole run bounds each request's wall time from above.
+    body = {"prompt": "Once upon a time", "max_tokens": 12, "temperature": 0}
+    s = Script(model=model).open(1).send(1, request("POST", "/completion", body))
+    s.open(2).send(2, request("POST", "/v1/completions", {**body, "stream": True}))
+    s.run().open(3).send(3, request("GET", "/metrics")).run()
+    t0 = time.monotonic()
+    r = s.execute()
+    wall = time.monotonic() - t0
+    [whole] = r.responses(1)
+    check_phases(whole.json()["timings"], wall)
+    [stream] = r.responses(2)
+    last = json.loads(stream.sse_events()[-2])
+    check_phases(last["timings"], wall)
+    assert last["timings"]["cycles"]["network"] > 0  # the events before the last one
+    text = r.responses(3)[0].body.decode()
+    metric = dict(line.rsplit(" ", 1) for line in text.splitlines()
+                  if line.startswith(("cllm_phase_", "cllm_cycles_")))
+    hz = int(metric["cllm_cycles_per_second"])
+    for p in PHASES:
+        cyc = int(metric[f'cllm_phase_cycles_total{{phase="{p}"}}'])
+        sec = float(metric[f'cllm_phase_seconds_total{{phase="{p}"}}'])
+        assert cyc >= 0 and sec == pytest.approx(cyc / hz, rel=1e-3, abs=1e-6), (p, text)
+    assert int(metric['cllm_phase_cycles_total{phase="decode"}']) > 0, text

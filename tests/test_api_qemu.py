@@ -171,6 +171,28 @@ def test_client_leaving_mid_stream_frees_its_slot(guest):
     assert "cllm_requests_processing 0\n" in metrics.decode()
 
 
+def test_timings_split_the_request_by_phase_in_tsc_cycles(guest):
+    # The kernel counts with the TSC: each phase in cycles and ms, none negative, all
+    # together within the wall time the client saw; /metrics adds them up by phase.
+    phases = ("queue", "prompt", "decode", "sampling", "network")
+    t0 = time.monotonic()
+    status, body = guest.call("POST", "/completion",
+                              {"prompt": "Once upon a time", "n_predict": 8, "temperature": 0})
+    wall = time.monotonic() - t0
+    assert status == 200, body
+    timings = json.loads(body)["timings"]
+    hz, cycles = timings["cycles_per_second"], timings["cycles"]
+    assert hz > 1_000_000 and set(cycles) == set(phases), timings  # a calibrated TSC
+    assert all(cycles[p] >= 0 for p in phases) and cycles["decode"] > 0, timings
+    assert timings["sampling_ms"] == pytest.approx(cycles["sampling"] * 1000 / hz, abs=1e-3)
+    assert sum(cycles.values()) / hz <= wall, (timings, wall)
+    text = guest.call("GET", "/metrics")[1].decode()
+    for p in phases:
+        assert re.search(rf'^cllm_phase_cycles_total{{phase="{p}"}} \d+$', text, re.MULTILINE), text
+    decode = re.search(r'^cllm_phase_seconds_total{phase="decode"} (\S+)$', text, re.MULTILINE)
+    assert decode and float(decode.group(1)) > 0, text
+
+
 def test_greedy_completion_equals_console_mode(guest, kernel_elf, models_dir):
     prompt, n = "Once upon a time", 40
     proc = subprocess.run([sys.executable, "-m", "cllm_build", "run", str(kernel_elf), "--timeout", "240",

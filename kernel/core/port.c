@@ -6,6 +6,7 @@
 #include "port.h"
 #include "clock.h"
 #include "mm.h"
+#include "x86.h"
 
 #define PORT_ALLOC_ALIGN 16 /* bytes, what port.h promises */
 #define PORT_LOG_MAX 384    /* longest log line, bytes */
@@ -62,6 +63,15 @@ void port_free(void *p) {
 
 uint64_t port_time_us(void) {
     return clock_us();
+}
+
+/* The TSC where the clock calibrated one (clock_tsc_hz is 0 otherwise). */
+uint64_t port_cycles(void) {
+    return clock_tsc_hz() ? rdtsc() : clock_us();
+}
+
+uint64_t port_cycles_hz(void) {
+    return clock_tsc_hz() ? clock_tsc_hz() : 1000000u;
 }
 
 uint64_t port_unix_time(void) {

@@ -36,6 +36,7 @@ struct api_metric {
 #define API_METRICS_MAX 64
 static struct api_metric api_metrics[API_METRICS_MAX];
 static uint64_t api_prompt_tokens, api_gen_tokens, api_prompt_us, api_gen_us;
+static struct gen_cycles api_cycles; /* finished generations' phases but network */
 
 #define API_METRICS_SOURCES 4
 static size_t (*api_metrics_sources[API_METRICS_SOURCES])(char *buf, size_t cap);
@@ -96,6 +97,50 @@ void api_metrics_tokens(int n_prompt, int n_gen, uint64_t t_prompt_us, uint64_t 
     api_gen_tokens += (uint64_t)(n_gen > 0 ? n_gen : 0);
     api_prompt_us += t_prompt_us;
     api_gen_us += t_gen_us;
+}
+
+const char *const api_phase_names[API_N_PHASES] = {"queue", "prompt", "decode", "sampling",
+                                                   "network"};
+
+void api_phase_values(const struct gen_cycles *c, uint64_t out[API_N_PHASES]) {
+    out[0] = c->queue;
+    out[1] = c->prompt;
+    out[2] = c->decode;
+    out[3] = c->sampling;
+    out[4] = c->network;
+}
+
+void api_metrics_phases(const struct gen_cycles *cyc) {
+    api_cycles.queue += cyc->queue;
+    api_cycles.prompt += cyc->prompt;
+    api_cycles.decode += cyc->decode;
+    api_cycles.sampling += cyc->sampling;
+}
+
+/* The phases of every finished generation, in cycles and seconds; network is the
+ * server's whole time handing responses to TCP. */
+static void api_metrics_put_phases(struct hbuf *b) {
+    struct gen_cycles c = api_cycles;
+    c.network = http_server_sent_cycles();
+    uint64_t v[API_N_PHASES], hz = port_cycles_hz();
+    api_phase_values(&c, v);
+    hbuf_printf(b,
+                "# HELP cllm_cycles_per_second Rate of the cycle counter of the phases (the "
+                "TSC).\n# TYPE cllm_cycles_per_second gauge\ncllm_cycles_per_second %llu\n"
+                "# HELP cllm_phase_cycles_total Cycles of generation requests by phase: queue, "
+                "prompt, decode, sampling, network (every response written through TCP).\n"
+                "# TYPE cllm_phase_cycles_total counter\n",
+                (unsigned long long)hz);
+    for (int i = 0; i < API_N_PHASES; i++)
+        hbuf_printf(b, "cllm_phase_cycles_total{phase=\"%s\"} %llu\n", api_phase_names[i],
+                    (unsigned long long)v[i]);
+    hbuf_puts(b, "# HELP cllm_phase_seconds_total The phases in seconds.\n"
+                 "# TYPE cllm_phase_seconds_total counter\n");
+    for (int i = 0; i < API_N_PHASES; i++) {
+        hbuf_printf(b, "cllm_phase_seconds_total{phase=\"%s\"} ", api_phase_names[i]);
+        api_put_double(b, (double)(int64_t)v[i] / (double)(int64_t)hz);
+        hbuf_puts(b, "\n");
+    }
 }
 
 uint64_t api_created(void) {
@@ -313,6 +358,7 @@ static void api_metrics_handler(struct http_conn *c, const struct http_request *
                 "cllm_http_connections_evicted_total %llu\n",
                 api_tasks_active(), (unsigned)http_server_n_conns(),
                 (unsigned long long)http_server_n_evicted());
+    api_metrics_put_phases(&b);
 #ifndef CLLM_HOST
     hbuf_printf(&b,
                 "# HELP cllm_memory_heap_bytes Heap bytes in use.\n"

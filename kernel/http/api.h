@@ -38,6 +38,14 @@ int api_tasks_active(void);
 /* Metrics: one response sent for `route` (a static label; NULL counts as "other"). */
 void api_metrics_record(const char *route, int status);
 void api_metrics_tokens(int n_prompt, int n_gen, uint64_t t_prompt_us, uint64_t t_gen_us);
+/* A request's phases, by name, in the order /metrics and "timings" list them. */
+#define API_N_PHASES 5
+extern const char *const api_phase_names[API_N_PHASES]; /* queue prompt decode sampling network */
+/* The values of c in api_phase_names' order. */
+void api_phase_values(const struct gen_cycles *c, uint64_t out[API_N_PHASES]);
+/* Metrics: a finished generation's phases (its network phase is not added: /metrics
+ * reports the server's whole time sending, http_server_sent_cycles). */
+void api_metrics_phases(const struct gen_cycles *cyc);
 /* The `created` field of answers: Unix time, or seconds since boot without a wall clock. */
 uint64_t api_created(void);
 /* Metrics: another subsystem's counters, appended to /metrics as Prometheus text.

@@ -51,6 +51,7 @@ struct api_gen_stats {
     uint64_t t_grammar_us; /* part of t_gen_us spent checking tokens against a grammar */
     int n_masked;          /* tokens drawn again under the grammar's whole-vocabulary mask */
     int n_cached;          /* prompt tokens taken from the prefix cache, not evaluated */
+    struct gen_cycles cyc; /* time by phase, port_cycles(); network is the API's (api_task.c) */
 };
 
 struct api_backend {

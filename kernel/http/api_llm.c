@@ -128,6 +128,7 @@ static void api_llm_gen_stats(void *g, struct api_gen_stats *st) {
     st->t_grammar_us = req->t_grammar_us;
     st->n_masked = req->n_masked;
     st->n_cached = req->n_cached;
+    st->cyc = req->cyc;
 }
 
 static void api_llm_gen_free(void *g) {

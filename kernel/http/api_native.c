@@ -7,6 +7,30 @@
  */
 #include "http/api_task.h"
 
+/* Where the request's time went: "<phase>_ms" for each phase but prompt (prompt_ms
+ * above), then "cycles" (each phase in port_cycles) and "cycles_per_second". */
+static void api_write_phases(struct json_writer *w, const struct gen_cycles *cyc) {
+    uint64_t v[API_N_PHASES], hz = port_cycles_hz();
+    char key[32];
+    api_phase_values(cyc, v);
+    for (int i = 0; i < API_N_PHASES; i++) {
+        if (strcmp(api_phase_names[i], "prompt") == 0)
+            continue;
+        snprintf(key, sizeof(key), "%s_ms", api_phase_names[i]);
+        json_write_key(w, key);
+        json_write_double(w, (double)(int64_t)v[i] * 1000.0 / (double)(int64_t)hz);
+    }
+    json_write_key(w, "cycles");
+    json_write_object_begin(w);
+    for (int i = 0; i < API_N_PHASES; i++) {
+        json_write_key(w, api_phase_names[i]);
+        json_write_int(w, (int64_t)v[i]);
+    }
+    json_write_object_end(w);
+    json_write_key(w, "cycles_per_second");
+    json_write_int(w, (int64_t)hz);
+}
+
 void api_write_timings(struct json_writer *w, const struct api_gen_stats *st) {
     double pms = (double)(int64_t)st->t_prompt_us / 1000.0;
     double gms = (double)(int64_t)st->t_gen_us / 1000.0;
@@ -31,6 +55,7 @@ void api_write_timings(struct json_writer *w, const struct api_gen_stats *st) {
     json_write_double(w, (double)(int64_t)st->t_grammar_us / 1000.0);
     json_write_key(w, "grammar_masked_n");
     json_write_int(w, st->n_masked);
+    api_write_phases(w, &st->cyc);
     json_write_object_end(w);
 }
 

@@ -39,6 +39,7 @@ void api_task_run(struct http_conn *c, struct api_task *t) {
     t->id = ++api_next_id;
     t->created = api_created();
     t->conn = c;
+    t->sent0 = c->sent_cycles;
     for (int i = 0; i < t->n_choices; i++) {
         t->choice[i].task = t;
         t->choice[i].index = i;
@@ -213,6 +214,12 @@ static void api_task_gen_stats(const struct api_choice *ch, struct api_gen_stats
     api_backend_get()->gen_stats(ch->gen, st);
 }
 
+/* The network phase of t so far: the connection's time handing its earlier bytes to
+ * TCP (the bytes of the object that reports it go out after it is written). */
+static uint64_t api_task_network(const struct api_task *t) {
+    return t->conn->sent_cycles - t->sent0;
+}
+
 /* The choices' counters together. The prompt counts once, as OpenAI's usage does, and
  * so do its cached tokens: the first choice's, which evaluated it for all. */
 static void api_task_stats(const struct api_task *t, struct api_gen_stats *sum) {
@@ -229,7 +236,12 @@ static void api_task_stats(const struct api_task *t, struct api_gen_stats *sum) 
         sum->t_grammar_us += st.t_grammar_us;
         sum->n_masked += st.n_masked;
         sum->finish = t->choice[i].finish;
+        sum->cyc.queue += st.cyc.queue;
+        sum->cyc.prompt += st.cyc.prompt;
+        sum->cyc.decode += st.cyc.decode;
+        sum->cyc.sampling += st.cyc.sampling;
     }
+    sum->cyc.network = api_task_network(t);
 }
 
 static void api_task_done(void *ctx) {
@@ -244,6 +256,8 @@ static void api_task_done(void *ctx) {
     ch->done = true;
     t->n_done++;
     api_metrics_tokens(st.n_prompt, st.n_gen, st.t_prompt_us, st.t_gen_us);
+    api_metrics_phases(&st.cyc);
+    st.cyc.network = api_task_network(t);
     if (t->stream) {
         if (ch->probs_sent < ch->n_probs)
             api_stream_piece(ch, "", 0); /* the last tokens' probabilities (text held back) */

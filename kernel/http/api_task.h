@@ -47,6 +47,7 @@ struct api_task {
     bool logprobs;      /* the request asked for log probabilities */
     unsigned id;
     uint64_t created; /* Unix time; seconds since boot without a wall clock */
+    uint64_t sent0;   /* the connection's sent_cycles when the task began (conn.h) */
     char model[96];
     int n_choices; /* 1..API_MAX_CHOICES */
     int n_done;

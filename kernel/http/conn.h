@@ -27,6 +27,7 @@ struct http_conn {
     uint64_t last_ms;      /* last byte in or out */
     uint64_t opened_ms;    /* accepted */
     uint64_t req_start_ms; /* first byte of the request being read */
+    uint64_t sent_cycles;  /* port_cycles() spent handing response bytes to the transport */
     bool busy;             /* a response is in progress (task or stream) */
     bool close_after;      /* close once out is flushed */
     bool closing;          /* ops->close called; waiting for closed() */

@@ -27,6 +27,7 @@ static unsigned http_next_id;
 static int http_depth;         /* glue calls in progress (reaping waits for 0) */
 static size_t http_n_evicting; /* connections marked for a reset (evict) */
 static uint64_t http_n_evicted;
+static uint64_t http_sent_cycles; /* every connection's sent_cycles together */
 static uint32_t http_request_timeout_ms = HTTP_REQUEST_TIMEOUT_MS;
 static const struct http_app *http_app;
 
@@ -39,6 +40,10 @@ size_t http_server_n_conns(void) {
 
 uint64_t http_server_n_evicted(void) {
     return http_n_evicted;
+}
+
+uint64_t http_server_sent_cycles(void) {
+    return http_sent_cycles;
 }
 
 void http_server_set_request_timeout(uint32_t ms) {
@@ -101,6 +106,7 @@ static void http_conn_flush(struct http_conn *c, uint64_t now_ms) {
         c->ops->abort(c->transport);
         return;
     }
+    uint64_t c0 = port_cycles();
     while (http_conn_alive(c) && c->out_off < c->out.len) {
         size_t n = c->ops->send(c->transport, c->out.data + c->out_off, c->out.len - c->out_off);
         if (n == 0)
@@ -108,6 +114,9 @@ static void http_conn_flush(struct http_conn *c, uint64_t now_ms) {
         c->out_off += n;
         c->last_ms = now_ms;
     }
+    uint64_t spent = port_cycles() - c0;
+    c->sent_cycles += spent; /* c is still valid: a closed transport only marks it dead */
+    http_sent_cycles += spent;
     if (!http_conn_alive(c))
         return;
     if (c->out_off == c->out.len) {

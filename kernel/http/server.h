@@ -78,5 +78,7 @@ void http_server_set_request_timeout(uint32_t ms);
 size_t http_server_n_conns(void);
 /* Connections reset so far to make room for newer ones (for /metrics). */
 uint64_t http_server_n_evicted(void);
+/* port_cycles() spent handing response bytes to the transports (TCP), all connections. */
+uint64_t http_server_sent_cycles(void);
 
 #endif

@@ -8,7 +8,10 @@
  *   text:    memcpy memset memcmp strlen strcmp strncmp snprintf vsnprintf
  *   math:    expf logf sqrtf powf sinf cosf fabsf tanhf floorf (float, C99 names)
  *   time:    port_time_us() monotonic microseconds; port_unix_time() wall clock
- *            seconds since 1970 UTC, 0 when there is none
+ *            seconds since 1970 UTC, 0 when there is none; port_cycles() a
+ *            monotonic cycle count of the calling CPU, port_cycles_hz() per second
+ *            (the kernel: the TSC where calibrated, else microseconds; the host:
+ *            nanoseconds of its monotonic clock)
  *   log:     port_log(fmt, ...) one status line, prefixed "cllm: " in the kernel
  *   errors:  port_fail(err, errlen, fmt, ...) formats a message into err, returns -1
  */
@@ -38,6 +41,8 @@ void *port_alloc_from(size_t n, const char *file);
 #endif
 uint64_t port_time_us(void);
 uint64_t port_unix_time(void);
+uint64_t port_cycles(void);
+uint64_t port_cycles_hz(void);
 void port_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #ifdef CLLM_HOST

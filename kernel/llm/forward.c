@@ -36,20 +36,90 @@ static void forward_rotate(float *x, int n, int hd, int i, int stride, float fcr
     }
 }
 
-/* Rotate q (n_heads heads) and k (n_kv_heads heads) in place for position pos, with
- * layer w's base and scale. Pair j (of rope_dim / 2) turns by pos * scale *
- * theta^(-2j/rope_dim) / freqs[j]; NORM pairs are (2j, 2j+1), NEOX (j, j + rope_dim/2). */
-static void forward_rope(const struct model *m, const struct model_layer *w, float *q, float *k,
-                         int pos) {
+/* The cos and sin of every pair of rope_dim at recent (position, base, scale) keys of
+ * one sequence, so that powf/sinf/cosf (software x87 under QEMU's TCG) run once per
+ * position and base instead of in every layer. Two ways per set, the set chosen by
+ * position: a batch of FORWARD_BATCH positions and gemma3's two bases stay resident.
+ * The table holds the very floats the direct computation gives. Owned by the
+ * model_state (s->rope, freed by model_state_free); one sequence runs on one CPU at
+ * a time, so it needs no lock. */
+#define FORWARD_ROPE_SETS 32
+#define FORWARD_ROPE_WAYS 2 /* the replacement below alternates between the two */
+#define FORWARD_ROPE_ENTRY(rd) ((size_t)((rd) + 1) / 2 * 2) /* floats of one key's angles */
+
+struct forward_rope_key {
+    int pos;            /* position; only meaningful when theta != 0 */
+    float theta, scale; /* the layer's base and position scale; theta 0: empty */
+};
+
+struct forward_rope_cache {
+    struct forward_rope_key key[FORWARD_ROPE_SETS][FORWARD_ROPE_WAYS];
+    uint8_t victim[FORWARD_ROPE_SETS]; /* the way the next miss in the set replaces */
+    float cs[]; /* (SETS * WAYS, FORWARD_ROPE_ENTRY(rd)): cos and sin of pair j at 2j, 2j + 1 */
+};
+
+/* The angle of pair j = i / 2 of rope_dim rd for pos with layer w's base and scale:
+ * pos * scale * theta^(-2j/rd) / freqs[j], its cos in *fcr and sin in *fci. The table
+ * stores what this gives, so cached and direct values are equal bit for bit. */
+static void forward_rope_pair(const struct model *m, const struct model_layer *w, int pos, int i,
+                              float *fcr, float *fci) {
+    float freq = 1.0f / powf(w->rope_theta, (float)i / (float)m->cfg.rope_dim);
+    if (m->rope_freqs)
+        freq /= m->rope_freqs[i / 2];
+    float val = (float)pos * w->rope_scale * freq;
+    *fcr = cosf(val);
+    *fci = sinf(val);
+}
+
+/* The angles of (pos, layer w's base and scale) from s's table, computed on a miss;
+ * NULL when the table cannot be allocated (the caller then computes each pair). */
+static const float *forward_rope_lookup(const struct model *m, struct model_state *s,
+                                        const struct model_layer *w, int pos) {
+    int rd = m->cfg.rope_dim;
+    struct forward_rope_cache *rc = s->rope;
+    if (!rc) {
+        size_t n = FORWARD_ROPE_SETS * FORWARD_ROPE_WAYS * FORWARD_ROPE_ENTRY(rd);
+        rc = port_alloc(sizeof(*rc) + n * sizeof(float));
+        if (!rc)
+            return NULL;
+        memset(rc, 0, sizeof(*rc));
+        s->rope = rc;
+    }
+    int set = pos % FORWARD_ROPE_SETS;
+    struct forward_rope_key *key = rc->key[set];
+    for (int way = 0; way < FORWARD_ROPE_WAYS; way++) {
+        if (key[way].theta == w->rope_theta && key[way].scale == w->rope_scale &&
+            key[way].pos == pos) {
+            rc->victim[set] = (uint8_t)(1 - way);
+            return rc->cs + (size_t)(set * FORWARD_ROPE_WAYS + way) * FORWARD_ROPE_ENTRY(rd);
+        }
+    }
+    int way = rc->victim[set];
+    float *cs = rc->cs + (size_t)(set * FORWARD_ROPE_WAYS + way) * FORWARD_ROPE_ENTRY(rd);
+    for (int i = 0; i < rd; i += 2)
+        forward_rope_pair(m, w, pos, i, &cs[i], &cs[i + 1]);
+    key[way] = (struct forward_rope_key){pos, w->rope_theta, w->rope_scale};
+    rc->victim[set] = (uint8_t)(1 - way);
+    return cs;
+}
+
+/* Rotate q (n_heads heads) and k (n_kv_heads heads) of sequence s in place for
+ * position pos, with layer w's base and scale (angles from forward_rope_lookup).
+ * NORM pairs are (2j, 2j+1), NEOX (j, j + rope_dim/2). */
+static void forward_rope(const struct model *m, struct model_state *s, const struct model_layer *w,
+                         float *q, float *k, int pos) {
     const struct model_config *c = &m->cfg;
     int hd = c->head_dim, rd = c->rope_dim;
     bool neox = c->rope_kind == MODEL_ROPE_NEOX;
+    const float *cs = forward_rope_lookup(m, s, w, pos);
     for (int i = 0; i < rd; i += 2) {
-        float freq = 1.0f / powf(w->rope_theta, (float)i / (float)rd);
-        if (m->rope_freqs)
-            freq /= m->rope_freqs[i / 2];
-        float val = (float)pos * w->rope_scale * freq;
-        float fcr = cosf(val), fci = sinf(val);
+        float fcr, fci;
+        if (cs) {
+            fcr = cs[i];
+            fci = cs[i + 1];
+        } else {
+            forward_rope_pair(m, w, pos, i, &fcr, &fci); /* no memory for the table */
+        }
         int at = neox ? i / 2 : i, stride = neox ? rd / 2 : 1;
         forward_rotate(q, c->n_heads, hd, at, stride, fcr, fci);
         forward_rotate(k, c->n_kv_heads, hd, at, stride, fcr, fci);
@@ -58,8 +128,8 @@ static void forward_rope(const struct model *m, const struct model_layer *w, flo
 
 /* The projections' optional extras, on q (n_heads heads) and k, v (n_kv_heads): the
  * biases, then the per-head RMSNorms of q and k; then RoPE. */
-static void forward_qkv_post(const struct model *m, const struct model_layer *w, float *q, float *k,
-                             float *v, int pos) {
+static void forward_qkv_post(const struct model *m, struct model_state *s,
+                             const struct model_layer *w, float *q, float *k, float *v, int pos) {
     const struct model_config *c = &m->cfg;
     int hd = c->head_dim, qd = c->n_heads * hd, kvd = c->n_kv_heads * hd;
     if (w->bq) {
@@ -76,7 +146,7 @@ static void forward_qkv_post(const struct model *m, const struct model_layer *w,
         for (int h = 0; h < c->n_kv_heads; h++)
             ops_rmsnorm(k + h * hd, k + h * hd, w->attn_k_norm, hd, c->rms_eps);
     }
-    forward_rope(m, w, q, k, pos);
+    forward_rope(m, s, w, q, k, pos);
 }
 
 /* x(dim) += out, normed first by `post_norm` where the layer has one. */
@@ -184,7 +254,7 @@ static const float *forward_one(const struct model *m, struct ops_scratch *sc,
         float *const qkv_out[3] = {s->q, k, v};
         const struct model_matrix *const qkv[3] = {&w->wq, &w->wk, &w->wv};
         ops_matmul_n(sc, qkv_out, qkv, 3, s->xb);
-        forward_qkv_post(m, w, s->q, k, v, pos);
+        forward_qkv_post(m, s, w, s->q, k, v, pos);
         kv_store(&s->kv, l, pos, k, v);
         forward_attention(m, s, l, pos, s->q, s->xb);
         ops_matmul(sc, s->xb2, &w->wo, s->xb);
@@ -294,7 +364,7 @@ static int forward_rows(const struct model *m, struct ops_scratch *sc, const str
         const struct model_matrix *const qkv[3] = {&w->wq, &w->wk, &w->wv};
         ops_matmul_batch(sc, qkv_out, qkv, 3, xb, nb);
         for (int b = 0; b < nb; b++) {
-            forward_qkv_post(m, w, q + b * qd, k + b * kv_dim, v + b * kv_dim, r[b].pos);
+            forward_qkv_post(m, r[b].s, w, q + b * qd, k + b * kv_dim, v + b * kv_dim, r[b].pos);
             kv_store(&r[b].s->kv, l, r[b].pos, k + b * kv_dim, v + b * kv_dim);
         }
         for (int b = 0; b < nb; b++)

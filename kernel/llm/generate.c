@@ -93,6 +93,7 @@ static enum gen_err gen_init_grammar(struct gen_request *req, const struct gen_p
 enum gen_err gen_init(struct gen_request *req, const struct llm *llm, const int *prompt,
                       int n_prompt, const struct gen_params *params, char *err, size_t errlen) {
     memset(req, 0, sizeof *req);
+    req->cyc_init = port_cycles();
     if (!llm || !llm->tok)
         return gen_refuse(GEN_ERR_NO_MODEL, err, errlen, "no model loaded");
     const struct model_config *cfg = &llm->model.cfg;
@@ -335,7 +336,7 @@ void gen_preempt(struct gen_request *req) {
 
 /* Run the prompt chunk that awaits its forward pass (no batched pass took it), alone. */
 static int gen_prompt_run(struct gen_request *req) {
-    uint64_t t0 = port_time_us();
+    uint64_t t0 = port_time_us(), c0 = port_cycles();
     int n = req->n_chunk;
     req->logits = model_forward_batch(&req->llm->model, req->state, req->tokens + req->n_eval, n,
                                       req->n_eval);
@@ -345,18 +346,20 @@ static int gen_prompt_run(struct gen_request *req) {
         kv_seq_publish(&req->state->kv, req->tokens, req->n_eval);
     }
     req->t_prompt_us += port_time_us() - t0;
+    req->cyc.prompt += port_cycles() - c0;
     return req->logits ? 0 : -1;
 }
 
 /* Run the sampled token that awaits its forward pass, alone. */
 static int gen_forward_one(struct gen_request *req) {
-    uint64_t t0 = port_time_us();
+    uint64_t t0 = port_time_us(), c0 = port_cycles();
     req->logits =
         model_forward(&req->llm->model, req->state, req->tokens[req->n_eval], req->n_eval);
     req->pending = false;
     req->n_eval++;
     kv_seq_publish(&req->state->kv, req->tokens, req->n_eval);
     req->t_gen_us += port_time_us() - t0;
+    req->cyc.decode += port_cycles() - c0;
     return req->logits ? 0 : -1;
 }
 
@@ -389,19 +392,22 @@ static void gen_rows_fill(const struct gen_request *r, int from, int n, struct m
 
 /* The requests' rows were run: move each past them. The time of the pass is shared
  * by rows, prompt rows to t_prompt_us, the sampled token's to t_gen_us. */
-static void gen_rows_done(struct gen_request *const *batch, int n, int rows, uint64_t us) {
-    uint64_t share = us / (uint64_t)rows;
+static void gen_rows_done(struct gen_request *const *batch, int n, int rows, uint64_t us,
+                          uint64_t cycles) {
+    uint64_t share = us / (uint64_t)rows, cyc_share = cycles / (uint64_t)rows;
     for (int i = 0; i < n; i++) {
         struct gen_request *r = batch[i];
         int chunk = r->n_chunk, all = gen_rows_of(r);
         bool sample = gen_rows_sample(r);
         r->t_prompt_us += share * (uint64_t)chunk;
+        r->cyc.prompt += cyc_share * (uint64_t)chunk;
         r->n_eval += chunk;
         r->n_chunk = 0;
         if (all > chunk) {
             r->pending = false;
             r->n_eval++;
             r->t_gen_us += share;
+            r->cyc.decode += cyc_share;
         }
         kv_seq_publish(&r->state->kv, r->tokens, r->n_eval);
         r->logits = sample ? r->state->logits : NULL;
@@ -412,7 +418,7 @@ int gen_forward_pending(struct gen_request *const *reqs, int n) {
     struct gen_request *batch[GEN_BATCH_MAX];
     struct model_row rows[GEN_PASS_ROWS];
     int n_batch = 0, n_rows = 0, total = 0;
-    uint64_t t0 = port_time_us();
+    uint64_t t0 = port_time_us(), c0 = port_cycles();
     for (int i = 0; i < n; i++) {
         struct gen_request *r = reqs[i];
         int all = gen_rows_of(r);
@@ -447,7 +453,7 @@ int gen_forward_pending(struct gen_request *const *reqs, int n) {
     if (n_rows && model_forward_rows(&batch[0]->llm->model, rows, n_rows) != 0)
         return 0;
     total += n_rows;
-    gen_rows_done(batch, n_batch, total, port_time_us() - t0);
+    gen_rows_done(batch, n_batch, total, port_time_us() - t0, port_cycles() - c0);
     return n_batch;
 }
 
@@ -539,6 +545,13 @@ static void gen_grammar_advance(struct gen_request *req, const char *bytes, size
     req->t_grammar_us += port_time_us() - t0;
 }
 
+/* The sampling part of a step, begun at t0 (port_time_us) and c0 (port_cycles), ends:
+ * it counts in t_gen_us (llama.cpp's predicted_ms) and in the sampling phase. */
+static void gen_sampled(struct gen_request *req, uint64_t t0, uint64_t c0) {
+    req->t_gen_us += port_time_us() - t0;
+    req->cyc.sampling += port_cycles() - c0;
+}
+
 int gen_step(struct gen_request *req, struct gen_output *out) {
     out->token = -1;
     out->len = 0;
@@ -546,6 +559,10 @@ int gen_step(struct gen_request *req, struct gen_output *out) {
     out->n_top = 0;
     if (req->finish != GEN_FINISH_NONE)
         return -1;
+    if (!req->stepped) {
+        req->cyc.queue = port_cycles() - req->cyc_init;
+        req->stepped = true;
+    }
     /* The scheduler reserved these already; a caller stepping alone gets them here. */
     if (gen_kv_reserve(req) != 0) {
         req->state->error = "the KV pool has no free block for this generation";
@@ -567,10 +584,10 @@ int gen_step(struct gen_request *req, struct gen_output *out) {
     const struct gen_params *p = &req->params;
     if (p->n_predict >= 0 && req->n_gen >= p->n_predict)
         return gen_finish(req, out, GEN_FINISH_LENGTH);
-    uint64_t t0 = port_time_us();
+    uint64_t t0 = port_time_us(), c0 = port_cycles();
     int tok = gen_sample(req);
     if (tok < 0) {
-        req->t_gen_us += port_time_us() - t0;
+        gen_sampled(req, t0, c0);
         return gen_finish(req, out, GEN_FINISH_ERROR); /* the grammar allows nothing */
     }
     req->tokens[req->n_eval] = tok;
@@ -580,13 +597,13 @@ int gen_step(struct gen_request *req, struct gen_output *out) {
     const struct tokenizer *t = req->llm->tok;
     bool eog = tokenizer_is_eog(t, tok);
     if (eog && !p->ignore_eos) {
-        req->t_gen_us += port_time_us() - t0;
+        gen_sampled(req, t0, c0);
         return gen_finish(req, out, GEN_FINISH_EOS);
     }
     for (int i = 0; i < p->n_stop_ids; i++) {
         if (tok == p->stop_ids[i]) { /* a stop token: its text is not part of the answer */
             gen_release(req, out, req->n_hold);
-            req->t_gen_us += port_time_us() - t0;
+            gen_sampled(req, t0, c0);
             return gen_finish(req, out, GEN_FINISH_STOP);
         }
     }
@@ -602,7 +619,7 @@ int gen_step(struct gen_request *req, struct gen_output *out) {
     long stop_at = gen_stop_find(p, req->hold, req->n_hold);
     if (stop_at >= 0) {
         gen_release(req, out, (size_t)stop_at);
-        req->t_gen_us += port_time_us() - t0;
+        gen_sampled(req, t0, c0);
         return gen_finish(req, out, GEN_FINISH_STOP);
     }
     size_t keep =
@@ -619,6 +636,6 @@ int gen_step(struct gen_request *req, struct gen_output *out) {
         req->pending = true; /* run by gen_forward_pending with others, or next step */
         req->logits = NULL;
     }
-    req->t_gen_us += port_time_us() - t0;
+    gen_sampled(req, t0, c0);
     return rc;
 }

@@ -26,7 +26,7 @@
  * the text is a whole sentence; when nothing more can follow, the generation ends as
  * if at EOS. Relies on grammar.h, gen_param.h (struct gen_params),
  * model.h (model_state_init, model_forward), tokenizer.h, sampler.h and port.h
- * (allocation, port_time_us).
+ * (allocation, port_time_us, port_cycles).
  *
  * KV memory: with a shared pool (llm->kv, kv.h) a request holds KV blocks only for the
  * positions it has reached; whoever steps it (sched.c) reserves the blocks a step needs
@@ -89,6 +89,19 @@ struct gen_output {
     char text[GEN_TEXT_MAX]; /* released UTF-8, not NUL-terminated */
 };
 
+/* Where a request's time went, by phase, in port_cycles() (port_cycles_hz() per
+ * second). The phases do not overlap, so with the time between steps they add up to
+ * the request's wall time. */
+struct gen_cycles {
+    uint64_t queue;    /* gen_init to the first gen_step: waiting for a turn or KV blocks */
+    uint64_t prompt;   /* forward passes of the prompt (and of tokens run again after a
+                        * preemption) */
+    uint64_t decode;   /* forward passes of sampled tokens (a batched pass: a share each) */
+    uint64_t sampling; /* the sampler with logit bias and grammar, the token's text and
+                        * stop strings */
+    uint64_t network;  /* writing the answer out: the consumer's (the HTTP API fills it) */
+};
+
 struct gen_request {
     const struct llm *llm;
     struct model_state *state; /* owned: KV cache and activations of this sequence */
@@ -123,6 +136,9 @@ struct gen_request {
                                   * NULL when none, once taken, or given up */
     int n_cached;                /* prompt tokens the prefix cache held when first run */
     int n_shared;                /* prompt positions taken from the sibling */
+    uint64_t cyc_init;           /* port_cycles() at gen_init */
+    bool stepped;                /* gen_step ran at least once (cyc.queue is final) */
+    struct gen_cycles cyc;       /* the phases so far (network stays 0 here) */
 };
 
 /* Start a request for prompt[0..n_prompt) (already tokenized, BOS included if wanted).

@@ -158,6 +158,7 @@ void model_state_free(struct model_state *s) {
     port_free(s->k);
     port_free(s->v);
     port_free(s->kv_tmp);
+    port_free(s->rope);
     kv_seq_free(&s->kv);
     if (s->own) {
         kv_pool_free(s->own);

@@ -146,7 +146,9 @@ struct model_state {
                           * pools), one slice per query head: heads run on several CPUs */
     struct kv_seq kv;    /* block table: positions -> blocks of kv.pool */
     struct kv_pool *own; /* the private pool of model_state_init, owned; NULL on a shared one */
-    const char *error;   /* why the last refused forward pass failed (static text) */
+    struct forward_rope_cache *rope; /* RoPE angles of recent positions (forward.c), owned;
+                                      * NULL until the first forward pass */
+    const char *error;               /* why the last refused forward pass failed (static text) */
 };
 
 /* Load a model from a file in memory: GGUF (an architecture of arch.c) or a llama2.c checkpoint

@@ -202,6 +202,7 @@ static void fake_gen_stats(void *vg, struct api_gen_stats *st) {
     st->t_gen_us = (uint64_t)g->n_gen * 500;
     st->t_grammar_us = 0;
     st->n_masked = 0;
+    st->cyc = (struct gen_cycles){0};
 }
 
 static int fake_gen_run(void *vg, const struct sched_sink *sink, void *ctx) {

@@ -31,6 +31,17 @@ uint64_t port_time_us(void) {
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+/* Nanoseconds of the monotonic clock stand in for the kernel's TSC cycles. */
+uint64_t port_cycles(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t port_cycles_hz(void) {
+    return 1000000000u;
+}
+
 uint64_t port_unix_time(void) {
     return (uint64_t)time(NULL);
 }
