@@ -1,0 +1,64 @@
+"""The vector level chosen at boot (QEMU, TCG): `-cpu max` has AVX2, FMA and F16C, so
+the kernel enables AVX state and runs the AVX2 kernel set (on both CPUs of `-smp 2`),
+and its greedy tokens equal the host build's SSE2 path, logits within LOGIT_TOL; a
+Pentium III (SSE, no SSE2) runs the x87 set. The default CPU (qemu32, SSE2) and
+`-cpu pentium` are covered by test_llm_qemu.py."""
+
+from __future__ import annotations
+
+import llm_harness as H
+import numpy as np
+import pytest
+from test_llm_qemu import BOOT_TIMEOUT, CHECK_STEPS, _check_complete, parse_check, short_tmp  # noqa: F401
+
+from cllm_build.qemu import Module, Qemu, QemuSpec
+
+pytestmark = pytest.mark.qemu
+
+# |kernel AVX2 - host SSE2| on the check's logits: both round the input to the same
+# Q8 blocks and sum the same exact block sums; FMA and the eight lanes change only
+# the float rounding of their combination (relative 1e-6 or so of logits near 10),
+# and the log prints logits to 1e-6.
+LOGIT_TOL = 1e-4
+
+
+def boot_log(spec: QemuSpec) -> str:
+    """Boot to `cllm: ready`; once more if a lost serial byte spoiled the check report."""
+    for _ in range(2):
+        with Qemu(spec) as vm:
+            vm.wait_for_line(r"^cllm: ready", BOOT_TIMEOUT)
+            log = vm.log_text()
+        if _check_complete(log):
+            break
+    return log
+
+
+@pytest.mark.parametrize("qtype,smp", [("F32", 1), ("Q8_0", 2), ("Q4_0", 1)])
+def test_cpu_max_runs_avx2_and_matches_sse2(kernel_elf, models_dir, short_tmp, qtype, smp):  # noqa: F811
+    from cllm_build.convert import convert
+
+    model = models_dir / "stories260K.gguf"
+    if qtype != "F32":
+        model = convert(models_dir / "stories260K.bin", models_dir / "tok512.bin", short_tmp / "m.gguf", qtype)
+    spec = QemuSpec(elf=kernel_elf, modules=(Module(model, "model"),), cpu="max", smp=smp,
+                    cmdline=f"cllm.llm_check={CHECK_STEPS}")
+    log = boot_log(spec)
+    assert "avx on avx2 on" in log and "cllm: cpu: vector level avx2" in log.splitlines()
+    assert f"type {qtype}" in log
+    if smp > 1:
+        assert "cllm: cpu 1: apic id 1 started" in log
+    logits, toks, used = parse_check(log)
+    assert used == "avx2"
+    assert np.abs(logits - H.logits(model, [1])[0]).max() < LOGIT_TOL
+    assert toks == H.greedy(model, [1], CHECK_STEPS)
+
+
+def test_pentium3_without_sse2_runs_x87(kernel_elf, models_dir):
+    model = models_dir / "stories260K.gguf"
+    spec = QemuSpec(elf=kernel_elf, modules=(Module(model, "model"),), cpu="pentium3",
+                    cmdline=f"cllm.llm_check={CHECK_STEPS}")
+    log = boot_log(spec)
+    assert "sse on sse2 no avx no avx2 no" in log and "cllm: cpu: vector level x87" in log.splitlines()
+    _, toks, used = parse_check(log)
+    assert used == "scalar"
+    assert toks == H.greedy(model, [1], CHECK_STEPS)
