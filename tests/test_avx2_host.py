@@ -1,9 +1,10 @@
 """The AVX2 kernel set on the host (tests/host/avx2_types.c, under ASan/UBSan) against
-the scalar and SSE2 sets, per weight type: its own kernels (F32, F16, Q8_0, Q4_0, the
-attention dot product and axpy) agree with the scalar set within the float rounding
-bound stated below (the block sums are exact integers in every set; FMA and eight
-lanes round their float combination differently); the types it leaves to the SSE2
-set give the SSE2 set's bits; its batched rows equal its single rows bit for bit.
+the scalar and SSE2 sets, per weight type: F32, F16, Q8_0, Q4_0, the attention dot
+product and axpy agree with the scalar set within the float rounding bound stated
+below (the block sums are exact integers in every set; FMA and eight lanes round their
+float combination differently); Q4_1, Q5_0, Q5_1, Q4_K, Q5_K and Q6_K give the scalar
+set's bits (only their integer sums are AVX2); the types left to the SSE2 set give
+the SSE2 set's bits; batched rows equal single rows bit for bit.
 Skipped, naming the feature, on a host CPU without AVX2, FMA or F16C."""
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from gguf import GGMLQuantizationType as QT
 from gguf_synth import random_blocks
 from hostcc import host_binary
 
-OWN = [QT.F32, QT.F16, QT.Q8_0, QT.Q4_0]  # types with AVX2 kernels of their own
-SSE2_ROWS = [QT.Q4_1, QT.Q5_0, QT.Q5_1, QT.Q2_K, QT.Q3_K, QT.Q4_K, QT.Q5_K, QT.Q6_K, QT.BF16]
+OWN = [QT.F32, QT.F16, QT.Q8_0, QT.Q4_0]  # AVX2 kernels with their own float rounding
+EXACT = [QT.Q4_1, QT.Q5_0, QT.Q5_1, QT.Q4_K, QT.Q5_K, QT.Q6_K]  # AVX2 sums, the scalar float steps
+SSE2_ROWS = [QT.Q2_K, QT.Q3_K, QT.BF16]  # left to the SSE2 set
+AVX2_SOURCES = ["kernel/llm/ops_avx2.c", "kernel/llm/wt_legacy_avx2.c", "kernel/llm/wt_kquant_avx2.c"]
 K_TYPES = {QT.Q2_K, QT.Q3_K, QT.Q4_K, QT.Q5_K, QT.Q6_K}
 ROWS, NB = 5, 19  # NB: two full passes of the batched kernels' 8 inputs and a partial one
 # Relative tolerance of a dot product against the scalar set, on sum |w x|: both sets
@@ -45,7 +48,7 @@ def weights(qtype: QT, cols: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def run_set(kset: str, qtype: QT, cols: int, tmp: Path) -> dict[str, list[str]]:
-    exe = host_binary("avx2_types", H.LLM_SOURCES + ["kernel/llm/ops_avx2.c", "tests/host/avx2_types.c"])
+    exe = host_binary("avx2_types", H.LLM_SOURCES + AVX2_SOURCES + ["tests/host/avx2_types.c"])
     cmd = [str(exe), kset, str(int(qtype)), str(ROWS), str(cols), str(NB),
            str(tmp / "w.bin"), str(tmp / "x.bin")]
     p = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=120)
@@ -67,7 +70,7 @@ def near(got: list[str], want: list[str], scale: np.ndarray) -> bool:
     return bool((np.abs(floats(got) - floats(want)) <= REL_TOL * scale + 1e-6).all())
 
 
-@pytest.mark.parametrize("qtype", OWN + SSE2_ROWS, ids=lambda t: t.name)
+@pytest.mark.parametrize("qtype", OWN + EXACT + SSE2_ROWS, ids=lambda t: t.name)
 def test_avx2_kernels_match_scalar(tmp_path, qtype):
     rng = np.random.default_rng(int(qtype) + 11)
     cols = columns(qtype)
@@ -87,5 +90,7 @@ def test_avx2_kernels_match_scalar(tmp_path, qtype):
     gram = np.abs(x.astype(np.float64)) @ np.abs(x[0].astype(np.float64))
     assert near(avx2["attn"], scalar["attn"], gram[:, None]), "attention dot product"
     assert near(avx2["axpy"], scalar["axpy"], 0.37 * np.abs(x).sum(axis=0)[None, :]), "axpy"
+    if qtype in EXACT:
+        assert avx2["dot"] == scalar["dot"], f"{qtype.name}: not the scalar set's bits"
     if qtype in SSE2_ROWS:
         assert avx2["dot"] == run_set("sse2", qtype, cols, tmp_path)["dot"]

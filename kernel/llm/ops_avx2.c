@@ -1,29 +1,18 @@
 /*
  * AVX2 + FMA + F16C kernel set (see ops.h): dot products of F32, F16, Q8_0 and Q4_0
  * (with the batched dot_rows forms), the attention dot product and axpy, and the
- * unscaled int8 run; the other weight types use the SSE2 set's kernels, and the
- * input rounding, softmax and SwiGLU are the SSE2 set's, so the rounded input is the
- * same bits in both sets. Compiled with -mavx2 -mfma -mf16c into .text.avx2;
- * ops_select_kernels installs it only when cpu_has_avx2() (kernel/core/cpu.c enabled
- * the AVX state). Relies on quant.h for block layouts.
+ * unscaled int8 run; Q4_1, Q5_0, Q5_1, Q4_K, Q5_K and Q6_K from wt_*_avx2.c; Q2_K,
+ * Q3_K and BF16 use the SSE2 set's kernels (base), and the input rounding, softmax
+ * and SwiGLU are the SSE2 set's, so the rounded input is the same bits in both sets. Compiled with
+ * -mavx2 -mfma -mf16c into .text.avx2; ops_select_kernels installs it only when cpu_has_avx2()
+ * (kernel/core/cpu.c enabled the AVX state). Relies on quant.h for block layouts.
  *
  * The block sums of the quantized types are exact integers, as in every set; their
  * float combination differs: eight lanes of partial block sums, each scaled and
  * accumulated with FMA, then summed across lanes. Each kernel's dot_rows form does
  * the same float operations in the same order as its dot, so the two agree bit for bit.
  */
-#if defined(CLLM_HOST) && !defined(__AVX2__)
-/* The host harness compiles every source with one command line: turn the
- * instructions on for this file only (it runs only where the CPU has them). */
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
-#define AVX2_POP_TARGET
-#else
-#pragma GCC target("avx2,fma,f16c")
-#endif
-#endif
-
-#include <immintrin.h>
+#include "llm/wt_avx2.h"
 
 #include "llm/ops.h"
 #include "llm/quant.h"
@@ -36,11 +25,6 @@ static inline float avx2_hsum(__m256 v) {
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
     s = _mm_add_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
-}
-
-/* An IEEE half as float (F16C: exact, as quant_f16_to_f32). */
-static inline float avx2_half(uint16_t h) {
-    return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h)));
 }
 
 /* Hint the cache lines of `bytes` bytes OPS_PREFETCH_BYTES ahead of p. */
@@ -83,7 +67,7 @@ static float avx2_dot_f16(const uint16_t *w, const float *x, int n) {
     }
     float s = avx2_hsum(_mm256_add_ps(a0, a1));
     for (; i < n; i++)
-        s += avx2_half(w[i]) * x[i];
+        s += wt_avx2_half(w[i]) * x[i];
     return s;
 }
 
@@ -139,13 +123,13 @@ static inline __m256 avx2_block(const __m256i *w, const int16_t *x) {
             UNPACK_FN(b + k + 1, w1);                                                              \
             __m256 s0 = avx2_block(w0, x->q + k * QUANT_QK);                                       \
             __m256 s1 = avx2_block(w1, x->q + (k + 1) * QUANT_QK);                                 \
-            __m256 d0 = _mm256_set1_ps(avx2_half(b[k].d) * x->d[k]);                               \
-            __m256 d1 = _mm256_set1_ps(avx2_half(b[k + 1].d) * x->d[k + 1]);                       \
+            __m256 d0 = _mm256_set1_ps(wt_avx2_half(b[k].d) * x->d[k]);                            \
+            __m256 d1 = _mm256_set1_ps(wt_avx2_half(b[k + 1].d) * x->d[k + 1]);                    \
             acc = _mm256_add_ps(acc, _mm256_fmadd_ps(s1, d1, _mm256_mul_ps(s0, d0)));              \
         }                                                                                          \
         if (k < nb) {                                                                              \
             UNPACK_FN(b + k, w0);                                                                  \
-            __m256 d0 = _mm256_set1_ps(avx2_half(b[k].d) * x->d[k]);                               \
+            __m256 d0 = _mm256_set1_ps(wt_avx2_half(b[k].d) * x->d[k]);                            \
             acc = _mm256_fmadd_ps(avx2_block(w0, x->q + k * QUANT_QK), d0, acc);                   \
         }                                                                                          \
         return avx2_hsum(acc);                                                                     \
@@ -172,7 +156,7 @@ static inline __m256 avx2_block(const __m256i *w, const int16_t *x) {
                 avx2_prefetch(b + k, 2 * (BYTES));                                                 \
                 UNPACK_FN(b + k, w0);                                                              \
                 UNPACK_FN(b + k + 1, w1);                                                          \
-                const float wd0 = avx2_half(b[k].d), wd1 = avx2_half(b[k + 1].d);                  \
+                const float wd0 = wt_avx2_half(b[k].d), wd1 = wt_avx2_half(b[k + 1].d);            \
                 for (int i = 0; i < m; i++) {                                                      \
                     const int16_t *xi = xq + (size_t)i * n + k * QUANT_QK;                         \
                     const float *di = xd + (size_t)i * nb + k;                                     \
@@ -184,7 +168,7 @@ static inline __m256 avx2_block(const __m256i *w, const int16_t *x) {
             }                                                                                      \
             if (k < nb) {                                                                          \
                 UNPACK_FN(b + k, w0);                                                              \
-                const float wd0 = avx2_half(b[k].d);                                               \
+                const float wd0 = wt_avx2_half(b[k].d);                                            \
                 for (int i = 0; i < m; i++) {                                                      \
                     __m256 d0 = _mm256_set1_ps(wd0 * xd[(size_t)i * nb + k]);                      \
                     __m256 s0 = avx2_block(w0, xq + (size_t)i * n + k * QUANT_QK);                 \
@@ -248,6 +232,12 @@ static const struct ops_type avx2_types[] = {
     {MODEL_WTYPE_F16, OPS_INPUT_F32, NULL, avx2_dot_f16_row, NULL},
     {MODEL_WTYPE_Q8_0, OPS_INPUT_Q8, NULL, avx2_dot_q8_0, avx2_dot_q8_0_rows},
     {MODEL_WTYPE_Q4_0, OPS_INPUT_Q8, NULL, avx2_dot_q4_0, avx2_dot_q4_0_rows},
+    {MODEL_WTYPE_Q4_1, OPS_INPUT_Q8, NULL, wt_dot_q4_1_avx2, NULL},
+    {MODEL_WTYPE_Q5_0, OPS_INPUT_Q8, NULL, wt_dot_q5_0_avx2, NULL},
+    {MODEL_WTYPE_Q5_1, OPS_INPUT_Q8, NULL, wt_dot_q5_1_avx2, NULL},
+    {MODEL_WTYPE_Q4_K, OPS_INPUT_Q8K, NULL, wt_dot_q4_k_avx2, NULL},
+    {MODEL_WTYPE_Q5_K, OPS_INPUT_Q8K, NULL, wt_dot_q5_k_avx2, NULL},
+    {MODEL_WTYPE_Q6_K, OPS_INPUT_Q8K, NULL, wt_dot_q6_k_avx2, NULL},
 };
 
 const struct ops_kernels ops_avx2 = {
@@ -263,6 +253,4 @@ const struct ops_kernels ops_avx2 = {
     .quantize = avx2_quantize,
 };
 
-#ifdef AVX2_POP_TARGET
-#pragma clang attribute pop
-#endif
+WT_AVX2_END
