@@ -53,6 +53,27 @@ def test_cpu_max_runs_avx2_and_matches_sse2(kernel_elf, models_dir, short_tmp, q
     assert toks == H.greedy(model, [1], CHECK_STEPS)
 
 
+@pytest.mark.parametrize("qtype", ["Q5_1", "Q4_K"])
+def test_cpu_max_newer_types_match_host(kernel_elf, short_tmp, qtype):  # noqa: F811
+    """wt_legacy_avx2.c and wt_kquant_avx2.c in the kernel: the host's logits (their
+    AVX2 dot products give the SSE2 and scalar bits) and greedy tokens."""
+    from gguf import GGMLQuantizationType as QT
+    from gguf_synth import write_llama
+
+    t = QT[qtype]
+    model = write_llama(short_tmp / "m.gguf", t, seed=int(t), ctx=64,
+                        **({"dim": 256, "hidden": 512} if qtype.endswith("_K") else {}))
+    spec = QemuSpec(elf=kernel_elf, modules=(Module(model, "model"),), cpu="max",
+                    cmdline=f"cllm.llm_check={CHECK_STEPS}")
+    log = boot_log(spec)
+    assert f"type {qtype}" in log, log
+    logits, toks, used = parse_check(log)
+    assert used == "avx2"
+    host = H.logits(model, [1])[0]
+    assert np.abs(logits - host).max() < 1e-4 * max(1.0, np.abs(host).max())
+    assert toks == H.greedy(model, [1], CHECK_STEPS)
+
+
 def test_pentium3_without_sse2_runs_x87(kernel_elf, models_dir):
     model = models_dir / "stories260K.gguf"
     spec = QemuSpec(elf=kernel_elf, modules=(Module(model, "model"),), cpu="pentium3",
