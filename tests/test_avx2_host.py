@@ -22,7 +22,6 @@ from hostcc import host_binary
 OWN = [QT.F32, QT.F16, QT.Q8_0, QT.Q4_0]  # AVX2 kernels with their own float rounding
 EXACT = [QT.Q4_1, QT.Q5_0, QT.Q5_1, QT.Q4_K, QT.Q5_K, QT.Q6_K]  # AVX2 sums, the scalar float steps
 SSE2_ROWS = [QT.Q2_K, QT.Q3_K, QT.BF16]  # left to the SSE2 set
-AVX2_SOURCES = ["kernel/llm/ops_avx2.c", "kernel/llm/wt_legacy_avx2.c", "kernel/llm/wt_kquant_avx2.c"]
 K_TYPES = {QT.Q2_K, QT.Q3_K, QT.Q4_K, QT.Q5_K, QT.Q6_K}
 ROWS, NB = 5, 19  # NB: two full passes of the batched kernels' 8 inputs and a partial one
 # Relative tolerance of a dot product against the scalar set, on sum |w x|: both sets
@@ -48,7 +47,7 @@ def weights(qtype: QT, cols: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def run_set(kset: str, qtype: QT, cols: int, tmp: Path) -> dict[str, list[str]]:
-    exe = host_binary("avx2_types", H.LLM_SOURCES + AVX2_SOURCES + ["tests/host/avx2_types.c"])
+    exe = host_binary("avx2_types", H.LLM_SOURCES + ["tests/host/avx2_types.c"])
     cmd = [str(exe), kset, str(int(qtype)), str(ROWS), str(cols), str(NB),
            str(tmp / "w.bin"), str(tmp / "x.bin")]
     p = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=120)
@@ -94,3 +93,35 @@ def test_avx2_kernels_match_scalar(tmp_path, qtype):
         assert avx2["dot"] == scalar["dot"], f"{qtype.name}: not the scalar set's bits"
     if qtype in SSE2_ROWS:
         assert avx2["dot"] == run_set("sse2", qtype, cols, tmp_path)["dot"]
+
+
+def run_main(kset: str, model: Path, *args: str | int, batch: bool = False) -> str:
+    """tests/host/llm_main.c on the kernel set `kset` (sse2 or avx2)."""
+    flags = (["--avx2"] if kset == "avx2" else []) + (["--batch"] if batch else [])
+    cmd = [str(H.harness()), *flags, str(model)] + [str(a) for a in args]
+    p = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=300)
+    if p.returncode == 3:
+        pytest.skip("host CPU lacks AVX2, FMA or F16C")
+    assert p.returncode == 0, p.stdout + p.stderr
+    return p.stdout
+
+
+@pytest.mark.parametrize("qtype", ["F32", "F16", "Q8_0", "Q4_0"])
+@pytest.mark.parametrize("name", ["stories260K", "aidreams260K"])
+def test_avx2_greedy_equals_sse2_on_test_models(models_dir, tmp_path, name, qtype):
+    """The test set's llama2.c models in every type `cllm convert` writes: the AVX2 set's
+    greedy tokens (prompt token by token and batched) equal the SSE2 set's, logits
+    within logit_tol of them (test_avx2_qemu.py states the bound and its cause)."""
+    from test_avx2_qemu import logit_tol
+
+    from cllm_build.convert import convert
+
+    tok = "tok512.bin" if name == "stories260K" else "aidreams260K-tok512.bin"
+    model = convert(models_dir / f"{name}.bin", models_dir / tok, tmp_path / "m.gguf", qtype)
+    prompt = [1, 403, 407, 261, 378, 432]
+    sse2, avx2 = (floats(run_main(k, model, "logits", *prompt).splitlines()) for k in ("sse2", "avx2"))
+    assert np.abs(avx2 - sse2).max() < logit_tol(qtype) * max(1.0, np.abs(sse2).max())
+    greedy = {k: run_main(k, model, "greedy", 48, *prompt) for k in ("sse2", "avx2")}
+    assert greedy["avx2"] == greedy["sse2"] and len(greedy["avx2"].split()) == 48
+    batched = run_main("avx2", model, "greedy", 48, *prompt, batch=True)
+    assert batched == greedy["avx2"]

@@ -1,6 +1,6 @@
 """The vector level chosen at boot (QEMU, TCG): `-cpu max` has AVX2, FMA and F16C, so
 the kernel enables AVX state and runs the AVX2 kernel set (on both CPUs of `-smp 2`),
-and its greedy tokens equal the host build's SSE2 path, logits within LOGIT_TOL; a
+and its greedy tokens equal the host build's SSE2 path, logits within logit_tol; a
 Pentium III (SSE, no SSE2) runs the x87 set. The default CPU (qemu32, SSE2) and
 `-cpu pentium` are covered by test_llm_qemu.py."""
 
@@ -15,12 +15,19 @@ from cllm_build.qemu import Module, Qemu, QemuSpec
 
 pytestmark = pytest.mark.qemu
 
-# |kernel AVX2 - host SSE2| on the check's logits: both round the input to the same
-# Q8 blocks and sum the same exact block sums; FMA and the eight lanes change only
-# the float rounding of their combination (relative 1e-6 or so of logits near 10),
-# and the log prints logits to 1e-6.
-LOGIT_TOL = 1e-4
+# |AVX2 - SSE2| on logits, relative to the largest |logit|. Both sets round the input
+# to the same Q8 blocks and sum the same exact block sums; FMA and the eight lanes
+# change only the float rounding of the combination: measured at most 4e-7 relative on
+# the test models with f32 input (F32, F16). With Q8 input (Q8_0, Q4_0) that rounding
+# difference can move one activation across a Q8 rounding boundary in a later layer,
+# which moves the logits by up to a rounding step: measured 3.1e-3 relative (aidreams260K
+# Q4_0, six tokens; the SSE2 and x87 sets can differ so too), else below 6e-7.
+LOGIT_TOL_F32_INPUT = 1e-5
+LOGIT_TOL_Q8_INPUT = 5e-3
 
+
+def logit_tol(qtype: str) -> float:
+    return LOGIT_TOL_F32_INPUT if qtype in ("F32", "F16") else LOGIT_TOL_Q8_INPUT
 
 def boot_log(spec: QemuSpec) -> str:
     """Boot to `cllm: ready`; once more if a lost serial byte spoiled the check report."""
@@ -49,7 +56,8 @@ def test_cpu_max_runs_avx2_and_matches_sse2(kernel_elf, models_dir, short_tmp, q
         assert "cllm: cpu 1: apic id 1 started" in log
     logits, toks, used = parse_check(log)
     assert used == "avx2"
-    assert np.abs(logits - H.logits(model, [1])[0]).max() < LOGIT_TOL
+    host = H.logits(model, [1])[0]
+    assert np.abs(logits - host).max() < logit_tol(qtype) * max(1.0, np.abs(host).max()) + 1e-6
     assert toks == H.greedy(model, [1], CHECK_STEPS)
 
 
