@@ -1,30 +1,32 @@
 /*
- * AVX2 + FMA + F16C kernel set (see ops.h): dot products of F32, F16, Q8_0 and Q4_0
- * (with the batched dot_rows forms), the attention dot product and axpy, and the
- * unscaled int8 run; Q4_1, Q5_0, Q5_1, Q4_K, Q5_K and Q6_K from wt_*_avx2.c; Q2_K,
- * Q3_K and BF16 use the SSE2 set's kernels (base), and the input rounding, softmax
- * and SwiGLU are the SSE2 set's, so the rounded input is the same bits in both sets. Compiled with
- * -mavx2 -mfma -mf16c into .text.avx2; ops_select_kernels installs it only when cpu_has_avx2()
- * (kernel/core/cpu.c enabled the AVX state). Relies on quant.h for block layouts.
+ * AVX2 + F16C kernel set (see ops.h): dot products of F32, F16, Q8_0 and Q4_0 (with
+ * the batched dot_rows forms), the attention dot product and axpy; Q4_1, Q5_0, Q5_1,
+ * Q4_K, Q5_K and Q6_K from wt_*_avx2.c; Q2_K, Q3_K and BF16 use the SSE2 set's
+ * kernels (base), and the input rounding, the unscaled int8 run, softmax and SwiGLU
+ * are the SSE2 set's. Compiled with -mavx2 -mfma -mf16c into .text.avx2;
+ * ops_select_kernels installs it only when cpu_has_avx2() (kernel/core/cpu.c enabled
+ * the AVX state). Relies on quant.h for block layouts.
  *
- * The block sums of the quantized types are exact integers, as in every set; their
- * float combination differs: eight lanes of partial block sums, each scaled and
- * accumulated with FMA, then summed across lanes. Each kernel's dot_rows form does
- * the same float operations in the same order as its dot, so the two agree bit for bit.
+ * Every kernel here gives the SSE2 set's bits: the integer work (widening, block
+ * sums) is done on 256-bit vectors, and the float work keeps the SSE2 kernel's
+ * lanes, operations and order: mul then add, never a fused multiply-add (FMA would
+ * round the combination differently, and greedy output must not depend on the CPU).
+ * The float lanes of the F32 dot product are the SSE2 kernel's two 4-lane
+ * accumulators side by side in one 8-lane vector.
  */
 #include "llm/wt_avx2.h"
 
 #include "llm/ops.h"
 #include "llm/quant.h"
 
-/* Inputs per pass of the batched kernels: their accumulators stay in L1. */
+/* Inputs per pass of the batched kernels: their block sums stay in L1. */
 #define AVX2_ROWS 8
 
-static inline float avx2_hsum(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
+/* The SSE2 set's horizontal sum of four floats: (v0 + v2) + (v1 + v3). */
+static inline float avx2_hsum4(__m128 v) {
+    __m128 t = _mm_add_ps(v, _mm_movehl_ps(v, v));
+    t = _mm_add_ss(t, _mm_shuffle_ps(t, t, 1));
+    return _mm_cvtss_f32(t);
 }
 
 /* Hint the cache lines of `bytes` bytes OPS_PREFETCH_BYTES ahead of p. */
@@ -35,39 +37,35 @@ static inline void avx2_prefetch(const void *p, int bytes) {
 }
 
 static float avx2_dot_f32(const float *w, const float *x, int n) {
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    __m256 acc = _mm256_setzero_ps();
     int i = 0;
-    for (; i + 16 <= n; i += 16) {
-        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0);
-        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);
+    for (; i + 8 <= n; i += 8)
+        acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i)));
+    __m128 a0 = _mm256_castps256_ps128(acc), a1 = _mm256_extractf128_ps(acc, 1);
+    if (i + 4 <= n) {
+        a0 = _mm_add_ps(a0, _mm_mul_ps(_mm_loadu_ps(w + i), _mm_loadu_ps(x + i)));
+        i += 4;
     }
-    if (i + 8 <= n) {
-        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0);
-        i += 8;
+    float s = avx2_hsum4(_mm_add_ps(a0, a1));
+    for (; i < n; i++) {
+        float p = w[i] * x[i]; /* a statement of its own: never contracted to an FMA */
+        s += p;
     }
-    float s = avx2_hsum(_mm256_add_ps(a0, a1));
-    for (; i < n; i++)
-        s += w[i] * x[i];
     return s;
 }
 
 static float avx2_dot_f16(const uint16_t *w, const float *x, int n) {
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    __m128 acc = _mm_setzero_ps();
     int i = 0;
-    for (; i + 16 <= n; i += 16) {
-        __m256 w0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + i)));
-        __m256 w1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + i + 8)));
-        a0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + i), a0);
-        a1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + i + 8), a1);
+    for (; i + 4 <= n; i += 4) {
+        __m128 wv = _mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)(w + i)));
+        acc = _mm_add_ps(acc, _mm_mul_ps(wv, _mm_loadu_ps(x + i)));
     }
-    if (i + 8 <= n) {
-        __m256 w0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + i)));
-        a0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + i), a0);
-        i += 8;
+    float s = avx2_hsum4(acc);
+    for (; i < n; i++) {
+        float p = wt_avx2_half(w[i]) * x[i];
+        s += p;
     }
-    float s = avx2_hsum(_mm256_add_ps(a0, a1));
-    for (; i < n; i++)
-        s += wt_avx2_half(w[i]) * x[i];
     return s;
 }
 
@@ -96,123 +94,144 @@ static inline void avx2_q4_unpack(const struct quant_q4_0 *b, __m256i *w) {
     w[1] = _mm256_cvtepi8_epi16(hi);
 }
 
-/* Eight exact int32 partial sums of one block times its 32 inputs x (|x| <= 127,
- * |w| <= 128: each lane is below 2^17). */
-static inline __m256 avx2_block(const __m256i *w, const int16_t *x) {
+/* Exact int32 lanes of one block's 32 products with its inputs x (|x| <= 127). */
+static inline __m256i avx2_madd(const __m256i *w, const int16_t *x) {
     __m256i s = _mm256_madd_epi16(w[0], _mm256_loadu_si256((const __m256i *)x));
-    s = _mm256_add_epi32(s, _mm256_madd_epi16(w[1], _mm256_loadu_si256((const __m256i *)(x + 16))));
-    return _mm256_cvtepi32_ps(s);
+    return _mm256_add_epi32(s,
+                            _mm256_madd_epi16(w[1], _mm256_loadu_si256((const __m256i *)(x + 16))));
 }
 
-/* A row of quantized blocks times the quantized input: per pair of blocks
- * acc += s_k * d_k + s_k+1 * d_k+1 (eight lanes, one FMA and one rounding of the
- * pair), an odd last block acc += s_k * d_k; then the lane sum. UNPACK_FN gives a
- * block's weights as int16; BYTES is the size of a block. dot_rows below repeats
- * these operations exactly. */
-#define AVX2_DEFINE_DOT(NAME, BLOCK_T, UNPACK_FN, BYTES)                                           \
+/* Exact int32 lanes of one block against its 32 inputs. */
+static inline __m256i avx2_q8_block(const struct quant_q8_0 *b, const int16_t *x) {
+    __m256i w[2];
+    avx2_q8_unpack(b, w);
+    return avx2_madd(w, x);
+}
+
+static inline __m256i avx2_q4_block(const struct quant_q4_0 *b, const int16_t *x) {
+    __m256i w[2];
+    avx2_q4_unpack(b, w);
+    return avx2_madd(w, x);
+}
+
+/* Block sums of four blocks, lane j the lane sum of s_j (exact: below 2^20). */
+static inline __m128i avx2_sum4(__m256i s0, __m256i s1, __m256i s2, __m256i s3) {
+    __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(s0, s1), _mm256_hadd_epi32(s2, s3));
+    return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+}
+
+/* The weight scales of blocks k..k+3 (IEEE halves, converted exactly), one a lane. */
+#define AVX2_HALVES4(b, k)                                                                         \
+    _mm_cvtph_ps(_mm_set_epi16(0, 0, 0, 0, (short)(b)[(k) + 3].d, (short)(b)[(k) + 2].d,           \
+                               (short)(b)[(k) + 1].d, (short)(b)[(k)].d))
+
+/* A row of quantized blocks times the quantized input, as the SSE2 set does it: per
+ * four blocks their exact sums in four lanes, converted, times the four scales
+ * (weight d times input d), added to a 4-lane total; then one block at a time in
+ * lane 0; the SSE2 horizontal sum. (The SSE2 kernel's sums are 256 times these;
+ * its result, scaled back by 1/256, is the same float.) BLOCK_FN gives a block's
+ * exact int32 lanes; BYTES is the size of a block. */
+#define AVX2_DEFINE_DOT(NAME, BLOCK_T, BLOCK_FN, BYTES)                                            \
     static float NAME(const void *wv, const void *xv, int n) {                                     \
         const BLOCK_T *b = wv;                                                                     \
         const struct ops_xq *x = xv;                                                               \
+        const int16_t *xq = x->q;                                                                  \
+        const float *xd = x->d;                                                                    \
         const int nb = n / QUANT_QK;                                                               \
-        __m256 acc = _mm256_setzero_ps();                                                          \
-        __m256i w0[2], w1[2];                                                                      \
+        const __m256i zero = _mm256_setzero_si256();                                               \
+        __m128 total = _mm_setzero_ps();                                                           \
         int k = 0;                                                                                 \
-        for (; k + 2 <= nb; k += 2) {                                                              \
-            avx2_prefetch(b + k, 2 * (BYTES));                                                     \
-            UNPACK_FN(b + k, w0);                                                                  \
-            UNPACK_FN(b + k + 1, w1);                                                              \
-            __m256 s0 = avx2_block(w0, x->q + k * QUANT_QK);                                       \
-            __m256 s1 = avx2_block(w1, x->q + (k + 1) * QUANT_QK);                                 \
-            __m256 d0 = _mm256_set1_ps(wt_avx2_half(b[k].d) * x->d[k]);                            \
-            __m256 d1 = _mm256_set1_ps(wt_avx2_half(b[k + 1].d) * x->d[k + 1]);                    \
-            acc = _mm256_add_ps(acc, _mm256_fmadd_ps(s1, d1, _mm256_mul_ps(s0, d0)));              \
+        for (; k + 4 <= nb; k += 4) {                                                              \
+            avx2_prefetch(b + k, 4 * (BYTES));                                                     \
+            __m256i s0 = BLOCK_FN(b + k, xq + k * QUANT_QK);                                       \
+            __m256i s1 = BLOCK_FN(b + k + 1, xq + (k + 1) * QUANT_QK);                             \
+            __m256i s2 = BLOCK_FN(b + k + 2, xq + (k + 2) * QUANT_QK);                             \
+            __m256i s3 = BLOCK_FN(b + k + 3, xq + (k + 3) * QUANT_QK);                             \
+            __m128 sum = _mm_cvtepi32_ps(avx2_sum4(s0, s1, s2, s3));                               \
+            __m128 scale = _mm_mul_ps(AVX2_HALVES4(b, k), _mm_loadu_ps(xd + k));                   \
+            total = _mm_add_ps(total, _mm_mul_ps(sum, scale));                                     \
         }                                                                                          \
-        if (k < nb) {                                                                              \
-            UNPACK_FN(b + k, w0);                                                                  \
-            __m256 d0 = _mm256_set1_ps(wt_avx2_half(b[k].d) * x->d[k]);                            \
-            acc = _mm256_fmadd_ps(avx2_block(w0, x->q + k * QUANT_QK), d0, acc);                   \
+        for (; k < nb; k++) {                                                                      \
+            __m128i s = avx2_sum4(BLOCK_FN(b + k, xq + k * QUANT_QK), zero, zero, zero);           \
+            __m128 scale = _mm_set_ss(wt_avx2_half(b[k].d) * xd[k]);                               \
+            total = _mm_add_ps(total, _mm_mul_ps(_mm_cvtepi32_ps(s), scale));                      \
         }                                                                                          \
-        return avx2_hsum(acc);                                                                     \
+        return avx2_hsum4(total);                                                                  \
     }
 
-/* One weight row against nx quantized inputs (row after row in x), each pair of
- * blocks unpacked once for AVX2_ROWS inputs: out[i * stride] is what NAME_DOT gives
- * for input i, to the bit. */
+/* One weight row against nx quantized inputs (row after row in x), each block
+ * unpacked once for AVX2_ROWS inputs: out[i * stride] is what the dot kernel above
+ * gives for input i, to the bit (the same float operations in the same order). */
 #define AVX2_DEFINE_DOT_ROWS(NAME, BLOCK_T, UNPACK_FN, BYTES)                                      \
     static void NAME(const void *wv, const void *xv, int nx, int n, float *out, int stride) {      \
         const BLOCK_T *b = wv;                                                                     \
         const struct ops_xq *x = xv;                                                               \
         const int nb = n / QUANT_QK;                                                               \
+        const __m256i zero = _mm256_setzero_si256();                                               \
         for (int i0 = 0; i0 < nx; i0 += AVX2_ROWS) {                                               \
             const int m = MIN(AVX2_ROWS, nx - i0);                                                 \
             const int16_t *xq = x->q + (size_t)i0 * (size_t)n;                                     \
             const float *xd = x->d + (size_t)i0 * (size_t)nb;                                      \
-            __m256 acc[AVX2_ROWS];                                                                 \
-            __m256i w0[2], w1[2];                                                                  \
+            __m128 total[AVX2_ROWS];                                                               \
+            __m256i s[AVX2_ROWS][4];                                                               \
+            __m256i w[2];                                                                          \
             for (int i = 0; i < m; i++)                                                            \
-                acc[i] = _mm256_setzero_ps();                                                      \
+                total[i] = _mm_setzero_ps();                                                       \
             int k = 0;                                                                             \
-            for (; k + 2 <= nb; k += 2) {                                                          \
-                avx2_prefetch(b + k, 2 * (BYTES));                                                 \
-                UNPACK_FN(b + k, w0);                                                              \
-                UNPACK_FN(b + k + 1, w1);                                                          \
-                const float wd0 = wt_avx2_half(b[k].d), wd1 = wt_avx2_half(b[k + 1].d);            \
+            for (; k + 4 <= nb; k += 4) {                                                          \
+                avx2_prefetch(b + k, 4 * (BYTES));                                                 \
+                for (int j = 0; j < 4; j++) {                                                      \
+                    UNPACK_FN(b + k + j, w);                                                       \
+                    for (int i = 0; i < m; i++)                                                    \
+                        s[i][j] = avx2_madd(w, xq + (size_t)i * n + (k + j) * QUANT_QK);           \
+                }                                                                                  \
+                __m128 wd = AVX2_HALVES4(b, k);                                                    \
                 for (int i = 0; i < m; i++) {                                                      \
-                    const int16_t *xi = xq + (size_t)i * n + k * QUANT_QK;                         \
-                    const float *di = xd + (size_t)i * nb + k;                                     \
-                    __m256 s0 = avx2_block(w0, xi), s1 = avx2_block(w1, xi + QUANT_QK);            \
-                    __m256 d0 = _mm256_set1_ps(wd0 * di[0]), d1 = _mm256_set1_ps(wd1 * di[1]);     \
-                    acc[i] =                                                                       \
-                        _mm256_add_ps(acc[i], _mm256_fmadd_ps(s1, d1, _mm256_mul_ps(s0, d0)));     \
+                    __m128i si = avx2_sum4(s[i][0], s[i][1], s[i][2], s[i][3]);                    \
+                    __m128 scale = _mm_mul_ps(wd, _mm_loadu_ps(xd + (size_t)i * nb + k));          \
+                    total[i] = _mm_add_ps(total[i], _mm_mul_ps(_mm_cvtepi32_ps(si), scale));       \
                 }                                                                                  \
             }                                                                                      \
-            if (k < nb) {                                                                          \
-                UNPACK_FN(b + k, w0);                                                              \
-                const float wd0 = wt_avx2_half(b[k].d);                                            \
+            for (; k < nb; k++) {                                                                  \
+                UNPACK_FN(b + k, w);                                                               \
+                float wdk = wt_avx2_half(b[k].d);                                                  \
                 for (int i = 0; i < m; i++) {                                                      \
-                    __m256 d0 = _mm256_set1_ps(wd0 * xd[(size_t)i * nb + k]);                      \
-                    __m256 s0 = avx2_block(w0, xq + (size_t)i * n + k * QUANT_QK);                 \
-                    acc[i] = _mm256_fmadd_ps(s0, d0, acc[i]);                                      \
+                    __m256i si = avx2_madd(w, xq + (size_t)i * n + k * QUANT_QK);                  \
+                    __m128 sum = _mm_cvtepi32_ps(avx2_sum4(si, zero, zero, zero));                 \
+                    __m128 scale = _mm_set_ss(wdk * xd[(size_t)i * nb + k]);                       \
+                    total[i] = _mm_add_ps(total[i], _mm_mul_ps(sum, scale));                       \
                 }                                                                                  \
             }                                                                                      \
             for (int i = 0; i < m; i++)                                                            \
-                out[(size_t)(i0 + i) * stride] = avx2_hsum(acc[i]);                                \
+                out[(size_t)(i0 + i) * stride] = avx2_hsum4(total[i]);                             \
         }                                                                                          \
     }
 
-AVX2_DEFINE_DOT(avx2_dot_q8_0, struct quant_q8_0, avx2_q8_unpack, 34)
-AVX2_DEFINE_DOT(avx2_dot_q4_0, struct quant_q4_0, avx2_q4_unpack, 18)
+AVX2_DEFINE_DOT(avx2_dot_q8_0, struct quant_q8_0, avx2_q8_block, 34)
+AVX2_DEFINE_DOT(avx2_dot_q4_0, struct quant_q4_0, avx2_q4_block, 18)
 AVX2_DEFINE_DOT_ROWS(avx2_dot_q8_0_rows, struct quant_q8_0, avx2_q8_unpack, 34)
 AVX2_DEFINE_DOT_ROWS(avx2_dot_q4_0_rows, struct quant_q4_0, avx2_q4_unpack, 18)
 
-static float avx2_dot_i8(const int8_t *w, const float *x, int n) {
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-    int i = 0;
-    for (; i + 16 <= n; i += 16) {
-        __m128i v = _mm_loadu_si128((const __m128i *)(w + i));
-        __m256 f0 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(v));
-        __m256 f1 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(v, 8)));
-        a0 = _mm256_fmadd_ps(f0, _mm256_loadu_ps(x + i), a0);
-        a1 = _mm256_fmadd_ps(f1, _mm256_loadu_ps(x + i + 8), a1);
-    }
-    float s = avx2_hsum(_mm256_add_ps(a0, a1));
-    for (; i < n; i++)
-        s += (float)w[i] * x[i];
-    return s;
-}
-
+/* Each element as the SSE2 set computes it: y + (a * x), two roundings. */
 static void avx2_axpy(float *y, float a, const float *x, int n) {
     const __m256 va = _mm256_set1_ps(a);
     int i = 0;
-    for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(y + i,
-                         _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
-    for (; i < n; i++)
-        y[i] += a * x[i];
+    for (; i + 8 <= n; i += 8) {
+        __m256 p = _mm256_mul_ps(va, _mm256_loadu_ps(x + i));
+        _mm256_storeu_ps(y + i, _mm256_add_ps(_mm256_loadu_ps(y + i), p));
+    }
+    for (; i < n; i++) {
+        float p = a * x[i];
+        y[i] += p;
+    }
 }
 
-/* The SSE2 set's kernels, so that both sets round the input and compute softmax
- * and SwiGLU the same way. */
+/* The SSE2 set's kernels, so that both sets round the input and compute the int8
+ * run, softmax and SwiGLU the same way. */
+static float avx2_dot_i8(const int8_t *w, const float *x, int n) {
+    return ops_sse2.dot_i8(w, x, n);
+}
+
 static void avx2_quantize(struct ops_xq *xq, const float *x, int n) {
     ops_sse2.quantize(xq, x, n);
 }
