@@ -4,7 +4,8 @@
  * table (struct ops_type: the input form it multiplies, its dequantizer, its dot
  * products; the scalar rows in ops.c, their kernels in ops.c and wt_*.c); the SSE2
  * set (ops_sse2.c, wt_*_sse2.c) replaces the dot products of the rows it lists when
- * the CPU has SSE2 and the kernel enabled it, chosen once at boot (ops_select). A
+ * the CPU has SSE2 and the kernel enabled it, the AVX2 set (ops_avx2.c, wt_*_avx2.c)
+ * those of the SSE2 set when it has AVX2, chosen once at boot (ops_select_kernels). A
  * type without a row is refused at load. The matrix products split their rows
  * across every CPU through ops_par_rows (ops_par.c). Relies on quant.h, port.h and
  * smp.h.
