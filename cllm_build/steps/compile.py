@@ -155,7 +155,9 @@ def c_command(cfg: BuildConfig, unit: Unit) -> list[str]:
         arch = (["-msse2"] + avx2) if unit.simd else ["-mno-sse"]
         return [host_compiler("clang"), "--target=i686-unknown-none-elf", f"-march={cpu}"] + arch + common
     if cfg.cc == "gcc":
-        arch = (["-msse2", "-mfpmath=sse"] + avx2) if unit.simd else ["-mno-sse"]
+        # gcc assumes a 16-byte aligned stack on entry and spills vectors with aligned
+        # moves; the kernel's x87 code keeps only 4 bytes, so vector code realigns.
+        arch = (["-msse2", "-mfpmath=sse", "-mincoming-stack-boundary=2"] + avx2) if unit.simd else ["-mno-sse"]
         stubs = ["-isystem", str(_gcc_stub_dir(cfg))]
         return [host_compiler("gcc"), f"-march={cpu}", "-m32", "-fno-pie"] + arch + GCC_EXTRA + stubs + common
     raise UsageError(f"unknown compiler {cfg.cc!r}; choose zig, clang or gcc")
