@@ -102,7 +102,7 @@ def run_main(kset: str, model: Path, *args: str | int, batch: bool = False) -> s
     cmd = [str(H.harness()), *flags, str(model)] + [str(a) for a in args]
     p = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=300)
     if p.returncode == 3:
-        pytest.skip("host CPU lacks AVX2, FMA or F16C")
+        pytest.skip(f"host CPU lacks {p.stdout.split()[-1]} (the AVX2 set needs AVX2, FMA and F16C)")
     assert p.returncode == 0, p.stdout + p.stderr
     return p.stdout
 

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "host_cpu.h"
 #include "llm/ops.h"
 #include "llm/quant.h"
 
@@ -36,10 +37,7 @@ static const struct ops_kernels *pick(const char *name) {
         printf("error: no kernel set %s\n", name);
         return NULL;
     }
-    const char *missing = !__builtin_cpu_supports("avx2")   ? "avx2"
-                          : !__builtin_cpu_supports("fma")  ? "fma"
-                          : !__builtin_cpu_supports("f16c") ? "f16c"
-                                                            : NULL;
+    const char *missing = host_cpu_avx2_missing();
     if (missing) {
         printf("missing %s\n", missing);
         exit(3);

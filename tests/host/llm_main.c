@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "host_cpu.h"
 #include "llm/model.h"
 #include "llm/ops.h"
 #include "smp.h"
@@ -167,9 +168,8 @@ int main(int argc, char **argv) {
         printf("error: cannot read %s\n", path);
         return 1;
     }
-    if (avx2 && !(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                  __builtin_cpu_supports("f16c"))) {
-        printf("error: --avx2: this CPU lacks AVX2, FMA or F16C\n");
+    if (avx2 && host_cpu_avx2_missing()) {
+        printf("error: --avx2: this CPU lacks %s\n", host_cpu_avx2_missing());
         return 3;
     }
     if (avx2)
