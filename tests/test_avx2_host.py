@@ -1,8 +1,8 @@
 """The AVX2 kernel set on the host (tests/host/avx2_types.c, under ASan/UBSan) against
 the scalar and SSE2 sets, per weight type: every AVX2 kernel gives the SSE2 set's bits
 (F32, F16, Q8_0, Q4_0, the attention dot product and axpy keep the SSE2 kernels' float
-lanes and order; Q4_1, Q5_0, Q5_1, Q4_K, Q5_K and Q6_K give the scalar set's bits, as
-their SSE2 kernels do; the rest are the SSE2 kernels), all agree with the scalar set
+lanes and order; Q4_1, Q5_0, Q5_1 and the K-quants give the scalar set's bits, as their
+SSE2 kernels do; BF16 is the SSE2 kernel), all agree with the scalar set
 within float rounding, and batched rows equal single rows bit for bit. On the test
 set's models the AVX2 set's logits and greedy tokens are the SSE2 set's. Skipped,
 naming the feature, on a host CPU without AVX2, FMA or F16C."""
@@ -20,8 +20,8 @@ from gguf_synth import random_blocks
 from hostcc import host_binary
 
 OWN = [QT.F32, QT.F16, QT.Q8_0, QT.Q4_0]  # AVX2 kernels with the SSE2 kernels' float steps
-EXACT = [QT.Q4_1, QT.Q5_0, QT.Q5_1, QT.Q4_K, QT.Q5_K, QT.Q6_K]  # AVX2 sums, the scalar float steps
-SSE2_ROWS = [QT.Q2_K, QT.Q3_K, QT.BF16]  # left to the SSE2 set
+EXACT = [QT.Q4_1, QT.Q5_0, QT.Q5_1, QT.Q2_K, QT.Q3_K, QT.Q4_K, QT.Q5_K, QT.Q6_K]  # AVX2 sums, the scalar float steps
+SSE2_ROWS = [QT.BF16]  # left to the SSE2 set
 K_TYPES = {QT.Q2_K, QT.Q3_K, QT.Q4_K, QT.Q5_K, QT.Q6_K}
 ROWS, NB = 5, 19  # NB: two full passes of the batched kernels' 8 inputs and a partial one
 # Relative tolerance of a dot product against the scalar set, on sum |w x|: both sets

@@ -1,11 +1,10 @@
 /*
  * AVX2 + F16C kernel set (see ops.h): dot products of F32, F16, Q8_0 and Q4_0 (with
- * the batched dot_rows forms), the attention dot product and axpy; Q4_1, Q5_0, Q5_1,
- * Q4_K, Q5_K and Q6_K from wt_*_avx2.c; Q2_K, Q3_K and BF16 use the SSE2 set's
- * kernels (base), and the input rounding, the unscaled int8 run, softmax and SwiGLU
- * are the SSE2 set's. Compiled with -mavx2 -mfma -mf16c into .text.avx2;
- * ops_select_kernels installs it only when cpu_has_avx2() (kernel/core/cpu.c enabled
- * the AVX state). Relies on quant.h for block layouts.
+ * the batched dot_rows forms), the attention dot product and axpy; Q4_1, Q5_0, Q5_1
+ * and the K-quants from wt_*_avx2.c; BF16 uses the SSE2 set's kernel (base), and the input
+ * rounding, the unscaled int8 run, softmax and SwiGLU are the SSE2 set's. Compiled with -mavx2
+ * -mfma -mf16c into .text.avx2; ops_select_kernels installs it only when cpu_has_avx2()
+ * (kernel/core/cpu.c enabled the AVX state). Relies on quant.h for block layouts.
  *
  * Every kernel here gives the SSE2 set's bits: the integer work (widening, block
  * sums) is done on 256-bit vectors, and the float work keeps the SSE2 kernel's
@@ -254,6 +253,8 @@ static const struct ops_type avx2_types[] = {
     {MODEL_WTYPE_Q4_1, OPS_INPUT_Q8, NULL, wt_dot_q4_1_avx2, NULL},
     {MODEL_WTYPE_Q5_0, OPS_INPUT_Q8, NULL, wt_dot_q5_0_avx2, NULL},
     {MODEL_WTYPE_Q5_1, OPS_INPUT_Q8, NULL, wt_dot_q5_1_avx2, NULL},
+    {MODEL_WTYPE_Q2_K, OPS_INPUT_Q8K, NULL, wt_dot_q2_k_avx2, NULL},
+    {MODEL_WTYPE_Q3_K, OPS_INPUT_Q8K, NULL, wt_dot_q3_k_avx2, NULL},
     {MODEL_WTYPE_Q4_K, OPS_INPUT_Q8K, NULL, wt_dot_q4_k_avx2, NULL},
     {MODEL_WTYPE_Q5_K, OPS_INPUT_Q8K, NULL, wt_dot_q5_k_avx2, NULL},
     {MODEL_WTYPE_Q6_K, OPS_INPUT_Q8K, NULL, wt_dot_q6_k_avx2, NULL},

@@ -1,8 +1,8 @@
 /*
- * AVX2 dot products of the K-quants Q4_K, Q5_K and Q6_K (see wt_kquant.h): each chunk
+ * AVX2 dot products of the K-quants Q2_K..Q6_K (see wt_kquant.h): each chunk
  * of 32 values unpacked into one vector of bytes and multiplied into exact integer
  * sums, which wt_k_scale turns into floats exactly as the scalar kernels do, so the
- * AVX2, SSE2 and scalar sets give the same bits. Q2_K and Q3_K keep the SSE2 kernels.
+ * AVX2, SSE2 and scalar sets give the same bits.
  * Compiled with AVX2 into .text.avx2; entered only through the AVX2 rows of the
  * weight-type table (ops_avx2.c).
  */
@@ -75,6 +75,66 @@ float wt_dot_q6_k_avx2(const void *wv, const void *xv, int n) {
             const int8_t *sc = b[k].scales + 8 * h + 2 * kk;
             acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(s0, _mm256_set1_epi32(sc[0])));
             acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(s1, _mm256_set1_epi32(sc[1])));
+        }
+        s += wt_k_scale(wt_avx2_half(b[k].d), 0.0f, x->d[k], wt_avx2_hsum(acc), 0);
+    }
+    return s;
+}
+
+/* Sub-blocks i and i + 1 (i even) of a Q2_K (hmask NULL) or Q3_K super-block: their
+ * 32 values, sub-block i in bytes 0-15 (they share h and j; t is 0 and 1). */
+static inline __m256i wt_k23_pair_avx2(const uint8_t *qs, const uint8_t *hmask, int i) {
+    int h = i / 8, j = (i % 8) / 2;
+    __m256i v = wt_avx2_bits(_mm256_loadu_si256((const __m256i *)(qs + 32 * h)), 2 * j, 3, 0);
+    if (!hmask)
+        return v;
+    __m256i hb = wt_avx2_bits(_mm256_loadu_si256((const __m256i *)hmask), 4 * h + j, 1, 2);
+    return _mm256_sub_epi8(_mm256_add_epi8(v, hb), _mm256_set1_epi8(4));
+}
+
+/* The exact sums of sub-blocks i and i + 1 times their 16 inputs each, scaled by
+ * sc0 and sc1, in int32 lanes (below 2^31: 16 values under 8 times 127 times 32 or
+ * 64, sixteen sub-blocks). */
+static inline __m256i wt_k23_pair_sum(__m256i v, const int16_t *x, int sc0, int sc1) {
+    __m256i s0 = _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm256_castsi256_si128(v)),
+                                   _mm256_loadu_si256((const __m256i *)x));
+    __m256i s1 = _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm256_extracti128_si256(v, 1)),
+                                   _mm256_loadu_si256((const __m256i *)(x + 16)));
+    return _mm256_add_epi32(_mm256_mullo_epi32(s0, _mm256_set1_epi32(sc0)),
+                            _mm256_mullo_epi32(s1, _mm256_set1_epi32(sc1)));
+}
+
+float wt_dot_q2_k_avx2(const void *wv, const void *xv, int n) {
+    const struct wt_q2_k *b = wv;
+    const struct ops_xk *x = xv;
+    float s = 0;
+    for (int k = 0; k < n / OPS_QK_K; k++) {
+        const int16_t *xq = x->q + k * OPS_QK_K, *bs = x->bsums + k * 16;
+        __m256i acc = _mm256_setzero_si256();
+        int32_t mins = 0;
+        for (int i = 0; i < 16; i += 2) {
+            __m256i v = wt_k23_pair_avx2(b[k].qs, NULL, i);
+            acc = _mm256_add_epi32(
+                acc, wt_k23_pair_sum(v, xq + 16 * i, b[k].scales[i] & 15, b[k].scales[i + 1] & 15));
+            mins += (b[k].scales[i] >> 4) * bs[i] + (b[k].scales[i + 1] >> 4) * bs[i + 1];
+        }
+        s += wt_k_scale(wt_avx2_half(b[k].d), wt_avx2_half(b[k].dmin), x->d[k], wt_avx2_hsum(acc),
+                        mins);
+    }
+    return s;
+}
+
+float wt_dot_q3_k_avx2(const void *wv, const void *xv, int n) {
+    const struct wt_q3_k *b = wv;
+    const struct ops_xk *x = xv;
+    float s = 0;
+    for (int k = 0; k < n / OPS_QK_K; k++) {
+        const int16_t *xq = x->q + k * OPS_QK_K;
+        __m256i acc = _mm256_setzero_si256();
+        for (int i = 0; i < 16; i += 2) {
+            __m256i v = wt_k23_pair_avx2(b[k].qs, b[k].hmask, i);
+            acc = _mm256_add_epi32(acc, wt_k23_pair_sum(v, xq + 16 * i, wt_k3_scale(b[k].scales, i),
+                                                        wt_k3_scale(b[k].scales, i + 1)));
         }
         s += wt_k_scale(wt_avx2_half(b[k].d), 0.0f, x->d[k], wt_avx2_hsum(acc), 0);
     }
