@@ -1,7 +1,7 @@
 """The AVX2 kernel set on the host (tests/host/avx2_types.c, under ASan/UBSan) against
 the scalar and SSE2 sets, per weight type: every AVX2 kernel gives the SSE2 set's bits
-(F32, F16, Q8_0, Q4_0, the attention dot product and axpy keep the SSE2 kernels' float
-lanes and order; Q4_1, Q5_0, Q5_1 and the K-quants give the scalar set's bits, as their
+(F32, F16, Q8_0, Q4_0, the attention dot product, axpy, softmax and SwiGLU keep the SSE2
+kernels' float lanes and order; Q4_1, Q5_0, Q5_1 and the K-quants give the scalar set's bits, as their
 SSE2 kernels do; BF16 is the SSE2 kernel), all agree with the scalar set
 within float rounding, and batched rows equal single rows bit for bit. On the test
 set's models the AVX2 set's logits and greedy tokens are the SSE2 set's. Skipped,
@@ -54,7 +54,7 @@ def run_set(kset: str, qtype: QT, cols: int, tmp: Path) -> dict[str, list[str]]:
     if p.returncode == 3:
         pytest.skip(f"host CPU lacks {p.stdout.split()[-1]} (the AVX2 set needs AVX2, FMA and F16C)")
     assert p.returncode == 0, p.stdout + p.stderr
-    out: dict[str, list[str]] = {"dot": [], "batch": [], "attn": [], "axpy": []}
+    out: dict[str, list[str]] = {"dot": [], "batch": [], "attn": [], "axpy": [], "softmax": [], "swiglu": []}
     for line in p.stdout.splitlines():
         tag, _, rest = line.split(" ", 2)
         out[tag].append(rest)
@@ -90,7 +90,7 @@ def test_avx2_kernels_match_scalar(tmp_path, qtype):
     assert near(avx2["attn"], scalar["attn"], gram[:, None]), "attention dot product"
     assert near(avx2["axpy"], scalar["axpy"], 0.37 * np.abs(x).sum(axis=0)[None, :]), "axpy"
     sse2 = run_set("sse2", qtype, cols, tmp_path)
-    for tag in ("dot", "attn", "axpy"):
+    for tag in ("dot", "attn", "axpy", "softmax", "swiglu"):
         assert avx2[tag] == sse2[tag], f"{qtype.name} {tag}: not the SSE2 set's bits"
     if qtype in EXACT:
         assert avx2["dot"] == scalar["dot"], f"{qtype.name}: not the scalar set's bits"

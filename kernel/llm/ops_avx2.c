@@ -226,7 +226,7 @@ static void avx2_axpy(float *y, float a, const float *x, int n) {
 }
 
 /* The SSE2 set's kernels, so that both sets round the input and compute the int8
- * run, softmax and SwiGLU the same way. */
+ * run the same way. */
 static float avx2_dot_i8(const int8_t *w, const float *x, int n) {
     return ops_sse2.dot_i8(w, x, n);
 }
@@ -235,12 +235,91 @@ static void avx2_quantize(struct ops_xq *xq, const float *x, int n) {
     ops_sse2.quantize(xq, x, n);
 }
 
-static void avx2_softmax(float *x, int n) {
-    ops_sse2.softmax(x, n);
+/* The SSE2 set's e^x (ops_sse2.c) on eight lanes: the same operations in the same
+ * order on each lane, so the same bits. */
+static __m256 avx2_exp(__m256 x) {
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(88.0f));
+    __m256 fx =
+        _mm256_add_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)), _mm256_set1_ps(0.5f));
+    __m256 t = _mm256_cvtepi32_ps(_mm256_cvttps_epi32(fx));
+    __m256 gt = _mm256_cmp_ps(t, fx, _CMP_GT_OS);
+    fx = _mm256_sub_ps(t, _mm256_and_ps(gt, _mm256_set1_ps(1.0f))); /* floor */
+    x = _mm256_sub_ps(x, _mm256_mul_ps(fx, _mm256_set1_ps(0.693359375f)));
+    x = _mm256_sub_ps(x, _mm256_mul_ps(fx, _mm256_set1_ps(-2.12194440e-4f)));
+    __m256 y = _mm256_set1_ps(1.9875691500e-4f);
+    y = _mm256_add_ps(_mm256_mul_ps(y, x), _mm256_set1_ps(1.3981999507e-3f));
+    y = _mm256_add_ps(_mm256_mul_ps(y, x), _mm256_set1_ps(8.3334519073e-3f));
+    y = _mm256_add_ps(_mm256_mul_ps(y, x), _mm256_set1_ps(4.1665795894e-2f));
+    y = _mm256_add_ps(_mm256_mul_ps(y, x), _mm256_set1_ps(1.6666665459e-1f));
+    y = _mm256_add_ps(_mm256_mul_ps(y, x), _mm256_set1_ps(5.0000001201e-1f));
+    y = _mm256_add_ps(_mm256_mul_ps(y, _mm256_mul_ps(x, x)),
+                      _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
+    __m256i e =
+        _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvttps_epi32(fx), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
 }
 
+/* e^x of x[0..m) (m <= 8), one lane each, other lanes 0. */
+static inline __m256 avx2_exp_n(const float *x, int m) {
+    float t[8] = {0};
+    for (int i = 0; i < m; i++)
+        t[i] = x[i];
+    return avx2_exp(_mm256_loadu_ps(t));
+}
+
+/* As the SSE2 softmax: eight exponentials a step, added to the SSE2 kernel's 4-lane
+ * sum in its order (four, then the next four); a last four; then one at a time
+ * after the lane sum; every element's value the SSE2 kernel's. */
+static void avx2_softmax(float *x, int n) {
+    float mx = x[0];
+    for (int i = 1; i < n; i++)
+        mx = x[i] > mx ? x[i] : mx;
+    __m256 vmx = _mm256_set1_ps(mx);
+    __m128 acc = _mm_setzero_ps();
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 e = avx2_exp(_mm256_sub_ps(_mm256_loadu_ps(x + i), vmx));
+        _mm256_storeu_ps(x + i, e);
+        acc = _mm_add_ps(acc, _mm256_castps256_ps128(e));
+        acc = _mm_add_ps(acc, _mm256_extractf128_ps(e, 1));
+    }
+    if (i + 4 <= n) {
+        __m128 d = _mm_sub_ps(_mm_loadu_ps(x + i), _mm256_castps256_ps128(vmx));
+        __m128 e =
+            _mm256_castps256_ps128(avx2_exp(_mm256_insertf128_ps(_mm256_setzero_ps(), d, 0)));
+        _mm_storeu_ps(x + i, e);
+        acc = _mm_add_ps(acc, e);
+        i += 4;
+    }
+    float sum = avx2_hsum4(acc);
+    for (; i < n; i++) {
+        float d = x[i] - mx;
+        x[i] = _mm256_cvtss_f32(avx2_exp_n(&d, 1));
+        sum += x[i];
+    }
+    const __m256 inv = _mm256_set1_ps(1.0f / sum);
+    for (i = 0; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), inv));
+    for (; i < n; i++)
+        x[i] *= 1.0f / sum;
+}
+
+/* As the SSE2 SwiGLU, eight lanes a step: g / (1 + e^-g) * up, each element the SSE2
+ * kernel's value. */
 static void avx2_swiglu(float *g, const float *up, int n) {
-    ops_sse2.swiglu(g, up, n);
+    const __m256 one = _mm256_set1_ps(1.0f);
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(g + i);
+        __m256 e = avx2_exp(_mm256_sub_ps(_mm256_setzero_ps(), v));
+        __m256 r = _mm256_mul_ps(_mm256_div_ps(v, _mm256_add_ps(one, e)), _mm256_loadu_ps(up + i));
+        _mm256_storeu_ps(g + i, r);
+    }
+    for (; i < n; i++) {
+        float m = -g[i];
+        float e = _mm256_cvtss_f32(avx2_exp_n(&m, 1));
+        g[i] = g[i] / (1.0f + e) * up[i];
+    }
 }
 
 /* Rows replacing the SSE2 set's dot products (input and dequantizer stay the

@@ -8,7 +8,9 @@
  * (a number), XFILE NB inputs of COLS float32. Prints "dot B o..." with the ROWS
  * outputs of ops_matmul for each input, "batch B o..." with those of one
  * ops_matmul_batch over all inputs, "attn B d" with ops_dot of input B and input 0,
- * and "axpy v..." with input 0 plus 0.37 times each other input (ops_axpy). Exit 3
+ * "axpy v..." with input 0 plus 0.37 times each other input (ops_axpy), "softmax B
+ * v..." with ops_softmax of the first COLS - B values of input B, and "swiglu B v..."
+ * with ops_swiglu of those values and input 0. Exit 3
  * with "missing FEATURE" when SET needs an instruction set the host CPU lacks;
  * errors print "error: <message>" and exit 1.
  */
@@ -87,6 +89,16 @@ int main(int argc, char **argv) {
     for (int b = 1; b < nb; b++)
         ops_axpy(out, 0.37f, x + (size_t)b * cols, cols);
     print_row("axpy", 0, out, cols);
+    for (int b = 0; b < nb && b < cols; b++) { /* every length modulo 8 */
+        memcpy(out, x + (size_t)b * cols, (size_t)(cols - b) * sizeof(float));
+        ops_softmax(out, cols - b);
+        print_row("softmax", b, out, cols - b);
+    }
+    for (int b = 1; b < nb && b < cols; b++) {
+        memcpy(out, x + (size_t)b * cols, (size_t)(cols - b) * sizeof(float));
+        ops_swiglu(out, x, cols - b);
+        print_row("swiglu", b, out, cols - b);
+    }
     ops_scratch_free(&sc);
     port_free(out);
     port_free(w);
