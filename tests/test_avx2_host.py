@@ -2,7 +2,7 @@
 the scalar and SSE2 sets, per weight type: every AVX2 kernel gives the SSE2 set's bits
 (F32, F16, Q8_0, Q4_0, the attention dot product, axpy, softmax and SwiGLU keep the SSE2
 kernels' float lanes and order; Q4_1, Q5_0, Q5_1 and the K-quants give the scalar set's bits, as their
-SSE2 kernels do; BF16 is the SSE2 kernel), all agree with the scalar set
+SSE2 kernels do; BF16 keeps the SSE2 kernel's double lanes and order), all agree with the scalar set
 within float rounding, and batched rows equal single rows bit for bit. On the test
 set's models the AVX2 set's logits and greedy tokens are the SSE2 set's. Skipped,
 naming the feature, on a host CPU without AVX2, FMA or F16C."""
@@ -21,7 +21,7 @@ from hostcc import host_binary
 
 OWN = [QT.F32, QT.F16, QT.Q8_0, QT.Q4_0]  # AVX2 kernels with the SSE2 kernels' float steps
 EXACT = [QT.Q4_1, QT.Q5_0, QT.Q5_1, QT.Q2_K, QT.Q3_K, QT.Q4_K, QT.Q5_K, QT.Q6_K]  # AVX2 sums, the scalar float steps
-SSE2_ROWS = [QT.BF16]  # left to the SSE2 set
+SSE2_ROWS = [QT.BF16]  # the SSE2 kernel's double lanes and order
 K_TYPES = {QT.Q2_K, QT.Q3_K, QT.Q4_K, QT.Q5_K, QT.Q6_K}
 ROWS, NB = 5, 19  # NB: two full passes of the batched kernels' 8 inputs and a partial one
 # Relative tolerance of a dot product against the scalar set, on sum |w x|: both sets
@@ -32,7 +32,7 @@ REL_TOL = 1e-5
 
 def columns(qtype: QT) -> int:
     """An odd number of blocks, and for f32 rows a tail of 8 and of 4 floats."""
-    return {QT.F32: 300, QT.F16: 300, QT.BF16: 288}.get(qtype, 768 if qtype in K_TYPES else 288)
+    return {QT.F32: 300, QT.F16: 300, QT.BF16: 300}.get(qtype, 768 if qtype in K_TYPES else 288)
 
 
 def weights(qtype: QT, cols: int, rng: np.random.Generator) -> np.ndarray:

@@ -323,7 +323,7 @@ static void avx2_swiglu(float *g, const float *up, int n) {
 }
 
 /* Rows replacing the SSE2 set's dot products (input and dequantizer stay the
- * table's); the types without a row here keep the SSE2 kernels (base). */
+ * table's); a type without a row here would keep the SSE2 kernel (base). */
 static const struct ops_type avx2_types[] = {
     {MODEL_WTYPE_F32, OPS_INPUT_F32, NULL, avx2_dot_f32_row, NULL},
     {MODEL_WTYPE_F16, OPS_INPUT_F32, NULL, avx2_dot_f16_row, NULL},
@@ -337,6 +337,7 @@ static const struct ops_type avx2_types[] = {
     {MODEL_WTYPE_Q4_K, OPS_INPUT_Q8K, NULL, wt_dot_q4_k_avx2, NULL},
     {MODEL_WTYPE_Q5_K, OPS_INPUT_Q8K, NULL, wt_dot_q5_k_avx2, NULL},
     {MODEL_WTYPE_Q6_K, OPS_INPUT_Q8K, NULL, wt_dot_q6_k_avx2, NULL},
+    {MODEL_WTYPE_BF16, OPS_INPUT_BF16, NULL, wt_dot_bf16_avx2, NULL},
 };
 
 const struct ops_kernels ops_avx2 = {

@@ -32,6 +32,7 @@ float wt_dot_q3_k_avx2(const void *w, const void *x, int n);
 float wt_dot_q4_k_avx2(const void *w, const void *x, int n);
 float wt_dot_q5_k_avx2(const void *w, const void *x, int n);
 float wt_dot_q6_k_avx2(const void *w, const void *x, int n);
+float wt_dot_bf16_avx2(const void *w, const void *x, int n); /* wt_bf16_avx2.c */
 
 /* An IEEE half as float (F16C: exact, as quant_f16_to_f32). */
 static inline float wt_avx2_half(uint16_t h) {
