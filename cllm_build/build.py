@@ -140,7 +140,7 @@ def build(cfg: BuildConfig, progress: Progress | None = None) -> BuildResult:
         staging = cfg.elf.with_suffix(".new.elf")
         say(f"ASM boot/entry.s (Keystone) + LINK {cfg.elf.name} (ld.lld, two passes)")
         link_step.link(cfg, inputs, say, out=staging)
-        say("VERIFY ELF layout, Multiboot header, entry stub vs boot/entry.s, no SSE outside .text.simd")
+        say("VERIFY ELF layout, Multiboot header, entry stub vs boot/entry.s, no SSE outside .text.simd, no AVX outside .text.avx2")
         verify_step.verify_or_raise(staging, cfg.root / "boot" / "entry.s")
         staging.replace(cfg.elf)
         stamp.write_text(key)

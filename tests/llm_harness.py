@@ -16,6 +16,8 @@ LLM_SOURCES = [
     "kernel/llm/wt_legacy.c", "kernel/llm/wt_legacy_sse2.c",
     "kernel/llm/wt_kquant.c", "kernel/llm/wt_kquant_sse2.c",
     "kernel/llm/wt_bf16.c", "kernel/llm/wt_bf16_sse2.c",
+    "kernel/llm/ops_avx2.c", "kernel/llm/wt_legacy_avx2.c", "kernel/llm/wt_kquant_avx2.c",
+    "kernel/llm/wt_bf16_avx2.c",
 ]
 
 # Both tokenizers (SentencePiece and byte-level BPE) and the Unicode classes they use.

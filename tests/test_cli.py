@@ -64,7 +64,7 @@ def test_verify_prints_the_table(mini_elf):
     res = cllm("verify", str(mini_elf))
     assert res.returncode == 0, res.stderr
     rows = res.stdout.splitlines()
-    assert len(rows) == 13 and all(r.startswith("  ok    ") for r in rows)
+    assert len(rows) == 14 and all(r.startswith("  ok    ") for r in rows)
     assert any("entry stub matches boot/entry.s" in r for r in rows)
 
 

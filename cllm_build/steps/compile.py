@@ -4,8 +4,11 @@ Called by cllm_build/build.py. Sources are found by walking kernel/: every `*.c`
 every `kernel/zig/*.zig` root module (helpers they @import live in subdirectories),
 plus boot/buildinfo.c (version and build id passed as -D flags). Files named
 `*_sse2.c` are compiled with SSE2 enabled; the linker script gathers their code into
-`.text.simd`, which the kernel enters only after CPUID says SSE2 is there. Everything
-else targets a Pentium (x87, no SSE) so the kernel boots on any i586 or later.
+`.text.simd`, which the kernel enters only after CPUID says SSE2 is there. Files named
+`*_avx2.c` are compiled for SSE2 plus AVX2, FMA and F16C (-mavx2 -mfma -mf16c) and
+gathered into `.text.avx2`, entered only after CPUID says AVX2 is there and the kernel
+enabled AVX state. Everything else targets a Pentium (x87, no SSE) so the kernel
+boots on any i586 or later.
 
 Reproducible: every compiler runs in the source root with root-relative source paths
 and `-ffile-prefix-map=<root>=.`, so neither the checkout location nor the build
@@ -31,6 +34,7 @@ from cllm_build.errors import ToolFailed, ToolMissing, UsageError
 TARGET = "x86-freestanding-none"
 BASE_CPU = "pentium"
 SIMD_CPU = "pentium4"  # SSE and SSE2
+AVX2_FLAGS = ["-mavx2", "-mfma", "-mf16c"]  # added to SIMD_CPU for *_avx2.c
 
 C_FLAGS = [
     "-std=c11",
@@ -66,7 +70,12 @@ class Unit:
 
     @property
     def simd(self) -> bool:
-        return self.source.stem.endswith("_sse2")
+        """Compiled with vector instructions: SSE2 (`*_sse2.c`) or AVX2 (`*_avx2.c`)."""
+        return self.source.stem.endswith("_sse2") or self.avx2
+
+    @property
+    def avx2(self) -> bool:
+        return self.source.stem.endswith("_avx2")
 
 
 def find_units(cfg: BuildConfig, extra: list[Unit] | None = None) -> list[Unit]:
@@ -133,6 +142,7 @@ def _gcc_stub_dir(cfg: BuildConfig) -> Path:
 def c_command(cfg: BuildConfig, unit: Unit) -> list[str]:
     inc = ["-I", "kernel/include", "-I", "kernel"]
     cpu = SIMD_CPU if unit.simd else BASE_CPU
+    avx2 = AVX2_FLAGS if unit.avx2 else []
     dep = ["-MD", "-MF", str(unit.obj.with_suffix(".d"))]
     common = (C_FLAGS + [f"-ffile-prefix-map={cfg.root}=."] + list(cfg.extra_cflags) + inc
               + [f"-D{d}" for d in unit.defines] + dep
@@ -140,12 +150,14 @@ def c_command(cfg: BuildConfig, unit: Unit) -> list[str]:
     if cfg.cc == "zig":
         # zig's own headers (stdarg.h, ...) live in the venv; keep that path out too.
         zig_lib = f"-ffile-prefix-map={tools.zig_lib_dir()}=zig"
-        return tools.zig_command() + ["cc", "-target", TARGET, f"-mcpu={cpu}", zig_lib] + common
+        return tools.zig_command() + ["cc", "-target", TARGET, f"-mcpu={cpu}", zig_lib] + avx2 + common
     if cfg.cc == "clang":
-        arch = ["-msse2"] if unit.simd else ["-mno-sse"]
+        arch = (["-msse2"] + avx2) if unit.simd else ["-mno-sse"]
         return [host_compiler("clang"), "--target=i686-unknown-none-elf", f"-march={cpu}"] + arch + common
     if cfg.cc == "gcc":
-        arch = ["-msse2", "-mfpmath=sse"] if unit.simd else ["-mno-sse"]
+        # gcc assumes a 16-byte aligned stack on entry and spills vectors with aligned
+        # moves; the kernel's x87 code keeps only 4 bytes, so vector code realigns.
+        arch = (["-msse2", "-mfpmath=sse", "-mincoming-stack-boundary=2"] + avx2) if unit.simd else ["-mno-sse"]
         stubs = ["-isystem", str(_gcc_stub_dir(cfg))]
         return [host_compiler("gcc"), f"-march={cpu}", "-m32", "-fno-pie"] + arch + GCC_EXTRA + stubs + common
     raise UsageError(f"unknown compiler {cfg.cc!r}; choose zig, clang or gcc")

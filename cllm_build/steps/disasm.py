@@ -13,6 +13,14 @@ Called by build.py after every link (check_or_raise), by `cllm disasm` (listing)
    linearly; an instruction naming an xmm/ymm/mm register, or one of the SSE
    instructions that names none (fences, prefetch, MXCSR access, non-temporal stores),
    fails the check. The kernel enables SSE itself, so such code would fault before it.
+   `.text.avx2` is vector code too and is not swept by this rule.
+3. No AVX outside `.text.avx2`: every executable section except `.text.avx2` (the
+   SSE2 section included) is swept; a VEX- or EVEX-encoded instruction (AVX, AVX2, FMA,
+   F16C, AVX-512, and the VEX-encoded BMI integer instructions) fails the check. An
+   instruction is VEX-encoded when, after its legacy prefixes, its first opcode byte is
+   C4 or C5 (VEX; in 32-bit mode these are LES/LDS unless the next byte's top two bits
+   are set, which capstone resolves), 62 (EVEX, else BOUND) or 8F (XOP, else POP). Such
+   code would raise #UD on a CPU the kernel did not switch to AVX.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from __future__ import annotations
 import bisect
 import io
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +42,13 @@ from cllm_build.steps.checks import Check, format_table
 
 ENTRY_SYMBOL = "cllm_entry"
 SIMD_SECTION = ".text.simd"
+AVX2_SECTION = ".text.avx2"
+VECTOR_SECTIONS = (SIMD_SECTION, AVX2_SECTION)
+# Legacy prefixes that may stand before an opcode (segment overrides, operand and
+# address size, lock, rep); VEX itself forbids 66/F2/F3/F0, but the sweep skips all.
+_LEGACY_PREFIXES = frozenset({0x26, 0x2E, 0x36, 0x3E, 0x64, 0x65, 0x66, 0x67, 0xF0, 0xF2, 0xF3})
+# First opcode byte of a VEX/EVEX/XOP encoding -> the legacy instruction it otherwise is.
+_VEX_ESCAPES = {0xC4: "les", 0xC5: "lds", 0x62: "bound", 0x8F: "pop"}
 NOP = 0x90
 # SSE-family instructions that name no xmm/mm register (so the register test misses them).
 SSE_NO_REGISTER = frozenset({
@@ -290,21 +306,50 @@ def entry_check(data: bytes, source: str) -> Check:
                              f"calls kernel_main at {syms.by_name.get('kernel_main', (0,))[0]:#x}")
 
 
-def sse_offenders(data: bytes) -> list[str]:
-    """`addr <symbol> text` of each SSE-family instruction outside .text.simd."""
+def _in_section(name: str, sections: tuple[str, ...]) -> bool:
+    return any(name == s or name.startswith(s + ".") for s in sections)
+
+
+def _offenders(data: bytes, allowed: tuple[str, ...], bad: Callable[[Insn], bool]) -> list[str]:
+    """`addr <symbol> text` of each instruction `bad` flags in executable sections
+    other than those named in `allowed` (and their `.name.*` subsections)."""
     elf = _elf(data)
     syms = Symbols(elf)
     found = []
     for sec in elf.iter_sections():
         if not sec["sh_flags"] & SH_FLAGS.SHF_EXECINSTR or sec["sh_type"] == "SHT_NOBITS":
             continue
-        if sec.name == SIMD_SECTION or sec.name.startswith(SIMD_SECTION + "."):
+        if _in_section(sec.name, allowed):
             continue
         for insn in _decode(sec.data(), sec["sh_addr"]):
-            if insn.mnemonic in SSE_NO_REGISTER or _SIMD_REG.search(insn.op_str):
+            if bad(insn):
                 where = syms.describe(insn.address) or sec.name
                 found.append(f"{insn.address:#x} <{where}> {insn.text}")
     return found
+
+
+def is_sse(insn: Insn) -> bool:
+    return insn.mnemonic in SSE_NO_REGISTER or bool(_SIMD_REG.search(insn.op_str))
+
+
+def is_vex(insn: Insn) -> bool:
+    """True for a VEX-, EVEX- or XOP-encoded instruction (see the module docstring)."""
+    i = 0
+    while i < len(insn.raw) and insn.raw[i] in _LEGACY_PREFIXES:
+        i += 1
+    if i >= len(insn.raw) or insn.raw[i] not in _VEX_ESCAPES:
+        return False
+    return insn.mnemonic not in (_VEX_ESCAPES[insn.raw[i]], ".byte")
+
+
+def sse_offenders(data: bytes) -> list[str]:
+    """`addr <symbol> text` of each SSE-family instruction outside the vector sections."""
+    return _offenders(data, VECTOR_SECTIONS, is_sse)
+
+
+def avx_offenders(data: bytes) -> list[str]:
+    """`addr <symbol> text` of each VEX-encoded instruction outside .text.avx2."""
+    return _offenders(data, (AVX2_SECTION,), is_vex)
 
 
 def sse_check(data: bytes) -> Check:
@@ -317,8 +362,18 @@ def sse_check(data: bytes) -> Check:
     return Check(name, True, "executable sections are x87/integer only")
 
 
+def avx_check(data: bytes) -> Check:
+    name = f"no AVX outside {AVX2_SECTION}"
+    bad = avx_offenders(data)
+    if bad:
+        more = f" (and {len(bad) - MAX_REPORTED} more)" if len(bad) > MAX_REPORTED else ""
+        return Check(name, False, f"{len(bad)} VEX-encoded instruction(s): " + "; ".join(bad[:MAX_REPORTED])
+                     + more + "; move that code to a *_avx2.c file")
+    return Check(name, True, "no VEX-encoded instruction outside it")
+
+
 def code_checks(data: bytes, source: str) -> list[Check]:
-    return [entry_check(data, source), sse_check(data)]
+    return [entry_check(data, source), sse_check(data), avx_check(data)]
 
 
 def check_or_raise(elf: Path, entry_source: Path) -> list[Check]:

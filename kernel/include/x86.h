@@ -110,6 +110,17 @@ static inline void write_cr4(uint32_t v) {
     __asm__ volatile("mov %0, %%cr4" : : "r"(v) : "memory");
 }
 
+/* Extended control register `reg` (XCR0: the state components XSAVE and AVX may
+ * use); needs CR4.OSXSAVE. */
+static inline uint64_t xgetbv(uint32_t reg) {
+    uint32_t lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(reg));
+    return ((uint64_t)hi << 32) | lo;
+}
+static inline void xsetbv(uint32_t reg, uint64_t v) {
+    __asm__ volatile("xsetbv" : : "c"(reg), "a"((uint32_t)v), "d"((uint32_t)(v >> 32)));
+}
+
 static inline void invlpg(uintptr_t addr) {
     __asm__ volatile("invlpg (%0)" : : "r"(addr) : "memory");
 }

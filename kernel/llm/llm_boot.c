@@ -3,7 +3,7 @@
  * ELF's .model section), bind it in place, build its tokenizer (from the GGUF, or
  * for llama2.c checkpoints from module "tokenizer" / the .tokenizer section) and
  * publish it through llm_get(). Called once by kernel_main; relies on model.c,
- * tokenizer.c, ops.c (kernel choice by cpu_has_sse2) and printk.
+ * tokenizer.c, ops.c (kernel choice by cpu_has_avx2 / cpu_has_sse2) and printk.
  *
  * It also sets the server-wide generation defaults from the command line
  * (gen_params_configure: cllm.max_tokens, cllm.temperature, ...).
@@ -162,7 +162,7 @@ static void llm_kv_init(const struct model *m) {
 void llm_init(const struct bootinfo *bi) {
     char err[160];
     struct model *m = &llm_the.model;
-    ops_select(cpu_has_sse2());
+    ops_select_kernels(cpu_has_avx2() ? &ops_avx2 : cpu_has_sse2() ? &ops_sse2 : &ops_scalar);
     if (gen_params_configure(bi->cmdline, err, sizeof(err)) != 0)
         printk("cllm: warning: %s; its default stays\n", err);
     const struct boot_module *mod = bootinfo_module("model");

@@ -178,28 +178,40 @@ const struct ops_kernels ops_scalar = {
     .quantize = scalar_quantize,
 };
 
-/* The scalar rows, then the active set's replacements of dot and dot_rows (a row of
- * another set for a type the scalar set lacks is ignored: the type would have no
+/* Set k's replacements of dot and dot_rows, over those of the set it extends (a row
+ * of another set for a type the scalar set lacks is ignored: the type would have no
  * dequantizer). */
-static void ops_build_table(void) {
-    memset(ops_table, 0, sizeof(ops_table));
-    for (int i = 0; i < ops_scalar.n_types; i++)
-        if (ops_scalar.types[i].type < GGUF_GGML_TYPE_COUNT)
-            ops_table[ops_scalar.types[i].type] = ops_scalar.types[i];
-    for (int i = 0; ops_active != &ops_scalar && i < ops_active->n_types; i++) {
-        const struct ops_type *o = &ops_active->types[i];
+static void ops_apply_rows(const struct ops_kernels *k) {
+    if (!k || k == &ops_scalar)
+        return;
+    ops_apply_rows(k->base);
+    for (int i = 0; i < k->n_types; i++) {
+        const struct ops_type *o = &k->types[i];
         struct ops_type *t = o->type < GGUF_GGML_TYPE_COUNT ? &ops_table[o->type] : NULL;
         if (t && t->dot && o->input == t->input) {
             t->dot = o->dot;
             t->dot_rows = o->dot_rows;
         }
     }
+}
+
+/* The scalar rows, then the active set's replacements. */
+static void ops_build_table(void) {
+    memset(ops_table, 0, sizeof(ops_table));
+    for (int i = 0; i < ops_scalar.n_types; i++)
+        if (ops_scalar.types[i].type < GGUF_GGML_TYPE_COUNT)
+            ops_table[ops_scalar.types[i].type] = ops_scalar.types[i];
+    ops_apply_rows(ops_active);
     ops_table_ready = true;
 }
 
 void ops_select(bool use_sse2) {
+    ops_select_kernels(use_sse2 ? &ops_sse2 : &ops_scalar);
+}
+
+void ops_select_kernels(const struct ops_kernels *k) {
     quant_init();
-    ops_active = use_sse2 ? &ops_sse2 : &ops_scalar;
+    ops_active = k;
     ops_build_table();
 }
 

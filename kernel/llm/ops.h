@@ -4,7 +4,8 @@
  * table (struct ops_type: the input form it multiplies, its dequantizer, its dot
  * products; the scalar rows in ops.c, their kernels in ops.c and wt_*.c); the SSE2
  * set (ops_sse2.c, wt_*_sse2.c) replaces the dot products of the rows it lists when
- * the CPU has SSE2 and the kernel enabled it, chosen once at boot (ops_select). A
+ * the CPU has SSE2 and the kernel enabled it, the AVX2 set (ops_avx2.c, wt_*_avx2.c)
+ * those of the SSE2 set when it has AVX2, chosen once at boot (ops_select_kernels). A
  * type without a row is refused at load. The matrix products split their rows
  * across every CPU through ops_par_rows (ops_par.c). Relies on quant.h, port.h and
  * smp.h.
@@ -102,10 +103,13 @@ struct ops_type {
     void (*dot_rows)(const void *w, const void *x, int nx, int n, float *out, int stride);
 };
 
-/* A kernel set: its rows of the weight-type table and the type-independent kernels. */
+/* A kernel set: its rows of the weight-type table and the type-independent kernels.
+ * A set may extend another (base): the base's rows stand for the types it has no
+ * row of. Its type-independent kernels are all its own. */
 struct ops_kernels {
     const char *name;
-    const struct ops_type *types; /* (n_types) */
+    const struct ops_kernels *base; /* NULL: over the scalar rows alone */
+    const struct ops_type *types;   /* (n_types) */
     int n_types;
     float (*dot_f32)(const float *w, const float *x, int n);    /* attention dot products */
     float (*dot_i8)(const int8_t *w, const float *x, int n);    /* unscaled int8 run */
@@ -117,11 +121,15 @@ struct ops_kernels {
 
 extern const struct ops_kernels ops_scalar; /* ops.c */
 extern const struct ops_kernels ops_sse2;   /* ops_sse2.c: enter only with SSE2 on */
+extern const struct ops_kernels ops_avx2;   /* ops_avx2.c: enter only with AVX2 on */
 
 /* Choose the kernels (true = SSE2) and build the f16 table; call once before use. */
 void ops_select(bool use_sse2);
 
-/* Name of the active kernel set ("scalar" or "sse2"). */
+/* Choose the kernel set k (ops_scalar, ops_sse2 or ops_avx2), as ops_select. */
+void ops_select_kernels(const struct ops_kernels *k);
+
+/* Name of the active kernel set ("scalar", "sse2" or "avx2"). */
 const char *ops_name(void);
 
 /* True if matrices of this weight type can be multiplied (the table has a row with a

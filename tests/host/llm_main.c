@@ -20,7 +20,8 @@
  * --kv-f16 (logits, greedy, bench): the KV cache in a pool of IEEE halves (kv.h) instead of
  * the state's private F32 one.
  *
- * Errors print "error: <message>" and exit 1. --scalar forces the scalar kernels.
+ * Errors print "error: <message>" and exit 1. --scalar forces the scalar kernels,
+ * --avx2 the AVX2 set (exit 3 where the CPU lacks AVX2, FMA or F16C).
  * --batch runs the TOKs through model_forward_batch (for `logits`: one line, the last).
  * --threads N splits the matrix products across N threads (smp_host_threads), as the
  * kernel splits them across its CPUs; the output is the same for every N.
@@ -29,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "host_cpu.h"
 #include "llm/model.h"
 #include "llm/ops.h"
 #include "smp.h"
@@ -199,13 +201,15 @@ out:
 }
 
 int main(int argc, char **argv) {
-    bool scalar = false, batch = false, kv_f16 = false;
+    bool scalar = false, batch = false, kv_f16 = false, avx2 = false;
     int n_ctx = 0, a = 1, chunk = 0;
     for (; a < argc && argv[a][0] == '-'; a++) {
         if (!strcmp(argv[a], "--scalar"))
             scalar = true;
         else if (!strcmp(argv[a], "--batch"))
             batch = true;
+        else if (!strcmp(argv[a], "--avx2"))
+            avx2 = true;
         else if (!strcmp(argv[a], "--kv-f16"))
             kv_f16 = true;
         else if (!strcmp(argv[a], "--ctx") && a + 1 < argc)
@@ -231,7 +235,14 @@ int main(int argc, char **argv) {
         printf("error: cannot read %s\n", path);
         return 1;
     }
-    ops_select(!scalar);
+    if (avx2 && host_cpu_avx2_missing()) {
+        printf("error: --avx2: this CPU lacks %s\n", host_cpu_avx2_missing());
+        return 3;
+    }
+    if (avx2)
+        ops_select_kernels(&ops_avx2);
+    else
+        ops_select(!scalar);
     struct model m;
     char err[160];
     if (model_load(&m, data, len, err, sizeof(err))) {
