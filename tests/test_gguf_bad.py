@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import re
 import struct
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import llm_harness as H
+import numpy as np
 import pytest
 
 SCALAR = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
@@ -176,6 +178,126 @@ CASES: list[Bad] = [
     Bad("llama2c-huge-vocab", lambda g, b: patch(b, 20, "<i", 1000000), ("truncated",)),
     Bad("llama2c-bad-version", lambda g, b: struct.pack("<Ii", 0x616B3432, 7) + bytes(300),
         ("version 7",)),
+]
+
+
+# The corrupt cases of the other model tests, made from small synthesized models: a
+# row that is not whole blocks and tensor data cut short, for each legacy and K-quant
+# type (test_llm_types.py); the malformed vocabularies, SentencePiece and byte-level
+# BPE (test_tokenizer.py); missing tensors and an unknown architecture
+# (test_llm_archs.py). The kernel's refusal is prefixed `tokenizer: ` for a vocabulary.
+
+
+def _gguf_synth(name: str, build: Callable[[Path], Path]) -> bytes:
+    """The bytes of a model that `build` writes into a scratch directory, made once."""
+    if name not in _SYNTH:
+        with tempfile.TemporaryDirectory() as d:
+            _SYNTH[name] = build(Path(d)).read_bytes()
+    return _SYNTH[name]
+
+
+_SYNTH: dict[str, bytes] = {}
+QUANT_TYPES = ("Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K")
+
+
+def _quant_model(qtype: str) -> bytes:
+    from gguf import GGMLQuantizationType as QT
+    from gguf_synth import write_llama
+
+    k = qtype.endswith("_K")  # blocks of 256: rows of 256
+    return _gguf_synth(qtype, lambda d: write_llama(d / "m.gguf", QT[qtype],
+                                                    **({"dim": 256, "hidden": 512} if k else {})))
+
+
+def _rows_not_whole_blocks(qtype: str) -> bytes:
+    g = _quant_model(qtype)
+    return patch(g, _t(g, "blk.1.ffn_down.weight", "ne"), "<Q", 384 if qtype.endswith("_K") else 48)
+
+
+def _arch_model(arch: str, **kw: object) -> bytes:
+    import arch_synth
+
+    return _gguf_synth(f"{arch}-{kw}", lambda d: arch_synth.write(d / "m.gguf", arch, **kw))
+
+
+# A byte-level BPE vocabulary: <unk> <s> </s>, the 256 byte stand-ins, eight merged pairs.
+BPE_MERGES = ["a b", "c d", "e f", "g h", "i j", "k l", "m n", "o p"]
+
+
+def _vocab_model(model: str = "gpt2", merges: list[str] | None = BPE_MERGES, pre: str = "gpt-2",
+                 n_scores: int | None = None, n_types: int | None = None, bos: int = 1) -> bytes:
+    """A llama model whose vocabulary is replaced: `model`'s tokens, scores, types,
+    merges and pre-tokenizer as given (None: the key left out)."""
+    import gguf
+    from bpe_ref import STAND_IN
+    from gguf_synth import write_llama
+
+    tokens = ["<unk>", "<s>", "</s>", *STAND_IN.values(), *(m.replace(" ", "") for m in BPE_MERGES)]
+    n = len(tokens)
+
+    def build(d: Path) -> Path:
+        base = write_llama(d / "base.gguf", gguf.GGMLQuantizationType.F32, vocab=n)
+        r = gguf.GGUFReader(str(base))
+        w = gguf.GGUFWriter(str(d / "m.gguf"), "llama")
+        for f in r.fields.values():
+            if f.name.startswith(("GGUF.", "general.architecture", "tokenizer.")):
+                continue
+            array = f.types[0] == gguf.GGUFValueType.ARRAY
+            w.add_key_value(f.name, f.contents(), f.types[0], f.types[-1] if array else None)
+        w.add_tokenizer_model(model)
+        if model == "gpt2":
+            w.add_tokenizer_pre(pre)
+        w.add_token_list(tokens)
+        w.add_token_scores([-float(i) for i in range(n if n_scores is None else n_scores)])
+        w.add_token_types(([3] * 3 + [6] * 256 + [1] * n)[:n if n_types is None else n_types])
+        if merges is not None:
+            w.add_token_merges(merges)
+        w.add_bos_token_id(bos)
+        w.add_eos_token_id(2)
+        for t in r.tensors:
+            w.add_tensor(t.name, np.array(t.data))
+        w.write_header_to_file()
+        w.write_kv_data_to_file()
+        w.write_tensors_to_file()
+        w.close()
+        return d / "m.gguf"
+
+    key = f"vocab-{model}-{merges}-{pre}-{n_scores}-{n_types}-{bos}"
+    return _gguf_synth(key, build)
+
+
+BPE_VOCAB = 3 + 256 + len(BPE_MERGES)
+SYNTH_CASES: list[Bad] = [
+    *[Bad(f"{q}-rows-not-whole-blocks", lambda g, b, q=q: _rows_not_whole_blocks(q),
+          ("blk.1.ffn_down.weight", "not a multiple")) for q in QUANT_TYPES],
+    *[Bad(f"{q}-tensor-data-cut", lambda g, b, q=q: _quant_model(q)[:-100],
+          ("blk.1.ffn_up.weight", "past end of file")) for q in QUANT_TYPES],
+    Bad("bpe-merge-of-three-bytes",
+        lambda g, b: _vocab_model(merges=BPE_MERGES[:5] + ["abc"] + BPE_MERGES[6:]),
+        ("tokenizer: ", 'tokenizer.ggml.merges[5]: "abc" (3 bytes) is not two pieces')),
+    Bad("bpe-merge-empty-right", lambda g, b: _vocab_model(merges=BPE_MERGES[:2] + ["a "] + BPE_MERGES[3:]),
+        ('tokenizer.ggml.merges[2]: "a " (2 bytes)',)),
+    Bad("bpe-merge-piece-too-long",
+        lambda g, b: _vocab_model(merges=BPE_MERGES[:1] + ["x " + "y" * 300] + BPE_MERGES[2:]),
+        ("tokenizer.ggml.merges[1]:",)),
+    Bad("bpe-unknown-pre-tokenizer", lambda g, b: _vocab_model(pre="nonesuch"),
+        ('tokenizer.ggml.pre: unsupported pre-tokenizer "nonesuch"',)),
+    Bad("bpe-without-merges", lambda g, b: _vocab_model(merges=None),
+        ("tokenizer.ggml.merges: missing or not an array",)),
+    Bad("vocab-unknown-model", lambda g, b: _vocab_model(model="bert"),
+        ('tokenizer.ggml.model: unsupported value "bert" (only llama, gpt2)',)),
+    Bad("vocab-few-scores", lambda g, b: _vocab_model(model="llama", n_scores=10),
+        ("tokenizer.ggml.scores: 10 elements",)),
+    Bad("vocab-few-types", lambda g, b: _vocab_model(model="llama", n_types=5),
+        ("tokenizer.ggml.token_type: 5 elements",)),
+    Bad("vocab-bos-out-of-range", lambda g, b: _vocab_model(model="llama", bos=BPE_VOCAB),
+        (f"tokenizer.ggml.bos_token_id: token id {BPE_VOCAB} out of range (vocab {BPE_VOCAB})",)),
+    Bad("qwen2-missing-bias", lambda g, b: _arch_model("qwen2", drop=("blk.1.attn_k.bias",)),
+        ("tensor blk.1.attn_k.bias: missing",)),
+    Bad("gemma3-missing-q-norm", lambda g, b: _arch_model("gemma3", drop=("blk.0.attn_q_norm.weight",)),
+        ("tensor blk.0.attn_q_norm.weight: missing",)),
+    Bad("unknown-architecture", lambda g, b: _arch_model("llama", arch_name="mamba"),
+        ("general.architecture: 'mamba' not supported (llama, qwen2, gemma3)",)),
 ]
 
 

@@ -197,10 +197,12 @@ static int e1000_rings_init(struct e1000 *e) {
     e->tx_buf = heap_alloc((size_t)E1000_N_TX * E1000_BUF_LEN, 16, HEAP_TAG_NET);
     if (!e->rx || !e->tx || !e->rx_buf || !e->tx_buf)
         return -1;
-    for (uint32_t i = 0; i < E1000_N_RX; i++) {
+    /* Heap blocks are not zeroed and the NIC writes back only some fields of an RX
+     * descriptor (QEMU's 82540EM leaves `errors` as it found it): a stale nonzero
+     * `errors` byte, left by whatever used the block before, dropped good frames. */
+    memset(e->rx, 0, sizeof(struct e1000_rx_desc) * E1000_N_RX);
+    for (uint32_t i = 0; i < E1000_N_RX; i++)
         e->rx[i].addr = (uintptr_t)(e->rx_buf + (size_t)i * E1000_BUF_LEN);
-        e->rx[i].status = 0;
-    }
     for (uint32_t i = 0; i < E1000_N_TX; i++) {
         e->tx[i].addr = (uintptr_t)(e->tx_buf + (size_t)i * E1000_BUF_LEN);
         e->tx[i].cmd = 0;
