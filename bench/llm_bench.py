@@ -41,13 +41,15 @@ def _row(model: Path, engine: str, n_p: int, t_p: float, n_g: int, t_g: float) -
 
 
 def bench_host(model: Path, n_prompt: int, n_gen: int, scalar: bool = False,
-               batch: bool = True, threads: int = 1) -> dict[str, object]:
+               batch: bool = True, threads: int = 1, avx2: bool = False) -> dict[str, object]:
     """The host build of the engine on `threads` threads; the prompt goes through
-    model_forward_batch as in the kernel, or token by token with batch=False."""
+    model_forward_batch as in the kernel, or token by token with batch=False; avx2
+    picks the AVX2 kernel set (the host CPU must have it)."""
     exe = host_binary("llm_main_fast", SOURCES, sanitize=False)
     info = subprocess.run([str(exe), str(model), "info"], capture_output=True, text=True, check=True).stdout
     vocab = int(info.split("vocab ")[1].split()[0])
-    flags = (["--scalar"] if scalar else []) + (["--batch"] if batch else []) + ["--threads", str(threads)]
+    flags = ((["--scalar"] if scalar else []) + (["--avx2"] if avx2 else []) + (["--batch"] if batch else [])
+             + ["--threads", str(threads)])
     cmd = [str(exe)] + flags + [str(model), "bench", str(n_gen)]
     out = subprocess.run(cmd + [str(t) for t in prompt_ids(n_prompt, vocab)], capture_output=True,
                          text=True, check=True).stdout

@@ -4,7 +4,9 @@
 ids and the same token counts; every engine single-threaded (or on --threads N),
 medians over runs.
 
-Run: .venv/bin/python bench/peer_llamacpp.py [--runs N] [--threads N] [--kernel ELF] MODEL...
+Run: .venv/bin/python bench/peer_llamacpp.py [--runs N] [--threads N] [--avx2] [--kernel ELF] MODEL...
+MODEL is a GGUF path or a pulled model's name (`smollm2-135m-instruct`, `gemma3-270m`:
+the file as published, from the pull cache).
 With --threads N the host engine (llm_main --threads) and llama.cpp both run on N
 threads, prompt and generation; the kernel column is one CPU.
 The peer needs the `peer` extra (pip install -e '.[peer]'); without it its column
@@ -96,15 +98,17 @@ def load_llama_cpp(model: Path, n_ctx: int, threads: int = 1) -> object | None:
                            flash_attn=False, verbose=False)
 
 
-def host_once(model: Path, n_prompt: int, n_gen: int, threads: int = 1) -> tuple[Rates, str]:
-    """One run of the host build (SSE2 kernels) through llm_bench; rates and kernel set."""
-    r = llm_bench.bench_host(model, n_prompt, n_gen, threads=threads)
+def host_once(model: Path, n_prompt: int, n_gen: int, threads: int = 1,
+              avx2: bool = False) -> tuple[Rates, str]:
+    """One run of the host build (SSE2 kernels, or AVX2) through llm_bench; rates and
+    kernel set."""
+    r = llm_bench.bench_host(model, n_prompt, n_gen, threads=threads, avx2=avx2)
     return ({"prompt": float(r["prompt_tok_s"]), "gen": float(r["gen_tok_s"])},  # type: ignore[arg-type]
             str(r["engine"]).split(",")[0].split()[-1])
 
 
 def host_and_peer(model: Path, n_prompt: int, n_gen: int, runs: int,
-                  threads: int = 1) -> tuple[Rates, Rates | None, str]:
+                  threads: int = 1, avx2: bool = False) -> tuple[Rates, Rates | None, str]:
     """Medians over `runs` of the host engine and llama.cpp, run alternately (one of
     each per round) so that both see the same share of a loaded machine; the
     per-round ratio host/peer of generation rates is kept as well (its median)."""
@@ -116,7 +120,7 @@ def host_and_peer(model: Path, n_prompt: int, n_gen: int, runs: int,
     ps: list[Rates] = []
     ops = ""
     for _ in range(runs):
-        h, ops = host_once(model, n_prompt, n_gen, threads)
+        h, ops = host_once(model, n_prompt, n_gen, threads, avx2)
         hs.append(h)
         if llm:
             p = llama_cpp_once(llm, ids, n_gen)
@@ -167,6 +171,16 @@ def kernel_rates(elf: Path, model: Path, n_prompt: int, n_gen: int, runs: int) -
     return {k: statistics.median(r[k] for r in rs) for k in rs[0]}
 
 
+def model_path(arg: str) -> Path:
+    """A GGUF path as given, or a pulled model's file (tests/model_files.py)."""
+    if Path(arg).exists():
+        return Path(arg)
+    sys.path.insert(0, str(ROOT / "tests"))
+    import model_files
+
+    return model_files.find_model(arg)
+
+
 def _fmt(v: float | None) -> str:
     return "-" if v is None else f"{v:.1f}" if v >= 10 else f"{v:.2f}"
 
@@ -177,11 +191,12 @@ def _ratio(a: float | None, b: float | None) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("models", type=Path, nargs="+")
+    ap.add_argument("models", nargs="+", help="GGUF paths or pulled model names")
     ap.add_argument("--runs", type=int, default=5, help="runs per engine (median)")
     ap.add_argument("--prompt-tokens", type=int, default=32)
     ap.add_argument("--gen-tokens", type=int, default=64)
     ap.add_argument("--threads", type=int, default=1, help="threads of the host engine and llama.cpp")
+    ap.add_argument("--avx2", action="store_true", help="the host engine's AVX2 kernel set (else SSE2)")
     ap.add_argument("--kernel", type=Path, default=None, help="also time this kernel ELF in QEMU")
     ap.add_argument("--kernel-runs", type=int, default=3)
     ap.add_argument("--kernel-max-mb", type=int, default=64,
@@ -189,9 +204,9 @@ def main() -> None:
     args = ap.parse_args()
     print("| model | engine | prompt tok/s | gen tok/s | host gen / engine gen (median of rounds) |")
     print("|---|---|---|---|---|")
-    for model in args.models:
+    for model in map(model_path, args.models):
         n_p, n_g = args.prompt_tokens, args.gen_tokens
-        host, peer, ops = host_and_peer(model, n_p, n_g, args.runs, args.threads)
+        host, peer, ops = host_and_peer(model, n_p, n_g, args.runs, args.threads, args.avx2)
         rows: list[tuple[str, float, float, str]] = [(f"cllm host ({ops})", host["prompt"],
                                                       host["gen"], "1.00x")]
         if peer is not None:
