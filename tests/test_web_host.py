@@ -36,7 +36,7 @@ def page_harness() -> Path:
 
 @pytest.fixture
 def with_page(monkeypatch, page_harness):
-    monkeypatch.setattr(http_support, "harness", lambda engine=False: page_harness)
+    monkeypatch.setattr(http_support, "harness", lambda engine=False, sanitize=True: page_harness)
 
 
 def test_page_is_served_gzip_to_a_browser(with_page):
