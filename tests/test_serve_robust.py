@@ -65,13 +65,18 @@ class Served:
         return counts, plain
 
     def wait_connections_closed(self) -> int:
-        """Only the asking connection is left open and the heap is back to its idle
-        size (the others were freed); returns the heap size."""
+        """Only the asking connection is left open, no generation runs (a cancelled
+        one stops at its next token, after its connection is gone; the forward pass's
+        scratch is given back when none runs) and the heap is back to its idle size
+        (the others were freed); returns the heap size."""
         n = heap = -1
         for _ in range(100):
+            before = heap
             plain = self.metrics()[1]
             n, heap = plain["cllm_http_connections"], plain["cllm_memory_heap_bytes"]
-            if n == 1 and heap == (self.idle_heap or heap):
+            busy = plain.get("cllm_requests_processing", 0)
+            # without an idle size yet, the same heap twice running: settled
+            if n == 1 and not busy and heap == (self.idle_heap or before):
                 break
             time.sleep(0.1)
         assert n == 1, f"{n} HTTP connections still open"

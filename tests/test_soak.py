@@ -296,9 +296,11 @@ def test_mixed_traffic_returns_to_idle(served) -> None:
     assert not any(t.is_alive() for t in threads), "a client hung"
     assert not errors, f"{len(errors)} failures of {sum(done.values())} requests: {errors[:5]}"
     assert done["completion"] and done["stream"] and done["cancel"], done
-    # The refusals were the host's: the kernel reset nothing while the traffic ran.
+    # The refusals were the host's: the kernel evicted no connection while the traffic
+    # ran. (Its resets are not counted: a RST that answers a segment arriving for a
+    # connection already closed, such as a cancelled stream's, is ordinary TCP.)
     kernel_after = served.metrics()[1]
-    for counter in ("cllm_net_tcp_resets_sent_total", "cllm_http_connections_evicted_total"):
+    for counter in ("cllm_http_connections_evicted_total",):
         assert kernel_after[counter] == kernel_before[counter], (counter, kernel_before[counter],
                                                                  kernel_after[counter], dict(done))
 

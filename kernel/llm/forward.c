@@ -278,6 +278,10 @@ static const float *forward_one(const struct model *m, struct ops_scratch *sc,
     return s->logits;
 }
 
+void model_scratch_release(void) {
+    ops_scratch_free(&forward_cpu0);
+}
+
 const float *model_forward(const struct model *m, struct model_state *s, int token, int pos) {
     return forward_one(m, &forward_cpu0, s, token, pos);
 }

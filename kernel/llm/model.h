@@ -206,6 +206,12 @@ struct model_row {
  * s->error says so; running its rows alone again gives the same). */
 int model_forward_rows(const struct model *m, const struct model_row *rows, int n);
 
+/* Give back the forward pass's scratch (activations, rounded inputs), which grows to
+ * the largest batch it has run; the next pass allocates it again. The scheduler calls
+ * it when no generation runs, so an idle kernel holds the same memory whatever batches
+ * ran before. */
+void model_scratch_release(void);
+
 /* Name of a weight type ("F32", "F16", "Q8_0", "Q4_0", "Q8"). */
 const char *model_wtype_name(uint32_t type);
 

@@ -162,8 +162,11 @@ bool sched_poll(void) {
             prompt_rows += req->n_chunk;
         stepped[n_stepped++] = kept ? req : NULL;
     }
-    if (!n_stepped)
+    if (!n_stepped) {
+        if (!sched_n)
+            model_scratch_release(); /* idle: the same memory whatever batches ran */
         return false;
+    }
     int chunks = 0, tokens = 0;
     for (int k = 0; k < n_stepped; k++) {
         if (stepped[k] && stepped[k]->n_chunk)
