@@ -35,6 +35,20 @@ def random_blocks(qtype: QT, rows: int, cols: int, rng: np.random.Generator,
     return raw.reshape(rows, -1)
 
 
+
+def random_matrix(qtype: QT, rows: int, cols: int, rng: np.random.Generator) -> np.ndarray:
+    """rows x cols random weights of any type as bytes: normal values for F32, F16 and
+    BF16 (the top half of each float32), random blocks (random_blocks) for the rest."""
+    if qtype == QT.F32:
+        return rng.standard_normal((rows, cols)).astype(np.float32).view(np.uint8)
+    if qtype == QT.F16:
+        return rng.standard_normal((rows, cols)).astype(np.float16).view(np.uint8)
+    if qtype == QT.BF16:
+        return (rng.standard_normal((rows, cols)).astype(np.float32).view(np.uint32) >> 16) \
+            .astype(np.uint16).view(np.uint8)
+    return random_blocks(qtype, rows, cols, rng)
+
+
 def _matrix(w: gguf.GGUFWriter, name: str, a: np.ndarray, qtype: QT,
             rng: np.random.Generator) -> None:
     if qtype == QT.F32:

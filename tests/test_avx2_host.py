@@ -16,7 +16,7 @@ import llm_harness as H
 import numpy as np
 import pytest
 from gguf import GGMLQuantizationType as QT
-from gguf_synth import random_blocks
+from gguf_synth import random_matrix
 from hostcc import host_binary
 
 OWN = [QT.F32, QT.F16, QT.Q8_0, QT.Q4_0]  # AVX2 kernels with the SSE2 kernels' float steps
@@ -33,17 +33,6 @@ REL_TOL = 1e-5
 def columns(qtype: QT) -> int:
     """An odd number of blocks, and for f32 rows a tail of 8 and of 4 floats."""
     return {QT.F32: 300, QT.F16: 300, QT.BF16: 300}.get(qtype, 768 if qtype in K_TYPES else 288)
-
-
-def weights(qtype: QT, cols: int, rng: np.random.Generator) -> np.ndarray:
-    if qtype == QT.F32:
-        return rng.standard_normal((ROWS, cols)).astype(np.float32).view(np.uint8)
-    if qtype == QT.F16:
-        return rng.standard_normal((ROWS, cols)).astype(np.float16).view(np.uint8)
-    if qtype == QT.BF16:
-        return (rng.standard_normal((ROWS, cols)).astype(np.float32).view(np.uint32) >> 16) \
-            .astype(np.uint16).view(np.uint8)
-    return random_blocks(qtype, ROWS, cols, rng)
 
 
 def run_set(kset: str, qtype: QT, cols: int, tmp: Path) -> dict[str, list[str]]:
@@ -73,7 +62,7 @@ def near(got: list[str], want: list[str], scale: np.ndarray) -> bool:
 def test_avx2_kernels_match_scalar(tmp_path, qtype):
     rng = np.random.default_rng(int(qtype) + 11)
     cols = columns(qtype)
-    w = weights(qtype, cols, rng)
+    w = random_matrix(qtype, ROWS, cols, rng)
     x = rng.standard_normal((NB, cols)).astype(np.float32)
     x[1] *= 100.0  # inputs of other magnitudes
     x[2, :32] = 0.0  # an all-zero block

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import reference_llama as R
 from gguf import GGMLQuantizationType as QT
-from gguf_synth import SCALE_OFFSETS, random_blocks, write_llama
+from gguf_synth import SCALE_OFFSETS, random_matrix, write_llama
 from hostcc import host_binary
 
 SCALES = [QT.F32, QT.F16, QT.BF16, *SCALE_OFFSETS]
@@ -26,18 +26,6 @@ K_TYPES = [QT.Q2_K, QT.Q3_K, QT.Q4_K, QT.Q5_K, QT.Q6_K]  # their input is rounde
 NEW = [QT.Q4_1, QT.Q5_0, QT.Q5_1] + K_TYPES
 RUN = NEW + [QT.BF16]  # the types a model file is run with below
 ROWS, COLS, NB = 5, 256, 18  # NB above the SSE2 batched kernels' 16 inputs per pass
-
-
-def random_rows(qtype: QT, rng: np.random.Generator) -> np.ndarray:
-    """ROWS rows of random values or blocks (uint8), scales sane f16 values."""
-    if qtype == QT.F32:
-        return rng.standard_normal((ROWS, COLS)).astype(np.float32).view(np.uint8)
-    if qtype == QT.F16:
-        return rng.standard_normal((ROWS, COLS)).astype(np.float16).view(np.uint8)
-    if qtype == QT.BF16:
-        return (rng.standard_normal((ROWS, COLS)).astype(np.float32).view(np.uint32) >> 16) \
-            .astype(np.uint16).view(np.uint8)
-    return random_blocks(qtype, ROWS, COLS, rng)
 
 
 def run_types(qtype: QT, w: np.ndarray, x: np.ndarray, tmp: Path, scalar: bool) -> dict:
@@ -71,7 +59,7 @@ def dot_bound(deq: np.ndarray, x: np.ndarray, block: int) -> np.ndarray:
 @pytest.mark.parametrize("qtype", list(SCALES), ids=lambda t: t.name)
 def test_type_kernels(tmp_path, qtype):
     rng = np.random.default_rng(int(qtype) + 7)
-    w = random_rows(qtype, rng)
+    w = random_matrix(qtype, ROWS, COLS, rng)
     x = rng.standard_normal((NB, COLS)).astype(np.float32)
     x[1] *= 100.0  # inputs of other magnitudes
     x[2, :32] = 0.0  # an all-zero block
