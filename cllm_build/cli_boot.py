@@ -90,10 +90,10 @@ def _default_elf() -> Path:
                    "bounded by what the KV pool holds.")
 @click.option("--kv-type", type=click.Choice(["f16", "f32"]), default=None,
               help="Element type of the KV cache (cllm.kv_type); default f16.")
-@click.option("--prefill-chunk", type=click.IntRange(min=0), default=None,
-              help="Prompt tokens a generation runs per scheduler turn, batched with the other "
-                   "generations' decode steps (cllm.prefill_chunk); 0: the whole prompt at once; "
-                   "default 32.")
+@click.option("--prefill-chunk", type=click.IntRange(0, 1 << 20), default=None,
+              help="Prompt tokens one scheduler turn runs, all prompts together, batched with the "
+                   "other generations' decode steps (cllm.prefill_chunk); 0: each prompt whole "
+                   "at once; default 32.")
 @click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True,
               help="Serve mode: host port forwarded to the guest's port 80.")
 @click.option("--nic", type=click.Choice(qemu.NICS), default="e1000", show_default=True,
