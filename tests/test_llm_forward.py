@@ -44,7 +44,7 @@ def test_batched_prompt_is_exact(models_dir, name, scalar):
 @pytest.mark.parametrize("name", MODELS)
 @pytest.mark.parametrize("scalar", [False, True])
 def test_several_sequences_decode_together_exactly(models_dir, name, scalar):
-    """model_forward_multi: 5 sequences of different prompt lengths stepped together
+    """model_forward_rows, one row a sequence: 5 sequences of different prompt lengths stepped together
     give, token for token, each sequence's own greedy run."""
     path = models_dir / name
     prompts = [[1], [1, 403, 407], LONG_PROMPT[:20], [1, 300, 10], LONG_PROMPT]

@@ -12,9 +12,8 @@
  * model_forward_rows runs rows of several sequences through each layer together (a
  * prompt chunk of one, the next token of others: one scheduler turn), so every weight
  * matrix is read once per batch instead of once per token; model_forward_batch
- * (several prompt tokens of one sequence) and model_forward_multi (the next token of
- * several sequences) are its two plain cases. All give the same numbers as
- * model_forward token by token.
+ * (several prompt tokens of one sequence) is its plain case. All give the same
+ * numbers as model_forward token by token.
  *
  * Scratch (the rounded matmul inputs, a batch's activations) lives in a struct
  * ops_scratch passed down from the entry points; there is one per CPU that runs
@@ -448,25 +447,4 @@ const float *model_forward_batch(const struct model *m, struct model_state *s, c
         done += nb;
     }
     return s->logits;
-}
-
-int model_forward_multi(const struct model *m, struct model_state *const *s, const int *tokens,
-                        const int *pos, int n) {
-    struct model_row rows[FORWARD_BATCH];
-    for (int i = 0; i < n; i++) {
-        rows[0] = (struct model_row){s[i], tokens[i], pos[i], true};
-        if (!forward_row_ok(m, &rows[0])) {
-            s[i]->error = FORWARD_ERR_RANGE;
-            return -1;
-        }
-    }
-    for (int done = 0; done < n;) {
-        int nb = MIN(FORWARD_BATCH, n - done);
-        for (int b = 0; b < nb; b++)
-            rows[b] = (struct model_row){s[done + b], tokens[done + b], pos[done + b], true};
-        if (forward_passes(m, rows, nb) != 0)
-            return -1;
-        done += nb;
-    }
-    return 0;
 }

@@ -181,14 +181,6 @@ const float *model_forward(const struct model *m, struct model_state *s, int tok
 const float *model_forward_batch(const struct model *m, struct model_state *s, const int *tokens,
                                  int n, int pos);
 
-/* One token for each of n sequences: tokens[i] at position pos[i] of state s[i]
- * (positions before it already run; each state at most once). Every state gets its
- * logits in s[i]->logits, equal to model_forward's. 0, or -1 if a token or position
- * is out of range (checked before anything runs) or a sequence's logits are not
- * finite (its s[i]->error says so; running each alone again gives the same). */
-int model_forward_multi(const struct model *m, struct model_state *const *s, const int *tokens,
-                        const int *pos, int n);
-
 /* One row of model_forward_rows: `token` at position `pos` of sequence s. */
 struct model_row {
     struct model_state *s;

@@ -8,8 +8,8 @@
  *   llm_main [--scalar] [--ctx N] MODEL bench STEPS TOK...  timings of prompt and generation
  *   llm_main [--scalar] [--ctx N] MODEL multi STEPS T,T,... T,T,...  several sequences
  *       (comma-separated prompts): each prompt batched, then STEPS greedy steps of all
- *       sequences together through model_forward_multi; one line of tokens per sequence
- *   llm_main [--scalar] --chunk K MODEL multi STEPS T,T,... T,T,...  the same sequences
+ *       sequences together, one row each through model_forward_rows; one line of tokens per
+ * sequence llm_main [--scalar] --chunk K MODEL multi STEPS T,T,... T,T,...  the same sequences
  *       stepped as the scheduler does it: one model_forward_rows call a turn holding the
  *       next K prompt tokens of each sequence still reading its prompt and the next token
  *       of each one past it, until every sequence has STEPS tokens
@@ -115,7 +115,10 @@ static int multi(const struct model *m, int n_ctx, int argc, char **argv) {
     for (int s = 0; s < steps && s < 512; s++) {
         for (int i = 0; i < n; i++)
             out[i][s] = next[i];
-        if (model_forward_multi(m, sp, next, pos, n) != 0) {
+        struct model_row rows[MULTI_MAX];
+        for (int i = 0; i < n; i++)
+            rows[i] = (struct model_row){sp[i], next[i], pos[i], true};
+        if (model_forward_rows(m, rows, n) != 0) {
             for (int i = 0; i < n; i++) /* each alone: the failing sequence says why */
                 if (!model_forward(m, sp[i], next[i], pos[i]))
                     printf("error: sequence %d step %d: %s\n", i, s, st[i].error);
