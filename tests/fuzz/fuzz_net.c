@@ -7,8 +7,8 @@
  *      whose port, flags, window, sequence and acknowledgment (relative to the last
  *      numbers the stack sent, so the fuzzer reaches every state) come from the
  *      record, followed by up to 255 payload bytes;
- *   2: the clock advances (the next byte times 50 ms), running the stack's timers
- *      every POLL_MS;
+ *   2: the clock advances (the next byte times 50 ms), the stack's timers polled at
+ *      each deadline on the way;
  *   3: the same as 1 with an MSS option.
  * After the input every connection is aborted and the stack's counters must come
  * back to zero: no connection, send buffer or echo state may be left behind.
@@ -30,9 +30,9 @@
 #define OUR_IP NET_IP4(10, 0, 0, 1)
 #define PEER_IP NET_IP4(10, 0, 0, 2)
 #define PEER_ISS 5000u
-/* The stack is polled this often while the clock advances: every timer fires within a
- * quarter of the shortest one (TCP_RTO_MIN_MS) of its deadline, in order, at a fifth of
- * the cost of the kernel's 10 ms tick (the polls were nine tenths of the target's time). */
+/* While the clock advances the stack is polled at each TCP deadline (next_poll), and at
+ * most this often when a deadline has passed: a quarter of the shortest timer
+ * (TCP_RTO_MIN_MS). Polling every kernel tick (10 ms) took nine tenths of the time. */
 #define POLL_MS (TCP_RTO_MIN_MS / 4u)
 
 static uint32_t now_ms = 1000;
@@ -128,9 +128,47 @@ static void send_segment(const uint8_t *r, const uint8_t *p, size_t plen, bool m
     net_input(f, ETH_HLEN + IP_HLEN + hl + plen);
 }
 
+/* a is after b on the wrapping millisecond clock. */
+static bool later(uint32_t a, uint32_t b) {
+    return (int32_t)(a - b) > 0;
+}
+
+/* The earliest moment, after now_ms and no later than end, at which a TCP timer may fire
+ * (tcp_timers' deadlines), but at least POLL_MS on: a deadline already passed belongs
+ * to a record the timers skip (busy or closed), so polling sooner would change nothing. */
+static uint32_t next_poll(uint32_t end) {
+    uint32_t at = end;
+    for (size_t i = 0; i < TCP_MAX_CONNS; i++) {
+        const struct tcp_conn *c = &tcp_conns[i];
+        if (c->state == TCP_STATE_FREE || c->state == TCP_STATE_CLOSED)
+            continue;
+        uint32_t d[3];
+        size_t n = 0;
+        if (c->state == TCP_STATE_TIME_WAIT || c->state == TCP_STATE_FIN_WAIT_2) {
+            d[n++] = c->linger_at;
+        } else {
+            if (c->rexmit_armed)
+                d[n++] = c->rexmit_at;
+            else if (c->state == TCP_STATE_ESTABLISHED || c->state == TCP_STATE_CLOSE_WAIT)
+                d[n++] =
+                    c->last_rx_ms + TCP_KEEPALIVE_IDLE_MS + c->ka_probes * TCP_KEEPALIVE_INTVL_MS;
+            if (c->persist_armed)
+                d[n++] = c->persist_at;
+        }
+        for (size_t k = 0; k < n; k++)
+            if (later(at, d[k]))
+                at = d[k];
+    }
+    if (later(now_ms + POLL_MS, at))
+        at = now_ms + POLL_MS;
+    return later(at, end) ? end : at;
+}
+
+/* The clock moves ms on, the stack polled at each moment a timer may fire. */
 static void advance(uint32_t ms) {
-    for (uint32_t t = 0; t < ms; t += POLL_MS) {
-        now_ms += MIN(POLL_MS, ms - t);
+    uint32_t end = now_ms + ms;
+    while (now_ms != end) {
+        now_ms = next_poll(end);
         net_stack_poll(now_ms);
     }
 }
