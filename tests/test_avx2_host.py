@@ -79,6 +79,7 @@ def test_avx2_kernels_match_scalar(tmp_path, qtype):
     assert near(avx2["attn"], scalar["attn"], gram[:, None]), "attention dot product"
     assert near(avx2["axpy"], scalar["axpy"], 0.37 * np.abs(x).sum(axis=0)[None, :]), "axpy"
     sse2 = run_set("sse2", qtype, cols, tmp_path)
+    assert sse2["batch"] == sse2["dot"], f"{qtype.name}: SSE2 batched rows differ from single rows"
     for tag in ("dot", "attn", "axpy", "softmax", "swiglu"):
         assert avx2[tag] == sse2[tag], f"{qtype.name} {tag}: not the SSE2 set's bits"
     if qtype in EXACT:

@@ -332,11 +332,11 @@ static const struct ops_type avx2_types[] = {
     {MODEL_WTYPE_Q4_1, OPS_INPUT_Q8, NULL, wt_dot_q4_1_avx2, NULL},
     {MODEL_WTYPE_Q5_0, OPS_INPUT_Q8, NULL, wt_dot_q5_0_avx2, NULL},
     {MODEL_WTYPE_Q5_1, OPS_INPUT_Q8, NULL, wt_dot_q5_1_avx2, NULL},
-    {MODEL_WTYPE_Q2_K, OPS_INPUT_Q8K, NULL, wt_dot_q2_k_avx2, NULL},
-    {MODEL_WTYPE_Q3_K, OPS_INPUT_Q8K, NULL, wt_dot_q3_k_avx2, NULL},
-    {MODEL_WTYPE_Q4_K, OPS_INPUT_Q8K, NULL, wt_dot_q4_k_avx2, NULL},
-    {MODEL_WTYPE_Q5_K, OPS_INPUT_Q8K, NULL, wt_dot_q5_k_avx2, NULL},
-    {MODEL_WTYPE_Q6_K, OPS_INPUT_Q8K, NULL, wt_dot_q6_k_avx2, NULL},
+    {MODEL_WTYPE_Q2_K, OPS_INPUT_Q8K, NULL, wt_dot_q2_k_avx2, wt_dot_q2_k_rows_avx2},
+    {MODEL_WTYPE_Q3_K, OPS_INPUT_Q8K, NULL, wt_dot_q3_k_avx2, wt_dot_q3_k_rows_avx2},
+    {MODEL_WTYPE_Q4_K, OPS_INPUT_Q8K, NULL, wt_dot_q4_k_avx2, wt_dot_q4_k_rows_avx2},
+    {MODEL_WTYPE_Q5_K, OPS_INPUT_Q8K, NULL, wt_dot_q5_k_avx2, wt_dot_q5_k_rows_avx2},
+    {MODEL_WTYPE_Q6_K, OPS_INPUT_Q8K, NULL, wt_dot_q6_k_avx2, wt_dot_q6_k_rows_avx2},
     {MODEL_WTYPE_BF16, OPS_INPUT_BF16, NULL, wt_dot_bf16_avx2, NULL},
 };
 

@@ -32,6 +32,11 @@ float wt_dot_q3_k_avx2(const void *w, const void *x, int n);
 float wt_dot_q4_k_avx2(const void *w, const void *x, int n);
 float wt_dot_q5_k_avx2(const void *w, const void *x, int n);
 float wt_dot_q6_k_avx2(const void *w, const void *x, int n);
+void wt_dot_q2_k_rows_avx2(const void *w, const void *x, int nx, int n, float *out, int stride);
+void wt_dot_q3_k_rows_avx2(const void *w, const void *x, int nx, int n, float *out, int stride);
+void wt_dot_q4_k_rows_avx2(const void *w, const void *x, int nx, int n, float *out, int stride);
+void wt_dot_q5_k_rows_avx2(const void *w, const void *x, int nx, int n, float *out, int stride);
+void wt_dot_q6_k_rows_avx2(const void *w, const void *x, int nx, int n, float *out, int stride);
 float wt_dot_bf16_avx2(const void *w, const void *x, int n); /* wt_bf16_avx2.c */
 
 /* An IEEE half as float (F16C: exact, as quant_f16_to_f32). */

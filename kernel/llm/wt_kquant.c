@@ -169,6 +169,12 @@ float wt_k45_dot(const void *wv, const void *xv, int n, bool has_qh,
     return s;
 }
 
+void wt_k45_dot_rows(const void *w, const void *x, int nx, int n, float *out, int stride,
+                     bool has_qh, wt_k_rows_fn sums) {
+    wt_k_rows(w, has_qh ? sizeof(struct wt_q5_k) : sizeof(struct wt_q4_k), 0, 2, x, nx, n, out,
+              stride, sums);
+}
+
 float wt_dot_q4_k(const void *w, const void *x, int n) {
     return wt_k45_dot(w, x, n, false, wt_k45_sums);
 }

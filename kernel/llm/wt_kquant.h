@@ -1,8 +1,9 @@
 /*
  * Kernels of the K-quant weight types Q2_K..Q6_K (wt_kquant.c scalar,
- * wt_kquant_sse2.c SSE2), named by their rows in the weight-type table (ops.c,
- * ops_sse2.c). x is the input rounded to Q8_K blocks (struct ops_xk), n a multiple
- * of OPS_QK_K. Block layouts (ggml; d, dmin IEEE halves), per super-block of 256:
+ * wt_kquant_sse2.c SSE2, wt_kquant_avx2.c AVX2), named by their rows in the
+ * weight-type table (ops.c, ops_sse2.c, ops_avx2.c). x is the input rounded to
+ * Q8_K blocks (struct ops_xk), n a multiple of OPS_QK_K. Block layouts (ggml; d,
+ * dmin IEEE halves), per super-block of 256:
  *
  *   Q4_K (144 bytes)  d, dmin, scales[12], qs[128]
  *   Q5_K (176 bytes)  d, dmin, scales[12], qh[32], qs[128]
@@ -28,6 +29,9 @@
 #define CLLM_LLM_WT_KQUANT_H
 
 #include "port.h"
+
+#include "llm/ops.h"
+#include "llm/quant.h"
 
 struct wt_q4_k {
     uint16_t d, dmin;
@@ -101,5 +105,63 @@ float wt_k45_dot(const void *w, const void *x, int n, bool has_qh,
  * mins (mins = sum over chunks of m times the chunk's input sum), the same float
  * operations in every kernel set. */
 float wt_k_scale(float d, float dmin, float xd, int32_t dot, int32_t mins);
+
+/* Inputs per pass of the K-quant dot_rows kernels: a pass's Q8_K blocks of one
+ * super-block (512 bytes each) and the block's decoded weights stay in L1. */
+#define WT_K_ROWS 16
+
+/* The exact integer sums of one super-block b against m inputs (m <= WT_K_ROWS):
+ * input i's Q8_K values of the block at x + i * n, its sums of 16 at bsums + i *
+ * (n / 16); dot[i] and mins[i] are the integers the type's dot kernel takes for
+ * that block (mins[i] = 0 for a type without mins). The block is decoded once. */
+typedef void (*wt_k_rows_fn)(const uint8_t *b, const int16_t *x, const int16_t *bsums, int m, int n,
+                             int32_t *dot, int32_t *mins);
+
+/* A K-quant row (super-blocks of `bytes`, halves d at d_at and dmin at dmin_at,
+ * -1: none) against nx inputs x (row after row, as ops.c lays them out): out[i * stride] is the dot
+ * kernel's result for input i, bit for bit, as every input's float steps are the dot's (s +=
+ * wt_k_scale(...) per super-block, in order, from 0) and only the exact integer sums are shared
+ * work. Inline so that the float steps are compiled as the calling dot kernel's are: with SSE in
+ * the vector files, and in wt_kquant.c for Q4_K/Q5_K, whose dot (wt_k45_dot) lives there. */
+static inline void wt_k_rows(const uint8_t *w, size_t bytes, int d_at, int dmin_at,
+                             const struct ops_xk *x, int nx, int n, float *out, int stride,
+                             wt_k_rows_fn sums) {
+    const int nb = n / OPS_QK_K;
+    for (int i0 = 0; i0 < nx; i0 += WT_K_ROWS) {
+        const int m = MIN(WT_K_ROWS, nx - i0);
+        float s[WT_K_ROWS];
+        int32_t dot[WT_K_ROWS], mins[WT_K_ROWS];
+        for (int i = 0; i < m; i++)
+            s[i] = 0;
+        for (int k = 0; k < nb; k++) {
+            const uint8_t *b = w + (size_t)k * bytes;
+            uint16_t hd, hm = 0;
+            memcpy(&hd, b + d_at, 2);
+            if (dmin_at >= 0)
+                memcpy(&hm, b + dmin_at, 2);
+            float d = quant_f16_table ? quant_f16_table[hd] : quant_f16_to_f32(hd);
+            float dmin =
+                dmin_at < 0 ? 0.0f : (quant_f16_table ? quant_f16_table[hm] : quant_f16_to_f32(hm));
+            sums(b, x->q + (size_t)i0 * n + OPS_QK_K * k, x->bsums + (size_t)i0 * (n / 16) + 16 * k,
+                 m, n, dot, mins);
+            for (int i = 0; i < m; i++)
+                s[i] += wt_k_scale(d, dmin, x->d[(size_t)(i0 + i) * nb + k], dot[i], mins[i]);
+        }
+        for (int i = 0; i < m; i++)
+            out[(size_t)(i0 + i) * stride] = s[i];
+    }
+}
+
+/* dot_rows of Q4_K (has_qh false) and Q5_K with the super-block sums from `sums`
+ * (the vector sets' kernels; wt_kquant.c, beside wt_k45_dot). */
+void wt_k45_dot_rows(const void *w, const void *x, int nx, int n, float *out, int stride,
+                     bool has_qh, wt_k_rows_fn sums);
+
+/* The SSE2 set's dot_rows (wt_kquant_sse2.c; the AVX2 set's: wt_avx2.h). */
+void wt_dot_q2_k_rows_sse2(const void *w, const void *x, int nx, int n, float *out, int stride);
+void wt_dot_q3_k_rows_sse2(const void *w, const void *x, int nx, int n, float *out, int stride);
+void wt_dot_q4_k_rows_sse2(const void *w, const void *x, int nx, int n, float *out, int stride);
+void wt_dot_q5_k_rows_sse2(const void *w, const void *x, int nx, int n, float *out, int stride);
+void wt_dot_q6_k_rows_sse2(const void *w, const void *x, int nx, int n, float *out, int stride);
 
 #endif

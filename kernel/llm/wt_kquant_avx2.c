@@ -2,7 +2,8 @@
  * AVX2 dot products of the K-quants Q2_K..Q6_K (see wt_kquant.h): each chunk
  * of 32 values unpacked into one vector of bytes and multiplied into exact integer
  * sums, which wt_k_scale turns into floats exactly as the scalar kernels do, so the
- * AVX2, SSE2 and scalar sets give the same bits.
+ * AVX2, SSE2 and scalar sets give the same bits. The batched forms (dot_rows) decode
+ * a super-block once for many inputs, as the SSE2 set's do, sixteen values a vector.
  * Compiled with AVX2 into .text.avx2; entered only through the AVX2 rows of the
  * weight-type table (ops_avx2.c).
  */
@@ -139,6 +140,160 @@ float wt_dot_q3_k_avx2(const void *wv, const void *xv, int n) {
         s += wt_k_scale(wt_avx2_half(b[k].d), 0.0f, x->d[k], wt_avx2_hsum(acc), 0);
     }
     return s;
+}
+
+/* One super-block decoded for the dot_rows kernels (as the SSE2 set's
+ * wt_k_dec_sse2, 16 values a vector): its 256 values times their scales as int16,
+ * w[t] holding values 16 t .. 16 t + 15, and the mins of its 16 input sums (zero
+ * for Q6_K and Q3_K). The integer sums are the dot's, exactly. */
+struct wt_k_dec_avx2 {
+    __m256i w[16];
+    __m256i mv;
+};
+
+/* 32 signed bytes v, the first 16 times sc0 and the others times sc1, as int16. */
+static inline void wt_k_put32_avx2(__m256i *w, __m256i v, int sc0, int sc1) {
+    w[0] = _mm256_mullo_epi16(_mm256_cvtepi8_epi16(_mm256_castsi256_si128(v)),
+                              _mm256_set1_epi16((int16_t)sc0));
+    w[1] = _mm256_mullo_epi16(_mm256_cvtepi8_epi16(_mm256_extracti128_si256(v, 1)),
+                              _mm256_set1_epi16((int16_t)sc1));
+}
+
+/* The sums of a decoded block against m inputs (see wt_k_rows_fn); two inputs at a
+ * time share each weight load. */
+static void wt_k_dec_sums_avx2(const struct wt_k_dec_avx2 *dec, const int16_t *x,
+                               const int16_t *bsums, int m, int n, int32_t *dot, int32_t *mins) {
+    int i = 0;
+    for (; i + 2 <= m; i += 2) {
+        const int16_t *x0 = x + (size_t)i * n, *x1 = x0 + n;
+        __m256i a0 = _mm256_setzero_si256(), a1 = _mm256_setzero_si256();
+        for (int t = 0; t < 16; t++) {
+            __m256i w = dec->w[t];
+            a0 = _mm256_add_epi32(
+                a0, _mm256_madd_epi16(w, _mm256_loadu_si256((const __m256i *)(x0 + 16 * t))));
+            a1 = _mm256_add_epi32(
+                a1, _mm256_madd_epi16(w, _mm256_loadu_si256((const __m256i *)(x1 + 16 * t))));
+        }
+        dot[i] = wt_avx2_hsum(a0);
+        dot[i + 1] = wt_avx2_hsum(a1);
+    }
+    if (i < m) {
+        const int16_t *x0 = x + (size_t)i * n;
+        __m256i a0 = _mm256_setzero_si256();
+        for (int t = 0; t < 16; t++)
+            a0 = _mm256_add_epi32(
+                a0,
+                _mm256_madd_epi16(dec->w[t], _mm256_loadu_si256((const __m256i *)(x0 + 16 * t))));
+        dot[i] = wt_avx2_hsum(a0);
+    }
+    for (i = 0; i < m; i++) {
+        const int16_t *bs = bsums + (size_t)i * (n / 16);
+        mins[i] = wt_avx2_hsum(_mm256_madd_epi16(dec->mv, _mm256_loadu_si256((const __m256i *)bs)));
+    }
+}
+
+/* A Q4_K (qh NULL) or Q5_K super-block decoded: chunk j's values times sc, its
+ * two input sums' mins m. */
+static void wt_k45_decode_avx2(const uint8_t *scales, const uint8_t *qs, const uint8_t *qh,
+                               struct wt_k_dec_avx2 *dec) {
+    const __m256i low = _mm256_set1_epi8(15);
+    __m256i hv = qh ? _mm256_loadu_si256((const __m256i *)qh) : _mm256_setzero_si256();
+    int16_t mv[16];
+    for (int j = 0; j < 8; j++) {
+        int sc, m;
+        wt_k_scale_min(scales, j, &sc, &m);
+        mv[2 * j] = mv[2 * j + 1] = (int16_t)m;
+        __m256i b = _mm256_loadu_si256((const __m256i *)(qs + (j / 2) * 32));
+        __m256i v = _mm256_and_si256(j % 2 ? _mm256_srli_epi16(b, 4) : b, low);
+        if (qh)
+            v = _mm256_or_si256(v, wt_avx2_bits(hv, j, 1, 4));
+        wt_k_put32_avx2(dec->w + 2 * j, v, sc, sc);
+    }
+    dec->mv = _mm256_loadu_si256((const __m256i *)mv);
+}
+
+static void wt_q4_k_sums_avx2(const uint8_t *b, const int16_t *x, const int16_t *bsums, int m,
+                              int n, int32_t *dot, int32_t *mins) {
+    const struct wt_q4_k *q = (const struct wt_q4_k *)b;
+    struct wt_k_dec_avx2 dec;
+    wt_k45_decode_avx2(q->scales, q->qs, NULL, &dec);
+    wt_k_dec_sums_avx2(&dec, x, bsums, m, n, dot, mins);
+}
+
+static void wt_q5_k_sums_avx2(const uint8_t *b, const int16_t *x, const int16_t *bsums, int m,
+                              int n, int32_t *dot, int32_t *mins) {
+    const struct wt_q5_k *q = (const struct wt_q5_k *)b;
+    struct wt_k_dec_avx2 dec;
+    wt_k45_decode_avx2(q->scales, q->qs, q->qh, &dec);
+    wt_k_dec_sums_avx2(&dec, x, bsums, m, n, dot, mins);
+}
+
+/* Q6_K: chunk c's 32 values - 32, its halves times scales[8 h + 2 kk] and the next. */
+static void wt_q6_k_sums_avx2(const uint8_t *bv, const int16_t *x, const int16_t *bsums, int m,
+                              int n, int32_t *dot, int32_t *mins) {
+    const struct wt_q6_k *b = (const struct wt_q6_k *)bv;
+    const __m256i low = _mm256_set1_epi8(15), bias = _mm256_set1_epi8(32);
+    struct wt_k_dec_avx2 dec;
+    for (int c = 0; c < 8; c++) {
+        int h = c / 4, kk = c % 4;
+        __m256i l = _mm256_loadu_si256((const __m256i *)(b->ql + 64 * h + 32 * (kk & 1)));
+        l = _mm256_and_si256(kk >= 2 ? _mm256_srli_epi16(l, 4) : l, low);
+        __m256i hb =
+            wt_avx2_bits(_mm256_loadu_si256((const __m256i *)(b->qh + 32 * h)), 2 * kk, 3, 4);
+        const int8_t *sc = b->scales + 8 * h + 2 * kk;
+        wt_k_put32_avx2(dec.w + 8 * h + 2 * kk, _mm256_sub_epi8(_mm256_or_si256(l, hb), bias),
+                        sc[0], sc[1]);
+    }
+    dec.mv = _mm256_setzero_si256();
+    wt_k_dec_sums_avx2(&dec, x, bsums, m, n, dot, mins);
+}
+
+/* Q2_K: sub-block i's values times scales[i] & 15, its input sum's min scales[i] >> 4. */
+static void wt_q2_k_sums_avx2(const uint8_t *bv, const int16_t *x, const int16_t *bsums, int m,
+                              int n, int32_t *dot, int32_t *mins) {
+    const struct wt_q2_k *b = (const struct wt_q2_k *)bv;
+    struct wt_k_dec_avx2 dec;
+    for (int i = 0; i < 16; i += 2)
+        wt_k_put32_avx2(dec.w + i, wt_k23_pair_avx2(b->qs, NULL, i), b->scales[i] & 15,
+                        b->scales[i + 1] & 15);
+    __m128i s = _mm_loadu_si128((const __m128i *)b->scales);
+    dec.mv = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(s, 4), _mm_set1_epi8(15)));
+    wt_k_dec_sums_avx2(&dec, x, bsums, m, n, dot, mins);
+}
+
+/* Q3_K: sub-block i's values times its signed 6-bit scale. */
+static void wt_q3_k_sums_avx2(const uint8_t *bv, const int16_t *x, const int16_t *bsums, int m,
+                              int n, int32_t *dot, int32_t *mins) {
+    const struct wt_q3_k *b = (const struct wt_q3_k *)bv;
+    struct wt_k_dec_avx2 dec;
+    for (int i = 0; i < 16; i += 2)
+        wt_k_put32_avx2(dec.w + i, wt_k23_pair_avx2(b->qs, b->hmask, i), wt_k3_scale(b->scales, i),
+                        wt_k3_scale(b->scales, i + 1));
+    dec.mv = _mm256_setzero_si256();
+    wt_k_dec_sums_avx2(&dec, x, bsums, m, n, dot, mins);
+}
+
+void wt_dot_q4_k_rows_avx2(const void *w, const void *x, int nx, int n, float *out, int stride) {
+    wt_k45_dot_rows(w, x, nx, n, out, stride, false, wt_q4_k_sums_avx2);
+}
+
+void wt_dot_q5_k_rows_avx2(const void *w, const void *x, int nx, int n, float *out, int stride) {
+    wt_k45_dot_rows(w, x, nx, n, out, stride, true, wt_q5_k_sums_avx2);
+}
+
+void wt_dot_q6_k_rows_avx2(const void *w, const void *x, int nx, int n, float *out, int stride) {
+    wt_k_rows(w, sizeof(struct wt_q6_k), offsetof(struct wt_q6_k, d), -1, x, nx, n, out, stride,
+              wt_q6_k_sums_avx2);
+}
+
+void wt_dot_q2_k_rows_avx2(const void *w, const void *x, int nx, int n, float *out, int stride) {
+    wt_k_rows(w, sizeof(struct wt_q2_k), offsetof(struct wt_q2_k, d),
+              offsetof(struct wt_q2_k, dmin), x, nx, n, out, stride, wt_q2_k_sums_avx2);
+}
+
+void wt_dot_q3_k_rows_avx2(const void *w, const void *x, int nx, int n, float *out, int stride) {
+    wt_k_rows(w, sizeof(struct wt_q3_k), offsetof(struct wt_q3_k, d), -1, x, nx, n, out, stride,
+              wt_q3_k_sums_avx2);
 }
 
 WT_AVX2_END
