@@ -159,36 +159,59 @@ static inline void wt_k_put32_avx2(__m256i *w, __m256i v, int sc0, int sc1) {
                               _mm256_set1_epi16((int16_t)sc1));
 }
 
-/* The sums of a decoded block against m inputs (see wt_k_rows_fn); two inputs at a
- * time share each weight load. */
+/* Exact int32 lanes of a decoded block times one input's 256 values. */
+static inline __m256i wt_k_dec_madd_avx2(const struct wt_k_dec_avx2 *dec, const int16_t *x) {
+    __m256i a = _mm256_setzero_si256();
+    for (int t = 0; t < 16; t++)
+        a = _mm256_add_epi32(
+            a, _mm256_madd_epi16(dec->w[t], _mm256_loadu_si256((const __m256i *)(x + 16 * t))));
+    return a;
+}
+
+/* Lane j of the result: the sum of the lanes of the j-th argument (one block's
+ * sums each, below 2^31). */
+static inline __m128i wt_k_sum4_avx2(__m256i a, __m256i b, __m256i c, __m256i d) {
+    __m128i a4 = _mm_add_epi32(_mm256_castsi256_si128(a), _mm256_extracti128_si256(a, 1));
+    __m128i b4 = _mm_add_epi32(_mm256_castsi256_si128(b), _mm256_extracti128_si256(b, 1));
+    __m128i c4 = _mm_add_epi32(_mm256_castsi256_si128(c), _mm256_extracti128_si256(c, 1));
+    __m128i d4 = _mm_add_epi32(_mm256_castsi256_si128(d), _mm256_extracti128_si256(d, 1));
+    __m128i ab = _mm_add_epi32(_mm_unpacklo_epi32(a4, b4), _mm_unpackhi_epi32(a4, b4));
+    __m128i cd = _mm_add_epi32(_mm_unpacklo_epi32(c4, d4), _mm_unpackhi_epi32(c4, d4));
+    return _mm_add_epi32(_mm_unpacklo_epi64(ab, cd), _mm_unpackhi_epi64(ab, cd));
+}
+
+/* The sums of a decoded block against m inputs (see wt_k_rows_fn): four inputs at a
+ * time share each weight load, and their sums come out of one lane fold. */
 static void wt_k_dec_sums_avx2(const struct wt_k_dec_avx2 *dec, const int16_t *x,
                                const int16_t *bsums, int m, int n, int32_t *dot, int32_t *mins) {
+    const size_t bn = (size_t)n / 16;
     int i = 0;
-    for (; i + 2 <= m; i += 2) {
-        const int16_t *x0 = x + (size_t)i * n, *x1 = x0 + n;
-        __m256i a0 = _mm256_setzero_si256(), a1 = _mm256_setzero_si256();
+    for (; i + 4 <= m; i += 4) {
+        const int16_t *x0 = x + (size_t)i * n, *x1 = x0 + n, *x2 = x1 + n, *x3 = x2 + n;
+        __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
         for (int t = 0; t < 16; t++) {
             __m256i w = dec->w[t];
             a0 = _mm256_add_epi32(
                 a0, _mm256_madd_epi16(w, _mm256_loadu_si256((const __m256i *)(x0 + 16 * t))));
             a1 = _mm256_add_epi32(
                 a1, _mm256_madd_epi16(w, _mm256_loadu_si256((const __m256i *)(x1 + 16 * t))));
+            a2 = _mm256_add_epi32(
+                a2, _mm256_madd_epi16(w, _mm256_loadu_si256((const __m256i *)(x2 + 16 * t))));
+            a3 = _mm256_add_epi32(
+                a3, _mm256_madd_epi16(w, _mm256_loadu_si256((const __m256i *)(x3 + 16 * t))));
         }
-        dot[i] = wt_avx2_hsum(a0);
-        dot[i + 1] = wt_avx2_hsum(a1);
+        _mm_storeu_si128((__m128i *)(dot + i), wt_k_sum4_avx2(a0, a1, a2, a3));
+        const int16_t *bs = bsums + (size_t)i * bn;
+        __m256i b0 = _mm256_madd_epi16(dec->mv, _mm256_loadu_si256((const __m256i *)bs));
+        __m256i b1 = _mm256_madd_epi16(dec->mv, _mm256_loadu_si256((const __m256i *)(bs + bn)));
+        __m256i b2 = _mm256_madd_epi16(dec->mv, _mm256_loadu_si256((const __m256i *)(bs + 2 * bn)));
+        __m256i b3 = _mm256_madd_epi16(dec->mv, _mm256_loadu_si256((const __m256i *)(bs + 3 * bn)));
+        _mm_storeu_si128((__m128i *)(mins + i), wt_k_sum4_avx2(b0, b1, b2, b3));
     }
-    if (i < m) {
-        const int16_t *x0 = x + (size_t)i * n;
-        __m256i a0 = _mm256_setzero_si256();
-        for (int t = 0; t < 16; t++)
-            a0 = _mm256_add_epi32(
-                a0,
-                _mm256_madd_epi16(dec->w[t], _mm256_loadu_si256((const __m256i *)(x0 + 16 * t))));
-        dot[i] = wt_avx2_hsum(a0);
-    }
-    for (i = 0; i < m; i++) {
-        const int16_t *bs = bsums + (size_t)i * (n / 16);
-        mins[i] = wt_avx2_hsum(_mm256_madd_epi16(dec->mv, _mm256_loadu_si256((const __m256i *)bs)));
+    for (; i < m; i++) {
+        dot[i] = wt_avx2_hsum(wt_k_dec_madd_avx2(dec, x + (size_t)i * n));
+        mins[i] = wt_avx2_hsum(_mm256_madd_epi16(
+            dec->mv, _mm256_loadu_si256((const __m256i *)(bsums + (size_t)i * bn))));
     }
 }
 

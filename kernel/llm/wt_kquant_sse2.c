@@ -145,32 +145,51 @@ static inline __m128i wt_k_dec_madd_sse2(const struct wt_k_dec_sse2 *dec, const 
     return a;
 }
 
-/* The sums of a decoded block against m inputs (see wt_k_rows_fn); two inputs at a
- * time share each weight load. */
+/* Exact int32 lanes of the mins times one input's 16 sums. */
+static inline __m128i wt_k_dec_mins_sse2(const struct wt_k_dec_sse2 *dec, const int16_t *bs) {
+    __m128i s = _mm_madd_epi16(dec->mv[0], _mm_loadu_si128((const __m128i *)bs));
+    return _mm_add_epi32(s, _mm_madd_epi16(dec->mv[1], _mm_loadu_si128((const __m128i *)(bs + 8))));
+}
+
+/* Lane j of the result: the sum of the lanes of the j-th argument (one block's
+ * sums each, below 2^31). */
+static inline __m128i wt_k_sum4_sse2(__m128i a, __m128i b, __m128i c, __m128i d) {
+    __m128i ab = _mm_add_epi32(_mm_unpacklo_epi32(a, b), _mm_unpackhi_epi32(a, b));
+    __m128i cd = _mm_add_epi32(_mm_unpacklo_epi32(c, d), _mm_unpackhi_epi32(c, d));
+    return _mm_add_epi32(_mm_unpacklo_epi64(ab, cd), _mm_unpackhi_epi64(ab, cd));
+}
+
+/* The sums of a decoded block against m inputs (see wt_k_rows_fn): four inputs at a
+ * time share each weight load, and their sums come out of one lane fold. */
 static void wt_k_dec_sums_sse2(const struct wt_k_dec_sse2 *dec, const int16_t *x,
                                const int16_t *bsums, int m, int n, int32_t *dot, int32_t *mins) {
+    const size_t bn = (size_t)n / 16;
     int i = 0;
-    for (; i + 2 <= m; i += 2) {
-        const int16_t *x0 = x + (size_t)i * n, *x1 = x0 + n;
-        __m128i a0 = _mm_setzero_si128(), a1 = _mm_setzero_si128();
+    for (; i + 4 <= m; i += 4) {
+        const int16_t *x0 = x + (size_t)i * n, *x1 = x0 + n, *x2 = x1 + n, *x3 = x2 + n;
+        __m128i a0 = _mm_setzero_si128(), a1 = a0, a2 = a0, a3 = a0;
         for (int t = 0; t < 32; t++) {
             __m128i w = dec->w[t];
             a0 = _mm_add_epi32(a0,
                                _mm_madd_epi16(w, _mm_loadu_si128((const __m128i *)(x0 + 8 * t))));
             a1 = _mm_add_epi32(a1,
                                _mm_madd_epi16(w, _mm_loadu_si128((const __m128i *)(x1 + 8 * t))));
+            a2 = _mm_add_epi32(a2,
+                               _mm_madd_epi16(w, _mm_loadu_si128((const __m128i *)(x2 + 8 * t))));
+            a3 = _mm_add_epi32(a3,
+                               _mm_madd_epi16(w, _mm_loadu_si128((const __m128i *)(x3 + 8 * t))));
         }
-        dot[i] = wt_sse2_hsum(a0);
-        dot[i + 1] = wt_sse2_hsum(a1);
+        _mm_storeu_si128((__m128i *)(dot + i), wt_k_sum4_sse2(a0, a1, a2, a3));
+        const int16_t *bs = bsums + (size_t)i * bn;
+        _mm_storeu_si128((__m128i *)(mins + i),
+                         wt_k_sum4_sse2(wt_k_dec_mins_sse2(dec, bs),
+                                        wt_k_dec_mins_sse2(dec, bs + bn),
+                                        wt_k_dec_mins_sse2(dec, bs + 2 * bn),
+                                        wt_k_dec_mins_sse2(dec, bs + 3 * bn)));
     }
-    if (i < m)
+    for (; i < m; i++) {
         dot[i] = wt_sse2_hsum(wt_k_dec_madd_sse2(dec, x + (size_t)i * n));
-    for (i = 0; i < m; i++) {
-        const int16_t *bs = bsums + (size_t)i * (n / 16);
-        __m128i s = _mm_madd_epi16(dec->mv[0], _mm_loadu_si128((const __m128i *)bs));
-        s = _mm_add_epi32(s,
-                          _mm_madd_epi16(dec->mv[1], _mm_loadu_si128((const __m128i *)(bs + 8))));
-        mins[i] = wt_sse2_hsum(s);
+        mins[i] = wt_sse2_hsum(wt_k_dec_mins_sse2(dec, bsums + (size_t)i * bn));
     }
 }
 
