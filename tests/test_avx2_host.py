@@ -23,7 +23,7 @@ OWN = [QT.F32, QT.F16, QT.Q8_0, QT.Q4_0]  # AVX2 kernels with the SSE2 kernels' 
 EXACT = [QT.Q4_1, QT.Q5_0, QT.Q5_1, QT.Q2_K, QT.Q3_K, QT.Q4_K, QT.Q5_K, QT.Q6_K]  # AVX2 sums, the scalar float steps
 SSE2_ROWS = [QT.BF16]  # the SSE2 kernel's double lanes and order
 K_TYPES = {QT.Q2_K, QT.Q3_K, QT.Q4_K, QT.Q5_K, QT.Q6_K}
-ROWS, NB = 5, 19  # NB: two full passes of the batched kernels' 8 inputs and a partial one
+ROWS, NB = 5, 35  # NB: full passes of the batched kernels' 8 and 32 inputs, and a partial one
 # Relative tolerance of a dot product against the scalar set, on sum |w x|: both sets
 # add the same exactly rounded block terms in float32 in different orders (float32
 # has 2^-24 relative rounding per add; a few hundred terms stay far below 1e-5).

@@ -25,7 +25,7 @@ K_TYPES = [QT.Q2_K, QT.Q3_K, QT.Q4_K, QT.Q5_K, QT.Q6_K]  # their input is rounde
 # scalar and SSE2 kernels identical by construction
 NEW = [QT.Q4_1, QT.Q5_0, QT.Q5_1] + K_TYPES
 RUN = NEW + [QT.BF16]  # the types a model file is run with below
-ROWS, COLS, NB = 5, 256, 18  # NB above the SSE2 batched kernels' 16 inputs per pass
+ROWS, COLS, NB = 5, 256, 34  # NB: full passes of the SSE2 batched kernels' 16 and 32 inputs, and a partial one
 
 
 def run_types(qtype: QT, w: np.ndarray, x: np.ndarray, tmp: Path, scalar: bool) -> dict:
