@@ -29,29 +29,11 @@ void wt_dot_q5_1_rows_sse2(const void *w, const void *x, int nx, int n, float *o
 void wt_q4_values(const uint8_t *qs, int8_t *v);
 void wt_q5_values(const uint8_t *qh, const uint8_t *qs, int bias, int8_t *v);
 
-/* One block's share of a dot product from its exact integer sums (the scalar set):
+/* One block's share of a dot product from its exact integer sums (the scalar set;
+ * the SIMD sets do the same float operations on vectors, wt_legacy_simd.h):
  * d * xd * dot, and with an offset m (Q4_1, Q5_1) + m * xd * sum, sum being the
  * block's input values summed. */
 float wt_block_scale(float d, float xd, int32_t dot);
 float wt_block_scale_m(float d, float m, float xd, int32_t dot, int32_t sum);
-
-#ifdef __SSE2__
-#include <emmintrin.h>
-
-/* wt_block_scale and wt_block_scale_m on four lanes (one input each in the batched
- * kernels): the same float operations in the same order as the scalar functions, on
- * SSE registers. The SSE2 and AVX2 kernels compute every block term with these, the
- * single-input ones too, so one input's bits do not depend on how many others it is
- * batched with; where the scalar set's float math is SSE as well (the host) they are
- * its bits. */
-static inline __m128 wt_block_scale4(__m128 d, __m128 xd, __m128i dot) {
-    return _mm_mul_ps(_mm_mul_ps(d, xd), _mm_cvtepi32_ps(dot));
-}
-
-static inline __m128 wt_block_scale4_m(__m128 d, __m128 m, __m128 xd, __m128i dot, __m128i sum) {
-    __m128 offset = _mm_mul_ps(_mm_mul_ps(m, xd), _mm_cvtepi32_ps(sum));
-    return _mm_add_ps(wt_block_scale4(d, xd, dot), offset);
-}
-#endif
 
 #endif
