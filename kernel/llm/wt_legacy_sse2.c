@@ -106,43 +106,8 @@ static inline __m128i wt_sse2_lanes4(const __m128i *s) {
     return _mm_add_epi32(_mm_unpacklo_epi64(t0, t1), _mm_unpackhi_epi64(t0, t1));
 }
 
-/* The exact sums of blocks u[0..kb) (kb <= 4) with one input's values x (from
- * block 0), lane j block j (lanes past kb 0); when sum is not NULL the inputs' sums
- * likewise. */
-static inline __m128i wt_sse2_dots4(const struct wt_sse2_block *u, int kb, const int16_t *x,
-                                    __m128i *sum) {
-    __m128i dot[4], xs[4];
-    for (int j = 0; j < 4; j++) {
-        dot[j] = xs[j] = _mm_setzero_si128();
-        if (j < kb)
-            dot[j] = wt_sse2_madd(u[j].w, x + j * QUANT_QK, sum ? &xs[j] : NULL);
-    }
-    if (sum)
-        *sum = wt_sse2_lanes4(xs);
-    return wt_sse2_lanes4(dot);
-}
+WT_LEGACY_DEFINE_SUMS4(sse2, __m128i, _mm_setzero_si128)
 
-/* The exact sums of block u with c <= 4 inputs (x their values, n apart), lane i
- * input i (lanes past c 0); when sum is not NULL the inputs' sums likewise. */
-static inline __m128i wt_sse2_inputs4(const struct wt_sse2_block *u, const int16_t *x, int c, int n,
-                                      __m128i *sum) {
-    __m128i dot[4], xs[4];
-    for (int i = 0; i < 4; i++) {
-        dot[i] = xs[i] = _mm_setzero_si128();
-        if (i < c)
-            dot[i] = wt_sse2_madd(u->w, x + (size_t)i * n, sum ? &xs[i] : NULL);
-    }
-    if (sum)
-        *sum = wt_sse2_lanes4(xs);
-    return wt_sse2_lanes4(dot);
-}
-
-#define WT_SSE2_KERNELS(T, BLOCK_T, OFFSET)                                                        \
-    WT_LEGACY_DEFINE_DOT(wt_dot_##T##_sse2, BLOCK_T, struct wt_sse2_block, wt_sse2_unpack_##T,     \
-                         wt_sse2_dots4, OFFSET)                                                    \
-    WT_LEGACY_DEFINE_ROWS(wt_dot_##T##_rows_sse2, BLOCK_T, struct wt_sse2_block,                   \
-                          wt_sse2_unpack_##T, wt_sse2_inputs4, OFFSET)
-
-WT_SSE2_KERNELS(q4_1, struct quant_q4_1, true)
-WT_SSE2_KERNELS(q5_0, struct quant_q5_0, false)
-WT_SSE2_KERNELS(q5_1, struct quant_q5_1, true)
+WT_LEGACY_DEFINE_KERNELS(sse2, q4_1, struct quant_q4_1, true)
+WT_LEGACY_DEFINE_KERNELS(sse2, q5_0, struct quant_q5_0, false)
+WT_LEGACY_DEFINE_KERNELS(sse2, q5_1, struct quant_q5_1, true)
