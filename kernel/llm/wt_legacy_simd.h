@@ -7,9 +7,9 @@
  * A block's term is the scalar set's wt_block_scale(_m): (d * xd) * dot, plus
  * (m * xd) * sum for the types with an offset, on SSE lanes (mul then add, never
  * fused); every input adds its block terms to a float total one after the other in
- * block order. So one input's result has the same bits in both kernels, whatever
- * its batch, in both sets, and on the host (whose scalar float math is SSE too)
- * the scalar set's bits.
+ * block order. So an input's result has the same bits from the single-input and
+ * the batched kernel, whatever its batch, in both sets, and on the host (whose
+ * scalar float math is SSE too) the scalar set's bits.
  */
 #ifndef CLLM_LLM_WT_LEGACY_SIMD_H
 #define CLLM_LLM_WT_LEGACY_SIMD_H
