@@ -27,6 +27,9 @@
 float wt_dot_q4_1_avx2(const void *w, const void *x, int n); /* wt_legacy_avx2.c */
 float wt_dot_q5_0_avx2(const void *w, const void *x, int n);
 float wt_dot_q5_1_avx2(const void *w, const void *x, int n);
+void wt_dot_q4_1_rows_avx2(const void *w, const void *x, int nx, int n, float *out, int stride);
+void wt_dot_q5_0_rows_avx2(const void *w, const void *x, int nx, int n, float *out, int stride);
+void wt_dot_q5_1_rows_avx2(const void *w, const void *x, int nx, int n, float *out, int stride);
 float wt_dot_q2_k_avx2(const void *w, const void *x, int n); /* wt_kquant_avx2.c */
 float wt_dot_q3_k_avx2(const void *w, const void *x, int n);
 float wt_dot_q4_k_avx2(const void *w, const void *x, int n);
