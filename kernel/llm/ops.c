@@ -53,6 +53,15 @@ static inline float att_finish(struct scalar_att_acc a, const float *w, const fl
     return (a.s[0] + a.s[1]) + (a.s[2] + a.s[3]);
 }
 
+/* Scores of one row at a time (OPS_ATT_SPAN 1): x87 has no registers to spare. */
+#define OPS_ATT_SPAN 1
+static inline void att_dots(const float *q, const float *const *x, int m, int n, float scale,
+                            float *s) {
+    int n8 = n & ~7;
+    for (int j = 0; j < m; j++)
+        s[j] = att_finish(att_step(att_zero(), q, x[j], n8), q + n8, x[j] + n8, n - n8) * scale;
+}
+
 static float scalar_dot_f32(const float *w, const float *x, int n) {
     int n8 = n & ~7;
     return att_finish(att_step(att_zero(), w, x, n8), w + n8, x + n8, n - n8);

@@ -8,16 +8,20 @@
  *   att_zero()         those lanes cleared
  *   att_step(a, q, k, n)    a plus q(n) . k(n), n a multiple of 8, in dot_f32's order
  *   att_finish(a, q, k, n)  dot_f32's end: the last n < 8 elements, the lane sum
+ *   OPS_ATT_SPAN       K rows whose sums with one query fit in registers together
+ *   att_dots(q, x, m, n, scale, s)  s[j] = (q(n) . x[j](n)) * scale for j < m <= SPAN,
+ *                      each with dot_f32's steps, the query loaded once for all
  *   att_madd(y, w, rows, m, n)  for t < m in order, y(n) += w[t] * rows[t](n), each
  *                      element as the set's axpy rounds it
  *   att_halves(f, h, n)     f(n) = the halves h(n) as floats, exactly
  *
- * A score reads each K row once for every query head of the group: the row (F16:
- * converted to floats in an on-stack buffer, OPS_ATT_COLS at a time) is dotted with
- * each query in turn, the partial sums in registers (a head_dim above OPS_ATT_COLS
- * converts the row once per query instead). A weighted sum takes a tile of
- * OPS_ATT_ROWS positions by OPS_ATT_TILE columns, converted once, and adds the whole
- * tile into each query's output in registers before storing it. The element order of
+ * A score reads each K row once for every query head of the group: OPS_ATT_SPAN rows
+ * (F16: converted to floats in an on-stack buffer) are dotted with each query in turn,
+ * the SPAN partial sums in registers together (a head_dim above OPS_ATT_COLS goes a
+ * row at a time, OPS_ATT_COLS columns at a time, converted again for each query). A
+ * weighted sum takes a tile of OPS_ATT_ROWS positions by OPS_ATT_TILE columns,
+ * converted once, and adds the whole tile into each query's output in registers
+ * before storing it. The buffers take SPAN + 2 KiB of stack. The element order of
  * each sum is the one dot_f32 and axpy use, so the bits are theirs.
  */
 #ifndef CLLM_LLM_OPS_ATT_H
@@ -55,22 +59,38 @@ static inline const void *OPS_ATT_NAME(row)(const void *base, int type, int stri
     return (const uint8_t *)base + (size_t)t * (size_t)stride * elt;
 }
 
-static inline void OPS_ATT_NAME(scores)(const struct ops_att *a, const void *k, int n, float *s,
-                                        int type) {
+/* Heads of up to OPS_ATT_COLS: OPS_ATT_SPAN rows converted at a time, then each query's
+ * sums over all of them together in registers (att_dots). */
+static inline void OPS_ATT_NAME(scores_short)(const struct ops_att *a, const void *k, int n,
+                                              float *s, int type) {
+    float buf[OPS_ATT_SPAN][OPS_ATT_COLS];
+    const float *x[OPS_ATT_SPAN];
+    int hd = a->hd;
+    for (int t = 0; t < n; t += OPS_ATT_SPAN) {
+        int m = MIN(OPS_ATT_SPAN, n - t);
+        for (int j = 0; j < m; j++)
+            x[j] = OPS_ATT_NAME(cols)(OPS_ATT_NAME(row)(k, type, a->kv_stride, t + j), type, 0, hd,
+                                      buf[j]);
+        for (int i = 0; i < a->nq; i++)
+            att_dots(a->q + (size_t)i * (size_t)hd, x, m, hd, a->scale,
+                     s + (size_t)i * (size_t)a->s_stride + t);
+    }
+}
+
+/* Longer heads: a row OPS_ATT_COLS columns at a time, converted again for each query. */
+static inline void OPS_ATT_NAME(scores_long)(const struct ops_att *a, const void *k, int n,
+                                             float *s, int type) {
     float buf[OPS_ATT_COLS];
     int hd = a->hd, n8 = hd & ~7;
-    bool whole = hd <= OPS_ATT_COLS;
     for (int t = 0; t < n; t++) {
         const void *row = OPS_ATT_NAME(row)(k, type, a->kv_stride, t);
-        const float *x = whole ? OPS_ATT_NAME(cols)(row, type, 0, hd, buf) : NULL;
         for (int i = 0; i < a->nq; i++) {
-            const float *q = a->q + (size_t)i * (size_t)hd;
+            const float *q = a->q + (size_t)i * (size_t)hd, *x = NULL;
             OPS_ATT_ACC acc = att_zero();
-            int c0 = 0, cw = hd;
-            for (;; c0 += OPS_ATT_COLS) { /* once when whole; x then stays converted */
-                cw = MIN(OPS_ATT_COLS, hd - c0);
-                if (!whole)
-                    x = OPS_ATT_NAME(cols)(row, type, c0, cw, buf);
+            int c0 = 0;
+            for (;; c0 += OPS_ATT_COLS) {
+                int cw = MIN(OPS_ATT_COLS, hd - c0);
+                x = OPS_ATT_NAME(cols)(row, type, c0, cw, buf);
                 acc = att_step(acc, q + c0, x, cw & ~7);
                 if (c0 + cw >= hd)
                     break;
@@ -79,6 +99,14 @@ static inline void OPS_ATT_NAME(scores)(const struct ops_att *a, const void *k, 
                 att_finish(acc, q + n8, x + (n8 - c0), hd - n8) * a->scale;
         }
     }
+}
+
+static inline void OPS_ATT_NAME(scores)(const struct ops_att *a, const void *k, int n, float *s,
+                                        int type) {
+    if (a->hd <= OPS_ATT_COLS)
+        OPS_ATT_NAME(scores_short)(a, k, n, s, type);
+    else
+        OPS_ATT_NAME(scores_long)(a, k, n, s, type);
 }
 
 static inline void OPS_ATT_NAME(values)(const struct ops_att *a, const void *v, int n,

@@ -64,6 +64,32 @@ static inline float att_finish(__m256 acc, const float *w, const float *x, int n
     return s;
 }
 
+/* Scores s[j] = (q . x[j]) * scale for the m <= 4 rows x[j] of n floats, each the
+ * bits of avx2_dot_f32 times scale: four rows' sums side by side in registers, the
+ * query loaded once for them. */
+#define OPS_ATT_SPAN 4
+static inline void att_dots(const float *q, const float *const *x, int m, int n, float scale,
+                            float *s) {
+    int n8 = n & ~7;
+    if (m == 4) {
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (int i = 0; i < n8; i += 8) {
+            __m256 qv = _mm256_loadu_ps(q + i);
+            a0 = _mm256_add_ps(a0, _mm256_mul_ps(qv, _mm256_loadu_ps(x[0] + i)));
+            a1 = _mm256_add_ps(a1, _mm256_mul_ps(qv, _mm256_loadu_ps(x[1] + i)));
+            a2 = _mm256_add_ps(a2, _mm256_mul_ps(qv, _mm256_loadu_ps(x[2] + i)));
+            a3 = _mm256_add_ps(a3, _mm256_mul_ps(qv, _mm256_loadu_ps(x[3] + i)));
+        }
+        s[0] = att_finish(a0, q + n8, x[0] + n8, n - n8) * scale;
+        s[1] = att_finish(a1, q + n8, x[1] + n8, n - n8) * scale;
+        s[2] = att_finish(a2, q + n8, x[2] + n8, n - n8) * scale;
+        s[3] = att_finish(a3, q + n8, x[3] + n8, n - n8) * scale;
+        return;
+    }
+    for (int j = 0; j < m; j++)
+        s[j] = att_finish(att_step(att_zero(), q, x[j], n8), q + n8, x[j] + n8, n - n8) * scale;
+}
+
 static float avx2_dot_f32(const float *w, const float *x, int n) {
     int n8 = n & ~7;
     return att_finish(att_step(att_zero(), w, x, n8), w + n8, x + n8, n - n8);

@@ -71,6 +71,30 @@ static inline float att_finish(struct sse2_att_acc a, const float *w, const floa
     return s;
 }
 
+/* Scores s[j] = (q . x[j]) * scale for the m <= 2 rows x[j] of n floats, each the
+ * bits of sse2_dot_f32 times scale: two rows' sums side by side in registers (four
+ * of the eight that i386 has), the query loaded once for both. */
+#define OPS_ATT_SPAN 2
+static inline void att_dots(const float *q, const float *const *x, int m, int n, float scale,
+                            float *s) {
+    int n8 = n & ~7;
+    if (m == 2) {
+        struct sse2_att_acc a = att_zero(), b = att_zero();
+        for (int i = 0; i < n8; i += 8) {
+            __m128 q0 = _mm_loadu_ps(q + i), q1 = _mm_loadu_ps(q + i + 4);
+            a.a0 = _mm_add_ps(a.a0, _mm_mul_ps(q0, _mm_loadu_ps(x[0] + i)));
+            a.a1 = _mm_add_ps(a.a1, _mm_mul_ps(q1, _mm_loadu_ps(x[0] + i + 4)));
+            b.a0 = _mm_add_ps(b.a0, _mm_mul_ps(q0, _mm_loadu_ps(x[1] + i)));
+            b.a1 = _mm_add_ps(b.a1, _mm_mul_ps(q1, _mm_loadu_ps(x[1] + i + 4)));
+        }
+        s[0] = att_finish(a, q + n8, x[0] + n8, n - n8) * scale;
+        s[1] = att_finish(b, q + n8, x[1] + n8, n - n8) * scale;
+        return;
+    }
+    for (int j = 0; j < m; j++)
+        s[j] = att_finish(att_step(att_zero(), q, x[j], n8), q + n8, x[j] + n8, n - n8) * scale;
+}
+
 static float sse2_dot_f32(const float *w, const float *x, int n) {
     int n8 = n & ~7;
     return att_finish(att_step(att_zero(), w, x, n8), w + n8, x + n8, n - n8);
