@@ -191,27 +191,43 @@ struct forward_att {
     float *outv;
 };
 
-/* Heads [h0, h1) of the attention job a (an ops_par_fn): each head writes only its
- * own scores, output and slice of kv_tmp. */
+/* Query heads [h0, h1) of the attention job a (an ops_par_fn), taken by the KV head
+ * they share: each K and V row is read once for all of that KV head's query heads in
+ * the range, a block's run of positions per kernel call. Every score and output is the
+ * same whatever the range (the kernels compute each query head's on its own), so any
+ * split across CPUs gives the same bits; each range writes only its heads' scores and
+ * outputs. */
 static void forward_heads(void *arg, int h0, int h1) {
     const struct forward_att *a = arg;
     const struct model_config *c = &a->m->cfg;
     struct model_state *s = a->s;
     int hd = c->head_dim, rep = c->n_heads / c->n_kv_heads, pos = a->pos, l = a->l;
-    float scale = c->attn_scale;
     int n_swa = a->m->layers[l].n_swa, t0 = n_swa && pos >= n_swa ? pos - n_swa + 1 : 0;
-    for (int h = h0; h < h1; h++) {
-        const float *q = a->qv + h * hd;
-        float *att = s->att + (size_t)h * (size_t)s->n_ctx;
-        float *tmp = s->kv_tmp + (size_t)h * (size_t)hd;
-        int kvh = h / rep;
-        for (int t = t0; t <= pos; t++)
-            att[t] = ops_dot(q, kv_key(&s->kv, l, t, kvh * hd, hd, tmp), hd) * scale;
-        ops_softmax(att + t0, pos + 1 - t0);
-        float *out = a->outv + h * hd;
-        memset(out, 0, (size_t)hd * sizeof(float));
-        for (int t = t0; t <= pos; t++)
-            ops_axpy(out, att[t], kv_value(&s->kv, l, t, kvh * hd, hd, tmp), hd);
+    for (int h = h0; h < h1;) {
+        int kvh = h / rep, nq = MIN(h1, (kvh + 1) * rep) - h;
+        struct ops_att at = {
+            .q = a->qv + h * hd,
+            .out = a->outv + h * hd,
+            .nq = nq,
+            .hd = hd,
+            .kv_stride = c->n_kv_heads * hd,
+            .s_stride = s->n_ctx,
+            .scale = c->attn_scale,
+        };
+        float *att = s->att + (size_t)h * (size_t)s->n_ctx; /* (nq, n_ctx) */
+        struct kv_run run;
+        for (int t = t0; t <= pos; t += run.n) {
+            kv_run(&s->kv, l, t, pos + 1, kvh * hd, &run);
+            ops_att_scores(&at, run.type, run.k, run.n, att + t);
+        }
+        for (int i = 0; i < nq; i++)
+            ops_softmax(att + (size_t)i * (size_t)s->n_ctx + t0, pos + 1 - t0);
+        memset(at.out, 0, (size_t)nq * (size_t)hd * sizeof(float));
+        for (int t = t0; t <= pos; t += run.n) {
+            kv_run(&s->kv, l, t, pos + 1, kvh * hd, &run);
+            ops_att_values(&at, run.type, run.v, run.n, att + t);
+        }
+        h += nq;
     }
 }
 

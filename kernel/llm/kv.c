@@ -420,3 +420,14 @@ const float *kv_key(const struct kv_seq *s, int l, int pos, int off, int n, floa
 const float *kv_value(const struct kv_seq *s, int l, int pos, int off, int n, float *tmp) {
     return kv_get(s, l, 1, pos, off, n, tmp);
 }
+
+int kv_run(const struct kv_seq *s, int l, int pos, int end, int off, struct kv_run *r) {
+    const struct kv_pool *p = s->pool;
+    size_t skip = (size_t)off * p->elt_bytes;
+    r->k = kv_at(s, l, 0, pos) + skip;
+    r->v = kv_at(s, l, 1, pos) + skip;
+    r->type = p->type;
+    r->stride = p->kv_dim;
+    r->n = MIN(end, (pos / p->block_len + 1) * p->block_len) - pos;
+    return r->n;
+}

@@ -3,8 +3,9 @@
  * holds KV_BLOCK_LEN consecutive positions of every layer's K and V; a sequence owns a
  * block table (struct kv_seq) mapping its positions to blocks, and grows it a block at
  * a time, so memory follows the tokens a sequence really has rather than the context
- * it might reach. The forward pass (forward.c) writes and reads K and V only through
- * kv_store / kv_key / kv_value. Portable C (port.h): built in the kernel and on the host.
+ * it might reach. The forward pass (forward.c) writes K and V through kv_store and
+ * reads them a block's run of positions at a time through kv_run (kv_key / kv_value
+ * read one row as floats). Portable C (port.h): built in the kernel and on the host.
  *
  * Block layout (elements of the pool's type, F32 or IEEE half):
  *   block b = (n_layers, 2, block_len, kv_dim)   [layer][K=0,V=1][position in block][dim]
@@ -124,6 +125,21 @@ void kv_store(const struct kv_seq *s, int l, int pos, const float *k, const floa
  * the pool when it holds F32, else tmp (n floats) filled from the stored halves. */
 const float *kv_key(const struct kv_seq *s, int l, int pos, int off, int n, float *tmp);
 const float *kv_value(const struct kv_seq *s, int l, int pos, int off, int n, float *tmp);
+
+/* The positions of layer l from pos (held) up to end (exclusive) or the end of pos's
+ * block, whichever comes first: within one block they are consecutive rows, so the
+ * attention kernels read them in place (ops.h, ops_att_scores / ops_att_values). */
+struct kv_run {
+    const void *k; /* (n, stride) K rows of type from element off, the first at pos */
+    const void *v; /* (n, stride) V rows of type from element off */
+    int type;      /* enum kv_type: the pool's element type */
+    int stride;    /* elements from one position's row to the next (kv_dim) */
+    int n;         /* positions, at least 1 */
+};
+
+/* The run of layer l that starts at pos (pos < end), its rows from element off (a
+ * head's slice); returns its length r->n. */
+int kv_run(const struct kv_seq *s, int l, int pos, int end, int off, struct kv_run *r);
 
 /* IEEE half of a float, rounded to nearest even (overflow to inf, NaN kept NaN). */
 uint16_t kv_f32_to_f16(float f);

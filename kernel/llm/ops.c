@@ -16,18 +16,55 @@ static const struct ops_kernels *ops_active = &ops_scalar;
 static struct ops_type ops_table[GGUF_GGML_TYPE_COUNT];
 static bool ops_table_ready;
 
-static float scalar_dot_f32(const float *w, const float *x, int n) {
-    float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+/* The F32 dot product's four lanes, split in two for the attention kernels
+ * (ops_att.h): att_step adds whole steps of 8, att_finish the rest and sums the lanes. */
+struct scalar_att_acc {
+    float s[4];
+};
+
+static inline struct scalar_att_acc att_zero(void) {
+    return (struct scalar_att_acc){{0, 0, 0, 0}};
+}
+
+static inline struct scalar_att_acc att_step4(struct scalar_att_acc a, const float *w,
+                                              const float *x) {
+    a.s[0] += w[0] * x[0];
+    a.s[1] += w[1] * x[1];
+    a.s[2] += w[2] * x[2];
+    a.s[3] += w[3] * x[3];
+    return a;
+}
+
+static inline struct scalar_att_acc att_step(struct scalar_att_acc a, const float *w,
+                                             const float *x, int n) {
+    for (int i = 0; i < n; i += 4)
+        a = att_step4(a, w + i, x + i);
+    return a;
+}
+
+static inline float att_finish(struct scalar_att_acc a, const float *w, const float *x, int n) {
     int i = 0;
-    for (; i + 4 <= n; i += 4) {
-        s0 += w[i] * x[i];
-        s1 += w[i + 1] * x[i + 1];
-        s2 += w[i + 2] * x[i + 2];
-        s3 += w[i + 3] * x[i + 3];
+    if (n >= 4) {
+        a = att_step4(a, w, x);
+        i = 4;
     }
     for (; i < n; i++)
-        s0 += w[i] * x[i];
-    return (s0 + s1) + (s2 + s3);
+        a.s[0] += w[i] * x[i];
+    return (a.s[0] + a.s[1]) + (a.s[2] + a.s[3]);
+}
+
+/* Scores of one row at a time (OPS_ATT_SPAN 1): x87 has no registers to spare. */
+#define OPS_ATT_SPAN 1
+static inline void att_dots(const float *q, const float *const *x, int m, int n, float scale,
+                            float *s) {
+    int n8 = n & ~7;
+    for (int j = 0; j < m; j++)
+        s[j] = att_finish(att_step(att_zero(), q, x[j], n8), q + n8, x[j] + n8, n - n8) * scale;
+}
+
+static float scalar_dot_f32(const float *w, const float *x, int n) {
+    int n8 = n & ~7;
+    return att_finish(att_step(att_zero(), w, x, n8), w + n8, x + n8, n - n8);
 }
 
 static float scalar_half(uint16_t h) {
@@ -112,6 +149,22 @@ static void scalar_axpy(float *y, float a, const float *x, int n) {
         y[i] += a * x[i];
 }
 
+/* The rest of the scalar set's attention arithmetic (ops_att.h): one axpy a position,
+ * the halves through the table. */
+static inline void att_madd(float *y, const float *w, const float *const *rows, int m, int n) {
+    for (int t = 0; t < m; t++)
+        scalar_axpy(y, w[t], rows[t], n);
+}
+
+static inline void att_halves(float *f, const uint16_t *h, int n) {
+    for (int i = 0; i < n; i++)
+        f[i] = scalar_half(h[i]);
+}
+
+#define OPS_ATT_NAME(x) scalar_att_##x
+#define OPS_ATT_ACC struct scalar_att_acc
+#include "llm/ops_att.h"
+
 /* A block of input holding NaN or inf: its scale is NaN and its values 0, so every
  * product with it is NaN and the forward pass reports non-finite logits. Converting
  * such values to int16_t would be undefined. */
@@ -176,6 +229,7 @@ const struct ops_kernels ops_scalar = {
     .swiglu = scalar_swiglu,
     .axpy = scalar_axpy,
     .quantize = scalar_quantize,
+    OPS_ATT_KERNELS,
 };
 
 /* Set k's replacements of dot and dot_rows, over those of the set it extends (a row
@@ -499,6 +553,14 @@ float ops_dot(const float *a, const float *b, int n) {
 
 void ops_axpy(float *y, float a, const float *x, int n) {
     ops_active->axpy(y, a, x, n);
+}
+
+void ops_att_scores(const struct ops_att *a, int type, const void *k, int n, float *s) {
+    ops_active->att_scores[type](a, k, n, s);
+}
+
+void ops_att_values(const struct ops_att *a, int type, const void *v, int n, const float *w) {
+    ops_active->att_values[type](a, v, n, w);
 }
 
 void ops_softmax(float *x, int n) {

@@ -103,6 +103,22 @@ struct ops_type {
     void (*dot_rows)(const void *w, const void *x, int nx, int n, float *out, int stride);
 };
 
+/* Attention of a group of query heads that share one KV head over a run of KV
+ * positions (kv.h, struct kv_run): the run's K or V rows hold the head's hd elements
+ * of the pool's type each, kv_stride elements apart. Every kernel set computes a score
+ * as its dot_f32 of the query and the row (as floats), times scale, and a weighted
+ * sum as its axpy position after position, so the results are the bits of those calls
+ * (halves widen to floats exactly). */
+struct ops_att {
+    const float *q; /* (nq, hd) the query heads */
+    float *out;     /* (nq, hd) their weighted sums of V rows, accumulated */
+    int nq;         /* query heads in the group */
+    int hd;         /* head_dim */
+    int kv_stride;  /* elements from one position's row to the next (kv_dim) */
+    int s_stride;   /* floats from one query head's scores to the next's */
+    float scale;    /* multiplies each score */
+};
+
 /* A kernel set: its rows of the weight-type table and the type-independent kernels.
  * A set may extend another (base): the base's rows stand for the types it has no
  * row of. Its type-independent kernels are all its own. */
@@ -117,6 +133,10 @@ struct ops_kernels {
     void (*swiglu)(float *g, const float *up, int n);           /* g = silu(g) * up */
     void (*axpy)(float *y, float a, const float *x, int n);     /* y += a * x */
     void (*quantize)(struct ops_xq *xq, const float *x, int n); /* see ops_quantize_x */
+    /* Attention by KV element type (ops_att_scores, ops_att_values). */
+    void (*att_scores[KV_TYPE_COUNT])(const struct ops_att *a, const void *k, int n, float *s);
+    void (*att_values[KV_TYPE_COUNT])(const struct ops_att *a, const void *v, int n,
+                                      const float *w);
 };
 
 extern const struct ops_kernels ops_scalar; /* ops.c */
@@ -174,6 +194,16 @@ void ops_quantize_x(struct ops_xq *xq, const float *x, int n);
 /* sum a[i] * b[i] over n floats, and y(n) += a * x(n): the attention loops */
 float ops_dot(const float *a, const float *b, int n);
 void ops_axpy(float *y, float a, const float *x, int n);
+
+/* Scores of the group a against the n K rows from k (a run of element type `type`):
+ * s[i * s_stride + t] = (q_i . k_t) * scale for i < nq, t < n, each the float that
+ * ops_dot of q_i and the row as floats, times scale, gives. */
+void ops_att_scores(const struct ops_att *a, int type, const void *k, int n, float *s);
+
+/* Weighted sums of the n V rows from v (a run of element type `type`): for t < n in
+ * order, out_i += w[i * s_stride + t] * v_t, every element rounded as ops_axpy rounds
+ * it (the product, then the sum). */
+void ops_att_values(const struct ops_att *a, int type, const void *v, int n, const float *w);
 
 /* In-place softmax over x(n). */
 void ops_softmax(float *x, int n);

@@ -1,10 +1,11 @@
 /*
  * AVX2 + F16C kernel set (see ops.h): dot products of F32, F16, Q8_0 and Q4_0 (with
- * the batched dot_rows forms), the attention dot product and axpy; Q4_1, Q5_0, Q5_1
- * and the K-quants from wt_*_avx2.c; BF16 uses the SSE2 set's kernel (base), and the input
- * rounding, the unscaled int8 run, softmax and SwiGLU are the SSE2 set's. Compiled with -mavx2
- * -mfma -mf16c into .text.avx2; ops_select_kernels installs it only when cpu_has_avx2()
- * (kernel/core/cpu.c enabled the AVX state). Relies on quant.h for block layouts.
+ * the batched dot_rows forms), the attention dot product, axpy and kernels (ops_att.h);
+ * Q4_1, Q5_0, Q5_1 and the K-quants from wt_*_avx2.c; BF16 uses the SSE2 set's kernel
+ * (base), and the input rounding, the unscaled int8 run, softmax and SwiGLU are the SSE2
+ * set's. Compiled with -mavx2 -mfma -mf16c into .text.avx2; ops_select_kernels installs
+ * it only when cpu_has_avx2() (kernel/core/cpu.c enabled the AVX state). Relies on quant.h for
+ * block layouts.
  *
  * Every kernel here gives the SSE2 set's bits: the integer work (widening, block
  * sums) is done on 256-bit vectors, and the float work keeps the SSE2 kernel's
@@ -35,15 +36,25 @@ static inline void avx2_prefetch(const void *p, int bytes) {
         _mm_prefetch(c + i, _MM_HINT_T0);
 }
 
-static float avx2_dot_f32(const float *w, const float *x, int n) {
-    __m256 acc = _mm256_setzero_ps();
-    int i = 0;
-    for (; i + 8 <= n; i += 8)
+/* The F32 dot product's eight lanes (the SSE2 kernel's two accumulators side by
+ * side), split in two for the attention kernels (ops_att.h): att_step adds whole steps
+ * of 8, att_finish the rest and sums the lanes. */
+static inline __m256 att_zero(void) {
+    return _mm256_setzero_ps();
+}
+
+static inline __m256 att_step(__m256 acc, const float *w, const float *x, int n) {
+    for (int i = 0; i < n; i += 8)
         acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i)));
+    return acc;
+}
+
+static inline float att_finish(__m256 acc, const float *w, const float *x, int n) {
     __m128 a0 = _mm256_castps256_ps128(acc), a1 = _mm256_extractf128_ps(acc, 1);
-    if (i + 4 <= n) {
-        a0 = _mm_add_ps(a0, _mm_mul_ps(_mm_loadu_ps(w + i), _mm_loadu_ps(x + i)));
-        i += 4;
+    int i = 0;
+    if (n >= 4) {
+        a0 = _mm_add_ps(a0, _mm_mul_ps(_mm_loadu_ps(w), _mm_loadu_ps(x)));
+        i = 4;
     }
     float s = avx2_hsum4(_mm_add_ps(a0, a1));
     for (; i < n; i++) {
@@ -51,6 +62,37 @@ static float avx2_dot_f32(const float *w, const float *x, int n) {
         s += p;
     }
     return s;
+}
+
+/* Scores s[j] = (q . x[j]) * scale for the m <= 4 rows x[j] of n floats, each the
+ * bits of avx2_dot_f32 times scale: four rows' sums side by side in registers, the
+ * query loaded once for them. */
+#define OPS_ATT_SPAN 4
+static inline void att_dots(const float *q, const float *const *x, int m, int n, float scale,
+                            float *s) {
+    int n8 = n & ~7;
+    if (m == 4) {
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (int i = 0; i < n8; i += 8) {
+            __m256 qv = _mm256_loadu_ps(q + i);
+            a0 = _mm256_add_ps(a0, _mm256_mul_ps(qv, _mm256_loadu_ps(x[0] + i)));
+            a1 = _mm256_add_ps(a1, _mm256_mul_ps(qv, _mm256_loadu_ps(x[1] + i)));
+            a2 = _mm256_add_ps(a2, _mm256_mul_ps(qv, _mm256_loadu_ps(x[2] + i)));
+            a3 = _mm256_add_ps(a3, _mm256_mul_ps(qv, _mm256_loadu_ps(x[3] + i)));
+        }
+        s[0] = att_finish(a0, q + n8, x[0] + n8, n - n8) * scale;
+        s[1] = att_finish(a1, q + n8, x[1] + n8, n - n8) * scale;
+        s[2] = att_finish(a2, q + n8, x[2] + n8, n - n8) * scale;
+        s[3] = att_finish(a3, q + n8, x[3] + n8, n - n8) * scale;
+        return;
+    }
+    for (int j = 0; j < m; j++)
+        s[j] = att_finish(att_step(att_zero(), q, x[j], n8), q + n8, x[j] + n8, n - n8) * scale;
+}
+
+static float avx2_dot_f32(const float *w, const float *x, int n) {
+    int n8 = n & ~7;
+    return att_finish(att_step(att_zero(), w, x, n8), w + n8, x + n8, n - n8);
 }
 
 static float avx2_dot_f16(const uint16_t *w, const float *x, int n) {
@@ -285,19 +327,52 @@ AVX2_DEFINE_DOT(avx2_dot_q4_0, struct quant_q4_0, avx2_q4_block, 18)
 AVX2_DEFINE_DOT_ROWS(avx2_dot_q8_0_rows, struct quant_q8_0, avx2_q8_unpack, 34)
 AVX2_DEFINE_DOT_ROWS(avx2_dot_q4_0_rows, struct quant_q4_0, avx2_q4_unpack, 18)
 
-/* Each element as the SSE2 set computes it: y + (a * x), two roundings. */
-static void avx2_axpy(float *y, float a, const float *x, int n) {
-    const __m256 va = _mm256_set1_ps(a);
-    int i = 0;
-    for (; i + 8 <= n; i += 8) {
-        __m256 p = _mm256_mul_ps(va, _mm256_loadu_ps(x + i));
-        _mm256_storeu_ps(y + i, _mm256_add_ps(_mm256_loadu_ps(y + i), p));
+/* For t < m in order, y(n) += w[t] * rows[t](n), each element as the SSE2 set
+ * computes it: y + (w * x), two roundings. Sixteen columns stay in registers across
+ * the m positions. */
+static inline void att_madd(float *y, const float *w, const float *const *rows, int m, int n) {
+    int c = 0;
+    for (; c + 16 <= n; c += 16) {
+        __m256 y0 = _mm256_loadu_ps(y + c), y1 = _mm256_loadu_ps(y + c + 8);
+        for (int t = 0; t < m; t++) {
+            __m256 wt = _mm256_set1_ps(w[t]);
+            y0 = _mm256_add_ps(y0, _mm256_mul_ps(wt, _mm256_loadu_ps(rows[t] + c)));
+            y1 = _mm256_add_ps(y1, _mm256_mul_ps(wt, _mm256_loadu_ps(rows[t] + c + 8)));
+        }
+        _mm256_storeu_ps(y + c, y0);
+        _mm256_storeu_ps(y + c + 8, y1);
     }
-    for (; i < n; i++) {
-        float p = a * x[i];
-        y[i] += p;
+    for (; c + 8 <= n; c += 8) {
+        __m256 y0 = _mm256_loadu_ps(y + c);
+        for (int t = 0; t < m; t++)
+            y0 = _mm256_add_ps(y0,
+                               _mm256_mul_ps(_mm256_set1_ps(w[t]), _mm256_loadu_ps(rows[t] + c)));
+        _mm256_storeu_ps(y + c, y0);
+    }
+    for (; c < n; c++) {
+        for (int t = 0; t < m; t++) {
+            float p = w[t] * rows[t][c]; /* never contracted to an FMA */
+            y[c] += p;
+        }
     }
 }
+
+static void avx2_axpy(float *y, float a, const float *x, int n) {
+    att_madd(y, &a, &x, 1, n);
+}
+
+/* f(n) = the halves h(n) as floats (F16C converts exactly). */
+static inline void att_halves(float *f, const uint16_t *h, int n) {
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(f + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i))));
+    for (; i < n; i++)
+        f[i] = wt_avx2_half(h[i]);
+}
+
+#define OPS_ATT_NAME(x) avx2_att_##x
+#define OPS_ATT_ACC __m256
+#include "llm/ops_att.h"
 
 /* The SSE2 set's kernels, so that both sets round the input and compute the int8
  * run the same way. */
@@ -425,6 +500,7 @@ const struct ops_kernels ops_avx2 = {
     .swiglu = avx2_swiglu,
     .axpy = avx2_axpy,
     .quantize = avx2_quantize,
+    OPS_ATT_KERNELS,
 };
 
 WT_AVX2_END

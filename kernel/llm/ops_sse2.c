@@ -40,21 +40,64 @@ static inline void sse2_prefetch(const void *p, int lines) {
         _mm_prefetch(c + 64 * i, _MM_HINT_T0);
 }
 
-static float sse2_dot_f32(const float *w, const float *x, int n) {
-    __m128 a0 = _mm_setzero_ps(), a1 = _mm_setzero_ps();
+/* The F32 dot product's two 4-lane accumulators, split in two for the attention
+ * kernels (ops_att.h): att_step adds whole steps of 8, att_finish the rest and sums. */
+struct sse2_att_acc {
+    __m128 a0, a1;
+};
+
+static inline struct sse2_att_acc att_zero(void) {
+    return (struct sse2_att_acc){_mm_setzero_ps(), _mm_setzero_ps()};
+}
+
+static inline struct sse2_att_acc att_step(struct sse2_att_acc a, const float *w, const float *x,
+                                           int n) {
+    for (int i = 0; i < n; i += 8) {
+        a.a0 = _mm_add_ps(a.a0, _mm_mul_ps(_mm_loadu_ps(w + i), _mm_loadu_ps(x + i)));
+        a.a1 = _mm_add_ps(a.a1, _mm_mul_ps(_mm_loadu_ps(w + i + 4), _mm_loadu_ps(x + i + 4)));
+    }
+    return a;
+}
+
+static inline float att_finish(struct sse2_att_acc a, const float *w, const float *x, int n) {
     int i = 0;
-    for (; i + 8 <= n; i += 8) {
-        a0 = _mm_add_ps(a0, _mm_mul_ps(_mm_loadu_ps(w + i), _mm_loadu_ps(x + i)));
-        a1 = _mm_add_ps(a1, _mm_mul_ps(_mm_loadu_ps(w + i + 4), _mm_loadu_ps(x + i + 4)));
+    if (n >= 4) {
+        a.a0 = _mm_add_ps(a.a0, _mm_mul_ps(_mm_loadu_ps(w), _mm_loadu_ps(x)));
+        i = 4;
     }
-    if (i + 4 <= n) {
-        a0 = _mm_add_ps(a0, _mm_mul_ps(_mm_loadu_ps(w + i), _mm_loadu_ps(x + i)));
-        i += 4;
-    }
-    float s = sse2_hsum(_mm_add_ps(a0, a1));
+    float s = sse2_hsum(_mm_add_ps(a.a0, a.a1));
     for (; i < n; i++)
         s += w[i] * x[i];
     return s;
+}
+
+/* Scores s[j] = (q . x[j]) * scale for the m <= 2 rows x[j] of n floats, each the
+ * bits of sse2_dot_f32 times scale: two rows' sums side by side in registers (four
+ * of the eight that i386 has), the query loaded once for both. */
+#define OPS_ATT_SPAN 2
+static inline void att_dots(const float *q, const float *const *x, int m, int n, float scale,
+                            float *s) {
+    int n8 = n & ~7;
+    if (m == 2) {
+        struct sse2_att_acc a = att_zero(), b = att_zero();
+        for (int i = 0; i < n8; i += 8) {
+            __m128 q0 = _mm_loadu_ps(q + i), q1 = _mm_loadu_ps(q + i + 4);
+            a.a0 = _mm_add_ps(a.a0, _mm_mul_ps(q0, _mm_loadu_ps(x[0] + i)));
+            a.a1 = _mm_add_ps(a.a1, _mm_mul_ps(q1, _mm_loadu_ps(x[0] + i + 4)));
+            b.a0 = _mm_add_ps(b.a0, _mm_mul_ps(q0, _mm_loadu_ps(x[1] + i)));
+            b.a1 = _mm_add_ps(b.a1, _mm_mul_ps(q1, _mm_loadu_ps(x[1] + i + 4)));
+        }
+        s[0] = att_finish(a, q + n8, x[0] + n8, n - n8) * scale;
+        s[1] = att_finish(b, q + n8, x[1] + n8, n - n8) * scale;
+        return;
+    }
+    for (int j = 0; j < m; j++)
+        s[j] = att_finish(att_step(att_zero(), q, x[j], n8), q + n8, x[j] + n8, n - n8) * scale;
+}
+
+static float sse2_dot_f32(const float *w, const float *x, int n) {
+    int n8 = n & ~7;
+    return att_finish(att_step(att_zero(), w, x, n8), w + n8, x + n8, n - n8);
 }
 
 static float sse2_dot_f16(const uint16_t *w, const float *x, int n) {
@@ -408,14 +451,70 @@ static void sse2_swiglu(float *g, const float *up, int n) {
     }
 }
 
-static void sse2_axpy(float *y, float a, const float *x, int n) {
-    __m128 va = _mm_set1_ps(a);
-    int i = 0;
-    for (; i + 4 <= n; i += 4)
-        _mm_storeu_ps(y + i, _mm_add_ps(_mm_loadu_ps(y + i), _mm_mul_ps(va, _mm_loadu_ps(x + i))));
-    for (; i < n; i++)
-        y[i] += a * x[i];
+/* For t < m in order, y(n) += w[t] * rows[t](n), each element y + (w * x): two
+ * roundings. Eight columns stay in registers across the m positions. */
+static inline void att_madd(float *y, const float *w, const float *const *rows, int m, int n) {
+    int c = 0;
+    for (; c + 8 <= n; c += 8) {
+        __m128 y0 = _mm_loadu_ps(y + c), y1 = _mm_loadu_ps(y + c + 4);
+        for (int t = 0; t < m; t++) {
+            __m128 wt = _mm_set1_ps(w[t]);
+            y0 = _mm_add_ps(y0, _mm_mul_ps(wt, _mm_loadu_ps(rows[t] + c)));
+            y1 = _mm_add_ps(y1, _mm_mul_ps(wt, _mm_loadu_ps(rows[t] + c + 4)));
+        }
+        _mm_storeu_ps(y + c, y0);
+        _mm_storeu_ps(y + c + 4, y1);
+    }
+    for (; c + 4 <= n; c += 4) {
+        __m128 y0 = _mm_loadu_ps(y + c);
+        for (int t = 0; t < m; t++)
+            y0 = _mm_add_ps(y0, _mm_mul_ps(_mm_set1_ps(w[t]), _mm_loadu_ps(rows[t] + c)));
+        _mm_storeu_ps(y + c, y0);
+    }
+    for (; c < n; c++)
+        for (int t = 0; t < m; t++)
+            y[c] += w[t] * rows[t][c];
 }
+
+static void sse2_axpy(float *y, float a, const float *x, int n) {
+    att_madd(y, &a, &x, 1, n);
+}
+
+/* Four halves (one in the low 16 bits of each lane) as floats, exactly the values
+ * of quant_f16_to_f32: a normal half moves its exponent and mantissa into place; a
+ * subnormal is its mantissa times 2^-24 (exact); inf and NaN keep their mantissa
+ * under the float's all-ones exponent. */
+static inline __m128 sse2_half4(__m128i x) {
+    __m128i em = _mm_and_si128(x, _mm_set1_epi32(0x7fff));
+    __m128i sign = _mm_slli_epi32(_mm_xor_si128(x, em), 16);
+    __m128i moved = _mm_slli_epi32(em, 13);
+    __m128i normal = _mm_add_epi32(moved, _mm_set1_epi32((127 - 15) << 23));
+    __m128 sub = _mm_mul_ps(_mm_cvtepi32_ps(em), _mm_set1_ps(1.0f / 16777216.0f));
+    __m128i special = _mm_or_si128(moved, _mm_set1_epi32(0x7f800000));
+    __m128i is_sub = _mm_cmplt_epi32(em, _mm_set1_epi32(0x400));
+    __m128i is_special = _mm_cmpgt_epi32(em, _mm_set1_epi32(0x7bff));
+    __m128i r = _mm_or_si128(_mm_and_si128(is_sub, _mm_castps_si128(sub)),
+                             _mm_andnot_si128(is_sub, normal));
+    r = _mm_or_si128(_mm_and_si128(is_special, special), _mm_andnot_si128(is_special, r));
+    return _mm_castsi128_ps(_mm_or_si128(r, sign));
+}
+
+/* f(n) = the halves h(n) as floats, eight at a time without the table. */
+static inline void att_halves(float *f, const uint16_t *h, int n) {
+    const __m128i zero = _mm_setzero_si128();
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(h + i));
+        _mm_storeu_ps(f + i, sse2_half4(_mm_unpacklo_epi16(v, zero)));
+        _mm_storeu_ps(f + i + 4, sse2_half4(_mm_unpackhi_epi16(v, zero)));
+    }
+    for (; i < n; i++)
+        f[i] = sse2_half(h[i]);
+}
+
+#define OPS_ATT_NAME(x) sse2_att_##x
+#define OPS_ATT_ACC struct sse2_att_acc
+#include "llm/ops_att.h"
 
 /* As the scalar quantizer, four lanes at a time: round half away from zero by
  * adding 0.5 with the sign of t, then truncating. */
@@ -479,4 +578,5 @@ const struct ops_kernels ops_sse2 = {
     .swiglu = sse2_swiglu,
     .axpy = sse2_axpy,
     .quantize = sse2_quantize,
+    OPS_ATT_KERNELS,
 };
