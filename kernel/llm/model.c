@@ -102,7 +102,6 @@ static int model_state_buffers(struct model_state *s, const struct model *m, int
     s->logits = model_alloc_floats((size_t)c->vocab_size, &ok);
     s->k = model_alloc_floats(kv, &ok);
     s->v = model_alloc_floats(kv, &ok);
-    s->kv_tmp = model_alloc_floats((size_t)c->n_heads * (size_t)c->head_dim, &ok);
     if (!ok) {
         model_state_free(s);
         return -1;
@@ -157,7 +156,6 @@ void model_state_free(struct model_state *s) {
     port_free(s->logits);
     port_free(s->k);
     port_free(s->v);
-    port_free(s->kv_tmp);
     port_free(s->rope);
     kv_seq_free(&s->kv);
     if (s->own) {

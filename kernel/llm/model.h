@@ -142,8 +142,6 @@ struct model_state {
     float *logits;       /* (vocab_size) */
     float *k;            /* (n_kv_heads * head_dim) this position's key */
     float *v;            /* (n_kv_heads * head_dim) this position's value */
-    float *kv_tmp;       /* (n_heads, head_dim) K or V heads read back as floats (F16
-                          * pools), one slice per query head: heads run on several CPUs */
     struct kv_seq kv;    /* block table: positions -> blocks of kv.pool */
     struct kv_pool *own; /* the private pool of model_state_init, owned; NULL on a shared one */
     struct forward_rope_cache *rope; /* RoPE angles of recent positions (forward.c), owned;
