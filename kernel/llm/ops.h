@@ -153,11 +153,11 @@ void ops_matmul_batch(struct ops_scratch *sc, float *const *out,
 /* Rows [r0, r1) of some operation of `rows` rows, given its argument. */
 typedef void (*ops_par_fn)(void *arg, int r0, int r1);
 
-/* fn over [0, rows), split across every CPU by static row ranges (ops_par.c, through
- * smp_run), returning when all are done; on the calling CPU alone when there is one
- * CPU, or when `work` (multiply-adds) is under OPS_PAR_MIN_WORK (param.h). fn must
- * write disjoint outputs per row and may not allocate, print or call this again.
- * Only the boot CPU calls it. */
+/* fn over [0, rows), split across every CPU in chunks of rows that each CPU takes
+ * as it becomes free (ops_par.c, through smp_run), returning when all are done; on the calling CPU
+ * alone when there is one CPU, or when `work` (multiply-adds) is under OPS_PAR_MIN_WORK (param.h).
+ * fn must write disjoint outputs per row and may not allocate, print or call this again. Only the
+ * boot CPU calls it. */
 void ops_par_rows(ops_par_fn fn, void *arg, int rows, uint64_t work);
 
 /* The batch profile: where the boot CPU's time goes in batched passes

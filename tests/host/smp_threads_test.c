@@ -2,7 +2,8 @@
  * smp_run on host worker threads (tests/host/port_host.c, smp_host_threads): the
  * count is checked, every CPU runs each job once with its own index, the caller sees
  * every worker's stores when smp_run returns, and ops_par_rows (kernel/llm/ops_par.c)
- * covers a range exactly once, split or not, and the batch profile (ops_prof_mark)
+ * covers a range exactly once, split or not, in chunks of a long range that start on
+ * 16-row boundaries, and the batch profile (ops_prof_mark)
  * charges its split operations to the phase they ran in. Built by
  * tests/test_llm_threads.py.
  * Prints "smp_threads: all passed".
@@ -34,7 +35,11 @@ static void count(void *arg, int cpu, int n_cpus) {
 
 static int cover[ROWS]; /* times each row was visited */
 
+static int misaligned; /* chunks of a long range that started off a 16-row boundary */
+
 static void visit(void *arg, int r0, int r1) {
+    if (r0 % 16 && *(const int *)arg >= 128)
+        __atomic_add_fetch(&misaligned, 1, __ATOMIC_RELAXED);
     for (int r = r0; r < r1; r++)
         cover[r]++;
 }
@@ -42,10 +47,12 @@ static void visit(void *arg, int r0, int r1) {
 static void check_cover(int rows, uint64_t work, const char *what) {
     for (int r = 0; r < ROWS; r++)
         cover[r] = 0;
-    ops_par_rows(visit, NULL, rows, work);
+    misaligned = 0;
+    ops_par_rows(visit, &rows, rows, work);
     for (int r = 0; r < ROWS; r++)
         EXPECT(cover[r] == (r < rows), "%s: row %d of %d visited %d times", what, r, rows,
                cover[r]);
+    EXPECT(misaligned == 0, "%s: %d chunks start inside a 16-row line", what, misaligned);
 }
 
 /* Two split operations marked as matrix products, one unsplit as a norm: the profile
