@@ -81,20 +81,19 @@ def descendants(pid: int) -> list[int]:
     return out
 
 
-def vcpu_schedstat(pid: int) -> dict[str, tuple[int, int]]:
-    """Host scheduler figures of the QEMU guest-CPU threads below `pid`: per thread name
-    ("CPU 0/TCG"), nanoseconds on a host core and nanoseconds waiting in a run queue
+def qemu_schedstat(pid: int) -> dict[int, tuple[int, int]]:
+    """Host scheduler figures of the threads of the QEMU process below `pid` (its guest
+    CPUs, main loop and helpers: QEMU names them all alike unless asked otherwise): per
+    thread id, nanoseconds on a host core and nanoseconds waiting in a run queue
     (/proc/PID/task/TID/schedstat)."""
-    got: dict[str, tuple[int, int]] = {}
+    got: dict[int, tuple[int, int]] = {}
     for q in descendants(pid):
         try:
             if not Path(f"/proc/{q}/comm").read_text().startswith("qemu-system"):
                 continue
             for t in Path(f"/proc/{q}/task").iterdir():
-                name = (t / "comm").read_text().strip()
-                if name.startswith("CPU "):
-                    run_ns, wait_ns = (t / "schedstat").read_text().split()[:2]
-                    got[name] = (int(run_ns), int(wait_ns))
+                run_ns, wait_ns = (t / "schedstat").read_text().split()[:2]
+                got[int(t.name)] = (int(run_ns), int(wait_ns))
         except OSError:
             continue
     return got
@@ -102,21 +101,21 @@ def vcpu_schedstat(pid: int) -> dict[str, tuple[int, int]]:
 
 def kernel_once(python: str, elf: Path, model: Path, cpus: int, n_gen: int) -> dict[str, float]:
     """One boot in console mode on `cpus` CPUs: prompt and generation tok/s, the
-    kernel's batch profile line, and what the host gave the guest-CPU threads over the
-    whole run (seconds on a core and seconds waiting for one, all threads together;
-    sampled every half second, so the last half second may be missing)."""
+    kernel's batch profile line, and what the host gave QEMU's threads over the whole
+    run (seconds on a core and seconds waiting for one, all threads together; sampled
+    every half second, so the last half second may be missing)."""
     cmd = [python, "-m", "cllm_build", "run", str(elf), "--accel", "tcg", "--smp", str(cpus),
            "--model", str(model), "--prompt", PROMPT, "-n", str(n_gen), "--temperature", "0",
            "--timeout", "3000"]
     t0 = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-    sched: dict[str, tuple[int, int]] = {}
+    sched: dict[int, tuple[int, int]] = {}
     while True:
         try:
             _, stderr = proc.communicate(timeout=0.5)
             break
         except subprocess.TimeoutExpired:
-            sched.update(vcpu_schedstat(proc.pid))
+            sched.update(qemu_schedstat(proc.pid))
             if time.monotonic() - t0 > 3300:
                 proc.kill()
     wall = time.monotonic() - t0
@@ -144,8 +143,9 @@ def kernel_smp(python: str, elf: Path, model: Path, n_gen: int, runs: int,
             got[key].append(kernel_once(python, kernel, model, abs(key), n_gen))
     for key, kernel in runs_of:
         for r in got[key]:
-            print(f"  {kernel.name} --smp {abs(key)}: {r['wall']:.0f} s; guest-CPU threads on a host "
-                  f"core {r['ran']:.0f} s, waiting in a host run queue {r['waited']:.0f} s; load "
+            print(f"  {kernel.name} --smp {abs(key)}: prompt {r['prompt']:.2f} tok/s, generation "
+                  f"{r['gen']:.2f} tok/s; {r['wall']:.0f} s, QEMU's threads on a host core "
+                  f"{r['ran']:.0f} s and waiting in a host run queue {r['waited']:.0f} s; load "
                   f"average {r['load']:.1f} at its end", flush=True)
     med = {c: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for c, rs in got.items()}
     for key, two in ((0, 2), (-1, -2)):
