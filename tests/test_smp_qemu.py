@@ -148,7 +148,9 @@ def test_split_forward_pass_is_bit_identical_on_every_cpu_count(kernel_elf, mode
     """The matrix products split across 1, 2, 4 and 8 CPUs: the first position's logits
     (llm_check, to the micro-unit), the greedy check tokens and the console output (a
     batched prompt, then generation) are the same. The prompt is long enough (over 120
-    tokens) that attention past its first hundred positions is split by heads too."""
+    tokens) that attention past its first hundred positions is split by heads too. The
+    console's batch profile shows split operations exactly when there is more than one
+    CPU."""
     prompt = " ".join(["Once upon a time there was a little girl named Lily who lived near the forest."] * 8)
     seen = {}
     for cpus in (1, 2, 4, 8):
@@ -159,6 +161,9 @@ def test_split_forward_pass_is_bit_identical_on_every_cpu_count(kernel_elf, mode
         n_prompt = re.search(r"cllm: timings: prompt (\d+) tokens", res.stderr)
         assert n_prompt and int(n_prompt.group(1)) > 120, res.stderr[-2000:]
         seen[cpus] = (CHECK.findall(res.stderr), res.stdout)
+        profile = re.search(r"^cllm: batch profile: (.*)$", res.stderr, re.MULTILINE)
+        assert profile and "matmul " in profile.group(1), res.stderr[-2000:]
+        assert ("split" in profile.group(1)) == (cpus > 1), profile.group(1)
     assert len(seen[1][0]) >= 2 and seen[1][1].strip()
     for cpus in (2, 4, 8):
         assert seen[cpus] == seen[1], f"{cpus} CPUs differ from one"

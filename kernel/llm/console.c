@@ -17,6 +17,7 @@
 #include "kernel.h"
 #include "llm/generate.h"
 #include "llm/llm.h"
+#include "llm/ops.h"
 #include "llm/tokenizer.h"
 #include "port.h"
 #include "subsys.h"
@@ -106,6 +107,9 @@ int llm_console_run(const struct bootinfo *bi) {
            req.finish == GEN_FINISH_EOS ? "eos" : gen_finish_name(req.finish));
     printk("cllm: timings: prompt %d tokens %s tok/s, generation %d tokens %s tok/s\n",
            req.n_prompt, pr, req.n_gen, gr);
+    static char prof[1024]; /* not on the kernel stack */
+    ops_prof_format(prof, sizeof prof);
+    printk("cllm: batch profile: %s\n", prof);
     int status = req.finish == GEN_FINISH_ERROR ? 1 : 0;
     gen_free(&req);
     return status;

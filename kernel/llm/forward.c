@@ -373,42 +373,57 @@ static int forward_rows(const struct model *m, struct ops_scratch *sc, const str
         return -1;
     float *xb = x + nb * dim, *xb2 = xb + nb * wide, *q = xb2 + nb * wide;
     float *k = q + nb * qd, *v = k + nb * kv_dim, *hb = v + nb * kv_dim, *hb2 = hb + nb * hid;
+    ops_prof_mark(OPS_PROF_NONE);
     for (int b = 0; b < nb; b++)
         forward_embed(m, x + b * dim, r[b].token);
+    ops_prof_mark(OPS_PROF_EMBED);
     for (int l = 0; l < c->n_layers; l++) {
         const struct model_layer *w = &m->layers[l];
         for (int b = 0; b < nb; b++)
             ops_rmsnorm(xb + b * dim, x + b * dim, w->attn_norm, dim, c->rms_eps);
+        ops_prof_mark(OPS_PROF_NORM);
         float *const qkv_out[3] = {q, k, v};
         const struct model_matrix *const qkv[3] = {&w->wq, &w->wk, &w->wv};
         ops_matmul_batch(sc, qkv_out, qkv, 3, xb, nb);
+        ops_prof_mark(OPS_PROF_MATMUL);
         for (int b = 0; b < nb; b++) {
             forward_qkv_post(m, r[b].s, w, q + b * qd, k + b * kv_dim, v + b * kv_dim, r[b].pos);
             kv_store(&r[b].s->kv, l, r[b].pos, k + b * kv_dim, v + b * kv_dim);
         }
+        ops_prof_mark(OPS_PROF_ROPE);
         for (int b = 0; b < nb; b++)
             forward_attention(m, r[b].s, l, r[b].pos, q + b * qd, xb2 + b * qd);
+        ops_prof_mark(OPS_PROF_ATTENTION);
         float *const wo_out[1] = {xb};
         const struct model_matrix *const wo[1] = {&w->wo};
         ops_matmul_batch(sc, wo_out, wo, 1, xb2, nb);
+        ops_prof_mark(OPS_PROF_MATMUL);
         for (int b = 0; b < nb; b++)
             forward_residual(c, x + b * dim, xb + b * dim, w->attn_post_norm);
+        ops_prof_mark(OPS_PROF_RESIDUAL);
 
         for (int b = 0; b < nb; b++)
             ops_rmsnorm(xb + b * dim, x + b * dim, w->ffn_norm, dim, c->rms_eps);
+        ops_prof_mark(OPS_PROF_NORM);
         float *const ffn_out[2] = {hb, hb2};
         const struct model_matrix *const ffn[2] = {&w->w1, &w->w3};
         ops_matmul_batch(sc, ffn_out, ffn, 2, xb, nb);
+        ops_prof_mark(OPS_PROF_MATMUL);
         for (int b = 0; b < nb; b++)
             forward_glu[c->ffn_act](hb + b * hid, hb2 + b * hid, hid);
+        ops_prof_mark(OPS_PROF_GLU);
         float *const w2_out[1] = {xb};
         const struct model_matrix *const w2[1] = {&w->w2};
         ops_matmul_batch(sc, w2_out, w2, 1, hb, nb);
+        ops_prof_mark(OPS_PROF_MATMUL);
         for (int b = 0; b < nb; b++)
             forward_residual(c, x + b * dim, xb + b * dim, w->ffn_post_norm);
+        ops_prof_mark(OPS_PROF_RESIDUAL);
     }
     float *lx = hb2 + nb * hid;
-    return forward_logits(m, sc, r, nb, x, lx, lx + MIN(n_logits, FORWARD_LOGITS_BATCH) * dim);
+    int rc = forward_logits(m, sc, r, nb, x, lx, lx + MIN(n_logits, FORWARD_LOGITS_BATCH) * dim);
+    ops_prof_mark(OPS_PROF_LOGITS);
+    return rc;
 }
 
 /* Rows r[0..n) (checked by the caller) FORWARD_BATCH at a time; a pass that cannot

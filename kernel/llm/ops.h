@@ -173,12 +173,46 @@ void ops_matmul_batch(struct ops_scratch *sc, float *const *out,
 /* Rows [r0, r1) of some operation of `rows` rows, given its argument. */
 typedef void (*ops_par_fn)(void *arg, int r0, int r1);
 
-/* fn over [0, rows), split across every CPU by static row ranges (ops_par.c, through
- * smp_run), returning when all are done; on the calling CPU alone when there is one
- * CPU, or when `work` (multiply-adds) is under OPS_PAR_MIN_WORK (param.h). fn must
- * write disjoint outputs per row and may not allocate, print or call this again.
- * Only the boot CPU calls it. */
+/* fn over [0, rows), split across every CPU in chunks of rows that each CPU takes
+ * as it becomes free (ops_par.c, through smp_run), returning when all are done; on the calling CPU
+ * alone when there is one CPU, or when `work` (multiply-adds) is under OPS_PAR_MIN_WORK (param.h).
+ * fn must write disjoint outputs per row and may not allocate, print or call this again. Only the
+ * boot CPU calls it. */
 void ops_par_rows(ops_par_fn fn, void *arg, int rows, uint64_t work);
+
+/* The batch profile: where the boot CPU's time goes in batched passes
+ * (model_forward_rows), by phase. The pass calls ops_prof_mark(phase) at the end of
+ * each piece of work, charging the cycles since the previous mark to that phase;
+ * OPS_PROF_NONE charges nothing (the start of a pass). Totals since boot, in
+ * port_cycles(); the boot CPU alone marks and reads them. */
+enum ops_prof_id {
+    OPS_PROF_NONE,
+    OPS_PROF_EMBED,     /* token embeddings */
+    OPS_PROF_NORM,      /* RMSNorms before the matrix products */
+    OPS_PROF_MATMUL,    /* matrix products: rounding the inputs, then the split rows */
+    OPS_PROF_ROPE,      /* biases, Q/K norms, RoPE, storing K and V */
+    OPS_PROF_ATTENTION, /* attention of each row (split by heads) */
+    OPS_PROF_RESIDUAL,  /* residual adds (and post-norms) */
+    OPS_PROF_GLU,       /* the FFN activation */
+    OPS_PROF_LOGITS,    /* final norm and output matrix of the rows that want logits */
+    OPS_PROF_COUNT
+};
+
+struct ops_prof_phase {
+    uint64_t cycles;   /* the boot CPU in this phase */
+    uint64_t jobs;     /* split operations (ops_par_rows through smp_run) in it */
+    uint64_t par;      /* the boot CPU inside those, barrier wait included */
+    uint64_t own;      /* the boot CPU's own shares of them (par - own: waiting) */
+    uint64_t ap_busy;  /* the other CPUs' shares, all together */
+    uint64_t ap_delay; /* from hand-out to the start of each other CPU's share, summed */
+};
+
+void ops_prof_mark(enum ops_prof_id phase);
+void ops_prof_get(struct ops_prof_phase out[OPS_PROF_COUNT]);
+
+/* One line of the profile in milliseconds ("norm 1.2 ms, matmul 30.5 ms (split 29.9:
+ * own 28.0, ...)"), as much as fits in buf. */
+void ops_prof_format(char *buf, size_t cap);
 
 /* out(cols) = row `row` of W, dequantized */
 void ops_get_row(float *out, const struct model_matrix *w, int row);
