@@ -234,8 +234,10 @@ static void forward_heads(void *arg, int h0, int h1) {
 static void forward_attention(const struct model *m, struct model_state *s, int l, int pos,
                               const float *qv, float *outv) {
     struct forward_att a = {m, s, l, pos, qv, outv};
-    uint64_t work = 2u * (uint64_t)m->cfg.n_heads * (uint64_t)(pos + 1) * (uint64_t)m->cfg.head_dim;
-    ops_par_rows(forward_heads, &a, m->cfg.n_heads, work);
+    const struct model_config *c = &m->cfg;
+    uint64_t work = 2u * (uint64_t)c->n_heads * (uint64_t)(pos + 1) * (uint64_t)c->head_dim;
+    /* Heads go out by KV-head group: each K/V row is read once per group. */
+    ops_par_groups(forward_heads, &a, c->n_heads, work, c->n_heads / c->n_kv_heads);
 }
 
 #define FORWARD_ERR_RANGE "token or position out of range (or no KV block held for it)"

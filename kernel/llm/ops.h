@@ -179,6 +179,11 @@ typedef void (*ops_par_fn)(void *arg, int r0, int r1);
  * fn must write disjoint outputs per row and may not allocate, print or call this again. Only the
  * boot CPU calls it. */
 void ops_par_rows(ops_par_fn fn, void *arg, int rows, uint64_t work);
+/* ops_par_rows over a range made of groups of `group` rows that are cheaper together
+ * (the query heads that share a KV head read each K and V row once between them): the
+ * rows go out a group at a time, or an equal part of one when there are fewer groups
+ * than CPUs. */
+void ops_par_groups(ops_par_fn fn, void *arg, int rows, uint64_t work, int group);
 
 /* The batch profile: where the boot CPU's time goes in batched passes
  * (model_forward_rows), by phase. The pass calls ops_prof_mark(phase) at the end of

@@ -24,7 +24,8 @@
 
 /* Chunks of a long range start on a multiple of this many rows, so that two CPUs
  * never write the same 64-byte line of a float output (16 floats); a range shorter
- * than OPS_PAR_ALIGN_MIN rows (attention heads) is handed out row by row. */
+ * than OPS_PAR_ALIGN_MIN rows (attention heads) goes out a row or a group (ops_par_groups) at
+ * a time. */
 #define OPS_PAR_ALIGN 16
 #define OPS_PAR_ALIGN_MIN 128
 /* A long range goes out in about this many chunks per CPU: enough that the last
@@ -75,12 +76,20 @@ static void ops_par_share(void *a, int cpu, int n_cpus) {
 }
 
 void ops_par_rows(ops_par_fn fn, void *arg, int rows, uint64_t work) {
+    ops_par_groups(fn, arg, rows, work, 1);
+}
+
+void ops_par_groups(ops_par_fn fn, void *arg, int rows, uint64_t work, int group) {
     int n = smp_cpu_count();
-    if (rows < 2 || work < ops_par_min_work || n < 2) {
+    int chunk = 1;
+    if (group > 1) {
+        int groups = MAX(rows / group, 1), parts = groups >= n ? 1 : (n + groups - 1) / groups;
+        chunk = MAX(group / parts, 1);
+    }
+    if (rows <= chunk || work < ops_par_min_work || n < 2) {
         fn(arg, 0, rows);
         return;
     }
-    int chunk = 1;
     if (rows >= OPS_PAR_ALIGN_MIN) {
         chunk = rows / (n * OPS_PAR_CHUNKS_PER_CPU) / OPS_PAR_ALIGN * OPS_PAR_ALIGN;
         chunk = MAX(chunk, OPS_PAR_ALIGN);
