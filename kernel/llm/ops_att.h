@@ -22,7 +22,8 @@
  * weighted sum takes a tile of OPS_ATT_ROWS positions by OPS_ATT_TILE columns,
  * converted once, and adds the whole tile into each query's output in registers
  * before storing it. The buffers take SPAN + 2 KiB of stack. The element order of
- * each sum is the one dot_f32 and axpy use, so the bits are theirs.
+ * each sum is the one dot_f32 and axpy use, so the bits are theirs. The same dots
+ * serve as the set's batched F32 weight rows (dot_f32_rows).
  */
 #ifndef CLLM_LLM_OPS_ATT_H
 #define CLLM_LLM_OPS_ATT_H
@@ -144,4 +145,21 @@ static void OPS_ATT_NAME(values_f32)(const struct ops_att *a, const void *v, int
 static void OPS_ATT_NAME(values_f16)(const struct ops_att *a, const void *v, int n,
                                      const float *w) {
     OPS_ATT_NAME(values)(a, v, n, w, KV_TYPE_F16);
+}
+
+/* Batched F32 weight rows (ops.h dot_rows) from the same dots: the weight row is the
+ * query and OPS_ATT_SPAN inputs (n floats apart) its rows, scale 1 (exact), so
+ * out[i * stride] is the set's dot_f32 of the row and input i, to the bit. */
+static inline void OPS_ATT_NAME(dot_f32_rows)(const void *w, const void *x, int nx, int n,
+                                              float *out, int stride) {
+    const float *xr[OPS_ATT_SPAN];
+    float s[OPS_ATT_SPAN];
+    for (int r = 0; r < nx; r += OPS_ATT_SPAN) {
+        int m = MIN(OPS_ATT_SPAN, nx - r);
+        for (int j = 0; j < m; j++)
+            xr[j] = (const float *)x + (size_t)(r + j) * (size_t)n;
+        att_dots(w, xr, m, n, 1.0f, s);
+        for (int j = 0; j < m; j++)
+            out[(size_t)(r + j) * (size_t)stride] = s[j];
+    }
 }

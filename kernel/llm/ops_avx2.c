@@ -118,47 +118,11 @@ static float avx2_dot_f16_row(const void *w, const void *x, int n) {
     return avx2_dot_f16(w, x, n);
 }
 
-/* Batched f32 and f16 rows (ops.h dot_rows): four inputs (n floats apart) at a time,
- * each weight vector loaded (and for f16 converted) once for the four; every input
- * has its own accumulator and the single-input kernel's operations in its order, so
- * out[i * stride] is that kernel's result to the bit. The inputs past a multiple of
- * four take the single-input kernel. */
-static void avx2_dot_f32_rows(const void *wv, const void *xv, int nx, int n, float *out,
-                              int stride) {
-    const float *w = wv, *x = xv;
-    int r = 0;
-    for (; r + 4 <= nx; r += 4) {
-        const float *xr[4];
-        __m256 acc[4];
-        for (int j = 0; j < 4; j++) {
-            xr[j] = x + (size_t)(r + j) * n;
-            acc[j] = _mm256_setzero_ps();
-        }
-        int i = 0;
-        for (; i + 8 <= n; i += 8) {
-            __m256 w8 = _mm256_loadu_ps(w + i);
-            acc[0] = _mm256_add_ps(acc[0], _mm256_mul_ps(w8, _mm256_loadu_ps(xr[0] + i)));
-            acc[1] = _mm256_add_ps(acc[1], _mm256_mul_ps(w8, _mm256_loadu_ps(xr[1] + i)));
-            acc[2] = _mm256_add_ps(acc[2], _mm256_mul_ps(w8, _mm256_loadu_ps(xr[2] + i)));
-            acc[3] = _mm256_add_ps(acc[3], _mm256_mul_ps(w8, _mm256_loadu_ps(xr[3] + i)));
-        }
-        const int tail = i + 4 <= n ? i + 4 : i;
-        for (int j = 0; j < 4; j++) {
-            __m128 a0 = _mm256_castps256_ps128(acc[j]), a1 = _mm256_extractf128_ps(acc[j], 1);
-            if (tail > i)
-                a0 = _mm_add_ps(a0, _mm_mul_ps(_mm_loadu_ps(w + i), _mm_loadu_ps(xr[j] + i)));
-            float s = avx2_hsum4(_mm_add_ps(a0, a1));
-            for (int k = tail; k < n; k++) {
-                float p = w[k] * xr[j][k]; /* never contracted to an FMA */
-                s += p;
-            }
-            out[(size_t)(r + j) * stride] = s;
-        }
-    }
-    for (; r < nx; r++)
-        out[(size_t)r * stride] = avx2_dot_f32(w, x + (size_t)r * n, n);
-}
-
+/* Batched f16 rows (ops.h dot_rows): four inputs (n floats apart) at a time, each
+ * weight vector converted once for the four; every input has its own accumulator and
+ * the single-input kernel's operations in its order, so out[i * stride] is that
+ * kernel's result to the bit. The inputs past a multiple of four take the
+ * single-input kernel. (F32 rows: ops_att.h's dot_f32_rows.) */
 static void avx2_dot_f16_rows(const void *wv, const void *xv, int nx, int n, float *out,
                               int stride) {
     const uint16_t *w = wv;
@@ -474,7 +438,7 @@ static void avx2_swiglu(float *g, const float *up, int n) {
 /* Rows replacing the SSE2 set's dot products (input and dequantizer stay the
  * table's); a type without a row here would keep the SSE2 kernel (base). */
 static const struct ops_type avx2_types[] = {
-    {MODEL_WTYPE_F32, OPS_INPUT_F32, NULL, avx2_dot_f32_row, avx2_dot_f32_rows},
+    {MODEL_WTYPE_F32, OPS_INPUT_F32, NULL, avx2_dot_f32_row, avx2_att_dot_f32_rows},
     {MODEL_WTYPE_F16, OPS_INPUT_F32, NULL, avx2_dot_f16_row, avx2_dot_f16_rows},
     {MODEL_WTYPE_Q8_0, OPS_INPUT_Q8, NULL, avx2_dot_q8_0, avx2_dot_q8_0_rows},
     {MODEL_WTYPE_Q4_0, OPS_INPUT_Q8, NULL, avx2_dot_q4_0, avx2_dot_q4_0_rows},

@@ -303,50 +303,11 @@ static float sse2_dot_f16_row(const void *w, const void *x, int n) {
     return sse2_dot_f16(w, x, n);
 }
 
-/* Batched f32 and f16 rows (ops.h dot_rows): four inputs (n floats apart) at a time,
- * each weight vector loaded (and for f16 converted) once for the four; every input
- * has its own accumulators and the single-input kernel's operations in its order,
- * so out[i * stride] is that kernel's result to the bit. The inputs past a multiple
- * of four take the single-input kernel. */
-/* One input's step of sse2_dot_f32: a0 += w0 * x[0..4), a1 += w1 * x[4..8). */
-static inline void sse2_f32_step(__m128 *a0, __m128 *a1, __m128 w0, __m128 w1, const float *x) {
-    *a0 = _mm_add_ps(*a0, _mm_mul_ps(w0, _mm_loadu_ps(x)));
-    *a1 = _mm_add_ps(*a1, _mm_mul_ps(w1, _mm_loadu_ps(x + 4)));
-}
-
-static void sse2_dot_f32_rows(const void *wv, const void *xv, int nx, int n, float *out,
-                              int stride) {
-    const float *w = wv, *x = xv;
-    int r = 0;
-    for (; r + 4 <= nx; r += 4) {
-        const float *xr[4];
-        __m128 a0[4], a1[4];
-        for (int j = 0; j < 4; j++) {
-            xr[j] = x + (size_t)(r + j) * n;
-            a0[j] = a1[j] = _mm_setzero_ps();
-        }
-        int i = 0;
-        for (; i + 8 <= n; i += 8) {
-            __m128 w0 = _mm_loadu_ps(w + i), w1 = _mm_loadu_ps(w + i + 4);
-            sse2_f32_step(&a0[0], &a1[0], w0, w1, xr[0] + i); /* written out: the   */
-            sse2_f32_step(&a0[1], &a1[1], w0, w1, xr[1] + i); /* accumulators stay */
-            sse2_f32_step(&a0[2], &a1[2], w0, w1, xr[2] + i); /* in registers      */
-            sse2_f32_step(&a0[3], &a1[3], w0, w1, xr[3] + i);
-        }
-        const int tail = i + 4 <= n ? i + 4 : i;
-        for (int j = 0; j < 4; j++) {
-            if (tail > i)
-                a0[j] = _mm_add_ps(a0[j], _mm_mul_ps(_mm_loadu_ps(w + i), _mm_loadu_ps(xr[j] + i)));
-            float s = sse2_hsum(_mm_add_ps(a0[j], a1[j]));
-            for (int k = tail; k < n; k++)
-                s += w[k] * xr[j][k];
-            out[(size_t)(r + j) * stride] = s;
-        }
-    }
-    for (; r < nx; r++)
-        out[(size_t)r * stride] = sse2_dot_f32(w, x + (size_t)r * n, n);
-}
-
+/* Batched f16 rows (ops.h dot_rows): four inputs (n floats apart) at a time, each
+ * weight vector converted once for the four; every input has its own accumulators and
+ * the single-input kernel's operations in its order, so out[i * stride] is that
+ * kernel's result to the bit. The inputs past a multiple of four take the
+ * single-input kernel. (F32 rows: ops_att.h's dot_f32_rows.) */
 static void sse2_dot_f16_rows(const void *wv, const void *xv, int nx, int n, float *out,
                               int stride) {
     const uint16_t *w = wv;
@@ -553,7 +514,7 @@ static void sse2_quantize(struct ops_xq *xq, const float *x, int n) {
 /* Rows replacing the scalar set's dot products (input and dequantizer stay the
  * table's). */
 static const struct ops_type sse2_types[] = {
-    {MODEL_WTYPE_F32, OPS_INPUT_F32, NULL, sse2_dot_f32_row, sse2_dot_f32_rows},
+    {MODEL_WTYPE_F32, OPS_INPUT_F32, NULL, sse2_dot_f32_row, sse2_att_dot_f32_rows},
     {MODEL_WTYPE_F16, OPS_INPUT_F32, NULL, sse2_dot_f16_row, sse2_dot_f16_rows},
     {MODEL_WTYPE_Q8_0, OPS_INPUT_Q8, NULL, sse2_dot_q8_0, sse2_dot_q8_0_rows},
     {MODEL_WTYPE_Q4_0, OPS_INPUT_Q8, NULL, sse2_dot_q4_0, sse2_dot_q4_0_rows},
