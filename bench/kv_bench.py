@@ -25,7 +25,8 @@ Run: .venv/bin/python bench/kv_bench.py ttft|concurrency|throughput --model FILE
                every other run); medians. Each run
                also evaluates a ~180-token prompt (batched, prompt_per_second of its
                timings): the rate of one pass over many rows, the most that batching the
-               decode steps of many clients could reach.
+               decode steps of many clients could reach. --kernels picks the engine's
+               kernel set (sse2, avx2 or scalar).
   peer         the kernel under QEMU (`cllm run ELF --model MODEL`, TCG) and llama-cpp-python's
                server (--peer-python: a Python with its `server` extra; one thread, one
                request at a time: it has no --parallel) measured by serve_bench.py's client:
@@ -271,7 +272,7 @@ def throughput(a: argparse.Namespace) -> None:
                         "ignore_eos": True}
                 s.open(cid).send(cid, request("POST", "/v1/completions", body, CLOSE))
             s.run().stamp()
-        r = serve(a.model, {"CLLM_KV_BLOCKS": str(a.blocks)}, s)
+        r = serve(a.model, {"CLLM_KV_BLOCKS": str(a.blocks), "CLLM_KERNELS": a.kernels}, s)
         prompt_rate.append(ok_json(r.responses(1)[0])["timings"]["prompt_per_second"])
         for k, (n, first) in enumerate(plan):
             secs = (r.stamps[2 * k + 1] - r.stamps[2 * k]) / 1e6
@@ -279,7 +280,8 @@ def throughput(a: argparse.Namespace) -> None:
             rates[n].append(toks / secs)
             print(f"{n} clients: {toks} tokens in {secs:.2f} s", file=sys.stderr)
     base = statistics.median(rates[clients[0]])
-    print(f"model {a.model.name}, {a.tokens} tokens per client, greedy, pool {a.blocks} blocks (F32), "
+    print(f"model {a.model.name}, {a.kernels} kernels, {a.tokens} tokens per client, greedy, "
+          f"pool {a.blocks} blocks (F32), "
           f"{a.runs} runs of each; machine: {machine()}\n")
     print(f"| clients | aggregate tokens/s, median (all rounds) | ÷ {clients[0]} client |")
     print("|---|---|---|")
@@ -350,6 +352,8 @@ def main() -> int:
     p.add_argument("--tokens", type=int, default=16)
     p.add_argument("--runs", type=int, default=2)
     p.add_argument("--blocks", type=int, default=512)
+    p.add_argument("--kernels", choices=["scalar", "sse2", "avx2"], default="sse2",
+                   help="the engine's kernel set (CLLM_KERNELS of the harness)")
     p = sub.add_parser("peer")
     p.add_argument("--model", type=Path, required=True)
     p.add_argument("--elf", type=Path, required=True)

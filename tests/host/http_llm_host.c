@@ -9,16 +9,21 @@
  * CLLM_KV_TYPE (f32, the default here, or f16), CLLM_KV_BLOCKS (default: room for
  * SCHED_MAX_SEQS whole contexts), CLLM_KV_BLOCK_LEN (default KV_BLOCK_LEN), CLLM_CTX,
  * CLLM_KV_PREFIX (0: no prefix caching); and CLLM_PREFILL_CHUNK, cllm.prefill_chunk's
- * prompt tokens per turn (0: the whole prompt at once).
+ * prompt tokens per turn (0: the whole prompt at once). CLLM_KERNELS picks the
+ * kernel set: sse2 (the default, as llm_main.c's), avx2 (refused where the CPU lacks
+ * it) or scalar.
  * When no generation runs, harness_gen_active walks the pool (kv_pool_check) and
  * reports a leaked block or a broken free list as -1 running, so every script's
  * "after close" line checks it.
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "host_cpu.h"
 #include "http/api_backend.h"
 #include "llm/llm.h"
+#include "llm/ops.h"
 #include "llm/sched.h"
 #include "llm/tokenizer.h"
 
@@ -70,7 +75,26 @@ void harness_set_status(int status) {
                                                   : LLM_STATUS_NONE;
 }
 
+/* The kernel set CLLM_KERNELS names (see the top); -1 with a message if it cannot run. */
+static int host_kernels(void) {
+    const char *k = getenv("CLLM_KERNELS");
+    if (!k || !*k || !strcmp(k, "sse2"))
+        ops_select_kernels(&ops_sse2);
+    else if (!strcmp(k, "scalar"))
+        ops_select_kernels(&ops_scalar);
+    else if (!strcmp(k, "avx2") && !host_cpu_avx2_missing())
+        ops_select_kernels(&ops_avx2);
+    else {
+        fprintf(stderr, "CLLM_KERNELS=%s: %s\n", k,
+                strcmp(k, "avx2") ? "not one of scalar, sse2, avx2" : host_cpu_avx2_missing());
+        return -1;
+    }
+    return 0;
+}
+
 const struct api_backend *harness_backend(const char *model) {
+    if (host_kernels() != 0)
+        return NULL;
     if (!model) {
         fprintf(stderr, "serve needs a model file\n");
         return NULL;
