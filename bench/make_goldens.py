@@ -149,15 +149,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", action="append", choices=list(model_files.REAL_MODELS))
     ap.add_argument("--variant", action="append", choices=list(model_files.VARIANTS))
+    ap.add_argument("--out", type=Path, default=GOLDENS,
+                    help="where to write (default tests/goldens/; another directory to compare "
+                         "llama.cpp builds with bench/golden_agreement.py)")
     args = ap.parse_args()
-    GOLDENS.mkdir(parents=True, exist_ok=True)
+    args.out.mkdir(parents=True, exist_ok=True)
     for name in args.model or list(model_files.REAL_MODELS):
         for variant in args.variant or model_files.VARIANTS:
             path = model_files.model_variant(name, variant)
             g = goldens_for(path, name, variant)
-            out = GOLDENS / f"{name}.{variant}.json"
+            out = args.out / f"{name}.{variant}.json"
             out.write_text(json.dumps(g, indent=1, ensure_ascii=False) + "\n")
-            print(f"wrote {out.relative_to(ROOT)}", file=sys.stderr)
+            print(f"wrote {out}", file=sys.stderr)
 
 
 if __name__ == "__main__":
