@@ -26,6 +26,7 @@ void ops_quantize_k(struct ops_xk *xk, const float *x, int n) {
     for (int k = 0; k < n / OPS_QK_K; k++) {
         const float *v = x + k * OPS_QK_K;
         int16_t *q = xk->q + k * OPS_QK_K, *bs = xk->bsums + k * (OPS_QK_K / 16);
+        int8_t *q8 = xk->q8 + k * OPS_QK_K;
         float amax = 0, vmax = 0;
         bool finite = true;
         for (int i = 0; i < OPS_QK_K; i++) {
@@ -39,12 +40,15 @@ void ops_quantize_k(struct ops_xk *xk, const float *x, int n) {
         if (!finite || amax == 0) {
             xk->d[k] = finite ? 0.0f : NAN;
             memset(q, 0, OPS_QK_K * sizeof(int16_t));
+            memset(q8, 0, OPS_QK_K);
             memset(bs, 0, OPS_QK_K / 16 * sizeof(int16_t));
             continue;
         }
         float iscale = -127.0f / vmax;
-        for (int i = 0; i < OPS_QK_K; i++)
+        for (int i = 0; i < OPS_QK_K; i++) {
             q[i] = (int16_t)MIN(127, wt_k_round(iscale * v[i]));
+            q8[i] = (int8_t)q[i];
+        }
         for (int j = 0; j < OPS_QK_K / 16; j++) {
             int sum = 0;
             for (int i = 0; i < 16; i++)
@@ -149,10 +153,10 @@ void wt_k45_sums(const uint8_t *scales, const uint8_t *qs, const uint8_t *qh, co
     }
 }
 
-float wt_k45_dot(const void *wv, const void *xv, int n, bool has_qh,
-                 void (*sums)(const uint8_t *scales, const uint8_t *qs, const uint8_t *qh,
-                              const int16_t *x, const int16_t *bsums, int32_t *dot,
-                              int32_t *mins)) {
+/* wt_k45_dot's loop, the sums from the int16 input (sums) or the int8 one (sums8),
+ * the one not NULL: the float steps are the same instructions for both. */
+static float wt_k45_dot_by(const void *wv, const void *xv, int n, bool has_qh, wt_k45_sums_fn sums,
+                           wt_k45_sums8_fn sums8) {
     const uint8_t *p = wv;
     const struct ops_xk *x = xv;
     size_t bytes = has_qh ? sizeof(struct wt_q5_k) : sizeof(struct wt_q4_k);
@@ -163,16 +167,33 @@ float wt_k45_dot(const void *wv, const void *xv, int n, bool has_qh,
         memcpy(&d, p, 2);
         memcpy(&dmin, p + 2, 2);
         const uint8_t *qh = has_qh ? p + 16 : NULL, *qs = p + 16 + (has_qh ? 32 : 0);
-        sums(p + 4, qs, qh, x->q + k * OPS_QK_K, x->bsums + k * 16, &dot, &mins);
+        if (sums8)
+            sums8(p + 4, qs, qh, x->q8 + k * OPS_QK_K, x->bsums + k * 16, &dot, &mins);
+        else
+            sums(p + 4, qs, qh, x->q + k * OPS_QK_K, x->bsums + k * 16, &dot, &mins);
         s += wt_k_scale(wt_k_half(d), wt_k_half(dmin), x->d[k], dot, mins);
     }
     return s;
+}
+
+float wt_k45_dot(const void *w, const void *x, int n, bool has_qh, wt_k45_sums_fn sums) {
+    return wt_k45_dot_by(w, x, n, has_qh, sums, NULL);
+}
+
+float wt_k45_dot8(const void *w, const void *x, int n, bool has_qh, wt_k45_sums8_fn sums) {
+    return wt_k45_dot_by(w, x, n, has_qh, NULL, sums);
 }
 
 void wt_k45_dot_rows(const void *w, const void *x, int nx, int n, float *out, int stride,
                      bool has_qh, wt_k_rows_fn sums) {
     wt_k_rows(w, has_qh ? sizeof(struct wt_q5_k) : sizeof(struct wt_q4_k), 0, 2, x, nx, n, out,
               stride, sums);
+}
+
+void wt_k45_dot_rows8(const void *w, const void *x, int nx, int n, float *out, int stride,
+                      bool has_qh, wt_k_rows8_fn sums) {
+    wt_k_rows8(w, has_qh ? sizeof(struct wt_q5_k) : sizeof(struct wt_q4_k), 0, 2, x, nx, n, out,
+               stride, sums);
 }
 
 float wt_dot_q4_k(const void *w, const void *x, int n) {
