@@ -103,12 +103,17 @@ typedef void (*wt_k45_sums_fn)(const uint8_t *scales, const uint8_t *qs, const u
  * dot product of every kernel set, which differ only in how they take the sums. */
 float wt_k45_dot(const void *w, const void *x, int n, bool has_qh, wt_k45_sums_fn sums);
 
-/* wt_k45_sums on the int8 copy of the input (struct ops_xk's q8): the AVX2 set's. */
-typedef void (*wt_k45_sums8_fn)(const uint8_t *scales, const uint8_t *qs, const uint8_t *qh,
-                                const int8_t *x, const int16_t *bsums, int32_t *dot, int32_t *mins);
+/* Super-blocks a wt_k45_blocks8_fn call takes: their sums come back together. */
+#define WT_K_BLOCKS 16
 
-/* wt_k45_dot with the sums taken from the int8 input: the same float steps. */
-float wt_k45_dot8(const void *w, const void *x, int n, bool has_qh, wt_k45_sums8_fn sums);
+/* The integer sums (wt_k45_sums' dot and mins) of super-blocks k0 .. k0 + m - 1 (m <=
+ * WT_K_BLOCKS) of the Q4_K or Q5_K row w against the int8 copy of x (struct ops_xk's
+ * q8): the AVX2 set's, a run of blocks a call rather than one. */
+typedef void (*wt_k45_blocks8_fn)(const uint8_t *w, const struct ops_xk *x, int k0, int m,
+                                  int32_t *dot, int32_t *mins);
+
+/* wt_k45_dot with the sums from `blocks`: the same float steps, block after block. */
+float wt_k45_dot8(const void *w, const void *x, int n, bool has_qh, wt_k45_blocks8_fn blocks);
 
 /* One super-block's share from its exact integer sums: d * xd * dot - dmin * xd *
  * mins (mins = sum over chunks of m times the chunk's input sum), the same float

@@ -69,65 +69,140 @@ static inline __m128i wt_k45_scale_min_avx2(const uint8_t *scales) {
     return _mm_set_epi32((int)mn_hi, (int)mn_lo, (int)sc_hi, (int)sc_lo);
 }
 
-/* Chunk j (0..7) of a Q4_K (qh NULL: hv unused) or Q5_K super-block as unsigned
- * bytes (Q4_K 0..15, Q5_K 0..31); hv is qh loaded. */
-static inline __m256i wt_k45_chunk_avx2(const uint8_t *qs, __m256i hv, bool has_qh, int j) {
-    __m256i b = _mm256_loadu_si256((const __m256i *)(qs + (j / 2) * 32));
-    __m256i v = _mm256_and_si256(j % 2 ? _mm256_srli_epi16(b, 4) : b, _mm256_set1_epi8(15));
-    return has_qh ? _mm256_or_si256(v, wt_avx2_bits(hv, j, 1, 4)) : v;
-}
-
-/* Integer sums of a Q4_K (qh NULL) or Q5_K super-block against its int8 input (the
- * contract of wt_k45_sums): per chunk the pair sums times sc in int32 lanes (each
- * lane below 2^31: eight chunks of two pairs under 7874 times scales under 64); mins
- * from the input's sums of 16 against each chunk's min, twice. */
-static inline void wt_k45_sums8_avx2(const uint8_t *scales, const uint8_t *qs, const uint8_t *qh,
-                                     const int8_t *x, const int16_t *bsums, int32_t *dot,
-                                     int32_t *mins) {
-    const bool has_qh = qh != NULL;
-    __m256i hv = has_qh ? _mm256_loadu_si256((const __m256i *)qh) : _mm256_setzero_si256();
-    __m128i sm = wt_k45_scale_min_avx2(scales);
-    __m256i sc = _mm256_cvtepu8_epi16(sm);
-    sc = _mm256_permute2x128_si256(sc, sc, 0x00); /* the eight scales in both lanes */
-    __m256i acc = _mm256_setzero_si256();
-    for (int j = 0; j < 8; j++) {
-        __m256i p = wt_k_maddubs(wt_k45_chunk_avx2(qs, hv, has_qh, j), x + 32 * j);
-        __m256i scj = _mm256_shuffle_epi8(sc, _mm256_set1_epi16((int16_t)(0x0100 + 0x0202 * j)));
-        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, scj));
+/* Chunks 2 p and 2 p + 1 (p < 4) of a Q4_K (has_qh false) or Q5_K super-block as
+ * unsigned bytes (Q4_K 0..15, Q5_K 0..31): the low and high nibbles of qs + 32 p,
+ * Q5_K adding bits 2 p and 2 p + 1 of hv (its qh loaded) as 16. */
+static inline void wt_k45_pair_avx2(const uint8_t *qs, __m256i hv, bool has_qh, int p, __m256i *lo,
+                                    __m256i *hi) {
+    const __m256i low = _mm256_set1_epi8(15);
+    __m256i b = _mm256_loadu_si256((const __m256i *)(qs + 32 * p));
+    *lo = _mm256_and_si256(b, low);
+    *hi = _mm256_and_si256(_mm256_srli_epi16(b, 4), low);
+    if (has_qh) {
+        *lo = _mm256_or_si256(*lo, wt_avx2_bits(hv, 2 * p, 1, 4));
+        *hi = _mm256_or_si256(*hi, wt_avx2_bits(hv, 2 * p + 1, 1, 4));
     }
-    __m256i mv = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(sm, sm)); /* min j at 2 j, 2 j + 1 */
-    __m256i ms = _mm256_madd_epi16(mv, _mm256_loadu_si256((const __m256i *)bsums));
-    __m128i t = wt_k_hsum2(acc, ms);
-    *dot = _mm_cvtsi128_si32(t);
-    *mins = _mm_extract_epi32(t, 1);
 }
 
-static void wt_k4_sums8_avx2(const uint8_t *scales, const uint8_t *qs, const uint8_t *qh,
-                             const int8_t *x, const int16_t *bsums, int32_t *dot, int32_t *mins) {
-    (void)qh;
-    wt_k45_sums8_avx2(scales, qs, NULL, x, bsums, dot, mins);
+/* Scale j of the eight int16 scales sc (in both 128-bit lanes), in every int16 lane. */
+static inline __m256i wt_k45_scale_at(__m256i sc, int j) {
+    return _mm256_shuffle_epi8(sc, _mm256_set1_epi16((int16_t)(0x0100 + 0x0202 * j)));
 }
 
-static void wt_k5_sums8_avx2(const uint8_t *scales, const uint8_t *qs, const uint8_t *qh,
-                             const int8_t *x, const int16_t *bsums, int32_t *dot, int32_t *mins) {
-    wt_k45_sums8_avx2(scales, qs, qh, x, bsums, dot, mins);
+/* The eight scales of sm (wt_k45_scale_min_avx2) as int16, in both lanes. */
+static inline __m256i wt_k45_scales16(__m128i sm) {
+    __m256i sc = _mm256_cvtepu8_epi16(sm);
+    return _mm256_permute2x128_si256(sc, sc, 0x00);
+}
+
+/* The eight mins of sm as int16, each twice (min j at 2 j and 2 j + 1, against the
+ * input's sums of 16). */
+static inline __m256i wt_k45_mins16(__m128i sm) {
+    return _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(sm, sm));
+}
+
+/* The sums of Q4_K (has_qh false) or Q5_K super-blocks k0 .. k0 + m - 1 of row w (the
+ * contract of wt_k45_blocks8_fn): per chunk the pair sums times sc in int32 lanes (each
+ * lane below 2^31: eight chunks of two pairs under 7874 times scales under 64); mins
+ * from the input's sums of 16 against each chunk's min. */
+static inline void wt_k45_blocks8_avx2(const uint8_t *w, bool has_qh, const struct ops_xk *x,
+                                       int k0, int m, int32_t *dot, int32_t *mins) {
+    const size_t bytes = has_qh ? sizeof(struct wt_q5_k) : sizeof(struct wt_q4_k);
+    for (int i = 0; i < m; i++) {
+        const int k = k0 + i;
+        const uint8_t *b = w + (size_t)k * bytes, *qs = b + 16 + (has_qh ? 32 : 0);
+        const int8_t *xq = x->q8 + (size_t)k * OPS_QK_K;
+        __m256i hv =
+            has_qh ? _mm256_loadu_si256((const __m256i *)(b + 16)) : _mm256_setzero_si256();
+        __m128i sm = wt_k45_scale_min_avx2(b + 4);
+        __m256i sc = wt_k45_scales16(sm);
+        __m256i a0 = _mm256_setzero_si256(), a1 = a0;
+        for (int p = 0; p < 4; p++) {
+            __m256i lo, hi;
+            wt_k45_pair_avx2(qs, hv, has_qh, p, &lo, &hi);
+            a0 = _mm256_add_epi32(
+                a0, _mm256_madd_epi16(wt_k_maddubs(lo, xq + 64 * p), wt_k45_scale_at(sc, 2 * p)));
+            a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(wt_k_maddubs(hi, xq + 64 * p + 32),
+                                                        wt_k45_scale_at(sc, 2 * p + 1)));
+        }
+        __m256i ms = _mm256_madd_epi16(
+            wt_k45_mins16(sm), _mm256_loadu_si256((const __m256i *)(x->bsums + (size_t)k * 16)));
+        __m128i t = wt_k_hsum2(_mm256_add_epi32(a0, a1), ms);
+        dot[i] = _mm_cvtsi128_si32(t);
+        mins[i] = _mm_extract_epi32(t, 1);
+    }
+}
+
+static void wt_k4_blocks8_avx2(const uint8_t *w, const struct ops_xk *x, int k0, int m,
+                               int32_t *dot, int32_t *mins) {
+    wt_k45_blocks8_avx2(w, false, x, k0, m, dot, mins);
+}
+
+static void wt_k5_blocks8_avx2(const uint8_t *w, const struct ops_xk *x, int k0, int m,
+                               int32_t *dot, int32_t *mins) {
+    wt_k45_blocks8_avx2(w, true, x, k0, m, dot, mins);
 }
 
 float wt_dot_q4_k_avx2(const void *w, const void *x, int n) {
-    return wt_k45_dot8(w, x, n, false, wt_k4_sums8_avx2);
+    return wt_k45_dot8(w, x, n, false, wt_k4_blocks8_avx2);
 }
 
 float wt_dot_q5_k_avx2(const void *w, const void *x, int n) {
-    return wt_k45_dot8(w, x, n, true, wt_k5_sums8_avx2);
+    return wt_k45_dot8(w, x, n, true, wt_k5_blocks8_avx2);
 }
 
-/* Quarter kk (0..3) of half h of a Q6_K super-block, values 128 h + 32 kk .. + 31, as
- * unsigned bytes 0..63 (the stored value, before its - 32); ql0, ql1 are the half's
- * ql + 64 h and + 32 loaded, qh its qh + 32 h. */
-static inline __m256i wt_k6_chunk_avx2(__m256i ql0, __m256i ql1, __m256i qh, int kk) {
-    __m256i l = kk & 1 ? ql1 : ql0;
-    l = _mm256_and_si256(kk >= 2 ? _mm256_srli_epi16(l, 4) : l, _mm256_set1_epi8(15));
-    return _mm256_or_si256(l, wt_avx2_bits(qh, 2 * kk, 3, 4));
+/* Half h of a Q6_K super-block, values 128 h .. 128 h + 127, as four chunks of 32
+ * unsigned bytes 0..63 (the stored values, before their - 32): chunk kk holds values
+ * 128 h + 32 kk .., the low (kk < 2) or high nibbles of ql + 64 h + 32 (kk & 1) with
+ * bits 2 kk, 2 kk + 1 of qh + 32 h above them. */
+static inline void wt_k6_half_avx2(const struct wt_q6_k *b, int h, __m256i u[4]) {
+    const __m256i low = _mm256_set1_epi8(15), top = _mm256_set1_epi8(0x30);
+    __m256i ql0 = _mm256_loadu_si256((const __m256i *)(b->ql + 64 * h));
+    __m256i ql1 = _mm256_loadu_si256((const __m256i *)(b->ql + 64 * h + 32));
+    __m256i qh = _mm256_loadu_si256((const __m256i *)(b->qh + 32 * h));
+    u[0] = _mm256_or_si256(_mm256_and_si256(ql0, low),
+                           _mm256_and_si256(_mm256_slli_epi16(qh, 4), top));
+    u[1] = _mm256_or_si256(_mm256_and_si256(ql1, low),
+                           _mm256_and_si256(_mm256_slli_epi16(qh, 2), top));
+    u[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low),
+                           _mm256_and_si256(qh, top));
+    u[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low),
+                           _mm256_and_si256(_mm256_srli_epi16(qh, 2), top));
+}
+
+/* Q6_K times one input, streamed (no decoded block): value l + 32 kk of half h has
+ * scale 8 h + 2 kk + l / 16, so each chunk is a pair of sub-blocks in order and takes
+ * wt_k_pair_scale(sc16, h, kk); the offset - 32 comes back as - 32 * scale * bsum
+ * (|32 * scale| <= 4096 fits int16). Lanes below 2^31: eight chunks of two pairs under
+ * 16002 times |scale| <= 128, and two sums under 2032 times 4096. */
+float wt_dot_q6_k_avx2(const void *wv, const void *xv, int n) {
+    const struct wt_q6_k *b = wv;
+    const struct ops_xk *x = xv;
+    float s = 0;
+    for (int k = 0; k < n / OPS_QK_K; k++) {
+        const int8_t *xq = x->q8 + (size_t)k * OPS_QK_K;
+        __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b[k].scales));
+        __m256i ov = _mm256_mullo_epi16(sc16, _mm256_set1_epi16(-32));
+        __m256i a0 =
+            _mm256_madd_epi16(ov, _mm256_loadu_si256((const __m256i *)(x->bsums + 16 * k)));
+        __m256i a1 = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            __m256i u[4];
+            wt_k6_half_avx2(&b[k], h, u);
+            const int8_t *xh = xq + 128 * h;
+            a0 = _mm256_add_epi32(
+                a0, _mm256_madd_epi16(wt_k_maddubs(u[0], xh), wt_k_pair_scale(sc16, h, 0)));
+            a1 = _mm256_add_epi32(
+                a1, _mm256_madd_epi16(wt_k_maddubs(u[1], xh + 32), wt_k_pair_scale(sc16, h, 1)));
+            a0 = _mm256_add_epi32(
+                a0, _mm256_madd_epi16(wt_k_maddubs(u[2], xh + 64), wt_k_pair_scale(sc16, h, 2)));
+            a1 = _mm256_add_epi32(
+                a1, _mm256_madd_epi16(wt_k_maddubs(u[3], xh + 96), wt_k_pair_scale(sc16, h, 3)));
+        }
+        s += wt_k_scale(wt_avx2_half(b[k].d), 0.0f, x->d[k], wt_avx2_hsum(_mm256_add_epi32(a0, a1)),
+                        0);
+    }
+    return s;
 }
 
 /* Sub-block i of a Q2_K (hmask NULL) or Q3_K super-block and the next (i even, the
@@ -238,13 +313,13 @@ static inline void wt_k45_decode_avx2(const uint8_t *scales, const uint8_t *qs, 
                                       struct wt_k_dec_avx2 *dec) {
     __m256i hv = qh ? _mm256_loadu_si256((const __m256i *)qh) : _mm256_setzero_si256();
     __m128i sm = wt_k45_scale_min_avx2(scales);
-    __m256i sc = _mm256_cvtepu8_epi16(sm);
-    sc = _mm256_permute2x128_si256(sc, sc, 0x00);
-    for (int j = 0; j < 8; j++) {
-        dec->u[j] = wt_k45_chunk_avx2(qs, hv, qh != NULL, j);
-        dec->sc[j] = _mm256_shuffle_epi8(sc, _mm256_set1_epi16((int16_t)(0x0100 + 0x0202 * j)));
+    __m256i sc = wt_k45_scales16(sm);
+    for (int p = 0; p < 4; p++) {
+        wt_k45_pair_avx2(qs, hv, qh != NULL, p, &dec->u[2 * p], &dec->u[2 * p + 1]);
+        dec->sc[2 * p] = wt_k45_scale_at(sc, 2 * p);
+        dec->sc[2 * p + 1] = wt_k45_scale_at(sc, 2 * p + 1);
     }
-    dec->mv = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(sm, sm));
+    dec->mv = wt_k45_mins16(sm);
     dec->ov = _mm256_setzero_si256();
 }
 
@@ -264,18 +339,11 @@ static void wt_q5_k_sums_avx2(const uint8_t *b, const int8_t *x, const int16_t *
     wt_k_dec_sums_avx2(&dec, x, bsums, m, n, dot, mins);
 }
 
-/* Q6_K: value l + 32 kk of half h has scale 8 h + 2 kk + l / 16, so the chunks are
- * sub-block pairs in order; the offset - 32 comes back as - 32 * scale * bsum
- * (|32 * scale| <= 4096 fits int16). */
+/* Q6_K decoded (as wt_dot_q6_k_avx2 takes it). */
 static inline void wt_k6_decode_avx2(const struct wt_q6_k *b, struct wt_k_dec_avx2 *dec) {
     __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b->scales));
-    for (int h = 0; h < 2; h++) {
-        __m256i ql0 = _mm256_loadu_si256((const __m256i *)(b->ql + 64 * h));
-        __m256i ql1 = _mm256_loadu_si256((const __m256i *)(b->ql + 64 * h + 32));
-        __m256i qh = _mm256_loadu_si256((const __m256i *)(b->qh + 32 * h));
-        for (int kk = 0; kk < 4; kk++)
-            dec->u[4 * h + kk] = wt_k6_chunk_avx2(ql0, ql1, qh, kk);
-    }
+    wt_k6_half_avx2(b, 0, dec->u);
+    wt_k6_half_avx2(b, 1, dec->u + 4);
     wt_k_dec_scales(dec, sc16);
     dec->mv = _mm256_setzero_si256();
     dec->ov = _mm256_mullo_epi16(sc16, _mm256_set1_epi16(-32));
@@ -302,7 +370,7 @@ static inline void wt_k3_decode_avx2(const struct wt_q3_k *b, struct wt_k_dec_av
     dec->ov = _mm256_mullo_epi16(sc16, _mm256_set1_epi16(-4));
 }
 
-/* The one-input dot of a row of Q6_K, Q2_K or Q3_K (blocks of type T, DECODE its
+/* The one-input dot of a row of Q2_K or Q3_K (blocks of type T, DECODE its
  * decoder, DMIN its dmin as float): each super-block decoded, then its sums; the
  * float steps are the scalar kernel's. */
 #define WT_K_DOT_AVX2(name, T, DECODE, DMIN)                                                       \
@@ -320,7 +388,6 @@ static inline void wt_k3_decode_avx2(const struct wt_q3_k *b, struct wt_k_dec_av
         return s;                                                                                  \
     }
 
-WT_K_DOT_AVX2(wt_dot_q6_k_avx2, struct wt_q6_k, wt_k6_decode_avx2, 0.0f)
 WT_K_DOT_AVX2(wt_dot_q2_k_avx2, struct wt_q2_k, wt_k2_decode_avx2, wt_avx2_half(b[k].dmin))
 WT_K_DOT_AVX2(wt_dot_q3_k_avx2, struct wt_q3_k, wt_k3_decode_avx2, 0.0f)
 
