@@ -153,25 +153,19 @@ void wt_k45_sums(const uint8_t *scales, const uint8_t *qs, const uint8_t *qh, co
     }
 }
 
-/* s plus super-block p's share (Q4_K/Q5_K: d and dmin its first halves) of the row's
- * dot with input scale xd: the float steps of both wt_k45_dot forms. */
-static inline float wt_k45_add(float s, const uint8_t *p, float xd, int32_t dot, int32_t mins) {
-    uint16_t d, dmin;
-    memcpy(&d, p, 2);
-    memcpy(&dmin, p + 2, 2);
-    return s + wt_k_scale(wt_k_half(d), wt_k_half(dmin), xd, dot, mins);
-}
-
 float wt_k45_dot(const void *wv, const void *xv, int n, bool has_qh, wt_k45_sums_fn sums) {
     const uint8_t *p = wv;
     const struct ops_xk *x = xv;
     size_t bytes = has_qh ? sizeof(struct wt_q5_k) : sizeof(struct wt_q4_k);
     float s = 0;
     for (int k = 0; k < n / OPS_QK_K; k++, p += bytes) {
+        uint16_t d, dmin;
         int32_t dot, mins;
+        memcpy(&d, p, 2);
+        memcpy(&dmin, p + 2, 2);
         const uint8_t *qh = has_qh ? p + 16 : NULL, *qs = p + 16 + (has_qh ? 32 : 0);
         sums(p + 4, qs, qh, x->q + k * OPS_QK_K, x->bsums + k * 16, &dot, &mins);
-        s = wt_k45_add(s, p, x->d[k], dot, mins);
+        s += wt_k_scale(wt_k_half(d), wt_k_half(dmin), x->d[k], dot, mins);
     }
     return s;
 }
@@ -179,15 +173,15 @@ float wt_k45_dot(const void *wv, const void *xv, int n, bool has_qh, wt_k45_sums
 float wt_k45_dot8(const void *wv, const void *xv, int n, bool has_qh, wt_k45_blocks8_fn blocks) {
     const uint8_t *w = wv;
     const struct ops_xk *x = xv;
-    size_t bytes = has_qh ? sizeof(struct wt_q5_k) : sizeof(struct wt_q4_k);
     const int nb = n / OPS_QK_K;
     float s = 0;
     for (int k0 = 0; k0 < nb; k0 += WT_K_BLOCKS) {
         const int m = MIN(WT_K_BLOCKS, nb - k0);
         int32_t dot[WT_K_BLOCKS], mins[WT_K_BLOCKS];
-        blocks(w, x, k0, m, dot, mins);
+        float d[WT_K_BLOCKS], dmin[WT_K_BLOCKS];
+        blocks(w, x, k0, m, dot, mins, d, dmin);
         for (int i = 0; i < m; i++)
-            s = wt_k45_add(s, w + (size_t)(k0 + i) * bytes, x->d[k0 + i], dot[i], mins[i]);
+            s += wt_k_scale(d[i], dmin[i], x->d[k0 + i], dot[i], mins[i]);
     }
     return s;
 }

@@ -108,9 +108,10 @@ float wt_k45_dot(const void *w, const void *x, int n, bool has_qh, wt_k45_sums_f
 
 /* The integer sums (wt_k45_sums' dot and mins) of super-blocks k0 .. k0 + m - 1 (m <=
  * WT_K_BLOCKS) of the Q4_K or Q5_K row w against the int8 copy of x (struct ops_xk's
- * q8): the AVX2 set's, a run of blocks a call rather than one. */
+ * q8), and each block's d and dmin as floats (exact): the AVX2 set's, a run of blocks a
+ * call rather than one. */
 typedef void (*wt_k45_blocks8_fn)(const uint8_t *w, const struct ops_xk *x, int k0, int m,
-                                  int32_t *dot, int32_t *mins);
+                                  int32_t *dot, int32_t *mins, float *d, float *dmin);
 
 /* wt_k45_dot with the sums from `blocks`: the same float steps, block after block. */
 float wt_k45_dot8(const void *w, const void *x, int n, bool has_qh, wt_k45_blocks8_fn blocks);

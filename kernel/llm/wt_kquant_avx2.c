@@ -106,7 +106,8 @@ static inline __m256i wt_k45_mins16(__m128i sm) {
  * lane below 2^31: eight chunks of two pairs under 7874 times scales under 64); mins
  * from the input's sums of 16 against each chunk's min. */
 static inline void wt_k45_blocks8_avx2(const uint8_t *w, bool has_qh, const struct ops_xk *x,
-                                       int k0, int m, int32_t *dot, int32_t *mins) {
+                                       int k0, int m, int32_t *dot, int32_t *mins, float *d,
+                                       float *dmin) {
     const size_t bytes = has_qh ? sizeof(struct wt_q5_k) : sizeof(struct wt_q4_k);
     for (int i = 0; i < m; i++) {
         const int k = k0 + i;
@@ -130,17 +131,20 @@ static inline void wt_k45_blocks8_avx2(const uint8_t *w, bool has_qh, const stru
         __m128i t = wt_k_hsum2(_mm256_add_epi32(a0, a1), ms);
         dot[i] = _mm_cvtsi128_si32(t);
         mins[i] = _mm_extract_epi32(t, 1);
+        const struct wt_q4_k *h = (const struct wt_q4_k *)b; /* d, dmin first in Q5_K too */
+        d[i] = wt_avx2_half(h->d);
+        dmin[i] = wt_avx2_half(h->dmin);
     }
 }
 
 static void wt_k4_blocks8_avx2(const uint8_t *w, const struct ops_xk *x, int k0, int m,
-                               int32_t *dot, int32_t *mins) {
-    wt_k45_blocks8_avx2(w, false, x, k0, m, dot, mins);
+                               int32_t *dot, int32_t *mins, float *d, float *dmin) {
+    wt_k45_blocks8_avx2(w, false, x, k0, m, dot, mins, d, dmin);
 }
 
 static void wt_k5_blocks8_avx2(const uint8_t *w, const struct ops_xk *x, int k0, int m,
-                               int32_t *dot, int32_t *mins) {
-    wt_k45_blocks8_avx2(w, true, x, k0, m, dot, mins);
+                               int32_t *dot, int32_t *mins, float *d, float *dmin) {
+    wt_k45_blocks8_avx2(w, true, x, k0, m, dot, mins, d, dmin);
 }
 
 float wt_dot_q4_k_avx2(const void *w, const void *x, int n) {
