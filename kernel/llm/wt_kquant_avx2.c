@@ -28,8 +28,8 @@ static inline __m256i wt_avx2_bits(__m256i v, int bit, int mask, int to) {
     return _mm256_sll_epi16(b, _mm_cvtsi32_si128(to));
 }
 
-/* 32 unsigned weight bytes u times the 32 int8 inputs at x: 16 exact
- * int16 pair sums (bounds in the note at the top). */
+/* 32 unsigned weight bytes u times the 32 int8 inputs at x: 16 exact int16 pair
+ * sums (bounds in the note at the top). */
 static inline __m256i wt_k_maddubs(__m256i u, const int8_t *x) {
     return _mm256_maddubs_epi16(u, _mm256_loadu_si256((const __m256i *)x));
 }
@@ -375,8 +375,8 @@ static inline void wt_k3_decode_avx2(const struct wt_q3_k *b, struct wt_k_dec_av
 }
 
 /* The one-input dot of a row of Q2_K or Q3_K (blocks of type T, DECODE its
- * decoder, DMIN its dmin as float): each super-block decoded, then its sums; the
- * float steps are the scalar kernel's. */
+ * decoder, DMIN block b[k]'s dmin as a float expression): each super-block decoded,
+ * then its sums; the float steps are the scalar kernel's. */
 #define WT_K_DOT_AVX2(name, T, DECODE, DMIN)                                                       \
     float name(const void *wv, const void *xv, int n) {                                            \
         const T *b = wv;                                                                           \
