@@ -65,3 +65,22 @@ def test_kquant_sets_agree_at_the_edges(tmp_path, qtype):
     got = floats(avx2["dot"][:5])
     scale = np.abs(x[:5].astype(np.float64)) @ np.abs(deq).T
     assert (np.abs(got - want) <= 1e-5 * scale + 1e-6).all(), f"{qtype.name}: wrong sums at +-127"
+
+
+def test_kquant_model_avx2_logits_and_greedy_are_sse2s(tmp_path):
+    """A Q4_K model with Q6_K, Q5_K, Q3_K and Q2_K matrices among its layers (as a Q4_K_M
+    file mixes them): the AVX2 set's logits and greedy tokens, token by token and with
+    the prompt batched, are the SSE2 set's."""
+    from gguf_synth import write_llama
+    from test_avx2_host import run_main
+
+    others = {"blk.0.ffn_down.weight": QT.Q6_K, "output.weight": QT.Q6_K,
+              "blk.1.ffn_down.weight": QT.Q5_K, "blk.0.attn_v.weight": QT.Q3_K,
+              "blk.1.attn_v.weight": QT.Q2_K}
+    model = write_llama(tmp_path / "m.gguf", QT.Q4_K, seed=5, dim=256, hidden=512, vocab=256,
+                        types=others)
+    prompt = [1, 40, 7, 200, 33, 91]
+    assert run_main("avx2", model, "logits", *prompt) == run_main("sse2", model, "logits", *prompt)
+    greedy = run_main("avx2", model, "greedy", 16, *prompt)
+    assert greedy == run_main("sse2", model, "greedy", 16, *prompt) and len(greedy.split()) == 16
+    assert run_main("avx2", model, "greedy", 16, *prompt, batch=True) == greedy
