@@ -318,6 +318,7 @@ void ops_scratch_free(struct ops_scratch *sc) {
     port_free(sc->xk.q);
     port_free(sc->xk.d);
     port_free(sc->xk.bsums);
+    port_free(sc->xk.q8);
     port_free(sc->xb);
     port_free(sc->act);
     memset(sc, 0, sizeof(*sc));
@@ -348,16 +349,19 @@ static struct ops_xk *ops_xk_reserve(struct ops_scratch *sc, int n) {
         int16_t *q = port_alloc((size_t)n * sizeof(int16_t));
         float *d = port_alloc((size_t)(n / OPS_QK_K + 1) * sizeof(float));
         int16_t *bs = port_alloc((size_t)(n / 16 + 1) * sizeof(int16_t));
-        if (!q || !d || !bs) {
+        int8_t *q8 = port_alloc((size_t)n);
+        if (!q || !d || !bs || !q8) {
             port_free(q);
             port_free(d);
             port_free(bs);
+            port_free(q8);
             return NULL;
         }
         port_free(sc->xk.q);
         port_free(sc->xk.d);
         port_free(sc->xk.bsums);
-        sc->xk = (struct ops_xk){q, d, bs};
+        port_free(sc->xk.q8);
+        sc->xk = (struct ops_xk){q, d, bs, q8};
         sc->xk_cap = n;
     }
     return &sc->xk;
@@ -366,7 +370,7 @@ static struct ops_xk *ops_xk_reserve(struct ops_scratch *sc, int n) {
 /* Input i of a Q8_K input of n values per input. */
 static struct ops_xk ops_xk_at(const struct ops_xk *xk, int i, int n) {
     return (struct ops_xk){xk->q + (size_t)i * n, xk->d + (size_t)i * (n / OPS_QK_K),
-                           xk->bsums + (size_t)i * (n / 16)};
+                           xk->bsums + (size_t)i * (n / 16), xk->q8 + (size_t)i * n};
 }
 
 /* The inputs x(nb, n) in the form `in` names, ready for the dot kernels: x itself,

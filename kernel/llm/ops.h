@@ -35,11 +35,14 @@ struct ops_xq {
 
 /* The input of a K-quant matmul, rounded as ggml's Q8_K: per block of OPS_QK_K
  * values d = 1 / (-127 / v) with v the value of largest magnitude, q = x / d rounded
- * to nearest even (at most 127), and the sums of each 16 q. */
+ * to nearest even (at most 127), and the sums of each 16 q. q is kept twice: widened
+ * to int16 for the SSE2 and scalar kernels (pmaddwd), and as int8 for the AVX2 ones
+ * (vpmaddubsw multiplies unsigned weight bytes by signed input bytes). */
 struct ops_xk {
     int16_t *q;     /* (n) */
     float *d;       /* (n / OPS_QK_K) */
     int16_t *bsums; /* (n / 16) */
+    int8_t *q8;     /* (n) the same values as q */
 };
 
 /* Round x(n) into xk (n a multiple of OPS_QK_K); a block with NaN or inf gets
@@ -65,7 +68,7 @@ void ops_quantize_nonfinite(struct ops_xq *xq, int k);
 struct ops_scratch {
     struct ops_xq xq; /* q (xq_cap), d (xq_cap / QUANT_QK + 1) */
     int xq_cap;       /* values */
-    struct ops_xk xk; /* q (xk_cap), d (xk_cap / OPS_QK_K), bsums (xk_cap / 16) */
+    struct ops_xk xk; /* q, q8 (xk_cap), d (xk_cap / OPS_QK_K), bsums (xk_cap / 16) */
     int xk_cap;       /* values */
     uint16_t *xb;     /* (xb_cap) bfloat16 input */
     int xb_cap;       /* values */

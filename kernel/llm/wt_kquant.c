@@ -26,6 +26,7 @@ void ops_quantize_k(struct ops_xk *xk, const float *x, int n) {
     for (int k = 0; k < n / OPS_QK_K; k++) {
         const float *v = x + k * OPS_QK_K;
         int16_t *q = xk->q + k * OPS_QK_K, *bs = xk->bsums + k * (OPS_QK_K / 16);
+        int8_t *q8 = xk->q8 + k * OPS_QK_K;
         float amax = 0, vmax = 0;
         bool finite = true;
         for (int i = 0; i < OPS_QK_K; i++) {
@@ -39,12 +40,15 @@ void ops_quantize_k(struct ops_xk *xk, const float *x, int n) {
         if (!finite || amax == 0) {
             xk->d[k] = finite ? 0.0f : NAN;
             memset(q, 0, OPS_QK_K * sizeof(int16_t));
+            memset(q8, 0, OPS_QK_K);
             memset(bs, 0, OPS_QK_K / 16 * sizeof(int16_t));
             continue;
         }
         float iscale = -127.0f / vmax;
-        for (int i = 0; i < OPS_QK_K; i++)
+        for (int i = 0; i < OPS_QK_K; i++) {
             q[i] = (int16_t)MIN(127, wt_k_round(iscale * v[i]));
+            q8[i] = (int8_t)q[i];
+        }
         for (int j = 0; j < OPS_QK_K / 16; j++) {
             int sum = 0;
             for (int i = 0; i < 16; i++)
@@ -149,10 +153,7 @@ void wt_k45_sums(const uint8_t *scales, const uint8_t *qs, const uint8_t *qh, co
     }
 }
 
-float wt_k45_dot(const void *wv, const void *xv, int n, bool has_qh,
-                 void (*sums)(const uint8_t *scales, const uint8_t *qs, const uint8_t *qh,
-                              const int16_t *x, const int16_t *bsums, int32_t *dot,
-                              int32_t *mins)) {
+float wt_k45_dot(const void *wv, const void *xv, int n, bool has_qh, wt_k45_sums_fn sums) {
     const uint8_t *p = wv;
     const struct ops_xk *x = xv;
     size_t bytes = has_qh ? sizeof(struct wt_q5_k) : sizeof(struct wt_q4_k);
@@ -169,10 +170,32 @@ float wt_k45_dot(const void *wv, const void *xv, int n, bool has_qh,
     return s;
 }
 
+float wt_k45_dot8(const void *wv, const void *xv, int n, bool has_qh, wt_k45_blocks8_fn blocks) {
+    const uint8_t *w = wv;
+    const struct ops_xk *x = xv;
+    const int nb = n / OPS_QK_K;
+    float s = 0;
+    for (int k0 = 0; k0 < nb; k0 += WT_K_BLOCKS) {
+        const int m = MIN(WT_K_BLOCKS, nb - k0);
+        int32_t dot[WT_K_BLOCKS], mins[WT_K_BLOCKS];
+        float d[WT_K_BLOCKS], dmin[WT_K_BLOCKS];
+        blocks(w, x, k0, m, dot, mins, d, dmin);
+        for (int i = 0; i < m; i++)
+            s += wt_k_scale(d[i], dmin[i], x->d[k0 + i], dot[i], mins[i]);
+    }
+    return s;
+}
+
 void wt_k45_dot_rows(const void *w, const void *x, int nx, int n, float *out, int stride,
                      bool has_qh, wt_k_rows_fn sums) {
     wt_k_rows(w, has_qh ? sizeof(struct wt_q5_k) : sizeof(struct wt_q4_k), 0, 2, x, nx, n, out,
               stride, sums);
+}
+
+void wt_k45_dot_rows8(const void *w, const void *x, int nx, int n, float *out, int stride,
+                      bool has_qh, wt_k_rows8_fn sums) {
+    wt_k_rows8(w, has_qh ? sizeof(struct wt_q5_k) : sizeof(struct wt_q4_k), 0, 2, x, nx, n, out,
+               stride, sums);
 }
 
 float wt_dot_q4_k(const void *w, const void *x, int n) {

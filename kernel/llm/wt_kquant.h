@@ -95,11 +95,26 @@ void wt_k_scale_min(const uint8_t *scales, int j, int *sc, int *m);
 void wt_k45_sums(const uint8_t *scales, const uint8_t *qs, const uint8_t *qh, const int16_t *x,
                  const int16_t *bsums, int32_t *dot, int32_t *mins);
 
+/* The form of wt_k45_sums, which the vector sets' own sums take. */
+typedef void (*wt_k45_sums_fn)(const uint8_t *scales, const uint8_t *qs, const uint8_t *qh,
+                               const int16_t *x, const int16_t *bsums, int32_t *dot, int32_t *mins);
+
 /* A Q4_K (has_qh false) or Q5_K row times x, the super-block sums from `sums`: the
- * dot product of both kernel sets, which differ only in how they take the sums. */
-float wt_k45_dot(const void *w, const void *x, int n, bool has_qh,
-                 void (*sums)(const uint8_t *scales, const uint8_t *qs, const uint8_t *qh,
-                              const int16_t *x, const int16_t *bsums, int32_t *dot, int32_t *mins));
+ * dot product of every kernel set, which differ only in how they take the sums. */
+float wt_k45_dot(const void *w, const void *x, int n, bool has_qh, wt_k45_sums_fn sums);
+
+/* Super-blocks a wt_k45_blocks8_fn call takes: their sums come back together. */
+#define WT_K_BLOCKS 16
+
+/* The integer sums (wt_k45_sums' dot and mins) of super-blocks k0 .. k0 + m - 1 (m <=
+ * WT_K_BLOCKS) of the Q4_K or Q5_K row w against the int8 copy of x (struct ops_xk's
+ * q8), and each block's d and dmin as floats (exact): the AVX2 set's, a run of blocks a
+ * call rather than one. */
+typedef void (*wt_k45_blocks8_fn)(const uint8_t *w, const struct ops_xk *x, int k0, int m,
+                                  int32_t *dot, int32_t *mins, float *d, float *dmin);
+
+/* wt_k45_dot with the sums from `blocks`: the same float steps, block after block. */
+float wt_k45_dot8(const void *w, const void *x, int n, bool has_qh, wt_k45_blocks8_fn blocks);
 
 /* One super-block's share from its exact integer sums: d * xd * dot - dmin * xd *
  * mins (mins = sum over chunks of m times the chunk's input sum), the same float
@@ -118,15 +133,19 @@ float wt_k_scale(float d, float dmin, float xd, int32_t dot, int32_t mins);
 typedef void (*wt_k_rows_fn)(const uint8_t *b, const int16_t *x, const int16_t *bsums, int m, int n,
                              int32_t *dot, int32_t *mins);
 
+/* wt_k_rows_fn on the int8 copy of the inputs (q8, also n apart): the AVX2 set's. */
+typedef void (*wt_k_rows8_fn)(const uint8_t *b, const int8_t *x, const int16_t *bsums, int m, int n,
+                              int32_t *dot, int32_t *mins);
+
 /* A K-quant row (super-blocks of `bytes`, halves d at d_at and dmin at dmin_at,
  * -1: none) against nx inputs x (row after row, as ops.c lays them out): out[i * stride] is the dot
  * kernel's result for input i, bit for bit, as every input's float steps are the dot's (s +=
  * wt_k_scale(...) per super-block, in order, from 0) and only the exact integer sums are shared
  * work. Inline so that the float steps are compiled as the calling dot kernel's are: with SSE in
  * the vector files, and in wt_kquant.c for Q4_K/Q5_K, whose dot (wt_k45_dot) lives there. */
-static inline void wt_k_rows(const uint8_t *w, size_t bytes, int d_at, int dmin_at,
-                             const struct ops_xk *x, int nx, int n, float *out, int stride,
-                             wt_k_rows_fn sums) {
+static inline void wt_k_rows_by(const uint8_t *w, size_t bytes, int d_at, int dmin_at,
+                                const struct ops_xk *x, int nx, int n, float *out, int stride,
+                                wt_k_rows_fn sums, wt_k_rows8_fn sums8) {
     const int nb = n / OPS_QK_K;
     for (int i0 = 0; i0 < nx; i0 += WT_K_ROWS) {
         const int m = MIN(WT_K_ROWS, nx - i0);
@@ -143,8 +162,12 @@ static inline void wt_k_rows(const uint8_t *w, size_t bytes, int d_at, int dmin_
             float d = quant_f16_table ? quant_f16_table[hd] : quant_f16_to_f32(hd);
             float dmin =
                 dmin_at < 0 ? 0.0f : (quant_f16_table ? quant_f16_table[hm] : quant_f16_to_f32(hm));
-            sums(b, x->q + (size_t)i0 * n + OPS_QK_K * k, x->bsums + (size_t)i0 * (n / 16) + 16 * k,
-                 m, n, dot, mins);
+            const size_t at = (size_t)i0 * n + OPS_QK_K * k;
+            const int16_t *bs = x->bsums + (size_t)i0 * (n / 16) + 16 * k;
+            if (sums8)
+                sums8(b, x->q8 + at, bs, m, n, dot, mins);
+            else
+                sums(b, x->q + at, bs, m, n, dot, mins);
             for (int i = 0; i < m; i++)
                 s[i] += wt_k_scale(d, dmin, x->d[(size_t)(i0 + i) * nb + k], dot[i], mins[i]);
         }
@@ -153,10 +176,26 @@ static inline void wt_k_rows(const uint8_t *w, size_t bytes, int d_at, int dmin_
     }
 }
 
+/* wt_k_rows with the int16 input (sums) or the int8 one (sums8): the one not NULL. The
+ * two wrappers below fix which, so each caller's copy has no branch left. */
+static inline void wt_k_rows(const uint8_t *w, size_t bytes, int d_at, int dmin_at,
+                             const struct ops_xk *x, int nx, int n, float *out, int stride,
+                             wt_k_rows_fn sums) {
+    wt_k_rows_by(w, bytes, d_at, dmin_at, x, nx, n, out, stride, sums, NULL);
+}
+
+static inline void wt_k_rows8(const uint8_t *w, size_t bytes, int d_at, int dmin_at,
+                              const struct ops_xk *x, int nx, int n, float *out, int stride,
+                              wt_k_rows8_fn sums8) {
+    wt_k_rows_by(w, bytes, d_at, dmin_at, x, nx, n, out, stride, NULL, sums8);
+}
+
 /* dot_rows of Q4_K (has_qh false) and Q5_K with the super-block sums from `sums`
  * (the vector sets' kernels; wt_kquant.c, beside wt_k45_dot). */
 void wt_k45_dot_rows(const void *w, const void *x, int nx, int n, float *out, int stride,
                      bool has_qh, wt_k_rows_fn sums);
+void wt_k45_dot_rows8(const void *w, const void *x, int nx, int n, float *out, int stride,
+                      bool has_qh, wt_k_rows8_fn sums);
 
 /* The SSE2 set's dot_rows (wt_kquant_sse2.c; the AVX2 set's: wt_avx2.h). */
 void wt_dot_q2_k_rows_sse2(const void *w, const void *x, int nx, int n, float *out, int stride);
