@@ -400,17 +400,19 @@ static void forward_block(const struct model *m, struct model_state *s, int l, i
                           const float *q, float *out, float *scratch) {
     const struct model_config *c = &m->cfg;
     int lo = forward_first(&m->layers[l], p0), span = p0 + n - lo;
-    struct forward_block a = {m,
-                              s,
-                              l,
-                              p0,
-                              n,
-                              lo,
-                              span,
-                              q,
-                              out,
-                              scratch,
-                              scratch + (size_t)n * (size_t)(c->n_heads * c->head_dim)};
+    struct forward_block a = {
+        .m = m,
+        .s = s,
+        .l = l,
+        .p0 = p0,
+        .nr = n,
+        .lo = lo,
+        .span = span,
+        .qv = q,
+        .outv = out,
+        .qo = scratch,
+        .att = scratch + (size_t)n * (size_t)(c->n_heads * c->head_dim),
+    };
     uint64_t work =
         2u * (uint64_t)c->n_heads * (uint64_t)n * (uint64_t)span * (uint64_t)c->head_dim;
     ops_par_groups(forward_block_heads, &a, c->n_heads, work, c->n_heads / c->n_kv_heads);
