@@ -12,8 +12,9 @@
  * model_forward_rows runs rows of several sequences through each layer together (a
  * prompt chunk of one, the next token of others: one scheduler turn), so every weight
  * matrix is read once per batch instead of once per token; model_forward_batch
- * (several prompt tokens of one sequence) is its plain case. All give the same
- * numbers as model_forward token by token.
+ * (several prompt tokens of one sequence) is its plain case. The rows of one sequence
+ * at consecutive positions attend as one block (forward_block), each K and V row read
+ * once for all of them. All give the same numbers as model_forward token by token.
  *
  * Scratch (the rounded matmul inputs, a batch's activations) lives in a struct
  * ops_scratch passed down from the entry points; there is one per CPU that runs
@@ -191,6 +192,12 @@ struct forward_att {
     float *outv;
 };
 
+/* The first position a row at pos attends to in layer w: pos - n_swa + 1 in a layer
+ * with a sliding window, else 0. */
+static int forward_first(const struct model_layer *w, int pos) {
+    return w->n_swa && pos >= w->n_swa ? pos - w->n_swa + 1 : 0;
+}
+
 /* Query heads [h0, h1) of the attention job a (an ops_par_fn), taken by the KV head
  * they share: each K and V row is read once for all of that KV head's query heads in
  * the range, a block's run of positions per kernel call. Every score and output is the
@@ -202,7 +209,7 @@ static void forward_heads(void *arg, int h0, int h1) {
     const struct model_config *c = &a->m->cfg;
     struct model_state *s = a->s;
     int hd = c->head_dim, rep = c->n_heads / c->n_kv_heads, pos = a->pos, l = a->l;
-    int n_swa = a->m->layers[l].n_swa, t0 = n_swa && pos >= n_swa ? pos - n_swa + 1 : 0;
+    int t0 = forward_first(&a->m->layers[l], pos);
     for (int h = h0; h < h1;) {
         int kvh = h / rep, nq = MIN(h1, (kvh + 1) * rep) - h;
         struct ops_att at = {
@@ -238,6 +245,177 @@ static void forward_attention(const struct model *m, struct model_state *s, int 
     uint64_t work = 2u * (uint64_t)c->n_heads * (uint64_t)(pos + 1) * (uint64_t)c->head_dim;
     /* Heads go out by KV-head group: each K/V row is read once per group. */
     ops_par_groups(forward_heads, &a, c->n_heads, work, c->n_heads / c->n_kv_heads);
+}
+
+/* Block scratch at most, in floats (4 MiB): a longer run attends as several blocks.
+ * Tests build with a small value to split runs. */
+#ifndef FORWARD_ATT_FLOATS
+#define FORWARD_ATT_FLOATS (1u << 20)
+#endif
+
+/* Attention of a run of rows of one sequence at consecutive positions p0 .. p0 + nr - 1
+ * (a prompt chunk), in one split across CPUs a layer: each job reads a K and a V row
+ * once for every row of the run and every query head of its group, where row by row
+ * they were read once a row. Row r attends to forward_first(p0 + r) .. p0 + r, as
+ * alone; a position outside a row's range is never touched for it (the run's later K
+ * and V are stored already, and could be non-finite). Each score is the same dot times
+ * scale, each softmax over the same window and each weighted sum the same updates in
+ * the same order as in forward_heads, so every row gets its one-row bits.
+ *
+ * The job of heads [h, h + nq) (one KV head's group or part of one) owns the slices
+ * of qo and att from head h on, and lays them out by (row, head), so that rows
+ * ra .. rb - 1 of the group are one ops_att of (rb - ra) * nq queries. */
+struct forward_block {
+    const struct model *m;
+    struct model_state *s;
+    int l, p0, nr;   /* layer, first position, rows */
+    int lo, span;    /* the first row's first position; scores per (row, head) */
+    const float *qv; /* (nr, n_heads * head_dim) the rows' queries */
+    float *outv;     /* (nr, n_heads * head_dim) their attention outputs */
+    float *qo;       /* (n_heads, nr, head_dim) scratch: a job's queries, then outputs */
+    float *att;      /* (n_heads, nr, span) scratch: scores, then weights */
+};
+
+/* One group of a block job: KV head kvh, nq query heads a row, its (nr, nq, head_dim)
+ * queries or outputs and (nr, nq, span) scores. */
+struct forward_group {
+    int kvh, nq;
+    float *qo, *att;
+};
+
+/* Rows [r0, r0 + n) of group g over positions [t0, t1) of one KV block: their scores
+ * (values false) or their weighted sums of the V rows. */
+static void forward_block_call(const struct forward_block *a, const struct forward_group *g, int r0,
+                               int n, int t0, int t1, bool values) {
+    const struct model_config *c = &a->m->cfg;
+    int hd = c->head_dim;
+    size_t first = (size_t)r0 * (size_t)g->nq; /* (row, head) index of the call's first */
+    struct ops_att at = {
+        .q = g->qo + first * (size_t)hd,
+        .out = g->qo + first * (size_t)hd,
+        .nq = n * g->nq,
+        .hd = hd,
+        .kv_stride = c->n_kv_heads * hd,
+        .s_stride = a->span,
+        .scale = c->attn_scale,
+    };
+    float *s = g->att + first * (size_t)a->span + (t0 - a->lo);
+    struct kv_run run;
+    kv_run(&a->s->kv, a->l, t0, t1, g->kvh * hd, &run); /* within one block: n = t1 - t0 */
+    if (values)
+        ops_att_values(&at, run.type, run.v, run.n, s);
+    else
+        ops_att_scores(&at, run.type, run.k, run.n, s);
+}
+
+/* Scores (values false) or weighted sums of group g, a KV block at a time: the rows
+ * whose range holds the whole block (a contiguous range, as both ends of a row's range
+ * grow with the row) in one call, each row that holds part of it in a call of its own. */
+static void forward_block_pass(const struct forward_block *a, const struct forward_group *g,
+                               bool values) {
+    const struct model_layer *w = &a->m->layers[a->l];
+    int end = a->p0 + a->nr;
+    struct kv_run run;
+    for (int t = a->lo; t < end; t += run.n) {
+        kv_run(&a->s->kv, a->l, t, end, g->kvh * a->m->cfg.head_dim, &run);
+        int ra = -1, rb = -1;
+        for (int r = 0; r < a->nr; r++) {
+            int t0 = MAX(t, forward_first(w, a->p0 + r)), t1 = MIN(t + run.n, a->p0 + r + 1);
+            if (t0 >= t1)
+                continue;
+            if (t0 == t && t1 == t + run.n) {
+                ra = ra < 0 ? r : ra;
+                rb = r + 1;
+            } else {
+                forward_block_call(a, g, r, 1, t0, t1, values);
+            }
+        }
+        if (ra >= 0)
+            forward_block_call(a, g, ra, rb - ra, t, t + run.n, values);
+    }
+}
+
+/* Query heads [h0, h1) of the block job a (an ops_par_fn), by the KV head they share. */
+static void forward_block_heads(void *arg, int h0, int h1) {
+    const struct forward_block *a = arg;
+    const struct model_config *c = &a->m->cfg;
+    const struct model_layer *w = &a->m->layers[a->l];
+    int hd = c->head_dim, qd = c->n_heads * hd, rep = c->n_heads / c->n_kv_heads, nr = a->nr;
+    size_t row_bytes = (size_t)hd * sizeof(float);
+    for (int h = h0; h < h1;) {
+        struct forward_group g = {h / rep, MIN(h1, (h / rep + 1) * rep) - h,
+                                  a->qo + (size_t)h * (size_t)nr * (size_t)hd,
+                                  a->att + (size_t)h * (size_t)nr * (size_t)a->span};
+        for (int r = 0; r < nr; r++)
+            for (int i = 0; i < g.nq; i++)
+                memcpy(g.qo + (size_t)(r * g.nq + i) * (size_t)hd, a->qv + r * qd + (h + i) * hd,
+                       row_bytes);
+        forward_block_pass(a, &g, false);
+        for (int r = 0; r < nr; r++) {
+            int t0 = forward_first(w, a->p0 + r);
+            for (int i = 0; i < g.nq; i++)
+                ops_softmax(g.att + (size_t)(r * g.nq + i) * (size_t)a->span + (t0 - a->lo),
+                            a->p0 + r + 1 - t0);
+        }
+        memset(g.qo, 0, (size_t)nr * (size_t)g.nq * row_bytes);
+        forward_block_pass(a, &g, true);
+        for (int r = 0; r < nr; r++)
+            for (int i = 0; i < g.nq; i++)
+                memcpy(a->outv + r * qd + (h + i) * hd, g.qo + (size_t)(r * g.nq + i) * (size_t)hd,
+                       row_bytes);
+        h += g.nq;
+    }
+}
+
+/* Floats of block scratch that a run of n rows from p0 may need: its queries and its
+ * scores over at most p0 + n positions. */
+static size_t forward_block_floats(const struct model_config *c, int p0, int n) {
+    return (size_t)n * ((size_t)c->n_heads * (size_t)(p0 + n) + (size_t)(c->n_heads * c->head_dim));
+}
+
+/* The rows from r[b] that attend as one block: consecutive positions of r[b]'s
+ * sequence, as many as FORWARD_ATT_FLOATS of scratch allows (1: attend alone). */
+static int forward_block_rows(const struct model *m, const struct model_row *r, int nb, int b) {
+    int n = 1;
+    while (b + n < nb && r[b + n].s == r[b].s && r[b + n].pos == r[b].pos + n &&
+           forward_block_floats(&m->cfg, r[b].pos, n + 1) <= FORWARD_ATT_FLOATS)
+        n++;
+    return n;
+}
+
+/* Block scratch the rows r[0..nb) need: the most that one of their blocks needs. */
+static size_t forward_block_need(const struct model *m, const struct model_row *r, int nb) {
+    size_t need = 0;
+    for (int b = 0, n; b < nb; b += n) {
+        n = forward_block_rows(m, r, nb, b);
+        if (n > 1)
+            need = MAX(need, forward_block_floats(&m->cfg, r[b].pos, n));
+    }
+    return need;
+}
+
+/* Attention of n rows of s at positions p0 .. p0 + n - 1 in layer l: q(n, n_heads *
+ * head_dim) into out (the same shape), with scratch (forward_block_floats). */
+static void forward_block(const struct model *m, struct model_state *s, int l, int p0, int n,
+                          const float *q, float *out, float *scratch) {
+    const struct model_config *c = &m->cfg;
+    int lo = forward_first(&m->layers[l], p0), span = p0 + n - lo;
+    struct forward_block a = {
+        .m = m,
+        .s = s,
+        .l = l,
+        .p0 = p0,
+        .nr = n,
+        .lo = lo,
+        .span = span,
+        .qv = q,
+        .outv = out,
+        .qo = scratch,
+        .att = scratch + (size_t)n * (size_t)(c->n_heads * c->head_dim),
+    };
+    uint64_t work =
+        2u * (uint64_t)c->n_heads * (uint64_t)n * (uint64_t)span * (uint64_t)c->head_dim;
+    ops_par_groups(forward_block_heads, &a, c->n_heads, work, c->n_heads / c->n_kv_heads);
 }
 
 #define FORWARD_ERR_RANGE "token or position out of range (or no KV block held for it)"
@@ -357,9 +535,10 @@ static int forward_logits(const struct model *m, struct ops_scratch *sc, const s
 /* Rows r[0..nb) (nb <= FORWARD_BATCH) through every layer, the matrices shared by all
  * rows. In each layer every row's K and V are stored before any row attends, each
  * row over its own sequence's cache, so rows of one sequence (in position order) see
- * the ones before them. The rows that ask for it get their logits in their state.
- * -1 if the scratch cannot be had, or if a row's logits are not finite (the caller
- * then runs the rows one by one, which names the sequence). */
+ * the ones before them; consecutive rows of a sequence attend as a block, with block
+ * scratch after the activations (without it, when memory is short, one by one). The rows that ask
+ * for it get their logits in their state. -1 if the scratch cannot be had, or if a row's logits are
+ * not finite (the caller then runs the rows one by one, which names the sequence). */
 static int forward_rows(const struct model *m, struct ops_scratch *sc, const struct model_row *r,
                         int nb) {
     const struct model_config *c = &m->cfg;
@@ -370,7 +549,12 @@ static int forward_rows(const struct model *m, struct ops_scratch *sc, const str
     for (int b = 0; b < nb; b++)
         n_logits += r[b].logits;
     size_t logits = (size_t)MIN(n_logits, FORWARD_LOGITS_BATCH) * (size_t)(dim + c->vocab_size);
-    float *x = forward_scratch(sc, (size_t)nb * per_row + logits);
+    size_t blocks = forward_block_need(m, r, nb), acts = (size_t)nb * per_row + logits;
+    float *x = forward_scratch(sc, acts + blocks);
+    if (!x && blocks) { /* without block scratch the rows attend one by one */
+        blocks = 0;
+        x = forward_scratch(sc, acts);
+    }
     if (!x)
         return -1;
     float *xb = x + nb * dim, *xb2 = xb + nb * wide, *q = xb2 + nb * wide;
@@ -393,8 +577,13 @@ static int forward_rows(const struct model *m, struct ops_scratch *sc, const str
             kv_store(&r[b].s->kv, l, r[b].pos, k + b * kv_dim, v + b * kv_dim);
         }
         ops_prof_mark(OPS_PROF_ROPE);
-        for (int b = 0; b < nb; b++)
-            forward_attention(m, r[b].s, l, r[b].pos, q + b * qd, xb2 + b * qd);
+        for (int b = 0, n; b < nb; b += n) {
+            n = blocks ? forward_block_rows(m, r, nb, b) : 1;
+            if (n > 1)
+                forward_block(m, r[b].s, l, r[b].pos, n, q + b * qd, xb2 + b * qd, x + acts);
+            else
+                forward_attention(m, r[b].s, l, r[b].pos, q + b * qd, xb2 + b * qd);
+        }
         ops_prof_mark(OPS_PROF_ATTENTION);
         float *const wo_out[1] = {xb};
         const struct model_matrix *const wo[1] = {&w->wo};
