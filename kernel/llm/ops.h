@@ -72,8 +72,9 @@ struct ops_scratch {
     int xk_cap;       /* values */
     uint16_t *xb;     /* (xb_cap) bfloat16 input */
     int xb_cap;       /* values */
-    float *act;       /* (act_cap) forward.c's batch activations, row after row */
-    size_t act_cap;   /* floats */
+    float *act; /* (act_cap) forward.c's batch activations, row after row, then its block-attention
+                   scratch */
+    size_t act_cap; /* floats */
 };
 
 /* Release the scratch's buffers; it is empty (and usable) again after. */
