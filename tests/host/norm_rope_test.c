@@ -30,22 +30,18 @@ static void print_row(const char *tag, int r, const float *v, int n) {
     printf("\n");
 }
 
-static const struct {
-    const char *name;
-    const struct ops_kernels *k;
-} norm_sets[] = {{"scalar", &ops_scalar}, {"sse2", &ops_sse2}, {"avx2", &ops_avx2}};
-
 /* The kernel set named `name`; exits when there is none or the CPU cannot run it. */
 static const struct ops_kernels *pick(const char *name) {
-    for (size_t i = 0; i < sizeof(norm_sets) / sizeof(norm_sets[0]); i++) {
-        if (strcmp(name, norm_sets[i].name) != 0)
+    const struct ops_kernels *sets[] = {&ops_scalar, &ops_sse2, &ops_avx2};
+    for (size_t i = 0; i < sizeof(sets) / sizeof(sets[0]); i++) {
+        if (strcmp(name, sets[i]->name) != 0)
             continue;
-        const char *missing = norm_sets[i].k == &ops_avx2 ? host_cpu_avx2_missing() : NULL;
+        const char *missing = sets[i] == &ops_avx2 ? host_cpu_avx2_missing() : NULL;
         if (missing) {
             printf("missing %s\n", missing);
             exit(3);
         }
-        return norm_sets[i].k;
+        return sets[i];
     }
     fprintf(stderr, "no kernel set %s\n", name);
     exit(2);
