@@ -26,16 +26,6 @@
  * as long as the kernel. */
 static struct ops_scratch forward_cpu0;
 
-/* Rotate pairs (v[i], v[i + stride]) of n heads of hd values by angle (cos, sin). */
-static void forward_rotate(float *x, int n, int hd, int i, int stride, float fcr, float fci) {
-    for (int h = 0; h < n; h++) {
-        float *v = x + h * hd + i;
-        float v0 = v[0], v1 = v[stride];
-        v[0] = v0 * fcr - v1 * fci;
-        v[stride] = v0 * fci + v1 * fcr;
-    }
-}
-
 /* The cos and sin of every pair of rope_dim at recent (position, base, scale) keys of
  * one sequence, so that powf/sinf/cosf (software x87 under QEMU's TCG) run once per
  * position and base instead of in every layer. Two ways per set, the set chosen by
@@ -104,25 +94,25 @@ static const float *forward_rope_lookup(const struct model *m, struct model_stat
 }
 
 /* Rotate q (n_heads heads) and k (n_kv_heads heads) of sequence s in place for
- * position pos, with layer w's base and scale (angles from forward_rope_lookup).
- * NORM pairs are (2j, 2j+1), NEOX (j, j + rope_dim/2). */
+ * position pos, with layer w's base and scale (angles from forward_rope_lookup), by
+ * the kernel set's ops_rope. NORM pairs are (2j, 2j+1), NEOX (j, j + rope_dim/2). */
 static void forward_rope(const struct model *m, struct model_state *s, const struct model_layer *w,
                          float *q, float *k, int pos) {
     const struct model_config *c = &m->cfg;
     int hd = c->head_dim, rd = c->rope_dim;
-    bool neox = c->rope_kind == MODEL_ROPE_NEOX;
+    int half = c->rope_kind == MODEL_ROPE_NEOX ? rd / 2 : 0;
     const float *cs = forward_rope_lookup(m, s, w, pos);
-    for (int i = 0; i < rd; i += 2) {
-        float fcr, fci;
-        if (cs) {
-            fcr = cs[i];
-            fci = cs[i + 1];
-        } else {
-            forward_rope_pair(m, w, pos, i, &fcr, &fci); /* no memory for the table */
-        }
-        int at = neox ? i / 2 : i, stride = neox ? rd / 2 : 1;
-        forward_rotate(q, c->n_heads, hd, at, stride, fcr, fci);
-        forward_rotate(k, c->n_kv_heads, hd, at, stride, fcr, fci);
+    if (cs) {
+        ops_rope(q, c->n_heads, hd, cs, rd / 2, half);
+        ops_rope(k, c->n_kv_heads, hd, cs, rd / 2, half);
+        return;
+    }
+    for (int i = 0; i < rd; i += 2) { /* no memory for the table: pair by pair */
+        float one[2];
+        forward_rope_pair(m, w, pos, i, &one[0], &one[1]);
+        int at = half ? i / 2 : i;
+        ops_rope(q + at, c->n_heads, hd, one, 1, half);
+        ops_rope(k + at, c->n_kv_heads, hd, one, 1, half);
     }
 }
 

@@ -4,6 +4,7 @@
  * dequantizers, gguf.c for the block layouts and on port.h for expf/sqrtf.
  */
 #include "llm/ops.h"
+#include "llm/ops_rope.h"
 #include "llm/quant.h"
 #include "llm/wt_bf16.h"
 #include "llm/wt_kquant.h"
@@ -144,6 +145,21 @@ static void scalar_swiglu(float *g, const float *up, int n) {
         g[i] = g[i] / (1.0f + expf(-g[i])) * up[i];
 }
 
+/* The sum of squares in one running float, in order. */
+static void scalar_rmsnorm(float *out, const float *x, const float *weight, int n, float eps) {
+    float ss = 0;
+    for (int i = 0; i < n; i++)
+        ss += x[i] * x[i];
+    ss = 1.0f / sqrtf(ss / (float)n + eps);
+    for (int i = 0; i < n; i++)
+        out[i] = weight[i] * (ss * x[i]);
+}
+
+static void scalar_rope(float *x, int n, int hd, const float *cs, int pairs, int half) {
+    for (int h = 0; h < n; h++)
+        ops_rope_rest(x + (size_t)h * (size_t)hd, cs, 0, pairs, half);
+}
+
 static void scalar_axpy(float *y, float a, const float *x, int n) {
     for (int i = 0; i < n; i++)
         y[i] += a * x[i];
@@ -227,6 +243,8 @@ const struct ops_kernels ops_scalar = {
     .dot_i8 = scalar_dot_i8,
     .softmax = scalar_softmax,
     .swiglu = scalar_swiglu,
+    .rmsnorm = scalar_rmsnorm,
+    .rope = scalar_rope,
     .axpy = scalar_axpy,
     .quantize = scalar_quantize,
     OPS_ATT_KERNELS,
@@ -543,12 +561,11 @@ void ops_get_row(float *out, const struct model_matrix *w, int row) {
 }
 
 void ops_rmsnorm(float *out, const float *x, const float *weight, int n, float eps) {
-    float ss = 0;
-    for (int i = 0; i < n; i++)
-        ss += x[i] * x[i];
-    ss = 1.0f / sqrtf(ss / (float)n + eps);
-    for (int i = 0; i < n; i++)
-        out[i] = weight[i] * (ss * x[i]);
+    ops_active->rmsnorm(out, x, weight, n, eps);
+}
+
+void ops_rope(float *x, int n, int hd, const float *cs, int pairs, int half) {
+    ops_active->rope(x, n, hd, cs, pairs, half);
 }
 
 float ops_dot(const float *a, const float *b, int n) {

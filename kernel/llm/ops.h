@@ -141,6 +141,9 @@ struct ops_kernels {
     void (*att_scores[KV_TYPE_COUNT])(const struct ops_att *a, const void *k, int n, float *s);
     void (*att_values[KV_TYPE_COUNT])(const struct ops_att *a, const void *v, int n,
                                       const float *w);
+    /* ops_rmsnorm and ops_rope */
+    void (*rmsnorm)(float *out, const float *x, const float *weight, int n, float eps);
+    void (*rope)(float *x, int n, int hd, const float *cs, int pairs, int half);
 };
 
 extern const struct ops_kernels ops_scalar; /* ops.c */
@@ -226,8 +229,16 @@ void ops_prof_format(char *buf, size_t cap);
 /* out(cols) = row `row` of W, dequantized */
 void ops_get_row(float *out, const struct model_matrix *w, int row);
 
-/* out(n) = x / rms(x) * weight; out may alias x */
+/* out(n) = x / rms(x) * weight; out may alias x. The SSE2 and AVX2 sets give the
+ * same bits: the sum of squares is their dot_f32 of x with itself (eight lanes). */
 void ops_rmsnorm(float *out, const float *x, const float *weight, int n, float eps);
+
+/* RoPE in place on n heads of hd floats at x: pair j < pairs of each head, (v0, v1) =
+ * (x[2j], x[2j + 1]) when half is 0 (MODEL_ROPE_NORM) or (x[j], x[j + half]) otherwise
+ * (MODEL_ROPE_NEOX, half = rope_dim / 2), becomes (v0 c - v1 s, v0 s + v1 c) with c =
+ * cs[2j] and s = cs[2j + 1]: every product rounded, then the difference and the sum,
+ * so the SIMD sets give the same bits (ops_rope.h). */
+void ops_rope(float *x, int n, int hd, const float *cs, int pairs, int half);
 
 /* Quantize x(n) into xq (n a multiple of QUANT_QK): per block d = max|x| / 127,
  * q = x / d rounded half away from zero; a block with NaN or inf gets d = NaN and

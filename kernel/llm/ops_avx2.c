@@ -1,11 +1,11 @@
 /*
  * AVX2 + F16C kernel set (see ops.h): dot products of F32, F16, Q8_0 and Q4_0 (with
- * the batched dot_rows forms), the attention dot product, axpy and kernels (ops_att.h);
- * Q4_1, Q5_0, Q5_1 and the K-quants from wt_*_avx2.c; BF16 uses the SSE2 set's kernel
- * (base), and the input rounding, the unscaled int8 run, softmax and SwiGLU are the SSE2
- * set's. Compiled with -mavx2 -mfma -mf16c into .text.avx2; ops_select_kernels installs
- * it only when cpu_has_avx2() (kernel/core/cpu.c enabled the AVX state). Relies on quant.h for
- * block layouts.
+ * the batched dot_rows forms), the attention dot product, axpy and kernels (ops_att.h),
+ * softmax, SwiGLU, RMSNorm and RoPE; Q4_1, Q5_0, Q5_1 and the K-quants from wt_*_avx2.c;
+ * BF16 uses the SSE2 set's kernel (base), and the input rounding and the unscaled int8
+ * run are the SSE2 set's. Compiled with -mavx2 -mfma -mf16c into .text.avx2; ops_select_kernels
+ * installs it only when cpu_has_avx2() (kernel/core/cpu.c enabled the AVX state). Relies on quant.h
+ * for block layouts.
  *
  * Every kernel here gives the SSE2 set's bits: the integer work (widening, block
  * sums) is done on 256-bit vectors, and the float work keeps the SSE2 kernel's
@@ -17,6 +17,7 @@
 #include "llm/wt_avx2.h"
 
 #include "llm/ops.h"
+#include "llm/ops_rope.h"
 #include "llm/quant.h"
 
 /* Inputs per pass of the batched kernels: their block sums stay in L1. */
@@ -435,6 +436,57 @@ static void avx2_swiglu(float *g, const float *up, int n) {
     }
 }
 
+/* As the SSE2 RMSNorm: the sum of squares is avx2_dot_f32 of x with itself (the SSE2
+ * kernel's eight lanes), the scale computed as there, weight * (scale * x) elementwise. */
+static void avx2_rmsnorm(float *out, const float *x, const float *weight, int n, float eps) {
+    float ss = avx2_dot_f32(x, x, n);
+    float scale = 1.0f / _mm_cvtss_f32(_mm_sqrt_ss(_mm_set_ss(ss / (float)n + eps)));
+    const __m256 vs = _mm256_set1_ps(scale);
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 t = _mm256_mul_ps(vs, _mm256_loadu_ps(x + i));
+        _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_loadu_ps(weight + i), t));
+    }
+    for (; i < n; i++)
+        out[i] = weight[i] * (scale * x[i]);
+}
+
+/* As the SSE2 RoPE, elementwise with its operations: NEOX eight pairs a step (cos and
+ * sin split out of the interleaved table, the 64-bit quarters put back in order),
+ * adjacent pairs four a step (all within 128-bit lanes); the rest one pair at a time. */
+static void avx2_rope(float *x, int n, int hd, const float *cs, int pairs, int half) {
+    const __m256 neg_even = _mm256_castsi256_ps(_mm256_set1_epi64x(0x80000000));
+    for (int h = 0; h < n; h++) {
+        float *v = x + (size_t)h * (size_t)hd;
+        int j = 0;
+        if (half) {
+            for (; j + 8 <= pairs; j += 8) {
+                __m256 t0 = _mm256_loadu_ps(cs + 2 * j), t1 = _mm256_loadu_ps(cs + 2 * j + 8);
+                __m256d c4 = _mm256_castps_pd(_mm256_shuffle_ps(t0, t1, _MM_SHUFFLE(2, 0, 2, 0)));
+                __m256d s4 = _mm256_castps_pd(_mm256_shuffle_ps(t0, t1, _MM_SHUFFLE(3, 1, 3, 1)));
+                __m256 c = _mm256_castpd_ps(_mm256_permute4x64_pd(c4, _MM_SHUFFLE(3, 1, 2, 0)));
+                __m256 sn = _mm256_castpd_ps(_mm256_permute4x64_pd(s4, _MM_SHUFFLE(3, 1, 2, 0)));
+                __m256 v0 = _mm256_loadu_ps(v + j), v1 = _mm256_loadu_ps(v + j + half);
+                __m256 r0 = _mm256_sub_ps(_mm256_mul_ps(v0, c), _mm256_mul_ps(v1, sn));
+                __m256 r1 = _mm256_add_ps(_mm256_mul_ps(v0, sn), _mm256_mul_ps(v1, c));
+                _mm256_storeu_ps(v + j, r0);
+                _mm256_storeu_ps(v + j + half, r1);
+            }
+        } else {
+            for (; j + 4 <= pairs; j += 4) {
+                __m256 t = _mm256_loadu_ps(cs + 2 * j); /* c0 s0 c1 s1 | c2 s2 c3 s3 */
+                __m256 c = _mm256_shuffle_ps(t, t, _MM_SHUFFLE(2, 2, 0, 0));
+                __m256 sn = _mm256_shuffle_ps(t, t, _MM_SHUFFLE(3, 3, 1, 1));
+                __m256 xv = _mm256_loadu_ps(v + 2 * j);
+                __m256 sw = _mm256_shuffle_ps(xv, xv, _MM_SHUFFLE(2, 3, 0, 1));
+                __m256 q = _mm256_xor_ps(_mm256_mul_ps(sw, sn), neg_even);
+                _mm256_storeu_ps(v + 2 * j, _mm256_add_ps(_mm256_mul_ps(xv, c), q));
+            }
+        }
+        ops_rope_rest(v, cs, j, pairs, half);
+    }
+}
+
 /* Rows replacing the SSE2 set's dot products (input and dequantizer stay the
  * table's); a type without a row here would keep the SSE2 kernel (base). */
 static const struct ops_type avx2_types[] = {
@@ -462,6 +514,8 @@ const struct ops_kernels ops_avx2 = {
     .dot_i8 = avx2_dot_i8,
     .softmax = avx2_softmax,
     .swiglu = avx2_swiglu,
+    .rmsnorm = avx2_rmsnorm,
+    .rope = avx2_rope,
     .axpy = avx2_axpy,
     .quantize = avx2_quantize,
     OPS_ATT_KERNELS,

@@ -6,6 +6,7 @@
 #include <emmintrin.h>
 
 #include "llm/ops.h"
+#include "llm/ops_rope.h"
 #include "llm/quant.h"
 #include "llm/wt_bf16.h"
 #include "llm/wt_kquant.h"
@@ -412,6 +413,56 @@ static void sse2_swiglu(float *g, const float *up, int n) {
     }
 }
 
+/* x / rms(x) * weight: the sum of squares is sse2_dot_f32 of x with itself (two
+ * 4-lane accumulators over steps of 8, the AVX2 set's one 8-lane accumulator), then
+ * 1 / sqrt(ss / n + eps) with the exactly rounded sqrtss, then weight * (scale * x). */
+static void sse2_rmsnorm(float *out, const float *x, const float *weight, int n, float eps) {
+    float ss = sse2_dot_f32(x, x, n);
+    float scale = 1.0f / _mm_cvtss_f32(_mm_sqrt_ss(_mm_set_ss(ss / (float)n + eps)));
+    const __m128 vs = _mm_set1_ps(scale);
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+        __m128 t = _mm_mul_ps(vs, _mm_loadu_ps(x + i));
+        _mm_storeu_ps(out + i, _mm_mul_ps(_mm_loadu_ps(weight + i), t));
+    }
+    for (; i < n; i++)
+        out[i] = weight[i] * (scale * x[i]);
+}
+
+/* RoPE (ops.h ops_rope): NEOX four pairs a step (cos and sin split out of the
+ * interleaved table), adjacent pairs two a step (each cos and sin doubled, the pairs
+ * swapped, the even lanes' products negated: a + (-b) is a - b to the bit); the
+ * pairs left over one at a time (ops_rope_pair, the same operations). */
+static void sse2_rope(float *x, int n, int hd, const float *cs, int pairs, int half) {
+    const __m128 neg_even =
+        _mm_castsi128_ps(_mm_set_epi32(0, (int)0x80000000u, 0, (int)0x80000000u));
+    for (int h = 0; h < n; h++) {
+        float *v = x + (size_t)h * (size_t)hd;
+        int j = 0;
+        if (half) {
+            for (; j + 4 <= pairs; j += 4) {
+                __m128 t0 = _mm_loadu_ps(cs + 2 * j), t1 = _mm_loadu_ps(cs + 2 * j + 4);
+                __m128 c = _mm_shuffle_ps(t0, t1, _MM_SHUFFLE(2, 0, 2, 0));
+                __m128 sn = _mm_shuffle_ps(t0, t1, _MM_SHUFFLE(3, 1, 3, 1));
+                __m128 v0 = _mm_loadu_ps(v + j), v1 = _mm_loadu_ps(v + j + half);
+                _mm_storeu_ps(v + j, _mm_sub_ps(_mm_mul_ps(v0, c), _mm_mul_ps(v1, sn)));
+                _mm_storeu_ps(v + j + half, _mm_add_ps(_mm_mul_ps(v0, sn), _mm_mul_ps(v1, c)));
+            }
+        } else {
+            for (; j + 2 <= pairs; j += 2) {
+                __m128 t = _mm_loadu_ps(cs + 2 * j); /* c0 s0 c1 s1 */
+                __m128 c = _mm_shuffle_ps(t, t, _MM_SHUFFLE(2, 2, 0, 0));
+                __m128 sn = _mm_shuffle_ps(t, t, _MM_SHUFFLE(3, 3, 1, 1));
+                __m128 xv = _mm_loadu_ps(v + 2 * j); /* a0 b0 a1 b1 */
+                __m128 sw = _mm_shuffle_ps(xv, xv, _MM_SHUFFLE(2, 3, 0, 1));
+                __m128 q = _mm_xor_ps(_mm_mul_ps(sw, sn), neg_even); /* -b0 s0, a0 s0, ... */
+                _mm_storeu_ps(v + 2 * j, _mm_add_ps(_mm_mul_ps(xv, c), q));
+            }
+        }
+        ops_rope_rest(v, cs, j, pairs, half);
+    }
+}
+
 /* For t < m in order, y(n) += w[t] * rows[t](n), each element y + (w * x): two
  * roundings. Eight columns stay in registers across the m positions. */
 static inline void att_madd(float *y, const float *w, const float *const *rows, int m, int n) {
@@ -537,6 +588,8 @@ const struct ops_kernels ops_sse2 = {
     .dot_i8 = sse2_dot_i8,
     .softmax = sse2_softmax,
     .swiglu = sse2_swiglu,
+    .rmsnorm = sse2_rmsnorm,
+    .rope = sse2_rope,
     .axpy = sse2_axpy,
     .quantize = sse2_quantize,
     OPS_ATT_KERNELS,
