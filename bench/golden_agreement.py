@@ -8,7 +8,7 @@ For each golden file and case, the steps that count are those the replay test co
 reference is under 0.01); a case either agrees over all of them or leaves the reference
 at some step, printed with the reference's margin there.
 
-Run: .venv/bin/python bench/golden_agreement.py [--other DIR | --engine [--scalar]]
+Run: .venv/bin/python bench/golden_agreement.py [--ref DIR] [--other DIR | --engine [--scalar]]
          [--model NAME]... [--variant V]...
 Prints Markdown for BENCHMARKS.md.
 """
@@ -50,16 +50,17 @@ def main() -> int:
     side.add_argument("--other", type=Path, help="a directory of goldens from another llama.cpp build")
     side.add_argument("--engine", action="store_true", help="this engine's host build (SSE2 set)")
     ap.add_argument("--scalar", action="store_true", help="with --engine: the scalar kernel set")
+    ap.add_argument("--ref", type=Path, default=GOLDENS, help="the reference goldens (default tests/goldens/)")
     ap.add_argument("--model", action="append", choices=list(model_files.REAL_MODELS))
     ap.add_argument("--variant", action="append", choices=list(model_files.VARIANTS))
     a = ap.parse_args()
     what = f"goldens in {a.other}" if a.other else "the host build" + (" (scalar)" if a.scalar else " (SSE2)")
-    print(f"reference: tests/goldens/ (llama.cpp); compared: {what}\n")
+    print(f"reference: goldens in {a.ref} (llama.cpp); compared: {what}\n")
     print("| file | cases agreeing (of) | where the others leave the reference (step, reference margin) |")
     print("|---|---|---|")
     for name in a.model or list(model_files.REAL_MODELS):
         for variant in a.variant or model_files.VARIANTS:
-            ref = json.loads((GOLDENS / f"{name}.{variant}.json").read_text())
+            ref = json.loads((a.ref / f"{name}.{variant}.json").read_text())
             other = json.loads((a.other / f"{name}.{variant}.json").read_text()) if a.other else None
             path = None if other else model_files.model_variant(name, variant)
             agree, leaves = 0, []

@@ -141,7 +141,9 @@ def goldens_for(path: Path, name: str, variant: str) -> dict[str, object]:
     long["top_logits"] = [round(float(lg[t]), 5) for t in top]
     llm.close()
     return {"model": name, "variant": variant, "file": path.name, "sha256": model_files.sha256(path),
-            "llama_cpp_python": llama_cpp.__version__, "kv_type": "f32", "steps": STEPS,
+            "llama_cpp_python": llama_cpp.__version__,
+            "llama_cpp_system": llama_cpp.llama_print_system_info().decode().strip(),
+            "kv_type": "f32", "steps": STEPS,
             "cases": cases, "long": long}
 
 
